@@ -1,0 +1,227 @@
+"""Analysis configuration: a strict pydantic schema for the YAML files in configs/.
+
+Unknown keys are rejected with a "did you mean" hint. A config is data only: it names data,
+models, prior overrides, sampler, diagnostics, estimand and report settings; nothing in it is
+imported or executed. Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .priors import ScenarioSpec, _Strict, merge_priors
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used. Its message names the key and what is wrong."""
+
+
+# ----------------------------------------------------------------------------- data
+class ColumnMap(_Strict):
+    id: str = "id"
+    time: str = "time"
+    event: str = "event"
+    event_value: Union[int, float, str, bool] = 1
+    censored_value: Union[int, float, str, bool] = 0
+    arm: str = "arm"
+    treatment_level: Union[str, int, float, bool] = 1
+    control_level: Union[str, int, float, bool, None] = None
+    biomarkers: list[str] = []
+    covariates: list[str] = []
+    centre: str | None = None
+
+
+class SyntheticSource(_Strict):
+    kind: Literal["synthetic"]
+    n: PositiveInt = 220
+    seed: int = 20250601
+
+
+class FileSource(_Strict):
+    kind: Literal["file"]
+    path: Path
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    columns: ColumnMap = ColumnMap()
+    missing: Literal["error", "complete_case"] = "error"
+    label: str | None = None
+
+
+DataSource = Annotated[Union[SyntheticSource, FileSource], Field(discriminator="kind")]
+
+
+# ----------------------------------------------------------------------------- models
+class ModelSpec(_Strict):
+    name: str
+    covariates: Union[list[str], Literal["all"]] = []
+    centre_frailty: bool = False
+    interaction: Literal["none", "linear", "log_linear", "spline"] = "none"
+    biomarker: str | None = None
+    spline_basis: int = Field(8, ge=4, le=20)
+
+    @model_validator(mode="after")
+    def _biomarker_needed(self):
+        if self.interaction != "none" and not self.biomarker:
+            raise ValueError(f"model '{self.name}': interaction '{self.interaction}' needs 'biomarker'")
+        if self.interaction == "none" and self.biomarker:
+            raise ValueError(f"model '{self.name}': 'biomarker' given but interaction is 'none'")
+        return self
+
+    @property
+    def log_biomarker(self) -> bool:
+        return self.interaction in ("log_linear", "spline")
+
+
+class Baseline(_Strict):
+    cuts: list[float] | None = None
+    n_intervals: int = Field(8, ge=1, le=60)
+
+    @field_validator("cuts")
+    @classmethod
+    def _sorted(cls, v):
+        if v is None:
+            return v
+        if any(c <= 0 for c in v):
+            raise ValueError("cut points must be > 0 (0 is the implicit start)")
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"cut points must be strictly increasing, got {v}")
+        return v
+
+
+class Sampler(_Strict):
+    backend: Literal["nutpie", "pymc"] = "nutpie"
+    chains: int = Field(4, ge=1, le=16)
+    draws: int = Field(1000, ge=10)
+    tune: int = Field(1000, ge=10)
+    seed: int = 20250601
+    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+    progress: Literal["auto", "on", "off"] = "auto"
+
+
+class Diagnostics(_Strict):
+    rhat_max: PositiveFloat = 1.01
+    ess_bulk_min: PositiveFloat = 400
+    ess_tail_min: PositiveFloat = 400
+    max_divergences: int = Field(0, ge=0)
+    bfmi_min: float = Field(0.3, ge=0)
+    allow_unreliable: bool = False
+
+
+class Estimands(_Strict):
+    hr_thresholds: list[PositiveFloat] = [1.0, 0.8]
+    harm_threshold: PositiveFloat = 1.1
+    biomarker: str | None = None
+    subgroup_cutoffs: list[float] = [750.0, 3700.0]
+    landmark: PositiveFloat = 640.0
+    ci_prob: float = Field(0.95, gt=0.5, lt=1.0)
+    curve_points: int = Field(60, ge=10, le=400)
+    max_draws: int = Field(1000, ge=100)
+
+    @field_validator("subgroup_cutoffs")
+    @classmethod
+    def _inc(cls, v):
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"subgroup_cutoffs must be strictly increasing, got {v}")
+        return v
+
+
+class Sensitivity(_Strict):
+    """Refit the patient-level models under named prior scenarios (treatment, interaction)."""
+
+    enabled: bool = False
+    models: list[str] | None = None
+    design_hr: float = Field(0.5, gt=0, lt=1)
+    scenarios: list[ScenarioSpec] | None = None
+    psense: bool = True
+
+
+class Report(_Strict):
+    title: str | None = None
+    dpi: int = Field(110, ge=50, le=400)
+    figures: bool = True
+
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str | None = None
+    data: DataSource
+    models: list[ModelSpec] = []
+    baseline: Baseline = Baseline()
+    priors: dict[str, dict[str, Any]] = {}
+    sampler: Sampler = Sampler()
+    diagnostics: Diagnostics = Diagnostics()
+    estimands: Estimands = Estimands()
+    sensitivity: Sensitivity = Sensitivity()
+    report: Report = Report()
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate model names {sorted(dup)}")
+        merge_priors(self.priors)  # raises on unknown terms / families
+        if self.sensitivity.models:
+            unknown = set(self.sensitivity.models) - set(names)
+            if unknown:
+                raise ValueError(f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}")
+        if not self.models:
+            raise ValueError("models: at least one model is needed for patient-level data")
+        return self
+
+    def resolved_priors(self) -> dict:
+        return merge_priors(self.priors)
+
+    def hash(self) -> str:
+        """sha256 of the resolved config (paths as given), for provenance and save/load."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    raw.setdefault("name", path.stem)
+    return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+    base = Path(base_dir) if base_dir else Path.cwd()
+    for attr in ("path", "curve", "risk", "events"):
+        p = getattr(cfg.data, attr, None)
+        if isinstance(p, Path) and not p.is_absolute():
+            setattr(cfg.data, attr, (base / p).resolve())
+    return cfg

@@ -1,0 +1,155 @@
+"""Sampling (nutpie by default, PyMC's own NUTS selectable) and the diagnostics gate.
+
+Compilation is separated from sampling: a :class:`Sampler` compiles a model once and samples it
+again with new ``pm.Data`` values (new data of the same shape, or another prior scenario) without
+recompiling. ``compile_count`` records how often it compiled.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from .config import Diagnostics, Sampler as SamplerConfig
+
+
+def stack_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("trialbayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-stats", "numpy", "scipy", "pandas", "xarray", "lifelines"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def show_progress(setting: str) -> bool:
+    if setting == "on":
+        return True
+    if setting == "off":
+        return False
+    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true", "yes")
+
+
+@dataclass
+class Sampler:
+    """Compile once, sample many times. ``backend`` is 'nutpie' or 'pymc'."""
+
+    model: pm.Model
+    config: SamplerConfig
+    compiled: object = None
+    compile_count: int = 0
+    compile_seconds: float = 0.0
+    timings: list = field(default_factory=list)
+
+    def compile(self):
+        if self.config.backend == "nutpie" and self.compiled is None:
+            import nutpie
+
+            t0 = time.perf_counter()
+            self.compiled = nutpie.compile_pymc_model(self.model, freeze_model=False)
+            self.compile_seconds += time.perf_counter() - t0
+            self.compile_count += 1
+        return self
+
+    def sample(self, data: dict | None = None, seed: int | None = None, log_likelihood: bool = True):
+        """Draw from the posterior, with ``data`` (pm.Data name -> value) set first if given."""
+        cfg = self.config
+        seed = cfg.seed if seed is None else seed
+        t0 = time.perf_counter()
+        if cfg.backend == "nutpie":
+            import nutpie
+
+            self.compile()
+            compiled = self.compiled.with_data(**data) if data else self.compiled
+            if data:
+                pm.set_data(data, model=self.model)  # keep the PyMC model in step, for log-likelihood
+            idata = nutpie.sample(
+                compiled,
+                draws=cfg.draws,
+                tune=cfg.tune,
+                chains=cfg.chains,
+                seed=seed,
+                target_accept=cfg.target_accept,
+                progress_bar=show_progress(cfg.progress),
+                save_warmup=False,
+            )
+        else:
+            if data:
+                pm.set_data(data, model=self.model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                idata = pm.sample(
+                    draws=cfg.draws,
+                    tune=cfg.tune,
+                    chains=cfg.chains,
+                    cores=min(cfg.chains, os.cpu_count() or 1),
+                    random_seed=seed,
+                    target_accept=cfg.target_accept,
+                    nuts_sampler="pymc",
+                    progressbar=show_progress(cfg.progress),
+                    compute_convergence_checks=False,
+                    model=self.model,
+                )
+        if log_likelihood:
+            pm.compute_log_likelihood(idata, model=self.model, extend_inferencedata=True, progressbar=False)
+        self.timings.append(time.perf_counter() - t0)
+        idata.attrs["sampler"] = f"NUTS via {cfg.backend}"
+        return idata
+
+
+def free_var_names(model: pm.Model) -> list[str]:
+    return [v.name for v in model.free_RVs]
+
+
+def _max(da) -> float:
+    vals = [float(v.max()) for v in da.data_vars.values()] if isinstance(da, xr.Dataset) else [float(da.max())]
+    return float(np.nanmax(vals))
+
+
+def _min(da) -> float:
+    vals = [float(v.min()) for v in da.data_vars.values()] if isinstance(da, xr.Dataset) else [float(da.min())]
+    return float(np.nanmin(vals))
+
+
+def diagnose(idata, var_names: list[str], gate: Diagnostics) -> dict:
+    """Apply the gate: R-hat, bulk and tail ESS, divergences, E-BFMI. Never hides a failure."""
+    post = idata.posterior.to_dataset()[var_names]
+    rhat = az.rhat(post)
+    ess_b = az.ess(post, method="bulk")
+    ess_t = az.ess(post, method="tail")
+    div = int(idata.sample_stats["diverging"].sum())
+    bfmi = np.atleast_1d(np.asarray(az.bfmi(idata).to_dataset()["energy"]))
+    res = {
+        "rhat_max": _max(rhat),
+        "ess_bulk_min": _min(ess_b),
+        "ess_tail_min": _min(ess_t),
+        "divergences": div,
+        "bfmi_min": float(bfmi.min()),
+        "n_draws": int(post.sizes["chain"] * post.sizes["draw"]),
+        "thresholds": gate.model_dump(exclude={"allow_unreliable"}),
+    }
+    fails = []
+    if not res["rhat_max"] <= gate.rhat_max:
+        fails.append(f"R-hat {res['rhat_max']:.3f} > {gate.rhat_max}")
+    if not res["ess_bulk_min"] >= gate.ess_bulk_min:
+        fails.append(f"bulk ESS {res['ess_bulk_min']:.0f} < {gate.ess_bulk_min:g}")
+    if not res["ess_tail_min"] >= gate.ess_tail_min:
+        fails.append(f"tail ESS {res['ess_tail_min']:.0f} < {gate.ess_tail_min:g}")
+    if div > gate.max_divergences:
+        fails.append(f"{div} divergent transitions (allowed {gate.max_divergences})")
+    if not res["bfmi_min"] >= gate.bfmi_min:
+        fails.append(f"E-BFMI {res['bfmi_min']:.2f} < {gate.bfmi_min}")
+    res["failures"] = fails
+    res["reliable"] = not fails
+    return res

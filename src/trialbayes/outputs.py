@@ -1,0 +1,89 @@
+"""Atomic writing of a run's outputs: everything goes to a hidden staging folder first, which
+replaces ``outputs/<name>/`` in one rename only when the whole run has been written. A failed run
+leaves the previous results untouched and no half-written folder behind."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def jsonable(obj):
+    """Plain JSON types; NaN and infinities become null."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return None if not math.isfinite(f) else f
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(jsonable(obj), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+
+
+class OutputDir:
+    """``with OutputDir(root, name) as out: out.write_json(...); ...`` then ``out.commit()``."""
+
+    def __init__(self, root: str | Path, name: str):
+        self.root = Path(root)
+        self.final = self.root / name
+        self.staging = self.root / f".{name}.staging-{os.getpid()}"
+        self.committed = False
+
+    def __enter__(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+        return False
+
+    def path(self, rel: str) -> Path:
+        p = self.staging / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_text(self, rel: str, text: str) -> Path:
+        p = self.path(rel)
+        p.write_text(text, encoding="utf-8")
+        return p
+
+    def write_json(self, rel: str, obj) -> Path:
+        return self.write_text(rel, dumps(obj) + "\n")
+
+    def write_csv(self, rel: str, df: pd.DataFrame) -> Path:
+        p = self.path(rel)
+        df.to_csv(p, index=False, float_format="%.6g")
+        return p
+
+    def commit(self) -> Path:
+        """Swap the staging folder into place (two renames on the same filesystem)."""
+        backup = self.root / f".{self.final.name}.old-{os.getpid()}"
+        if self.final.exists():
+            self.final.rename(backup)
+        self.staging.rename(self.final)
+        if backup.exists():
+            shutil.rmtree(backup, ignore_errors=True)
+        self.committed = True
+        return self.final

@@ -1,0 +1,146 @@
+"""Notebook-friendly model object: build, fit (returns self), summary / print_summary, refit.
+
+    m = PiecewiseExponentialModel(ModelSpec(name="adj", covariates="all")).fit(data)
+    m.print_summary()
+
+Nothing samples in the constructor; ``build`` makes the design and the PyMC model, ``fit`` samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .config import Baseline, Diagnostics, ModelSpec, Sampler as SamplerConfig
+from .data import TrialData
+from .design import Design, build_design
+from .estimands import flatten_draws, hr_summary, interval
+from .inference import Sampler, diagnose, free_var_names
+from .model import build_model, prior_data
+from .priors import describe, merge_priors
+
+DRAW_NAMES = [
+    "treatment",
+    "covariate_effects",
+    "log_baseline_hazard",
+    "biomarker_effect",
+    "interaction",
+    "biomarker_spline",
+    "interaction_spline",
+    "centre_frailty",
+]
+
+
+class PiecewiseExponentialModel:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        priors: dict | None = None,
+        baseline: Baseline | None = None,
+        sampler: SamplerConfig | None = None,
+        diagnostics: Diagnostics | None = None,
+    ):
+        self.spec = spec
+        self.priors = merge_priors(priors)
+        self.baseline = baseline or Baseline()
+        self.sampler_config = sampler or SamplerConfig()
+        self.gate = diagnostics or Diagnostics()
+        self.design: Design | None = None
+        self.model = None
+        self.sampler: Sampler | None = None
+        self.idata = None
+        self.diagnostics: dict | None = None
+        self.data: TrialData | None = None
+
+    # ------------------------------------------------------------------ build / fit
+    def build(self, data: TrialData) -> "PiecewiseExponentialModel":
+        self.data = data
+        self.design = build_design(data, self.spec, self.baseline)
+        self.model = build_model(self.design, self.priors)
+        self.sampler = Sampler(self.model, self.sampler_config)
+        return self
+
+    def fit(self, data: TrialData | None = None, seed: int | None = None, prior_overrides: dict | None = None):
+        """Sample the posterior. ``prior_overrides`` (term -> prior) swaps the treatment /
+        interaction priors through pm.Data, reusing the compiled model."""
+        if data is not None and (self.design is None or data is not self.data):
+            self.build(data)
+        if self.model is None:
+            raise RuntimeError("call build(data) or fit(data) first")
+        new = {}
+        for term, prior in (prior_overrides or {}).items():
+            if term not in ("treatment", "interaction"):
+                raise ValueError(f"only 'treatment' and 'interaction' priors can be swapped at refit, not '{term}'")
+            if term == "interaction" and self.design.basis is None:
+                continue
+            new.update(prior_data(term, prior))
+            self.priors[term] = prior
+        self.idata = self.sampler.sample(data=new or None, seed=seed)
+        self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
+        return self
+
+    def refit(self, data: TrialData, seed: int | None = None) -> "PiecewiseExponentialModel":
+        """Refit on new data of the same shape with the compiled model (no recompilation)."""
+        new_design = build_design(data, self.spec, self.baseline)
+        if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
+            raise ValueError("refit needs data of the same shape (patients and intervals); build a new model instead")
+        self.design, self.data = new_design, data
+        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed)
+        self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
+        return self
+
+    # ------------------------------------------------------------------ results
+    @property
+    def reliable(self) -> bool:
+        return bool(self.diagnostics and self.diagnostics["reliable"])
+
+    def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
+        return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
+
+    def coefficients(self, prob: float = 0.95) -> pd.DataFrame:
+        """Log-HR coefficients: per SD for covariates, per SD of the (log-)biomarker for z terms,
+        and (linear / log-linear) also per original unit. HR < 1 is benefit / lower hazard."""
+        d = self.draws()
+        rows = []
+
+        def add(term, v, unit):
+            lo, hi = interval(v, prob)
+            rows.append({"term": term, "unit": unit, "log_hr_mean": v.mean(), "log_hr_sd": v.std(ddof=1),
+                         "hr_median": np.exp(np.median(v)), "hr_lower": np.exp(lo), "hr_upper": np.exp(hi),
+                         "p_hr_below_1": (v < 0).mean()})
+
+        b = self.design.basis
+        ref = f" at {self.spec.biomarker} = {b.reference:g}" if b is not None else ""
+        add("treatment", d["treatment"], "treated vs control" + ref)
+        for j, name in enumerate(self.design.cov_names):
+            add(name, d["covariate_effects"][:, j], f"per SD ({self.design.cov_sd[j]:.3g})")
+        if b is not None:
+            scale = "log " if b.log else ""
+            add(f"{self.spec.biomarker} (main)", d["biomarker_effect"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
+            add(f"treatment × {self.spec.biomarker}", d["interaction"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
+            if b.kind != "spline":
+                unit = "per log unit" if b.log else "per unit"
+                add(f"treatment × {self.spec.biomarker}", d["interaction"] / b.scale, f"{unit} of {self.spec.biomarker}")
+        return pd.DataFrame(rows)
+
+    def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95) -> dict:
+        return hr_summary(self.draws()["treatment"], thresholds, harm, prob)
+
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        return self.coefficients(prob).set_index(["term", "unit"])
+
+    def print_summary(self, prob: float = 0.95) -> None:
+        d = self.data
+        diag = self.diagnostics or {}
+        lines = [
+            f"<trialbayes.PiecewiseExponentialModel: {self.spec.name}>",
+            f"data = {d.label if d else '?'}",
+            f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = {self.design.n_intervals}",
+            f"sampler = {self.idata.attrs.get('sampler', '?') if self.idata is not None else 'not fitted'}",
+            f"treatment prior = {describe(self.priors['treatment'])}",
+            f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + '; '.join(diag.get('failures', []))}",
+            "---",
+        ]
+        print("\n".join(lines))
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(self.summary(prob).round(3))

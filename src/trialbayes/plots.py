@@ -1,0 +1,139 @@
+"""Figures. Every function takes ``ax=`` (a new figure if None) and returns the Figure."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+BLUE, ORANGE, GREY = "#1f5fa8", "#d9731a", "#555555"
+
+
+def _ax(ax, size=(7, 4.5)):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=size)
+    return ax.figure, ax
+
+
+def _hr_axis(axis, lo: float, hi: float):
+    """Readable ticks on a log HR axis (0.25, 0.5, 1, 2, ...) instead of powers of ten."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator, ScalarFormatter
+
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 32) if lo * 0.9 <= t <= hi * 1.1]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _stamp(ax, label: str | None):
+    if label:
+        ax.text(0.99, 0.01, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#a00000")
+
+
+def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours treatment)", label=None):
+    """rows: dicts with label, hr, lower, upper and optional kind ('bayes' / 'cox' / 'unshrunk' ...)."""
+    fig, ax = _ax(ax, (7.5, 0.45 * len(rows) + 1.5))
+    colours = {"bayes": BLUE, "cox": ORANGE, "unshrunk": ORANGE, "shrunk": BLUE}
+    markers = {"bayes": "o", "cox": "s", "unshrunk": "s", "shrunk": "o"}
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows):
+        k = r.get("kind", "bayes")
+        ax.plot([r["lower"], r["upper"]], [yi, yi], color=colours.get(k, GREY), lw=2)
+        ax.plot(r["hr"], yi, markers.get(k, "o"), color=colours.get(k, GREY), ms=6)
+        ax.text(1.02, yi, f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})", transform=ax.get_yaxis_transform(),
+                va="center", fontsize=8)
+    ax.axvline(1.0, color=GREY, ls="--", lw=1)
+    ax.set_xscale("log")
+    _hr_axis(ax.xaxis, min(r["lower"] for r in rows), max(r["upper"] for r in rows))
+    ax.set_yticks(y, [r["label"] for r in rows], fontsize=8)
+    ax.set_xlabel("hazard ratio (log scale)")
+    ax.set_title(title, fontsize=10, pad=22)
+    handles = [plt.Line2D([], [], color=colours[k], marker=markers[k], ls="-", label=lab)
+               for k, lab in (("bayes", "Bayesian posterior median, 95% CrI"), ("cox", "Cox / published, 95% CI"))
+               if any(r.get("kind", "bayes") in (k, "shrunk" if k == "bayes" else "unshrunk") for r in rows)]
+    if handles:
+        ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=2, frameon=False)
+    _stamp(ax, label)
+    fig.tight_layout()
+    return fig
+
+
+def hr_posterior_plot(log_hr: np.ndarray, ax=None, threshold: float = 1.0, title="Posterior of the hazard ratio", label=None):
+    """Density of the HR with the region HR < threshold shaded and its probability printed."""
+    fig, ax = _ax(ax)
+    hr = np.exp(np.asarray(log_hr))
+    lo, hi = np.quantile(hr, [0.001, 0.999])
+    grid = np.linspace(lo, hi, 400)
+    kde = stats.gaussian_kde(np.log(hr))
+    dens = kde(np.log(grid)) / grid
+    ax.plot(grid, dens, color=BLUE)
+    m = grid < threshold
+    ax.fill_between(grid[m], dens[m], color=BLUE, alpha=0.3)
+    p = float((hr < threshold).mean())
+    ax.axvline(threshold, color=GREY, ls="--", lw=1)
+    ax.text(0.02, 0.95, f"P(HR < {threshold:g}) = {p:.3f}", transform=ax.transAxes, va="top")
+    ax.set_xlabel("hazard ratio")
+    ax.set_ylabel("posterior density")
+    ax.set_title(title, fontsize=10)
+    _stamp(ax, label)
+    fig.tight_layout()
+    return fig
+
+
+def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.DataFrame | None = None,
+                  values: np.ndarray | None = None, cutoffs=(), title=None, label=None, log_x=False):
+    """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
+    fig, ax = _ax(ax)
+    x = curve["biomarker"]
+    ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band")
+    ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
+    if cox is not None:
+        ax.plot(cox["biomarker"], cox["hr"], color=ORANGE, ls="--", label="Cox estimate")
+    if values is not None:
+        ax.plot(values, np.zeros(len(values)), "|", color=GREY, alpha=0.5, transform=ax.get_xaxis_transform(), ms=8)
+    for c in cutoffs:
+        ax.axvline(c, color=GREY, ls=":", lw=1)
+    ax.axhline(1.0, color=GREY, ls="--", lw=1)
+    ax.set_yscale("log")
+    _hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(biomarker)
+    ax.set_ylabel("HR, treatment vs control (log scale)")
+    ax.set_title(title or f"Treatment hazard ratio by {biomarker}", fontsize=10)
+    ax.legend(fontsize=8)
+    _stamp(ax, label)
+    fig.tight_layout()
+    return fig
+
+
+def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None, arm_labels=("control", "treatment"),
+                  landmark: float | None = None, title="Standardised survival (posterior) with Kaplan–Meier", label=None):
+    fig, ax = _ax(ax)
+    for arm, col in ((0, GREY), (1, BLUE)):
+        c = curves[curves["arm"] == arm]
+        ax.fill_between(c["time"], c["lower"], c["upper"], color=col, alpha=0.15)
+        ax.plot(c["time"], c["median"], color=col, label=f"{arm_labels[arm]}: posterior")
+        if km is not None:
+            k = km[km["arm"] == arm]
+            ax.step(k["time"], k["survival"], where="post", color=col, ls="--", lw=1, label=f"{arm_labels[arm]}: Kaplan–Meier")
+    if landmark:
+        ax.axvline(landmark, color=GREY, ls=":", lw=1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time")
+    ax.set_ylabel("survival probability")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
+    _stamp(ax, label)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path, dpi=110):
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)

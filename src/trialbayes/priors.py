@@ -1,0 +1,228 @@
+"""Prior specifications: families, the default prior per model term, and named scenarios.
+
+A prior is data (a pydantic model), never code. The same objects serve the patient-level
+PyMC models (``model.py``) and the published-estimate reanalysis (``published.py``).
+
+Sign convention: priors on treatment coefficients are on the log hazard ratio scale,
+treatment vs control; negative values (HR < 1) are benefit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from scipy import stats
+
+Z95 = stats.norm.ppf(0.95)  # one-sided 5% tail, 1.6449
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typo_hint(cls, data):
+        if isinstance(data, dict):
+            known = set(cls.model_fields)
+            for key in data:
+                if key not in known:
+                    close = difflib.get_close_matches(str(key), sorted(known), n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(sorted(known))})"
+                    raise ValueError(f"unknown key '{key}'{hint}")
+        return data
+
+
+class NormalPrior(_Strict):
+    family: Literal["normal"] = "normal"
+    mu: float = 0.0
+    sigma: PositiveFloat
+
+
+class StudentTPrior(_Strict):
+    family: Literal["student_t"] = "student_t"
+    nu: PositiveFloat = 3.0
+    mu: float = 0.0
+    sigma: PositiveFloat
+
+
+class FlatPrior(_Strict):
+    """Improper uniform prior. Exact in closed forms; patient-level models use N(0, 10²)."""
+
+    family: Literal["flat"] = "flat"
+
+
+class MixturePrior(_Strict):
+    """Robust mixture: ``weight`` on an informative component, the rest on a vague one."""
+
+    family: Literal["mixture"] = "mixture"
+    weight: float = Field(0.8, gt=0.0, lt=1.0)
+    informative: Union[NormalPrior, StudentTPrior]
+    vague: Union[NormalPrior, StudentTPrior] = NormalPrior(mu=0.0, sigma=2.0)
+
+
+class HalfNormalPrior(_Strict):
+    family: Literal["half_normal"] = "half_normal"
+    sigma: PositiveFloat
+
+
+LocationPrior = Annotated[
+    Union[NormalPrior, StudentTPrior, FlatPrior, MixturePrior], Field(discriminator="family")
+]
+ScalePrior = HalfNormalPrior
+
+#: Patient-level stand-in for an improper flat prior (log-HR scale: HR from 1e-9 to 1e9 at ±2 SD).
+FLAT_SIGMA = 10.0
+
+# Default priors, keyed by model term. Documented in models/piecewise_exponential.md.
+LOCATION_TERMS = ("treatment", "interaction", "biomarker", "baseline_start")
+SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
+
+
+def default_priors() -> dict[str, NormalPrior | HalfNormalPrior]:
+    return {
+        # log-HR of treatment at the biomarker reference value: 95% prior mass on HR 0.14–7.1
+        "treatment": NormalPrior(mu=0.0, sigma=1.0),
+        # change in log-HR per SD of the (transformed) biomarker, and the biomarker's main effect
+        "interaction": NormalPrior(mu=0.0, sigma=1.0),
+        "biomarker": NormalPrior(mu=0.0, sigma=1.0),
+        # first interval's log-hazard, centred on the crude log event rate (an offset in the model)
+        "baseline_start": NormalPrior(mu=0.0, sigma=1.5),
+        # step SD of the random walk across baseline intervals
+        "baseline_rw_sigma": HalfNormalPrior(sigma=0.5),
+        # common scale of the standardised covariate effects (partial pooling)
+        "covariate_scale": HalfNormalPrior(sigma=1.0),
+        # SD of the centre log-frailty
+        "centre_sigma": HalfNormalPrior(sigma=0.5),
+        # SD of the penalised (non-linear) spline coefficients
+        "spline_sigma": HalfNormalPrior(sigma=0.5),
+    }
+
+
+def merge_priors(overrides: dict[str, dict] | None) -> dict:
+    """Default | user priors, keyed by term. Unknown terms and wrong families are errors."""
+    merged = default_priors()
+    for term, spec in (overrides or {}).items():
+        if term not in merged:
+            close = difflib.get_close_matches(term, list(merged), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"priors: unknown term '{term}'{hint}; terms are {', '.join(merged)}")
+        merged[term] = parse_prior(term, spec)
+    return merged
+
+
+def parse_prior(term: str, spec) -> BaseModel:
+    if isinstance(spec, BaseModel):
+        spec = spec.model_dump()
+    if term in SCALE_TERMS:
+        return HalfNormalPrior.model_validate(spec)
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(LocationPrior).validate_python(spec)
+
+
+def describe(prior: BaseModel) -> str:
+    """One-line human description, used in reports."""
+    f = prior.family
+    if f == "normal":
+        return f"Normal({prior.mu:.3g}, {prior.sigma:.3g}²)"
+    if f == "student_t":
+        return f"Student-t(ν={prior.nu:.3g}, {prior.mu:.3g}, {prior.sigma:.3g})"
+    if f == "flat":
+        return "flat (improper uniform)"
+    if f == "half_normal":
+        return f"HalfNormal({prior.sigma:.3g})"
+    if f == "mixture":
+        return f"{prior.weight:.2g}·{describe(prior.informative)} + {1 - prior.weight:.2g}·{describe(prior.vague)}"
+    raise ValueError(f)
+
+
+# --------------------------------------------------------------------------------------
+# Named scenarios (Spiegelhalter, Abrams & Myles 2004, ch. 5), on the log-HR scale.
+# --------------------------------------------------------------------------------------
+SCENARIOS = ("flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture")
+
+
+class ScenarioSpec(_Strict):
+    """A named prior scenario. ``custom`` takes an explicit ``prior``."""
+
+    name: str
+    kind: Literal["flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture", "custom"]
+    design_hr: float = Field(0.5, gt=0.0, lt=1.0)
+    tail: float = Field(0.05, gt=0.0, lt=0.5)
+    nu: PositiveFloat = 3.0
+    weight: float = Field(0.8, gt=0.0, lt=1.0)
+    vague_sigma: PositiveFloat = 2.0
+    prior: LocationPrior | None = None
+
+    @model_validator(mode="after")
+    def _custom_needs_prior(self):
+        if self.kind == "custom" and self.prior is None:
+            raise ValueError(f"scenario '{self.name}': kind 'custom' needs a 'prior'")
+        if self.kind != "custom" and self.prior is not None:
+            raise ValueError(f"scenario '{self.name}': 'prior' is only for kind 'custom'")
+        return self
+
+
+def sceptical_sigma(design_hr: float = 0.5, tail: float = 0.05) -> float:
+    """SD of N(0, s²) with P(HR < design_hr) = tail. 0.4214 for (0.5, 5%)."""
+    return abs(math.log(design_hr)) / stats.norm.ppf(1 - tail)
+
+
+def scenario_prior(spec: ScenarioSpec) -> BaseModel:
+    """The log-HR prior a scenario stands for."""
+    s = sceptical_sigma(spec.design_hr, spec.tail)
+    d = math.log(spec.design_hr)
+    match spec.kind:
+        case "flat":
+            return FlatPrior()
+        case "sceptical":
+            return NormalPrior(mu=0.0, sigma=s)
+        case "enthusiastic":  # centred on the design effect, P(HR > 1) = tail
+            return NormalPrior(mu=d, sigma=s)
+        case "pessimistic":  # mirror image: centred on harm of the same size, P(HR < 1) = tail
+            return NormalPrior(mu=-d, sigma=s)
+        case "heavy_tailed":  # sceptical centre and scale, Student-t tails
+            return StudentTPrior(nu=spec.nu, mu=0.0, sigma=s)
+        case "robust_mixture":  # sceptical informative part, vague remainder
+            return MixturePrior(
+                weight=spec.weight,
+                informative=NormalPrior(mu=0.0, sigma=s),
+                vague=NormalPrior(mu=0.0, sigma=spec.vague_sigma),
+            )
+        case "custom":
+            return spec.prior
+    raise ValueError(spec.kind)
+
+
+def default_scenarios(design_hr: float = 0.5) -> list[ScenarioSpec]:
+    return [ScenarioSpec(name=k, kind=k, design_hr=design_hr) for k in SCENARIOS]
+
+
+def as_mixture_params(prior: BaseModel) -> dict[str, list[float]]:
+    """Any location prior as a two-component Student-t mixture (weights, nu, mu, sigma).
+
+    The patient-level models carry the treatment and interaction priors in this form as
+    ``pm.Data``, so that one compiled model is refitted under every scenario. A single
+    component is written as two identical ones (the same density); a normal as ν = 1e6
+    (indistinguishable from the normal to ~1e-6 in log density at |z| < 5).
+    """
+    big = 1e6
+    f = prior.family
+    if f == "flat":
+        prior = NormalPrior(mu=0.0, sigma=FLAT_SIGMA)
+        f = "normal"
+    if f in ("normal", "student_t"):
+        nu = big if f == "normal" else prior.nu
+        return {"w": [0.5, 0.5], "nu": [nu, nu], "mu": [prior.mu] * 2, "sigma": [prior.sigma] * 2}
+    if f == "mixture":
+        comps = [prior.informative, prior.vague]
+        return {
+            "w": [prior.weight, 1 - prior.weight],
+            "nu": [big if c.family == "normal" else c.nu for c in comps],
+            "mu": [c.mu for c in comps],
+            "sigma": [c.sigma for c in comps],
+        }
+    raise ValueError(f"family '{f}' is not a location prior")

@@ -1,0 +1,211 @@
+"""Writing a patient-level run: CSV tables, PNG figures, posterior netCDF, results.json,
+provenance.json and report.md (a short statistical report that links the figures)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import plots
+from .outputs import OutputDir
+
+UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
+
+
+def fmt_hr(s: dict) -> str:
+    return f"{s['hr_median']:.2f} ({s['hr_lower']:.2f}–{s['hr_upper']:.2f})"
+
+
+def fmt_p(s: dict, key="p_hr_below") -> str:
+    return ", ".join(f"P(HR < {k}) = {v:.3f}" for k, v in s[key].items())
+
+
+def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+    def cell(v):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "–"
+        if isinstance(v, (float, np.floating)):
+            return floatfmt.format(v)
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, sep, *rows])
+
+
+def forest_rows(results: dict) -> list[dict]:
+    rows = []
+    for name, m in results["models"].items():
+        te = m["treatment_effect"]
+        rows.append({"label": f"{name}: treatment", "hr": te["hr_median"], "lower": te["hr_lower"], "upper": te["hr_upper"], "kind": "bayes"})
+        c = m["cox"]["terms"]["treatment"]
+        rows.append({"label": f"{name}: treatment (Cox)", "hr": c["hr"], "lower": c["hr_lower"], "upper": c["hr_upper"], "kind": "cox"})
+        for g in m.get("subgroups", {}).get("groups", []) if m["spec"]["biomarker"] else []:
+            if "conditional" in g:
+                s = g["conditional"]
+                rows.append({"label": f"{name}: {m['subgroups']['biomarker']} {g['subgroup']} (n={g['n']})",
+                             "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "bayes"})
+    return rows
+
+
+def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, provenance: dict) -> None:
+    results = run.results
+    label = "SYNTHETIC DATA" if data.synthetic else None
+    arm_labels = (data.control_label, data.treatment_label)
+    figs: dict[str, str] = {}
+
+    coef = pd.DataFrame([r for m in results["models"].values() for r in m["coefficients"]])
+    out.write_csv("tables/coefficients.csv", coef)
+    sub_rows = []
+    for name, m in results["models"].items():
+        for g in m.get("subgroups", {}).get("groups", []):
+            for kind in ("conditional", "marginal"):
+                if kind in g:
+                    s = g[kind]
+                    sub_rows.append({"model": name, "subgroup": g["subgroup"], "n": g["n"], "events": g["events"],
+                                     "type": kind, "hr_median": s["hr_median"], "hr_lower": s["hr_lower"],
+                                     "hr_upper": s["hr_upper"], **{f"p_hr_below_{k}": v for k, v in s["p_hr_below"].items()}})
+    if sub_rows:
+        out.write_csv("tables/subgroups.csv", pd.DataFrame(sub_rows))
+    diag = pd.DataFrame([{"model": n, "reliable": m["reliable"], **{k: v for k, v in m["diagnostics"].items()
+                                                                  if k not in ("thresholds", "failures")},
+                          "failures": "; ".join(m["diagnostics"]["failures"])} for n, m in results["models"].items()])
+    out.write_csv("tables/diagnostics.csv", diag)
+    out.write_csv("tables/kaplan_meier.csv", run.tables["km"])
+    if run.tables["loo"] is not None:
+        out.write_csv("tables/loo.csv", run.tables["loo"])
+
+    for name, tabs in run.tables["per_model"].items():
+        out.write_csv(f"tables/survival_{name}.csv", tabs["survival_curves"])
+        if "hr_curve" in tabs:
+            out.write_csv(f"tables/hr_curve_{name}.csv", tabs["hr_curve"])
+        pem = run.models[name]
+        pem.idata.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
+        if not cfg.report.figures:
+            continue
+        dpi = cfg.report.dpi
+        plots.save(plots.hr_posterior_plot(draws_by_model[name]["treatment"],
+                                           title=f"{name}: {results['models'][name]['treatment_effect']['estimand']}",
+                                           label=label), out.path(f"figures/hr_posterior_{name}.png"), dpi)
+        figs[f"hr_posterior_{name}"] = f"figures/hr_posterior_{name}.png"
+        plots.save(plots.survival_plot(tabs["survival_curves"], run.tables["km"], arm_labels=arm_labels,
+                                       landmark=cfg.estimands.landmark, title=f"{name}: standardised survival vs Kaplan–Meier",
+                                       label=label), out.path(f"figures/survival_{name}.png"), dpi)
+        figs[f"survival_{name}"] = f"figures/survival_{name}.png"
+        if "hr_curve" in tabs:
+            c = tabs["hr_curve"]
+            b = pem.spec.biomarker
+            plots.save(plots.hr_curve_plot(c, biomarker=b, cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
+                                           values=pem.design.biomarker_values, cutoffs=cfg.estimands.subgroup_cutoffs,
+                                           title=f"{name}: treatment HR by {b}", label=label, log_x=pem.design.basis.log),
+                       out.path(f"figures/hr_curve_{name}.png"), dpi)
+            figs[f"hr_curve_{name}"] = f"figures/hr_curve_{name}.png"
+    if cfg.report.figures:
+        plots.save(plots.forest_plot(forest_rows(results), label=label), out.path("figures/forest.png"), cfg.report.dpi)
+        figs["forest"] = "figures/forest.png"
+
+    results["figures"] = figs
+    results["provenance"] = {k: v for k, v in provenance.items() if k not in ("timings_seconds", "wall_seconds", "config")}
+    out.write_json("results.json", results)
+    out.write_json("provenance.json", provenance)
+    out.write_text("report.md", render_patient_report(results, cfg))
+
+
+def render_patient_report(r: dict, cfg) -> str:
+    L = []
+    title = r["title"]
+    L.append(f"# {title}")
+    if r["synthetic"]:
+        L.append(f"\n> **SYNTHETIC DATA.** {r['data_label']}. Every number below describes the synthetic cohort, not MIROCALS.\n")
+    if not r["reliable"]:
+        L.append(f"\n> **{UNRELIABLE}:** {', '.join(r['unreliable_models'])}. Their estimates are shown but must not be used.\n")
+    d = r["data"]
+    arms = d["by_arm"]
+    L.append("## Data")
+    L.append(f"{d['n']} patients, {d['events']} events; " + "; ".join(f"{a}: n = {v['n']}, events = {v['events']}" for a, v in arms.items())
+             + f". Longest follow-up {d['max_follow_up']:g}. Source: {d['source']}. Data sha256 `{d['sha256'][:16]}…`.")
+    if d["n_dropped_incomplete"]:
+        L.append(f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped.")
+    L.append(f"\nSign convention: {r['sign_convention']}.")
+
+    L.append("\n## Treatment effect")
+    rows = []
+    for name, m in r["models"].items():
+        te, cx = m["treatment_effect"], m["cox"]["terms"]["treatment"]
+        rows.append({"model": name + ("" if m["reliable"] else " ⚠"), "estimand": te["estimand"], "posterior HR (95% CrI)": fmt_hr(te),
+                     **{f"P(HR<{k})": v for k, v in te["p_hr_below"].items()},
+                     "Cox HR (95% CI)": f"{cx['hr']:.2f} ({cx['hr_lower']:.2f}–{cx['hr_upper']:.2f})"})
+    L.append(md_table(pd.DataFrame(rows)))
+    if "forest" in r.get("figures", {}):
+        L.append(f"\n![Forest plot]({r['figures']['forest']})")
+
+    for name, m in r["models"].items():
+        L.append(f"\n## Model `{name}`" + ("" if m["reliable"] else f" — {UNRELIABLE}"))
+        s = m["spec"]
+        covs = s["covariates"] if s["covariates"] != "all" else "all"
+        L.append(f"Piecewise-exponential PH, {m['n_intervals']} baseline intervals; covariates: {covs or 'none'}; "
+                 f"centre frailty: {'yes' if s['centre_frailty'] else 'no'}; interaction: {s['interaction']}"
+                 + (f" with {s['biomarker']}" if s["biomarker"] else "") + f". Sampler: {m['sampler']}.")
+        L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m["priors"].items()) + ".")
+        dg = m["diagnostics"]
+        L.append(f"Diagnostics: max R-hat {dg['rhat_max']:.3f}, min bulk ESS {dg['ess_bulk_min']:.0f}, min tail ESS "
+                 f"{dg['ess_tail_min']:.0f}, divergences {dg['divergences']}, min E-BFMI {dg['bfmi_min']:.2f}"
+                 + (" — **failed: " + "; ".join(dg["failures"]) + "**" if dg["failures"] else " — passed") + ".")
+        te = m["treatment_effect"]
+        L.append(f"\n{te['estimand']}: **{fmt_hr(te)}**; {fmt_p(te)}; {fmt_p(te, 'p_hr_above')}.")
+        coef = pd.DataFrame(m["coefficients"])[["term", "post_hr_median", "post_hr_lower", "post_hr_upper", "post_p_hr_below_1",
+                                                "cox_hr", "cox_hr_lower", "cox_hr_upper"]]
+        L.append("\nCoefficients (HR per SD for covariates), posterior beside Cox:\n")
+        L.append(md_table(coef))
+        if "hr_curve" in m:
+            hc = m["hr_curve"]
+            L.append(f"\nHR by {hc['biomarker']} ({hc['kind']}, {hc['transform']} scale):")
+            L.append(md_table(pd.DataFrame([{hc["biomarker"]: k, "HR (95% CrI)": fmt_hr(v), "P(HR<1)": v["p_hr_below"]["1"]}
+                                            for k, v in hc["at"].items()])))
+            reg = hc["benefit_region_p_gt_0.9"]
+            L.append(f"\nP(HR < 1) > 0.9 for {hc['biomarker']} in {reg[0]:.0f}–{reg[1]:.0f}." if reg else
+                     f"\nP(HR < 1) exceeds 0.9 nowhere on the {hc['biomarker']} range.")
+            if f"hr_curve_{name}" in r.get("figures", {}):
+                L.append(f"\n![HR by {hc['biomarker']}]({r['figures'][f'hr_curve_{name}']})")
+        if "subgroups" in m:
+            sg = m["subgroups"]
+            rows = []
+            for g in sg["groups"]:
+                if "conditional" not in g:
+                    continue
+                rows.append({"subgroup": f"{sg['biomarker']} {g['subgroup']}", "n": g["n"], "events": g["events"],
+                             "conditional HR": fmt_hr(g["conditional"]), "P(HR<1) cond.": g["conditional"]["p_hr_below"]["1"],
+                             "marginal HR": fmt_hr(g["marginal"]), "P(HR<1) marg.": g["marginal"]["p_hr_below"]["1"]})
+            L.append("\nSubgroups (conditional: mean patient log-HR; marginal: standardised over the subgroup at the landmark):\n")
+            L.append(md_table(pd.DataFrame(rows)))
+        sv = m["survival"]
+        L.append(f"\nStandardised survival at {sv['landmark']:g}: treatment {sv['survival_treatment']['median']:.3f}, control "
+                 f"{sv['survival_control']['median']:.3f}, difference {sv['survival_difference']['median']:+.3f} "
+                 f"({sv['survival_difference']['lower']:+.3f} to {sv['survival_difference']['upper']:+.3f}); "
+                 f"RMST difference {sv['rmst_difference']['median']:+.1f} ({sv['rmst_difference']['lower']:+.1f} to "
+                 f"{sv['rmst_difference']['upper']:+.1f}) time units.")
+        for key, cap in ((f"hr_posterior_{name}", "Posterior of the HR"), (f"survival_{name}", "Survival")):
+            if key in r.get("figures", {}):
+                L.append(f"\n![{cap}]({r['figures'][key]})")
+
+    km = r["kaplan_meier"]
+    if km["survival_control"] is not None:
+        L.append(f"\nKaplan–Meier at {km['landmark']:g}: control {km['survival_control']:.3f}, treatment {km['survival_treatment']:.3f}.")
+    if r["loo"]["table"]:
+        L.append("\n## Model comparison (PSIS-LOO)")
+        L.append(md_table(pd.DataFrame(r["loo"]["table"])))
+        bad = {n: v for n, v in r["loo"]["pareto_k"].items() if v["n_k_above_0.7"]}
+        if bad:
+            L.append("\nPareto k > 0.7 for some patients (LOO less reliable): " + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items()))
+    if r.get("synthetic_truth"):
+        t = r["synthetic_truth"]
+        L.append("\n## Synthetic truth")
+        L.append(f"Generated with log HR(x) = {t['log_hr_intercept']:.3f} + {t['log_hr_slope_per_pgml']:g}·x (x = pNFH, pg/mL); "
+                 f"true HR at 2000 pg/mL = {np.exp(t['log_hr_intercept'] + 2000 * t['log_hr_slope_per_pgml']):.2f}, "
+                 f"at 5000 = {np.exp(t['log_hr_intercept'] + 5000 * t['log_hr_slope_per_pgml']):.2f}.")
+    p = r["provenance"]
+    L.append("\n## Provenance")
+    L.append(f"Config hash `{p['config_hash'][:16]}…`; seeds {p['seeds']}; "
+             + ", ".join(f"{k} {v}" for k, v in p["versions"].items()) + ". Full details in `provenance.json`.")
+    return "\n".join(L) + "\n"
