@@ -66,6 +66,7 @@ DataSource = Annotated[Union[SyntheticSource, FileSource], Field(discriminator="
 class ModelSpec(_Strict):
     name: str
     covariates: Union[list[str], Literal["all"]] = []
+    covariate_pooling: Literal["partial", "none"] = "partial"
     centre_frailty: bool = False
     interaction: Literal["none", "linear", "log_linear", "spline"] = "none"
     biomarker: str | None = None

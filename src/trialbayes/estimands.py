@@ -41,7 +41,7 @@ def hr_summary(log_hr: np.ndarray, thresholds=(1.0, 0.8), harm: float | None = 1
         "hr_median": float(np.exp(np.median(log_hr))),
         "hr_mean": float(np.exp(log_hr).mean()),
         "log_hr_mean": float(log_hr.mean()),
-        "log_hr_sd": float(log_hr.std(ddof=1)),
+        "log_hr_sd": float(log_hr.std(ddof=1)) if log_hr.size > 1 else 0.0,
         "cri_level": prob,
         "hr_lower": float(np.exp(lo)),
         "hr_upper": float(np.exp(hi)),

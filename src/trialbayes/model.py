@@ -128,8 +128,11 @@ def build_model(design: Design, priors: dict) -> pm.Model:
 
         if design.cov_names:
             X = pm.Data("X", dd["X"])
-            tau = pm.HalfNormal("covariate_scale", priors["covariate_scale"].sigma)
-            gamma = pm.Normal("covariate_effects", 0.0, tau, dims="covariate")
+            if spec.covariate_pooling == "partial":  # exchangeable effects, common estimated scale
+                tau = pm.HalfNormal("covariate_scale", priors["covariate_scale"].sigma)
+                gamma = pm.Normal("covariate_effects", 0.0, tau, dims="covariate")
+            else:
+                gamma = _normal("covariate_effects", priors["covariates"], dims="covariate")
             eta = eta + pt.dot(X, gamma)
 
         if design.basis is not None:

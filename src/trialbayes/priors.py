@@ -13,7 +13,7 @@ import difflib
 import math
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 from scipy import stats
 
 Z95 = stats.norm.ppf(0.95)  # one-sided 5% tail, 1.6449
@@ -77,7 +77,7 @@ ScalePrior = HalfNormalPrior
 FLAT_SIGMA = 10.0
 
 # Default priors, keyed by model term. Documented in models/piecewise_exponential.md.
-LOCATION_TERMS = ("treatment", "interaction", "biomarker", "baseline_start")
+LOCATION_TERMS = ("treatment", "interaction", "biomarker", "baseline_start", "covariates")
 SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
 
 
@@ -92,8 +92,10 @@ def default_priors() -> dict[str, NormalPrior | HalfNormalPrior]:
         "baseline_start": NormalPrior(mu=0.0, sigma=1.5),
         # step SD of the random walk across baseline intervals
         "baseline_rw_sigma": HalfNormalPrior(sigma=0.5),
-        # common scale of the standardised covariate effects (partial pooling)
+        # common scale of the standardised covariate effects (covariate_pooling: partial)
         "covariate_scale": HalfNormalPrior(sigma=1.0),
+        # independent prior of each standardised covariate effect (covariate_pooling: none)
+        "covariates": NormalPrior(mu=0.0, sigma=1.0),
         # SD of the centre log-frailty
         "centre_sigma": HalfNormalPrior(sigma=0.5),
         # SD of the penalised (non-linear) spline coefficients
@@ -109,7 +111,12 @@ def merge_priors(overrides: dict[str, dict] | None) -> dict:
             close = difflib.get_close_matches(term, list(merged), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(f"priors: unknown term '{term}'{hint}; terms are {', '.join(merged)}")
-        merged[term] = parse_prior(term, spec)
+        try:
+            merged[term] = parse_prior(term, spec)
+        except ValidationError as err:
+            msgs = "; ".join(f"{'.'.join(map(str, e['loc'])) or term}: {e['msg']}" for e in err.errors())
+            kind = "a scale (half_normal)" if term in SCALE_TERMS else "a location (normal, student_t, flat, mixture)"
+            raise ValueError(f"priors.{term} must be {kind} prior: {msgs}") from None
     return merged
 
 

@@ -1,0 +1,48 @@
+"""Shared test helpers: write a patient CSV and a config next to it, run the CLI in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from trialbayes.cli import app
+from trialbayes.synthetic import generate
+
+COLUMNS = {
+    "id": "id", "time": "time", "event": "event", "event_value": 1, "censored_value": 0, "arm": "arm",
+    "treatment_level": "IL-2LD", "biomarkers": ["pnfh"], "covariates": ["age", "svc"], "centre": "centre",
+}
+
+
+def good_frame(n=60, seed=5):
+    df, _ = generate(n=n, seed=seed)
+    return df
+
+
+def write_case(tmp: Path, df=None, *, config: dict | None = None, data_name="patients.csv", raw_csv: str | None = None):
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / data_name
+    if raw_csv is not None:
+        path.write_text(raw_csv)
+    else:
+        (good_frame() if df is None else df).to_csv(path, index=False)
+    cfg = {
+        "name": "case",
+        "data": {"kind": "file", "path": data_name, "columns": dict(COLUMNS)},
+        "models": [{"name": "unadjusted"}],
+        "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1},
+    }
+    for k, v in (config or {}).items():
+        if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+            cfg[k] = {**cfg[k], **v}
+        else:
+            cfg[k] = v
+    cpath = tmp / "config.yaml"
+    cpath.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return cpath
+
+
+def run_cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
