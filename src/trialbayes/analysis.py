@@ -205,7 +205,8 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         "data_sha256": data.sha256(),
         "seeds": seeds,
         "sampler": {"backend": cfg.sampler.backend, "chains": cfg.sampler.chains, "draws": cfg.sampler.draws,
-                    "tune": cfg.sampler.tune, "target_accept": cfg.sampler.target_accept},
+                    "tune": cfg.sampler.tune,
+                    "target_accept": {n: m.sampler.accept for n, m in models.items()}},
         "versions": stack_versions(),
         "timings_seconds": {n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
                             for n, m in models.items()},

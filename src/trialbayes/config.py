@@ -7,8 +7,11 @@ imported or executed. Relative paths are resolved against the config file's fold
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
+from statistics import NormalDist
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -22,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .priors import ScenarioSpec, _Strict, merge_priors
+from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
 
 
 class ConfigError(ValueError):
@@ -59,7 +62,82 @@ class FileSource(_Strict):
     label: str | None = None
 
 
-DataSource = Annotated[Union[SyntheticSource, FileSource], Field(discriminator="kind")]
+class EventsPerArm(_Strict):
+    treatment: PositiveInt
+    control: PositiveInt
+
+
+class PublishedEstimate(_Strict):
+    """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    hr: float | None = None
+    ci: tuple[float, float] | None = None
+    ci_level: float = 0.95
+    log_hr: float | None = None
+    se: float | None = None
+    events: EventsPerArm | None = None
+    subgroup: str | None = None
+    share: float | None = Field(None, gt=0, le=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = self.name
+        if not 0 < self.ci_level < 1:
+            raise ValueError(f"estimate '{n}': ci_level must lie in (0, 1), got {self.ci_level}")
+        if self.hr is not None and self.hr <= 0:
+            raise ValueError(f"estimate '{n}': HR must be > 0, got {self.hr}")
+        if self.hr is not None and self.log_hr is not None:
+            raise ValueError(f"estimate '{n}': give hr or log_hr, not both")
+        if self.hr is None and self.log_hr is None:
+            raise ValueError(f"estimate '{n}': needs hr (with ci or events) or log_hr (with se or events)")
+        spreads = [x is not None for x in (self.ci, self.se, self.events)]
+        if sum(spreads) != 1:
+            raise ValueError(f"estimate '{n}': give exactly one of ci, se or events for its uncertainty")
+        if self.se is not None and self.se <= 0:
+            raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.ci is not None:
+            lo, hi = self.ci
+            if lo <= 0 or hi <= 0:
+                raise ValueError(f"estimate '{n}': CI bounds must be > 0 (HR scale), got {list(self.ci)}")
+            if lo >= hi:
+                raise ValueError(f"estimate '{n}': CI lower {lo} must be < upper {hi}")
+            est = self.hr if self.hr is not None else math.exp(self.log_hr)
+            if not lo <= est <= hi:
+                raise ValueError(f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}")
+        return self
+
+    def evidence(self):
+        from .published import Evidence
+
+        y = math.log(self.hr) if self.hr is not None else self.log_hr
+        if self.se is not None:
+            se = self.se
+        elif self.ci is not None:
+            z = NormalDist().inv_cdf((1 + self.ci_level) / 2)
+            se = (math.log(self.ci[1]) - math.log(self.ci[0])) / (2 * z)
+        else:
+            se = math.sqrt(1 / self.events.treatment + 1 / self.events.control)
+        return Evidence(self.name, y, se, self.subgroup, self.share)
+
+
+class PublishedSource(_Strict):
+    kind: Literal["published"]
+    label: str = "published estimates"
+    estimates: list[PublishedEstimate] = Field(min_length=1)
+
+    @field_validator("estimates")
+    @classmethod
+    def _unique(cls, v):
+        names = [e.name for e in v]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise ValueError(f"duplicate estimate names {dup}")
+        return v
+
+
+DataSource = Annotated[Union[SyntheticSource, FileSource, PublishedSource], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- models
@@ -88,6 +166,7 @@ class ModelSpec(_Strict):
 class Baseline(_Strict):
     cuts: list[float] | None = None
     n_intervals: int = Field(8, ge=1, le=60)
+    parametrisation: Literal["auto", "centred", "non_centred"] = "auto"
 
     @field_validator("cuts")
     @classmethod
@@ -107,7 +186,7 @@ class Sampler(_Strict):
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=10)
     seed: int = 20250601
-    target_accept: float = Field(0.9, gt=0.5, lt=1.0)
+    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
     progress: Literal["auto", "on", "off"] = "auto"
 
 
@@ -148,6 +227,48 @@ class Sensitivity(_Strict):
     psense: bool = True
 
 
+class GridSpec(_Strict):
+    lo: float
+    hi: float
+    n: int = Field(21, ge=2, le=400)
+
+    def values(self):
+        import numpy as np
+
+        return np.linspace(self.lo, self.hi, self.n)
+
+
+class SubgroupShrinkage(_Strict):
+    estimates: list[str] | None = None  # default: every estimate with a subgroup label
+    tau_sigma: PositiveFloat = 0.5
+    mu_prior: dict[str, Any] | None = None
+
+
+class AssuranceSpec(_Strict):
+    """A phase 3 design: all-comers (from ``overall``) vs enriched (a shrunken subgroup)."""
+
+    scenario: str = "sceptical"
+    overall: str
+    enriched: str | None = None
+    events: list[PositiveInt] = [100, 150, 200, 300, 400, 600]
+    allocation: float = Field(0.5, gt=0, lt=1)
+    alpha: float = Field(0.025, gt=0, lt=0.5)
+    target_hr: PositiveFloat = 0.8
+    levels: list[float] = [0.8, 0.9]
+
+
+class PublishedAnalysis(_Strict):
+    design_hr: float = Field(0.5, gt=0, lt=1)
+    scenarios: list[ScenarioSpec] | None = None
+    estimates: list[str] | None = None
+    grid_mean: GridSpec = GridSpec(lo=-0.7, hi=0.7, n=29)
+    grid_sd: GridSpec = GridSpec(lo=0.05, hi=1.0, n=39)
+    tipping_levels: list[float] = [0.9, 0.95]
+    subgroups: SubgroupShrinkage | None = SubgroupShrinkage()
+    assurance: AssuranceSpec | None = None
+    nuts_draws: int = Field(20000, ge=500)
+
+
 class Report(_Strict):
     title: str | None = None
     dpi: int = Field(110, ge=50, le=400)
@@ -165,6 +286,7 @@ class Config(_Strict):
     diagnostics: Diagnostics = Diagnostics()
     estimands: Estimands = Estimands()
     sensitivity: Sensitivity = Sensitivity()
+    published: PublishedAnalysis | None = None
     report: Report = Report()
 
     @model_validator(mode="after")
@@ -178,9 +300,37 @@ class Config(_Strict):
             unknown = set(self.sensitivity.models) - set(names)
             if unknown:
                 raise ValueError(f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}")
-        if not self.models:
-            raise ValueError("models: at least one model is needed for patient-level data")
+        if self.data.kind == "published":
+            if self.models:
+                raise ValueError("models: patient-level models do not apply to data kind 'published'")
+            if self.published is None:
+                self.published = PublishedAnalysis()
+            self._check_published()
+        else:
+            if not self.models:
+                raise ValueError("models: at least one model is needed for patient-level data")
+            if self.published is not None:
+                raise ValueError("published: only for data kind 'published'")
         return self
+
+    def _check_published(self):
+        names = [e.name for e in self.data.estimates]
+        p = self.published
+        refs = list(p.estimates or [])
+        if p.subgroups and p.subgroups.estimates:
+            refs += p.subgroups.estimates
+        if p.assurance:
+            refs += [p.assurance.overall] + ([p.assurance.enriched] if p.assurance.enriched else [])
+        for r in refs:
+            if r not in names:
+                close = difflib.get_close_matches(r, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"published: estimate '{r}' is not among the data's estimates {names}{hint}")
+        scen = [s.name for s in (p.scenarios or [])] or list(SCENARIOS)
+        if p.assurance and p.assurance.scenario not in scen:
+            raise ValueError(f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}")
+        if p.assurance and p.assurance.enriched and not p.subgroups:
+            raise ValueError("published.assurance.enriched needs published.subgroups (the shrunken subgroup posterior)")
 
     def resolved_priors(self) -> dict:
         return merge_priors(self.priors)

@@ -126,6 +126,7 @@ class Design:
     bm_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
     bm_pen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     biomarker_values: np.ndarray | None = None
+    baseline_parametrisation: str = "auto"
 
     @property
     def n(self) -> int:
@@ -195,6 +196,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         centre_idx=centre_idx,
         centre_labels=centre_labels,
         log_rate=float(np.log(max(e.sum(), 0.5) / person_time)),
+        baseline_parametrisation=baseline.parametrisation,
     )
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)

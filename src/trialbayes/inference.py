@@ -47,10 +47,15 @@ class Sampler:
 
     model: pm.Model
     config: SamplerConfig
+    target_accept: float = 0.9  # used when the config leaves it to the model
     compiled: object = None
     compile_count: int = 0
     compile_seconds: float = 0.0
     timings: list = field(default_factory=list)
+
+    @property
+    def accept(self) -> float:
+        return self.config.target_accept or self.target_accept
 
     def compile(self):
         if self.config.backend == "nutpie" and self.compiled is None:
@@ -80,7 +85,7 @@ class Sampler:
                 tune=cfg.tune,
                 chains=cfg.chains,
                 seed=seed,
-                target_accept=cfg.target_accept,
+                target_accept=self.accept,
                 progress_bar=show_progress(cfg.progress),
                 save_warmup=False,
             )
@@ -95,7 +100,7 @@ class Sampler:
                     chains=cfg.chains,
                     cores=min(cfg.chains, os.cpu_count() or 1),
                     random_seed=seed,
-                    target_accept=cfg.target_accept,
+                    target_accept=self.accept,
                     nuts_sampler="pymc",
                     progressbar=show_progress(cfg.progress),
                     compute_convergence_checks=False,

@@ -90,6 +90,24 @@ def _normal(name, prior, **kw):
 
 # ----------------------------------------------------------------------------- model
 
+#: events per baseline interval from which the centred walk is used under ``parametrisation: auto``
+CENTRED_FROM_EVENTS_PER_INTERVAL = 50
+
+
+def baseline_centred(design: Design) -> bool:
+    """Centred walk when every interval is data-rich (the non-centred form then has strongly
+    correlated steps and needs ~8x more leapfrog steps); non-centred when events are sparse."""
+    mode = design.baseline_parametrisation
+    if mode != "auto":
+        return mode == "centred"
+    return design.event.sum() / design.n_intervals >= CENTRED_FROM_EVENTS_PER_INTERVAL
+
+
+def default_target_accept(design: Design) -> float:
+    """0.99 for the non-centred walk (funnel-like tails in its scale), 0.9 otherwise."""
+    return 0.9 if (design.n_intervals == 1 or baseline_centred(design)) else 0.99
+
+
 
 def build_model(design: Design, priors: dict) -> pm.Model:
     """Build (not sample) the PyMC model for a design. ``priors`` is ``merge_priors(...)`` output."""
@@ -112,16 +130,21 @@ def build_model(design: Design, priors: dict) -> pm.Model:
         widths = pm.Data("widths", dd["widths"])
         log_rate = pm.Data("log_rate", design.log_rate)
 
-        # baseline log-hazard: a random walk across intervals, non-centred, around the crude rate
-        start = _normal("baseline_start", priors["baseline_start"])
+        # baseline log-hazard: a random walk across intervals around the crude rate
         k = design.n_intervals
-        if k > 1:
+        p0 = priors["baseline_start"]
+        if k == 1:
+            walk = _normal("baseline_start", p0)[None]
+        elif baseline_centred(design):  # data-rich intervals: the walk itself is the parameter
+            rw_sigma = pm.HalfNormal("baseline_rw_sigma", priors["baseline_rw_sigma"].sigma)
+            mu0, sd0 = (0.0, FLAT_SIGMA) if p0.family == "flat" else (p0.mu, p0.sigma)
+            walk = pm.GaussianRandomWalk("baseline_walk", sigma=rw_sigma, steps=k - 1, init_dist=pm.Normal.dist(mu0, sd0))
+        else:  # few events per interval: non-centred steps
+            start = _normal("baseline_start", p0)
             rw_sigma = pm.HalfNormal("baseline_rw_sigma", priors["baseline_rw_sigma"].sigma)
             steps = pm.Normal("baseline_steps", 0.0, 1.0, shape=k - 1)
-            walk = pt.concatenate([pt.zeros(1), pt.cumsum(rw_sigma * steps)])
-        else:
-            walk = pt.zeros(1)
-        alpha = pm.Deterministic("log_baseline_hazard", log_rate + start + walk, dims="interval")
+            walk = start + pt.concatenate([pt.zeros(1), pt.cumsum(rw_sigma * steps)])
+        alpha = pm.Deterministic("log_baseline_hazard", log_rate + walk, dims="interval")
 
         beta = _location_rv("treatment", priors["treatment"])
         eta = beta * treat

@@ -16,7 +16,7 @@ from .data import TrialData
 from .design import Design, build_design
 from .estimands import flatten_draws, hr_summary, interval
 from .inference import Sampler, diagnose, free_var_names
-from .model import build_model, prior_data
+from .model import build_model, default_target_accept, prior_data
 from .priors import describe, merge_priors
 
 DRAW_NAMES = [
@@ -57,7 +57,7 @@ class PiecewiseExponentialModel:
         self.data = data
         self.design = build_design(data, self.spec, self.baseline)
         self.model = build_model(self.design, self.priors)
-        self.sampler = Sampler(self.model, self.sampler_config)
+        self.sampler = Sampler(self.model, self.sampler_config, target_accept=default_target_accept(self.design))
         return self
 
     def fit(self, data: TrialData | None = None, seed: int | None = None, prior_overrides: dict | None = None):

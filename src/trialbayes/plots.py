@@ -137,3 +137,47 @@ def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None,
 def save(fig, path, dpi=110):
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
+
+
+def prior_grid_heatmap(grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list[dict] | None = None):
+    """P(HR < 1) over prior mean (x, log-HR) × prior SD (y); contours at 0.9 and 0.95; tipping SDs marked."""
+    fig, ax = _ax(ax, (5.5, 4.2))
+    im = ax.pcolormesh(means, sds, grid, cmap="RdBu", vmin=0, vmax=1, shading="auto")
+    cs = ax.contour(means, sds, grid, levels=[0.5, 0.9, 0.95], colors="k", linewidths=0.8)
+    ax.clabel(cs, fontsize=7)
+    for t in tipping or []:
+        if t.get("sd") is not None and sds[0] <= t["sd"] <= sds[-1]:
+            ax.plot(0, t["sd"], "o", color="gold", mec="k", ms=6)
+    ax.axvline(0, color=GREY, lw=0.6)
+    ax.set_xlabel("prior mean (log-HR)")
+    ax.set_ylabel("prior SD")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="P(HR < 1)")
+    return fig
+
+
+def prior_grid_panels(grids: dict, means, sds, tipping: dict):
+    n = len(grids)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
+    for ax, (name, g) in zip(axes[0], grids.items()):
+        prior_grid_heatmap(g, means, sds, ax=ax, title=f"{name}: P(HR < 1)", tipping=tipping.get(name))
+    fig.tight_layout()
+    return fig
+
+
+def assurance_plot(section: dict, ax=None):
+    """Assurance (probability of a significant next trial) against the number of events, per design."""
+    fig, ax = _ax(ax)
+    for (label, d), col in zip(section["designs"].items(), (BLUE, ORANGE, GREY)):
+        ev = [r["events"] for r in d["by_events"]]
+        ax.plot(ev, [r["assurance"] for r in d["by_events"]], "o-", color=col, label=f"{label}: assurance")
+        ax.plot(ev, [r["power_at_posterior_mean"] for r in d["by_events"]], ":", color=col, label=f"{label}: power at posterior mean")
+    for lv in (0.8, 0.9):
+        ax.axhline(lv, color=GREY, lw=0.6, ls="--")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("events in the next trial")
+    ax.set_ylabel("probability of success")
+    ax.set_title(f"Probability of success (one-sided α = {section['alpha_one_sided']})", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -78,6 +78,7 @@ FLAT_SIGMA = 10.0
 
 # Default priors, keyed by model term. Documented in models/piecewise_exponential.md.
 LOCATION_TERMS = ("treatment", "interaction", "biomarker", "baseline_start", "covariates")
+NORMAL_ONLY = ("biomarker", "baseline_start", "covariates")
 SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
 
 
@@ -113,6 +114,8 @@ def merge_priors(overrides: dict[str, dict] | None) -> dict:
             raise ValueError(f"priors: unknown term '{term}'{hint}; terms are {', '.join(merged)}")
         try:
             merged[term] = parse_prior(term, spec)
+            if term in NORMAL_ONLY and merged[term].family not in ("normal", "flat"):
+                raise ValueError(f"priors.{term} must be normal or flat, got {merged[term].family}")
         except ValidationError as err:
             msgs = "; ".join(f"{'.'.join(map(str, e['loc'])) or term}: {e['msg']}" for e in err.errors())
             kind = "a scale (half_normal)" if term in SCALE_TERMS else "a location (normal, student_t, flat, mixture)"

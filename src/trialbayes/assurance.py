@@ -1,0 +1,53 @@
+"""Probability of success of a next (phase 3) trial, closed form on the log-HR scale.
+
+A trial with D events and allocation fraction r to treatment estimates the log-HR with
+θ̂ | θ ~ N(θ, σ_D²), σ_D² = 1 / (D·r·(1 − r)) (Schoenfeld). It succeeds (one-sided level α,
+benefit = θ < 0) when θ̂ < −z_α·σ_D. Averaging over the current posterior of θ:
+
+    assurance = E_θ[Φ((−z_α σ_D − θ) / σ_D)]  = Φ((−z_α σ_D − m) / √(v + σ_D²))  for θ ~ N(m, v)
+
+With a point-mass prior (v = 0) this is the classical power of the log-rank test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, stats
+
+
+def trial_se(events: float, allocation: float = 0.5) -> float:
+    return 1.0 / math.sqrt(events * allocation * (1 - allocation))
+
+
+def assurance(mean: float, sd: float, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
+    s = trial_se(events, allocation)
+    return float(stats.norm.cdf((-stats.norm.ppf(1 - alpha) * s - mean) / math.sqrt(sd**2 + s**2)))
+
+
+def assurance_draws(draws: np.ndarray, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
+    """The same expectation over posterior draws (any posterior shape)."""
+    s = trial_se(events, allocation)
+    return float(stats.norm.cdf((-stats.norm.ppf(1 - alpha) * s - np.asarray(draws)) / s).mean())
+
+
+def power(log_hr: float, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
+    """Classical power of the log-rank test (Schoenfeld): Φ(|log HR|·√(D r (1−r)) − z_α) for benefit."""
+    return float(stats.norm.cdf(-log_hr / trial_se(events, allocation) - stats.norm.ppf(1 - alpha)))
+
+
+def prob_estimate_below(mean: float, sd: float, events: float, target_hr: float, allocation: float = 0.5) -> float:
+    """P(the next trial's estimated HR < target_hr), averaged over the posterior."""
+    s = trial_se(events, allocation)
+    return float(stats.norm.cdf((math.log(target_hr) - mean) / math.sqrt(sd**2 + s**2)))
+
+
+def events_for(assurance_at, level: float, limit: float, max_events: float = 1e6) -> float | None:
+    """Fewest events D with ``assurance_at(D)`` ≥ level (assurance rises with D towards ``limit``,
+    the posterior P(θ < 0)); None when the level is unreachable within ``max_events``."""
+    if limit <= level or assurance_at(max_events) < level:
+        return None
+    if assurance_at(1.0) >= level:
+        return 1.0
+    return float(optimize.brentq(lambda d: assurance_at(d) - level, 1.0, max_events))

@@ -1,0 +1,227 @@
+"""Reanalysis from published estimates (see models/published_estimates.md).
+
+Evidence: the normal approximation of a published log-HR, y ~ N(θ, se²), with se from the 95% CI
+((log upper − log lower) / (2·z)), given directly, or from events per arm (se = √(1/d₁ + 1/d₀)).
+Posterior of θ under a prior scenario: closed form for flat and normal priors; NUTS (PyMC via
+nutpie, one compiled model reused through pm.Data) for Student-t and mixture priors, each checked
+against numerical quadrature on a fine grid.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pymc as pm
+from pydantic import BaseModel
+from scipy import integrate, stats
+
+from .priors import NormalPrior, describe
+
+# ----------------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True)
+class Evidence:
+    name: str
+    log_hr: float
+    se: float
+    subgroup: str | None = None
+    share: float | None = None
+
+    @property
+    def hr(self) -> float:
+        return math.exp(self.log_hr)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def summary_normal(mean: float, sd: float, thresholds, harm: float, prob: float = 0.95) -> dict:
+    """Exact posterior summary of a normal log-HR posterior."""
+    z = stats.norm.ppf((1 + prob) / 2)
+    return {
+        "log_hr_mean": mean,
+        "log_hr_sd": sd,
+        "hr_median": math.exp(mean),
+        "hr_lower": math.exp(mean - z * sd),
+        "hr_upper": math.exp(mean + z * sd),
+        "cri_level": prob,
+        "p_hr_below": {f"{t:g}": float(stats.norm.cdf(math.log(t), mean, sd)) for t in thresholds},
+        "p_hr_above": {f"{harm:g}": float(stats.norm.sf(math.log(harm), mean, sd))},
+    }
+
+
+def summary_draws(draws: np.ndarray, thresholds, harm: float, prob: float = 0.95) -> dict:
+    lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+    return {
+        "log_hr_mean": float(draws.mean()),
+        "log_hr_sd": float(draws.std(ddof=1)),
+        "hr_median": float(np.exp(med)),
+        "hr_lower": float(np.exp(lo)),
+        "hr_upper": float(np.exp(hi)),
+        "cri_level": prob,
+        "p_hr_below": {f"{t:g}": float((draws < math.log(t)).mean()) for t in thresholds},
+        "p_hr_above": {f"{harm:g}": float((draws > math.log(harm)).mean())},
+    }
+
+
+# ----------------------------------------------------------------------------- closed form
+
+
+def conjugate_posterior(ev: Evidence, prior: BaseModel) -> tuple[float, float] | None:
+    """(mean, sd) of θ for a flat or normal prior; None when the prior is not conjugate."""
+    if prior.family == "flat":
+        return ev.log_hr, ev.se
+    if prior.family == "normal":
+        prec = 1 / prior.sigma**2 + 1 / ev.se**2
+        mean = (prior.mu / prior.sigma**2 + ev.log_hr / ev.se**2) / prec
+        return mean, math.sqrt(1 / prec)
+    return None
+
+
+# ----------------------------------------------------------------------------- quadrature (oracle)
+
+
+def log_prior_density(prior: BaseModel, theta: np.ndarray) -> np.ndarray:
+    f = prior.family
+    if f == "flat":
+        return np.zeros_like(theta)
+    if f == "normal":
+        return stats.norm.logpdf(theta, prior.mu, prior.sigma)
+    if f == "student_t":
+        return stats.t.logpdf(theta, prior.nu, prior.mu, prior.sigma)
+    if f == "mixture":
+        a = math.log(prior.weight) + log_prior_density(prior.informative, theta)
+        b = math.log(1 - prior.weight) + log_prior_density(prior.vague, theta)
+        return np.logaddexp(a, b)
+    raise ValueError(f)
+
+
+def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95, n: int = 40001) -> dict:
+    """Posterior summary by numerical integration on a fine grid (any prior; used as an oracle)."""
+    grid = np.linspace(ev.log_hr - 14 * ev.se, ev.log_hr + 14 * ev.se, n)
+    logp = log_prior_density(prior, grid) + stats.norm.logpdf(ev.log_hr, grid, ev.se)
+    w = np.exp(logp - logp.max())
+    cdf = integrate.cumulative_trapezoid(w, grid, initial=0.0)
+    cdf /= cdf[-1]
+    w /= w.sum()
+    mean = float((w * grid).sum())
+    sd = float(math.sqrt((w * (grid - mean) ** 2).sum()))
+
+    def q(p):
+        return float(np.interp(p, cdf, grid))
+
+    def below(x):
+        return float(np.interp(x, grid, cdf))
+
+    return {
+        "log_hr_mean": mean,
+        "log_hr_sd": sd,
+        "hr_median": math.exp(q(0.5)),
+        "hr_lower": math.exp(q((1 - prob) / 2)),
+        "hr_upper": math.exp(q((1 + prob) / 2)),
+        "cri_level": prob,
+        "p_hr_below": {f"{t:g}": below(math.log(t)) for t in thresholds},
+        "p_hr_above": {f"{harm:g}": 1 - below(math.log(harm))},
+    }
+
+
+# ----------------------------------------------------------------------------- NUTS
+
+
+class PublishedSampler:
+    """One compiled PyMC model y ~ N(θ, se²), θ ~ 2-component Student-t mixture with data
+    hyperparameters; every (estimate, prior) pair is a ``with_data`` call, not a recompilation."""
+
+    def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9):
+        from .model import _location_rv
+
+        self.chains, self.draws, self.tune, self.seed, self.target_accept = chains, draws, tune, seed, target_accept
+        with pm.Model() as self.model:
+            y = pm.Data("y", 0.0)
+            se = pm.Data("se", 1.0)
+            theta = _location_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
+            pm.Normal("obs", theta, se, observed=y)
+        self.compiled = None
+        self.compile_count = 0
+
+    def sample(self, ev: Evidence, prior: BaseModel, seed: int | None = None):
+        import nutpie
+
+        from .model import prior_data
+
+        if self.compiled is None:
+            self.compiled = nutpie.compile_pymc_model(self.model, freeze_model=False)
+            self.compile_count += 1
+        data = {"y": np.asarray(ev.log_hr), "se": np.asarray(ev.se), **prior_data("log_hr", prior)}
+        idata = nutpie.sample(self.compiled.with_data(**data), draws=self.draws, tune=self.tune, chains=self.chains,
+                              seed=self.seed if seed is None else seed, target_accept=self.target_accept,
+                              progress_bar=False, save_warmup=False)
+        return idata
+
+
+def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
+              sampler: PublishedSampler | None = None, seed: int | None = None) -> dict:
+    """Posterior summary for one estimate under one prior: closed form if conjugate, else NUTS."""
+    conj = conjugate_posterior(ev, prior)
+    if conj is not None:
+        return {"method": "closed form (normal-normal)", **summary_normal(*conj, thresholds, harm, prob)}
+    if sampler is None:
+        raise ValueError("a non-conjugate prior needs a PublishedSampler")
+    from .inference import diagnose
+    from .config import Diagnostics
+
+    idata = sampler.sample(ev, prior, seed)
+    draws = np.asarray(idata.posterior["log_hr"].values).ravel()
+    out = {"method": "NUTS (nutpie)", **summary_draws(draws, thresholds, harm, prob)}
+    out["diagnostics"] = diagnose(idata, ["log_hr"], Diagnostics())
+    quad = quadrature_posterior(ev, prior, thresholds, harm, prob)
+    out["quadrature_check"] = {
+        "max_abs_diff_p": max(abs(out["p_hr_below"][k] - quad["p_hr_below"][k]) for k in quad["p_hr_below"]),
+        "abs_diff_median_hr": abs(out["hr_median"] - quad["hr_median"]),
+    }
+    return out
+
+
+# ----------------------------------------------------------------------------- prior grid, tipping point
+
+
+def prior_grid(ev: Evidence, means: np.ndarray, sds: np.ndarray, threshold: float = 1.0) -> np.ndarray:
+    """P(HR < threshold) for a normal prior N(m, s²) over a grid (len(sds) × len(means)), closed form."""
+    m, s = np.meshgrid(means, sds)
+    prec = 1 / s**2 + 1 / ev.se**2
+    mean = (m / s**2 + ev.log_hr / ev.se**2) / prec
+    return stats.norm.cdf((math.log(threshold) - mean) * np.sqrt(prec))
+
+
+def p_benefit_sceptical(ev: Evidence, sd: float) -> float:
+    """P(HR < 1) under N(0, sd²) (sd = inf: flat)."""
+    if not np.isfinite(sd):
+        return float(stats.norm.cdf(-ev.log_hr / ev.se))
+    mean = ev.log_hr * sd**2 / (sd**2 + ev.se**2)
+    post_sd = sd * ev.se / math.sqrt(sd**2 + ev.se**2)
+    return float(stats.norm.cdf(-mean / post_sd))
+
+
+def tipping_point(ev: Evidence, level: float) -> dict:
+    """The least sceptical prior N(0, s²) under which P(HR < 1) falls below ``level``: the largest
+    such s. P(HR < 1) under N(0, s²) rises monotonically with s (for y < 0) from 0.5 to the flat-prior
+    value, so s solves P(s) = level when level lies between them."""
+    flat = p_benefit_sceptical(ev, np.inf)
+    base = {"level": level, "p_flat": flat}
+    if ev.log_hr >= 0 or flat <= level:
+        return {**base, "sd": None, "note": "P(HR < 1) is below the level even under a flat prior"}
+    # closed form: −y·s / (se·√(s² + se²)) = Φ⁻¹(level)  ⇒  s = z·se² / √(y² − z²·se²)
+    z = stats.norm.ppf(level)
+    sd = z * ev.se**2 / math.sqrt(ev.log_hr**2 - (z * ev.se) ** 2)
+    return {**base, "sd": sd, "p_hr_below_0.5_under_prior": float(stats.norm.cdf(math.log(0.5) / sd)),
+            "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}"}
+
+
+def scenario_table_row(ev: Evidence, scenario_name: str, prior: BaseModel, post: dict) -> dict:
+    return {"estimate": ev.name, "scenario": scenario_name, "prior": describe(prior), "method": post["method"],
+            "hr_median": post["hr_median"], "hr_lower": post["hr_lower"], "hr_upper": post["hr_upper"],
+            **{f"p_hr_below_{k}": v for k, v in post["p_hr_below"].items()},
+            **{f"p_hr_above_{k}": v for k, v in post["p_hr_above"].items()}}
