@@ -21,6 +21,7 @@ from .config import Config
 from .data import TrialData, check_against_models, load_data
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
+from .model import used_prior_terms
 from .outputs import OutputDir
 from .pem import PiecewiseExponentialModel
 from .priors import describe
@@ -89,7 +90,7 @@ def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config) 
         "reliable": pem.reliable,
         "diagnostics": pem.diagnostics,
         "sampler": pem.idata.attrs.get("sampler"),
-        "priors": {k: describe(v) for k, v in pem.priors.items()},
+        "priors": {k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
         "n_intervals": pem.design.n_intervals,
         "cut_points": pem.design.cuts.tolist(),
         "treatment_effect": {"estimand": estimand_role(pem), **est.hr_summary(draws["treatment"], thr, harm, prob)},
@@ -197,6 +198,22 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     }
     if data.synthetic and data.truth is not None:
         results["synthetic_truth"] = data.truth.as_dict()
+    if data.reconstruction is not None:
+        results["reconstruction"] = data.reconstruction["quality"]
+    if data.notes:
+        results["data_notes"] = data.notes
+    sens = None
+    if cfg.sensitivity.enabled:
+        from .sensitivity import run_sensitivity
+
+        sens = run_sensitivity(cfg, models)
+        results["sensitivity"] = {
+            "scenarios": sens["scenarios"],
+            "table": sens["table"].to_dict(orient="records"),
+            "psense": sens["psense"].to_dict(orient="records"),
+            "compile_counts": sens["compile_counts"],
+            "unreliable_refits": sens["table"].loc[~sens["table"]["reliable"], ["model", "scenario"]].to_dict(orient="records"),
+        }
     provenance = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config_path": config_path,
@@ -213,7 +230,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         "wall_seconds": None,
     }
     run = RunResult(results=results, out_dir=None, reliable=reliable, models=models,
-                    tables={"per_model": tables, "km": km, "loo": loo_df})
+                    tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens})
     if write:
         from .report import write_patient_outputs
 

@@ -77,6 +77,9 @@ def _dispatch(cfg, out: Path, config_path: str):
 
 def _headline(r: dict) -> list[str]:
     lines = []
+    for name, ev in r.get("posteriors", {}).items():
+        ps = ", ".join(f"{sc} {v['p_hr_below']['1']:.3f}" for sc, v in ev["scenarios"].items())
+        lines.append(f"  {name:<14} P(HR<1): {ps}")
     for name, m in r.get("models", {}).items():
         te = m["treatment_effect"]
         flag = "" if m["reliable"] else "  [UNRELIABLE]"
@@ -102,6 +105,54 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def reconstruct(
+    curve: Path = typer.Option(..., "--curve", help="digitised curve CSV: arm,time,survival"),
+    risk: Path = typer.Option(..., "--risk", help="numbers at risk CSV: arm,time,n_at_risk"),
+    out: Path = typer.Option(..., "--out", help="reconstructed patient data CSV: id,time,event,arm"),
+    events: Path = typer.Option(None, "--events", help="optional total events CSV: arm,events"),
+    percent: bool = typer.Option(False, "--percent", help="survival is in percent"),
+    treatment: str = typer.Option(None, "--treatment", help="treatment arm, for the quality report's Cox HR"),
+):
+    """Rebuild patient-level data from a digitised Kaplan–Meier figure (Guyot et al. 2012).
+
+    Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
+    from .data import DataError
+    from .outputs import dumps
+    from .plots import save
+    from .reconstruct import quality, quality_plot, read_inputs
+    from .reconstruct import reconstruct as rebuild
+
+    try:
+        c, r, e = read_inputs(curve, risk, events)
+        ipd = rebuild(c, r, e, percent)
+        q = quality(ipd, c, r, e, percent, treatment_arm=treatment)
+    except DataError as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_INPUT)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stem = out.with_suffix("")
+    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
+    tmp = {t: t.with_name(f".{t.name}.tmp") for t in targets}
+    try:
+        ipd.to_csv(tmp[out], index=False, float_format="%.6g")
+        tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
+        save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
+        for t, p in tmp.items():
+            p.replace(t)
+    finally:
+        for p in tmp.values():
+            p.unlink(missing_ok=True)
+    typer.echo(f"wrote {out} ({len(ipd)} patients, {int(ipd['event'].sum())} events) and its quality report")
+    for arm, a in q["arms"].items():
+        typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
+                   f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
+    if "cox" in q:
+        typer.echo(f"  Cox HR ({q['cox']['treatment_arm']} vs other) {q['cox']['hr']:.3f} ({q['cox']['hr_lower']:.3f}-{q['cox']['hr_upper']:.3f})")
+    for w in q["warnings"]:
+        typer.echo(f"WARNING: {w}", err=True)
 
 
 def main() -> None:

@@ -137,7 +137,19 @@ class PublishedSource(_Strict):
         return v
 
 
-DataSource = Annotated[Union[SyntheticSource, FileSource, PublishedSource], Field(discriminator="kind")]
+class ReconstructedSource(_Strict):
+    """Patient data rebuilt from a digitised Kaplan–Meier figure (Guyot 2012) before the analysis."""
+
+    kind: Literal["reconstructed"]
+    curve: Path  # CSV arm,time,survival
+    risk: Path  # CSV arm,time,n_at_risk
+    events: Path | None = None  # CSV arm,events
+    percent: bool = False  # survival given in percent
+    treatment_level: str
+    label: str = "digitised Kaplan-Meier figure"
+
+
+DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource], Field(discriminator="kind")]
 
 
 # ----------------------------------------------------------------------------- models

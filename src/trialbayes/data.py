@@ -37,6 +37,7 @@ class TrialData:
     source: str = ""
     n_dropped: int = 0
     notes: list[str] = field(default_factory=list)
+    reconstruction: dict | None = None  # quality report and inputs, for data rebuilt from a KM figure
 
     @property
     def n(self) -> int:
@@ -265,7 +266,7 @@ def load_data(cfg: Config) -> TrialData:
     if isinstance(src, FileSource):
         df = read_table(src.path, src.format)
         return from_frame(df, src.columns, missing=src.missing, label=src.label or str(src.path), source=str(src.path))
-    if getattr(src, "kind", None) == "reconstructed":
+    if src.kind == "reconstructed":
         from .reconstruct import load_reconstructed
 
         return load_reconstructed(src)

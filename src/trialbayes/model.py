@@ -91,7 +91,7 @@ def _normal(name, prior, **kw):
 # ----------------------------------------------------------------------------- model
 
 #: events per baseline interval from which the centred walk is used under ``parametrisation: auto``
-CENTRED_FROM_EVENTS_PER_INTERVAL = 50
+CENTRED_FROM_EVENTS_PER_INTERVAL = 400
 
 
 def baseline_centred(design: Design) -> bool:
@@ -187,11 +187,13 @@ def build_model(design: Design, priors: dict) -> pm.Model:
     return model
 
 
-def coefficient_names(design: Design) -> list[str]:
-    """Free coefficient names whose posteriors are reported (diagnostics use all free RVs)."""
-    names = ["treatment"]
+def used_prior_terms(design: Design) -> list[str]:
+    """The prior terms a design's model actually uses (for reports)."""
+    terms = ["treatment", "baseline_start"] + (["baseline_rw_sigma"] if design.n_intervals > 1 else [])
     if design.cov_names:
-        names.append("covariate_effects")
+        terms.append("covariate_scale" if design.spec.covariate_pooling == "partial" else "covariates")
     if design.basis is not None:
-        names += ["biomarker_effect", "interaction"]
-    return names
+        terms += ["biomarker", "interaction"] + (["spline_sigma"] if design.basis.n_penalised() else [])
+    if design.centre_labels:
+        terms.append("centre_sigma")
+    return terms

@@ -60,7 +60,8 @@ class PiecewiseExponentialModel:
         self.sampler = Sampler(self.model, self.sampler_config, target_accept=default_target_accept(self.design))
         return self
 
-    def fit(self, data: TrialData | None = None, seed: int | None = None, prior_overrides: dict | None = None):
+    def fit(self, data: TrialData | None = None, seed: int | None = None, prior_overrides: dict | None = None,
+            log_likelihood: bool = True):
         """Sample the posterior. ``prior_overrides`` (term -> prior) swaps the treatment /
         interaction priors through pm.Data, reusing the compiled model."""
         if data is not None and (self.design is None or data is not self.data):
@@ -75,7 +76,7 @@ class PiecewiseExponentialModel:
                 continue
             new.update(prior_data(term, prior))
             self.priors[term] = prior
-        self.idata = self.sampler.sample(data=new or None, seed=seed)
+        self.idata = self.sampler.sample(data=new or None, seed=seed, log_likelihood=log_likelihood)
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
 

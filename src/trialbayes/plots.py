@@ -135,7 +135,7 @@ def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None,
 
 
 def save(fig, path, dpi=110):
-    fig.savefig(path, dpi=dpi)
+    fig.savefig(path, dpi=dpi, format="png")
     plt.close(fig)
 
 

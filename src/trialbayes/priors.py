@@ -207,6 +207,18 @@ def scenario_prior(spec: ScenarioSpec) -> BaseModel:
     raise ValueError(spec.kind)
 
 
+def scenario_interaction_prior(spec: ScenarioSpec, configured: BaseModel) -> BaseModel:
+    """The interaction (effect-modification) prior that goes with a scenario in the patient-level
+    models: the scenario's spread, centred on no effect modification. ``custom`` keeps the
+    configured interaction prior."""
+    if spec.kind == "custom":
+        return configured
+    p = scenario_prior(spec)
+    if p.family in ("normal", "student_t"):
+        return p.model_copy(update={"mu": 0.0})
+    return p  # flat, or a mixture already centred on 0
+
+
 def default_scenarios(design_hr: float = 0.5) -> list[ScenarioSpec]:
     return [ScenarioSpec(name=k, kind=k, design_hr=design_hr) for k in SCENARIOS]
 

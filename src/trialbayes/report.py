@@ -104,6 +104,25 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
     if cfg.report.figures:
         plots.save(plots.forest_plot(forest_rows(results), label=label), out.path("figures/forest.png"), cfg.report.dpi)
         figs["forest"] = "figures/forest.png"
+    if data.reconstruction is not None:
+        from .reconstruct import quality_plot
+
+        out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
+        if cfg.report.figures:
+            plots.save(quality_plot(data.reconstruction["ipd"], data.reconstruction["curve"], data.reconstruction["percent"]),
+                       out.path("figures/reconstruction_quality.png"), cfg.report.dpi)
+            figs["reconstruction_quality"] = "figures/reconstruction_quality.png"
+    sens = run.tables.get("sensitivity")
+    if sens is not None:
+        out.write_csv("tables/sensitivity.csv", sens["table"])
+        if len(sens["psense"]):
+            out.write_csv("tables/psense.csv", sens["psense"])
+        if cfg.report.figures:
+            rows = [{"label": f"{r['model']}: {r['scenario']}", "hr": r["hr_median"], "lower": r["hr_lower"],
+                     "upper": r["hr_upper"], "kind": "bayes"} for r in sens["table"].to_dict(orient="records")]
+            plots.save(plots.forest_plot(rows, title="Treatment HR under each prior scenario", label=label),
+                       out.path("figures/sensitivity.png"), cfg.report.dpi)
+            figs["sensitivity"] = "figures/sensitivity.png"
 
     results["figures"] = figs
     results["provenance"] = {k: v for k, v in provenance.items() if k not in ("timings_seconds", "wall_seconds", "config")}
@@ -127,6 +146,21 @@ def render_patient_report(r: dict, cfg) -> str:
              + f". Longest follow-up {d['max_follow_up']:g}. Source: {d['source']}. Data sha256 `{d['sha256'][:16]}…`.")
     if d["n_dropped_incomplete"]:
         L.append(f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped.")
+    for note in r.get("data_notes", []):
+        L.append(f"Note: {note}.")
+    if "reconstruction" in r:
+        q = r["reconstruction"]
+        L.append("\n### Reconstruction quality (Guyot et al. 2012)")
+        L.append("These patient data were rebuilt from a digitised Kaplan–Meier figure: approximations of the real ones.\n")
+        L.append(md_table(pd.DataFrame([{"arm": a, "n": v["n"], "events": v["events"], "published events": v.get("published_events", "–"),
+                                         "KM max |diff|": v["km_max_abs_diff"], "KM RMS diff": v["km_rms_diff"],
+                                         "n at risk max rel. diff": v["n_at_risk_max_rel_diff"]} for a, v in q["arms"].items()])))
+        if "cox" in q:
+            c = q["cox"]
+            L.append(f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): {c['hr']:.3f} ({c['hr_lower']:.3f}–{c['hr_upper']:.3f}).")
+        L.append("\n" + ("**Poor agreement:** " + "; ".join(q["warnings"]) if q["warnings"] else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."))
+        if "reconstruction_quality" in r.get("figures", {}):
+            L.append(f"\n![Reconstruction quality]({r['figures']['reconstruction_quality']})")
     L.append(f"\nSign convention: {r['sign_convention']}.")
 
     L.append("\n## Treatment effect")
@@ -189,6 +223,22 @@ def render_patient_report(r: dict, cfg) -> str:
             if key in r.get("figures", {}):
                 L.append(f"\n![{cap}]({r['figures'][key]})")
 
+    if "sensitivity" in r:
+        sv = r["sensitivity"]
+        L.append("\n## Prior sensitivity")
+        L.append("Each model refitted under named scenarios for its treatment (and interaction) coefficient; "
+                 "compilations per model: " + ", ".join(f"{k}: {v['compilations']} ({v['during_scenarios']} during the refits)"
+                                                     for k, v in sv["compile_counts"].items()) + ".\n")
+        L.append(md_table(pd.DataFrame(sv["scenarios"])))
+        keep = ["model", "scenario", "hr_median", "hr_lower", "hr_upper"] + [k for k in sv["table"][0] if k.startswith("p_hr_below")] + ["reliable"]
+        L.append("\n" + md_table(pd.DataFrame(sv["table"])[[k for k in keep if k in sv["table"][0]]]))
+        if sv["unreliable_refits"]:
+            L.append(f"\n⚠ Refits that failed the diagnostics gate: {sv['unreliable_refits']}")
+        if sv["psense"]:
+            L.append("\nPower-scaling sensitivity (ArviZ psense; a value above 0.05 flags sensitivity):\n")
+            L.append(md_table(pd.DataFrame(sv["psense"])))
+        if "sensitivity" in r.get("figures", {}):
+            L.append(f"\n![Prior sensitivity]({r['figures']['sensitivity']})")
     km = r["kaplan_meier"]
     if km["survival_control"] is not None:
         L.append(f"\nKaplan–Meier at {km['landmark']:g}: control {km['survival_control']:.3f}, treatment {km['survival_treatment']:.3f}.")
