@@ -1,7 +1,6 @@
 """End to end through the CLI: outputs, labelling, exit statuses, atomicity, determinism."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -61,6 +60,10 @@ def test_end_to_end_outputs(small_run):
         assert (out / f).is_file(), f
     report = (out / "report.md").read_text()
     assert "SYNTHETIC DATA" in report and "](figures/forest.png)" in report
+    import pandas as pd
+
+    for table in (out / "tables").glob("*.csv"):  # every table says SYNTHETIC
+        assert (pd.read_csv(table)["data"] == "SYNTHETIC").all(), table
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["versions"]["pymc"].startswith("6.") and prov["sampler"]["backend"] == "nutpie"
     assert prov["seeds"] == {"unadjusted": 20250601, "adjusted": 20250601 + 1000, "interaction": 20250601 + 2000}
@@ -74,6 +77,7 @@ def test_posterior_netcdf_round_trip(small_run):
     dt = az.from_netcdf(tmp / "out" / "mirocals" / "posterior" / "interaction.nc")
     assert {"posterior", "sample_stats", "log_likelihood"} <= set(dt.children)
     assert dt.posterior["treatment"].shape == (2, 400)
+    assert "SYNTHETIC" in dt.attrs["data_label"]
 
 
 def test_same_seed_same_results(small_run):

@@ -14,7 +14,7 @@ from helpers import run_cli
 from trialbayes import assurance as pos
 from trialbayes.config import load_config
 from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior, ScenarioSpec, scenario_prior, sceptical_sigma
-from trialbayes.published import (Evidence, PublishedSampler, conjugate_posterior, p_benefit_sceptical, posterior,
+from trialbayes.published import (PublishedSampler, conjugate_posterior, p_benefit_sceptical, posterior,
                                   prior_grid, quadrature_posterior, summary_draws, summary_normal, tipping_point)
 from trialbayes.subgroups import pooled, shrink
 

@@ -5,10 +5,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from trialbayes.config import Baseline, ColumnMap, Diagnostics, ModelSpec, Sampler, load_config
+from trialbayes.config import Baseline, ColumnMap, Diagnostics, ModelSpec, Sampler
 from trialbayes.data import from_frame
 from trialbayes.frequentist import cox_fit
 from trialbayes.pem import PiecewiseExponentialModel

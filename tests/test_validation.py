@@ -2,7 +2,6 @@
 exit status 2, nothing written to the outputs folder."""
 
 import numpy as np
-import pytest
 
 from helpers import COLUMNS, good_frame, run_cli, write_case
 
@@ -145,3 +144,7 @@ def test_check_command_accepts_good_input(tmp_path):
     cfg = write_case(tmp_path)
     res = run_cli("check", cfg)
     assert res.exit_code == 0 and "60 patients" in res.output
+
+
+def test_estimand_biomarker_must_exist(tmp_path):
+    _reject(tmp_path, ["estimands.biomarker", "'nfl'"], config={"estimands": {"biomarker": "nfl"}})

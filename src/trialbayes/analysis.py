@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from . import estimands as est
-from . import plots
 from .config import Config
 from .data import TrialData, check_against_models, load_data
 from .frequentist import cox_fit, km_at, km_curves
@@ -161,7 +160,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
                       write: bool = True) -> RunResult:
     t_start = time.perf_counter()
     data = load_data(cfg)
-    check_against_models(data, cfg.models, cfg.baseline.cuts)
+    check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
@@ -235,7 +234,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with OutputDir(out_root, cfg.name) as out:
+        with OutputDir(out_root, cfg.name, csv_label="SYNTHETIC" if data.synthetic else None) as out:
             write_patient_outputs(out, cfg, data, run, draws_by_model, provenance)
             run.out_dir = out.commit()
     return run

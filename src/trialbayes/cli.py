@@ -98,7 +98,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
         cfg = load_config(config)
         if cfg.data.kind != "published":
             data = load_data(cfg)
-            check_against_models(data, cfg.models, cfg.baseline.cuts)
+            check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
             typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, biomarkers {data.biomarkers}")
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")

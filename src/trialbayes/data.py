@@ -273,7 +273,8 @@ def load_data(cfg: Config) -> TrialData:
     raise DataError(f"data kind '{src.kind}' has no patient-level data")
 
 
-def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[float] | None) -> None:
+def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[float] | None,
+                         estimand_biomarker: str | None = None) -> None:
     """Cross-checks between data and config, before any model is built."""
     for m in models:
         covs = data.covariates if m.covariates == "all" else m.covariates
@@ -294,6 +295,8 @@ def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[fl
                         f"column '{m.biomarker}' (biomarker): values ≤ 0 at {_rows(bad)}, but model '{m.name}' "
                         f"({m.interaction}) log-transforms it"
                     )
+    if estimand_biomarker and estimand_biomarker not in data.biomarkers:
+        raise DataError(f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}")
     if cuts:
         tmax = float(data.frame["time"].max())
         beyond = [c for c in cuts if c >= tmax]

@@ -41,7 +41,8 @@ def dumps(obj) -> str:
 class OutputDir:
     """``with OutputDir(root, name) as out: out.write_json(...); ...`` then ``out.commit()``."""
 
-    def __init__(self, root: str | Path, name: str):
+    def __init__(self, root: str | Path, name: str, csv_label: str | None = None):
+        self.csv_label = csv_label  # e.g. "SYNTHETIC": written as a leading ``data`` column of every table
         self.root = Path(root)
         self.final = self.root / name
         self.staging = self.root / f".{name}.staging-{os.getpid()}"
@@ -74,6 +75,8 @@ class OutputDir:
 
     def write_csv(self, rel: str, df: pd.DataFrame) -> Path:
         p = self.path(rel)
+        if self.csv_label:
+            df = df.assign(data=self.csv_label)[["data", *df.columns]]
         df.to_csv(p, index=False, float_format="%.6g")
         return p
 

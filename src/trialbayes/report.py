@@ -52,6 +52,7 @@ def forest_rows(results: dict) -> list[dict]:
 def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, provenance: dict) -> None:
     results = run.results
     label = "SYNTHETIC DATA" if data.synthetic else None
+    provenance["data_label"] = data.label
     arm_labels = (data.control_label, data.treatment_label)
     figs: dict[str, str] = {}
 
@@ -81,6 +82,7 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
         if "hr_curve" in tabs:
             out.write_csv(f"tables/hr_curve_{name}.csv", tabs["hr_curve"])
         pem = run.models[name]
+        pem.idata.attrs["data_label"] = data.label
         pem.idata.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
         if not cfg.report.figures:
             continue
