@@ -144,6 +144,7 @@ class Design:
             "interval_idx": self.interval,
             "offset": self.offset,
             "widths": self.widths,
+            "log_rate": np.asarray(self.log_rate),
         }
         if self.X.shape[1]:
             d["X"] = self.X

@@ -128,7 +128,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
         interval = pm.Data("interval_idx", dd["interval_idx"])
         offset = pm.Data("offset", dd["offset"])
         widths = pm.Data("widths", dd["widths"])
-        log_rate = pm.Data("log_rate", design.log_rate)
+        log_rate = pm.Data("log_rate", dd["log_rate"])
 
         # baseline log-hazard: a random walk across intervals around the crude rate
         k = design.n_intervals

@@ -241,7 +241,7 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
     from lifelines import CoxPHFitter, KaplanMeierFitter
 
     th = thresholds or QualityThresholds()
-    curves, risks = clean_curve(curve, percent), None
+    curves = clean_curve(curve, percent)
     risks = clean_risk(risk, curves)
     per_arm, warnings = {}, []
     for arm, c in curves.items():
