@@ -39,3 +39,22 @@ def test_interval_assignment_is_left_open():
     idx, off, starts = interval_stats(np.array([5.0, 10.0, 10.5, 30.0]), np.array([10.0, 20.0]))
     np.testing.assert_array_equal(idx, [0, 0, 1, 2])  # an exit at a cut point belongs to the interval it closes
     np.testing.assert_allclose(off, [5.0, 10.0, 0.5, 10.0])
+
+
+def test_numpy_pointwise_loglik_equals_pymc():
+    """The NumPy pointwise log-likelihood used for LOO equals PyMC's, model with every term."""
+    import pymc as pm
+
+    from trialbayes.config import Baseline, ColumnMap, ModelSpec, Sampler
+    from trialbayes.data import from_frame
+    from trialbayes.pem import PiecewiseExponentialModel
+    from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+
+    df, _ = generate(n=120, seed=4)
+    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
+    spec = ModelSpec(name="all", covariates="all", centre_frailty=True, interaction="spline", biomarker="pnfh", spline_basis=6)
+    m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=5),
+                                  sampler=Sampler(chains=2, draws=30, tune=30, seed=1)).fit(data)
+    ours = m.idata.log_likelihood["survival"].values
+    ref = pm.compute_log_likelihood(m.idata.copy(), model=m.model, extend_inferencedata=False, progressbar=False)
+    np.testing.assert_allclose(ours, ref["survival"].values, rtol=0, atol=1e-8)

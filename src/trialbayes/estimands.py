@@ -211,3 +211,13 @@ def subgroup_effects(draws: dict, design: Design, values: np.ndarray, cutoffs, l
         row["marginal"] = hr_summary(marg, thresholds, harm, prob)
         out.append(row)
     return out
+
+
+def pointwise_loglik(draws: dict, design: Design) -> np.ndarray:
+    """Per-draw, per-patient log-likelihood (draws × N), the model's O(N + K) formula in NumPy:
+    d_i (α_{j_i} + η_i) − exp(η_i) H0(t_i). Used for PSIS-LOO and power-scaling (no compilation)."""
+    times = design.starts[design.interval] + design.offset
+    eta = prognostic_eta(draws, design) + design.treat[None, :] * patient_log_hr(draws, design)
+    h0 = baseline_cumhaz(draws, design.starts, times)
+    alpha = draws["log_baseline_hazard"][:, design.interval]
+    return design.event[None, :] * (alpha + eta) - np.exp(eta) * h0

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from .config import Baseline, Diagnostics, ModelSpec, Sampler as SamplerConfig
 from .data import TrialData
 from .design import Design, build_design
-from .estimands import flatten_draws, hr_summary, interval
+from .estimands import flatten_draws, hr_summary, interval, pointwise_loglik
 from .inference import Sampler, diagnose, free_var_names
 from .model import build_model, default_target_accept, prior_data
 from .priors import describe, merge_priors
@@ -76,7 +77,8 @@ class PiecewiseExponentialModel:
                 continue
             new.update(prior_data(term, prior))
             self.priors[term] = prior
-        self.idata = self.sampler.sample(data=new or None, seed=seed, log_likelihood=log_likelihood)
+        self.idata = self.sampler.sample(data=new or None, seed=seed,
+                                         log_likelihood=self._loglik_dataset if log_likelihood else False)
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
 
@@ -86,9 +88,22 @@ class PiecewiseExponentialModel:
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError("refit needs data of the same shape (patients and intervals); build a new model instead")
         self.design, self.data = new_design, data
-        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed)
+        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed, log_likelihood=self._loglik_dataset)
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
+
+    #: above this many draws × patients the pointwise log-likelihood (for LOO) is not stored
+    MAX_LOGLIK_CELLS = 50_000_000
+
+    def _loglik_dataset(self, idata) -> xr.Dataset:
+        """Pointwise log-likelihood as ArviZ expects it: variable ``survival`` (chain, draw, patient)."""
+        post = idata.posterior
+        c, d = post.sizes["chain"], post.sizes["draw"]
+        if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
+            return xr.Dataset()
+        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(c, d, self.design.n)
+        return xr.Dataset({"survival": (("chain", "draw", "patient"), ll)},
+                          coords={"chain": post["chain"].values, "draw": post["draw"].values})
 
     # ------------------------------------------------------------------ results
     @property
