@@ -134,9 +134,10 @@ class PiecewiseExponentialModel:
             scale = "log " if b.log else ""
             add(f"{self.spec.biomarker} (main)", d["biomarker_effect"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
             add(f"treatment × {self.spec.biomarker}", d["interaction"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
-            if b.kind != "spline":
-                unit = "per log unit" if b.log else "per unit"
-                add(f"treatment × {self.spec.biomarker}", d["interaction"] / b.scale, f"{unit} of {self.spec.biomarker}")
+            if b.kind != "spline":  # also per a round number of original units (or per log unit)
+                step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
+                unit = "per log unit" if b.log else f"per {step:g} units"
+                add(f"treatment × {self.spec.biomarker}", d["interaction"] * step / b.scale, f"{unit} of {self.spec.biomarker}")
         return pd.DataFrame(rows)
 
     def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95) -> dict:
