@@ -120,7 +120,7 @@ def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config) 
             "reference": b.reference,
             "transform": "log" if b.log else "identity",
             "kind": b.kind,
-            "benefit_region_p_gt_0.9": _region(curve, f"p_hr_below_{thr[0]:g}", 0.9),
+            "benefit_region_p_gt_0.9": _region(curve, "p_hr_below_1", 0.9),
             "median_hr_crosses_1_at": float(crossing.iloc[0]) if len(crossing) and crossing.iloc[0] > grid[0] else None,
             "at": {f"{x:g}": est.hr_summary(est.log_hr_at(draws, b, [x])[:, 0], thr, harm, prob)
                    for x in _landmarks(grid)},

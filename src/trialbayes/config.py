@@ -221,6 +221,12 @@ class Estimands(_Strict):
     curve_points: int = Field(60, ge=10, le=400)
     max_draws: int = Field(1000, ge=100)
 
+    @field_validator("hr_thresholds")
+    @classmethod
+    def _with_one(cls, v):
+        """P(HR < 1), the probability of benefit, is always reported; other thresholds add to it."""
+        return [1.0] + [t for t in v if t != 1.0]
+
     @field_validator("subgroup_cutoffs")
     @classmethod
     def _inc(cls, v):
@@ -308,6 +314,11 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"models: duplicate model names {sorted(dup)}")
         merge_priors(self.priors)  # raises on unknown terms / families
+        for where, scen in (("sensitivity.scenarios", self.sensitivity.scenarios),
+                            ("published.scenarios", self.published.scenarios if self.published else None)):
+            names = [sc.name for sc in scen or []]
+            if len(set(names)) != len(names):
+                raise ValueError(f"{where}: scenario names must be unique, got {names}")
         if self.sensitivity.models:
             unknown = set(self.sensitivity.models) - set(names)
             if unknown:
