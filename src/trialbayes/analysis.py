@@ -144,7 +144,7 @@ def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFram
     if len(models) < 2:
         return None, {}
     idatas = {n: m.idata for n, m in models.items()}
-    cmp = az.compare(idatas)
+    cmp = az.compare(idatas, round_to="none")
     df = cmp.reset_index().rename(columns={"index": "model"})
     keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning") if c in df.columns]
     df = df[keep]

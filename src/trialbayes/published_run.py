@@ -185,9 +185,32 @@ def _fmt(s):
     return f"{s['hr_median']:.3f} ({s['hr_lower']:.3f}–{s['hr_upper']:.3f})"
 
 
+def published_summary(r: dict) -> list[str]:
+    """Key findings in plain sentences."""
+    out = []
+    for name, ev in r["posteriors"].items():
+        sc = ev["scenarios"]
+        p = ", ".join(f"{k} {v['p_hr_below']['1']:.3f}" for k, v in sc.items())
+        lo = min(sc.items(), key=lambda kv: kv[1]["p_hr_below"]["1"])
+        out.append(f"{name} (published HR {ev['evidence']['hr']:.2f}): P(HR < 1) by scenario — {p}; lowest under {lo[0]}.")
+    if "subgroup_shrinkage" in r:
+        for c in r["subgroup_shrinkage"]["contrasts"]:
+            out.append(f"Contrast {c['contrast']}: ratio of HRs {c['ratio_median']:.2f} ({c['ratio_lower']:.2f}–{c['ratio_upper']:.2f}) "
+                       f"after shrinkage, P(< 1) = {c['p_ratio_below_1']:.3f} (unshrunk {c['unshrunk_ratio']:.2f}, "
+                       f"P = {c['unshrunk_p_ratio_below_1']:.3f}).")
+    if "assurance" in r:
+        for lab, d in r["assurance"]["designs"].items():
+            need = d["events_needed"]
+            txt = ", ".join(f"{float(k):.0%}: {v:.0f} events" if v else f"{float(k):.0%}: not reachable" for k, v in need.items())
+            out.append(f"Next trial, {lab}: assurance {txt} (limit {d['assurance_limit']:.3f}).")
+    return out
+
+
 def render_published_report(r: dict) -> str:
     L = [f"# {r['title']}", f"\nSource: {r['data_label']}. {r['sign_convention']}.",
-         f"Evidence model: {r['evidence_model']}.", "\n## Prior scenarios (log-HR scale)"]
+         f"Evidence model: {r['evidence_model']}.", "\n## Summary"]
+    L.extend(f"- {line}" for line in published_summary(r))
+    L.append("\n## Prior scenarios (log-HR scale)")
     L.append(md_table(pd.DataFrame(r["scenarios"])))
     if not r["reliable"]:
         L.append("\n> **⚠ UNRELIABLE:** a sampled posterior failed the diagnostics gate; see results.json.")

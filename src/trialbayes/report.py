@@ -133,6 +133,37 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
     out.write_text("report.md", render_patient_report(results, cfg))
 
 
+def summary_lines(r: dict) -> list[str]:
+    """The run's key findings in plain sentences (also printed at the top of report.md)."""
+    out = []
+    for name, m in r["models"].items():
+        te = m["treatment_effect"]
+        flag = " (UNRELIABLE fit)" if not m["reliable"] else ""
+        out.append(f"`{name}`{flag}: {te['estimand']} {fmt_hr(te)}; probability of benefit P(HR < 1) = "
+                   f"{te['p_hr_below']['1']:.3f}" + (f", P(HR < 0.8) = {te['p_hr_below']['0.8']:.3f}" if "0.8" in te["p_hr_below"] else "") + ".")
+        if "hr_curve" in m:
+            hc = m["hr_curve"]
+            reg = hc["benefit_region_p_gt_0.9"]
+            cross = hc["median_hr_crosses_1_at"]
+            at = [v["hr_median"] for v in hc["at"].values()]
+            trend = "rises" if at[-1] > at[0] else "falls"
+            out.append(f"`{name}`: the HR {trend} with {hc['biomarker']} ({min(hc['at'], key=float)}: {at[0]:.2f}, "
+                       f"{max(hc['at'], key=float)}: {at[-1]:.2f})")
+            out[-1] += (f"; P(HR < 1) > 0.9 for {hc['biomarker']} {reg[0]:.0f}–{reg[1]:.0f}" if reg else "; P(HR < 1) exceeds 0.9 nowhere")
+            out[-1] += (f"; the posterior median HR reaches 1 near {cross:.0f}." if cross else ".")
+            if "subgroups" in m:
+                parts = [f"{g['subgroup']}: {fmt_hr(g['conditional'])}, P(benefit) {g['conditional']['p_hr_below']['1']:.2f}"
+                         for g in m["subgroups"]["groups"] if "conditional" in g]
+                out.append(f"`{name}` subgroups by {m['subgroups']['biomarker']} (conditional HR): " + "; ".join(parts) + ".")
+    if r.get("loo", {}).get("table"):
+        best = r["loo"]["table"][0]
+        out.append(f"PSIS-LOO prefers `{best['model']}`" + (f" (difference to the next {r['loo']['table'][1]['elpd_diff']:.1f}, "
+                                                           f"SE {r['loo']['table'][1]['dse']:.1f})." if len(r["loo"]["table"]) > 1 else "."))
+    if not r["reliable"]:
+        out.append(f"Sampler diagnostics failed for {', '.join(r['unreliable_models'])}: do not use those estimates.")
+    return out
+
+
 def render_patient_report(r: dict, cfg) -> str:
     L = []
     title = r["title"]
@@ -141,9 +172,11 @@ def render_patient_report(r: dict, cfg) -> str:
         L.append(f"\n> **SYNTHETIC DATA.** {r['data_label']}. Every number below describes the synthetic cohort, not MIROCALS.\n")
     if not r["reliable"]:
         L.append(f"\n> **{UNRELIABLE}:** {', '.join(r['unreliable_models'])}. Their estimates are shown but must not be used.\n")
+    L.append("## Summary")
+    L.extend(f"- {line}" for line in summary_lines(r))
     d = r["data"]
     arms = d["by_arm"]
-    L.append("## Data")
+    L.append("\n## Data")
     L.append(f"{d['n']} patients, {d['events']} events; " + "; ".join(f"{a}: n = {v['n']}, events = {v['events']}" for a, v in arms.items())
              + f". Longest follow-up {d['max_follow_up']:g}. Source: {d['source']}. Data sha256 `{d['sha256'][:16]}…`.")
     if d["n_dropped_incomplete"]:
