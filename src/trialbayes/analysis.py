@@ -141,19 +141,18 @@ def _landmarks(grid) -> list[float]:
 
 
 def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFrame | None, dict]:
-    if len(models) < 2:
-        return None, {}
-    idatas = {n: m.idata for n, m in models.items()}
-    cmp = az.compare(idatas, round_to="none")
-    df = cmp.reset_index().rename(columns={"index": "model"})
-    keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning") if c in df.columns]
-    df = df[keep]
+    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
+    loos = {n: az.loo(m.idata, pointwise=True) for n, m in models.items() if "log_likelihood" in m.idata.children
+            and m.idata.log_likelihood.data_vars}
     khat = {}
-    for n, idata in idatas.items():
-        loo = az.loo(idata, pointwise=True)
+    for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
         khat[n] = {"max_pareto_k": float(k.max()), "n_k_above_0.7": int((k > 0.7).sum())}
-    return df, khat
+    if len(loos) < 2:
+        return None, khat
+    df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
+    keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning") if c in df.columns]
+    return df[keep], khat
 
 
 def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,

@@ -64,7 +64,7 @@ def _pem_logp(value, log_h, cum_h):
 # ----------------------------------------------------------------------------- priors
 
 
-def _location_rv(name: str, prior) -> pt.TensorVariable:
+def location_prior_rv(name: str, prior) -> pt.TensorVariable:
     """A scalar coefficient whose prior is a 2-component Student-t mixture with data hyperparameters."""
     p = as_mixture_params(prior)
     w = pm.Data(f"prior_{name}_w", np.asarray(p["w"], float))
@@ -146,7 +146,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             walk = start + pt.concatenate([pt.zeros(1), pt.cumsum(rw_sigma * steps)])
         alpha = pm.Deterministic("log_baseline_hazard", log_rate + walk, dims="interval")
 
-        beta = _location_rv("treatment", priors["treatment"])
+        beta = location_prior_rv("treatment", priors["treatment"])
         eta = beta * treat
 
         if design.cov_names:
@@ -161,7 +161,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
         if design.basis is not None:
             z = pm.Data("bm_z", dd["bm_z"])
             main = _normal("biomarker_effect", priors["biomarker"])
-            inter = _location_rv("interaction", priors["interaction"])
+            inter = location_prior_rv("interaction", priors["interaction"])
             f_b, g_b = main * z, inter * z
             if n_pen:
                 pen = pm.Data("bm_pen", dd["bm_pen"])

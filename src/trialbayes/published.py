@@ -136,13 +136,13 @@ class PublishedSampler:
     hyperparameters; every (estimate, prior) pair is a ``with_data`` call, not a recompilation."""
 
     def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9):
-        from .model import _location_rv
+        from .model import location_prior_rv
 
         self.chains, self.draws, self.tune, self.seed, self.target_accept = chains, draws, tune, seed, target_accept
         with pm.Model() as self.model:
             y = pm.Data("y", 0.0)
             se = pm.Data("se", 1.0)
-            theta = _location_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
+            theta = location_prior_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
             pm.Normal("obs", theta, se, observed=y)
         self.compiled = None
         self.compile_count = 0
