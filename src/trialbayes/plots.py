@@ -86,14 +86,15 @@ def hr_posterior_plot(log_hr: np.ndarray, ax=None, threshold: float = 1.0, title
 
 
 def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.DataFrame | None = None,
-                  values: np.ndarray | None = None, cutoffs=(), title=None, label=None, log_x=False):
+                  values: np.ndarray | None = None, cutoffs=(), title=None, label=None, log_x=False,
+                  cox_label: str = "Cox estimate"):
     """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
     fig, ax = _ax(ax)
     x = curve["biomarker"]
     ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band")
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
-        ax.plot(cox["biomarker"], cox["hr"], color=ORANGE, ls="--", label="Cox estimate")
+        ax.plot(cox["biomarker"], cox["hr"], color=ORANGE, ls="--", label=cox_label)
     if values is not None:
         ax.plot(values, np.zeros(len(values)), "|", color=GREY, alpha=0.5, transform=ax.get_xaxis_transform(), ms=8)
     for c in cutoffs:

@@ -100,7 +100,8 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
             b = pem.spec.biomarker
             plots.save(plots.hr_curve_plot(c, biomarker=b, cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
                                            values=pem.design.biomarker_values, cutoffs=cfg.estimands.subgroup_cutoffs,
-                                           title=f"{name}: treatment HR by {b}", label=label, log_x=pem.design.basis.log),
+                                           title=f"{name}: treatment HR by {b}", label=label, log_x=pem.design.basis.log,
+                                           cox_label="Cox, log-linear term only" if pem.design.basis.kind == "spline" else "Cox estimate"),
                        out.path(f"figures/hr_curve_{name}.png"), dpi)
             figs[f"hr_curve_{name}"] = f"figures/hr_curve_{name}.png"
     if cfg.report.figures:
