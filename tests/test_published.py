@@ -12,10 +12,11 @@ from scipy import stats
 
 from helpers import run_cli
 from trialbayes import assurance as pos
+from trialbayes.estimands import hr_summary
 from trialbayes.config import load_config
 from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior, ScenarioSpec, scenario_prior, sceptical_sigma
 from trialbayes.published import (PublishedSampler, conjugate_posterior, p_benefit_sceptical, posterior,
-                                  prior_grid, quadrature_posterior, summary_draws, summary_normal, tipping_point)
+                                  prior_grid, quadrature_posterior, summary_normal, tipping_point)
 from trialbayes.subgroups import pooled, shrink
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def test_closed_form_and_nuts_agree_to_3_decimals(evs):
         prior = NormalPrior(mu=0, sigma=0.42)
         exact = summary_normal(*conjugate_posterior(ev, prior), THR, HARM)
         draws = np.asarray(sampler.sample(ev, prior).posterior["log_hr"].values).ravel()
-        mc = summary_draws(draws, THR, HARM)
+        mc = hr_summary(draws, THR, HARM)
         for k in ("hr_median", "hr_lower", "hr_upper"):
             assert abs(mc[k] - exact[k]) < 1e-3, (name, k, mc[k], exact[k])
         for t in ("1", "0.8"):

@@ -37,6 +37,12 @@ def power(log_hr: float, events: float, allocation: float = 0.5, alpha: float = 
     return float(stats.norm.cdf(-log_hr / trial_se(events, allocation) - stats.norm.ppf(1 - alpha)))
 
 
+def prob_estimate_below_draws(draws: np.ndarray, events: float, target_hr: float, allocation: float = 0.5) -> float:
+    """P(the next trial's estimated HR < target_hr), averaged over posterior draws."""
+    s = trial_se(events, allocation)
+    return float(stats.norm.cdf((math.log(target_hr) - np.asarray(draws)) / s).mean())
+
+
 def prob_estimate_below(mean: float, sd: float, events: float, target_hr: float, allocation: float = 0.5) -> float:
     """P(the next trial's estimated HR < target_hr), averaged over the posterior."""
     s = trial_se(events, allocation)

@@ -349,6 +349,11 @@ class Config(_Strict):
                 close = difflib.get_close_matches(r, names, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ValueError(f"published: estimate '{r}' is not among the data's estimates {names}{hint}")
+        analysed = p.estimates or names
+        if p.assurance:
+            for r in [p.assurance.overall] + ([p.assurance.enriched] if p.assurance.enriched else []):
+                if r not in analysed:
+                    raise ValueError(f"published.assurance: estimate '{r}' is not among the analysed estimates {analysed}")
         scen = [s.name for s in (p.scenarios or [])] or list(SCENARIOS)
         if p.assurance and p.assurance.scenario not in scen:
             raise ValueError(f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}")

@@ -98,7 +98,6 @@ class Sampler:
         if cfg.backend == "nutpie":
             import nutpie
 
-            self.compile()
             compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
             return nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=seed,
                                  target_accept=self.accept, progress_bar=show_progress(cfg.progress), save_warmup=False)

@@ -16,8 +16,6 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
 from scipy import stats
 
-Z95 = stats.norm.ppf(0.95)  # one-sided 5% tail, 1.6449
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -77,7 +75,6 @@ ScalePrior = HalfNormalPrior
 FLAT_SIGMA = 10.0
 
 # Default priors, keyed by model term. Documented in models/piecewise_exponential.md.
-LOCATION_TERMS = ("treatment", "interaction", "biomarker", "baseline_start", "covariates")
 NORMAL_ONLY = ("biomarker", "baseline_start", "covariates")
 SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
 

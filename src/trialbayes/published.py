@@ -17,7 +17,8 @@ import pymc as pm
 from pydantic import BaseModel
 from scipy import integrate, stats
 
-from .priors import NormalPrior, describe
+from .estimands import hr_summary
+from .priors import FlatPrior, NormalPrior, describe
 
 # ----------------------------------------------------------------------------- evidence
 
@@ -50,20 +51,6 @@ def summary_normal(mean: float, sd: float, thresholds, harm: float, prob: float 
         "cri_level": prob,
         "p_hr_below": {f"{t:g}": float(stats.norm.cdf(math.log(t), mean, sd)) for t in thresholds},
         "p_hr_above": {f"{harm:g}": float(stats.norm.sf(math.log(harm), mean, sd))},
-    }
-
-
-def summary_draws(draws: np.ndarray, thresholds, harm: float, prob: float = 0.95) -> dict:
-    lo, med, hi = np.quantile(draws, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-    return {
-        "log_hr_mean": float(draws.mean()),
-        "log_hr_sd": float(draws.std(ddof=1)),
-        "hr_median": float(np.exp(med)),
-        "hr_lower": float(np.exp(lo)),
-        "hr_upper": float(np.exp(hi)),
-        "cri_level": prob,
-        "p_hr_below": {f"{t:g}": float((draws < math.log(t)).mean()) for t in thresholds},
-        "p_hr_above": {f"{harm:g}": float((draws > math.log(harm)).mean())},
     }
 
 
@@ -133,33 +120,30 @@ def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float
 
 class PublishedSampler:
     """One compiled PyMC model y ~ N(θ, se²), θ ~ 2-component Student-t mixture with data
-    hyperparameters; every (estimate, prior) pair is a ``with_data`` call, not a recompilation."""
+    hyperparameters; every (estimate, prior) pair is new ``pm.Data``, not a recompilation."""
 
     def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9):
+        from .config import Sampler as SamplerConfig
+        from .inference import Sampler
         from .model import location_prior_rv
 
-        self.chains, self.draws, self.tune, self.seed, self.target_accept = chains, draws, tune, seed, target_accept
-        with pm.Model() as self.model:
+        with pm.Model() as model:
             y = pm.Data("y", 0.0)
             se = pm.Data("se", 1.0)
             theta = location_prior_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
             pm.Normal("obs", theta, se, observed=y)
-        self.compiled = None
-        self.compile_count = 0
+        cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept, progress="off")
+        self.runner = Sampler(model, cfg)
+
+    @property
+    def compile_count(self) -> int:
+        return self.runner.compile_count
 
     def sample(self, ev: Evidence, prior: BaseModel, seed: int | None = None):
-        import nutpie
-
         from .model import prior_data
 
-        if self.compiled is None:
-            self.compiled = nutpie.compile_pymc_model(self.model, freeze_model=False)
-            self.compile_count += 1
         data = {"y": np.asarray(ev.log_hr), "se": np.asarray(ev.se), **prior_data("log_hr", prior)}
-        idata = nutpie.sample(self.compiled.with_data(**data), draws=self.draws, tune=self.tune, chains=self.chains,
-                              seed=self.seed if seed is None else seed, target_accept=self.target_accept,
-                              progress_bar=False, save_warmup=False)
-        return idata
+        return self.runner.sample(data=data, seed=seed, log_likelihood=False)
 
 
 def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
@@ -170,12 +154,12 @@ def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: flo
         return {"method": "closed form (normal-normal)", **summary_normal(*conj, thresholds, harm, prob)}
     if sampler is None:
         raise ValueError("a non-conjugate prior needs a PublishedSampler")
-    from .inference import diagnose
     from .config import Diagnostics
+    from .inference import diagnose
 
     idata = sampler.sample(ev, prior, seed)
     draws = np.asarray(idata.posterior["log_hr"].values).ravel()
-    out = {"method": "NUTS (nutpie)", **summary_draws(draws, thresholds, harm, prob)}
+    out = {"method": "NUTS (nutpie)", **hr_summary(draws, thresholds, harm, prob)}
     out["diagnostics"] = diagnose(idata, ["log_hr"], Diagnostics())
     quad = quadrature_posterior(ev, prior, thresholds, harm, prob)
     out["quadrature_check"] = {
@@ -198,14 +182,12 @@ def prior_grid(ev: Evidence, means: np.ndarray, sds: np.ndarray, threshold: floa
 
 def p_benefit_sceptical(ev: Evidence, sd: float) -> float:
     """P(HR < 1) under N(0, sd²) (sd = inf: flat)."""
-    if not np.isfinite(sd):
-        return float(stats.norm.cdf(-ev.log_hr / ev.se))
-    mean = ev.log_hr * sd**2 / (sd**2 + ev.se**2)
-    post_sd = sd * ev.se / math.sqrt(sd**2 + ev.se**2)
+    prior = NormalPrior(mu=0.0, sigma=sd) if np.isfinite(sd) else FlatPrior()
+    mean, post_sd = conjugate_posterior(ev, prior)
     return float(stats.norm.cdf(-mean / post_sd))
 
 
-def tipping_point(ev: Evidence, level: float) -> dict:
+def tipping_point(ev: Evidence, level: float, design_hr: float = 0.5) -> dict:
     """The least sceptical prior N(0, s²) under which P(HR < 1) falls below ``level``: the largest
     such s. P(HR < 1) under N(0, s²) rises monotonically with s (for y < 0) from 0.5 to the flat-prior
     value, so s solves P(s) = level when level lies between them."""
@@ -216,7 +198,8 @@ def tipping_point(ev: Evidence, level: float) -> dict:
     # closed form: −y·s / (se·√(s² + se²)) = Φ⁻¹(level)  ⇒  s = z·se² / √(y² − z²·se²)
     z = stats.norm.ppf(level)
     sd = z * ev.se**2 / math.sqrt(ev.log_hr**2 - (z * ev.se) ** 2)
-    return {**base, "sd": sd, "p_hr_below_0.5_under_prior": float(stats.norm.cdf(math.log(0.5) / sd)),
+    return {**base, "sd": sd, "design_hr": design_hr,
+            "prior_p_hr_below_design": float(stats.norm.cdf(math.log(design_hr) / sd)),
             "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}"}
 
 

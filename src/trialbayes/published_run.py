@@ -47,7 +47,7 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
 
     means, sds = p.grid_mean.values(), p.grid_sd.values()
     grids = {ev.name: prior_grid(ev, means, sds) for ev in chosen}
-    tipping = {ev.name: [tipping_point(ev, lv) for lv in p.tipping_levels] for ev in chosen}
+    tipping = {ev.name: [tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels] for ev in chosen}
 
     results = {
         "schema_version": SCHEMA_VERSION, "config_name": cfg.name, "title": cfg.title or cfg.name, "kind": "published",
@@ -68,7 +68,7 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
             shrunk = shrink([evs[n] for n in names], p.subgroups.tau_sigma, mu_prior, thr, harm, prob, seed=cfg.sampler.seed)
             results["subgroup_shrinkage"] = {k: v for k, v in shrunk.items() if not k.startswith("_")}
     if p.assurance is not None:
-        results["assurance"] = assurance_section(p.assurance, evs, scenarios, posteriors, shrunk)
+        results["assurance"] = assurance_section(p.assurance, evs, posteriors, shrunk)
     reliable = all(s.get("diagnostics", {}).get("reliable", True) for ev in posteriors.values() for s in ev["scenarios"].values())
     if shrunk is not None:
         reliable = reliable and shrunk["diagnostics"]["reliable"]
@@ -95,27 +95,30 @@ def _posterior_of(name, scenario, posteriors, shrunk):
     return s["log_hr_mean"], s["log_hr_sd"], None, f"{name} under the {scenario} prior"
 
 
-def assurance_section(a, evs, scenarios, posteriors, shrunk) -> dict:
+def assurance_section(a, evs, posteriors, shrunk) -> dict:
     designs = {"all-comers": a.overall}
     if a.enriched:
         designs[f"enriched ({a.enriched})"] = a.enriched
     out = {"alpha_one_sided": a.alpha, "allocation": a.allocation, "target_hr": a.target_hr, "designs": {}}
     for label, name in designs.items():
-        if name not in posteriors:
-            raise ValueError(f"assurance: estimate '{name}' was not analysed")
         m, sd, draws, source = _posterior_of(name, a.scenario, posteriors, shrunk)
-        if draws is not None:
+        if draws is not None:  # the shrunken subgroup posterior: average over its draws
             def at(d, draws=draws):
                 return pos.assurance_draws(draws, d, a.allocation, a.alpha)
+
+            def below(d, draws=draws):
+                return pos.prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
             limit = float(np.mean(draws < 0))
-        else:
+        else:  # a closed-form normal posterior
             def at(d, m=m, sd=sd):
                 return pos.assurance(m, sd, d, a.allocation, a.alpha)
+
+            def below(d, m=m, sd=sd):
+                return pos.prob_estimate_below(m, sd, d, a.target_hr, a.allocation)
             limit = float(stats.norm.cdf(-m / sd))
         by_events = []
         for d in a.events:
-            by_events.append({"events": d, "assurance": at(d),
-                              "p_hr_estimate_below_target": pos.prob_estimate_below(m, sd, d, a.target_hr, a.allocation),
+            by_events.append({"events": d, "assurance": at(d), "p_hr_estimate_below_target": below(d),
                               "power_at_posterior_mean": pos.power(m, d, a.allocation, a.alpha)})
         out["designs"][label] = {
             "posterior": source, "log_hr_mean": m, "log_hr_sd": sd, "share": evs[name].share,
@@ -139,8 +142,9 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk, prov
     if cfg.report.figures:
         rows = []
         for ev in chosen:
-            rows.append({"label": f"{ev.name}: published", "hr": ev.hr, "lower": float(np.exp(ev.log_hr - 1.96 * ev.se)),
-                         "upper": float(np.exp(ev.log_hr + 1.96 * ev.se)), "kind": "cox"})
+            z = stats.norm.ppf((1 + cfg.estimands.ci_prob) / 2)
+            rows.append({"label": f"{ev.name}: published", "hr": ev.hr, "lower": float(np.exp(ev.log_hr - z * ev.se)),
+                         "upper": float(np.exp(ev.log_hr + z * ev.se)), "kind": "cox"})
             for sc, s in r["posteriors"][ev.name]["scenarios"].items():
                 rows.append({"label": f"{ev.name}: {sc}", "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "bayes"})
         plots.save(plots.forest_plot(rows, title="Published estimates: posterior HR by prior scenario"), out.path("figures/forest_scenarios.png"), dpi)

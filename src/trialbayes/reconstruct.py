@@ -107,8 +107,7 @@ def _spread(n_cen: int, t0: float, t1: float, breaks: np.ndarray) -> np.ndarray:
 
 def guyot_arm(t_s: np.ndarray, s: np.ndarray, t_risk: np.ndarray, n_risk: np.ndarray, total_events: int | None = None,
               max_iter: int = 10_000):
-    """Guyot et al. (2012) for one arm. Returns (event_times, censor_times, counts) where counts are
-    per curve point: d (events), cen (censored), n_hat (at risk)."""
+    """Guyot et al. (2012) for one arm. Returns (event_times, censor_times)."""
     # insert a point at every risk-table time (the step function's value there) so each interval has one
     extra = [t for t in t_risk if not np.isclose(t_s, t).any()]
     if extra:
@@ -196,7 +195,7 @@ def guyot_arm(t_s: np.ndarray, s: np.ndarray, t_risk: np.ndarray, n_risk: np.nda
         cen_mid = cen_mid[: max(0, len(cen_mid) + n_left)]
         n_left = max(0, n0 - len(ev_t) - len(cen_mid))
     cen_t = np.concatenate([cen_mid, np.full(n_left, t_s[-1])])
-    return ev_t[:n0], cen_t, {"time": t_s, "survival": s, "d": d, "cen": cen, "n_hat": n_hat[:-1]}
+    return ev_t[:n0], cen_t
 
 
 def reconstruct(curve: pd.DataFrame, risk: pd.DataFrame, events: pd.DataFrame | None = None, percent: bool = False) -> pd.DataFrame:
@@ -213,7 +212,7 @@ def reconstruct(curve: pd.DataFrame, risk: pd.DataFrame, events: pd.DataFrame | 
     parts = []
     for arm, c in curves.items():
         r = risks[arm]
-        ev_t, cen_t, _ = guyot_arm(c["time"].to_numpy(float), c["survival"].to_numpy(float), r["time"].to_numpy(float),
+        ev_t, cen_t = guyot_arm(c["time"].to_numpy(float), c["survival"].to_numpy(float), r["time"].to_numpy(float),
                                    r["n_at_risk"].to_numpy(), totals.get(arm))
         parts.append(pd.DataFrame({"time": np.concatenate([ev_t, cen_t]),
                                    "event": np.concatenate([np.ones(len(ev_t), int), np.zeros(len(cen_t), int)]), "arm": arm}))

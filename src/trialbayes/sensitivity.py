@@ -41,8 +41,6 @@ def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel]) -> dict:
     rows, psense_rows, compile_counts = [], [], {}
     for name in s.models or list(models):
         pem = models[name]
-        if pem.sampler.config.backend == "nutpie":
-            pem.sampler.compile()  # the one compilation this model gets (already done by its main fit)
         before = pem.sampler.compile_count
         saved = (pem.idata, pem.diagnostics, dict(pem.priors))
         if s.psense:

@@ -13,8 +13,10 @@ import itertools
 
 import numpy as np
 import pymc as pm
+from scipy import stats
 
-from .published import Evidence, summary_draws, summary_normal
+from .estimands import hr_summary
+from .published import Evidence, summary_normal
 from .priors import FLAT_SIGMA, NormalPrior
 
 
@@ -39,16 +41,14 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
            prob: float = 0.95, chains: int = 4, draws: int = 5000, tune: int = 2000, seed: int = 1,
            target_accept: float = 0.99) -> dict:
     """Fit the hierarchical model by NUTS (nutpie) and summarise it."""
-    import nutpie
-
-    from .config import Diagnostics
-    from .inference import diagnose
+    from .config import Diagnostics, Sampler as SamplerConfig
+    from .inference import Sampler, diagnose
 
     if len(evs) < 2:
         raise ValueError("subgroup shrinkage needs at least two subgroup estimates")
     model = build_shrinkage_model(evs, tau_sigma, mu_prior)
-    idata = nutpie.sample(nutpie.compile_pymc_model(model), draws=draws, tune=tune, chains=chains, seed=seed,
-                          target_accept=target_accept, progress_bar=False, save_warmup=False)
+    cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept, progress="off")
+    idata = Sampler(model, cfg).sample(log_likelihood=False)
     post = idata.posterior
     theta = np.asarray(post["theta"].values).reshape(-1, len(evs))
     mu = np.asarray(post["mu"].values).ravel()
@@ -58,7 +58,7 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
         groups.append({
             "name": e.name, "subgroup": e.subgroup, "share": e.share,
             "unshrunk": summary_normal(e.log_hr, e.se, thresholds, harm, prob),
-            "shrunk": summary_draws(theta[:, j], thresholds, harm, prob),
+            "shrunk": hr_summary(theta[:, j], thresholds, harm, prob),
         })
     contrasts = []
     for a, b in itertools.combinations(range(len(evs)), 2):
@@ -70,14 +70,14 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
             "contrast": f"{evs[a].name} / {evs[b].name}", "ratio_median": float(np.exp(med)),
             "ratio_lower": float(np.exp(lo)), "ratio_upper": float(np.exp(hi)),
             "p_ratio_below_1": float((d < 0).mean()),
-            "unshrunk_ratio": float(np.exp(raw)), "unshrunk_p_ratio_below_1": float(_phi(-raw / raw_se)),
+            "unshrunk_ratio": float(np.exp(raw)), "unshrunk_p_ratio_below_1": float(stats.norm.cdf(-raw / raw_se)),
         })
     tlo, tmed, thi = np.quantile(tau, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
     return {
         "model": f"y_g ~ N(θ_g, se_g²), θ_g = μ + τ z_g, τ ~ HalfNormal({tau_sigma:g}), non-centred",
         "tau_prior_sigma": tau_sigma,
         "groups": groups,
-        "overall_mu": summary_draws(mu, thresholds, harm, prob),
+        "overall_mu": hr_summary(mu, thresholds, harm, prob),
         "contrasts": contrasts,
         "tau": {"median": float(tmed), "lower": float(tlo), "upper": float(thi), "p_above_0.2": float((tau > 0.2).mean())},
         "diagnostics": diagnose(idata, ["mu", "tau", "z"], Diagnostics()),
@@ -91,8 +91,3 @@ def pooled(evs: list[Evidence]) -> tuple[float, float]:
     y = np.array([e.log_hr for e in evs])
     return float((w * y).sum() / w.sum()), float(np.sqrt(1 / w.sum()))
 
-
-def _phi(x: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.cdf(x))
