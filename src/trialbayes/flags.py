@@ -1,0 +1,26 @@
+"""Warnings that travel with a result: why an answer may be prior-driven or less than it seems.
+
+A :class:`Flag` is machine-readable (``code``), says what a reader should know (``message``) and
+where it applies (``model`` or ``None`` for the whole run). Issues that produce flags (sparse
+events, a Cox fit that did not converge, a reconstructed data set, ...) return lists of them; the
+results model carries them and every report shows them at the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+Severity = Literal["caution", "warning"]
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: str  # stable, machine-readable, e.g. "zero_events_in_arm", "cox_not_converged"
+    message: str  # one sentence a reader can act on, with numbers
+    severity: Severity = "warning"
+    model: str | None = None  # None: applies to the whole run
+    detail: dict = field(default_factory=dict)  # numbers behind the message
+
+    def to_dict(self) -> dict:
+        return asdict(self)
