@@ -160,6 +160,10 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     t_start = time.perf_counter()
     data = load_data(cfg)
     check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+    if cfg.next_phase is not None:
+        from .nextphase import check_data
+
+        check_data(cfg.next_phase, data, cfg.models)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
@@ -212,6 +216,11 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
             "compile_counts": sens["compile_counts"],
             "unreliable_refits": sens["table"].loc[~sens["table"]["reliable"], ["model", "scenario"]].to_dict(orient="records"),
         }
+    if cfg.next_phase is not None:
+        from .nextphase import run_for_models
+
+        nxt = run_for_models(cfg.next_phase, models, out_root, cfg.name)
+        results["next_phase"] = nxt.to_dict()
     provenance = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config_path": config_path,
@@ -228,7 +237,8 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         "wall_seconds": None,
     }
     run = RunResult(results=results, out_dir=None, reliable=reliable, models=models,
-                    tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens})
+                    tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens,
+                            "next_phase": nxt if cfg.next_phase is not None else None})
     if write:
         from .report import write_patient_outputs
 

@@ -34,6 +34,7 @@ def _quiet_libraries() -> None:
 def run(
     config: Path = typer.Argument(..., help="analysis config (YAML)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
     from .config import ConfigError, load_config
@@ -45,6 +46,8 @@ def run(
     except ConfigError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+    if scheduler and cfg.next_phase is not None:
+        cfg.next_phase.executor, cfg.next_phase.scheduler = "dask", scheduler
     try:
         result = _dispatch(cfg, out, str(config))
     except (DataError, ConfigError) as exc:

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from .nextphase_config import NextPhase
 from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
 
 
@@ -306,6 +307,7 @@ class Config(_Strict):
     sensitivity: Sensitivity = Sensitivity()
     published: PublishedAnalysis | None = None
     report: Report = Report()
+    next_phase: NextPhase | None = None  # next-trial simulation (nextphase.py)
 
     @model_validator(mode="after")
     def _check(self):
@@ -323,6 +325,8 @@ class Config(_Strict):
             unknown = set(self.sensitivity.models) - set(names)
             if unknown:
                 raise ValueError(f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}")
+        if self.next_phase is not None:
+            self.next_phase.check_models(self.models, self.data.kind)
         if self.data.kind == "published":
             if self.models:
                 raise ValueError("models: patient-level models do not apply to data kind 'published'")

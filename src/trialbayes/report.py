@@ -127,11 +127,17 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
                        out.path("figures/sensitivity.png"), cfg.report.dpi)
             figs["sensitivity"] = "figures/sensitivity.png"
 
+    extra_md = ""
+    if run.tables.get("next_phase") is not None:
+        from .nextphase_report import write_next_phase
+
+        np_figs, extra_md = write_next_phase(out, run.tables["next_phase"], cfg.report.dpi, cfg.report.figures, label)
+        figs.update({f"next_phase: {k}": v for k, v in np_figs.items()})
     results["figures"] = figs
     results["provenance"] = {k: v for k, v in provenance.items() if k not in ("timings_seconds", "wall_seconds", "config")}
     out.write_json("results.json", results)
     out.write_json("provenance.json", provenance)
-    out.write_text("report.md", render_patient_report(results, cfg))
+    out.write_text("report.md", render_patient_report(results, cfg) + extra_md)
 
 
 def summary_lines(r: dict) -> list[str]:

@@ -1,0 +1,259 @@
+"""One executor for every many-cell job (trial simulation grids, calibration, refit grids).
+
+A job is a list of :class:`Cell` (a key and picklable arguments) and a module-level function
+``fn(args, seed) -> dict`` (JSON-able). Backends: ``inprocess`` (tiny jobs), ``processes`` (a local
+spawn process pool, the default; a worker keeps whatever it caches, e.g. one compiled model), and
+``dask`` (a Dask distributed ``Client`` at ``scheduler``, or a ``LocalCluster`` when
+``scheduler='local'``).
+
+* Seeds: cell ``key`` gets ``SeedSequence([root_seed, crc32(key)])``: the numbers depend on the
+  key only, not on the number of workers, the backend or the order cells finish in.
+* Resumable: with ``store``, each finished cell is written at once (``<store>/<key>.json``,
+  atomically); a rerun loads finished cells and runs only the others.
+* Failures: a cell that raises is retried ``retries`` times, then recorded with status ``failed``
+  and its error — never dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: below this many cells "auto" runs in-process (no worker start-up cost)
+INPROCESS_MAX_CELLS = 4
+
+
+@dataclass
+class Cell:
+    key: str
+    args: dict
+
+
+@dataclass
+class CellResult:
+    key: str
+    status: str  # ok | failed
+    value: dict | None = None
+    error: str | None = None
+    attempts: int = 1
+    seconds: float = 0.0
+    resumed: bool = False
+
+
+@dataclass
+class JobReport:
+    results: dict[str, CellResult] = field(default_factory=dict)
+    backend: str = ""
+    workers: int = 1
+    wall_seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return [k for k, r in self.results.items() if r.status != "ok"]
+
+    def values(self) -> dict[str, dict]:
+        return {k: r.value for k, r in self.results.items() if r.status == "ok"}
+
+    def summary(self) -> dict:
+        return {"backend": self.backend, "workers": self.workers, "cells": len(self.results),
+                "failed": self.failed, "resumed": sum(r.resumed for r in self.results.values()),
+                "wall_seconds": round(self.wall_seconds, 2)}
+
+
+def cell_seed(root_seed: int, key: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence([int(root_seed) & 0xFFFFFFFF, zlib.crc32(key.encode())])
+
+
+def run_cell(fn: Callable, args: dict, key: str, root_seed: int) -> tuple[dict, float]:
+    """What a worker runs: the cell's function with its own seed; returns (value, seconds)."""
+    t0 = time.perf_counter()
+    value = fn(args, cell_seed(root_seed, key))
+    return value, time.perf_counter() - t0
+
+
+class CellStore:
+    """Finished cells as JSON files, one per cell, written atomically."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", key)
+        return self.root / f"{safe}-{zlib.crc32(key.encode()):08x}.json"
+
+    def load(self, key: str) -> CellResult | None:
+        p = self._path(key)
+        if not p.is_file():
+            return None
+        res = CellResult(**json.loads(p.read_text()))
+        return res if res.status == "ok" else None  # failed cells are run again
+
+    def save(self, res: CellResult) -> None:
+        from .outputs import dumps
+
+        p = self._path(res.key)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        tmp.write_text(dumps(asdict(res)))
+        tmp.replace(p)
+
+
+class Executor:
+    def __init__(self, backend: str = "auto", workers: int = 2, scheduler: str | None = None,
+                 store: str | Path | None = None, retries: int = 1, progress: bool = False):
+        if backend not in ("auto", "inprocess", "processes", "dask"):
+            raise ValueError(f"unknown executor backend '{backend}'")
+        self.backend = "dask" if scheduler and backend == "auto" else backend
+        self.workers, self.scheduler, self.retries, self.progress = workers, scheduler, retries, progress
+        self.store = CellStore(store) if store else None
+        self._pool = self._client = self._cluster = None
+
+    # ------------------------------------------------------------------ lifetime
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        """Shut down the process pool / Dask client kept between ``map`` calls."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+    def map(self, fn: Callable, cells: Iterable[Cell], root_seed: int, light: bool = False) -> JobReport:
+        """Run every cell (``light``: quick cells, run in-process under ``auto``)."""
+        cells = list(cells)
+        keys = [c.key for c in cells]
+        if len(set(keys)) != len(keys):
+            raise ValueError("cell keys must be unique")
+        t0 = time.perf_counter()
+        backend = "inprocess" if light and self.backend == "auto" else self._backend_for(len(cells))
+        report = JobReport(backend=backend, workers=1 if backend == "inprocess" else self.workers)
+        todo = []
+        for c in cells:
+            done = self.store.load(c.key) if self.store else None
+            if done is not None:
+                done.resumed = True
+                report.results[c.key] = done
+            else:
+                todo.append(c)
+        if todo:
+            runner = {"inprocess": self._inprocess, "processes": self._processes, "dask": self._dask}
+            runner[report.backend](fn, todo, root_seed, report)
+        report.results = {k: report.results[k] for k in keys}
+        report.wall_seconds = time.perf_counter() - t0
+        return report
+
+    def _backend_for(self, n: int) -> str:
+        if self.backend != "auto":
+            return self.backend
+        return "inprocess" if n <= INPROCESS_MAX_CELLS or self.workers == 1 else "processes"
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _finish(self, report: JobReport, res: CellResult) -> None:
+        report.results[res.key] = res
+        if self.store:
+            self.store.save(res)
+        if self.progress:
+            n_done = len(report.results)
+            print(f"\r  cells done: {n_done}", end="", file=sys.stderr, flush=True)
+
+    def _outcome(self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None) -> CellResult | None:
+        """A finished CellResult, or None when the cell should be retried."""
+        if exc is None:
+            return CellResult(cell.key, "ok", value, None, attempt, seconds)
+        if attempt <= self.retries:
+            return None
+        msg = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return CellResult(cell.key, "failed", None, msg, attempt)
+
+    # ------------------------------------------------------------------ backends
+    def _inprocess(self, fn, cells, root_seed, report):
+        for c in cells:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    value, sec = run_cell(fn, c.args, c.key, root_seed)
+                    res = self._outcome(c, attempt, value, sec)
+                except Exception as exc:  # noqa: BLE001 - recorded, never dropped
+                    res = self._outcome(c, attempt, exc=exc)
+                if res is not None:
+                    self._finish(report, res)
+                    break
+
+    def _drive(self, submit, cells, report):
+        """Common loop for pool-like backends: ``submit(cell) -> future`` with .result()."""
+        pending = {submit(c): (c, 1) for c in cells}
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in done:
+                c, attempt = pending.pop(fut)
+                try:
+                    value, sec = fut.result()
+                    res = self._outcome(c, attempt, value, sec)
+                except Exception as exc:  # noqa: BLE001
+                    res = self._outcome(c, attempt, exc=exc)
+                if res is None:
+                    pending[submit(c)] = (c, attempt + 1)
+                else:
+                    self._finish(report, res)
+
+    def _processes(self, fn, cells, root_seed, report):
+        import multiprocessing as mp
+
+        if self._pool is None:  # spawn: no forked copies of threaded runtimes (BLAS, nutpie)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+        pool = self._pool
+        self._drive(lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed), cells, report)
+
+    def _dask_client(self):
+        from distributed import Client, LocalCluster
+
+        if self._client is None:
+            if self.scheduler in (None, "local"):
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster)
+            else:
+                self._client = Client(self.scheduler)
+        return self._client
+
+    def _dask(self, fn, cells, root_seed, report):
+        from distributed import wait as dwait
+
+        client = self._dask_client()
+        report.workers = len(client.scheduler_info()["workers"])
+        pending = {client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False): (c, 1) for c in cells}
+        while pending:
+            done = dwait(list(pending), return_when="FIRST_COMPLETED").done
+            for fut in done:
+                c, attempt = pending.pop(fut)
+                try:
+                    value, sec = fut.result()
+                    res = self._outcome(c, attempt, value, sec)
+                except Exception as exc:  # noqa: BLE001 - recorded, never dropped
+                    res = self._outcome(c, attempt, exc=exc)
+                if res is None:
+                    pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (c, attempt + 1)
+                else:
+                    self._finish(report, res)

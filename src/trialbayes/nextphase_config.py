@@ -1,0 +1,115 @@
+"""Schema of the ``next_phase:`` config section (strict, like the rest of config.py).
+
+    next_phase:
+      model: interaction            # the fitted patient-level model whose posterior is the design prior
+      populations: [{kind: all}, {kind: below, cutoff: 3000}]
+      events: [150, 200, 300, 400]
+      accrual: {time: 720}          # data time units
+      design_priors: [{name: as_is}, {name: discounted, kind: mixture, weight: 0.5, sceptical_sd: 0.42}]
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, model_validator
+
+from .priors import _Strict
+
+
+class Accrual(_Strict):
+    time: PositiveFloat  # length of the recruitment period
+    weights: list[PositiveFloat] = [1.0]  # relative rates in equal-length segments (1 = uniform)
+
+
+class PopulationSpec(_Strict):
+    kind: Literal["all", "below", "above"] = "all"
+    cutoff: PositiveFloat | None = None
+
+    @model_validator(mode="after")
+    def _cut(self):
+        if (self.kind == "all") != (self.cutoff is None):
+            raise ValueError(f"population '{self.kind}': a cutoff is needed for 'below'/'above' only")
+        return self
+
+    def label(self) -> str:
+        return "all comers" if self.kind == "all" else f"{self.kind} {self.cutoff:g}"
+
+
+class DesignPriorSpec(_Strict):
+    """How the posterior becomes the design prior. ``as_is``; ``mixture``: with probability
+    ``weight`` the treatment log-HR is drawn from N(sceptical_mean, sceptical_sd²) with no effect
+    modification instead; ``inflate``: treatment terms' deviations from their mean scaled so their
+    variance is multiplied by ``factor``."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    kind: Literal["as_is", "mixture", "inflate"] = "as_is"
+    weight: float = Field(0.5, gt=0, lt=1)
+    sceptical_mean: float = 0.0
+    sceptical_sd: PositiveFloat = 0.4214  # P(HR < 0.5) = 5%, the package's sceptical scenario
+    factor: PositiveFloat = 2.0
+
+    def describe(self) -> str:
+        if self.kind == "as_is":
+            return "the posterior as it is"
+        if self.kind == "mixture":
+            return (f"mixture: {1 - self.weight:.0%} posterior + {self.weight:.0%} sceptical "
+                    f"N({self.sceptical_mean:g}, {self.sceptical_sd:g}²) log-HR without effect modification")
+        return f"posterior with the variance of the treatment terms inflated ×{self.factor:g}"
+
+
+class DecisionRule(_Strict):
+    """Go when the next trial succeeds; a go is false when the true HR of the enrolled population is
+    ≥ ``null_hr``, a stop is false when the true HR ≤ ``target_hr``."""
+
+    null_hr: PositiveFloat = 1.0
+    target_hr: PositiveFloat = 0.8
+
+
+class NextPhase(_Strict):
+    model: str
+    populations: list[PopulationSpec] = [PopulationSpec()]
+    events: list[PositiveInt] = [150, 200, 300, 400]
+    patients_per_event: float = Field(2.0, ge=1.0)  # randomised = ceil(events × this)
+    accrual: Accrual
+    dropout_rate: float = Field(0.0, ge=0)  # exponential, per data time unit
+    allocation: float = Field(0.5, gt=0, lt=1)
+    calendar_cut: PositiveFloat | None = None  # latest analysis time after the first randomisation
+    alpha: float = Field(0.025, gt=0, lt=0.5)  # one-sided log-rank level
+    min_observed_hr: PositiveFloat | None = None  # success also needs the estimated HR below this
+    design_priors: list[DesignPriorSpec] = [DesignPriorSpec(name="as_is")]
+    trials: int = Field(2000, ge=100)  # simulated trials per design × design prior
+    design_hr: float = Field(0.7, gt=0, lt=1)
+    oc_hrs: list[PositiveFloat] = [0.5, 0.6, 0.8, 0.9]  # OC grid; 1 and design_hr always added
+    oc_trials: int = Field(1000, ge=100)
+    decision: DecisionRule = DecisionRule()
+    seed: int = 20250602
+    executor: Literal["auto", "inprocess", "processes", "dask"] = "auto"
+    scheduler: str | None = None  # Dask scheduler address, or "local" for a LocalCluster
+    workers: PositiveInt = 2
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [p.name for p in self.design_priors]
+        if len(set(names)) != len(names):
+            raise ValueError(f"next_phase.design_priors: names must be unique, got {names}")
+        labels = [p.label() for p in self.populations]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"next_phase.populations: duplicates in {labels}")
+        if self.scheduler is not None and self.executor not in ("auto", "dask"):
+            raise ValueError("next_phase.scheduler needs executor 'dask' (or 'auto')")
+        return self
+
+    def oc_grid(self) -> list[float]:
+        return sorted(set(self.oc_hrs) | {1.0, self.design_hr})
+
+    def check_models(self, models, data_kind: str) -> None:
+        """Cross-checks with the rest of the config (called by Config's validator)."""
+        if data_kind == "published":
+            raise ValueError("next_phase: needs patient-level data (not kind 'published')")
+        spec = {m.name: m for m in models}.get(self.model)
+        if spec is None:
+            raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {list({m.name for m in models})}")
+        if any(p.kind != "all" for p in self.populations) and not spec.biomarker:
+            raise ValueError(f"next_phase.populations: enrichment needs a model with a biomarker term; "
+                             f"model '{self.model}' has none")

@@ -1,0 +1,181 @@
+"""Figures, tables and the report section of a next-phase simulation (nextphase.py).
+
+Every figure function takes ``ax=`` (or ``axes=``) and returns the Figure; the error bars are
+± 2 Monte Carlo standard errors.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .nextphase import NextPhaseResults  # noqa: E402
+
+COLOURS = ["#1f5fa8", "#d9731a", "#2a9d55", "#a23b72", "#555555", "#8c6d1f"]
+
+
+def _axes(axes, n, size=(4.6, 3.8)):
+    if axes is None:
+        fig, axes = plt.subplots(1, n, figsize=(size[0] * n, size[1]), squeeze=False, sharey=True)
+        return fig, list(axes[0])
+    axes = list(np.atleast_1d(axes))
+    return axes[0].figure, axes
+
+
+def assurance_vs_events(df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None):
+    """Assurance against the number of events; one panel per design prior, a line per population."""
+    priors = list(dict.fromkeys(df["design_prior"]))
+    fig, axes = _axes(axes, len(priors))
+    for ax, pr in zip(axes, priors):
+        sub = df[df["design_prior"] == pr]
+        for i, (pop, g) in enumerate(sub.groupby("population", sort=False)):
+            g = g.sort_values("events")
+            ax.errorbar(g["events"], g["assurance"], yerr=2 * g["mc_se"], marker="o", ms=3, capsize=2,
+                        color=COLOURS[i % len(COLOURS)], label=pop)
+        ax.set_title(f"design prior: {pr}\n{_wrap(descriptions.get(pr, ''))}", fontsize=8)
+        ax.set_xlabel("events at the analysis")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("assurance (P(success))")
+    axes[0].legend(fontsize=8, loc="lower right")
+    _stamp(axes[-1], label)
+    fig.tight_layout()
+    return fig
+
+
+def assurance_vs_cutoff(df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None):
+    """Assurance against the enrichment cut-off (enriched designs), a line per number of events;
+    all comers as dashed horizontal lines of the same colour."""
+    priors = list(dict.fromkeys(df["design_prior"]))
+    fig, axes = _axes(axes, len(priors))
+    for ax, pr in zip(axes, priors):
+        sub = df[df["design_prior"] == pr]
+        for i, (ev, g) in enumerate(sub.groupby("events")):
+            col = COLOURS[i % len(COLOURS)]
+            enr = g[g["cutoff"].notna()].sort_values("cutoff")
+            for kind, ls in (("below", "-"), ("above", ":")):
+                e = enr[enr["population"].str.startswith(kind)]
+                if len(e):
+                    ax.errorbar(e["cutoff"], e["assurance"], yerr=2 * e["mc_se"], marker="o", ms=3, ls=ls,
+                                capsize=2, color=col, label=f"D = {ev} ({kind})")
+            allc = g[g["cutoff"].isna()]
+            if len(allc):
+                ax.axhline(float(allc["assurance"].iloc[0]), color=col, ls="--", lw=0.9)
+        ax.set_title(f"design prior: {pr} (dashed: all comers)\n{_wrap(descriptions.get(pr, ''))}", fontsize=8)
+        ax.set_xlabel("enrichment cut-off (biomarker)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("assurance (P(success))")
+    axes[0].legend(fontsize=7, loc="lower right")
+    _stamp(axes[-1], label)
+    fig.tight_layout()
+    return fig
+
+
+def oc_curves(oc: pd.DataFrame, alpha: float, design_hr: float, axes=None, label: str | None = None):
+    """P(success | true HR) per population (panels), a line per number of events."""
+    pops = list(dict.fromkeys(oc["population"]))
+    fig, axes = _axes(axes, len(pops))
+    for ax, pop in zip(axes, pops):
+        sub = oc[oc["population"] == pop]
+        for i, (ev, g) in enumerate(sub.groupby("events")):
+            g = g.sort_values("true_hr")
+            ax.errorbar(g["true_hr"], g["p_success"], yerr=2 * g["mc_se"], marker="o", ms=3, capsize=2,
+                        color=COLOURS[i % len(COLOURS)], label=f"D = {ev}")
+        ax.axhline(alpha, color="k", lw=0.8, ls=":")
+        ax.axvline(1.0, color="k", lw=0.8, ls=":")
+        ax.axvline(design_hr, color="#a00000", lw=0.8, ls="--")
+        ax.set_title(f"{pop}\n(dotted: HR 1 and α = {alpha:g}; dashed: design HR {design_hr:g})", fontsize=8)
+        ax.set_xlabel("true HR in the enrolled population")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("P(success | true HR)")
+    axes[0].legend(fontsize=8)
+    _stamp(axes[-1], label)
+    fig.tight_layout()
+    return fig
+
+
+def _wrap(s: str, width: int = 60) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(s, width))
+
+
+def _stamp(ax, label):
+    if label:
+        ax.text(0.99, 0.01, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#a00000")
+
+
+# ----------------------------------------------------------------------------- report
+DESIGN_COLUMNS = {"design_prior": "design prior", "population": "population", "events": "events",
+                  "assurance": "assurance", "mc_se": "MC SE", "expected_events": "events (mean)",
+                  "p_events_reached": "P(D reached)", "expected_randomised": "randomised",
+                  "expected_screened": "screened", "expected_duration": "duration",
+                  "false_go": "false go", "false_stop": "false stop"}
+
+
+def design_md(df: pd.DataFrame) -> str:
+    from .report import md_table
+
+    t = df[list(DESIGN_COLUMNS)].rename(columns=DESIGN_COLUMNS)
+    for c in ("randomised", "screened", "duration"):
+        t[c] = t[c].round().astype(int)
+    return md_table(t)
+
+
+def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
+    from .report import md_table
+
+    sel = oc[oc["true_hr"].isin(hrs)]
+    wide = sel.pivot_table(index=["population", "events"], columns="true_hr", values="p_success", sort=False)
+    wide.columns = [f"HR {c:g}" for c in wide.columns]
+    return md_table(wide.reset_index())
+
+
+def report_section(res: NextPhaseResults, figures: dict[str, str]) -> str:
+    """Markdown for report.md: what was simulated, the design table, OC, figures."""
+    s = res.settings
+    L = ["\n## Next-phase trial simulation",
+         f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per simulated "
+         f"trial; patients resampled from the fitted cohort; {s['trials']} trials per design "
+         f"({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over {s['accrual']['time']:g} "
+         f"time units, dropout rate {s['dropout_rate']:g}, allocation {s['allocation']:g}, "
+         f"{s['patients_per_event']:g} patients randomised per target event; analysis at the target "
+         f"event count" + (f" or at {s['calendar_cut']:g}" if s["calendar_cut"] else "") + ".",
+         "", "Design priors:"]
+    L += [f"- `{k}`: {v}" for k, v in res.design_priors.items()]
+    L += ["", f"Decision rule: {res.decision_rule}.", "", design_md(res.designs_table()), "",
+          "Operating characteristics P(success | true HR):", "",
+          oc_md(res.oc_table(), sorted({1.0, s["design_hr"], 0.8}))]
+    if res.failed_cells:
+        L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
+    for name, path in figures.items():
+        L.append(f"\n![{name}]({path})")
+    return "\n".join(L) + "\n"
+
+
+def write_next_phase(out, res: NextPhaseResults, dpi: int = 110, figures: bool = True,
+                     label: str | None = None) -> tuple[dict, str]:
+    """Tables and figures into an OutputDir; returns (figure paths, report markdown)."""
+    from .plots import save
+
+    df, oc = res.designs_table(), res.oc_table()
+    out.write_csv("tables/next_phase_designs.csv", df)
+    out.write_csv("tables/next_phase_oc.csv", oc)
+    figs = {}
+    if figures and len(df):
+        save(assurance_vs_events(df, res.design_priors, label=label), out.path("figures/next_phase_events.png"), dpi)
+        figs["assurance vs events"] = "figures/next_phase_events.png"
+        if df["cutoff"].notna().any():
+            save(assurance_vs_cutoff(df, res.design_priors, label=label), out.path("figures/next_phase_cutoff.png"), dpi)
+            figs["assurance vs cut-off"] = "figures/next_phase_cutoff.png"
+    if figures and len(oc):
+        save(oc_curves(oc, res.settings["alpha"], res.settings["design_hr"], label=label),
+             out.path("figures/next_phase_oc.png"), dpi)
+        figs["operating characteristics"] = "figures/next_phase_oc.png"
+    return figs, report_section(res, figs)
