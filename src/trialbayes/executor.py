@@ -257,3 +257,19 @@ class Executor:
                     pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (c, attempt + 1)
                 else:
                     self._finish(report, res)
+
+
+def probe_cell(args: dict, seed: np.random.SeedSequence) -> dict:
+    """A tiny cell for tests and bench/: normal draws from the cell's seed, optional CPU work
+    (``work`` matrix products) and ``fail_times`` failures counted in the file ``fail_file``."""
+    if args.get("fail_file"):
+        p = Path(args["fail_file"])
+        n = int(p.read_text()) if p.exists() else 0
+        p.write_text(str(n + 1))
+        if n < args.get("fail_times", 0):
+            raise RuntimeError(f"probe failure {n + 1}")
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(200, 200))
+    for _ in range(int(args.get("work", 0))):
+        a = np.tanh(a @ a / 200.0)
+    return {"draws": rng.normal(size=int(args.get("n", 3))).tolist(), "work": float(a.sum()), "pid": os.getpid()}

@@ -203,7 +203,7 @@ def _chunk(states: StatesOfNature, pop: Population, eligible: np.ndarray, d: Tri
     in_trial = entry < tau[:, None]
     follow = tau[:, None] - entry
     time = np.where(in_trial, np.minimum(np.minimum(surv, drop), follow), np.inf)
-    event = in_trial & (surv <= drop) & (surv <= follow)
+    event = in_trial & (cal_death <= tau[:, None])  # calendar comparison: the D-th death counts exactly
     p = len(elig) / pop.n
     fails = rng.negative_binomial(n, p, t) if p < 1 else np.zeros(t, int)
     return SimulatedTrials(time, event, treat, idx, tau, n + fails, states.population_log_hr(pop, eligible))
