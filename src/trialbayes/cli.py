@@ -111,6 +111,40 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 
 
 @app.command()
+def calibrate(
+    config: Path = typer.Argument(..., help="analysis config (YAML)"),
+    model: str = typer.Option(None, "--model", help="model to calibrate (default: the last in the config)"),
+    fits: int = typer.Option(100, "--fits", min=10, help="SBC replicates"),
+    draws: int = typer.Option(500, "--draws", min=50, help="posterior draws per chain per refit"),
+    chains: int = typer.Option(2, "--chains", min=1),
+    out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
+    workers: int = typer.Option(2, "--workers", min=1),
+    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address, or 'local'"),
+):
+    """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/."""
+    from .calibrate import CalibrationSettings
+    from .calibrate_run import run_calibration
+    from .config import ConfigError, load_config
+    from .data import DataError
+
+    _quiet_libraries()
+    try:
+        cfg = load_config(config)
+        if cfg.data.kind == "published":
+            raise ConfigError("calibrate: needs a patient-level config")
+        s = CalibrationSettings(model=model or cfg.models[-1].name, fits=fits, draws=draws, tune=draws,
+                                chains=chains, seed=cfg.sampler.seed + 3)
+        res, path = run_calibration(cfg, s, out, "dask" if scheduler else "auto", workers, scheduler)
+    except (ConfigError, DataError) as exc:
+        _err(str(exc))
+        raise typer.Exit(EXIT_INPUT)
+    typer.echo(f"wrote {path}")
+    for p in res.parameters:
+        flag = "  [NOT UNIFORM]" if p.chi2_p < 0.01 or p.ecdf_outside_95_band else ""
+        typer.echo(f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}")
+
+
+@app.command()
 def reconstruct(
     curve: Path = typer.Option(..., "--curve", help="digitised curve CSV: arm,time,survival"),
     risk: Path = typer.Option(..., "--risk", help="numbers at risk CSV: arm,time,n_at_risk"),

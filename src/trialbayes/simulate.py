@@ -8,7 +8,8 @@ all-comers or enriched by a biomarker cut-off at screening). Hazard of simulated
     h_i(t) = exp(α_k(t) + x_iᵀγ + f(b_i) + trt_i·(β + g(b_i)))
 
 with x_i standardised with the fitted model's means and SDs. Centre frailties of the old trial are
-not carried over (a next trial has other centres). Everything is vectorised over trials × patients.
+not carried over (a next trial has other centres; calibration, which refits the same cohort,
+sets them). Everything is vectorised over trials × patients.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Population:
     bm_pen: np.ndarray  # (N, q)
     biomarker: np.ndarray | None = None  # (N,) original units, for enrichment
     biomarker_name: str | None = None
+    centre_idx: np.ndarray | None = None  # (N,) only where centre frailties are simulated (calibration)
 
     @classmethod
     def from_design(cls, design) -> "Population":
@@ -64,6 +66,7 @@ class StatesOfNature:
     biomarker_spline: np.ndarray  # (S, q)
     interaction_spline: np.ndarray  # (S, q)
     label: str = "posterior as it is"
+    centre_frailty: np.ndarray | None = None  # (S, C): used with Population.centre_idx only
 
     @classmethod
     def from_draws(cls, draws: dict, starts, label: str = "posterior as it is") -> "StatesOfNature":
@@ -87,7 +90,8 @@ class StatesOfNature:
         return replace(self, log_baseline=self.log_baseline[idx], treatment=self.treatment[idx],
                        covariate_effects=self.covariate_effects[idx], biomarker_effect=self.biomarker_effect[idx],
                        interaction=self.interaction[idx], biomarker_spline=self.biomarker_spline[idx],
-                       interaction_spline=self.interaction_spline[idx])
+                       interaction_spline=self.interaction_spline[idx],
+                       centre_frailty=None if self.centre_frailty is None else self.centre_frailty[idx])
 
     def with_effect(self, log_hr, label: str) -> "StatesOfNature":
         """The same baseline and prognostic draws with a constant treatment log-HR (no interaction)."""
@@ -108,6 +112,8 @@ class StatesOfNature:
             out = out + np.einsum("tnp,tp->tn", pop.X[idx], self.covariate_effects)
         if self.biomarker_spline.shape[1]:
             out = out + np.einsum("tnq,tq->tn", pop.bm_pen[idx], self.biomarker_spline)
+        if self.centre_frailty is not None and pop.centre_idx is not None:
+            out = out + np.take_along_axis(self.centre_frailty, pop.centre_idx[idx], axis=1)
         return out
 
     def population_log_hr(self, pop: Population, mask: np.ndarray) -> np.ndarray:
@@ -187,6 +193,20 @@ def _analysis_time(cal_death: np.ndarray, cal_last: np.ndarray, d: TrialDesign) 
     return np.minimum(tau, d.calendar_cut) if d.calendar_cut is not None else tau
 
 
+def observe(rng, surv: np.ndarray, d: TrialDesign):
+    """Entry, dropout and the analysis cut applied to survival times (T, n):
+    (time, event, analysis time); patients not randomised by the analysis get time inf."""
+    t, n = surv.shape
+    drop = rng.standard_exponential((t, n)) / d.dropout_rate if d.dropout_rate > 0 else np.full((t, n), np.inf)
+    entry = entry_times(rng, (t, n), d.accrual_time, d.accrual_weights)
+    cal_death = np.where(surv <= drop, entry + surv, np.inf)
+    tau = _analysis_time(cal_death, entry + np.minimum(surv, drop), d)
+    in_trial = entry < tau[:, None]
+    time = np.where(in_trial, np.minimum(np.minimum(surv, drop), tau[:, None] - entry), np.inf)
+    event = in_trial & (cal_death <= tau[:, None])  # calendar comparison: the D-th death counts exactly
+    return time, event, tau
+
+
 def _chunk(states: StatesOfNature, pop: Population, eligible: np.ndarray, d: TrialDesign,
            rng: np.random.Generator) -> SimulatedTrials:
     t, n = states.n, d.n_randomised
@@ -196,14 +216,7 @@ def _chunk(states: StatesOfNature, pop: Population, eligible: np.ndarray, d: Tri
     treat = rng.permuted(np.tile(np.arange(n) < n_trt, (t, 1)), axis=1)
     eta = states.prognostic(pop, idx) + treat * states.patient_log_hr(pop, idx)
     surv = pem_times(rng, states.log_baseline, states.starts, eta)
-    drop = rng.standard_exponential((t, n)) / d.dropout_rate if d.dropout_rate > 0 else np.full((t, n), np.inf)
-    entry = entry_times(rng, (t, n), d.accrual_time, d.accrual_weights)
-    cal_death = np.where(surv <= drop, entry + surv, np.inf)
-    tau = _analysis_time(cal_death, entry + np.minimum(surv, drop), d)
-    in_trial = entry < tau[:, None]
-    follow = tau[:, None] - entry
-    time = np.where(in_trial, np.minimum(np.minimum(surv, drop), follow), np.inf)
-    event = in_trial & (cal_death <= tau[:, None])  # calendar comparison: the D-th death counts exactly
+    time, event, tau = observe(rng, surv, d)
     p = len(elig) / pop.n
     fails = rng.negative_binomial(n, p, t) if p < 1 else np.zeros(t, int)
     return SimulatedTrials(time, event, treat, idx, tau, n + fails, states.population_log_hr(pop, eligible))
