@@ -52,23 +52,33 @@ def test_failing_cell_is_retried_then_recorded(tmp_path):
     assert rep.results["broken"].status == "failed" and rep.results["broken"].attempts == 2
     assert "probe failure 2" in rep.results["broken"].error
     assert rep.failed == ["broken"]
-    again = ex.map(probe_cell, [flaky, broken, Cell("fine", {})], root_seed=1)  # failed cells run again
+    again = ex.map(
+        probe_cell, [flaky, broken, Cell("fine", {})], root_seed=1
+    )  # failed cells run again
     assert again.results["fine"].resumed and not again.results["broken"].resumed
 
 
 @pytest.mark.slow
 def test_dask_local_cluster_one_and_two_workers_same_numbers():
-    """(~25 s: two cluster start-ups.) A real distributed LocalCluster (processes, 1 thread per worker): probe cells and a small
-    next-phase simulation grid give identical numbers on 1 and 2 workers and in-process."""
+    """(~25 s: two cluster start-ups.) A real distributed LocalCluster (processes, 1 thread per
+    worker): probe cells and a small next-phase simulation grid give identical numbers on 1 and
+    2 workers and in-process."""
     from test_nextphase import _plain_population, _states
 
     from trialbayes.nextphase import assurance_cell
     from trialbayes.nextphase_config import DecisionRule, DesignPriorSpec
     from trialbayes.simulate import TrialDesign
 
-    args = {"states": _states(np.linspace(-0.5, 0.0, 50), 50), "population": _plain_population(),
-            "design": TrialDesign(events=40, n_randomised=60, accrual_time=1.0), "alpha": 0.025,
-            "min_hr": None, "prior": DesignPriorSpec(name="as_is"), "trials": 200, "decision": DecisionRule()}
+    args = {
+        "states": _states(np.linspace(-0.5, 0.0, 50), 50),
+        "population": _plain_population(),
+        "design": TrialDesign(events=40, n_randomised=60, accrual_time=1.0),
+        "alpha": 0.025,
+        "min_hr": None,
+        "prior": DesignPriorSpec(name="as_is"),
+        "trials": 200,
+        "decision": DecisionRule(),
+    }
     sim_cells = [Cell(f"sim-{i}", args) for i in range(4)]
     ref = Executor("inprocess").map(assurance_cell, sim_cells, root_seed=3).values()
     ref_probe = _draws(Executor("inprocess").map(probe_cell, _cells(), root_seed=3))

@@ -14,14 +14,31 @@ from trialbayes.config import ConfigError, parse_config
 from trialbayes.logrank import logrank
 from trialbayes.nextphase import design_prior
 from trialbayes.nextphase_config import DesignPriorSpec
-from trialbayes.simulate import Population, StatesOfNature, TrialDesign, entry_times, pem_times, simulate_trials
+from trialbayes.simulate import (
+    Population,
+    StatesOfNature,
+    TrialDesign,
+    entry_times,
+    pem_times,
+    simulate_trials,
+)
 
 
-def _states(log_hr, n, log_base=(math.log(0.3), math.log(0.5)), starts=(0.0, 1.0)) -> StatesOfNature:
+def _states(
+    log_hr, n, log_base=(math.log(0.3), math.log(0.5)), starts=(0.0, 1.0)
+) -> StatesOfNature:
     log_hr = np.broadcast_to(np.asarray(log_hr, float), (n,)).copy()
     z = np.zeros(n)
-    return StatesOfNature(np.asarray(starts), np.tile(log_base, (n, 1)), log_hr, np.zeros((n, 0)), z, z.copy(),
-                          np.zeros((n, 0)), np.zeros((n, 0)))
+    return StatesOfNature(
+        np.asarray(starts),
+        np.tile(log_base, (n, 1)),
+        log_hr,
+        np.zeros((n, 0)),
+        z,
+        z.copy(),
+        np.zeros((n, 0)),
+        np.zeros((n, 0)),
+    )
 
 
 def _plain_population(n=100) -> Population:
@@ -70,7 +87,10 @@ def test_pem_times_follow_the_piecewise_exponential_survival():
     t = pem_times(rng, np.tile(alpha, (1, 1)), starts, np.full((1, n), 0.4))[0]
     lam = np.exp(alpha) * math.exp(0.4)
     for x in (0.5, 1.5, 2.5, 4.0):
-        h = sum(lam[k] * max(0.0, min(x, e) - s) for k, (s, e) in enumerate(zip(starts, [1.0, 2.5, np.inf])))
+        h = sum(
+            lam[k] * max(0.0, min(x, e) - s)
+            for k, (s, e) in enumerate(zip(starts, [1.0, 2.5, np.inf]))
+        )
         p = math.exp(-h)
         assert abs((t > x).mean() - p) / math.sqrt(p * (1 - p) / n) < 3.8
 
@@ -90,8 +110,13 @@ def test_event_driven_analysis_and_screening():
     is negative binomial (mean n·0.7/0.3); the mean of 2000 trials within 3.5 SE (4.7e-4)."""
     rng = np.random.default_rng()
     n_pop = 1000
-    pop = Population(np.zeros((n_pop, 0)), np.zeros(n_pop), np.zeros((n_pop, 0)),
-                     biomarker=np.arange(n_pop, dtype=float), biomarker_name="b")
+    pop = Population(
+        np.zeros((n_pop, 0)),
+        np.zeros(n_pop),
+        np.zeros((n_pop, 0)),
+        biomarker=np.arange(n_pop, dtype=float),
+        biomarker_name="b",
+    )
     d = TrialDesign(events=60, n_randomised=100, accrual_time=1.0, population="below", cutoff=300.0)
     sim = simulate_trials(_states(0.0, 2000), pop, d, rng)
     assert (sim.n_events == 60).all()
@@ -100,7 +125,10 @@ def test_event_driven_analysis_and_screening():
     mean, var = 100 * 0.7 / 0.3, 100 * 0.7 / 0.3**2
     assert abs(fails.mean() - mean) / math.sqrt(var / 2000) < 3.5
     # nobody is followed beyond the analysis; the latest event is at the analysis time
-    assert np.nanmax(np.where(np.isfinite(sim.time), sim.time, np.nan), axis=1).max() <= sim.analysis_time.max()
+    assert (
+        np.nanmax(np.where(np.isfinite(sim.time), sim.time, np.nan), axis=1).max()
+        <= sim.analysis_time.max()
+    )
 
 
 def test_calendar_cut_caps_the_analysis():
@@ -174,8 +202,14 @@ def test_type_one_error_at_hr_one():
 
 # ----------------------------------------------------------------------------- config
 def _cfg(next_phase: dict, models=None):
-    return parse_config({"name": "x", "data": {"kind": "synthetic", "n": 60},
-                         "models": models or [{"name": "unadjusted"}], "next_phase": next_phase})
+    return parse_config(
+        {
+            "name": "x",
+            "data": {"kind": "synthetic", "n": 60},
+            "models": models or [{"name": "unadjusted"}],
+            "next_phase": next_phase,
+        }
+    )
 
 
 def test_next_phase_config_is_validated():
@@ -184,7 +218,13 @@ def test_next_phase_config_is_validated():
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         _cfg({"model": "nope", "accrual": {"time": 700}})
     with pytest.raises(ConfigError, match="enrichment needs a model with a biomarker"):
-        _cfg({"model": "unadjusted", "accrual": {"time": 700}, "populations": [{"kind": "below", "cutoff": 3}]})
+        _cfg(
+            {
+                "model": "unadjusted",
+                "accrual": {"time": 700},
+                "populations": [{"kind": "below", "cutoff": 3}],
+            }
+        )
     with pytest.raises(ConfigError, match="cutoff is needed"):
         _cfg({"model": "unadjusted", "accrual": {"time": 700}, "populations": [{"kind": "below"}]})
     with pytest.raises(ConfigError, match="did you mean 'trials'"):
@@ -200,16 +240,32 @@ def _rossi_case(tmp_path, next_phase: dict):
     r = load_rossi()
     r["id"] = range(len(r))
     r.to_csv(tmp_path / "rossi.csv", index=False)
-    cfg = {"name": "rossi_np",
-           "data": {"kind": "file", "path": "rossi.csv",
-                    "columns": {"time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
-                                "covariates": ["age"], "biomarkers": ["prio"]}},
-           "models": [{"name": "inter", "interaction": "linear", "biomarker": "prio"}],
-           "baseline": {"n_intervals": 3},
-           "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1, "progress": "off"},
-           "diagnostics": {"allow_unreliable": True},
-           "estimands": {"biomarker": "prio", "subgroup_cutoffs": [2], "landmark": 52},
-           "next_phase": {"model": "inter", "accrual": {"time": 52}, "dropout_rate": 0.002, **next_phase}}
+    cfg = {
+        "name": "rossi_np",
+        "data": {
+            "kind": "file",
+            "path": "rossi.csv",
+            "columns": {
+                "time": "week",
+                "event": "arrest",
+                "arm": "fin",
+                "treatment_level": 1,
+                "covariates": ["age"],
+                "biomarkers": ["prio"],
+            },
+        },
+        "models": [{"name": "inter", "interaction": "linear", "biomarker": "prio"}],
+        "baseline": {"n_intervals": 3},
+        "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1, "progress": "off"},
+        "diagnostics": {"allow_unreliable": True},
+        "estimands": {"biomarker": "prio", "subgroup_cutoffs": [2], "landmark": 52},
+        "next_phase": {
+            "model": "inter",
+            "accrual": {"time": 52},
+            "dropout_rate": 0.002,
+            **next_phase,
+        },
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return run_cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")
 
@@ -227,9 +283,14 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
     tables, figures, report section, screening counted for the enriched design."""
     import json
 
-    np_cfg = {"populations": [{"kind": "all"}, {"kind": "below", "cutoff": 3}], "events": [60, 120],
-              "design_priors": [{"name": "as_is"}, {"name": "half_sceptical", "kind": "mixture"}],
-              "trials": 300, "oc_trials": 200, "calendar_cut": 400}
+    np_cfg = {
+        "populations": [{"kind": "all"}, {"kind": "below", "cutoff": 3}],
+        "events": [60, 120],
+        "design_priors": [{"name": "as_is"}, {"name": "half_sceptical", "kind": "mixture"}],
+        "trials": 300,
+        "oc_trials": 200,
+        "calendar_cut": 400,
+    }
     res = _rossi_case(tmp_path, np_cfg)
     assert res.exit_code == 0, res.output
     root = tmp_path / "out" / "rossi_np"
@@ -241,7 +302,10 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
     report = (root / "report.md").read_text()
     assert "## Next-phase trial simulation" in report and "half_sceptical" in report
     d = {(x["design_prior"], x["population"], x["events"]): x for x in r["designs"]}
-    assert d[("as_is", "below 3", 60)]["expected_screened"] > d[("as_is", "below 3", 60)]["expected_randomised"]
+    assert (
+        d[("as_is", "below 3", 60)]["expected_screened"]
+        > d[("as_is", "below 3", 60)]["expected_randomised"]
+    )
     assert d[("as_is", "all comers", 60)]["expected_screened"] == 120
 
 
@@ -254,9 +318,18 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
         starts = np.array([0.0, 1.0])
         n, X, basis = 50, np.zeros((50, 0)), None
 
-    draws = {"treatment": np.linspace(-0.6, 0.0, 40), "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1))}
-    cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[30, 60], trials=100, oc_trials=100,
-                    design_priors=[{"name": "as_is"}, {"name": "infl", "kind": "inflate"}])
+    draws = {
+        "treatment": np.linspace(-0.6, 0.0, 40),
+        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
+    }
+    cfg = NextPhase(
+        model="m",
+        accrual={"time": 1.0},
+        events=[30, 60],
+        trials=100,
+        oc_trials=100,
+        design_priors=[{"name": "as_is"}, {"name": "infl", "kind": "inflate"}],
+    )
     first = run_next_phase(cfg, draws, _Design(), store=tmp_path / "s")
     again = run_next_phase(cfg, draws, _Design(), store=tmp_path / "s")
     assert first.executor["assurance"]["resumed"] == 0

@@ -45,8 +45,9 @@ def _model(cfg, name: str, s: CalibrationSettings):
         from .pem import PiecewiseExponentialModel
 
         spec = {m.name: m for m in cfg.models}[name]
-        sampler = cfg.sampler.model_copy(update={"chains": s.chains, "draws": s.draws, "tune": s.tune,
-                                                 "progress": "off"})
+        sampler = cfg.sampler.model_copy(
+            update={"chains": s.chains, "draws": s.draws, "tune": s.tune, "progress": "off"}
+        )
         pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, sampler, cfg.diagnostics)
         pem.build(load_data(cfg)).sampler.compile()
         _MODELS[key] = pem
@@ -75,7 +76,11 @@ def _prior_draw(pem, rng) -> dict:
     import pymc as pm
 
     names = [v.name for v in pem.model.free_RVs] + ["log_baseline_hazard"]
-    names += [n for n in ("centre_frailty", "biomarker_spline", "interaction_spline") if n in pem.model.named_vars]
+    names += [
+        n
+        for n in ("centre_frailty", "biomarker_spline", "interaction_spline")
+        if n in pem.model.named_vars
+    ]
     vals = pm.draw([pem.model[n] for n in names], draws=1, random_seed=rng)
     return {n: np.asarray(v)[None] for n, v in zip(names, vals)}
 
@@ -91,14 +96,20 @@ def _simulate(pem, prior: dict, rng, dropout: float):
     treat = d.treat[None, :].astype(bool)
     eta = states.prognostic(pop, idx) + treat * states.patient_log_hr(pop, idx)
     surv = pem_times(rng, states.log_baseline, states.starts, eta)
-    design = TrialDesign(events=d.n + 1, n_randomised=d.n, accrual_time=t_max / 2, dropout_rate=dropout,
-                         calendar_cut=t_max)
+    design = TrialDesign(
+        events=d.n + 1,
+        n_randomised=d.n,
+        accrual_time=t_max / 2,
+        dropout_rate=dropout,
+        calendar_cut=t_max,
+    )
     time, event, _ = observe(rng, surv, design)
     return time[0], event[0], eta[0], states
 
 
 def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
-    """One SBC replicate: prior draw → simulated trial → refit (compiled once per worker) → ranks."""
+    """One SBC replicate: prior draw → simulated trial → refit (one compilation per worker)
+    → ranks."""
     from .design import interval_stats
     from .estimands import flatten_draws
     from .inference import diagnose, free_var_names
@@ -115,16 +126,25 @@ def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     post = flatten_draws(idata.posterior, DRAW_NAMES + ["baseline_rw_sigma"])
     m = post["treatment"].shape[0]
     keep = np.linspace(0, m - 1, s.thin).round().astype(int)
-    ranks = {p: int((_scalar(post, p)[keep] < _scalar(prior, p)[0]).sum()) for p in tracked(pem.design)}
+    ranks = {
+        p: int((_scalar(post, p)[keep] < _scalar(prior, p)[0]).sum()) for p in tracked(pem.design)
+    }
     diag = diagnose(idata, free_var_names(pem.model), pem.gate)
     landmark = float(np.median(time))
-    h0 = float(np.exp(states.log_baseline[0]) @ np.clip(landmark - pem.design.starts, 0,
-                                                         np.diff(np.append(pem.design.starts, np.inf))))
+    h0 = float(
+        np.exp(states.log_baseline[0])
+        @ np.clip(landmark - pem.design.starts, 0, np.diff(np.append(pem.design.starts, np.inf)))
+    )
     control = pem.design.treat == 0
-    return {"ranks": ranks, "truth": {p: float(_scalar(prior, p)[0]) for p in ranks},
-            "events": int(event.sum()), "event_share": float(event.mean()),
-            "control_survival_at_median_follow_up": float(np.exp(-h0 * np.exp(eta[control])).mean()),
-            "divergences": diag["divergences"], "rhat_max": diag["rhat_max"]}
+    return {
+        "ranks": ranks,
+        "truth": {p: float(_scalar(prior, p)[0]) for p in ranks},
+        "events": int(event.sum()),
+        "event_share": float(event.mean()),
+        "control_survival_at_median_follow_up": float(np.exp(-h0 * np.exp(eta[control])).mean()),
+        "divergences": diag["divergences"],
+        "rhat_max": diag["rhat_max"],
+    }
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -177,9 +197,12 @@ def rank_uniformity(ranks, thin: int, bins: int, seed: int = 0) -> dict:
     chi2 = float(((counts - len(r) / bins) ** 2 / (len(r) / bins)).sum())
     u = fractional_ranks(r, thin, np.random.default_rng(seed))
     x, diff, lo, hi = ecdf_band(u, 0.95, seed)
-    return {"chi2": chi2, "chi2_p": float(stats.chi2.sf(chi2, bins - 1)),
-            "outside": bool(((diff < lo - 1e-12) | (diff > hi + 1e-12)).any()),
-            "max_abs": float(np.abs(diff).max())}
+    return {
+        "chi2": chi2,
+        "chi2_p": float(stats.chi2.sf(chi2, bins - 1)),
+        "outside": bool(((diff < lo - 1e-12) | (diff > hi + 1e-12)).any()),
+        "max_abs": float(np.abs(diff).max()),
+    }
 
 
 def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationResults:
@@ -189,16 +212,42 @@ def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationRes
     rows = []
     for p in params:
         u = rank_uniformity(ranks[p], s.thin, s.bins)
-        rows.append(ParameterCalibration(p, len(ranks[p]), u["chi2"], u["chi2_p"], u["outside"], u["max_abs"]))
+        rows.append(
+            ParameterCalibration(
+                p, len(ranks[p]), u["chi2"], u["chi2_p"], u["outside"], u["max_abs"]
+            )
+        )
 
     def q(key):
         v = np.array([x[key] for x in ok])
-        return dict(zip(("q05", "median", "q95"), np.quantile(v, [0.05, 0.5, 0.95]).tolist())) if len(v) else {}
+        return (
+            dict(zip(("q05", "median", "q95"), np.quantile(v, [0.05, 0.5, 0.95]).tolist()))
+            if len(v)
+            else {}
+        )
 
     surv = np.array([x["control_survival_at_median_follow_up"] for x in ok])
-    pp = {"event_share": q("event_share"), "control_survival_at_median_follow_up": q("control_survival_at_median_follow_up"),
-          "hr_at_reference": {k: float(np.exp(v)) for k, v in
-                              zip(("q05", "median", "q95"), np.quantile([x["truth"]["treatment"] for x in ok], [0.05, 0.5, 0.95]))} if ok else {},
-          "share_extreme_survival": float(((surv < 0.01) | (surv > 0.99)).mean()) if ok else None}
-    return CalibrationResults(s.model, asdict(s), rows, pp, ranks,
-                              divergent_fits=sum(1 for x in ok if x["divergences"] > 0))
+    pp = {
+        "event_share": q("event_share"),
+        "control_survival_at_median_follow_up": q("control_survival_at_median_follow_up"),
+        "hr_at_reference": (
+            {
+                k: float(np.exp(v))
+                for k, v in zip(
+                    ("q05", "median", "q95"),
+                    np.quantile([x["truth"]["treatment"] for x in ok], [0.05, 0.5, 0.95]),
+                )
+            }
+            if ok
+            else {}
+        ),
+        "share_extreme_survival": float(((surv < 0.01) | (surv > 0.99)).mean()) if ok else None,
+    }
+    return CalibrationResults(
+        s.model,
+        asdict(s),
+        rows,
+        pp,
+        ranks,
+        divergent_fits=sum(1 for x in ok if x["divergences"] > 0),
+    )

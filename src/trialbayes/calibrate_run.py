@@ -16,17 +16,33 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .calibrate import CalibrationResults, CalibrationSettings, ecdf_band, fractional_ranks, sbc_cell, summarise  # noqa: E402
+from .calibrate import (
+    CalibrationResults,
+    CalibrationSettings,
+    ecdf_band,
+    fractional_ranks,
+    sbc_cell,
+    summarise,
+)  # noqa: E402
 from .executor import Cell, Executor  # noqa: E402
 from .outputs import OutputDir  # noqa: E402
 
 
-def run_calibration(cfg, s: CalibrationSettings, out_root="outputs", backend="auto", workers=2,
-                    scheduler=None, progress=False) -> tuple[CalibrationResults, Path]:
+def run_calibration(
+    cfg,
+    s: CalibrationSettings,
+    out_root="outputs",
+    backend="auto",
+    workers=2,
+    scheduler=None,
+    progress=False,
+) -> tuple[CalibrationResults, Path]:
     if s.model not in {m.name for m in cfg.models}:
         from .config import ConfigError
 
-        raise ConfigError(f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}")
+        raise ConfigError(
+            f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
+        )
     from .data import check_against_models, load_data
 
     check_against_models(load_data(cfg), cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
@@ -69,7 +85,9 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
     """ECDF of fractional ranks minus the uniform CDF, with simultaneous 95% bands."""
     params = list(ranks)
     if axes is None:
-        fig, axes = plt.subplots(1, len(params), figsize=(3.0 * len(params), 3.0), squeeze=False, sharey=True)
+        fig, axes = plt.subplots(
+            1, len(params), figsize=(3.0 * len(params), 3.0), squeeze=False, sharey=True
+        )
         axes = axes[0]
     fig = axes[0].figure
     for ax, p in zip(axes, params):
@@ -80,7 +98,10 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
         ax.axhline(0, color="k", lw=0.6)
         ax.set_title(p, fontsize=8)
         ax.set_xlabel("fractional rank", fontsize=8)
-    axes[0].set_ylabel("ECDF − uniform (grey: simultaneous 95%)")
+    axes[0].set_ylabel("ECDF − uniform")
+    fig.suptitle(
+        "SBC: ECDF of fractional ranks minus uniform; grey = simultaneous 95% band", fontsize=9
+    )
     fig.tight_layout()
     return fig
 
@@ -92,20 +113,34 @@ def report_md(res: CalibrationResults) -> str:
     s = res.settings
     t = res.table()
     pp = res.prior_predictive
-    L = [f"# Simulation-based calibration: model `{res.model}`", "",
-         f"{len(next(iter(res.ranks.values()), []))} replicates (prior draw → simulated trial of the fitted cohort "
-         f"with censoring → refit with {s['chains']} × {s['draws']} draws); ranks among {s['thin']} thinned "
-         f"posterior draws. Calibrated inference gives uniform ranks (Talts et al. 2018).", "",
-         md_table(t), "",
-         f"Chi-square on {s['bins']} rank bins; `ecdf_outside_95_band`: the ECDF of the fractional ranks "
-         "leaves the simultaneous 95% band (Säilynoja et al. 2022) — each is a 5%-level test per parameter.",
-         f"Fits with divergent transitions: {res.divergent_fits}. Failed replicates: {len(res.failed_cells)}.",
-         "", "## Prior predictive summary (5%, 50%, 95% over replicates)", "",
-         f"- share of patients with an event by the cut: {_q(pp['event_share'])}",
-         f"- control-arm survival at the median follow-up: {_q(pp['control_survival_at_median_follow_up'])}; "
-         f"share of replicates with survival < 1% or > 99%: {pp['share_extreme_survival']:.2f}",
-         f"- treatment HR at the reference: {_q(pp['hr_at_reference'])}",
-         "", "![rank histograms](figures/sbc_ranks.png)", "", "![ECDF difference](figures/sbc_ecdf.png)"]
+    n = len(next(iter(res.ranks.values()), []))
+    surv = _q(pp["control_survival_at_median_follow_up"])
+    L = [
+        f"# Simulation-based calibration: model `{res.model}`",
+        "",
+        f"{n} replicates (prior draw → simulated trial of the fitted cohort with censoring → "
+        f"refit with {s['chains']} × {s['draws']} draws); ranks among {s['thin']} thinned "
+        "posterior draws. Calibrated inference gives uniform ranks (Talts et al. 2018).",
+        "",
+        md_table(t),
+        "",
+        f"Chi-square on {s['bins']} rank bins; `ecdf_outside_95_band`: the ECDF of the fractional "
+        "ranks leaves the simultaneous 95% band (Säilynoja et al. 2022) — each is a 5%-level test "
+        "per parameter.",
+        f"Fits with divergent transitions: {res.divergent_fits}. "
+        f"Failed replicates: {len(res.failed_cells)}.",
+        "",
+        "## Prior predictive summary (5%, 50%, 95% over replicates)",
+        "",
+        f"- share of patients with an event by the cut: {_q(pp['event_share'])}",
+        f"- control-arm survival at the median follow-up: {surv}; "
+        f"share of replicates with survival < 1% or > 99%: {pp['share_extreme_survival']:.2f}",
+        f"- treatment HR at the reference: {_q(pp['hr_at_reference'])}",
+        "",
+        "![rank histograms](figures/sbc_ranks.png)",
+        "",
+        "![ECDF difference](figures/sbc_ecdf.png)",
+    ]
     return "\n".join(L) + "\n"
 
 

@@ -66,9 +66,14 @@ class JobReport:
         return {k: r.value for k, r in self.results.items() if r.status == "ok"}
 
     def summary(self) -> dict:
-        return {"backend": self.backend, "workers": self.workers, "cells": len(self.results),
-                "failed": self.failed, "resumed": sum(r.resumed for r in self.results.values()),
-                "wall_seconds": round(self.wall_seconds, 2)}
+        return {
+            "backend": self.backend,
+            "workers": self.workers,
+            "cells": len(self.results),
+            "failed": self.failed,
+            "resumed": sum(r.resumed for r in self.results.values()),
+            "wall_seconds": round(self.wall_seconds, 2),
+        }
 
 
 def cell_seed(root_seed: int, key: str) -> np.random.SeedSequence:
@@ -110,12 +115,24 @@ class CellStore:
 
 
 class Executor:
-    def __init__(self, backend: str = "auto", workers: int = 2, scheduler: str | None = None,
-                 store: str | Path | None = None, retries: int = 1, progress: bool = False):
+    def __init__(
+        self,
+        backend: str = "auto",
+        workers: int = 2,
+        scheduler: str | None = None,
+        store: str | Path | None = None,
+        retries: int = 1,
+        progress: bool = False,
+    ):
         if backend not in ("auto", "inprocess", "processes", "dask"):
             raise ValueError(f"unknown executor backend '{backend}'")
         self.backend = "dask" if scheduler and backend == "auto" else backend
-        self.workers, self.scheduler, self.retries, self.progress = workers, scheduler, retries, progress
+        self.workers, self.scheduler, self.retries, self.progress = (
+            workers,
+            scheduler,
+            retries,
+            progress,
+        )
         self.store = CellStore(store) if store else None
         self._pool = self._client = self._cluster = None
 
@@ -139,7 +156,9 @@ class Executor:
             self._cluster.close()
             self._cluster = None
 
-    def map(self, fn: Callable, cells: Iterable[Cell], root_seed: int, light: bool = False) -> JobReport:
+    def map(
+        self, fn: Callable, cells: Iterable[Cell], root_seed: int, light: bool = False
+    ) -> JobReport:
         """Run every cell (``light``: quick cells, run in-process under ``auto``)."""
         cells = list(cells)
         keys = [c.key for c in cells]
@@ -157,7 +176,11 @@ class Executor:
             else:
                 todo.append(c)
         if todo:
-            runner = {"inprocess": self._inprocess, "processes": self._processes, "dask": self._dask}
+            runner = {
+                "inprocess": self._inprocess,
+                "processes": self._processes,
+                "dask": self._dask,
+            }
             runner[report.backend](fn, todo, root_seed, report)
         report.results = {k: report.results[k] for k in keys}
         report.wall_seconds = time.perf_counter() - t0
@@ -177,7 +200,9 @@ class Executor:
             n_done = len(report.results)
             print(f"\r  cells done: {n_done}", end="", file=sys.stderr, flush=True)
 
-    def _outcome(self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None) -> CellResult | None:
+    def _outcome(
+        self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None
+    ) -> CellResult | None:
         """A finished CellResult, or None when the cell should be retried."""
         if exc is None:
             return CellResult(cell.key, "ok", value, None, attempt, seconds)
@@ -231,8 +256,12 @@ class Executor:
 
         if self._client is None:
             if self.scheduler in (None, "local"):
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
+                self._cluster = LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
                 self._client = Client(self._cluster)
             else:
                 self._client = Client(self.scheduler)
@@ -243,7 +272,9 @@ class Executor:
 
         client = self._dask_client()
         report.workers = len(client.scheduler_info()["workers"])
-        pending = {client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False): (c, 1) for c in cells}
+        pending = {
+            client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False): (c, 1) for c in cells
+        }
         while pending:
             done = dwait(list(pending), return_when="FIRST_COMPLETED").done
             for fut in done:
@@ -254,7 +285,10 @@ class Executor:
                 except Exception as exc:  # noqa: BLE001 - recorded, never dropped
                     res = self._outcome(c, attempt, exc=exc)
                 if res is None:
-                    pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (c, attempt + 1)
+                    pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (
+                        c,
+                        attempt + 1,
+                    )
                 else:
                     self._finish(report, res)
 
@@ -272,4 +306,8 @@ def probe_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     a = rng.normal(size=(200, 200))
     for _ in range(int(args.get("work", 0))):
         a = np.tanh(a @ a / 200.0)
-    return {"draws": rng.normal(size=int(args.get("n", 3))).tolist(), "work": float(a.sum()), "pid": os.getpid()}
+    return {
+        "draws": rng.normal(size=int(args.get("n", 3))).tolist(),
+        "work": float(a.sum()),
+        "pid": os.getpid(),
+    }

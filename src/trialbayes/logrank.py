@@ -61,7 +61,9 @@ def logrank(time: np.ndarray, event: np.ndarray, treat: np.ndarray) -> LogRank:
     cum_d = np.cumsum(ev, 1)
     cum_d1 = np.cumsum(ev & tr, 1)
     cum_tr = np.cumsum(tr, 1)
-    before = lambda c: np.take_along_axis(np.concatenate([np.zeros((t, 1), c.dtype), c], 1), first, 1)  # noqa: E731
+    before = lambda c: np.take_along_axis(
+        np.concatenate([np.zeros((t, 1), c.dtype), c], 1), first, 1
+    )  # noqa: E731
     d = cum_d - before(cum_d)  # deaths in the group (valid at its last position)
     d1 = cum_d1 - before(cum_d1)
     y = n_in - first

@@ -24,30 +24,51 @@ from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
 
 
 # ----------------------------------------------------------------------------- design prior
-def design_prior(states: StatesOfNature, spec: DesignPriorSpec, rng: np.random.Generator) -> StatesOfNature:
-    """The states of nature under a design prior built from posterior draws (see DesignPriorSpec)."""
+def design_prior(
+    states: StatesOfNature, spec: DesignPriorSpec, rng: np.random.Generator
+) -> StatesOfNature:
+    """The states of nature under a design prior made from posterior draws (DesignPriorSpec)."""
     if spec.kind == "as_is":
         return replace(states, label=spec.describe())
     if spec.kind == "mixture":
         scept = rng.random(states.n) < spec.weight
-        beta = np.where(scept, rng.normal(spec.sceptical_mean, spec.sceptical_sd, states.n), states.treatment)
+        beta = np.where(
+            scept, rng.normal(spec.sceptical_mean, spec.sceptical_sd, states.n), states.treatment
+        )
         keep = ~scept
-        return replace(states, treatment=beta, interaction=states.interaction * keep,
-                       interaction_spline=states.interaction_spline * keep[:, None], label=spec.describe())
+        return replace(
+            states,
+            treatment=beta,
+            interaction=states.interaction * keep,
+            interaction_spline=states.interaction_spline * keep[:, None],
+            label=spec.describe(),
+        )
     k = math.sqrt(spec.factor)
 
     def inflate(a):
         return a.mean(axis=0) + k * (a - a.mean(axis=0))
 
-    return replace(states, treatment=inflate(states.treatment), interaction=inflate(states.interaction),
-                   interaction_spline=inflate(states.interaction_spline), label=spec.describe())
+    return replace(
+        states,
+        treatment=inflate(states.treatment),
+        interaction=inflate(states.interaction),
+        interaction_spline=inflate(states.interaction_spline),
+        label=spec.describe(),
+    )
 
 
 def trial_design(cfg: NextPhase, pop: PopulationSpec, events: int) -> TrialDesign:
-    return TrialDesign(events=events, n_randomised=math.ceil(events * cfg.patients_per_event),
-                       accrual_time=cfg.accrual.time, accrual_weights=tuple(cfg.accrual.weights),
-                       dropout_rate=cfg.dropout_rate, allocation=cfg.allocation, calendar_cut=cfg.calendar_cut,
-                       population=pop.kind, cutoff=pop.cutoff)
+    return TrialDesign(
+        events=events,
+        n_randomised=math.ceil(events * cfg.patients_per_event),
+        accrual_time=cfg.accrual.time,
+        accrual_weights=tuple(cfg.accrual.weights),
+        dropout_rate=cfg.dropout_rate,
+        allocation=cfg.allocation,
+        calendar_cut=cfg.calendar_cut,
+        population=pop.kind,
+        cutoff=pop.cutoff,
+    )
 
 
 # ----------------------------------------------------------------------------- cells
@@ -68,13 +89,19 @@ def assurance_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     bad, good = true_hr >= rule.null_hr, true_hr <= rule.target_hr
     p = float(ok.mean())
     return {
-        "assurance": p, "mc_se": _se(p, n), "trials": n,
-        "expected_events": float(sim.n_events.mean()), "expected_randomised": float(sim.n_randomised.mean()),
+        "assurance": p,
+        "mc_se": _se(p, n),
+        "trials": n,
+        "expected_events": float(sim.n_events.mean()),
+        "expected_randomised": float(sim.n_randomised.mean()),
         "expected_screened": float(sim.n_screened.mean()),
         "expected_duration": float(sim.analysis_time.mean()),
         "p_events_reached": float((sim.n_events >= args["design"].events).mean()),
-        "p_go": p, "false_go": float((ok & bad).mean()), "false_stop": float((~ok & good).mean()),
-        "p_true_hr_below_null": float((~bad).mean()), "p_true_hr_below_target": float(good.mean()),
+        "p_go": p,
+        "false_go": float((ok & bad).mean()),
+        "false_stop": float((~ok & good).mean()),
+        "p_true_hr_below_null": float((~bad).mean()),
+        "p_true_hr_below_target": float(good.mean()),
         "true_hr_median": float(np.median(true_hr)),
     }
 
@@ -154,18 +181,36 @@ def _analysis_text(cfg: NextPhase) -> str:
 
 # ----------------------------------------------------------------------------- run
 def _cells(cfg: NextPhase, states, pop) -> tuple[list[Cell], list[Cell]]:
-    common = {"states": states, "population": pop, "alpha": cfg.alpha, "min_hr": cfg.min_observed_hr}
+    common = {
+        "states": states,
+        "population": pop,
+        "alpha": cfg.alpha,
+        "min_hr": cfg.min_observed_hr,
+    }
     main, oc = [], []
     for ps in cfg.populations:
         for d in cfg.events:
             design = trial_design(cfg, ps, d)
             for pr in cfg.design_priors:
-                main.append(Cell(f"assurance|{pr.name}|{ps.label()}|{d}",
-                                 {**common, "design": design, "prior": pr, "trials": cfg.trials,
-                                  "decision": cfg.decision}))
+                main.append(
+                    Cell(
+                        f"assurance|{pr.name}|{ps.label()}|{d}",
+                        {
+                            **common,
+                            "design": design,
+                            "prior": pr,
+                            "trials": cfg.trials,
+                            "decision": cfg.decision,
+                        },
+                    )
+                )
             for hr in cfg.oc_grid():
-                oc.append(Cell(f"oc|{ps.label()}|{d}|{hr:g}",
-                               {**common, "design": design, "hr": hr, "trials": cfg.oc_trials}))
+                oc.append(
+                    Cell(
+                        f"oc|{ps.label()}|{d}|{hr:g}",
+                        {**common, "design": design, "hr": hr, "trials": cfg.oc_trials},
+                    )
+                )
     return main, oc
 
 
@@ -180,43 +225,71 @@ def _work(cells: list[Cell]) -> int:
 def fingerprint(cfg: NextPhase, states: StatesOfNature, pop: Population) -> str:
     """Identifies a grid's inputs, so a resumable store is never reused for other inputs."""
     h = hashlib.sha256(cfg.model_dump_json(exclude={"executor", "scheduler", "workers"}).encode())
-    for a in (states.log_baseline, states.treatment, states.interaction, states.covariate_effects, pop.X, pop.bm_z):
+    for a in (
+        states.log_baseline,
+        states.treatment,
+        states.interaction,
+        states.covariate_effects,
+        pop.X,
+        pop.bm_z,
+    ):
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
 
-def run_next_phase(cfg: NextPhase, draws: dict, design, store=None, progress: bool = False) -> NextPhaseResults:
-    """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``) and design."""
+def run_next_phase(
+    cfg: NextPhase, draws: dict, design, store=None, progress: bool = False
+) -> NextPhaseResults:
+    """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``)
+    and design."""
     states = StatesOfNature.from_draws(draws, design.starts)
     pop = Population.from_design(design)
     for ps in cfg.populations:  # before any simulation: every population must have patients
         if not pop.eligible(ps.kind, ps.cutoff).any():
-            raise ValueError(f"next_phase.populations: no patient of the fitted data is {ps.label()}")
+            raise ValueError(
+                f"next_phase.populations: no patient of the fitted data is {ps.label()}"
+            )
     main, oc = _cells(cfg, states, pop)
     light = _work(main) + _work(oc) < LIGHT_WORK
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
         rep_main = ex.map(assurance_cell, main, cfg.seed, light=light)
         rep_oc = ex.map(oc_cell, oc, cfg.seed, light=light)
     res = NextPhaseResults(
-        model=cfg.model, design_priors={p.name: p.describe() for p in cfg.design_priors},
+        model=cfg.model,
+        design_priors={p.name: p.describe() for p in cfg.design_priors},
         analysis=_analysis_text(cfg),
-        decision_rule=(f"go = the next trial succeeds ({_analysis_text(cfg)}); false go: true HR of the "
-                       f"enrolled population >= {cfg.decision.null_hr:g}; false stop: true HR <= "
-                       f"{cfg.decision.target_hr:g} (joint probabilities over the design prior)"),
+        decision_rule=(
+            f"go = the next trial succeeds ({_analysis_text(cfg)}); false go: true HR of the "
+            f"enrolled population >= {cfg.decision.null_hr:g}; false stop: true HR <= "
+            f"{cfg.decision.target_hr:g} (joint probabilities over the design prior)"
+        ),
         settings=cfg.model_dump(mode="json", exclude={"executor", "scheduler", "workers"}),
         failed_cells=rep_main.failed + rep_oc.failed,
-        executor={"assurance": rep_main.summary(), "oc": rep_oc.summary()})
+        executor={"assurance": rep_main.summary(), "oc": rep_oc.summary()},
+    )
     vals = rep_main.values()
     for c in main:
         if c.key in vals:
             a = c.args
-            res.designs.append(DesignResult(a["prior"].name, a["design"].label(), a["design"].cutoff,
-                                            a["design"].events, a["design"].n_randomised, **vals[c.key]))
+            res.designs.append(
+                DesignResult(
+                    a["prior"].name,
+                    a["design"].label(),
+                    a["design"].cutoff,
+                    a["design"].events,
+                    a["design"].n_randomised,
+                    **vals[c.key],
+                )
+            )
     vals = rep_oc.values()
     for c in oc:
         if c.key in vals:
             a, v = c.args, vals[c.key]
-            res.oc.append(OCPoint(a["design"].label(), a["design"].events, a["hr"], v["p_success"], v["mc_se"]))
+            res.oc.append(
+                OCPoint(
+                    a["design"].label(), a["design"].events, a["hr"], v["p_success"], v["mc_se"]
+                )
+            )
     return res
 
 
@@ -235,14 +308,17 @@ def check_data(cfg: NextPhase, data, models) -> None:
             raise DataError(f"next_phase.populations: no patient has {spec.biomarker} {ps.label()}")
 
 
-def run_for_models(cfg: NextPhase, models: dict, out_root, config_name: str,
-                   progress: bool = False) -> NextPhaseResults:
+def run_for_models(
+    cfg: NextPhase, models: dict, out_root, config_name: str, progress: bool = False
+) -> NextPhaseResults:
     """Run the grid on the configured fitted model; finished cells are kept (resumable) in
     ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/``."""
     from pathlib import Path
 
     pem = models[cfg.model]
     draws = pem.draws()
-    fp = fingerprint(cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design))
+    fp = fingerprint(
+        cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design)
+    )
     store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
     return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)

@@ -1,11 +1,11 @@
 """Schema of the ``next_phase:`` config section (strict, like the rest of config.py).
 
-    next_phase:
-      model: interaction            # the fitted patient-level model whose posterior is the design prior
-      populations: [{kind: all}, {kind: below, cutoff: 3000}]
-      events: [150, 200, 300, 400]
-      accrual: {time: 720}          # data time units
-      design_priors: [{name: as_is}, {name: discounted, kind: mixture, weight: 0.5, sceptical_sd: 0.42}]
+next_phase:
+  model: interaction            # the fitted patient-level model whose posterior is the design prior
+  populations: [{kind: all}, {kind: below, cutoff: 3000}]
+  events: [150, 200, 300, 400]
+  accrual: {time: 720}          # data time units
+  design_priors: [{name: as_is}, {name: discounted, kind: mixture, weight: 0.5, sceptical_sd: 0.42}]
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ class PopulationSpec(_Strict):
     @model_validator(mode="after")
     def _cut(self):
         if (self.kind == "all") != (self.cutoff is None):
-            raise ValueError(f"population '{self.kind}': a cutoff is needed for 'below'/'above' only")
+            raise ValueError(
+                f"population '{self.kind}': a cutoff is needed for 'below'/'above' only"
+            )
         return self
 
     def label(self) -> str:
@@ -53,8 +55,11 @@ class DesignPriorSpec(_Strict):
         if self.kind == "as_is":
             return "the posterior as it is"
         if self.kind == "mixture":
-            return (f"mixture: {1 - self.weight:.0%} posterior + {self.weight:.0%} sceptical "
-                    f"N({self.sceptical_mean:g}, {self.sceptical_sd:g}²) log-HR without effect modification")
+            return (
+                f"mixture: {1 - self.weight:.0%} posterior + {self.weight:.0%} sceptical "
+                f"N({self.sceptical_mean:g}, {self.sceptical_sd:g}²) log-HR "
+                "without effect modification"
+            )
         return f"posterior with the variance of the treatment terms inflated ×{self.factor:g}"
 
 
@@ -109,7 +114,10 @@ class NextPhase(_Strict):
             raise ValueError("next_phase: needs patient-level data (not kind 'published')")
         spec = {m.name: m for m in models}.get(self.model)
         if spec is None:
-            raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {list({m.name for m in models})}")
+            names = [m.name for m in models]
+            raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {names}")
         if any(p.kind != "all" for p in self.populations) and not spec.biomarker:
-            raise ValueError(f"next_phase.populations: enrichment needs a model with a biomarker term; "
-                             f"model '{self.model}' has none")
+            raise ValueError(
+                f"next_phase.populations: enrichment needs a model with a biomarker term; "
+                f"model '{self.model}' has none"
+            )

@@ -26,7 +26,9 @@ def _axes(axes, n, size=(4.6, 3.8)):
     return axes[0].figure, axes
 
 
-def assurance_vs_events(df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None):
+def assurance_vs_events(
+    df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None
+):
     """Assurance against the number of events; one panel per design prior, a line per population."""
     priors = list(dict.fromkeys(df["design_prior"]))
     fig, axes = _axes(axes, len(priors))
@@ -34,8 +36,16 @@ def assurance_vs_events(df: pd.DataFrame, descriptions: dict[str, str], axes=Non
         sub = df[df["design_prior"] == pr]
         for i, (pop, g) in enumerate(sub.groupby("population", sort=False)):
             g = g.sort_values("events")
-            ax.errorbar(g["events"], g["assurance"], yerr=2 * g["mc_se"], marker="o", ms=3, capsize=2,
-                        color=COLOURS[i % len(COLOURS)], label=pop)
+            ax.errorbar(
+                g["events"],
+                g["assurance"],
+                yerr=2 * g["mc_se"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=COLOURS[i % len(COLOURS)],
+                label=pop,
+            )
         ax.set_title(f"design prior: {pr}\n{_wrap(descriptions.get(pr, ''))}", fontsize=8)
         ax.set_xlabel("events at the analysis")
         ax.set_ylim(0, 1)
@@ -47,7 +57,9 @@ def assurance_vs_events(df: pd.DataFrame, descriptions: dict[str, str], axes=Non
     return fig
 
 
-def assurance_vs_cutoff(df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None):
+def assurance_vs_cutoff(
+    df: pd.DataFrame, descriptions: dict[str, str], axes=None, label: str | None = None
+):
     """Assurance against the enrichment cut-off (enriched designs), a line per number of events;
     all comers as dashed horizontal lines of the same colour."""
     priors = list(dict.fromkeys(df["design_prior"]))
@@ -60,12 +72,24 @@ def assurance_vs_cutoff(df: pd.DataFrame, descriptions: dict[str, str], axes=Non
             for kind, ls in (("below", "-"), ("above", ":")):
                 e = enr[enr["population"].str.startswith(kind)]
                 if len(e):
-                    ax.errorbar(e["cutoff"], e["assurance"], yerr=2 * e["mc_se"], marker="o", ms=3, ls=ls,
-                                capsize=2, color=col, label=f"D = {ev} ({kind})")
+                    ax.errorbar(
+                        e["cutoff"],
+                        e["assurance"],
+                        yerr=2 * e["mc_se"],
+                        marker="o",
+                        ms=3,
+                        ls=ls,
+                        capsize=2,
+                        color=col,
+                        label=f"D = {ev} ({kind})",
+                    )
             allc = g[g["cutoff"].isna()]
             if len(allc):
                 ax.axhline(float(allc["assurance"].iloc[0]), color=col, ls="--", lw=0.9)
-        ax.set_title(f"design prior: {pr} (dashed: all comers)\n{_wrap(descriptions.get(pr, ''))}", fontsize=8)
+        ax.set_title(
+            f"design prior: {pr} (dashed: all comers)\n{_wrap(descriptions.get(pr, ''))}",
+            fontsize=8,
+        )
         ax.set_xlabel("enrichment cut-off (biomarker)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
@@ -76,7 +100,9 @@ def assurance_vs_cutoff(df: pd.DataFrame, descriptions: dict[str, str], axes=Non
     return fig
 
 
-def oc_curves(oc: pd.DataFrame, alpha: float, design_hr: float, axes=None, label: str | None = None):
+def oc_curves(
+    oc: pd.DataFrame, alpha: float, design_hr: float, axes=None, label: str | None = None
+):
     """P(success | true HR) per population (panels), a line per number of events."""
     pops = list(dict.fromkeys(oc["population"]))
     fig, axes = _axes(axes, len(pops))
@@ -84,12 +110,22 @@ def oc_curves(oc: pd.DataFrame, alpha: float, design_hr: float, axes=None, label
         sub = oc[oc["population"] == pop]
         for i, (ev, g) in enumerate(sub.groupby("events")):
             g = g.sort_values("true_hr")
-            ax.errorbar(g["true_hr"], g["p_success"], yerr=2 * g["mc_se"], marker="o", ms=3, capsize=2,
-                        color=COLOURS[i % len(COLOURS)], label=f"D = {ev}")
+            ax.errorbar(
+                g["true_hr"],
+                g["p_success"],
+                yerr=2 * g["mc_se"],
+                marker="o",
+                ms=3,
+                capsize=2,
+                color=COLOURS[i % len(COLOURS)],
+                label=f"D = {ev}",
+            )
         ax.axhline(alpha, color="k", lw=0.8, ls=":")
         ax.axvline(1.0, color="k", lw=0.8, ls=":")
         ax.axvline(design_hr, color="#a00000", lw=0.8, ls="--")
-        ax.set_title(f"{pop}\n(dotted: HR 1 and α = {alpha:g}; dashed: design HR {design_hr:g})", fontsize=8)
+        ax.set_title(
+            f"{pop}\n(dotted: HR 1 and α = {alpha:g}; dashed: design HR {design_hr:g})", fontsize=8
+        )
         ax.set_xlabel("true HR in the enrolled population")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
@@ -108,15 +144,33 @@ def _wrap(s: str, width: int = 60) -> str:
 
 def _stamp(ax, label):
     if label:
-        ax.text(0.99, 0.01, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#a00000")
+        ax.text(
+            0.99,
+            0.01,
+            label,
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            color="#a00000",
+        )
 
 
 # ----------------------------------------------------------------------------- report
-DESIGN_COLUMNS = {"design_prior": "design prior", "population": "population", "events": "events",
-                  "assurance": "assurance", "mc_se": "MC SE", "expected_events": "events (mean)",
-                  "p_events_reached": "P(D reached)", "expected_randomised": "randomised",
-                  "expected_screened": "screened", "expected_duration": "duration",
-                  "false_go": "false go", "false_stop": "false stop"}
+DESIGN_COLUMNS = {
+    "design_prior": "design prior",
+    "population": "population",
+    "events": "events",
+    "assurance": "assurance",
+    "mc_se": "MC SE",
+    "expected_events": "events (mean)",
+    "p_events_reached": "P(D reached)",
+    "expected_randomised": "randomised",
+    "expected_screened": "screened",
+    "expected_duration": "duration",
+    "false_go": "false go",
+    "false_stop": "false stop",
+}
 
 
 def design_md(df: pd.DataFrame) -> str:
@@ -132,7 +186,9 @@ def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
     from .report import md_table
 
     sel = oc[oc["true_hr"].isin(hrs)]
-    wide = sel.pivot_table(index=["population", "events"], columns="true_hr", values="p_success", sort=False)
+    wide = sel.pivot_table(
+        index=["population", "events"], columns="true_hr", values="p_success", sort=False
+    )
     wide.columns = [f"HR {c:g}" for c in wide.columns]
     return md_table(wide.reset_index())
 
@@ -140,18 +196,29 @@ def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
 def report_section(res: NextPhaseResults, figures: dict[str, str]) -> str:
     """Markdown for report.md: what was simulated, the design table, OC, figures."""
     s = res.settings
-    L = ["\n## Next-phase trial simulation",
-         f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per simulated "
-         f"trial; patients resampled from the fitted cohort; {s['trials']} trials per design "
-         f"({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over {s['accrual']['time']:g} "
-         f"time units, dropout rate {s['dropout_rate']:g}, allocation {s['allocation']:g}, "
-         f"{s['patients_per_event']:g} patients randomised per target event; analysis at the target "
-         f"event count" + (f" or at {s['calendar_cut']:g}" if s["calendar_cut"] else "") + ".",
-         "", "Design priors:"]
+    L = [
+        "\n## Next-phase trial simulation",
+        f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
+        f"simulated trial; patients resampled from the fitted cohort; {s['trials']} trials per "
+        f"design ({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over "
+        f"{s['accrual']['time']:g} time units, dropout rate {s['dropout_rate']:g}, "
+        f"allocation {s['allocation']:g}, "
+        f"{s['patients_per_event']:g} patients randomised per target event; analysis at the target "
+        f"event count" + (f" or at {s['calendar_cut']:g}" if s["calendar_cut"] else "") + ".",
+        "",
+        "Design priors:",
+    ]
     L += [f"- `{k}`: {v}" for k, v in res.design_priors.items()]
-    L += ["", f"Decision rule: {res.decision_rule}.", "", design_md(res.designs_table()), "",
-          "Operating characteristics P(success | true HR):", "",
-          oc_md(res.oc_table(), sorted({1.0, s["design_hr"], 0.8}))]
+    L += [
+        "",
+        f"Decision rule: {res.decision_rule}.",
+        "",
+        design_md(res.designs_table()),
+        "",
+        "Operating characteristics P(success | true HR):",
+        "",
+        oc_md(res.oc_table(), sorted({1.0, s["design_hr"], 0.8})),
+    ]
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
     for name, path in figures.items():
@@ -159,8 +226,9 @@ def report_section(res: NextPhaseResults, figures: dict[str, str]) -> str:
     return "\n".join(L) + "\n"
 
 
-def write_next_phase(out, res: NextPhaseResults, dpi: int = 110, figures: bool = True,
-                     label: str | None = None) -> tuple[dict, str]:
+def write_next_phase(
+    out, res: NextPhaseResults, dpi: int = 110, figures: bool = True, label: str | None = None
+) -> tuple[dict, str]:
     """Tables and figures into an OutputDir; returns (figure paths, report markdown)."""
     from .plots import save
 
@@ -169,13 +237,24 @@ def write_next_phase(out, res: NextPhaseResults, dpi: int = 110, figures: bool =
     out.write_csv("tables/next_phase_oc.csv", oc)
     figs = {}
     if figures and len(df):
-        save(assurance_vs_events(df, res.design_priors, label=label), out.path("figures/next_phase_events.png"), dpi)
+        save(
+            assurance_vs_events(df, res.design_priors, label=label),
+            out.path("figures/next_phase_events.png"),
+            dpi,
+        )
         figs["assurance vs events"] = "figures/next_phase_events.png"
         if df["cutoff"].notna().any():
-            save(assurance_vs_cutoff(df, res.design_priors, label=label), out.path("figures/next_phase_cutoff.png"), dpi)
+            save(
+                assurance_vs_cutoff(df, res.design_priors, label=label),
+                out.path("figures/next_phase_cutoff.png"),
+                dpi,
+            )
             figs["assurance vs cut-off"] = "figures/next_phase_cutoff.png"
     if figures and len(oc):
-        save(oc_curves(oc, res.settings["alpha"], res.settings["design_hr"], label=label),
-             out.path("figures/next_phase_oc.png"), dpi)
+        save(
+            oc_curves(oc, res.settings["alpha"], res.settings["design_hr"], label=label),
+            out.path("figures/next_phase_oc.png"),
+            dpi,
+        )
         figs["operating characteristics"] = "figures/next_phase_oc.png"
     return figs, report_section(res, figs)

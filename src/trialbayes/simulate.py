@@ -31,14 +31,18 @@ class Population:
     bm_pen: np.ndarray  # (N, q)
     biomarker: np.ndarray | None = None  # (N,) original units, for enrichment
     biomarker_name: str | None = None
-    centre_idx: np.ndarray | None = None  # (N,) only where centre frailties are simulated (calibration)
+    centre_idx: np.ndarray | None = (
+        None  # (N,) only where centre frailties are simulated (calibration)
+    )
 
     @classmethod
     def from_design(cls, design) -> "Population":
         n = design.n
         if design.basis is None:
             return cls(design.X, np.zeros(n), np.zeros((n, 0)))
-        return cls(design.X, design.bm_z, design.bm_pen, design.biomarker_values, design.spec.biomarker)
+        return cls(
+            design.X, design.bm_z, design.bm_pen, design.biomarker_values, design.spec.biomarker
+        )
 
     @property
     def n(self) -> int:
@@ -49,7 +53,9 @@ class Population:
         if population == "all":
             return np.ones(self.n, bool)
         if self.biomarker is None:
-            raise ValueError(f"an enriched population ('{population}') needs a model with a biomarker term")
+            raise ValueError(
+                f"an enriched population ('{population}') needs a model with a biomarker term"
+            )
         return self.biomarker < cutoff if population == "below" else self.biomarker > cutoff
 
 
@@ -76,10 +82,17 @@ class StatesOfNature:
         def get(name, shape):
             return np.asarray(draws[name], float) if name in draws else np.zeros(shape)
 
-        return cls(np.asarray(starts, float), np.asarray(draws["log_baseline_hazard"], float),
-                   np.asarray(draws["treatment"], float), get("covariate_effects", (s, 0)),
-                   get("biomarker_effect", (s,)), get("interaction", (s,)),
-                   get("biomarker_spline", (s, 0)), get("interaction_spline", (s, 0)), label)
+        return cls(
+            np.asarray(starts, float),
+            np.asarray(draws["log_baseline_hazard"], float),
+            np.asarray(draws["treatment"], float),
+            get("covariate_effects", (s, 0)),
+            get("biomarker_effect", (s,)),
+            get("interaction", (s,)),
+            get("biomarker_spline", (s, 0)),
+            get("interaction_spline", (s, 0)),
+            label,
+        )
 
     @property
     def n(self) -> int:
@@ -87,17 +100,28 @@ class StatesOfNature:
 
     def take(self, idx) -> "StatesOfNature":
         idx = np.asarray(idx)
-        return replace(self, log_baseline=self.log_baseline[idx], treatment=self.treatment[idx],
-                       covariate_effects=self.covariate_effects[idx], biomarker_effect=self.biomarker_effect[idx],
-                       interaction=self.interaction[idx], biomarker_spline=self.biomarker_spline[idx],
-                       interaction_spline=self.interaction_spline[idx],
-                       centre_frailty=None if self.centre_frailty is None else self.centre_frailty[idx])
+        return replace(
+            self,
+            log_baseline=self.log_baseline[idx],
+            treatment=self.treatment[idx],
+            covariate_effects=self.covariate_effects[idx],
+            biomarker_effect=self.biomarker_effect[idx],
+            interaction=self.interaction[idx],
+            biomarker_spline=self.biomarker_spline[idx],
+            interaction_spline=self.interaction_spline[idx],
+            centre_frailty=None if self.centre_frailty is None else self.centre_frailty[idx],
+        )
 
     def with_effect(self, log_hr, label: str) -> "StatesOfNature":
-        """The same baseline and prognostic draws with a constant treatment log-HR (no interaction)."""
+        """The same baseline and prognostic draws, a constant treatment log-HR, no interaction."""
         lh = np.broadcast_to(np.asarray(log_hr, float), (self.n,)).copy()
-        return replace(self, treatment=lh, interaction=np.zeros(self.n),
-                       interaction_spline=np.zeros_like(self.interaction_spline), label=label)
+        return replace(
+            self,
+            treatment=lh,
+            interaction=np.zeros(self.n),
+            interaction_spline=np.zeros_like(self.interaction_spline),
+            label=label,
+        )
 
     def patient_log_hr(self, pop: Population, idx: np.ndarray) -> np.ndarray:
         """Treatment log-HR of resampled patients ``idx`` (trials × n) under each row."""
@@ -175,10 +199,12 @@ def entry_times(rng, shape, accrual_time: float, weights) -> np.ndarray:
 
 
 def pem_times(rng, log_baseline: np.ndarray, starts: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """Survival times with hazard exp(α_k + η) by inverting the piecewise-linear cumulative hazard."""
+    """Survival times with hazard exp(α_k + η): the piecewise-linear cumulative hazard inverted."""
     lam = np.exp(log_baseline)  # (T, K)
     widths = np.diff(starts)
-    cum = np.concatenate([np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1)
+    cum = np.concatenate(
+        [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
+    )
     target = rng.standard_exponential(eta.shape) * np.exp(-eta)  # H0(t) to reach
     k = (target[:, :, None] >= cum[:, None, 1:]).sum(axis=2)  # interval of exit
     rows = np.arange(lam.shape[0])[:, None]
@@ -197,18 +223,29 @@ def observe(rng, surv: np.ndarray, d: TrialDesign):
     """Entry, dropout and the analysis cut applied to survival times (T, n):
     (time, event, analysis time); patients not randomised by the analysis get time inf."""
     t, n = surv.shape
-    drop = rng.standard_exponential((t, n)) / d.dropout_rate if d.dropout_rate > 0 else np.full((t, n), np.inf)
+    drop = (
+        rng.standard_exponential((t, n)) / d.dropout_rate
+        if d.dropout_rate > 0
+        else np.full((t, n), np.inf)
+    )
     entry = entry_times(rng, (t, n), d.accrual_time, d.accrual_weights)
     cal_death = np.where(surv <= drop, entry + surv, np.inf)
     tau = _analysis_time(cal_death, entry + np.minimum(surv, drop), d)
     in_trial = entry < tau[:, None]
     time = np.where(in_trial, np.minimum(np.minimum(surv, drop), tau[:, None] - entry), np.inf)
-    event = in_trial & (cal_death <= tau[:, None])  # calendar comparison: the D-th death counts exactly
+    event = in_trial & (
+        cal_death <= tau[:, None]
+    )  # calendar comparison: the D-th death counts exactly
     return time, event, tau
 
 
-def _chunk(states: StatesOfNature, pop: Population, eligible: np.ndarray, d: TrialDesign,
-           rng: np.random.Generator) -> SimulatedTrials:
+def _chunk(
+    states: StatesOfNature,
+    pop: Population,
+    eligible: np.ndarray,
+    d: TrialDesign,
+    rng: np.random.Generator,
+) -> SimulatedTrials:
     t, n = states.n, d.n_randomised
     elig = np.flatnonzero(eligible)
     idx = elig[rng.integers(0, len(elig), (t, n))]
@@ -219,20 +256,27 @@ def _chunk(states: StatesOfNature, pop: Population, eligible: np.ndarray, d: Tri
     time, event, tau = observe(rng, surv, d)
     p = len(elig) / pop.n
     fails = rng.negative_binomial(n, p, t) if p < 1 else np.zeros(t, int)
-    return SimulatedTrials(time, event, treat, idx, tau, n + fails, states.population_log_hr(pop, eligible))
+    return SimulatedTrials(
+        time, event, treat, idx, tau, n + fails, states.population_log_hr(pop, eligible)
+    )
 
 
-def simulate_trials(states: StatesOfNature, pop: Population, design: TrialDesign,
-                    rng: np.random.Generator) -> SimulatedTrials:
+def simulate_trials(
+    states: StatesOfNature, pop: Population, design: TrialDesign, rng: np.random.Generator
+) -> SimulatedTrials:
     """One trial per row of ``states``, in chunks of about CHUNK_CELLS trial × patient cells."""
     eligible = pop.eligible(design.population, design.cutoff)
     if not eligible.any():
         raise ValueError(f"no patient is eligible for '{design.label()}'")
     step = max(1, CHUNK_CELLS // design.n_randomised)
-    parts = [_chunk(states.take(np.arange(a, min(a + step, states.n))), pop, eligible, design, rng)
-             for a in range(0, states.n, step)]
+    parts = [
+        _chunk(states.take(np.arange(a, min(a + step, states.n))), pop, eligible, design, rng)
+        for a in range(0, states.n, step)
+    ]
     if len(parts) == 1:
         return parts[0]
-    cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
-           ("time", "event", "treat", "patient", "analysis_time", "n_screened", "true_log_hr")}
+    cat = {
+        f: np.concatenate([getattr(p, f) for p in parts])
+        for f in ("time", "event", "treat", "patient", "analysis_time", "n_screened", "true_log_hr")
+    }
     return SimulatedTrials(**cat)
