@@ -126,6 +126,7 @@ def calibrate(
     from .calibrate_run import run_calibration
     from .config import ConfigError, load_config
     from .data import DataError
+    from .inference import show_progress
 
     _quiet_libraries()
     try:
@@ -134,7 +135,8 @@ def calibrate(
             raise ConfigError("calibrate: needs a patient-level config")
         s = CalibrationSettings(model=model or cfg.models[-1].name, fits=fits, draws=draws, tune=draws,
                                 chains=chains, seed=cfg.sampler.seed + 3)
-        res, path = run_calibration(cfg, s, out, "dask" if scheduler else "auto", workers, scheduler)
+        backend = "dask" if scheduler else "auto"
+        res, path = run_calibration(cfg, s, out, backend, workers, scheduler, show_progress("auto"))
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)

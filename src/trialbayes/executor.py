@@ -57,6 +57,7 @@ class JobReport:
     backend: str = ""
     workers: int = 1
     wall_seconds: float = 0.0
+    total: int = 0
 
     @property
     def failed(self) -> list[str]:
@@ -167,6 +168,7 @@ class Executor:
         t0 = time.perf_counter()
         backend = "inprocess" if light and self.backend == "auto" else self._backend_for(len(cells))
         report = JobReport(backend=backend, workers=1 if backend == "inprocess" else self.workers)
+        report.total = len(cells)
         todo = []
         for c in cells:
             done = self.store.load(c.key) if self.store else None
@@ -198,7 +200,8 @@ class Executor:
             self.store.save(res)
         if self.progress:
             n_done = len(report.results)
-            print(f"\r  cells done: {n_done}", end="", file=sys.stderr, flush=True)
+            end = "\n" if n_done == report.total else ""
+            print(f"\r  cells done: {n_done}/{report.total}", end=end, file=sys.stderr, flush=True)
 
     def _outcome(
         self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None

@@ -309,7 +309,7 @@ def check_data(cfg: NextPhase, data, models) -> None:
 
 
 def run_for_models(
-    cfg: NextPhase, models: dict, out_root, config_name: str, progress: bool = False
+    cfg: NextPhase, models: dict, out_root, config_name: str, progress: bool | None = None
 ) -> NextPhaseResults:
     """Run the grid on the configured fitted model; finished cells are kept (resumable) in
     ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/``."""
@@ -321,4 +321,8 @@ def run_for_models(
         cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design)
     )
     store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
+    if progress is None:
+        from .inference import show_progress
+
+        progress = show_progress("auto")
     return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)
