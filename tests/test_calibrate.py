@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from trialbayes.calibrate import fractional_ranks, rank_uniformity
 
@@ -40,3 +41,35 @@ def test_fractional_ranks_are_uniform_on_unit_interval():
     u = fractional_ranks(rng.integers(0, 100, 5000), 99, rng)
     assert 0 < u.min() and u.max() < 1
     assert stats.kstest(u, "uniform").pvalue > 1e-4
+
+
+def test_calibrate_cli_rejects_unknown_model_before_fitting(tmp_path):
+    from helpers import run_cli
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: c\ndata: {kind: synthetic, n: 40}\nmodels: [{name: unadjusted}]\n")
+    res = run_cli("calibrate", cfg, "--model", "nope", "--fits", "10", "--out", tmp_path / "out")
+    assert res.exit_code == 2 and "unknown model 'nope'" in res.output
+    assert not (tmp_path / "out" / "c_calibration").exists()
+
+
+@pytest.mark.slow
+def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
+    """Three in-process SBC replicates of a tiny model (one compilation): ranks lie in 0..L for
+    the tracked parameters, the run writes its report and figures."""
+    from trialbayes.calibrate import _MODELS, CalibrationSettings
+    from trialbayes.calibrate_run import run_calibration
+    from trialbayes.config import parse_config
+
+    cfg = parse_config({"name": "tiny", "data": {"kind": "synthetic", "n": 40, "seed": 2},
+                        "models": [{"name": "unadjusted"}], "baseline": {"n_intervals": 2}})
+    s = CalibrationSettings(model="unadjusted", fits=3, chains=1, draws=120, tune=120, thin=99)
+    res, path = run_calibration(cfg, s, tmp_path, backend="inprocess")
+    assert not res.failed_cells
+    ranks = res.ranks["treatment"]
+    assert len(ranks) == 3 and all(0 <= r <= 99 for r in ranks)
+    key = [k for k in _MODELS if k[1] == "unadjusted"][0]
+    assert _MODELS[key].sampler.compile_count == 1
+    assert (path / "figures" / "sbc_ecdf.png").exists() and (path / "report.md").exists()
+    assert set(res.ranks) == {"treatment", "log_baseline_hazard[0]", "baseline_rw_sigma",
+                              "log_baseline_hazard[1]"}
