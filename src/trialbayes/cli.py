@@ -88,6 +88,13 @@ def _headline(r: dict) -> list[str]:
         flag = "" if m["reliable"] else "  [UNRELIABLE]"
         lines.append(f"  {name:<14} HR {te['hr_median']:.2f} ({te['hr_lower']:.2f}-{te['hr_upper']:.2f})  "
                      f"P(HR<1) = {te['p_hr_below']['1']:.3f}{flag}")
+    nxt = r.get("next_phase")
+    for prior in (nxt or {}).get("design_priors", {}):
+        rows = [d for d in nxt["designs"] if d["design_prior"] == prior]
+        if rows:
+            b = max(rows, key=lambda d: d["assurance"])
+            lines.append(f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
+                         f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})")
     return lines
 
 
@@ -102,6 +109,10 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
         if cfg.data.kind != "published":
             data = load_data(cfg)
             check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+            if cfg.next_phase is not None:
+                from .nextphase import check_data
+
+                check_data(cfg.next_phase, data, cfg.models)
             typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, biomarkers {data.biomarkers}")
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
