@@ -337,3 +337,26 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
     assert again.designs == first.designs and again.oc == first.oc
     power = {hr: np.mean([o.p_success for o in first.oc if o.true_hr == hr]) for hr in (0.5, 1.0)}
     assert power[0.5] > 0.5 > 0.1 > power[1.0]
+
+
+def test_patient_log_hr_matches_the_estimands_for_a_spline_interaction():
+    """The simulator's per-patient treatment log-HR equals estimands.log_hr_at (HR(b) of the
+    fitted model) for a P-spline basis, patient by patient."""
+    from trialbayes.design import BiomarkerBasis
+    from trialbayes.estimands import log_hr_at
+
+    rng = np.random.default_rng(4)
+    x = np.exp(rng.normal(7.6, 0.7, 150))
+    basis = BiomarkerBasis.fit(x, "spline", 8)
+    z, pen = basis.evaluate(x)
+    pop = Population(np.zeros((150, 0)), z, pen, x, "pnfh")
+    s, q = 5, pen.shape[1]
+    draws = {"treatment": rng.normal(size=s), "interaction": rng.normal(size=s),
+             "interaction_spline": rng.normal(size=(s, q)), "biomarker_spline": rng.normal(size=(s, q)),
+             "log_baseline_hazard": np.zeros((s, 1))}
+    states = StatesOfNature.from_draws(draws, [0.0])
+    idx = rng.integers(0, 150, (s, 20))
+    ours = states.patient_log_hr(pop, idx)
+    ref = np.stack([log_hr_at({k: v[i:i + 1] for k, v in draws.items()}, basis, x[idx[i]])[0]
+                    for i in range(s)])
+    np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
