@@ -63,7 +63,7 @@ def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
 
     cfg = parse_config({"name": "tiny", "data": {"kind": "synthetic", "n": 40, "seed": 2},
                         "models": [{"name": "unadjusted"}], "baseline": {"n_intervals": 2}})
-    s = CalibrationSettings(model="unadjusted", fits=3, chains=1, draws=120, tune=120, thin=99)
+    s = CalibrationSettings(model="unadjusted", fits=3, chains=2, draws=100, tune=100, thin=99)
     res, path = run_calibration(cfg, s, tmp_path, backend="inprocess")
     assert not res.failed_cells
     ranks = res.ranks["treatment"]
