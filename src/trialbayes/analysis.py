@@ -20,6 +20,7 @@ from .config import Config
 from .data import TrialData, check_against_models, load_data
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
+from .interrupts import phase
 from .model import used_prior_terms
 from .outputs import OutputDir
 from .pem import PiecewiseExponentialModel
@@ -155,21 +156,31 @@ def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFram
     return df[keep], khat
 
 
+def csv_label(data: TrialData) -> str | None:
+    """The label every table of the run carries in a leading ``data`` column, if any."""
+    if data.synthetic:
+        return "SYNTHETIC"
+    return "RECONSTRUCTED" if data.reconstruction is not None else None
+
+
 def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
                       write: bool = True) -> RunResult:
     t_start = time.perf_counter()
-    data = load_data(cfg)
-    check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+    with phase("loading and validating the data"):
+        data = load_data(cfg)
+        check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
     for i, spec in enumerate(cfg.models):
         seed = cfg.sampler.seed + 1000 * i
         seeds[spec.name] = seed
-        pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics).build(data)
-        pem.fit(seed=seed)
+        with phase(f"fitting model '{spec.name}'"):
+            pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics).build(data)
+            pem.fit(seed=seed)
         models[spec.name] = pem
-        res = analyse_model(pem, data, cfg)
+        with phase(f"analysing model '{spec.name}'"):
+            res = analyse_model(pem, data, cfg)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = res["result"], res["tables"], res["draws"]
 
     loo_df, khat = loo_table(models)
@@ -204,7 +215,8 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        sens = run_sensitivity(cfg, models)
+        with phase("refitting under the prior scenarios"):
+            sens = run_sensitivity(cfg, models)
         results["sensitivity"] = {
             "scenarios": sens["scenarios"],
             "table": sens["table"].to_dict(orient="records"),
@@ -233,7 +245,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with OutputDir(out_root, cfg.name, csv_label="SYNTHETIC" if data.synthetic else None) as out:
+        with phase("writing outputs"), OutputDir(out_root, cfg.name, csv_label=csv_label(data)) as out:
             write_patient_outputs(out, cfg, data, run, draws_by_model, provenance)
             run.out_dir = out.commit()
     return run

@@ -156,13 +156,22 @@ def reconstruct(
 
 
 def main() -> None:
-    try:
-        app()
-    except SystemExit:
-        raise
-    except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
-        _err(f"unexpected failure: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+    from .interrupts import Interrupted, SamplingIncomplete, failure_phase, handle_signals
+
+    with handle_signals():
+        try:
+            app()
+        except SystemExit:
+            raise
+        except Interrupted as exc:
+            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs untouched")
+            sys.exit(exc.exit_code)
+        except SamplingIncomplete as exc:
+            _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
+            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: {exc}; nothing written")
+            sys.exit(1)
 
 
 if __name__ == "__main__":
