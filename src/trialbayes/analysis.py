@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import estimands as est
+from .checks import preflight
 from .config import Config
 from .data import TrialData, check_against_models, load_data
 from .frequentist import cox_fit, km_at, km_curves
@@ -169,6 +170,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     with phase("loading and validating the data"):
         data = load_data(cfg)
         check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+        preflight(cfg, data, out_root if write else None)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}

@@ -92,6 +92,7 @@ def _headline(r: dict) -> list[str]:
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
+    from .checks import preflight
     from .data import DataError, check_against_models, load_data
 
     try:
@@ -99,6 +100,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
         if cfg.data.kind != "published":
             data = load_data(cfg)
             check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+            preflight(cfg, data)
             typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, biomarkers {data.biomarkers}")
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")

@@ -18,7 +18,7 @@ from scipy import stats
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN / inf: never a valid setting
 
     @model_validator(mode="before")
     @classmethod

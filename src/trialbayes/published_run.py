@@ -14,6 +14,7 @@ from scipy import stats
 from . import assurance as pos
 from . import plots
 from .analysis import SCHEMA_VERSION, RunResult
+from .checks import check_writable
 from .config import Config
 from .inference import stack_versions
 from .outputs import OutputDir
@@ -26,6 +27,8 @@ from .subgroups import shrink
 def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
                   write: bool = True) -> RunResult:
     t0 = time.perf_counter()
+    if write:
+        check_writable(out_root, cfg.name)
     p, e = cfg.published, cfg.estimands
     thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
     evs = {x.name: x.evidence() for x in cfg.data.estimates}
