@@ -15,6 +15,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from . import caution
 from . import estimands as est
 from .checks import preflight
 from .config import Config
@@ -69,6 +70,7 @@ def comparison_rows(name: str, pem: PiecewiseExponentialModel, cox: dict, prob: 
             "post_hr_upper": float(np.exp(hi)), "post_p_hr_below_1": float((v < 0).mean()),
             "cox_log_hr": c.get("log_hr"), "cox_se": c.get("se"), "cox_hr": c.get("hr"),
             "cox_hr_lower": c.get("hr_lower"), "cox_hr_upper": c.get("hr_upper"), "cox_p": c.get("p"),
+            "cox_status": cox["status"],
         })
     return rows
 
@@ -113,8 +115,10 @@ def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config) 
         grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
         curve = est.hr_curve(draws, b, grid, thr, prob)
         z, _ = b.evaluate(grid)
-        tc = cox["terms"]
-        curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {pem.spec.biomarker}"]["log_hr"] * z)
+        tc, nan = cox["terms"], {"log_hr": np.nan}
+        ok = cox["status"] == "ok"  # a Cox fit that failed or ran off draws no curve
+        curve["cox_hr"] = np.exp(tc.get("treatment", nan)["log_hr"]
+                                 + tc.get(f"treatment × {pem.spec.biomarker}", nan)["log_hr"] * z) if ok else np.nan
         tables["hr_curve"] = curve
         crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
         out["hr_curve"] = {
@@ -157,6 +161,16 @@ def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFram
     return df[keep], khat
 
 
+def run_flags(data: TrialData, models: dict, per_model: dict, draws_by_model: dict) -> list:
+    """The run's flags (``caution``); each model's own are also kept in its result."""
+    flags = caution.data_flags(data)
+    for name, res in per_model.items():
+        own = caution.model_flags(name, res, draws_by_model[name]["treatment"], models[name].priors["treatment"])
+        res["flags"] = [f.to_dict() for f in own]
+        flags += own
+    return flags
+
+
 def csv_label(data: TrialData) -> str | None:
     """The label every table of the run carries in a leading ``data`` column, if any."""
     if data.synthetic:
@@ -185,6 +199,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
             res = analyse_model(pem, data, cfg)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = res["result"], res["tables"], res["draws"]
 
+    flags = [f.to_dict() for f in run_flags(data, models, per_model, draws_by_model)]
     loo_df, khat = loo_table(models)
     km = km_curves(data.frame["time"].to_numpy(), data.frame["event"].to_numpy(), data.frame["treat"].to_numpy())
     reliable = all(m.reliable for m in models.values())
@@ -199,6 +214,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         "reliable": reliable,
         "unreliable_models": [n for n, m in models.items() if not m.reliable],
         "sign_convention": "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment",
+        "flags": flags,
         "models": per_model,
         "loo": {"table": None if loo_df is None else loo_df.to_dict(orient="records"), "pareto_k": khat},
         "kaplan_meier": {

@@ -54,8 +54,13 @@ def run(
     typer.echo(f"wrote {result.out_dir}")
     if r.get("synthetic"):
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
+    if r.get("reconstruction"):
+        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised Kaplan–Meier figure.")
     for line in _headline(r):
         typer.echo(line)
+    for f in r.get("flags", []):
+        where = f" [{f['model']}]" if f.get("model") else ""
+        typer.echo(f"{f['severity'].upper()}{where}: {f['message']}", err=True)
     if not result.reliable:
         msg = f"UNRELIABLE: {', '.join(r.get('unreliable_models', []))} failed the diagnostics gate (see report.md)"
         if cfg.diagnostics.allow_unreliable:
@@ -76,13 +81,15 @@ def _dispatch(cfg, out: Path, config_path: str):
 
 
 def _headline(r: dict) -> list[str]:
+    from .caution import headline_tag
+
     lines = []
     for name, ev in r.get("posteriors", {}).items():
         ps = ", ".join(f"{sc} {v['p_hr_below']['1']:.3f}" for sc, v in ev["scenarios"].items())
         lines.append(f"  {name:<14} P(HR<1): {ps}")
     for name, m in r.get("models", {}).items():
         te = m["treatment_effect"]
-        flag = "" if m["reliable"] else "  [UNRELIABLE]"
+        flag = ("" if m["reliable"] else "  [UNRELIABLE]") + headline_tag(r.get("flags", []), name)
         lines.append(f"  {name:<14} HR {te['hr_median']:.2f} ({te['hr_lower']:.2f}-{te['hr_upper']:.2f})  "
                      f"P(HR<1) = {te['p_hr_below']['1']:.3f}{flag}")
     return lines

@@ -157,7 +157,7 @@ DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, P
 
 # ----------------------------------------------------------------------------- models
 class ModelSpec(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # used in file names and reports
     covariates: Union[list[str], Literal["all"]] = []
     covariate_pooling: Literal["partial", "none"] = "partial"
     centre_frailty: bool = False

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .escape import csv_frame
+
 
 def jsonable(obj):
     """Plain JSON types; NaN and infinities become null."""
@@ -78,7 +80,7 @@ class OutputDir:
         p = self.path(rel)
         if self.csv_label:
             df = df.assign(data=self.csv_label)[["data", *df.columns]]
-        df.to_csv(p, index=False, float_format="%.6g")
+        csv_frame(df).to_csv(p, index=False, float_format="%.6g")  # no spreadsheet formulas
         return p
 
     def commit(self) -> Path:

@@ -20,6 +20,7 @@ from .inference import stack_versions
 from .outputs import OutputDir
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
 from .published import PublishedSampler, posterior, prior_grid, scenario_table_row, tipping_point
+from .escape import md_text
 from .report import md_table
 from .subgroups import shrink
 
@@ -214,7 +215,7 @@ def published_summary(r: dict) -> list[str]:
 
 
 def render_published_report(r: dict) -> str:
-    L = [f"# {r['title']}", f"\nSource: {r['data_label']}. {r['sign_convention']}.",
+    L = [f"# {md_text(r['title'])}", f"\nSource: {md_text(r['data_label'])}. {r['sign_convention']}.",
          f"Evidence model: {r['evidence_model']}.", "\n## Summary"]
     L.extend(f"- {line}" for line in published_summary(r))
     L.append("\n## Prior scenarios (log-HR scale)")
@@ -224,7 +225,7 @@ def render_published_report(r: dict) -> str:
     L.append("\n## Posterior by estimate and scenario")
     for name, ev in r["posteriors"].items():
         e = ev["evidence"]
-        L.append(f"\n### {name}" + (f" — {e['subgroup']}" if e["subgroup"] else "")
+        L.append(f"\n### {name}" + (f" — {md_text(e['subgroup'])}" if e["subgroup"] else "")
                  + f"\nPublished HR {e['hr']:.2f}, log-HR {e['log_hr']:.3f}, SE {e['se']:.3f}.\n")
         rows = [{"scenario": sc, "prior": s["prior"], "method": s["method"], "median HR (95% CrI)": _fmt(s),
                  **{f"P(HR<{k})": v for k, v in s["p_hr_below"].items()}, **{f"P(HR>{k})": v for k, v in s["p_hr_above"].items()}}

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 
 from . import plots
+from .caution import headline_tag
+from .escape import md_text
 from .outputs import OutputDir
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -14,6 +16,15 @@ UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
 def fmt_hr(s: dict) -> str:
     return f"{s['hr_median']:.2f} ({s['hr_lower']:.2f}–{s['hr_upper']:.2f})"
+
+
+def fmt_cox(cox: dict, term: str = "treatment") -> str:
+    """The Cox cross-check of a term, or why there is none (a failed or runaway fit)."""
+    c = cox["terms"].get(term)
+    if cox["status"] == "failed" or not c:
+        return "Cox fit failed"
+    est = f"{c['hr']:.2f} ({c['hr_lower']:.2f}–{c['hr_upper']:.2f})"
+    return est if cox["status"] == "ok" else f"not converged [{est}]"
 
 
 def fmt_p(s: dict, key="p_hr_below") -> str:
@@ -26,9 +37,9 @@ def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
             return "–"
         if isinstance(v, (float, np.floating)):
             return floatfmt.format(v)
-        return str(v)
+        return md_text(v)
 
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    head = "| " + " | ".join(md_text(c) for c in df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, sep, *rows])
@@ -39,8 +50,9 @@ def forest_rows(results: dict) -> list[dict]:
     for name, m in results["models"].items():
         te = m["treatment_effect"]
         rows.append({"label": f"{name}: treatment", "hr": te["hr_median"], "lower": te["hr_lower"], "upper": te["hr_upper"], "kind": "bayes"})
-        c = m["cox"]["terms"]["treatment"]
-        rows.append({"label": f"{name}: treatment (Cox)", "hr": c["hr"], "lower": c["hr_lower"], "upper": c["hr_upper"], "kind": "cox"})
+        c = m["cox"]["terms"].get("treatment")
+        if m["cox"]["status"] == "ok" and c:
+            rows.append({"label": f"{name}: treatment (Cox)", "hr": c["hr"], "lower": c["hr_lower"], "upper": c["hr_upper"], "kind": "cox"})
         for g in m.get("subgroups", {}).get("groups", []) if m["spec"]["biomarker"] else []:
             if "conditional" in g:
                 s = g["conditional"]
@@ -51,7 +63,7 @@ def forest_rows(results: dict) -> list[dict]:
 
 def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, provenance: dict) -> None:
     results = run.results
-    label = "SYNTHETIC DATA" if data.synthetic else None
+    label = "SYNTHETIC DATA" if data.synthetic else ("RECONSTRUCTED DATA" if data.reconstruction is not None else None)
     provenance["data_label"] = data.label
     arm_labels = (data.control_label, data.treatment_label)
     figs: dict[str, str] = {}
@@ -134,12 +146,23 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
     out.write_text("report.md", render_patient_report(results, cfg))
 
 
+def flag_banner(flags: list[dict]) -> list[str]:
+    """Warnings that travel with the result (``caution``), as a block at the top of a report."""
+    if not flags:
+        return []
+    lines = ["\n> **⚠ Read with care:**"]
+    for f in flags:
+        where = f" (model `{md_text(f['model'])}`)" if f.get("model") else ""
+        lines.append(f"> - **{f['severity']}**{where}: {md_text(f['message'])}")
+    return lines + [""]
+
+
 def summary_lines(r: dict) -> list[str]:
     """The run's key findings in plain sentences (also printed at the top of report.md)."""
     out = []
     for name, m in r["models"].items():
         te = m["treatment_effect"]
-        flag = " (UNRELIABLE fit)" if not m["reliable"] else ""
+        flag = (" (UNRELIABLE fit)" if not m["reliable"] else "") + headline_tag(r.get("flags", []), name)
         out.append(f"`{name}`{flag}: {te['estimand']} {fmt_hr(te)}; probability of benefit P(HR < 1) = "
                    f"{te['p_hr_below']['1']:.3f}" + (f", P(HR < 0.8) = {te['p_hr_below']['0.8']:.3f}" if "0.8" in te["p_hr_below"] else "") + ".")
         if "hr_curve" in m:
@@ -167,23 +190,23 @@ def summary_lines(r: dict) -> list[str]:
 
 def render_patient_report(r: dict, cfg) -> str:
     L = []
-    title = r["title"]
-    L.append(f"# {title}")
+    L.append(f"# {md_text(r['title'])}")
     if r["synthetic"]:
-        L.append(f"\n> **SYNTHETIC DATA.** {r['data_label']}. Every number below describes the synthetic cohort, not MIROCALS.\n")
+        L.append(f"\n> **SYNTHETIC DATA.** {md_text(r['data_label'])}. Every number below describes the synthetic cohort, not MIROCALS.\n")
     if not r["reliable"]:
         L.append(f"\n> **{UNRELIABLE}:** {', '.join(r['unreliable_models'])}. Their estimates are shown but must not be used.\n")
+    L.extend(flag_banner(r.get("flags", [])))
     L.append("## Summary")
     L.extend(f"- {line}" for line in summary_lines(r))
     d = r["data"]
     arms = d["by_arm"]
     L.append("\n## Data")
-    L.append(f"{d['n']} patients, {d['events']} events; " + "; ".join(f"{a}: n = {v['n']}, events = {v['events']}" for a, v in arms.items())
-             + f". Longest follow-up {d['max_follow_up']:g}. Source: {d['source']}. Data sha256 `{d['sha256'][:16]}…`.")
+    L.append(f"{d['n']} patients, {d['events']} events; " + "; ".join(f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in arms.items())
+             + f". Longest follow-up {d['max_follow_up']:g}. Source: {md_text(d['source'])}. Data sha256 `{d['sha256'][:16]}…`.")
     if d["n_dropped_incomplete"]:
         L.append(f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped.")
     for note in r.get("data_notes", []):
-        L.append(f"Note: {note}.")
+        L.append(f"Note: {md_text(note)}.")
     if "reconstruction" in r:
         q = r["reconstruction"]
         L.append("\n### Reconstruction quality (Guyot et al. 2012)")
@@ -194,7 +217,7 @@ def render_patient_report(r: dict, cfg) -> str:
         if "cox" in q:
             c = q["cox"]
             L.append(f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): {c['hr']:.3f} ({c['hr_lower']:.3f}–{c['hr_upper']:.3f}).")
-        L.append("\n" + ("**Poor agreement:** " + "; ".join(q["warnings"]) if q["warnings"] else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."))
+        L.append("\n" + ("**Poor agreement:** " + "; ".join(md_text(w) for w in q["warnings"]) if q["warnings"] else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."))
         if "reconstruction_quality" in r.get("figures", {}):
             L.append(f"\n![Reconstruction quality]({r['figures']['reconstruction_quality']})")
     L.append(f"\nSign convention: {r['sign_convention']}.")
@@ -202,10 +225,10 @@ def render_patient_report(r: dict, cfg) -> str:
     L.append("\n## Treatment effect")
     rows = []
     for name, m in r["models"].items():
-        te, cx = m["treatment_effect"], m["cox"]["terms"]["treatment"]
+        te = m["treatment_effect"]
         rows.append({"model": name + ("" if m["reliable"] else " ⚠"), "estimand": te["estimand"], "posterior HR (95% CrI)": fmt_hr(te),
                      **{f"P(HR<{k})": v for k, v in te["p_hr_below"].items()},
-                     "Cox HR (95% CI)": f"{cx['hr']:.2f} ({cx['hr_lower']:.2f}–{cx['hr_upper']:.2f})"})
+                     "Cox HR (95% CI)": fmt_cox(m["cox"])})
     L.append(md_table(pd.DataFrame(rows)))
     if "forest" in r.get("figures", {}):
         L.append(f"\n![Forest plot]({r['figures']['forest']})")
