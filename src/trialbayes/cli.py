@@ -129,11 +129,18 @@ def reconstruct(
 
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
     from .data import DataError
+    from .escape import csv_frame
     from .outputs import dumps
     from .plots import save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
+    stem = out.with_suffix("")
+    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
+    clash = [str(t) for t in targets for i in (curve, risk, events) if i and t.resolve() == Path(i).resolve()]
+    if clash:
+        _err(f"--out would overwrite an input ({', '.join(clash)}); choose another name")
+        raise typer.Exit(EXIT_INPUT)
     try:
         c, r, e = read_inputs(curve, risk, events)
         ipd = rebuild(c, r, e, percent)
@@ -142,11 +149,10 @@ def reconstruct(
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.with_suffix("")
-    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
     tmp = {t: t.with_name(f".{t.name}.tmp") for t in targets}
     try:
-        ipd.to_csv(tmp[out], index=False, float_format="%.6g")
+        labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
+        labelled.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
         save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
@@ -154,7 +160,8 @@ def reconstruct(
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
-    typer.echo(f"wrote {out} ({len(ipd)} patients, {int(ipd['event'].sum())} events) and its quality report")
+    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, {int(ipd['event'].sum())} events) "
+               "and its quality report")
     for arm, a in q["arms"].items():
         typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
                    f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
