@@ -186,8 +186,19 @@ def main() -> None:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
             sys.exit(1)
         except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
-            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: {exc}; nothing written")
-            sys.exit(1)
+            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written")
+            _hard_exit(1)
+
+
+def _hard_exit(code: int) -> None:
+    """Exit now with ``code``: after a sampler failure, interpreter teardown can crash in the
+    sampler's native threads (seen as a segfault, exit 139); outputs are already cleaned up."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
