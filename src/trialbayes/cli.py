@@ -1,4 +1,4 @@
-"""Command line: ``trialbayes run CONFIG``, ``trialbayes check CONFIG``.
+"""Command line: ``trialbayes run CONFIG``, ``check CONFIG``, ``report OUTDIR``, ``reconstruct``.
 
 Exit status: 0 success; 2 bad config or data (nothing written); 3 a model failed the sampler
 diagnostics gate (outputs written and marked unreliable) unless the config allows it;
@@ -104,6 +104,26 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
+    """Re-render report.md from a run's results.json, without refitting anything."""
+    from .results import load_results
+
+    try:
+        r = load_results(outdir / "results.json")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _err(f"cannot read {outdir / 'results.json'}: {exc}")
+        raise typer.Exit(EXIT_INPUT)
+    if r.kind == "published":
+        from .published_run import render_published_report as render
+    else:
+        from .render import render_patient_report as render
+    target, tmp = outdir / "report.md", outdir / ".report.md.tmp"
+    tmp.write_text(render(r), encoding="utf-8")
+    tmp.replace(target)
+    typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()

@@ -54,7 +54,8 @@ class TrialData:
         try:
             float(level)
         except ValueError:
-            return level
+            if level.strip().lower() not in ("yes", "no", "true", "false", "y", "n"):
+                return level
         return f"{self.arm_column} = {level} ({role})" if self.arm_column else f"{role} ({level})"
 
     def sha256(self) -> str:

@@ -156,8 +156,12 @@ def survival_curves(draws: dict, design: Design, t_max: float, n: int = 60, prob
 
 
 def subgroup_masks(values: np.ndarray, cutoffs) -> list[tuple[str, np.ndarray]]:
-    """Subgroups of a biomarker by cut-offs: x < c1, c1 ≤ x ≤ c2, …, x > c_last (published convention)."""
+    """Subgroups of a biomarker by cut-offs: x < c1, c1 ≤ x ≤ c2, …, x > c_last (published
+    convention); with one cut-off x < c and x ≥ c, so that every patient is in a group."""
     cuts = list(cutoffs)
+    if len(cuts) == 1:
+        c = cuts[0]
+        return [(f"< {c:g}", values < c), (f"≥ {c:g}", values >= c)]
     edges = [-np.inf] + cuts + [np.inf]
     out = []
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
@@ -165,8 +169,10 @@ def subgroup_masks(values: np.ndarray, cutoffs) -> list[tuple[str, np.ndarray]]:
             lab, m = f"< {b:g}", values < b
         elif i == len(edges) - 2:
             lab, m = f"> {a:g}", values > a
-        else:
+        elif i == len(edges) - 3:  # the last middle group is closed: c_{k-1} ≤ x ≤ c_k
             lab, m = f"{a:g}–{b:g}", (values >= a) & (values <= b)
+        else:
+            lab, m = f"{a:g} to < {b:g}", (values >= a) & (values < b)
         out.append((lab, m))
     return out
 

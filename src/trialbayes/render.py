@@ -4,6 +4,8 @@ the credible level come from the run's resolved settings."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -30,11 +32,26 @@ def with_unit(x: float, unit: str | None, fmt: str = "{:g}") -> str:
     return fmt.format(x) + (f" {unit}" if unit else "")
 
 
+def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
+    """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
+    draws can tell) instead of a certainty."""
+    f = 10.0**digits
+    if n_draws and v <= 0:
+        return f"< {math.ceil(f / n_draws) / f:.{digits}f}"
+    if n_draws and v >= 1:
+        return f"> {math.floor(f * (1 - 1 / n_draws)) / f:.{digits}f}"
+    return f"{v:.{digits}f}"
+
+
 def p_text(s: HRSummary, digits: int = 3) -> str:
-    """"P(HR < 1) = 0.952, P(HR < 0.8) = 0.61, P(HR > 1.1) = 0.015"."""
-    parts = [f"P(HR < {k}) = {v:.{digits}f}" for k, v in s.p_hr_below.items()]
-    parts += [f"P(HR > {k}) = {v:.{digits}f}" for k, v in s.p_hr_above.items()]
+    """"P(HR < 1) = 0.952, P(HR < 0.8) = 0.610, P(HR > 1.1) = 0.015"."""
+    parts = [f"P(HR < {k}) {_eq(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_below.items()]
+    parts += [f"P(HR > {k}) {_eq(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_above.items()]
     return ", ".join(parts)
+
+
+def _eq(txt: str) -> str:
+    return txt if txt[0] in "<>" else f"= {txt}"
 
 
 # ----------------------------------------------------------------------------- CSV tables
@@ -127,13 +144,12 @@ def summary_lines(r: Results) -> list[str]:
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = " (UNRELIABLE fit)" if not m.reliable else ""
-        out.append(f"`{name}`{flag}: {m.estimand} {te.text()} ({level_text(te.level)} CrI); "
-                   f"{p_text(te)}.")
+        out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
             if m.subgroups:
                 parts = [f"{g.label}{' ' + m.subgroups.unit if m.subgroups.unit else ''}: "
-                         f"{g.conditional.text()}, P(benefit) {g.conditional.p_benefit:.2f} "
+                         f"{g.conditional.text()}, P(benefit) {prob(g.conditional.p_benefit, g.conditional.n_draws, 2)} "
                          f"({g.events} events{', too few: flagged' if g.flags else ''})"
                          for g in m.subgroups.groups if g.conditional is not None]
                 out.append(f"`{name}` subgroups by {m.subgroups.biomarker} (conditional HR): "
@@ -246,7 +262,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     L.append(f"Diagnostics: max R-hat {dg['rhat_max']:.3f}, min bulk ESS {dg['ess_bulk_min']:.0f}, min tail ESS "
              f"{dg['ess_tail_min']:.0f}, divergences {dg['divergences']}, min E-BFMI {dg['bfmi_min']:.2f}"
              + (" — **failed: " + "; ".join(dg["failures"]) + "**" if dg["failures"] else " — passed") + ".")
-    L.append(f"\n{m.estimand}: **{te.text()}** ({lv} CrI); {p_text(te)}.")
+    L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
     coef = pd.DataFrame([{"term": c.term, "unit": c.unit, f"posterior HR ({lv} CrI)": c.posterior.text(3),
                           "P(HR<1)": c.posterior.p_benefit,
                           f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR":

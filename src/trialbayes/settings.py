@@ -10,7 +10,9 @@ recorded as a :class:`~trialbayes.results.Setting` saying which (the report prin
 * ``biomarker`` (for subgroups and the HR-by-biomarker summaries): ``estimands.biomarker``; else
   the biomarker of the first model with an interaction; else the data's first biomarker; else none.
 * ``subgroup_cutoffs``: ``estimands.subgroup_cutoffs``; else the biomarker's tertiles rounded to
-  3 significant figures, keeping only distinct values strictly inside the observed range.
+  3 significant figures; with ties a tertile at the minimum moves up to the next observed value,
+  and cut-offs at the maximum are dropped (subgroups: x < c1, c1 ≤ x ≤ c2, x > c2; with a single
+  cut-off x < c and x ≥ c).
 
 Input errors (raised as ``DataError`` before anything is fitted): a landmark beyond the longest
 follow-up; a cut-off outside the biomarker's observed range.
@@ -44,9 +46,16 @@ def derived_landmark(times: np.ndarray) -> float:
 
 
 def derived_cutoffs(values: np.ndarray) -> list[float]:
-    lo, hi = float(np.min(values)), float(np.max(values))
-    cuts = sorted({round_sig(float(q), 3) for q in np.quantile(values, [1 / 3, 2 / 3])})
-    return [c for c in cuts if lo < c < hi]
+    """Tertiles rounded to 3 significant figures; with ties (a discrete biomarker), a tertile at
+    the minimum moves up to the next observed value, and cut-offs at the maximum are dropped."""
+    v = np.unique(np.asarray(values, float))
+    if len(v) < 2:
+        return []
+    cuts = set()
+    for q in np.quantile(values, [1 / 3, 2 / 3]):
+        c = round_sig(float(q), 3)
+        cuts.add(float(v[1]) if c <= v[0] else c)
+    return sorted(c for c in cuts if c < v[-1])
 
 
 def pick_biomarker(cfg: Config, data: TrialData) -> str | None:
