@@ -19,8 +19,6 @@ from .priors import as_mixture_params
 MIN_EVENTS_ARM = 5
 #: fewer events than this overall: the treatment HR is imprecise and prior-sensitive
 MIN_EVENTS_TOTAL = 20
-#: fewer events than this in a reported subgroup
-MIN_EVENTS_SUBGROUP = 5
 #: posterior 95% interval wider than this share of the prior's: the data added little
 PRIOR_WIDTH_SHARE = 0.5
 
@@ -41,9 +39,7 @@ def data_flags(data) -> list[Flag]:
     if d["events"] < MIN_EVENTS_TOTAL:
         out.append(Flag("few_events", f"Only {d['events']} events in all: estimates are imprecise and "
                         "sensitive to the prior.", severity="caution", detail={"events": d["events"]}))
-    if data.reconstruction is not None:
-        out.append(Flag("reconstructed_data", "Patient data RECONSTRUCTED from a digitised Kaplan–Meier figure "
-                        "(Guyot 2012): approximations of the real data.", severity="caution"))
+    if data.reconstruction is not None:  # "reconstructed_data" itself: analysis._sections
         for w in data.reconstruction["quality"]["warnings"]:
             out.append(Flag("reconstruction_check", f"Reconstruction: {w}."))
     return out
@@ -65,8 +61,9 @@ def prior_width(prior, prob: float = 0.95) -> float:
     return float(hi - lo)
 
 
-def model_flags(name: str, result: dict, treatment_draws: np.ndarray, treatment_prior) -> list[Flag]:
-    """Flags of one fitted model: prior dominance, the Cox cross-check, sparse subgroups."""
+def model_flags(name: str, cox: dict, treatment_draws: np.ndarray, treatment_prior) -> list[Flag]:
+    """Flags of one fitted model: prior dominance and the Cox cross-check (``frequentist.cox_fit``).
+    Sparse subgroups are flagged where they are estimated (``analysis.subgroup_flags``)."""
     out = []
     lo, hi = np.quantile(treatment_draws, [0.025, 0.975])
     share = float((hi - lo) / prior_width(treatment_prior))
@@ -74,7 +71,6 @@ def model_flags(name: str, result: dict, treatment_draws: np.ndarray, treatment_
         out.append(Flag("prior_dominated", f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% "
                         "as wide as the prior's: the data add little, the answer is mostly the prior.",
                         model=name, detail={"width_share": share}))
-    cox = result["cox"]
     if cox["status"] == "failed":
         out.append(Flag("cox_failed", f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian "
                         "result is not cross-checked.", model=name, detail={"error": cox["error"]}))
@@ -82,22 +78,17 @@ def model_flags(name: str, result: dict, treatment_draws: np.ndarray, treatment_
         out.append(Flag("cox_not_converged", "The Cox cross-check did not converge (" + "; ".join(cox["problems"])
                         + "): its estimates are not estimates; sparse events or separation likely.",
                         model=name, detail={"problems": cox["problems"]}))
-    for g in result.get("subgroups", {}).get("groups", []):
-        if g["events"] < MIN_EVENTS_SUBGROUP:
-            out.append(Flag("few_events_in_subgroup", f"Subgroup {result['subgroups']['biomarker']} {g['subgroup']} "
-                            f"has {g['events']} events (n = {g['n']}): its HR leans on the prior and the model.",
-                            severity="caution", model=name, detail={"subgroup": g["subgroup"], "events": g["events"]}))
     return out
 
 
-def for_model(flags: list[dict], model: str) -> list[dict]:
-    """The run's flag dicts that apply to ``model`` (its own and the whole run's)."""
-    return [f for f in flags if f.get("model") in (None, model)]
+def for_model(flags: list[Flag], model: str) -> list[Flag]:
+    """The run's flags that apply to ``model`` (its own and the whole run's)."""
+    return [f for f in flags if f.model in (None, model)]
 
 
-def headline_tag(flags: list[dict], model: str) -> str:
-    """'' or e.g. '  [PRIOR-DRIVEN; COX FAILED]': what keeps a headline from reading as certain."""
-    codes = {f["code"] for f in for_model(flags, model) if f["severity"] == "warning"}
+def headline_tag(flags: list[Flag], model: str) -> str:
+    """'' or e.g. '  [PRIOR-DRIVEN; COX CROSS-CHECK FAILED]': keeps a headline from reading as certain."""
+    codes = {f.code for f in for_model(flags, model) if f.severity == "warning"}
     tags = []
     if codes & PRIOR_DRIVEN:
         tags.append("PRIOR-DRIVEN")
