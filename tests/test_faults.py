@@ -97,6 +97,8 @@ def test_duplicate_yaml_keys(tmp_path):
     ({"priors": {"treatment": {"family": "normal", "sigma": 1e-300}}}, "greater than or equal to 0.001"),
     ({"priors": {"treatment": {"family": "normal", "mu": 1e300, "sigma": 1}}}, "less than or equal to 20"),
     ({"sampler": {"seed": -1}}, "sampler.seed"),
+    ({"name": ".."}, "name: String should match pattern"),  # would name the output root's parent
+    ({"models": [{"name": "../x"}]}, "models.0.name"),
     ({"sampler": {"draws": 10**9}}, "sampler.draws"),
 ])
 def test_non_finite_and_out_of_range_config(tmp_path, config, expect):

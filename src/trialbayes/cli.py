@@ -86,6 +86,7 @@ def _dispatch(cfg, out: Path, config_path: str):
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
+    from .caution import data_flags
     from .checks import preflight
     from .data import DataError, check_against_models
     from .sources import load_data
@@ -103,6 +104,8 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
             typer.echo(f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}")
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
+            for f in data_flags(data):  # the run would flag these too
+                typer.echo(f"{f.severity.upper()}: {f.message}", err=True)
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
     except (ConfigError, DataError) as exc:

@@ -79,7 +79,7 @@ class EventsPerArm(_Strict):
 class PublishedEstimate(_Strict):
     """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     hr: float | None = None
     ci: tuple[float, float] | None = None
     ci_level: float = 0.95
@@ -165,7 +165,7 @@ DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, P
 
 # ----------------------------------------------------------------------------- models
 class ModelSpec(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # used in file names and reports
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # used in file names and reports
     covariates: Union[list[str], Literal["all"]] = []
     covariate_pooling: Literal["partial", "none"] = "partial"
     centre_frailty: bool = False
@@ -335,7 +335,7 @@ class Report(_Strict):
 
 
 class Config(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     title: str | None = None
     data: DataSource
     models: list[ModelSpec] = []
