@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RDATA = ROOT / "configs" / "data"
 
 
-def _reject(tmp_path, expect, df=None, config=None, raw_csv=None, data_name="patients.csv", cfg_text=None):
+def _reject(tmp_path, expect, df=None, config=None, raw_csv=None, data_name="patients.csv",
+            cfg_text=None):
     cfg = write_case(tmp_path / "in", df, config=config, raw_csv=raw_csv, data_name=data_name)
     if data_name.endswith(".parquet"):  # write_case writes CSV text; replace it with real Parquet
         df.to_parquet(tmp_path / "in" / data_name)
@@ -64,7 +65,8 @@ def test_date_time_column_in_parquet_refused(tmp_path):
     df = good_frame()
     df["time"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(df["time"], unit="D")
     cfg = {"data": {"kind": "file", "path": "patients.parquet", "columns": dict(COLUMNS)}}
-    _reject(tmp_path, ["'time'", "dates", "nanoseconds"], df=df, data_name="patients.parquet", config=cfg)
+    _reject(tmp_path, ["'time'", "dates", "nanoseconds"], df=df, data_name="patients.parquet",
+            config=cfg)
 
 
 def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
@@ -75,7 +77,8 @@ def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
     days = df["time"].to_numpy(float)
     td = df.assign(time=pd.to_timedelta(days, unit="D"))
     cfg = {"data": {"kind": "file", "path": "patients.parquet", "columns": dict(COLUMNS)}}
-    _reject(tmp_path, ["'time'", "durations", "data.time_unit"], df=td, data_name="patients.parquet", config=cfg)
+    _reject(tmp_path, ["'time'", "durations", "data.time_unit"], df=td,
+            data_name="patients.parquet", config=cfg)
     # converted exactly: durations of d days are d / 7 weeks (independent arithmetic)
     data = from_frame(td, ColumnMap(**COLUMNS), time_unit="weeks")
     np.testing.assert_allclose(data.frame["time"].to_numpy(), days / 7.0, rtol=1e-12)
@@ -89,13 +92,17 @@ def test_duplicate_yaml_keys(tmp_path):
     _reject(tmp_path, ["duplicate key 'priors'", "line"], cfg_text=dup)
 
 
+def _treatment_prior(**kw):
+    return {"priors": {"treatment": {"family": "normal", "sigma": 1, **kw}}}
+
+
 @pytest.mark.parametrize("config,expect", [
-    ({"priors": {"treatment": {"family": "normal", "sigma": float("inf")}}}, "priors.treatment.sigma = inf"),
-    ({"priors": {"treatment": {"family": "normal", "mu": float("nan"), "sigma": 1}}}, "priors.treatment.mu = nan"),
+    (_treatment_prior(sigma=float("inf")), "priors.treatment.sigma = inf"),
+    (_treatment_prior(mu=float("nan")), "priors.treatment.mu = nan"),
     ({"estimands": {"landmark": float("inf")}}, "estimands.landmark = inf"),
-    ({"priors": {"treatment": {"family": "normal", "sigma": 1e300}}}, "less than or equal to 100"),
-    ({"priors": {"treatment": {"family": "normal", "sigma": 1e-300}}}, "greater than or equal to 0.001"),
-    ({"priors": {"treatment": {"family": "normal", "mu": 1e300, "sigma": 1}}}, "less than or equal to 20"),
+    (_treatment_prior(sigma=1e300), "less than or equal to 100"),
+    (_treatment_prior(sigma=1e-300), "greater than or equal to 0.001"),
+    (_treatment_prior(mu=1e300), "less than or equal to 20"),
     ({"sampler": {"seed": -1}}, "sampler.seed"),
     ({"name": ".."}, "name: String should match pattern"),  # would name the output root's parent
     ({"models": [{"name": "../x"}]}, "models.0.name"),
@@ -108,7 +115,8 @@ def test_non_finite_and_out_of_range_config(tmp_path, config, expect):
 def test_non_finite_string_in_config_refused():
     from trialbayes.config import ConfigError, parse_config
 
-    raw = {"name": "x", "data": {"kind": "published", "estimates": [{"name": "a", "log_hr": -0.2, "se": "nan"}]}}
+    est = {"name": "a", "log_hr": -0.2, "se": "nan"}
+    raw = {"name": "x", "data": {"kind": "published", "estimates": [est]}}
     with pytest.raises(ConfigError, match="finite"):
         parse_config(raw)
 
@@ -121,8 +129,8 @@ def test_non_finite_string_in_config_refused():
 def test_published_option_ranges(published, expect):
     from trialbayes.config import ConfigError, parse_config
 
-    raw = {"name": "x", "data": {"kind": "published", "estimates": [{"name": "a", "hr": 0.8, "ci": [0.6, 1.1]}]},
-           "published": published}
+    est = {"name": "a", "hr": 0.8, "ci": [0.6, 1.1]}
+    raw = {"name": "x", "data": {"kind": "published", "estimates": [est]}, "published": published}
     with pytest.raises(ConfigError, match=expect.replace("(", r"\(").replace(")", r"\)")):
         parse_config(raw)
 
@@ -151,7 +159,8 @@ def test_collinear_covariates_rank_check(tmp_path):
     df["age_months"] = df["age"] * 12 + 3  # an exact linear function of age
     cols = dict(COLUMNS, covariates=["age", "svc", "age_months"])
     _reject(tmp_path, ["model 'adj'", "perfectly collinear", "age", "age_months"], df=df,
-            config={**_cols(covariates=cols["covariates"]), "models": [{"name": "adj", "covariates": "all"}]})
+            config={**_cols(covariates=cols["covariates"]),
+                    "models": [{"name": "adj", "covariates": "all"}]})
 
 
 def test_collinear_sets_names_exactly_the_dependent_columns():
@@ -168,7 +177,8 @@ def test_memory_estimate_bounds_sampler_sizes(tmp_path, monkeypatch):
     import trialbayes.checks as checks
 
     monkeypatch.setattr(checks, "available_memory", lambda: 50e6)  # 50 MB
-    _reject(tmp_path, ["sampler", "need about", "lower sampler.draws"], config={"sampler": {"draws": 100_000}})
+    _reject(tmp_path, ["sampler", "need about", "lower sampler.draws"],
+            config={"sampler": {"draws": 100_000}})
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -183,7 +193,8 @@ def test_unwritable_output_folder(tmp_path):
 def test_check_command_runs_the_same_checks(tmp_path):
     df = good_frame()
     df["pnfh"] = 1500.0
-    cfg = write_case(tmp_path, df, config={"models": [{"name": "int", "interaction": "linear", "biomarker": "pnfh"}]})
+    model = {"name": "int", "interaction": "linear", "biomarker": "pnfh"}
+    cfg = write_case(tmp_path, df, config={"models": [model]})
     res = run_cli("check", cfg)
     assert res.exit_code == 2 and "is constant" in res.stderr
 
@@ -221,8 +232,9 @@ def test_prior_width_against_closed_forms():
     from trialbayes.caution import prior_width
     from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior
 
-    assert prior_width(NormalPrior(mu=0.3, sigma=2.0)) == pytest.approx(2 * 1.959964 * 2.0, rel=1e-5)
-    assert prior_width(StudentTPrior(nu=3, sigma=0.5)) == pytest.approx(2 * stats.t(3).ppf(0.975) * 0.5, rel=1e-6)
+    z, t3 = 1.959964, stats.t(3).ppf(0.975)
+    assert prior_width(NormalPrior(mu=0.3, sigma=2.0)) == pytest.approx(2 * z * 2.0, rel=1e-5)
+    assert prior_width(StudentTPrior(nu=3, sigma=0.5)) == pytest.approx(2 * t3 * 0.5, rel=1e-6)
     comp = NormalPrior(mu=0.0, sigma=0.7)
     assert prior_width(MixturePrior(weight=0.3, informative=comp, vague=comp)) == pytest.approx(
         2 * 1.959964 * 0.7, rel=1e-5)
@@ -269,7 +281,8 @@ def zero_event_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("zero")
     df = good_frame(n=80, seed=3)
     df.loc[df["arm"] == "IL-2LD", "event"] = 0
-    cfg = write_case(tmp, df, config={"diagnostics": {"allow_unreliable": True}, "report": {"figures": False}})
+    cfg = write_case(tmp, df, config={"diagnostics": {"allow_unreliable": True},
+                                      "report": {"figures": False}})
     return tmp, run_cli("run", cfg, "--out", tmp / "out")
 
 
@@ -285,7 +298,8 @@ def test_zero_events_in_arm_is_flagged_everywhere(zero_event_run):
     assert m["cox_status"] == "not_converged"  # recorded, and the run finished
     report = (tmp / "out" / "case" / "report.md").read_text()
     head = report.split("## Summary")[0]
-    assert "zero_events_in_arm" in head and "cox_not_converged" in head and "No events in arm" in head
+    assert "zero_events_in_arm" in head and "cox_not_converged" in head
+    assert "No events in arm" in head
     assert "PRIOR-DRIVEN" in report.split("## Data")[0]
     assert (tmp / "out" / "case" / "posterior" / "unadjusted.nc").is_file()
 
@@ -341,7 +355,8 @@ def test_sigint_during_sampling_raises_not_returns():
 
     with pm.Model() as m:
         pm.Normal("x", 0, 1)
-    s = Sampler(m, SamplerConfig(chains=2, draws=1_000_000, tune=1000, seed=1, progress="off")).compile()
+    sc = SamplerConfig(chains=2, draws=1_000_000, tune=1000, seed=1, progress="off")
+    s = Sampler(m, sc).compile()
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     with handle_signals(), pytest.raises(Interrupted) as info:
         t0 = time.perf_counter()
@@ -365,7 +380,8 @@ def test_failure_names_the_phase(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(analysis, "analyse_model", boom)
     monkeypatch.setattr(analysis.PiecewiseExponentialModel, "fit", lambda self, **k: self)
     cfg = write_case(tmp_path / "in")
-    monkeypatch.setattr(sys, "argv", ["trialbayes", "run", str(cfg), "--out", str(tmp_path / "out")])
+    argv = ["trialbayes", "run", str(cfg), "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 1
@@ -377,15 +393,17 @@ def test_failure_names_the_phase(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_sigterm_to_cli_run_keeps_previous_outputs(tmp_path, sig=signal.SIGTERM, code=143):
     """A real SIGTERM to a real ``trialbayes run`` subprocess once it is sampling (nutpie's worker
-    threads are up; SIGINT is covered in-process above): exit 128 + signal within seconds, previous outputs byte-identical, no staging."""
-    cfg = write_case(tmp_path / "in", config={"sampler": {"chains": 2, "draws": 1_000_000, "tune": 500},
-                                             "report": {"figures": False}})
+    threads are up; SIGINT is covered in-process above): exit 128 + signal within seconds,
+    previous outputs byte-identical, no staging folder."""
+    sampler = {"chains": 2, "draws": 1_000_000, "tune": 500}
+    cfg = write_case(tmp_path / "in", config={"sampler": sampler, "report": {"figures": False}})
     prev = tmp_path / "out" / "case"
     prev.mkdir(parents=True)
     (prev / "results.json").write_text('{"previous": true}')
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]))
-    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out", str(tmp_path / "out")],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out", str(tmp_path / "out")]
+    p = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=path), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     t_end = time.time() + 240
     while time.time() < t_end and p.poll() is None and not _sampling(p.pid):
         time.sleep(0.5)
@@ -447,7 +465,8 @@ def test_risk_table_typo_is_warned_and_raw_points_compared():
     typo.loc[(typo["time"] == 0) & (typo["arm"] == "no_aid"), "n_at_risk"] *= 100
     q = quality(reconstruct(c, typo, percent=True), c, typo, percent=True)
     assert any("mistyped" in w and "no_aid" in w for w in q["warnings"])
-    assert all("km_max_abs_diff_raw" in a for a in q["arms"].values()) and q["data"] == "RECONSTRUCTED"
+    assert all("km_max_abs_diff_raw" in a for a in q["arms"].values())
+    assert q["data"] == "RECONSTRUCTED"
 
 
 def test_risk_above_what_the_curve_allows_is_warned():
@@ -455,7 +474,7 @@ def test_risk_above_what_the_curve_allows_is_warned():
     from trialbayes.reconstruct_checks import risk_warnings
 
     curve = pd.DataFrame({"arm": "a", "time": [0, 5, 10], "survival": [1.0, 0.5, 0.4]})
-    risk = pd.DataFrame({"arm": "a", "time": [0, 5], "n_at_risk": [100, 90]})  # at most 50 alive at 5
+    risk = pd.DataFrame({"arm": "a", "time": [0, 5], "n_at_risk": [100, 90]})  # <= 50 alive at 5
     curves = clean_curve(curve)
     w = risk_warnings(curves, clean_risk(risk, curves))
     assert len(w) == 1 and "at most 50" in w[0]
@@ -466,8 +485,8 @@ def test_reconstruct_out_may_not_name_an_input(tmp_path):
     (tmp_path / "curve.csv").write_text(c.to_csv(index=False))
     r.to_csv(tmp_path / "risk.csv", index=False)
     before = (tmp_path / "curve.csv").read_text()
-    res = run_cli("reconstruct", "--curve", tmp_path / "curve.csv", "--risk", tmp_path / "risk.csv", "--percent",
-                  "--out", tmp_path / "curve.csv")
+    res = run_cli("reconstruct", "--curve", tmp_path / "curve.csv", "--risk", tmp_path / "risk.csv",
+                  "--percent", "--out", tmp_path / "curve.csv")
     assert res.exit_code == 2 and "overwrite an input" in res.stderr
     assert (tmp_path / "curve.csv").read_text() == before
 
@@ -497,5 +516,6 @@ def test_markdown_cannot_inject_markup():
     s = md_text("<script>alert(1)</script> ![x](http://e/p.png) a|b\n# head")
     assert "<" not in s and "![x](" not in s and "\\|" in s and "\n" not in s
     table = md_table(pd.DataFrame({"term|x": ["<img src=x onerror=alert(1)>"], "v": [1.0]}))
-    assert "<img" not in table and "term\\|x" in table.splitlines()[0]  # the pipe stays inside its cell
+    assert "<img" not in table
+    assert "term\\|x" in table.splitlines()[0]  # the pipe stays inside its cell
     assert html_text('"<b>&') == "&quot;&lt;b&gt;&amp;"

@@ -31,24 +31,27 @@ def data_flags(data) -> list[Flag]:
     out = []
     for arm, v in d["by_arm"].items():
         if v["events"] == 0:
-            out.append(Flag("zero_events_in_arm", f"No events in arm '{arm}' (n = {v['n']}): the treatment HR "
-                            "is set by the prior, not estimated from the data.", detail={"arm": arm, **v}))
+            msg = (f"No events in arm '{arm}' (n = {v['n']}): the treatment HR is set by the "
+                   "prior, not estimated from the data")
+            out.append(Flag("zero_events_in_arm", msg, detail={"arm": arm, **v}))
         elif v["events"] < MIN_EVENTS_ARM:
-            out.append(Flag("few_events_in_arm", f"Only {v['events']} events in arm '{arm}' (n = {v['n']}): the "
-                            "treatment HR leans on the prior.", detail={"arm": arm, **v}))
+            msg = (f"Only {v['events']} events in arm '{arm}' (n = {v['n']}): the treatment HR "
+                   "leans on the prior")
+            out.append(Flag("few_events_in_arm", msg, detail={"arm": arm, **v}))
     if d["events"] < MIN_EVENTS_TOTAL:
-        out.append(Flag("few_events", f"Only {d['events']} events in all: estimates are imprecise and "
-                        "sensitive to the prior.", severity="caution", detail={"events": d["events"]}))
+        msg = f"Only {d['events']} events in all: estimates are imprecise and prior-sensitive"
+        out.append(Flag("few_events", msg, severity="caution", detail={"events": d["events"]}))
     if data.reconstruction is not None:  # "reconstructed_data" itself: analysis._sections
         for w in data.reconstruction["quality"]["warnings"]:
-            out.append(Flag("reconstruction_check", f"Reconstruction: {w}."))
+            out.append(Flag("reconstruction_check", f"Reconstruction: {w}"))
     return out
 
 
 def prior_width(prior, prob: float = 0.95) -> float:
-    """Width of the central ``prob`` interval of a location prior (any family, via its mixture form)."""
+    """Width of the central ``prob`` interval of a location prior (any family, as its mixture)."""
     p = as_mixture_params(prior)
-    comps = [stats.t(df=min(nu, 1e6), loc=mu, scale=s) for nu, mu, s in zip(p["nu"], p["mu"], p["sigma"])]
+    comps = [stats.t(df=min(nu, 1e6), loc=mu, scale=s)
+             for nu, mu, s in zip(p["nu"], p["mu"], p["sigma"])]
 
     def cdf(x):
         return sum(w * c.cdf(x) for w, c in zip(p["w"], comps))
@@ -68,16 +71,17 @@ def model_flags(name: str, cox: dict, treatment_draws: np.ndarray, treatment_pri
     lo, hi = np.quantile(treatment_draws, [0.025, 0.975])
     share = float((hi - lo) / prior_width(treatment_prior))
     if share > PRIOR_WIDTH_SHARE:
-        out.append(Flag("prior_dominated", f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% "
-                        "as wide as the prior's: the data add little, the answer is mostly the prior.",
-                        model=name, detail={"width_share": share}))
+        msg = (f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% as wide "
+               "as the prior's: the data add little, the answer is mostly the prior")
+        out.append(Flag("prior_dominated", msg, model=name, detail={"width_share": share}))
     if cox["status"] == "failed":
-        out.append(Flag("cox_failed", f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian "
-                        "result is not cross-checked.", model=name, detail={"error": cox["error"]}))
+        msg = (f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian result is "
+               "not cross-checked")
+        out.append(Flag("cox_failed", msg, model=name, detail={"error": cox["error"]}))
     elif cox["status"] == "not_converged":
-        out.append(Flag("cox_not_converged", "The Cox cross-check did not converge (" + "; ".join(cox["problems"])
-                        + "): its estimates are not estimates; sparse events or separation likely.",
-                        model=name, detail={"problems": cox["problems"]}))
+        msg = ("The Cox cross-check did not converge (" + "; ".join(cox["problems"]) + "): its "
+               "numbers are not estimates (sparse events or separation)")
+        out.append(Flag("cox_not_converged", msg, model=name, detail={"problems": cox["problems"]}))
     return out
 
 
@@ -87,7 +91,8 @@ def for_model(flags: list[Flag], model: str) -> list[Flag]:
 
 
 def headline_tag(flags: list[Flag], model: str) -> str:
-    """'' or e.g. '  [PRIOR-DRIVEN; COX CROSS-CHECK FAILED]': keeps a headline from reading as certain."""
+    """'' or e.g. '  [PRIOR-DRIVEN; COX CROSS-CHECK FAILED]': a headline that must not read as
+    certain says so."""
     codes = {f.code for f in for_model(flags, model) if f.severity == "warning"}
     tags = []
     if codes & PRIOR_DRIVEN:

@@ -68,8 +68,8 @@ def check_collinearity(data: TrialData, spec: ModelSpec, cfg: Config) -> None:
     sets = collinear_sets(X, names)
     if sets:
         groups = "; ".join("{" + ", ".join(s) + "}" for s in sets)
-        raise DataError(f"model '{spec.name}': perfectly collinear terms {groups}; their effects cannot be "
-                        "told apart — drop one of each group")
+        raise DataError(f"model '{spec.name}': perfectly collinear terms {groups}; their effects "
+                        "cannot be told apart — drop one of each group")
 
 
 def available_memory() -> float:
@@ -92,7 +92,8 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
     s = cfg.sampler
     k = cfg.baseline.n_intervals if not cfg.baseline.cuts else len(cfg.baseline.cuts) + 1
     n_cov = len(data.covariates) if spec.covariates == "all" else len(spec.covariates)
-    n_bm = 2 + (4 * spec.spline_basis if spec.interaction == "spline" else 0) if spec.biomarker else 0
+    spline = 4 * spec.spline_basis if spec.interaction == "spline" else 0
+    n_bm = 2 + spline if spec.biomarker else 0
     n_centre = 2 * data.frame["centre"].nunique() if spec.centre_frailty else 0
     per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + 16  # + sampler statistics
     cells = s.chains * s.draws
@@ -106,9 +107,9 @@ def check_memory(cfg: Config, data: TrialData) -> None:
         need = draws_bytes(cfg, data, spec)
         if need > MEMORY_SHARE * avail:
             raise ConfigError(
-                f"sampler: {cfg.sampler.chains} chains × {cfg.sampler.draws} draws of model '{spec.name}' "
-                f"need about {need / 1e9:.1f} GB, more than half the {avail / 1e9:.1f} GB available; "
-                "lower sampler.draws")
+                f"sampler: {cfg.sampler.chains} chains × {cfg.sampler.draws} draws of model "
+                f"'{spec.name}' need about {need / 1e9:.1f} GB, more than half the "
+                f"{avail / 1e9:.1f} GB available; lower sampler.draws")
 
 
 def check_writable(root: str | Path, name: str) -> None:
@@ -129,7 +130,8 @@ def check_writable(root: str | Path, name: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ConfigError(f"--out {root}: the output folder cannot be written ({exc.strerror or exc})") from None
+        why = exc.strerror or exc
+        raise ConfigError(f"--out {root}: the output folder cannot be written ({why})") from None
     finally:
         for c in created:
             try:

@@ -99,7 +99,7 @@ def current_phase() -> str:
 
 
 def failure_phase(exc: BaseException) -> str:
-    """The phase an exception was raised in (recorded on it while unwinding), else the current one."""
+    """The phase an exception was raised in (recorded on it while unwinding), else the current."""
     return getattr(exc, "_trialbayes_phase", None) or current_phase()
 
 
@@ -115,4 +115,5 @@ def check_complete(idata, chains: int, draws: int, var_names: list[str]) -> None
                                  f"not {chains} × {draws}; the run was cut short")
     for v in var_names:
         if v in post and not np.isfinite(np.asarray(post[v])).all():
-            raise SamplingIncomplete(f"non-finite posterior draws of '{v}': the sampler did not finish")
+            raise SamplingIncomplete(f"non-finite posterior draws of '{v}': the sampler did not "
+                                     "finish")

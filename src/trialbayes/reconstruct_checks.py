@@ -40,9 +40,10 @@ def check_rises(arm: str, g: pd.DataFrame, what: str) -> None:
         k = int(np.flatnonzero(bad)[np.argmax(rise[bad])])
         mask = np.zeros(int(g.index.max()) + 1, bool)
         mask[g.index[bad]] = True
-        raise DataError(f"{what}, arm '{arm}': the curve rises from {run_min[k]:.3f} back to {s[k]:.3f} "
-                        f"(at time {g['time'].iloc[k]:g}) at {_rows(mask)}; a survival curve cannot rise — "
-                        f"are two arms' points mixed up? (rises up to {MAX_RISE} are flattened as noise)")
+        raise DataError(f"{what}, arm '{arm}': the curve rises from {run_min[k]:.3f} back to "
+                        f"{s[k]:.3f} (at time {g['time'].iloc[k]:g}) at {_rows(mask)}; a survival "
+                        "curve cannot rise — are two arms' points mixed up? (rises up to "
+                        f"{MAX_RISE} are flattened as noise)")
 
 
 def surv_at(curve: pd.DataFrame, t: float) -> float:
@@ -62,13 +63,15 @@ def risk_warnings(curves: dict, risks: dict) -> list[str]:
                 continue
             alive = n[j] * s[j + 1] / s[j]  # at risk at t_j who survive to t_j+1 (no censoring)
             if n[j + 1] > alive * (1 + RISK_SLACK) + 2:
-                out.append(f"arm '{arm}': {int(n[j + 1])} at risk at time {t[j + 1]:g}, but the curve's drop "
-                           f"from {s[j]:.3f} to {s[j + 1]:.3f} leaves at most {alive:.0f} of the {int(n[j])} at risk "
-                           f"at time {t[j]:g} (check the risk table and the curve)")
+                out.append(f"arm '{arm}': {int(n[j + 1])} at risk at time {t[j + 1]:g}, but the "
+                           f"curve's drop from {s[j]:.3f} to {s[j + 1]:.3f} leaves at most "
+                           f"{alive:.0f} of the {int(n[j])} at risk at time {t[j]:g} (check the "
+                           "risk table and the curve)")
             elif j == 0 and alive > 0 and 1 - n[1] / alive > MAX_FIRST_CENSORING:
-                out.append(f"arm '{arm}': the first interval would need {100 * (1 - n[1] / alive):.0f}% of the "
-                           f"{int(n[0])} randomised censored before time {t[1]:g} (is the number randomised "
-                           "mistyped?)")
+                share = 100 * (1 - n[1] / alive)
+                out.append(f"arm '{arm}': the first interval would need {share:.0f}% of the "
+                           f"{int(n[0])} randomised censored before time {t[1]:g} (is the number "
+                           "randomised mistyped?)")
     return out
 
 
