@@ -218,7 +218,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         from .sensitivity import run_sensitivity
 
         sens = run_sensitivity(cfg, models, settings)
-        results.sections["sensitivity"] = {
+        results.sensitivity = {
             "scenarios": sens["scenarios"], "table": sens["table"].to_dict(orient="records"),
             "psense": sens["psense"].to_dict(orient="records"), "compile_counts": sens["compile_counts"],
             "unreliable_refits": sens["table"].loc[~sens["table"]["reliable"], ["model", "scenario"]]

@@ -320,7 +320,7 @@ def _survival_lines(r: Results, m: ModelResult) -> list[str]:
 
 
 def _sensitivity_section(r: Results) -> list[str]:
-    sv = r.sections.get("sensitivity")
+    sv = r.sensitivity
     if not sv:
         return []
     L = ["\n## Prior sensitivity",

@@ -285,7 +285,8 @@ class Results:
     loo: LooComparison | None = None
     kaplan_meier: dict | None = None
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)
-    sections: dict[str, Any] = field(default_factory=dict)  # sensitivity, reconstruction, shrinkage...
+    sensitivity: dict | None = None  # prior-scenario refits and power-scaling (patient level)
+    sections: dict[str, Any] = field(default_factory=dict)  # reconstruction, shrinkage, assurance...
     figures: dict[str, str] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
 
