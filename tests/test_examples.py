@@ -21,9 +21,15 @@ def test_example_notebook_executes(monkeypatch):
     monkeypatch.setenv("TRIALBAYES_EXAMPLE_DRAWS", "150")
     monkeypatch.setenv("TRIALBAYES_EXAMPLE_CHAINS", "2")
     nb = nbformat.read(ROOT / "examples" / "rossi_fin_prio.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    nbclient.NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(ROOT / "examples")}},
+    ).execute()
+    text = "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     assert "before fit: summary() needs a fitted model" in text, text
     assert re.search(r"HR of financial aid at prio = \d+ prior arrests: \d\.\d\d \(", text), text
     assert "compilations: 1" in text
@@ -31,7 +37,8 @@ def test_example_notebook_executes(monkeypatch):
 
 @pytest.mark.slow
 def test_never_seen_trial_runs_with_derived_values_and_units(tmp_path):
-    """GBSG2 (scikit-survival): time in days, biomarker progrec in fmol/mg, no landmark or cut-offs."""
+    """GBSG2 (scikit-survival): time in days, biomarker progrec in fmol/mg, no landmark or
+    cut-offs."""
     datasets = pytest.importorskip("sksurv.datasets")
     x, y = datasets.load_gbsg2()
     df = x.assign(time=y["time"], cens=y["cens"].astype(int), id=range(len(x))).iloc[::2]
@@ -39,10 +46,12 @@ def test_never_seen_trial_runs_with_derived_values_and_units(tmp_path):
     (tmp_path / "gbsg2.yaml").write_text(
         "name: gbsg2\n"
         "data:\n  kind: file\n  path: gbsg2.csv\n  time_unit: days\n  units: {progrec: fmol/mg}\n"
-        "  columns: {time: time, event: cens, arm: horTh, treatment_level: 'yes', biomarkers: [progrec]}\n"
+        "  columns: "
+        "{time: time, event: cens, arm: horTh, treatment_level: 'yes', biomarkers: [progrec]}\n"
         "models:\n  - name: interaction\n    interaction: linear\n    biomarker: progrec\n"
         "sampler: {chains: 2, draws: 150, tune: 150}\n"
-        "diagnostics: {allow_unreliable: true}\nreport: {figures: false}\n")
+        "diagnostics: {allow_unreliable: true}\nreport: {figures: false}\n"
+    )
     res = run_cli("run", tmp_path / "gbsg2.yaml", "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
     out = tmp_path / "out" / "gbsg2"
@@ -62,7 +71,10 @@ def test_never_seen_trial_runs_with_derived_values_and_units(tmp_path):
 
     dt = az.from_netcdf(out / "posterior" / "interaction.nc")
     assert dt.attrs["time_unit"] == "days" and dt.attrs["biomarker"] == "progrec"
-    assert dt.attrs["biomarker_scale"] > 0 and dt.attrs["config_hash"] == r["provenance"]["config_hash"]
+    assert (
+        dt.attrs["biomarker_scale"] > 0
+        and dt.attrs["config_hash"] == r["provenance"]["config_hash"]
+    )
     assert dt["observed_data"]["time"].size == len(df)
     rerun = run_cli("report", out)
     assert rerun.exit_code == 0 and (out / "report.md").read_text() == report
