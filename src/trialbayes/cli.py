@@ -60,7 +60,8 @@ def run(
     if r.synthetic:
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
     if r.kind == "reconstructed":
-        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised Kaplan–Meier figure.")
+        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised "
+                   "Kaplan–Meier figure.")
     for line in headline(r):
         typer.echo(line)
     if not result.reliable:
@@ -154,7 +155,8 @@ def reconstruct(
 
     stem = out.with_suffix("")
     targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
-    clash = [str(t) for t in targets for i in (curve, risk, events) if i and t.resolve() == Path(i).resolve()]
+    inputs = [Path(i).resolve() for i in (curve, risk, events) if i]
+    clash = [str(t) for t in targets if t.resolve() in inputs]
     if clash:
         _err(f"--out would overwrite an input ({', '.join(clash)}); choose another name")
         raise typer.Exit(EXIT_INPUT)
@@ -177,8 +179,8 @@ def reconstruct(
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
-    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, {int(ipd['event'].sum())} events) "
-               "and its quality report")
+    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
+               f"{int(ipd['event'].sum())} events) and its quality report")
     for arm, a in q["arms"].items():
         typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
                    f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
@@ -197,7 +199,8 @@ def main() -> None:
         except SystemExit:
             raise
         except Interrupted as exc:
-            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs untouched")
+            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs "
+                 "untouched")
             sys.exit(exc.exit_code)
         except SamplingIncomplete as exc:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")

@@ -114,11 +114,11 @@ def _same(a, b) -> bool:
 def _no_dates(col: pd.Series, name: str, what: str) -> None:
     """Dates and durations would be read as nanoseconds by ``pd.to_numeric``."""
     if pd.api.types.is_datetime64_any_dtype(col):
-        raise DataError(f"column '{name}' ({what}): holds dates ({col.dtype}), which would be read as "
-                        "nanoseconds; give numbers (for time: follow-up from randomisation)")
+        raise DataError(f"column '{name}' ({what}): holds dates ({col.dtype}), which would be read "
+                        "as nanoseconds; give numbers (for time: follow-up from randomisation)")
     if pd.api.types.is_timedelta64_dtype(col):
-        raise DataError(f"column '{name}' ({what}): holds durations ({col.dtype}); give numbers"
-                        + (" (for the time column, set data.time_unit to convert them)" if what == "time" else ""))
+        hint = " (for the time column, set data.time_unit to convert them)" if what == "time" else ""
+        raise DataError(f"column '{name}' ({what}): holds durations ({col.dtype}); give numbers{hint}")
 
 
 def _numeric(col: pd.Series, name: str, what: str) -> np.ndarray:
@@ -157,16 +157,18 @@ def _covariate(col: pd.Series, name: str) -> pd.Series | None:
     text = num.isna() & col.notna()
     if not text.any():
         if np.isinf(num).any():
-            raise DataError(f"column '{name}' (covariate): infinite values at {_rows(np.isinf(num))}")
+            raise DataError(f"column '{name}' (covariate): infinite values at "
+                            f"{_rows(np.isinf(num))}")
         return num.astype(float)
     if (~text & col.notna()).any():
         vals = sorted({str(v) for v in col[text]})[:5]
-        raise DataError(f"column '{name}' (covariate): mostly numbers but text values {vals} at {_rows(text)}; "
-                        "fix those cells (a categorical covariate must be text throughout)")
+        raise DataError(f"column '{name}' (covariate): mostly numbers but text values {vals} at "
+                        f"{_rows(text)}; fix those cells (a categorical covariate must be text "
+                        "throughout)")
     n_lv = col.dropna().astype(str).nunique()
     if n_lv > MAX_LEVELS:
-        raise DataError(f"column '{name}' (covariate): {n_lv} distinct text values, more than {MAX_LEVELS} "
-                        "levels; is it an identifier or a mistyped numeric column?")
+        raise DataError(f"column '{name}' (covariate): {n_lv} distinct text values, more than "
+                        f"{MAX_LEVELS} levels; is it an identifier or a mistyped numeric column?")
     return None
 
 
@@ -313,7 +315,8 @@ def from_frame(
         truth=truth,
         source=source,
         n_dropped=n_dropped,
-        notes=time_notes + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
+        notes=time_notes
+        + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
         arm_column=str(cols.arm),
     )
 

@@ -51,15 +51,15 @@ def cox_fit(design: Design, times: np.ndarray, centre: np.ndarray | None = None,
             cph.fit(df, "time", "event", strata=strata)
             terms = _cox_terms(cph.summary)
     except Exception as exc:  # noqa: BLE001 - any lifelines failure is recorded, never fatal
-        return {"method": method, "status": "failed", "error": f"{type(exc).__name__}: {str(exc)[:300]}",
-                "terms": {}}
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return {"method": method, "status": "failed", "error": error, "terms": {}}
     problems = sorted({str(w.message).split(". ")[0].strip()[:200] for w in caught
                        if "onvergence" in type(w.message).__name__})
     runaway = [n for n, t in terms.items()
                if not (abs(t["log_hr"]) <= COX_MAX_ABS_LOG_HR and t["se"] <= COX_MAX_SE)]
     if runaway:
-        problems.append(f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > {COX_MAX_SE:g}): "
-                        + ", ".join(runaway))
+        problems.append(f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > "
+                        f"{COX_MAX_SE:g}): " + ", ".join(runaway))
     out = {"method": method, "status": "not_converged" if problems else "ok", "terms": terms}
     if problems:
         out["problems"] = problems

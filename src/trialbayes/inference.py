@@ -79,7 +79,7 @@ class Sampler:
         cfg = self.config
         seed = cfg.seed if seed is None else seed
         with phase("compiling"):
-            self.compile()  # timed on its own (compile_seconds); no-op once compiled or for PyMC's NUTS
+            self.compile()  # timed on its own (compile_seconds); no-op once compiled / PyMC NUTS
         t0 = time.perf_counter()
         if data:
             self.current_data.update(data)
@@ -104,9 +104,10 @@ class Sampler:
             compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
             # non-blocking, so that an interruption is not turned into a partial trace (nutpie's
             # blocking call returns the draws so far on KeyboardInterrupt)
-            run = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=seed,
-                                target_accept=self.accept, progress_bar=show_progress(cfg.progress),
-                                save_warmup=False, blocking=False)
+            run = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
+                                seed=seed, target_accept=self.accept,
+                                progress_bar=show_progress(cfg.progress), save_warmup=False,
+                                blocking=False)
             try:
                 return run.wait()
             except BaseException:

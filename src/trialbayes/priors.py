@@ -18,7 +18,8 @@ from scipy import stats
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN / inf: never a valid setting
+    # NaN / inf are never a valid setting
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

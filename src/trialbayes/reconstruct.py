@@ -267,7 +267,8 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
         if per_arm[arm]["km_max_abs_diff"] > th.max_abs_km:
             warnings.append(f"arm '{arm}': reconstructed KM differs from the digitised curve by up to {per_arm[arm]['km_max_abs_diff']:.3f}")
         if raw[arm] > th.max_abs_km:
-            warnings.append(f"arm '{arm}': reconstructed KM differs from the raw digitised points by up to {raw[arm]:.3f}")
+            warnings.append(f"arm '{arm}': reconstructed KM differs from the raw digitised points by "
+                            f"up to {raw[arm]:.3f}")
         if rel.max() > th.n_risk_rel:
             warnings.append(f"arm '{arm}': numbers at risk differ from the published ones by up to {100 * rel.max():.0f}%")
     warnings += risk_warnings(curves, risks)
@@ -276,7 +277,8 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
             per_arm[a]["published_events"] = int(v)
             if abs(per_arm[a]["events"] - v) > th.events_rel * max(v, 1):
                 warnings.append(f"arm '{a}': {per_arm[a]['events']} events reconstructed vs {int(v)} published")
-    out = {"data": "RECONSTRUCTED", "method": "Guyot et al. 2012", "arms": per_arm, "warnings": warnings, "poor_agreement": bool(warnings)}
+    out = {"data": "RECONSTRUCTED", "method": "Guyot et al. 2012",
+           "arms": per_arm, "warnings": warnings, "poor_agreement": bool(warnings)}
     arms = sorted(per_arm)
     if len(arms) == 2:
         trt = treatment_arm if treatment_arm in arms else arms[1]
