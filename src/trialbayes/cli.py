@@ -204,7 +204,7 @@ def main() -> None:
             sys.exit(exc.exit_code)
         except SamplingIncomplete as exc:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
-            sys.exit(1)
+            _hard_exit(1)
         except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
             _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
                  f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written")
