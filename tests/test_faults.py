@@ -329,6 +329,16 @@ def test_stale_staging_removed_and_orphaned_backup_restored(tmp_path):
         assert (tmp_path / "case" / "results.json").read_text() == "previous"
 
 
+def test_stale_staging_removed_before_sampling(tmp_path):
+    """At the start of the next run (check_writable, before any sampling), not only at writing."""
+    from trialbayes.checks import check_writable
+
+    stale = tmp_path / f".case.staging-{_dead_pid()}"
+    stale.mkdir()
+    check_writable(tmp_path, "case")
+    assert not stale.exists()
+
+
 def test_truncated_or_non_finite_trace_refused():
     import arviz as az
 

@@ -113,9 +113,14 @@ def check_memory(cfg: Config, data: TrialData) -> None:
 
 
 def check_writable(root: str | Path, name: str) -> None:
-    """The output folder can be created and written to (probe file removed, created folders too)."""
+    """The output folder can be created and written to (probe file removed, created folders too).
+    What a killed earlier run of ``name`` left behind is tidied first (``outputs.recover_stale``)."""
+    from .outputs import recover_stale
+
     root = Path(root)
     final = root / name
+    if root.is_dir():
+        recover_stale(root, name)
     for p, what in ((root, "--out"), (final, "the output folder")):
         if p.exists() and not p.is_dir():
             raise ConfigError(f"{what} {p} exists and is not a folder")
