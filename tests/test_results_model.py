@@ -240,4 +240,34 @@ def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
     text = cfg.read_text().replace("prio: arrests", "prior: arrests")
     cfg.write_text(text)
     res = run_cli("check", cfg)
-    assert res.exit_code == 2 and "data.units: ['prior'] are not among the analysed columns" in res.output
+    assert (
+        res.exit_code == 2
+        and "data.units: ['prior'] are not among the analysed columns" in res.output
+    )
+
+
+def test_forest_rows_label_subgroups_with_unit_and_events():
+    from trialbayes.render import forest_rows
+    from trialbayes.results import ModelResult, Quantity, Subgroups, SurvivalSummary
+
+    h = HRSummary.from_normal(0.0, 0.2)
+    q = Quantity(0.5, 0.4, 0.6, 0.95)
+    g = SubgroupResult("< 13", 40, 0.3, 12, h, h)
+    m = ModelResult(
+        "m",
+        "e",
+        h,
+        True,
+        {},
+        None,
+        {"biomarker": "progrec"},
+        {},
+        1,
+        [],
+        "cox",
+        [],
+        SurvivalSummary(1.0, "days", *[q] * 6),
+        Subgroups("progrec", "fmol/mg", [13.0], "config", [g]),
+    )
+    r = Results(kind="patient_level", config_name="x", title="x", data_label="d", models={"m": m})
+    assert forest_rows(r)[-1]["label"] == "m: progrec < 13 fmol/mg (n=40, events=12)"

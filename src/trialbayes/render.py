@@ -142,7 +142,7 @@ def forest_rows(r: Results) -> list[dict]:
                 "kind": "bayes",
             }
         )
-        c = m.coefficients[0].cox
+        c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
             rows.append(
                 {
@@ -154,13 +154,14 @@ def forest_rows(r: Results) -> list[dict]:
                 }
             )
         if m.spec.get("biomarker") and m.subgroups:
+            unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
             for g in m.subgroups.groups:
                 if g.conditional is not None:
                     s = g.conditional
                     rows.append(
                         {
-                            "label": f"{name}: {m.subgroups.biomarker} {g.label} (n={g.n}, "
-                            "ev={g.events})",
+                            "label": f"{name}: {m.subgroups.biomarker} {g.label}{unit} "
+                            f"(n={g.n}, events={g.events})",
                             "hr": s.median,
                             "lower": s.lower,
                             "upper": s.upper,
@@ -365,7 +366,7 @@ def _reconstruction_section(r: Results) -> list[str]:
 def _effect_section(r: Results) -> list[str]:
     rows = []
     for name, m in r.models.items():
-        te, cx = m.treatment_effect, m.coefficients[0].cox
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
         rows.append(
             {
                 "model": name + ("" if m.reliable else " ⚠"),
