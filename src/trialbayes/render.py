@@ -30,8 +30,13 @@ def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     return "\n".join([head, sep, *rows])
 
 
-def with_unit(x: float, unit: str | None, fmt: str = "{:g}") -> str:
-    return fmt.format(x) + (f" {unit}" if unit else "")
+def num(x: float) -> str:
+    """3 significant figures without exponent notation: 2594.3 -> "2594", 23.71 -> "23.7"."""
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def with_unit(x: float, unit: str | None, fmt=None) -> str:
+    return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
 
 
 def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
@@ -144,7 +149,7 @@ def forest_rows(r: Results) -> list[dict]:
                 "kind": "bayes",
             }
         )
-        c = m.coefficients[0].cox
+        c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
             rows.append(
                 {
@@ -156,13 +161,14 @@ def forest_rows(r: Results) -> list[dict]:
                 }
             )
         if m.spec.get("biomarker") and m.subgroups:
+            unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
             for g in m.subgroups.groups:
                 if g.conditional is not None:
                     s = g.conditional
                     rows.append(
                         {
-                            "label": f"{name}: {m.subgroups.biomarker} {g.label} (n={g.n}, "
-                            "ev={g.events})",
+                            "label": f"{name}: {m.subgroups.biomarker} {g.label}{unit} "
+                            f"(n={g.n}, events={g.events})",
                             "hr": s.median,
                             "lower": s.lower,
                             "upper": s.upper,
@@ -204,13 +210,13 @@ def _curve_line(name: str, m: ModelResult) -> str:
     )
     reg = hc.benefit_region
     line += (
-        f"; P(HR < 1) > 0.9 for {hc.biomarker} {reg[0]:.3g}–{with_unit(reg[1], u, '{:.3g}')}"
+        f"; P(HR < 1) > 0.9 for {hc.biomarker} {num(reg[0])}–{with_unit(reg[1], u)}"
         if reg
         else "; P(HR < 1) exceeds 0.9 nowhere"
     )
     cross = hc.median_crosses_1_at
     return line + (
-        f"; the posterior median HR reaches 1 near {with_unit(cross, u, '{:.3g}')}."
+        f"; the posterior median HR reaches 1 near {with_unit(cross, u)}."
         if cross
         else "."
     )
@@ -373,7 +379,7 @@ def _no_cox(m: ModelResult) -> str:
 def _effect_section(r: Results) -> list[str]:
     rows = []
     for name, m in r.models.items():
-        te, cx = m.treatment_effect, m.coefficients[0].cox
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
         rows.append(
             {
                 "model": name + ("" if m.reliable else " ⚠"),
@@ -458,7 +464,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     reg = hc.benefit_region
     L.append(
         f"\nP(HR < 1) > 0.9 for {hc.biomarker} in "
-        f"{reg[0]:.3g}–{with_unit(reg[1], hc.unit, '{:.3g}')}."
+        f"{num(reg[0])}–{with_unit(reg[1], hc.unit)}."
         if reg
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {hc.biomarker} range."
     )
