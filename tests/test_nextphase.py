@@ -294,7 +294,7 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
     res = _rossi_case(tmp_path, np_cfg)
     assert res.exit_code == 0, res.output
     root = tmp_path / "out" / "rossi_np"
-    r = json.loads((root / "results.json").read_text())["next_phase"]
+    r = json.loads((root / "results.json").read_text())["sections"]["next_phase"]
     assert len(r["designs"]) == 8 and len(r["oc"]) == 2 * 2 * 6 and not r["failed_cells"]
     assert "sceptical" in r["design_priors"]["half_sceptical"]
     for f in ("next_phase_events.png", "next_phase_cutoff.png", "next_phase_oc.png"):

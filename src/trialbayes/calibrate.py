@@ -41,7 +41,7 @@ class CalibrationSettings:
 def _model(cfg, name: str, s: CalibrationSettings):
     key = (cfg.hash(), name, s.chains, s.draws, s.tune)
     if key not in _MODELS:
-        from .data import load_data
+        from .sources import load_data
         from .pem import PiecewiseExponentialModel
 
         spec = {m.name: m for m in cfg.models}[name]

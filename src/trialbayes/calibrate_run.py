@@ -43,7 +43,8 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
-    from .data import check_against_models, load_data
+    from .data import check_against_models
+    from .sources import load_data
 
     check_against_models(load_data(cfg), cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]

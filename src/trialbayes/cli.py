@@ -1,4 +1,5 @@
-"""Command line: ``trialbayes run CONFIG``, ``trialbayes check CONFIG``.
+"""Command line: ``trialbayes run CONFIG``, ``check CONFIG``, ``report OUTDIR``, ``reconstruct``,
+``calibrate CONFIG``.
 
 Exit status: 0 success; 2 bad config or data (nothing written); 3 a model failed the sampler
 diagnostics gate (outputs written and marked unreliable) unless the config allows it;
@@ -41,6 +42,9 @@ def run(
     from .data import DataError
 
     _quiet_libraries()
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -53,14 +57,24 @@ def run(
     except (DataError, ConfigError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+    from .render import headline
+
     r = result.results
     typer.echo(f"wrote {result.out_dir}")
-    if r.get("synthetic"):
+    if r.synthetic:
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
-    for line in _headline(r):
+    if r.kind == "reconstructed":
+        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised "
+                   "Kaplan–Meier figure.")
+    for line in headline(r):
         typer.echo(line)
+    if r.sections.get("next_phase"):
+        from .nextphase import headline as next_phase_headline
+
+        for line in next_phase_headline(r.sections["next_phase"]):
+            typer.echo(line)
     if not result.reliable:
-        msg = f"UNRELIABLE: {', '.join(r.get('unreliable_models', []))} failed the diagnostics gate (see report.md)"
+        msg = f"UNRELIABLE: {', '.join(r.unreliable_models)} failed the diagnostics gate (see report.md)"
         if cfg.diagnostics.allow_unreliable:
             typer.echo(msg + "; allowed by diagnostics.allow_unreliable", err=True)
         else:
@@ -78,42 +92,34 @@ def _dispatch(cfg, out: Path, config_path: str):
     return run_patient_level(cfg, out, config_path)
 
 
-def _headline(r: dict) -> list[str]:
-    lines = []
-    for name, ev in r.get("posteriors", {}).items():
-        ps = ", ".join(f"{sc} {v['p_hr_below']['1']:.3f}" for sc, v in ev["scenarios"].items())
-        lines.append(f"  {name:<14} P(HR<1): {ps}")
-    for name, m in r.get("models", {}).items():
-        te = m["treatment_effect"]
-        flag = "" if m["reliable"] else "  [UNRELIABLE]"
-        lines.append(f"  {name:<14} HR {te['hr_median']:.2f} ({te['hr_lower']:.2f}-{te['hr_upper']:.2f})  "
-                     f"P(HR<1) = {te['p_hr_below']['1']:.3f}{flag}")
-    nxt = r.get("next_phase")
-    for prior in (nxt or {}).get("design_priors", {}):
-        rows = [d for d in nxt["designs"] if d["design_prior"] == prior]
-        if rows:
-            b = max(rows, key=lambda d: d["assurance"])
-            lines.append(f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
-                         f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})")
-    return lines
-
-
 @app.command()
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
-    from .data import DataError, check_against_models, load_data
+    from .caution import data_flags
+    from .checks import preflight
+    from .data import DataError, check_against_models
+    from .sources import load_data
+    from .settings import describe_settings, resolve
 
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
             data = load_data(cfg)
             check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+            preflight(cfg, data)
             if cfg.next_phase is not None:
                 from .nextphase import check_data
 
                 check_data(cfg.next_phase, data, cfg.models)
-            typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, biomarkers {data.biomarkers}")
+            settings = resolve(cfg, data)
+            typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
+                       f"biomarkers {data.biomarkers}")
+            typer.echo(f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}")
+            for line in describe_settings(settings):
+                typer.echo(f"  {line}")
+            for f in data_flags(data):  # the run would flag these too
+                typer.echo(f"{f.severity.upper()}: {f.message}", err=True)
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
     except (ConfigError, DataError) as exc:
@@ -154,7 +160,28 @@ def calibrate(
     typer.echo(f"wrote {path}")
     for p in res.parameters:
         flag = "  [NOT UNIFORM]" if p.chi2_p < 0.01 or p.ecdf_outside_95_band else ""
-        typer.echo(f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}")
+        typer.echo(f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, "
+                   f"ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}")
+
+
+@app.command()
+def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
+    """Re-render report.md from a run's results.json, without refitting anything."""
+    from .results import load_results
+
+    try:
+        r = load_results(outdir / "results.json")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _err(f"cannot read {outdir / 'results.json'}: {exc}")
+        raise typer.Exit(EXIT_INPUT)
+    if r.kind == "published":
+        from .published_run import render_published_report as render
+    else:
+        from .render import render_patient_report as render
+    target, tmp = outdir / "report.md", outdir / ".report.md.tmp"
+    tmp.write_text(render(r), encoding="utf-8")
+    tmp.replace(target)
+    typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()
@@ -170,11 +197,19 @@ def reconstruct(
 
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
     from .data import DataError
+    from .escape import csv_frame
     from .outputs import dumps
     from .plots import save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
+    stem = out.with_suffix("")
+    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
+    inputs = [Path(i).resolve() for i in (curve, risk, events) if i]
+    clash = [str(t) for t in targets if t.resolve() in inputs]
+    if clash:
+        _err(f"--out would overwrite an input ({', '.join(clash)}); choose another name")
+        raise typer.Exit(EXIT_INPUT)
     try:
         c, r, e = read_inputs(curve, risk, events)
         ipd = rebuild(c, r, e, percent)
@@ -183,11 +218,10 @@ def reconstruct(
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.with_suffix("")
-    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
     tmp = {t: t.with_name(f".{t.name}.tmp") for t in targets}
     try:
-        ipd.to_csv(tmp[out], index=False, float_format="%.6g")
+        labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
+        labelled.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
         save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
@@ -195,7 +229,8 @@ def reconstruct(
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
-    typer.echo(f"wrote {out} ({len(ipd)} patients, {int(ipd['event'].sum())} events) and its quality report")
+    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
+               f"{int(ipd['event'].sum())} events) and its quality report")
     for arm, a in q["arms"].items():
         typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
                    f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
@@ -206,13 +241,34 @@ def reconstruct(
 
 
 def main() -> None:
-    try:
-        app()
-    except SystemExit:
-        raise
-    except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
-        _err(f"unexpected failure: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+    from .interrupts import Interrupted, SamplingIncomplete, failure_phase, handle_signals
+
+    with handle_signals():
+        try:
+            app()
+        except SystemExit:
+            raise
+        except Interrupted as exc:
+            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs "
+                 "untouched")
+            sys.exit(exc.exit_code)
+        except SamplingIncomplete as exc:
+            _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
+            _hard_exit(1)
+        except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
+            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written")
+            _hard_exit(1)
+
+
+def _hard_exit(code: int) -> None:
+    """Exit now with ``code``: after a sampler failure, interpreter teardown can crash in the
+    sampler's native threads (seen as a segfault, exit 139); outputs are already cleaned up."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,14 @@ class NextPhaseResults:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "NextPhaseResults":
+        """Back from ``to_dict()`` / results.json."""
+        d = dict(d)
+        d["designs"] = [DesignResult(**x) for x in d.get("designs", [])]
+        d["oc"] = [OCPoint(**x) for x in d.get("oc", [])]
+        return cls(**d)
+
 
 def _analysis_text(cfg: NextPhase) -> str:
     s = f"log-rank test, one-sided alpha {cfg.alpha:g}"
@@ -326,3 +334,15 @@ def run_for_models(
 
         progress = show_progress("auto")
     return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)
+
+
+def headline(d: dict) -> list[str]:
+    """CLI lines: the design with the highest assurance under each design prior."""
+    out = []
+    for prior in d.get("design_priors", {}):
+        rows = [x for x in d["designs"] if x["design_prior"] == prior]
+        if rows:
+            b = max(rows, key=lambda x: x["assurance"])
+            out.append(f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
+                       f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})")
+    return out

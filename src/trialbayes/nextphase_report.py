@@ -193,8 +193,16 @@ def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
     return md_table(wide.reset_index())
 
 
-def report_section(res: NextPhaseResults, figures: dict[str, str]) -> str:
-    """Markdown for report.md: what was simulated, the design table, OC, figures."""
+def report_section(res: NextPhaseResults | dict, figures: dict[str, str]) -> str:
+    """Markdown for report.md (from the results or their results.json form): what was simulated,
+    the design table, OC, and the next-phase figures among ``figures``."""
+    if isinstance(res, dict):
+        res = NextPhaseResults.from_dict(res)
+    figures = {
+        k.removeprefix("next_phase: "): v
+        for k, v in figures.items()
+        if k.startswith("next_phase: ")
+    }
     s = res.settings
     L = [
         "\n## Next-phase trial simulation",
@@ -231,8 +239,8 @@ def report_section(res: NextPhaseResults, figures: dict[str, str]) -> str:
 
 def write_next_phase(
     out, res: NextPhaseResults, dpi: int = 110, figures: bool = True, label: str | None = None
-) -> tuple[dict, str]:
-    """Tables and figures into an OutputDir; returns (figure paths, report markdown)."""
+) -> dict[str, str]:
+    """Tables and figures into an OutputDir; returns the figure paths by title."""
     from .plots import save
 
     df, oc = res.designs_table(), res.oc_table()
@@ -260,4 +268,4 @@ def write_next_phase(
             dpi,
         )
         figs["operating characteristics"] = "figures/next_phase_oc.png"
-    return figs, report_section(res, figs)
+    return figs
