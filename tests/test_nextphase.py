@@ -301,6 +301,11 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
         assert (root / "figures" / f).stat().st_size > 10_000
     report = (root / "report.md").read_text()
     assert "## Next-phase trial simulation" in report and "half_sceptical" in report
+    (root / "report.md").unlink()  # re-rendered from results.json alone: the section comes back
+    from helpers import run_cli
+
+    assert run_cli("report", root).exit_code == 0
+    assert (root / "report.md").read_text() == report
     d = {(x["design_prior"], x["population"], x["events"]): x for x in r["designs"]}
     assert (
         d[("as_is", "below 3", 60)]["expected_screened"]

@@ -109,7 +109,7 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
 
 # ----------------------------------------------------------------------------- writing
 def report_md(res: CalibrationResults) -> str:
-    from .report import md_table
+    from .render import md_table
 
     s = res.settings
     t = res.table()

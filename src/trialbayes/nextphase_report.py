@@ -174,7 +174,7 @@ DESIGN_COLUMNS = {
 
 
 def design_md(df: pd.DataFrame) -> str:
-    from .report import md_table
+    from .render import md_table
 
     t = df[list(DESIGN_COLUMNS)].rename(columns=DESIGN_COLUMNS)
     for c in ("randomised", "screened", "duration"):
@@ -183,7 +183,7 @@ def design_md(df: pd.DataFrame) -> str:
 
 
 def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
-    from .report import md_table
+    from .render import md_table
 
     sel = oc[oc["true_hr"].isin(hrs)]
     wide = sel.pivot_table(
