@@ -357,7 +357,8 @@ def test_patient_log_hr_matches_the_estimands_for_a_spline_interaction():
     pop = Population(np.zeros((150, 0)), z, pen, x, "pnfh")
     s, q = 5, pen.shape[1]
     draws = {"treatment": rng.normal(size=s), "interaction": rng.normal(size=s),
-             "interaction_spline": rng.normal(size=(s, q)), "biomarker_spline": rng.normal(size=(s, q)),
+             "interaction_spline": rng.normal(size=(s, q)),
+             "biomarker_spline": rng.normal(size=(s, q)),
              "log_baseline_hazard": np.zeros((s, 1))}
     states = StatesOfNature.from_draws(draws, [0.0])
     idx = rng.integers(0, 150, (s, 20))

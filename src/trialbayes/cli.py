@@ -35,7 +35,9 @@ def _quiet_libraries() -> None:
 def run(
     config: Path = typer.Argument(..., help="analysis config (YAML)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
-    scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"),
+    scheduler: str = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"
+    ),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
     from .config import ConfigError, load_config
@@ -130,7 +132,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 @app.command()
 def calibrate(
     config: Path = typer.Argument(..., help="analysis config (YAML)"),
-    model: str = typer.Option(None, "--model", help="model to calibrate (default: the last in the config)"),
+    model: str = typer.Option(None, "--model", help="model to calibrate (default: the last one)"),
     fits: int = typer.Option(100, "--fits", min=10, help="SBC replicates"),
     draws: int = typer.Option(500, "--draws", min=50, help="posterior draws per chain per refit"),
     chains: int = typer.Option(2, "--chains", min=1),
@@ -150,8 +152,8 @@ def calibrate(
         cfg = load_config(config)
         if cfg.data.kind == "published":
             raise ConfigError("calibrate: needs a patient-level config")
-        s = CalibrationSettings(model=model or cfg.models[-1].name, fits=fits, draws=draws, tune=draws,
-                                chains=chains, seed=cfg.sampler.seed + 3)
+        s = CalibrationSettings(model=model or cfg.models[-1].name, fits=fits, draws=draws,
+                                tune=draws, chains=chains, seed=cfg.sampler.seed + 3)
         backend = "dask" if scheduler else "auto"
         res, path = run_calibration(cfg, s, out, backend, workers, scheduler, show_progress("auto"))
     except (ConfigError, DataError) as exc:

@@ -193,7 +193,9 @@ def oc_md(oc: pd.DataFrame, hrs: list[float]) -> str:
     return md_table(wide.reset_index())
 
 
-def report_section(res: NextPhaseResults | dict, figures: dict[str, str]) -> str:
+def report_section(
+    res: NextPhaseResults | dict, figures: dict[str, str], time_unit: str = "time units"
+) -> str:
     """Markdown for report.md (from the results or their results.json form): what was simulated,
     the design table, OC, and the next-phase figures among ``figures``."""
     if isinstance(res, dict):
@@ -209,7 +211,8 @@ def report_section(res: NextPhaseResults | dict, figures: dict[str, str]) -> str
         f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
         f"simulated trial; patients resampled from the fitted cohort; {s['trials']} trials per "
         f"design ({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over "
-        f"{s['accrual']['time']:g} time units, dropout rate {s['dropout_rate']:g}, "
+        f"{s['accrual']['time']:g} {time_unit}, dropout rate {s['dropout_rate']:g} per "
+        f"{time_unit.removesuffix('s')}, "
         f"allocation {s['allocation']:g}, "
         f"{s['patients_per_event']:g} patients randomised per target event; analysis at the target "
         f"event count" + (f" or at {s['calendar_cut']:g}" if s["calendar_cut"] else "") + ".",

@@ -284,7 +284,7 @@ def render_patient_report(r: Results) -> str:
     if r.sections.get("next_phase"):
         from .nextphase_report import report_section
 
-        L.append(report_section(r.sections["next_phase"], r.figures))
+        L.append(report_section(r.sections["next_phase"], r.figures, r.time_unit))
     if r.sections.get("synthetic_truth"):
         t = r.sections["synthetic_truth"]
         L.append("\n## Synthetic truth")
