@@ -351,7 +351,8 @@ def run_patient_level(
         out_dir=None,
         reliable=results.reliable,
         models=models,
-        tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens, "next_phase": nxt},
+        tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens,
+                "next_phase": nxt},
     )
     if write:
         from .report import write_patient_outputs
