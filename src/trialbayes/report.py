@@ -35,17 +35,21 @@ def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
 
 
 def forest_rows(results: dict) -> list[dict]:
+    """Forest rows grouped by model: posterior and Cox treatment HR, then the subgroups."""
     rows = []
     for name, m in results["models"].items():
         te = m["treatment_effect"]
-        rows.append({"label": f"{name}: treatment", "hr": te["hr_median"], "lower": te["hr_lower"], "upper": te["hr_upper"], "kind": "bayes"})
+        rows.append({"group": f"model {name}", "label": "treatment (posterior)", "hr": te["hr_median"],
+                     "lower": te["hr_lower"], "upper": te["hr_upper"], "kind": "bayes", "p": te["p_hr_below"]["1"]})
         c = m["cox"]["terms"]["treatment"]
-        rows.append({"label": f"{name}: treatment (Cox)", "hr": c["hr"], "lower": c["hr_lower"], "upper": c["hr_upper"], "kind": "cox"})
+        rows.append({"group": f"model {name}", "label": "treatment (Cox)", "hr": c["hr"], "lower": c["hr_lower"],
+                     "upper": c["hr_upper"], "kind": "cox"})
         for g in m.get("subgroups", {}).get("groups", []) if m["spec"]["biomarker"] else []:
             if "conditional" in g:
                 s = g["conditional"]
-                rows.append({"label": f"{name}: {m['subgroups']['biomarker']} {g['subgroup']} (n={g['n']})",
-                             "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "bayes"})
+                rows.append({"group": f"model {name}", "label": f"{m['subgroups']['biomarker']} {g['subgroup']} (n={g['n']})",
+                             "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "bayes",
+                             "p": s["p_hr_below"]["1"]})
     return rows
 
 
