@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import estimands as est
+from . import progress
 from .config import Config
 from .data import TrialData, check_against_models, load_data
 from .frequentist import cox_fit, km_at, km_curves
@@ -155,11 +156,22 @@ def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFram
     return df[keep], khat
 
 
+def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int) -> None:
+    """Compile (its own phase line: 15–60 s for a large model), then sample, each announced."""
+    name = pem.spec.name
+    pem.sampler.label = name
+    with progress.phase(f"compiling model {name}"):
+        pem.sampler.compile()
+    with progress.phase(progress.sampling_text(name, sampler.chains, sampler.draws, sampler.tune)):
+        pem.fit(seed=seed)
+
+
 def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
                       write: bool = True) -> RunResult:
     t_start = time.perf_counter()
-    data = load_data(cfg)
-    check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+    with progress.phase("loading and validating data"):
+        data = load_data(cfg)
+        check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
@@ -167,12 +179,14 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         seed = cfg.sampler.seed + 1000 * i
         seeds[spec.name] = seed
         pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics).build(data)
-        pem.fit(seed=seed)
+        fit_with_progress(pem, cfg.sampler, seed)
         models[spec.name] = pem
-        res = analyse_model(pem, data, cfg)
+        with progress.phase(f"estimands of model {spec.name}"):
+            res = analyse_model(pem, data, cfg)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = res["result"], res["tables"], res["draws"]
 
-    loo_df, khat = loo_table(models)
+    with progress.phase("PSIS-LOO model comparison"):
+        loo_df, khat = loo_table(models)
     km = km_curves(data.frame["time"].to_numpy(), data.frame["event"].to_numpy(), data.frame["treat"].to_numpy())
     reliable = all(m.reliable for m in models.values())
     lm = cfg.estimands.landmark
@@ -204,7 +218,8 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        sens = run_sensitivity(cfg, models)
+        with progress.phase("prior-sensitivity refits"):
+            sens = run_sensitivity(cfg, models)
         results["sensitivity"] = {
             "scenarios": sens["scenarios"],
             "table": sens["table"].to_dict(orient="records"),
@@ -233,7 +248,8 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with OutputDir(out_root, cfg.name, csv_label="SYNTHETIC" if data.synthetic else None) as out:
+        with progress.phase("writing tables, figures and reports"), \
+                OutputDir(out_root, cfg.name, csv_label="SYNTHETIC" if data.synthetic else None) as out:
             write_patient_outputs(out, cfg, data, run, draws_by_model, provenance)
             run.out_dir = out.commit()
     return run

@@ -34,11 +34,15 @@ def _quiet_libraries() -> None:
 def run(
     config: Path = typer.Argument(..., help="analysis config (YAML)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
+    from . import progress
     from .config import ConfigError, load_config
     from .data import DataError
 
+    progress.configure(enabled=not quiet)
+    progress.say(f"trialbayes run {config}")
     _quiet_libraries()
     try:
         cfg = load_config(config)

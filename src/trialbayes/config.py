@@ -291,6 +291,9 @@ class Report(_Strict):
     title: str | None = None
     dpi: int = Field(110, ge=50, le=400)
     figures: bool = True
+    html: bool = True  # write the self-contained report.html beside report.md
+    time_unit: str | None = None  # e.g. "days", "weeks": axis labels, follow-up and RMST in the reports
+    units: dict[str, str] = {}  # unit of a biomarker / covariate column, e.g. {pnfh: pg/mL}
 
 
 class Config(_Strict):

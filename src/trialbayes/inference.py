@@ -23,6 +23,7 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from .config import Diagnostics, Sampler as SamplerConfig
+from .progress import sampler_bar
 
 
 def stack_versions() -> dict[str, str]:
@@ -55,6 +56,7 @@ class Sampler:
     compile_seconds: float = 0.0
     timings: list = field(default_factory=list)
     current_data: dict = field(default_factory=dict)  # every pm.Data value changed since compiling
+    label: str = "model"  # named by the terminal progress bar
 
     @property
     def accept(self) -> float:
@@ -99,8 +101,9 @@ class Sampler:
             import nutpie
 
             compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
+            bar = {"progress_callback": sampler_bar(f"sampling {self.label}")} if show_progress(cfg.progress) else {}
             return nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=seed,
-                                 target_accept=self.accept, progress_bar=show_progress(cfg.progress), save_warmup=False)
+                                 target_accept=self.accept, progress_bar=False, save_warmup=False, **bar)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, cores=min(cfg.chains, os.cpu_count() or 1),

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import assurance as pos
-from . import plots
+from . import plots, progress
 from .analysis import SCHEMA_VERSION, RunResult
 from .config import Config
 from .inference import stack_versions
@@ -33,17 +33,8 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
     scenarios = p.scenarios or default_scenarios(p.design_hr)
     sampler = PublishedSampler(chains=4, draws=p.nuts_draws // 4, tune=1000, seed=cfg.sampler.seed)
 
-    posteriors: dict[str, dict] = {}
-    rows = []
-    for ev in chosen:
-        posteriors[ev.name] = {"evidence": {"log_hr": ev.log_hr, "se": ev.se, "hr": ev.hr, "subgroup": ev.subgroup,
-                                            "share": ev.share}, "scenarios": {}}
-        for i, sc in enumerate(scenarios):
-            prior = scenario_prior(sc)
-            post = posterior(ev, prior, thr, harm, prob, sampler, seed=cfg.sampler.seed + i)
-            posteriors[ev.name]["scenarios"][sc.name] = {"prior": describe(prior), "kind": sc.kind, **post}
-            rows.append(scenario_table_row(ev, sc.name, prior, post))
-    table = pd.DataFrame(rows)
+    with progress.phase(f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"):
+        posteriors, table = scenario_posteriors(chosen, scenarios, (thr, harm, prob), sampler, cfg.sampler.seed)
 
     means, sds = p.grid_mean.values(), p.grid_sd.values()
     grids = {ev.name: prior_grid(ev, means, sds) for ev in chosen}
@@ -62,6 +53,7 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
     }
     shrunk = None
     if p.subgroups is not None:
+        progress.say("subgroup shrinkage (hierarchical model)")
         names = p.subgroups.estimates or [n for n, v in evs.items() if v.subgroup]
         if len(names) >= 2:
             mu_prior = parse_prior("treatment", p.subgroups.mu_prior) if p.subgroups.mu_prior else None
@@ -79,10 +71,26 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
         provenance = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "config_path": config_path,
                       "config_hash": cfg.hash(), "config": cfg.model_dump(mode="json"), "seed": cfg.sampler.seed,
                       "versions": stack_versions(), "wall_seconds": round(time.perf_counter() - t0, 2)}
-        with OutputDir(out_root, cfg.name) as out:
+        with progress.phase("writing tables, figures and reports"), OutputDir(out_root, cfg.name) as out:
             _write(out, cfg, run, chosen, means, sds, shrunk, provenance)
             run.out_dir = out.commit()
     return run
+
+
+def scenario_posteriors(chosen, scenarios, summary: tuple, sampler, seed: int) -> tuple[dict, pd.DataFrame]:
+    """Posterior of every estimate under every scenario; ``summary`` = (thresholds, harm, prob)."""
+    thr, harm, prob = summary
+    posteriors: dict[str, dict] = {}
+    rows = []
+    for ev in chosen:
+        posteriors[ev.name] = {"evidence": {"log_hr": ev.log_hr, "se": ev.se, "hr": ev.hr, "subgroup": ev.subgroup,
+                                            "share": ev.share}, "scenarios": {}}
+        for i, sc in enumerate(scenarios):
+            prior = scenario_prior(sc)
+            post = posterior(ev, prior, thr, harm, prob, sampler, seed=seed + i)
+            posteriors[ev.name]["scenarios"][sc.name] = {"prior": describe(prior), "kind": sc.kind, **post}
+            rows.append(scenario_table_row(ev, sc.name, prior, post))
+    return posteriors, pd.DataFrame(rows)
 
 
 def _posterior_of(name, scenario, posteriors, shrunk):
@@ -138,20 +146,20 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk, prov
     out.write_csv("tables/prior_grid.csv", pd.DataFrame(grid_rows))
     out.write_csv("tables/tipping_points.csv", pd.DataFrame([{"estimate": n, **{k: v for k, v in t.items()}}
                                                              for n, ts in r["tipping_points"].items() for t in ts]))
-    figs = {}
+    figs, caps = {}, {}
     if cfg.report.figures:
-        rows = []
-        for ev in chosen:
-            z = stats.norm.ppf((1 + cfg.estimands.ci_prob) / 2)
-            rows.append({"label": f"{ev.name}: published", "hr": ev.hr, "lower": float(np.exp(ev.log_hr - z * ev.se)),
-                         "upper": float(np.exp(ev.log_hr + z * ev.se)), "kind": "cox"})
-            for sc, s in r["posteriors"][ev.name]["scenarios"].items():
-                rows.append({"label": f"{ev.name}: {sc}", "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "bayes"})
-        plots.save(plots.forest_plot(rows, title="Published estimates: posterior HR by prior scenario"), out.path("figures/forest_scenarios.png"), dpi)
+        plots.save(plots.forest_plot(scenario_forest_rows(r, chosen, cfg.estimands.ci_prob),
+                                     title="Published estimates: posterior HR by prior scenario"),
+                   out.path("figures/forest_scenarios.png"), dpi)
         figs["forest_scenarios"] = "figures/forest_scenarios.png"
+        caps["forest_scenarios"] = ("Each published estimate (square, its confidence interval) and its posterior "
+                                    "under every prior scenario (circle, median and 95% CrI), grouped by estimate; "
+                                    "right: posterior P(HR < 1).")
         fig = plots.prior_grid_panels(run.tables["grids"], means, sds, r["tipping_points"])
         plots.save(fig, out.path("figures/prior_grid.png"), dpi)
         figs["prior_grid"] = "figures/prior_grid.png"
+        caps["prior_grid"] = ("P(HR < 1) over a grid of normal priors on the log-HR (mean across, SD up), per "
+                              "estimate; contours at 0.5, 0.9 and 0.95; dots: tipping-point SDs of a centred prior.")
     if shrunk is not None:
         sg = r["subgroup_shrinkage"]
         srows = []
@@ -172,17 +180,40 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk, prov
             rows.append({"label": "overall μ", "hr": o["hr_median"], "lower": o["hr_lower"], "upper": o["hr_upper"], "kind": "shrunk"})
             plots.save(plots.forest_plot(rows, title="Subgroup shrinkage (hierarchical model)"), out.path("figures/subgroup_shrinkage.png"), dpi)
             figs["subgroup_shrinkage"] = "figures/subgroup_shrinkage.png"
+            caps["subgroup_shrinkage"] = ("Subgroup hazard ratios as published (squares, 95% CI) and after "
+                                          "hierarchical shrinkage (circles, 95% CrI), with the overall mean μ.")
     if "assurance" in r:
         arows = [{"design": lab, **row} for lab, d in r["assurance"]["designs"].items() for row in d["by_events"]]
         out.write_csv("tables/assurance.csv", pd.DataFrame(arows))
         if cfg.report.figures:
             plots.save(plots.assurance_plot(r["assurance"]), out.path("figures/assurance.png"), dpi)
             figs["assurance"] = "figures/assurance.png"
+            caps["assurance"] = ("Probability that a next trial is significant (assurance, solid) and its power "
+                                 "at the posterior mean (dotted) against its number of events, per design.")
     r["figures"] = figs
+    r["figure_captions"] = caps
     r["provenance"] = {k: v for k, v in provenance.items() if k not in ("wall_seconds", "config")}
     out.write_json("results.json", r)
     out.write_json("provenance.json", provenance)
     out.write_text("report.md", render_published_report(r))
+    if cfg.report.html:
+        from .html_report import render
+        from .report_views import view
+
+        out.write_text("report.html", render(view(r, out.staging)))
+
+
+def scenario_forest_rows(r: dict, chosen, ci_prob: float) -> list[dict]:
+    """Forest rows grouped by estimate: the published estimate, then its posterior per scenario."""
+    z = stats.norm.ppf((1 + ci_prob) / 2)
+    rows = []
+    for ev in chosen:
+        rows.append({"group": ev.name, "label": "published", "hr": ev.hr, "lower": float(np.exp(ev.log_hr - z * ev.se)),
+                     "upper": float(np.exp(ev.log_hr + z * ev.se)), "kind": "cox"})
+        for sc, s in r["posteriors"][ev.name]["scenarios"].items():
+            rows.append({"group": ev.name, "label": sc, "hr": s["hr_median"], "lower": s["hr_lower"],
+                         "upper": s["hr_upper"], "kind": "bayes", "p": s["p_hr_below"]["1"]})
+    return rows
 
 
 def _fmt(s):

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from . import plots
+from . import report_figures as rf
 from .outputs import OutputDir
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -81,61 +82,54 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, 
     if run.tables["loo"] is not None:
         out.write_csv("tables/loo.csv", run.tables["loo"])
 
+    label_fig = label
+    caps: dict[str, str] = {}
     for name, tabs in run.tables["per_model"].items():
         out.write_csv(f"tables/survival_{name}.csv", tabs["survival_curves"])
         if "hr_curve" in tabs:
             out.write_csv(f"tables/hr_curve_{name}.csv", tabs["hr_curve"])
         pem = run.models[name]
+        prior = rf.prior_group(pem, cfg.sampler.seed)
+        rf.attach_prior(pem.idata, prior)
         pem.idata.attrs["data_label"] = data.label
         pem.idata.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
-        if not cfg.report.figures:
-            continue
-        dpi = cfg.report.dpi
-        plots.save(plots.hr_posterior_plot(draws_by_model[name]["treatment"],
-                                           title=f"{name}: {results['models'][name]['treatment_effect']['estimand']}",
-                                           label=label), out.path(f"figures/hr_posterior_{name}.png"), dpi)
-        figs[f"hr_posterior_{name}"] = f"figures/hr_posterior_{name}.png"
-        plots.save(plots.survival_plot(tabs["survival_curves"], run.tables["km"], arm_labels=arm_labels,
-                                       landmark=cfg.estimands.landmark, title=f"{name}: standardised survival vs Kaplan–Meier",
-                                       label=label), out.path(f"figures/survival_{name}.png"), dpi)
-        figs[f"survival_{name}"] = f"figures/survival_{name}.png"
-        if "hr_curve" in tabs:
-            c = tabs["hr_curve"]
-            b = pem.spec.biomarker
-            plots.save(plots.hr_curve_plot(c, biomarker=b, cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
-                                           values=pem.design.biomarker_values, cutoffs=cfg.estimands.subgroup_cutoffs,
-                                           title=f"{name}: treatment HR by {b}", label=label, log_x=pem.design.basis.log,
-                                           cox_label="Cox, log-linear term only" if pem.design.basis.kind == "spline" else "Cox estimate"),
-                       out.path(f"figures/hr_curve_{name}.png"), dpi)
-            figs[f"hr_curve_{name}"] = f"figures/hr_curve_{name}.png"
+        if cfg.report.figures:
+            rf.model_figures(out, cfg, data, run, name, draws_by_model[name], prior, figs, caps, label_fig)
     if cfg.report.figures:
-        plots.save(plots.forest_plot(forest_rows(results), label=label), out.path("figures/forest.png"), cfg.report.dpi)
-        figs["forest"] = "figures/forest.png"
+        rf._save(out, figs, caps, "forest", plots.forest_plot(forest_rows(results), label=label),
+                 rf.forest_caption(), cfg.report.dpi)
     if data.reconstruction is not None:
         from .reconstruct import quality_plot
 
         out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
         if cfg.report.figures:
-            plots.save(quality_plot(data.reconstruction["ipd"], data.reconstruction["curve"], data.reconstruction["percent"]),
-                       out.path("figures/reconstruction_quality.png"), cfg.report.dpi)
-            figs["reconstruction_quality"] = "figures/reconstruction_quality.png"
+            colours = {data.control_label: plots.ARM_COLOURS[0], data.treatment_label: plots.ARM_COLOURS[1]}
+            rf._save(out, figs, caps, "reconstruction_quality",
+                     quality_plot(data.reconstruction["ipd"], data.reconstruction["curve"],
+                                  data.reconstruction["percent"], colours=colours,
+                                  time_unit=rf.units(cfg, data)[0]),
+                     "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of "
+                     "the reconstructed patient data (steps), per arm.", cfg.report.dpi)
     sens = run.tables.get("sensitivity")
     if sens is not None:
         out.write_csv("tables/sensitivity.csv", sens["table"])
         if len(sens["psense"]):
             out.write_csv("tables/psense.csv", sens["psense"])
         if cfg.report.figures:
-            rows = [{"label": f"{r['model']}: {r['scenario']}", "hr": r["hr_median"], "lower": r["hr_lower"],
-                     "upper": r["hr_upper"], "kind": "bayes"} for r in sens["table"].to_dict(orient="records")]
-            plots.save(plots.forest_plot(rows, title="Treatment HR under each prior scenario", label=label),
-                       out.path("figures/sensitivity.png"), cfg.report.dpi)
-            figs["sensitivity"] = "figures/sensitivity.png"
+            rf.sensitivity_figure(out, cfg, sens, figs, caps, label)
 
     results["figures"] = figs
+    results["figure_captions"] = caps
     results["provenance"] = {k: v for k, v in provenance.items() if k not in ("timings_seconds", "wall_seconds", "config")}
     out.write_json("results.json", results)
     out.write_json("provenance.json", provenance)
     out.write_text("report.md", render_patient_report(results, cfg))
+    if cfg.report.html:
+        from .html_report import render
+        from .report_views import view
+
+        tu, cu = rf.units(cfg, data)
+        out.write_text("report.html", render(view(results, out.staging, cfg, tu, cu)))
 
 
 def summary_lines(r: dict) -> list[str]:
