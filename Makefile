@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/mirocals.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean-venv
+.PHONY: run test bench clean-venv browser
 
 $(PY):
 	@PYBIN="$$(bash .ci/find-python)" || exit 1; \
@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/trialbayes run $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser:  # headless Chromium for the report.html check (installs only as root with apt-get)
+	@bash .ci/install-browser
 
 bench: $(STAMP)
 	$(PY) bench/bench_fit.py

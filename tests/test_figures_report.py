@@ -1,4 +1,5 @@
-"""Fast tests of the figures, the HTML renderer, the prior draws and the progress lines (no sampling)."""
+"""Fast tests (no sampling) of the figures, the HTML renderer, the prior draws and the progress
+lines."""
 
 import io
 import re
@@ -11,7 +12,14 @@ import pytest
 from scipy import stats
 
 from trialbayes import figures, html_report, plots, progress
-from trialbayes.priors import FLAT_SIGMA, FlatPrior, MixturePrior, NormalPrior, StudentTPrior, prior_draws
+from trialbayes.priors import (
+    FLAT_SIGMA,
+    FlatPrior,
+    MixturePrior,
+    NormalPrior,
+    StudentTPrior,
+    prior_draws,
+)
 
 
 def _km_data(n=200, seed=0):
@@ -27,7 +35,11 @@ def _exact_curves(times, rates, band=0.02):
     rows = []
     for arm, lam in rates.items():
         s = np.exp(-lam * times)
-        rows.append(pd.DataFrame({"arm": arm, "time": times, "median": s, "lower": s - band, "upper": s + band}))
+        rows.append(
+            pd.DataFrame(
+                {"arm": arm, "time": times, "median": s, "lower": s - band, "upper": s + band}
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -48,7 +60,9 @@ def test_km_step_matches_lifelines():
     times, events, _ = _km_data()
     km = KaplanMeierFitter().fit(times, events)
     probe = np.linspace(0, times.max(), 57)
-    assert np.allclose(figures.step_at(figures.km_fit(times, events), probe), km.survival_function_at_times(probe))
+    assert np.allclose(
+        figures.step_at(figures.km_fit(times, events), probe), km.survival_function_at_times(probe)
+    )
 
 
 def test_km_agreement_flags_exactly_where_km_leaves_the_band():
@@ -75,7 +89,15 @@ def test_km_agreement_flags_exactly_where_km_leaves_the_band():
 def test_hr_ticks_never_collide_and_cover_the_range():
     """Adjacent ticks are at least 1/12 of the axis apart (≥ 0.4 inch on a 5-inch axis: room for
     labels such as '0.05' at 8 pt), and the ticks cover the range."""
-    for lo, hi in [(0.2, 0.25), (0.18, 12), (0.05, 1.3), (0.4, 3.2), (0.001, 50), (0.6, 1.1), (1e-4, 1e3)]:
+    for lo, hi in [
+        (0.2, 0.25),
+        (0.18, 12),
+        (0.05, 1.3),
+        (0.4, 3.2),
+        (0.001, 50),
+        (0.6, 1.1),
+        (1e-4, 1e3),
+    ]:
         t = plots.hr_ticks(lo, hi)
         assert len(t) >= 2
         assert t[0] <= lo * 1.03 and t[-1] >= hi * 0.97
@@ -88,17 +110,30 @@ def _figure_calls(tmp_path):
     grid = np.linspace(0, times.max(), 30)
     curves = _exact_curves(grid, {0: 0.1, 1: 0.07})
     x = np.linspace(500, 8000, 40)
-    curve = pd.DataFrame({"biomarker": x, "hr_median": np.exp(-1 + x / 4000), "hr_lower": np.exp(-1.6 + x / 4000),
-                          "hr_upper": np.exp(-0.4 + x / 4000), "p_hr_below_1": 1 - x / 8000, "p_hr_below_0.8": 0.8 - x / 10000})
+    curve = pd.DataFrame(
+        {
+            "biomarker": x,
+            "hr_median": np.exp(-1 + x / 4000),
+            "hr_lower": np.exp(-1.6 + x / 4000),
+            "hr_upper": np.exp(-0.4 + x / 4000),
+            "p_hr_below_1": 1 - x / 8000,
+            "p_hr_below_0.8": 0.8 - x / 10000,
+        }
+    )
     rng = np.random.default_rng(1)
     return {
-        "km": lambda ax: figures.km_figure(times, events, treat, curves, axes=ax, landmark=12, unit="months"),
-        "hr_curve": lambda ax: figures.hr_curve_figure(curve, "pnfh", "pg/mL", rng.lognormal(7.5, 0.6, 200),
-                                                       [750, 3700], axes=ax),
+        "km": lambda ax: figures.km_figure(
+            times, events, treat, curves, axes=ax, landmark=12, unit="months"
+        ),
+        "hr_curve": lambda ax: figures.hr_curve_figure(
+            curve, "pnfh", "pg/mL", rng.lognormal(7.5, 0.6, 200), [750, 3700], axes=ax
+        ),
         "prior_posterior": lambda ax: figures.prior_posterior_figure(
-            {"treatment": (rng.normal(0, 1, 2000), rng.normal(-0.4, 0.2, 2000))}, axes=ax),
-        "forest": lambda ax: plots.forest_plot([{"group": "m", "label": "a", "hr": 0.7, "lower": 0.5, "upper": 1.1,
-                                                 "p": 0.94}], ax=ax),
+            {"treatment": (rng.normal(0, 1, 2000), rng.normal(-0.4, 0.2, 2000))}, axes=ax
+        ),
+        "forest": lambda ax: plots.forest_plot(
+            [{"group": "m", "label": "a", "hr": 0.7, "lower": 0.5, "upper": 1.1, "p": 0.94}], ax=ax
+        ),
         "hr_posterior": lambda ax: plots.hr_posterior_plot(rng.normal(-0.3, 0.2, 2000), ax=ax),
     }
 
@@ -125,7 +160,11 @@ def test_one_colour_per_arm_in_km_figure():
     times, events, treat = _km_data()
     fig = figures.km_figure(times, events, treat, landmark=None, arm_labels=("ctl", "trt"))
     ax, tab = fig.axes[:2]
-    colours = {ln.get_label().split(":")[0]: ln.get_color() for ln in ax.get_lines() if ":" in ln.get_label()}
+    colours = {
+        ln.get_label().split(":")[0]: ln.get_color()
+        for ln in ax.get_lines()
+        if ":" in ln.get_label()
+    }
     assert colours == {"ctl": plots.ARM_COLOURS[0], "trt": plots.ARM_COLOURS[1]}
     table_colours = {t.get_color() for t in tab.texts}
     assert table_colours == {plots.ARM_COLOURS[0], plots.ARM_COLOURS[1]}
@@ -142,14 +181,22 @@ def test_prior_draws_normal_moments():
     assert abs(d.std() - 0.5) < 4.5 * 0.5 / np.sqrt(2 * n)
 
 
-@pytest.mark.parametrize("prior, cdf", [
-    (StudentTPrior(nu=3, mu=0.1, sigma=0.4), lambda x: stats.t.cdf(x, 3, 0.1, 0.4)),
-    (MixturePrior(weight=0.8, informative=NormalPrior(sigma=0.42), vague=NormalPrior(sigma=2.0)),
-     lambda x: 0.8 * stats.norm.cdf(x, 0, 0.42) + 0.2 * stats.norm.cdf(x, 0, 2.0)),
-    (FlatPrior(), lambda x: stats.norm.cdf(x, 0, FLAT_SIGMA)),
-])
+@pytest.mark.parametrize(
+    "prior, cdf",
+    [
+        (StudentTPrior(nu=3, mu=0.1, sigma=0.4), lambda x: stats.t.cdf(x, 3, 0.1, 0.4)),
+        (
+            MixturePrior(
+                weight=0.8, informative=NormalPrior(sigma=0.42), vague=NormalPrior(sigma=2.0)
+            ),
+            lambda x: 0.8 * stats.norm.cdf(x, 0, 0.42) + 0.2 * stats.norm.cdf(x, 0, 2.0),
+        ),
+        (FlatPrior(), lambda x: stats.norm.cdf(x, 0, FLAT_SIGMA)),
+    ],
+)
 def test_prior_draws_follow_the_closed_form_cdf(prior, cdf):
-    """KS test of 20 000 draws against the closed-form CDF at α = 1e-4 (false-failure rate 1e-4 per case)."""
+    """KS test of 20 000 draws against the closed-form CDF at α = 1e-4 (false-failure rate 1e-4
+    per case)."""
     d = prior_draws(prior, 20_000, seed=11)
     assert stats.kstest(d, cdf).pvalue > 1e-4
 
@@ -157,10 +204,33 @@ def test_prior_draws_follow_the_closed_form_cdf(prior, cdf):
 # ----------------------------------------------------------------------------- HTML
 def _view(title, img=None):
     b = html_report
-    fig = [{"type": "figure", "key": "k", "number": 1, "src": img, "alt": "alt", "caption": "cap <b>x</b>"}]
-    return {"title": title, "subtitle": "s", "created_at": "now", "banners": [{"kind": "synthetic", "text": "S"}],
-            "sections": [b.section("a", "A & B", [b.p("<script>alert(1)</script>"),
-                                                  b.table(["arm <i>"], [["x<y"], [0.12345], [None]], "cap"), *fig])]}
+    fig = [
+        {
+            "type": "figure",
+            "key": "k",
+            "number": 1,
+            "src": img,
+            "alt": "alt",
+            "caption": "cap <b>x</b>",
+        }
+    ]
+    return {
+        "title": title,
+        "subtitle": "s",
+        "created_at": "now",
+        "banners": [{"kind": "synthetic", "text": "S"}],
+        "sections": [
+            b.section(
+                "a",
+                "A & B",
+                [
+                    b.p("<script>alert(1)</script>"),
+                    b.table(["arm <i>"], [["x<y"], [0.12345], [None]], "cap"),
+                    *fig,
+                ],
+            )
+        ],
+    }
 
 
 def test_html_escapes_user_strings_and_formats_cells():
@@ -206,7 +276,12 @@ def test_progress_lines_with_elapsed_time_and_quiet():
 def test_sampler_bar_names_the_model():
     class C:
         def __init__(self, done, total):
-            self.finished_draws, self.total_draws, self.divergences, self.tuning = done, total, 1, done < 5
+            self.finished_draws, self.total_draws, self.divergences, self.tuning = (
+                done,
+                total,
+                1,
+                done < 5,
+            )
 
     buf = io.StringIO()
     cb = progress.sampler_bar("sampling adjusted", buf)
@@ -214,4 +289,8 @@ def test_sampler_bar_names_the_model():
     cb([C(10, 10), C(10, 10)])
     cb([C(10, 10), C(10, 10)])
     out = buf.getvalue()
-    assert out.count("sampling adjusted: [") == 2 and "20/20 draws, 2 divergent" in out and out.endswith("\n")
+    assert (
+        out.count("sampling adjusted: [") == 2
+        and "20/20 draws, 2 divergent" in out
+        and out.endswith("\n")
+    )

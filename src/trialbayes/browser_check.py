@@ -5,8 +5,8 @@ Used by the tests (``tests/test_report_html.py``) and by hand::
 
     python -m trialbayes.browser_check outputs/mirocals/report.html shot.png
 
-A copy of the page gets a small probe script (first in <head>, so it sees every error) that, once the
-page has loaded, writes its findings into a <pre id="tb-browser-check"> element; Chromium's
+A copy of the page gets a small probe script (first in <head>, so it sees every error) that, once
+the page has loaded, writes its findings into a <pre id="tb-browser-check"> element; Chromium's
 ``--dump-dom`` prints the resulting DOM. The report itself is not changed.
 """
 
@@ -23,28 +23,42 @@ from pathlib import Path
 PROBE = """<script>
 window.__tbErrors = [];
 window.addEventListener("error", function (e) {
-  window.__tbErrors.push(String(e.message || (e.target && (e.target.src || e.target.href)) || e.type));
+  var t = e.target;
+  window.__tbErrors.push(String(e.message || (t && (t.src || t.href)) || e.type));
 }, true);
-window.addEventListener("unhandledrejection", function (e) { window.__tbErrors.push(String(e.reason)); });
+window.addEventListener("unhandledrejection", function (e) {
+  window.__tbErrors.push(String(e.reason));
+});
 window.addEventListener("load", function () {
   var broken = [];
   document.querySelectorAll("img").forEach(function (im) {
-    if (!im.complete || im.naturalWidth === 0) broken.push(im.getAttribute("data-figure") || im.alt || "?");
+    if (!im.complete || im.naturalWidth === 0)
+      broken.push(im.getAttribute("data-figure") || im.alt || "?");
   });
   var fetched = performance.getEntriesByType("resource").map(function (r) { return r.name; })
     .filter(function (n) { return n.indexOf("data:") !== 0; });
   var out = document.createElement("pre");
   out.id = "tb-browser-check";
-  out.textContent = JSON.stringify({errors: window.__tbErrors, broken_images: broken, fetched: fetched,
-    images: document.querySelectorAll("img").length, missing_figures: document.querySelectorAll(".missing").length,
+  out.textContent = JSON.stringify({errors: window.__tbErrors, broken_images: broken,
+    fetched: fetched, images: document.querySelectorAll("img").length,
+    missing_figures: document.querySelectorAll(".missing").length,
     height: document.body.scrollHeight});
   document.body.appendChild(out);
 });
 </script>"""
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage", "--hide-scrollbars"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+]
 
 
 def chromium() -> str | None:
@@ -56,12 +70,22 @@ def chromium() -> str | None:
 
 
 def _run(exe: str, args: list[str], profile: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [exe, *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-def check(html: Path, screenshot: Path | None = None, width: int = 1200, height: int = 2400,
-          timeout: float = 120) -> dict:
+def check(
+    html: Path,
+    screenshot: Path | None = None,
+    width: int = 1200,
+    height: int = 2400,
+    timeout: float = 120,
+) -> dict:
     """Load ``html`` in headless Chromium; return the probe's findings plus ``problems`` (a list of
     strings, empty when the page is fine). Raises RuntimeError if Chromium is missing or fails."""
     exe = chromium()
@@ -72,17 +96,39 @@ def check(html: Path, screenshot: Path | None = None, width: int = 1200, height:
         probe = Path(tmp) / html.name
         text = html.read_text(encoding="utf-8")
         probe.write_text(text.replace("<head>", "<head>\n" + PROBE, 1), encoding="utf-8")
-        res = _run(exe, ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], f"{tmp}/profile", timeout)
+        res = _run(
+            exe,
+            ["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()],
+            f"{tmp}/profile",
+            timeout,
+        )
         m = re.search(r'<pre id="tb-browser-check">(.*?)</pre>', res.stdout, re.S)
         if not m:
-            raise RuntimeError(f"chromium printed no probe result (exit {res.returncode}): {res.stderr[-800:]}")
-        found = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                           .replace("&gt;", ">"))
+            raise RuntimeError(
+                f"chromium printed no probe result (exit {res.returncode}): {res.stderr[-800:]}"
+            )
+        found = json.loads(
+            m.group(1)
+            .replace("&quot;", '"')
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+        )
         if screenshot is not None:
-            shot = _run(exe, [f"--screenshot={Path(screenshot).resolve()}", f"--window-size={width},{height}",
-                              html.as_uri()], f"{tmp}/profile2", timeout)
+            shot = _run(
+                exe,
+                [
+                    f"--screenshot={Path(screenshot).resolve()}",
+                    f"--window-size={width},{height}",
+                    html.as_uri(),
+                ],
+                f"{tmp}/profile2",
+                timeout,
+            )
             if not Path(screenshot).is_file():
-                raise RuntimeError(f"chromium wrote no screenshot (exit {shot.returncode}): {shot.stderr[-800:]}")
+                raise RuntimeError(
+                    f"chromium wrote no screenshot (exit {shot.returncode}): {shot.stderr[-800:]}"
+                )
     found["problems"] = problems(found, text)
     return found
 

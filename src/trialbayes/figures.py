@@ -59,8 +59,12 @@ def _spans(t: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
     return out
 
 
-def km_agreement(km: pd.DataFrame, curves: pd.DataFrame, landmark: float | None,
-                 arm_labels=("control", "treatment")) -> dict:
+def km_agreement(
+    km: pd.DataFrame,
+    curves: pd.DataFrame,
+    landmark: float | None,
+    arm_labels=("control", "treatment"),
+) -> dict:
     """Where the Kaplan–Meier curves leave the model's 95% survival band.
 
     ``km``: arm, time, survival (step functions); ``curves``: arm, time, median, lower, upper on a
@@ -77,14 +81,26 @@ def km_agreement(km: pd.DataFrame, curves: pd.DataFrame, landmark: float | None,
         outside = (kv < c["lower"].to_numpy()) | (kv > c["upper"].to_numpy())
         gap = kv - c["median"].to_numpy()
         j = int(np.argmax(np.abs(gap)))
-        res = {"share_outside_band": float(outside.mean()), "max_abs_diff": float(abs(gap[j])),
-               "max_abs_diff_time": float(c["time"].iloc[j]),
-               "outside_spans": _spans(c["time"].to_numpy(), outside)}
+        res = {
+            "share_outside_band": float(outside.mean()),
+            "max_abs_diff": float(abs(gap[j])),
+            "max_abs_diff_time": float(c["time"].iloc[j]),
+            "outside_spans": _spans(c["time"].to_numpy(), outside),
+        }
         if landmark is not None and landmark <= float(k["time"].max()):
             t = np.array([landmark])
-            lo, med, hi = (float(np.interp(landmark, c["time"], c[col])) for col in ("lower", "median", "upper"))
+            lo, med, hi = (
+                float(np.interp(landmark, c["time"], c[col]))
+                for col in ("lower", "median", "upper")
+            )
             kl = float(step_at(k, t)[0])
-            res["landmark"] = {"km": kl, "median": med, "lower": lo, "upper": hi, "inside": lo <= kl <= hi}
+            res["landmark"] = {
+                "km": kl,
+                "median": med,
+                "lower": lo,
+                "upper": hi,
+                "inside": lo <= kl <= hi,
+            }
         out[arm_labels[arm]] = res
     return out
 
@@ -95,14 +111,20 @@ def km_caption(agree: dict, landmark: float | None, unit: str) -> str:
     for arm, a in agree.items():
         s = f"{arm}: KM outside the model's 95% band at {a['share_outside_band']:.0%} of times"
         if a["outside_spans"]:
-            spans = ", ".join(f"{lo:.0f}–{hi:.0f}" if hi > lo else f"{lo:.0f}" for lo, hi in a["outside_spans"][:4])
+            spans = ", ".join(
+                f"{lo:.0f}–{hi:.0f}" if hi > lo else f"{lo:.0f}"
+                for lo, hi in a["outside_spans"][:4]
+            )
             s += f" ({spans} {unit}{', …' if len(a['outside_spans']) > 4 else ''})"
         s += f", largest gap {a['max_abs_diff']:.3f} at {a['max_abs_diff_time']:.0f} {unit}"
         lm = a.get("landmark")
         if lm:
             where = "inside" if lm["inside"] else "OUTSIDE"
-            s += (f"; at the landmark ({landmark:g} {unit}) KM {lm['km']:.3f} vs model {lm['median']:.3f} "
-                  f"({lm['lower']:.3f}–{lm['upper']:.3f}), {where} the band")
+            s += (
+                f"; at the landmark ({landmark:g} {unit}) KM {lm['km']:.3f} vs model "
+                f"{lm['median']:.3f} "
+                f"({lm['lower']:.3f}–{lm['upper']:.3f}), {where} the band"
+            )
         parts.append(s)
     return "; ".join(parts) + "."
 
@@ -112,9 +134,14 @@ def _risk_table(ax, times_by_arm: dict, ticks, arm_labels, unit: str):
     for row, arm in enumerate(sorted(times_by_arm, reverse=True)):
         n = at_risk(times_by_arm[arm], ticks)
         for t, v in zip(ticks, n):
-            ax.text(t, row, str(int(v)), ha="center", va="center", fontsize=8, color=ARM_COLOURS[arm])
-    ax.set_yticks(range(len(times_by_arm)), [arm_labels[a] for a in sorted(times_by_arm, reverse=True)],
-                  fontsize=8)
+            ax.text(
+                t, row, str(int(v)), ha="center", va="center", fontsize=8, color=ARM_COLOURS[arm]
+            )
+    ax.set_yticks(
+        range(len(times_by_arm)),
+        [arm_labels[a] for a in sorted(times_by_arm, reverse=True)],
+        fontsize=8,
+    )
     for tick, arm in zip(ax.get_yticklabels(), sorted(times_by_arm, reverse=True)):
         tick.set_color(ARM_COLOURS[arm])
     ax.tick_params(axis="both", length=0)
@@ -125,15 +152,30 @@ def _risk_table(ax, times_by_arm: dict, ticks, arm_labels, unit: str):
     ax.set_title("numbers at risk", fontsize=8, loc="left", pad=2)
 
 
-def km_figure(times, events, treat, curves: pd.DataFrame | None = None, axes=None,
-              arm_labels=("control", "treatment"), landmark: float | None = None, unit: str = "time units",
-              title: str = "Kaplan–Meier and model survival", label: str | None = None):
+def km_figure(
+    times,
+    events,
+    treat,
+    curves: pd.DataFrame | None = None,
+    axes=None,
+    arm_labels=("control", "treatment"),
+    landmark: float | None = None,
+    unit: str = "time units",
+    title: str = "Kaplan–Meier and model survival",
+    label: str | None = None,
+):
     """KM per arm (solid steps, censoring ticks), the model's standardised survival per arm
     (dashed median, 95% band), the landmark labelled, and a numbers-at-risk table below.
     ``axes``: (survival axis, table axis); a new figure when None."""
     if axes is None:
-        fig, axes = plt.subplots(2, 1, figsize=(7.5, 5.6), sharex=True, layout="constrained",
-                                 gridspec_kw={"height_ratios": [4.2, 1.0]})
+        fig, axes = plt.subplots(
+            2,
+            1,
+            figsize=(7.5, 5.6),
+            sharex=True,
+            layout="constrained",
+            gridspec_kw={"height_ratios": [4.2, 1.0]},
+        )
     ax, tab = axes
     fig = ax.figure
     times, events, treat = np.asarray(times, float), np.asarray(events, int), np.asarray(treat, int)
@@ -141,20 +183,40 @@ def km_figure(times, events, treat, curves: pd.DataFrame | None = None, axes=Non
     for arm in (0, 1):
         col, m = ARM_COLOURS[arm], treat == arm
         k = km_fit(times[m], events[m])
-        ax.step(k["time"], k["survival"], where="post", color=col, lw=1.6,
-                label=f"{arm_labels[arm]}: Kaplan–Meier")
+        ax.step(
+            k["time"],
+            k["survival"],
+            where="post",
+            color=col,
+            lw=1.6,
+            label=f"{arm_labels[arm]}: Kaplan–Meier",
+        )
         cens = times[m & (events == 0)]
         ax.plot(cens, step_at(k, cens), "|", color=col, ms=7, mew=1.0)
         if curves is not None:
             c = curves[curves["arm"] == arm]
             ax.fill_between(c["time"], c["lower"], c["upper"], color=col, alpha=0.15, lw=0)
-            ax.plot(c["time"], c["median"], color=col, ls="--", lw=1.2,
-                    label=f"{arm_labels[arm]}: model, median and 95% band")
+            ax.plot(
+                c["time"],
+                c["median"],
+                color=col,
+                ls="--",
+                lw=1.2,
+                label=f"{arm_labels[arm]}: model, median and 95% band",
+            )
     ax.set_xlim(0, float(times.max()) * 1.02)
     ax.set_ylim(0, 1.05)
     if landmark is not None and landmark <= times.max():
         ax.axvline(landmark, color=GREY, ls=":", lw=1)
-        ax.text(landmark, 1.03, f" landmark {landmark:g} {unit}", fontsize=8, color=GREY, va="top", ha="left")
+        ax.text(
+            landmark,
+            1.03,
+            f" landmark {landmark:g} {unit}",
+            fontsize=8,
+            color=GREY,
+            va="top",
+            ha="left",
+        )
     ax.set_ylabel("survival probability")
     ax.set_title(title, fontsize=10)
     ax.plot([], [], "|", color=GREY, label="censored (tick)")
@@ -167,20 +229,44 @@ def km_figure(times, events, treat, curves: pd.DataFrame | None = None, axes=Non
 
 
 # ----------------------------------------------------------------------------- HR along a biomarker
-def hr_curve_figure(curve: pd.DataFrame, biomarker: str, unit: str | None = None, values=None, cutoffs=(),
-                    cox: pd.DataFrame | None = None, log_x: bool = False, axes=None, title: str | None = None,
-                    label: str | None = None, cox_label: str = "Cox estimate"):
+def hr_curve_figure(
+    curve: pd.DataFrame,
+    biomarker: str,
+    unit: str | None = None,
+    values=None,
+    cutoffs=(),
+    cox: pd.DataFrame | None = None,
+    log_x: bool = False,
+    axes=None,
+    title: str | None = None,
+    label: str | None = None,
+    cox_label: str = "Cox estimate",
+):
     """Three panels sharing the biomarker axis: HR (log scale) with its 95% band, optional Cox curve
     and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; and a
     histogram of the observed biomarker values. ``axes``: three axes, or None for a new figure."""
     if axes is None:
-        fig, axes = plt.subplots(3, 1, figsize=(7.5, 7.2), sharex=True, layout="constrained",
-                                 gridspec_kw={"height_ratios": [3.2, 1.7, 0.9]})
+        fig, axes = plt.subplots(
+            3,
+            1,
+            figsize=(7.5, 7.2),
+            sharex=True,
+            layout="constrained",
+            gridspec_kw={"height_ratios": [3.2, 1.7, 0.9]},
+        )
     ax, pax, hax = axes
     fig = ax.figure
     x = curve["biomarker"].to_numpy(float)
     xl = f"{biomarker} ({unit})" if unit else biomarker
-    ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, lw=0, label="95% credible band")
+    ax.fill_between(
+        x,
+        curve["hr_lower"],
+        curve["hr_upper"],
+        color=BLUE,
+        alpha=0.2,
+        lw=0,
+        label="95% credible band",
+    )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
         ax.plot(cox["biomarker"], cox["hr"], color=FREQ, ls="--", label=cox_label)
@@ -208,12 +294,23 @@ def hr_curve_figure(curve: pd.DataFrame, biomarker: str, unit: str | None = None
     for c in cutoffs:
         for a in (ax, pax, hax):
             a.axvline(c, color=GREY, ls=":", lw=1)
-        ax.text(c, 1.0, f"{c:g}", transform=ax.get_xaxis_transform(), ha="center", va="bottom",
-                fontsize=7.5, color=GREY)
+        ax.text(
+            c,
+            1.0,
+            f"{c:g}",
+            transform=ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=7.5,
+            color=GREY,
+        )
     if log_x:
         hax.set_xscale("log")
-    hax.set_xlabel(xl + ("; log scale" if log_x else "") + (f"; cut-offs at {', '.join(f'{c:g}' for c in cutoffs)}"
-                                                           if len(cutoffs) else ""))
+    hax.set_xlabel(
+        xl
+        + ("; log scale" if log_x else "")
+        + (f"; cut-offs at {', '.join(f'{c:g}' for c in cutoffs)}" if len(cutoffs) else "")
+    )
     stamp_figure(fig, label)
     return fig
 
@@ -228,8 +325,13 @@ def _density(ax, v, col, lab, ls="-", fill=False):
         ax.fill_between(grid, d, color=col, alpha=0.2, lw=0)
 
 
-def prior_posterior_figure(pairs: dict, axes=None, title: str = "Prior and posterior (log-HR scale)",
-                           label: str | None = None, xlim: tuple = (-2.5, 2.5)):
+def prior_posterior_figure(
+    pairs: dict,
+    axes=None,
+    title: str = "Prior and posterior (log-HR scale)",
+    label: str | None = None,
+    xlim: tuple = (-2.5, 2.5),
+):
     """One panel per term: ``pairs`` maps a panel title to (prior draws, posterior draws) on the
     log-HR scale. The x axis is the log-HR with the HR on a secondary axis on top."""
     n = len(pairs)
@@ -248,7 +350,13 @@ def prior_posterior_figure(pairs: dict, axes=None, title: str = "Prior and poste
         ax.set_ylabel("density")
         ax.set_title(name, fontsize=9, pad=22)
         top = ax.secondary_xaxis("top", functions=(np.exp, np.log))
-        top.set_xticks([t for t in (0.1, 0.25, 0.5, 1, 2, 4, 10) if ax.get_xlim()[0] <= np.log(t) <= ax.get_xlim()[1]])
+        top.set_xticks(
+            [
+                t
+                for t in (0.1, 0.25, 0.5, 1, 2, 4, 10)
+                if ax.get_xlim()[0] <= np.log(t) <= ax.get_xlim()[1]
+            ]
+        )
         top.set_xticklabels([f"{t:g}" for t in top.get_xticks()], fontsize=7)
         top.set_xlabel("hazard ratio", fontsize=7, labelpad=3)
         ax.legend(fontsize=7.5, loc="upper right", framealpha=0.9)

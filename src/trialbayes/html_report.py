@@ -17,9 +17,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 
 def _env() -> Environment:
-    return Environment(loader=PackageLoader("trialbayes", "templates"), undefined=StrictUndefined,
-                       autoescape=select_autoescape(["html", "j2"], default=True),
-                       trim_blocks=True, lstrip_blocks=True)
+    return Environment(
+        loader=PackageLoader("trialbayes", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
 
 
 def data_uri(path: Path) -> str | None:
@@ -64,8 +68,12 @@ def cell(v, digits: int = 3, bad: bool = False) -> dict:
 
 def table(columns: list[str], rows: list[list], caption: str | None = None) -> dict:
     """``rows``: lists of raw values or of ready cells (dicts from :func:`cell`)."""
-    return {"type": "table", "caption": caption, "columns": columns,
-            "rows": [[c if isinstance(c, dict) else cell(c) for c in r] for r in rows]}
+    return {
+        "type": "table",
+        "caption": caption,
+        "columns": columns,
+        "rows": [[c if isinstance(c, dict) else cell(c) for c in r] for r in rows],
+    }
 
 
 class Figures:
@@ -79,8 +87,16 @@ class Figures:
             return []
         self.n += 1
         cap = self.captions.get(key) or fallback_caption
-        return [{"type": "figure", "key": key, "number": self.n, "src": data_uri(self.root / self.paths[key]),
-                 "alt": cap[:160], "caption": cap}]
+        return [
+            {
+                "type": "figure",
+                "key": key,
+                "number": self.n,
+                "src": data_uri(self.root / self.paths[key]),
+                "alt": cap[:160],
+                "caption": cap,
+            }
+        ]
 
 
 def section(sid: str, title: str, blocks: list) -> dict:

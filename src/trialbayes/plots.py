@@ -55,7 +55,7 @@ def _hr_axis(axis, lo: float, hi: float):
 
 
 def stamp_figure(fig, label: str | None):
-    """The data label (e.g. SYNTHETIC DATA) in the figure's bottom-right margin, outside every axes."""
+    """The data label (e.g. SYNTHETIC DATA) in the bottom-right margin, outside the axes."""
     if label:
         fig.text(0.995, 0.004, label, ha="right", va="bottom", fontsize=7, color="#a00000")
 
@@ -64,7 +64,12 @@ def _stamp(ax, label: str | None):
     stamp_figure(ax.figure, label)
 
 
-KIND_STYLE = {"bayes": (BLUE, "o"), "shrunk": (BLUE, "o"), "cox": (FREQ, "s"), "unshrunk": (FREQ, "s")}
+KIND_STYLE = {
+    "bayes": (BLUE, "o"),
+    "shrunk": (BLUE, "o"),
+    "cox": (FREQ, "s"),
+    "unshrunk": (FREQ, "s"),
+}
 
 
 def _forest_layout(rows: list[dict]) -> tuple[list[tuple[float, dict]], list[tuple[float, str]]]:
@@ -83,8 +88,13 @@ def _forest_layout(rows: list[dict]) -> tuple[list[tuple[float, dict]], list[tup
     return placed, headers
 
 
-def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours treatment)", label=None,
-                p_label: str = "P(HR < 1)"):
+def forest_plot(
+    rows: list[dict],
+    ax=None,
+    title="Hazard ratios (HR < 1 favours treatment)",
+    label=None,
+    p_label: str = "P(HR < 1)",
+):
     """rows: dicts with label, hr, lower, upper; optional kind ('bayes' / 'cox' / 'unshrunk' /
     'shrunk'), p (P(HR < 1), printed in its own column) and group (rows are grouped under a
     bold header, in the order given). The legend sits under the axis, never over the title."""
@@ -96,21 +106,45 @@ def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours 
         ax.plot([r["lower"], r["upper"]], [yi, yi], color=col, lw=2)
         ax.plot(r["hr"], yi, mk, color=col, ms=6)
         tr = ax.get_yaxis_transform()
-        ax.text(1.03, yi, f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})", transform=tr, va="center",
-                fontsize=8)
+        ax.text(
+            1.03,
+            yi,
+            f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})",
+            transform=tr,
+            va="center",
+            fontsize=8,
+        )
         if r.get("p") is not None:
             ax.text(1.42, yi, f"{r['p']:.3f}", transform=tr, va="center", ha="left", fontsize=8)
     top = max([y for y, _ in placed] + [y for y, _ in headers]) + 0.8
-    ax.text(1.03, top, "HR (95% interval)", transform=ax.get_yaxis_transform(), fontsize=8, weight="bold",
-            va="bottom")
+    ax.text(
+        1.03,
+        top,
+        "HR (95% interval)",
+        transform=ax.get_yaxis_transform(),
+        fontsize=8,
+        weight="bold",
+        va="bottom",
+    )
     if any(r.get("p") is not None for _, r in placed):
-        ax.text(1.42, top, p_label, transform=ax.get_yaxis_transform(), fontsize=8, weight="bold", va="bottom")
+        ax.text(
+            1.42,
+            top,
+            p_label,
+            transform=ax.get_yaxis_transform(),
+            fontsize=8,
+            weight="bold",
+            va="bottom",
+        )
     ax.axvline(1.0, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
     _hr_axis(ax.xaxis, min(r["lower"] for r in rows), max(r["upper"] for r in rows))
-    ax.set_yticks([y for y, _ in placed] + [y for y, _ in headers],
-                  [r["label"] for _, r in placed] + [h for _, h in headers], fontsize=8)
-    for t in ax.get_yticklabels()[len(placed):]:
+    ax.set_yticks(
+        [y for y, _ in placed] + [y for y, _ in headers],
+        [r["label"] for _, r in placed] + [h for _, h in headers],
+        fontsize=8,
+    )
+    for t in ax.get_yticklabels()[len(placed) :]:
         t.set_fontweight("bold")
     ax.set_ylim(min(y for y, _ in placed) - 0.7, top + 0.9)
     ax.set_xlabel("hazard ratio (log scale); HR < 1 favours treatment")
@@ -118,20 +152,35 @@ def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours 
     kinds = {r.get("kind", "bayes") for _, r in placed}
     handles = []
     if kinds & {"bayes", "shrunk"}:
-        handles.append(plt.Line2D([], [], color=BLUE, marker="o", label="Bayesian posterior median, 95% CrI"))
+        handles.append(
+            plt.Line2D([], [], color=BLUE, marker="o", label="Bayesian posterior median, 95% CrI")
+        )
     if kinds & {"cox", "unshrunk"}:
-        handles.append(plt.Line2D([], [], color=FREQ, marker="s", label="Cox / published estimate, 95% CI"))
+        handles.append(
+            plt.Line2D([], [], color=FREQ, marker="s", label="Cox / published estimate, 95% CI")
+        )
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     if handles:
-        fig.legend(handles=handles, fontsize=7.5, loc="lower left", ncol=2, frameon=False,
-                   bbox_to_anchor=(0.01, 0.0))
+        fig.legend(
+            handles=handles,
+            fontsize=7.5,
+            loc="lower left",
+            ncol=2,
+            frameon=False,
+            bbox_to_anchor=(0.01, 0.0),
+        )
     _stamp(ax, label)
     return fig
 
 
-def hr_posterior_plot(log_hr: np.ndarray, ax=None, threshold: float = 1.0, title="Posterior of the hazard ratio",
-                      label=None):
-    """Density of the log-HR on a log HR axis, the region HR < threshold shaded, its probability printed."""
+def hr_posterior_plot(
+    log_hr: np.ndarray,
+    ax=None,
+    threshold: float = 1.0,
+    title="Posterior of the hazard ratio",
+    label=None,
+):
+    """Density of the log-HR on a log HR axis; HR < threshold shaded and its probability printed."""
     fig, ax = _ax(ax)
     lh = np.asarray(log_hr, float)
     lo, hi = np.quantile(lh, [0.001, 0.999])
@@ -154,18 +203,37 @@ def hr_posterior_plot(log_hr: np.ndarray, ax=None, threshold: float = 1.0, title
     return fig
 
 
-def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.DataFrame | None = None,
-                  values: np.ndarray | None = None, cutoffs=(), title=None, label=None, log_x=False,
-                  cox_label: str = "Cox estimate"):
+def hr_curve_plot(
+    curve: pd.DataFrame,
+    ax=None,
+    biomarker="biomarker",
+    cox: pd.DataFrame | None = None,
+    values: np.ndarray | None = None,
+    cutoffs=(),
+    title=None,
+    label=None,
+    log_x=False,
+    cox_label: str = "Cox estimate",
+):
     """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
     fig, ax = _ax(ax)
     x = curve["biomarker"]
-    ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band")
+    ax.fill_between(
+        x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band"
+    )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
         ax.plot(cox["biomarker"], cox["hr"], color=FREQ, ls="--", label=cox_label)
     if values is not None:
-        ax.plot(values, np.zeros(len(values)), "|", color=GREY, alpha=0.5, transform=ax.get_xaxis_transform(), ms=8)
+        ax.plot(
+            values,
+            np.zeros(len(values)),
+            "|",
+            color=GREY,
+            alpha=0.5,
+            transform=ax.get_xaxis_transform(),
+            ms=8,
+        )
     for c in cutoffs:
         ax.axvline(c, color=GREY, ls=":", lw=1)
     ax.axhline(1.0, color=GREY, ls="--", lw=1)
@@ -182,8 +250,15 @@ def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.D
     return fig
 
 
-def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None, arm_labels=("control", "treatment"),
-                  landmark: float | None = None, title="Standardised survival (posterior) with Kaplan–Meier", label=None):
+def survival_plot(
+    curves: pd.DataFrame,
+    km: pd.DataFrame | None = None,
+    ax=None,
+    arm_labels=("control", "treatment"),
+    landmark: float | None = None,
+    title="Standardised survival (posterior) with Kaplan–Meier",
+    label=None,
+):
     fig, ax = _ax(ax)
     for arm, col in ARM_COLOURS.items():
         c = curves[curves["arm"] == arm]
@@ -191,7 +266,15 @@ def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None,
         ax.plot(c["time"], c["median"], color=col, label=f"{arm_labels[arm]}: posterior")
         if km is not None:
             k = km[km["arm"] == arm]
-            ax.step(k["time"], k["survival"], where="post", color=col, ls="--", lw=1, label=f"{arm_labels[arm]}: Kaplan–Meier")
+            ax.step(
+                k["time"],
+                k["survival"],
+                where="post",
+                color=col,
+                ls="--",
+                lw=1,
+                label=f"{arm_labels[arm]}: Kaplan–Meier",
+            )
     if landmark:
         ax.axvline(landmark, color=GREY, ls=":", lw=1)
     ax.set_ylim(0, 1.02)
@@ -209,8 +292,11 @@ def save(fig, path, dpi=110):
     plt.close(fig)
 
 
-def prior_grid_heatmap(grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list[dict] | None = None):
-    """P(HR < 1) over prior mean (x, log-HR) × prior SD (y); contours at 0.9 and 0.95; tipping SDs marked."""
+def prior_grid_heatmap(
+    grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list[dict] | None = None
+):
+    """P(HR < 1) over prior mean (x, log-HR) × prior SD (y); contours at 0.5, 0.9 and 0.95;
+    tipping SDs marked."""
     fig, ax = _ax(ax, (5.5, 4.2))
     im = ax.pcolormesh(means, sds, grid, cmap="RdBu", vmin=0, vmax=1, shading="auto")
     cs = ax.contour(means, sds, grid, levels=[0.5, 0.9, 0.95], colors="k", linewidths=0.8)
@@ -230,24 +316,40 @@ def prior_grid_panels(grids: dict, means, sds, tipping: dict):
     n = len(grids)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
     for ax, (name, g) in zip(axes[0], grids.items()):
-        prior_grid_heatmap(g, means, sds, ax=ax, title=f"{name}: P(HR < 1)", tipping=tipping.get(name))
+        prior_grid_heatmap(
+            g, means, sds, ax=ax, title=f"{name}: P(HR < 1)", tipping=tipping.get(name)
+        )
     fig.tight_layout()
     return fig
 
 
 def assurance_plot(section: dict, ax=None):
-    """Assurance (probability of a significant next trial) against the number of events, per design."""
+    """Assurance (probability of a significant next trial) against its events, per design."""
     fig, ax = _ax(ax)
     for (label, d), col in zip(section["designs"].items(), (BLUE, ORANGE, GREY)):
         ev = [r["events"] for r in d["by_events"]]
-        ax.plot(ev, [r["assurance"] for r in d["by_events"]], "o-", color=col, label=f"{label}: assurance")
-        ax.plot(ev, [r["power_at_posterior_mean"] for r in d["by_events"]], ":", color=col, label=f"{label}: power at posterior mean")
+        ax.plot(
+            ev,
+            [r["assurance"] for r in d["by_events"]],
+            "o-",
+            color=col,
+            label=f"{label}: assurance",
+        )
+        ax.plot(
+            ev,
+            [r["power_at_posterior_mean"] for r in d["by_events"]],
+            ":",
+            color=col,
+            label=f"{label}: power at posterior mean",
+        )
     for lv in (0.8, 0.9):
         ax.axhline(lv, color=GREY, lw=0.6, ls="--")
     ax.set_ylim(0, 1)
     ax.set_xlabel("events in the next trial")
     ax.set_ylabel("probability of success")
-    ax.set_title(f"Probability of success (one-sided α = {section['alpha_one_sided']})", fontsize=10)
+    ax.set_title(
+        f"Probability of success (one-sided α = {section['alpha_one_sided']})", fontsize=10
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -75,12 +75,16 @@ def sampling_text(model: str, chains: int, draws: int, tune: int) -> str:
     return f"sampling model {model} ({chains} chains × {draws} draws, {tune} tuning)"
 
 
-def _bar_line(label: str, done: int, total: int, divergences: int, tuning: bool, width: int = 28) -> str:
+def _bar_line(
+    label: str, done: int, total: int, divergences: int, tuning: bool, width: int = 28
+) -> str:
     frac = done / total if total else 1.0
     fill = int(round(width * frac))
     stage = "tuning" if tuning else "sampling"
-    return (f"\r{label}: [{'#' * fill}{'.' * (width - fill)}] {done}/{total} draws, "
-            f"{divergences} divergent ({stage})")
+    return (
+        f"\r{label}: [{'#' * fill}{'.' * (width - fill)}] {done}/{total} draws, "
+        f"{divergences} divergent ({stage})"
+    )
 
 
 def sampler_bar(label: str, stream: TextIO | None = None) -> Callable:
