@@ -65,6 +65,18 @@ def test_km_step_matches_lifelines():
     )
 
 
+def test_median_follow_up_is_reverse_km():
+    """With no events the reverse KM is the KM of the follow-up times: its median is the sample
+    median (odd n); with events, lifelines' KM of the censoring indicator gives the same value."""
+    from lifelines import KaplanMeierFitter
+
+    t = np.arange(1.0, 102.0)
+    assert figures.median_follow_up(t, np.zeros(101, int)) == pytest.approx(51.0)
+    times, events, _ = _km_data()
+    ref = KaplanMeierFitter().fit(times, 1 - events).median_survival_time_
+    assert figures.median_follow_up(times, events) == pytest.approx(ref)
+
+
 def test_km_agreement_flags_exactly_where_km_leaves_the_band():
     """KM built by hand as a known step function; the band is ±0.02 around exp(-t/10): the flagged
     times are those where the step function is more than 0.02 away (computed independently)."""

@@ -125,7 +125,7 @@ def reconstruct(
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
     from .data import DataError
     from .outputs import dumps
-    from .plots import save
+    from .plots import ARM_COLOURS, save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
@@ -143,7 +143,8 @@ def reconstruct(
     try:
         ipd.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
-        save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
+        colours = None if treatment is None else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
+        save(quality_plot(ipd, c, percent, colours=colours), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
             p.replace(t)
     finally:

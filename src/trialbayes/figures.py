@@ -34,6 +34,16 @@ def km_fit(times, events) -> pd.DataFrame:
     return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
 
 
+def median_follow_up(times, events) -> float | None:
+    """Median follow-up by the reverse Kaplan–Meier method (censoring treated as the event);
+    None if fewer than half the patients are censored before the last time."""
+    from lifelines import KaplanMeierFitter
+
+    km = KaplanMeierFitter().fit(np.asarray(times, float), 1 - np.asarray(events, int))
+    m = float(km.median_survival_time_)
+    return m if np.isfinite(m) else None
+
+
 def step_at(step: pd.DataFrame, t) -> np.ndarray:
     """Right-continuous step function value at times ``t``."""
     idx = np.searchsorted(step["time"].to_numpy(), np.asarray(t, float), side="right") - 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import plots
+from . import figures, plots
 from . import report_figures as rf
 from .outputs import OutputDir
 
@@ -57,6 +57,8 @@ def forest_rows(results: dict) -> list[dict]:
 def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict, provenance: dict) -> None:
     results = run.results
     label = "SYNTHETIC DATA" if data.synthetic else None
+    results["data"]["median_follow_up_reverse_km"] = figures.median_follow_up(data.frame["time"],
+                                                                             data.frame["event"])
     provenance["data_label"] = data.label
     arm_labels = (data.control_label, data.treatment_label)
     figs: dict[str, str] = {}

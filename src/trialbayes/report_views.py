@@ -106,8 +106,13 @@ def data_blocks(r, cfg, tu, fig) -> list:
     ]
     out = [
         p(
-            f"{d['n']} patients, {d['events']} events; longest follow-up {d['max_follow_up']:g} "
-            f"{tu}. "
+            f"{d['n']} patients, {d['events']} events; "
+            + (
+                f"median follow-up {d['median_follow_up_reverse_km']:.4g} {tu} (reverse Kaplan–Meier), "
+                if d.get("median_follow_up_reverse_km")
+                else ""
+            )
+            + f"longest follow-up {d['max_follow_up']:g} {tu}. "
             f"Source: {d['source']}. Data SHA-256 {d['sha256'][:16]}…"
         ),
         table(["arm", "patients", "events"], rows, "Patients and events by arm"),
