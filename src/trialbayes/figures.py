@@ -218,14 +218,15 @@ def km_figure(
     ax.set_ylim(0, 1.05)
     if landmark is not None and landmark <= times.max():
         ax.axvline(landmark, color=GREY, ls=":", lw=1)
+        right = landmark > 0.6 * times.max()  # label on the side with room, inside the axes
         ax.text(
             landmark,
             1.03,
-            f" landmark {landmark:g} {unit}",
+            f"landmark {landmark:g} {unit} " if right else f" landmark {landmark:g} {unit}",
             fontsize=8,
             color=GREY,
             va="top",
-            ha="left",
+            ha="right" if right else "left",
         )
     ax.set_ylabel("survival probability")
     ax.set_title(title, fontsize=10)

@@ -66,12 +66,17 @@ def cell(v, digits: int = 3, bad: bool = False) -> dict:
     return {"text": str(v), "cls": "bad" if bad else ""}
 
 
+def nobreak(text: str) -> str:
+    """Keep 'P(HR < 1)' and the like on one line in a header."""
+    return text.replace(" < ", "\u00a0<\u00a0").replace(" > ", "\u00a0>\u00a0")
+
+
 def table(columns: list[str], rows: list[list], caption: str | None = None) -> dict:
     """``rows``: lists of raw values or of ready cells (dicts from :func:`cell`)."""
     return {
         "type": "table",
         "caption": caption,
-        "columns": columns,
+        "columns": [nobreak(c) for c in columns],
         "rows": [[c if isinstance(c, dict) else cell(c) for c in r] for r in rows],
     }
 

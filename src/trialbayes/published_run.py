@@ -174,10 +174,14 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk, prov
             rows = []
             for g in sg["groups"]:
                 u, s = g["unshrunk"], g["shrunk"]
-                rows.append({"label": f"{g['name']}: unshrunk", "hr": u["hr_median"], "lower": u["hr_lower"], "upper": u["hr_upper"], "kind": "unshrunk"})
-                rows.append({"label": f"{g['name']}: shrunk", "hr": s["hr_median"], "lower": s["hr_lower"], "upper": s["hr_upper"], "kind": "shrunk"})
+                grp = g["name"] + (f" ({g['subgroup']})" if g.get("subgroup") else "")
+                rows.append({"group": grp, "label": "as published", "hr": u["hr_median"], "lower": u["hr_lower"],
+                             "upper": u["hr_upper"], "kind": "unshrunk", "p": u["p_hr_below"]["1"]})
+                rows.append({"group": grp, "label": "shrunk", "hr": s["hr_median"], "lower": s["hr_lower"],
+                             "upper": s["hr_upper"], "kind": "shrunk", "p": s["p_hr_below"]["1"]})
             o = sg["overall_mu"]
-            rows.append({"label": "overall μ", "hr": o["hr_median"], "lower": o["hr_lower"], "upper": o["hr_upper"], "kind": "shrunk"})
+            rows.append({"group": "overall", "label": "μ (mean of the subgroups)", "hr": o["hr_median"],
+                         "lower": o["hr_lower"], "upper": o["hr_upper"], "kind": "shrunk", "p": o["p_hr_below"]["1"]})
             plots.save(plots.forest_plot(rows, title="Subgroup shrinkage (hierarchical model)"), out.path("figures/subgroup_shrinkage.png"), dpi)
             figs["subgroup_shrinkage"] = "figures/subgroup_shrinkage.png"
             caps["subgroup_shrinkage"] = ("Subgroup hazard ratios as published (squares, 95% CI) and after "
