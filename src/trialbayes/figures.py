@@ -240,6 +240,15 @@ def km_figure(
 
 
 # ----------------------------------------------------------------------------- HR along a biomarker
+def _bins(v: np.ndarray, log_x: bool):
+    """Histogram bins: one per value for a count-like biomarker, 30 (log-spaced on a log axis)."""
+    if np.all(v == np.round(v)) and np.ptp(v) <= 60:
+        return np.arange(v.min() - 0.5, v.max() + 1.5)
+    if log_x and (v > 0).all():
+        return np.geomspace(v.min(), v.max(), 30)
+    return 30
+
+
 def hr_curve_figure(
     curve: pd.DataFrame,
     biomarker: str,
@@ -299,8 +308,7 @@ def hr_curve_figure(
     if values is not None:
         v = np.asarray(values, float)
         v = v[np.isfinite(v)]
-        bins = np.geomspace(v[v > 0].min(), v.max(), 30) if log_x and (v > 0).all() else 30
-        hax.hist(v, bins=bins, color=GREY, alpha=0.6)
+        hax.hist(v, bins=_bins(v, log_x), color=GREY, alpha=0.6)
         hax.set_ylabel("patients", fontsize=8)
     for c in cutoffs:
         for a in (ax, pax, hax):

@@ -194,10 +194,9 @@ def hr_posterior_plot(
     ax.axvline(threshold, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
     _hr_axis(ax.xaxis, float(hr[0]), float(hr[-1]))
-    ax.text(0.02, 0.95, f"P(HR < {threshold:g}) = {p:.3f}", transform=ax.transAxes, va="top")
     ax.set_xlabel("hazard ratio (log scale)")
     ax.set_ylabel("posterior density of the log-HR")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(f"{title}\nP(HR < {threshold:g}) = {p:.3f} (shaded)", fontsize=10)
     fig.tight_layout()
     _stamp(ax, label)
     return fig
@@ -245,43 +244,6 @@ def hr_curve_plot(
     ax.set_ylabel("HR, treatment vs control (log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {biomarker}", fontsize=10)
     ax.legend(fontsize=8)
-    _stamp(ax, label)
-    fig.tight_layout()
-    return fig
-
-
-def survival_plot(
-    curves: pd.DataFrame,
-    km: pd.DataFrame | None = None,
-    ax=None,
-    arm_labels=("control", "treatment"),
-    landmark: float | None = None,
-    title="Standardised survival (posterior) with Kaplan–Meier",
-    label=None,
-):
-    fig, ax = _ax(ax)
-    for arm, col in ARM_COLOURS.items():
-        c = curves[curves["arm"] == arm]
-        ax.fill_between(c["time"], c["lower"], c["upper"], color=col, alpha=0.15)
-        ax.plot(c["time"], c["median"], color=col, label=f"{arm_labels[arm]}: posterior")
-        if km is not None:
-            k = km[km["arm"] == arm]
-            ax.step(
-                k["time"],
-                k["survival"],
-                where="post",
-                color=col,
-                ls="--",
-                lw=1,
-                label=f"{arm_labels[arm]}: Kaplan–Meier",
-            )
-    if landmark:
-        ax.axvline(landmark, color=GREY, ls=":", lw=1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time")
-    ax.set_ylabel("survival probability")
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
     _stamp(ax, label)
     fig.tight_layout()
     return fig
