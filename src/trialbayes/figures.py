@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .plots import ARM_COLOURS, BLUE, FREQ, GREY, _hr_axis, stamp_figure
+from .plots import ARM_COLOURS, BLUE, FREQ, GREY, _hr_axis, pct, stamp_figure
 
 P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 
@@ -75,7 +75,7 @@ def km_agreement(
     landmark: float | None,
     arm_labels=("control", "treatment"),
 ) -> dict:
-    """Where the Kaplan–Meier curves leave the model's 95% survival band.
+    """Where the Kaplan–Meier curves leave the model's survival band (its credible level).
 
     ``km``: arm, time, survival (step functions); ``curves``: arm, time, median, lower, upper on a
     grid. Per arm: the share of grid times (> 0) at which KM is outside the band, the largest
@@ -115,11 +115,11 @@ def km_agreement(
     return out
 
 
-def km_caption(agree: dict, landmark: float | None, unit: str) -> str:
+def km_caption(agree: dict, landmark: float | None, unit: str, level: float = 0.95) -> str:
     """One sentence per arm on where KM and the model disagree (for the figure's caption)."""
     parts = []
     for arm, a in agree.items():
-        s = f"{arm}: KM outside the model's 95% band at {a['share_outside_band']:.0%} of times"
+        s = f"{arm}: KM outside the model's {pct(level)} band at {a['share_outside_band']:.0%} of times"
         if a["outside_spans"]:
             spans = ", ".join(
                 f"{lo:.0f}–{hi:.0f}" if hi > lo else f"{lo:.0f}"
@@ -173,10 +173,11 @@ def km_figure(
     unit: str = "time units",
     title: str = "Kaplan–Meier and model survival",
     label: str | None = None,
+    level: float = 0.95,
 ):
     """KM per arm (solid steps, censoring ticks), the model's standardised survival per arm
-    (dashed median, 95% band), the landmark labelled, and a numbers-at-risk table below.
-    ``axes``: (survival axis, table axis); a new figure when None."""
+    (dashed median, credible band at ``level``), the landmark labelled, and a numbers-at-risk
+    table below. ``axes``: (survival axis, table axis); a new figure when None."""
     if axes is None:
         fig, axes = plt.subplots(
             2,
@@ -212,7 +213,7 @@ def km_figure(
                 color=col,
                 ls="--",
                 lw=1.2,
-                label=f"{arm_labels[arm]}: model, median and 95% band",
+                label=f"{arm_labels[arm]}: model, median and {pct(level)} band",
             )
     ax.set_xlim(0, float(times.max()) * 1.02)
     ax.set_ylim(0, 1.05)
@@ -261,9 +262,10 @@ def hr_curve_figure(
     title: str | None = None,
     label: str | None = None,
     cox_label: str = "Cox estimate",
+    level: float = 0.95,
 ):
-    """Three panels sharing the biomarker axis: HR (log scale) with its 95% band, optional Cox curve
-    and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; and a
+    """Three panels sharing the biomarker axis: HR (log scale) with its credible band, optional Cox
+    curve and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; and a
     histogram of the observed biomarker values. ``axes``: three axes, or None for a new figure."""
     if axes is None:
         fig, axes = plt.subplots(
@@ -285,7 +287,7 @@ def hr_curve_figure(
         color=BLUE,
         alpha=0.2,
         lw=0,
-        label="95% credible band",
+        label=f"{pct(level)} credible band",
     )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:

@@ -16,6 +16,11 @@ ARM_COLOURS = {0: ORANGE, 1: BLUE}
 FREQ = "#222222"
 
 
+def pct(level: float) -> str:
+    """0.95 -> "95%", 0.9 -> "90%"."""
+    return f"{100 * level:g}%"
+
+
 def _ax(ax, size=(7, 4.5)):
     if ax is None:
         fig, ax = plt.subplots(figsize=size)
@@ -94,6 +99,7 @@ def forest_plot(
     title="Hazard ratios (HR < 1 favours treatment)",
     label=None,
     p_label: str = "P(HR < 1)",
+    level: float = 0.95,
 ):
     """rows: dicts with label, hr, lower, upper; optional kind ('bayes' / 'cox' / 'unshrunk' /
     'shrunk'), p (P(HR < 1), printed in its own column) and group (rows are grouped under a
@@ -120,7 +126,7 @@ def forest_plot(
     ax.text(
         1.03,
         top,
-        "HR (95% interval)",
+        f"HR ({pct(level)} interval)",
         transform=ax.get_yaxis_transform(),
         fontsize=8,
         weight="bold",
@@ -153,11 +159,11 @@ def forest_plot(
     handles = []
     if kinds & {"bayes", "shrunk"}:
         handles.append(
-            plt.Line2D([], [], color=BLUE, marker="o", label="Bayesian posterior median, 95% CrI")
+            plt.Line2D([], [], color=BLUE, marker="o", label=f"Bayesian posterior median, {pct(level)} CrI")
         )
     if kinds & {"cox", "unshrunk"}:
         handles.append(
-            plt.Line2D([], [], color=FREQ, marker="s", label="Cox / published estimate, 95% CI")
+            plt.Line2D([], [], color=FREQ, marker="s", label=f"Cox / published estimate, {pct(level)} CI")
         )
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     if handles:
@@ -213,12 +219,14 @@ def hr_curve_plot(
     label=None,
     log_x=False,
     cox_label: str = "Cox estimate",
+    unit: str = "",
+    level: float = 0.95,
 ):
     """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
     fig, ax = _ax(ax)
     x = curve["biomarker"]
     ax.fill_between(
-        x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band"
+        x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label=f"{pct(level)} credible band"
     )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
@@ -240,7 +248,7 @@ def hr_curve_plot(
     _hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(biomarker)
+    ax.set_xlabel(f"{biomarker} ({unit})" if unit else biomarker)
     ax.set_ylabel("HR, treatment vs control (log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {biomarker}", fontsize=10)
     ax.legend(fontsize=8)
