@@ -112,7 +112,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 
 @app.command()
 def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
-    """Re-render report.md from a run's results.json, without refitting anything."""
+    """Re-render report.md and report.html from a run's results.json, without refitting anything."""
     from .results import load_results
 
     try:
@@ -124,10 +124,13 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
         from .published_run import render_published_report as render
     else:
         from .render import render_patient_report as render
-    target, tmp = outdir / "report.md", outdir / ".report.md.tmp"
-    tmp.write_text(render(r), encoding="utf-8")
-    tmp.replace(target)
-    typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
+    from .report_views import report_html
+
+    for name, text in (("report.md", render(r)), ("report.html", report_html(r, outdir))):
+        target, tmp = outdir / name, outdir / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()
