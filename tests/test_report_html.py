@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -249,3 +250,16 @@ def test_browser_check_fails_on_a_broken_image_and_a_script_error(tmp_path):
     )
     probs = browser_check.check(bad)["problems"]
     assert any("broken" in p for p in probs) and any("page error" in p for p in probs)
+
+
+@pytest.mark.slow
+def test_posterior_file_holds_the_prior_draws(runs):
+    """The default treatment prior is N(0, 1): 4000 stored draws have SD within 4.5 standard errors
+    of 1 (SE = 1/sqrt(2·4000); false-failure rate < 1e-5), and ArviZ sees a 'prior' group."""
+    import arviz as az
+
+    dt = az.from_netcdf(runs["dirs"]["patient"] / "posterior" / "inter.nc")
+    assert {"posterior", "prior"} <= set(dt.children)
+    d = dt.prior["treatment"].values.ravel()
+    assert d.size == 4000 and abs(d.std() - 1.0) < 4.5 / np.sqrt(2 * 4000)
+    assert "interaction" in dt.prior

@@ -119,7 +119,8 @@ def km_caption(agree: dict, landmark: float | None, unit: str, level: float = 0.
     """One sentence per arm on where KM and the model disagree (for the figure's caption)."""
     parts = []
     for arm, a in agree.items():
-        s = f"{arm}: KM outside the model's {pct(level)} band at {a['share_outside_band']:.0%} of times"
+        share = a["share_outside_band"]
+        s = f"{arm}: KM outside the model's {pct(level)} band at {share:.0%} of times"
         if a["outside_spans"]:
             spans = ", ".join(
                 f"{lo:.0f}–{hi:.0f}" if hi > lo else f"{lo:.0f}"
@@ -265,8 +266,8 @@ def hr_curve_figure(
     level: float = 0.95,
 ):
     """Three panels sharing the biomarker axis: HR (log scale) with its credible band, optional Cox
-    curve and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; and a
-    histogram of the observed biomarker values. ``axes``: three axes, or None for a new figure."""
+    curve and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of
+    ``curve``; and a histogram of the observed biomarker values. ``axes``: three axes, or None for a new figure."""
     if axes is None:
         fig, axes = plt.subplots(
             3,

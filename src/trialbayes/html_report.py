@@ -63,7 +63,8 @@ def cell(v, digits: int = 3, bad: bool = False) -> dict:
         return {"text": f"{v:.{digits}f}", "cls": "num bad" if bad else "num"}
     if isinstance(v, (list, tuple)):
         v = ", ".join(map(str, v)) or "none"
-    return {"text": str(v), "cls": "bad" if bad else ""}
+    text = str(v)
+    return {"text": text, "cls": ("bad " if bad else "") + ("nw" if len(text) <= 24 else "")}
 
 
 def nobreak(text: str) -> str:

@@ -159,11 +159,15 @@ def forest_plot(
     handles = []
     if kinds & {"bayes", "shrunk"}:
         handles.append(
-            plt.Line2D([], [], color=BLUE, marker="o", label=f"Bayesian posterior median, {pct(level)} CrI")
+            plt.Line2D(
+                [], [], color=BLUE, marker="o", label=f"Bayesian posterior median, {pct(level)} CrI"
+            )
         )
     if kinds & {"cox", "unshrunk"}:
         handles.append(
-            plt.Line2D([], [], color=FREQ, marker="s", label=f"Cox / published estimate, {pct(level)} CI")
+            plt.Line2D(
+                [], [], color=FREQ, marker="s", label=f"Cox / published estimate, {pct(level)} CI"
+            )
         )
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     if handles:
@@ -226,7 +230,12 @@ def hr_curve_plot(
     fig, ax = _ax(ax)
     x = curve["biomarker"]
     ax.fill_between(
-        x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label=f"{pct(level)} credible band"
+        x,
+        curve["hr_lower"],
+        curve["hr_upper"],
+        color=BLUE,
+        alpha=0.2,
+        label=f"{pct(level)} credible band",
     )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
