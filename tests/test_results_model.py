@@ -53,8 +53,15 @@ def test_harm_probability_is_p_hr_above_and_labelled_so():
 
 def test_flat_vocabulary_and_level_text():
     s = HRSummary.from_normal(0.0, 0.1, (1.0, 0.8), (1.1,), 0.8)
-    assert list(s.flat()) == ["hr_median", "hr_lower", "hr_upper", "level", "p_hr_below_1", "p_hr_below_0.8",
-                              "p_hr_above_1.1"]
+    assert list(s.flat()) == [
+        "hr_median",
+        "hr_lower",
+        "hr_upper",
+        "level",
+        "p_hr_below_1",
+        "p_hr_below_0.8",
+        "p_hr_above_1.1",
+    ]
     assert level_text(0.8) == "80%" and level_text(0.975) == "97.5%"
 
 
@@ -67,7 +74,10 @@ def test_results_json_round_trip():
     r.sections["anything"] = {"a": 1}
     back = from_dict(Results, json.loads(json.dumps(r.to_dict())))
     assert back == r
-    assert from_dict(SubgroupResult, json.loads(json.dumps(g.__dict__, default=lambda o: o.__dict__))) == g
+    assert (
+        from_dict(SubgroupResult, json.loads(json.dumps(g.__dict__, default=lambda o: o.__dict__)))
+        == g
+    )
 
 
 # ----------------------------------------------------------------------------- wording
@@ -92,17 +102,33 @@ def test_derivation_rules():
     assert derived_landmark(np.array([1.0, 2.0, 3.0, 40.0, 52.0])) == 3.0
     x = np.arange(1, 301, dtype=float)
     assert derived_cutoffs(x) == [101.0, 200.0]
-    assert derived_cutoffs(np.array([1.0] * 50 + [2.0] * 10 + [9.0] * 40)) == [2.0]  # ties: inside only
+    assert derived_cutoffs(np.array([1.0] * 50 + [2.0] * 10 + [9.0] * 40)) == [
+        2.0
+    ]  # ties: inside only
 
 
 def _rossi_case(tmp_path, **config):
     from lifelines.datasets import load_rossi
 
     df = load_rossi().reset_index(names="id")
-    cols = {"id": "id", "time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
-            "biomarkers": ["prio"], "covariates": ["age"]}
-    base = {"data": {"kind": "file", "path": "rossi.csv", "columns": cols, "time_unit": "weeks",
-                     "units": {"prio": "arrests", "age": "years"}}}
+    cols = {
+        "id": "id",
+        "time": "week",
+        "event": "arrest",
+        "arm": "fin",
+        "treatment_level": 1,
+        "biomarkers": ["prio"],
+        "covariates": ["age"],
+    }
+    base = {
+        "data": {
+            "kind": "file",
+            "path": "rossi.csv",
+            "columns": cols,
+            "time_unit": "weeks",
+            "units": {"prio": "arrests", "age": "years"},
+        }
+    }
     base.update(config)
     return write_case(tmp_path, df, config=base, data_name="rossi.csv")
 
@@ -119,10 +145,16 @@ def test_check_prints_every_resolved_value_and_derives_from_the_data(tmp_path):
         assert mirocals not in out
 
 
-@pytest.mark.parametrize("estimands,message", [
-    ({"landmark": 60}, "estimands.landmark: 60 is beyond the longest follow-up 52 weeks"),
-    ({"subgroup_cutoffs": [2, 50]}, "estimands.subgroup_cutoffs: [50.0] lie outside the observed range of 'prio'"),
-])
+@pytest.mark.parametrize(
+    "estimands,message",
+    [
+        ({"landmark": 60}, "estimands.landmark: 60 is beyond the longest follow-up 52 weeks"),
+        (
+            {"subgroup_cutoffs": [2, 50]},
+            "estimands.subgroup_cutoffs: [50.0] lie outside the observed range of 'prio'",
+        ),
+    ],
+)
 def test_landmark_or_cutoff_outside_the_data_is_an_input_error(tmp_path, estimands, message):
     cfg = _rossi_case(tmp_path, estimands=estimands)
     for cmd in (("check", cfg), ("run", cfg, "--out", tmp_path / "out")):
@@ -144,8 +176,11 @@ def test_front_door_without_fitting():
 
 
 def test_importing_plots_keeps_the_users_backend():
-    code = ("import matplotlib; matplotlib.use('svg'); import trialbayes, trialbayes.plots, trialbayes.report;"
-            "import trialbayes.analysis; print(matplotlib.get_backend())")
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import trialbayes, trialbayes.plots, "
+        "trialbayes.report;"
+        "import trialbayes.analysis; print(matplotlib.get_backend())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
 
@@ -162,5 +197,9 @@ def test_subgroups_partition_the_patients():
 def test_probabilities_from_draws_never_print_certainty():
     from trialbayes.render import prob
 
-    assert prob(1.0, 600) == "> 0.998" and prob(0.0, 600) == "< 0.002" and prob(1.0, 600, 2) == "> 0.99"
+    assert (
+        prob(1.0, 600) == "> 0.998"
+        and prob(0.0, 600) == "< 0.002"
+        and prob(1.0, 600, 2) == "> 0.99"
+    )
     assert prob(1.0, None) == "1.000" and prob(0.25, 600) == "0.250"

@@ -2,8 +2,9 @@
 
     import trialbayes as tb
     cfg = tb.load_config("configs/mirocals.yaml")
-    results = tb.run(cfg)                      # -> tb.Results (nothing written unless out= is given)
-    m = tb.PiecewiseExponentialModel(tb.ModelSpec(name="adj", covariates="all")).fit(df, columns={...})
+    results = tb.run(cfg)  # -> tb.Results (nothing written unless out= is given)
+    spec = tb.ModelSpec(name="adj", covariates="all")
+    m = tb.PiecewiseExponentialModel(spec).fit(df, columns={...})
 
 Names are imported on first use, so ``import trialbayes`` stays cheap.
 """
@@ -19,11 +20,22 @@ except _metadata.PackageNotFoundError:  # running from a source tree without ins
     __version__ = "0+unknown"
 
 _EXPORTS = {
-    "load_config": "config", "parse_config": "config", "Config": "config", "ConfigError": "config",
-    "ModelSpec": "config", "ColumnMap": "config", "Sampler": "config", "Diagnostics": "config",
-    "TrialData": "data", "DataError": "data", "from_frame": "data",
-    "PiecewiseExponentialModel": "pem", "NotFittedError": "pem",
-    "Results": "results", "HRSummary": "results", "Flag": "flags",
+    "load_config": "config",
+    "parse_config": "config",
+    "Config": "config",
+    "ConfigError": "config",
+    "ModelSpec": "config",
+    "ColumnMap": "config",
+    "Sampler": "config",
+    "Diagnostics": "config",
+    "TrialData": "data",
+    "DataError": "data",
+    "from_frame": "data",
+    "PiecewiseExponentialModel": "pem",
+    "NotFittedError": "pem",
+    "Results": "results",
+    "HRSummary": "results",
+    "Flag": "flags",
 }
 
 __all__ = ["__version__", "run", *_EXPORTS]

@@ -37,30 +37,57 @@ def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> 
     s = pem.spec
     if s.biomarker:
         u = (units or {}).get(s.biomarker)
-        return f"conditional HR at {s.biomarker} = {_num(pem.design.basis.reference, u)} (the median)"
+        return (
+            f"conditional HR at {s.biomarker} = {_num(pem.design.basis.reference, u)} (the median)"
+        )
     if s.covariates == [] and not s.centre_frailty:
         return "unadjusted HR"
     return "adjusted HR (conditional on covariates" + (" and centre)" if s.centre_frailty else ")")
 
 
-def coefficients(pem: PiecewiseExponentialModel, draws: dict, cox: dict, hs, units: dict) -> list[Coefficient]:
+def coefficients(
+    pem: PiecewiseExponentialModel, draws: dict, cox: dict, hs, units: dict
+) -> list[Coefficient]:
     """Posterior beside Cox for every coefficient the two share, on the same coding and draws.
     ``hs(log_draws)`` makes the HRSummary (thresholds, harm, level of the run)."""
     des, b = pem.design, pem.design.basis
-    ref = f" at {pem.spec.biomarker} = {_num(b.reference, units.get(pem.spec.biomarker))}" if b else ""
+    ref = (
+        f" at {pem.spec.biomarker} = {_num(b.reference, units.get(pem.spec.biomarker))}"
+        if b
+        else ""
+    )
     rows = [("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
     for j, c in enumerate(des.cov_names):
-        rows.append((c, f"per SD ({_num(des.cov_sd[j], units.get(c), 3)})", draws["covariate_effects"][:, j], c))
+        rows.append(
+            (
+                c,
+                f"per SD ({_num(des.cov_sd[j], units.get(c), 3)})",
+                draws["covariate_effects"][:, j],
+                c,
+            )
+        )
     if b is not None:
         bm = pem.spec.biomarker
-        per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{'' if b.log else _u(units.get(bm))})"
+        unit = "" if b.log else _u(units.get(bm))
+        per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{unit})"
         rows.append((f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
         rows.append((f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
     out = []
     for term, unit, v, ck in rows:
         c = cox["terms"].get(ck)
-        cx = None if c is None else CoxTerm(c["hr"], c["hr_lower"], c["hr_upper"], cox.get("level", 0.95),
-                                            c["log_hr"], c["se"], c["p"])
+        cx = (
+            None
+            if c is None
+            else CoxTerm(
+                c["hr"],
+                c["hr_lower"],
+                c["hr_upper"],
+                cox.get("level", 0.95),
+                c["log_hr"],
+                c["se"],
+                c["p"],
+            )
+        )
         out.append(Coefficient(term, unit, hs(v), cx))
     return out
 
@@ -78,7 +105,9 @@ def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
     return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
 
 
-def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config, settings: dict) -> dict:
+def analyse_model(
+    pem: PiecewiseExponentialModel, data: TrialData, cfg: Config, settings: dict
+) -> dict:
     """All estimands of one fitted model from ONE set of draws, plus its Cox counterpart."""
     e = cfg.estimands
     draws = pem.draws(e.max_draws)
@@ -95,20 +124,37 @@ def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config, 
     cox["level"] = prob
     coefs = coefficients(pem, draws, cox, hs, units)
     res = ModelResult(
-        name=pem.spec.name, estimand=estimand_role(pem, units), treatment_effect=coefs[0].posterior,
-        reliable=pem.reliable, diagnostics=pem.diagnostics, sampler=pem.idata.attrs.get("sampler"),
-        spec=pem.spec.model_dump(), priors={k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
-        n_intervals=pem.design.n_intervals, cut_points=pem.design.cuts.tolist(), cox_method=cox["method"],
-        coefficients=coefs, survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
+        name=pem.spec.name,
+        estimand=estimand_role(pem, units),
+        treatment_effect=coefs[0].posterior,
+        reliable=pem.reliable,
+        diagnostics=pem.diagnostics,
+        sampler=pem.idata.attrs.get("sampler"),
+        spec=pem.spec.model_dump(),
+        priors={k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
+        n_intervals=pem.design.n_intervals,
+        cut_points=pem.design.cuts.tolist(),
+        cox_method=cox["method"],
+        coefficients=coefs,
+        survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
     )
-    tables = {"survival_curves": est.survival_curves(draws, pem.design, float(times.max()), e.curve_points, prob)}
+    tables = {
+        "survival_curves": est.survival_curves(
+            draws, pem.design, float(times.max()), e.curve_points, prob
+        )
+    }
     bname, cuts = settings["biomarker"].value, settings["subgroup_cutoffs"]
     if bname and bname in data.frame and cuts.value:
         vals = data.frame[bname].to_numpy(float)
-        groups = est.subgroup_effects(draws, pem.design, vals, cuts.value, landmark, thr, harm, prob)
-        for g in groups:
-            g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
-        res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+        groups = est.subgroup_effects(
+            draws, pem.design, vals, cuts.value, landmark, thr, harm, prob
+        )
+        if pem.spec.biomarker == bname:  # without the interaction a subgroup HR is the overall HR
+            for g in groups:
+                g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+        res.subgroups = Subgroups(
+            bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups
+        )
     if pem.design.basis is not None:
         res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, cfg, units, hs)
     return {"result": res, "tables": tables, "draws": draws}
@@ -121,9 +167,16 @@ MIN_SUBGROUP_EVENTS = 10
 def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
     if g.events >= MIN_SUBGROUP_EVENTS:
         return []
-    return [Flag("sparse_subgroup", f"subgroup {biomarker} {g.label} has {g.events} events "
-                 f"(< {MIN_SUBGROUP_EVENTS}): its P(benefit) rests mostly on the prior and the model",
-                 "caution", model, {"events": g.events, "n": g.n})]
+    return [
+        Flag(
+            "sparse_subgroup",
+            f"subgroup {biomarker} {g.label} has {g.events} events "
+            f"(< {MIN_SUBGROUP_EVENTS}): its P(benefit) rests mostly on the prior and the model",
+            "caution",
+            model,
+            {"events": g.events, "n": g.n},
+        )
+    ]
 
 
 def _hr_curve(pem, draws, cox, cfg, units, hs):
@@ -134,11 +187,20 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
     tc = cox["terms"]
     curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
-    at = {f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0]) for x in probe_points(pem.design.biomarker_values)}
+    at = {
+        f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0])
+        for x in probe_points(pem.design.biomarker_values)
+    }
     return HRCurve(
-        biomarker=bm, unit=units.get(bm, ""), reference=b.reference, transform="log" if b.log else "identity",
-        kind=b.kind, benefit_region=_region(curve, "p_hr_below_1", 0.9),
-        median_crosses_1_at=float(crossing.iloc[0]) if len(crossing) and crossing.iloc[0] > grid[0] else None,
+        biomarker=bm,
+        unit=units.get(bm, ""),
+        reference=b.reference,
+        transform="log" if b.log else "identity",
+        kind=b.kind,
+        benefit_region=_region(curve, "p_hr_below_1", 0.9),
+        median_crosses_1_at=float(crossing.iloc[0])
+        if len(crossing) and crossing.iloc[0] > grid[0]
+        else None,
         at=at,
     ), curve
 
@@ -156,10 +218,15 @@ def probe_points(values) -> list[float]:
     return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
-def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFrame | None, LooComparison]:
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel],
+) -> tuple[pd.DataFrame | None, LooComparison]:
     """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
-    loos = {n: az.loo(m.idata, pointwise=True) for n, m in models.items()
-            if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars}
+    loos = {
+        n: az.loo(m.idata, pointwise=True)
+        for n, m in models.items()
+        if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
+    }
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
@@ -167,21 +234,26 @@ def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFram
     if len(loos) < 2:
         return None, LooComparison(None, khat, "")
     df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
-    keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning")
-            if c in df.columns]
+    keep = [
+        c
+        for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning")
+        if c in df.columns
+    ]
     df = df[keep]
     return df, LooComparison(df.to_dict(orient="records"), khat, loo_verdict(df))
 
 
 def loo_verdict(df: pd.DataFrame) -> str:
-    """"PSIS-LOO prefers `a`" only when the best model's elpd exceeds the next by more than 2 SE of
+    """ "PSIS-LOO prefers `a`" only when the best model's elpd exceeds the next by more than 2 SE of
     the difference; otherwise "no clear preference"."""
     best, nxt = df.iloc[0], df.iloc[1]
     diff, se = abs(float(nxt["elpd_diff"])), float(nxt["dse"])
     nums = f"Δelpd to `{nxt['model']}` {diff:.1f}, SE {se:.1f}"
     if diff > 2 * se:
         return f"PSIS-LOO prefers `{best['model']}` ({nums})."
-    return f"PSIS-LOO: no clear preference between the models (best `{best['model']}`, {nums} < 2 SE)."
+    return (
+        f"PSIS-LOO: no clear preference between the models (best `{best['model']}`, {nums} < 2 SE)."
+    )
 
 
 def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int) -> PiecewiseExponentialModel:
@@ -194,8 +266,12 @@ def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int) -> Pie
         return pem.fit(seed=seed)
 
 
-def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
-                      write: bool = True) -> RunResult:
+def run_patient_level(
+    cfg: Config,
+    out_root: str | Path = "outputs",
+    config_path: str | None = None,
+    write: bool = True,
+) -> RunResult:
     """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
     with progress.phase("loading and validating data"):
@@ -207,11 +283,17 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
     for i, spec in enumerate(cfg.models):
         seeds[spec.name] = seed = cfg.sampler.seed + 1000 * i
-        pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics).build(data)
+        pem = PiecewiseExponentialModel(
+            spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
+        ).build(data)
         models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
         with progress.phase(f"estimands of model {spec.name}"):
             res = analyse_model(pem, data, cfg, settings)
-        per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = res["result"], res["tables"], res["draws"]
+        per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = (
+            res["result"],
+            res["tables"],
+            res["draws"],
+        )
 
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
@@ -220,9 +302,19 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
     lm = settings["landmark"].value
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",
-        config_name=cfg.name, title=cfg.title or cfg.report.title or cfg.name, data_label=data.label,
-        synthetic=data.synthetic, settings=settings, data=data.describe(), models=per_model, loo=loo,
-        kaplan_meier={"landmark": lm, "survival_control": km_at(km, 0, lm), "survival_treatment": km_at(km, 1, lm)},
+        config_name=cfg.name,
+        title=cfg.title or cfg.report.title or cfg.name,
+        data_label=data.label,
+        synthetic=data.synthetic,
+        settings=settings,
+        data=data.describe(),
+        models=per_model,
+        loo=loo,
+        kaplan_meier={
+            "landmark": lm,
+            "survival_control": km_at(km, 0, lm),
+            "survival_treatment": km_at(km, 1, lm),
+        },
     )
     results.reliable = all(m.reliable for m in models.values())
     results.unreliable_models = [n for n, m in models.items() if not m.reliable]
@@ -233,24 +325,37 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
 
         with progress.phase("prior-sensitivity refits"):
             sens = run_sensitivity(cfg, models, settings)
-        results.sections["sensitivity"] = {
-            "scenarios": sens["scenarios"], "table": sens["table"].to_dict(orient="records"),
-            "psense": sens["psense"].to_dict(orient="records"), "compile_counts": sens["compile_counts"],
-            "unreliable_refits": sens["table"].loc[~sens["table"]["reliable"], ["model", "scenario"]]
+        results.sensitivity = {
+            "scenarios": sens["scenarios"],
+            "table": sens["table"].to_dict(orient="records"),
+            "psense": sens["psense"].to_dict(orient="records"),
+            "compile_counts": sens["compile_counts"],
+            "unreliable_refits": sens["table"]
+            .loc[~sens["table"]["reliable"], ["model", "scenario"]]
             .to_dict(orient="records"),
         }
     provenance = _provenance(cfg, data, models, seeds, config_path)
-    run = RunResult(results=results, out_dir=None, reliable=results.reliable, models=models,
-                    tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens})
+    run = RunResult(
+        results=results,
+        out_dir=None,
+        reliable=results.reliable,
+        models=models,
+        tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens},
+    )
     if write:
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
         with progress.phase("writing tables, figures and reports"):
-            run.out_dir = write_run(results, provenance, out_root, render_patient_report,
-                                    lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
-                                    csv_label="SYNTHETIC" if data.synthetic else None,
-                                    html=cfg.report.html)
+            run.out_dir = write_run(
+                results,
+                provenance,
+                out_root,
+                render_patient_report,
+                lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
+                csv_label="SYNTHETIC" if data.synthetic else None,
+                html=cfg.report.html,
+            )
     return run
 
 
@@ -259,8 +364,14 @@ def _sections(results: Results, data: TrialData) -> None:
         results.sections["synthetic_truth"] = data.truth.as_dict()
     if data.reconstruction is not None:
         results.sections["reconstruction"] = data.reconstruction["quality"]
-        results.flags.append(Flag("reconstructed_data", "the patient data were rebuilt from a digitised "
-                                  "Kaplan–Meier figure: approximations of the real ones", "caution"))
+        results.flags.append(
+            Flag(
+                "reconstructed_data",
+                "the patient data were rebuilt from a digitised "
+                "Kaplan–Meier figure: approximations of the real ones",
+                "caution",
+            )
+        )
     if data.notes:
         results.sections["data_notes"] = data.notes
 
@@ -274,11 +385,17 @@ def _provenance(cfg: Config, data: TrialData, models: dict, seeds: dict, config_
         "data_label": data.label,
         "data_sha256": data.sha256(),
         "seeds": seeds,
-        "sampler": {"backend": cfg.sampler.backend, "chains": cfg.sampler.chains, "draws": cfg.sampler.draws,
-                    "tune": cfg.sampler.tune,
-                    "target_accept": {n: m.sampler.accept for n, m in models.items()}},
+        "sampler": {
+            "backend": cfg.sampler.backend,
+            "chains": cfg.sampler.chains,
+            "draws": cfg.sampler.draws,
+            "tune": cfg.sampler.tune,
+            "target_accept": {n: m.sampler.accept for n, m in models.items()},
+        },
         "versions": stack_versions(),
-        "timings_seconds": {n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
-                            for n, m in models.items()},
+        "timings_seconds": {
+            n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
+            for n, m in models.items()
+        },
         "wall_seconds": None,
     }

@@ -1,5 +1,6 @@
 """The published-estimates analysis: scenarios × estimates, prior grid, tipping points, subgroup
-shrinkage, probability of success; written like a patient-level run (results.json, CSV, PNG, report)."""
+shrinkage, probability of success; written like a patient-level run (typed Results, the one
+writer: results.json, CSV, PNG, report.md)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,12 @@ from .subgroups import shrink
 from .writer import RunResult, write_run
 
 
-def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
-                  write: bool = True) -> RunResult:
+def run_published(
+    cfg: Config,
+    out_root: str | Path = "outputs",
+    config_path: str | None = None,
+    write: bool = True,
+) -> RunResult:
     """load → validate (the config) → fit → estimands → Results → write, like a patient-level run.
     Honours ``sampler`` (backend, chains, tune, seed; draws = published.nuts_draws in all) and
     ``diagnostics`` (the gate of every sampled posterior)."""
@@ -35,8 +40,13 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
     evs = {x.name: x.evidence() for x in cfg.data.estimates}
     chosen = [evs[n] for n in (p.estimates or list(evs))]
     scenarios = p.scenarios or default_scenarios(p.design_hr)
-    sampler = PublishedSampler(chains=sc_cfg.chains, draws=max(p.nuts_draws // sc_cfg.chains, 100),
-                               tune=sc_cfg.tune, seed=sc_cfg.seed, backend=sc_cfg.backend)
+    sampler = PublishedSampler(
+        chains=sc_cfg.chains,
+        draws=max(p.nuts_draws // sc_cfg.chains, 100),
+        tune=sc_cfg.tune,
+        seed=sc_cfg.seed,
+        backend=sc_cfg.backend,
+    )
     means, sds = p.grid_mean.values(), p.grid_sd.values()
     results = Results(kind="published", config_name=cfg.name, title=cfg.title or cfg.report.title or cfg.name,
                       data_label=cfg.data.label,
@@ -64,10 +74,16 @@ def run_published(cfg: Config, out_root: str | Path = "outputs", config_path: st
     with progress.phase("subgroup shrinkage"):
         shrunk = _shrinkage(cfg, evs, results, thr, harm, prob)
     if p.assurance is not None:
-        results.sections["assurance"] = assurance_section(p.assurance, evs, results.estimates, shrunk)
+        results.sections["assurance"] = assurance_section(
+            p.assurance, evs, results.estimates, shrunk
+        )
     _reliability(results, shrunk)
-    run = RunResult(results=results, out_dir=None, reliable=results.reliable,
-                    tables={"posteriors": pd.DataFrame(rows), "grids": grids})
+    run = RunResult(
+        results=results,
+        out_dir=None,
+        reliable=results.reliable,
+        tables={"posteriors": pd.DataFrame(rows), "grids": grids},
+    )
     if write:
         provenance = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       "config_path": config_path, "config_hash": cfg.hash(), "config": cfg.model_dump(mode="json"),
@@ -88,16 +104,33 @@ def _shrinkage(cfg, evs, results: Results, thr, harm, prob):
         return None
     mu_prior = parse_prior("treatment", p.subgroups.mu_prior) if p.subgroups.mu_prior else None
     s = cfg.sampler
-    shrunk = shrink([evs[n] for n in names], p.subgroups.tau_sigma, mu_prior, thr, harm, prob, seed=s.seed,
-                    chains=s.chains, tune=max(s.tune, 2000), draws=max(p.nuts_draws // s.chains, 100),
-                    backend=s.backend, gate=cfg.diagnostics)
-    results.sections["subgroup_shrinkage"] = {k: v for k, v in shrunk.items() if not k.startswith("_")}
+    shrunk = shrink(
+        [evs[n] for n in names],
+        p.subgroups.tau_sigma,
+        mu_prior,
+        thr,
+        harm,
+        prob,
+        seed=s.seed,
+        chains=s.chains,
+        tune=max(s.tune, 2000),
+        draws=max(p.nuts_draws // s.chains, 100),
+        backend=s.backend,
+        gate=cfg.diagnostics,
+    )
+    results.sections["subgroup_shrinkage"] = {
+        k: v for k, v in shrunk.items() if not k.startswith("_")
+    }
     return shrunk
 
 
 def _reliability(results: Results, shrunk) -> None:
-    bad = [f"{n}/{sc}" for n, ev in results.estimates.items() for sc, post in ev.scenarios.items()
-           if post.diagnostics is not None and not post.diagnostics["reliable"]]
+    bad = [
+        f"{n}/{sc}"
+        for n, ev in results.estimates.items()
+        for sc, post in ev.scenarios.items()
+        if post.diagnostics is not None and not post.diagnostics["reliable"]
+    ]
     if shrunk is not None and not shrunk["diagnostics"]["reliable"]:
         bad.append("subgroup shrinkage")
     results.reliable = not bad
@@ -118,29 +151,47 @@ def assurance_section(a, evs, posteriors, shrunk) -> dict:
     designs = {"all-comers": a.overall}
     if a.enriched:
         designs[f"enriched ({a.enriched})"] = a.enriched
-    out = {"alpha_one_sided": a.alpha, "allocation": a.allocation, "target_hr": a.target_hr, "designs": {}}
+    out = {
+        "alpha_one_sided": a.alpha,
+        "allocation": a.allocation,
+        "target_hr": a.target_hr,
+        "designs": {},
+    }
     for label, name in designs.items():
         m, sd, draws, source = _posterior_of(name, a.scenario, posteriors, shrunk)
         if draws is not None:  # the shrunken subgroup posterior: average over its draws
+
             def at(d, draws=draws):
                 return pos.assurance_draws(draws, d, a.allocation, a.alpha)
 
             def below(d, draws=draws):
                 return pos.prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
+
             limit = float(np.mean(draws < 0))
         else:  # a closed-form normal posterior
+
             def at(d, m=m, sd=sd):
                 return pos.assurance(m, sd, d, a.allocation, a.alpha)
 
             def below(d, m=m, sd=sd):
                 return pos.prob_estimate_below(m, sd, d, a.target_hr, a.allocation)
+
             limit = float(stats.norm.cdf(-m / sd))
         by_events = []
         for d in a.events:
-            by_events.append({"events": d, "assurance": at(d), "p_hr_estimate_below_target": below(d),
-                              "power_at_posterior_mean": pos.power(m, d, a.allocation, a.alpha)})
+            by_events.append(
+                {
+                    "events": d,
+                    "assurance": at(d),
+                    "p_hr_estimate_below_target": below(d),
+                    "power_at_posterior_mean": pos.power(m, d, a.allocation, a.alpha),
+                }
+            )
         out["designs"][label] = {
-            "posterior": source, "log_hr_mean": m, "log_hr_sd": sd, "share": evs[name].share,
+            "posterior": source,
+            "log_hr_mean": m,
+            "log_hr_sd": sd,
+            "share": evs[name].share,
             "by_events": by_events,
             "events_needed": {f"{lv:g}": pos.events_for(at, lv, limit) for lv in a.levels},
             "assurance_limit": limit,
@@ -152,11 +203,19 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
     r: Results = run.results
     dpi, lv = cfg.report.dpi, cfg.estimands.ci_prob
     out.write_csv("tables/posteriors.csv", run.tables["posteriors"])
-    grid_rows = [{"estimate": n, "prior_mean": m, "prior_sd": s, "p_hr_below_1": g[i, j]}
-                 for n, g in run.tables["grids"].items() for i, s in enumerate(sds) for j, m in enumerate(means)]
+    grid_rows = [
+        {"estimate": n, "prior_mean": m, "prior_sd": s, "p_hr_below_1": g[i, j]}
+        for n, g in run.tables["grids"].items()
+        for i, s in enumerate(sds)
+        for j, m in enumerate(means)
+    ]
     out.write_csv("tables/prior_grid.csv", pd.DataFrame(grid_rows))
-    out.write_csv("tables/tipping_points.csv", pd.DataFrame([{"estimate": n, **t} for n, ev in r.estimates.items()
-                                                             for t in ev.tipping_points]))
+    out.write_csv(
+        "tables/tipping_points.csv",
+        pd.DataFrame(
+            [{"estimate": n, **t} for n, ev in r.estimates.items() for t in ev.tipping_points]
+        ),
+    )
     if cfg.report.figures:
         z = stats.norm.ppf((1 + lv) / 2)
         rows = []
@@ -174,7 +233,11 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
             "Each published estimate (square, its confidence interval) and its posterior under every prior "
             "scenario (circle, median and credible interval), grouped by estimate; right: posterior P(HR < 1).")
         tips = {n: ev.tipping_points for n, ev in r.estimates.items()}
-        plots.save(plots.prior_grid_panels(run.tables["grids"], means, sds, tips), out.path("figures/prior_grid.png"), dpi)
+        plots.save(
+            plots.prior_grid_panels(run.tables["grids"], means, sds, tips),
+            out.path("figures/prior_grid.png"),
+            dpi,
+        )
         r.figures["prior_grid"] = "figures/prior_grid.png"
         r.figure_captions["prior_grid"] = (
             "P(HR < 1) over a grid of normal priors on the log-HR (mean across, SD up), per estimate; contours "
@@ -183,8 +246,16 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
         _write_shrinkage(out, cfg, r)
     if "assurance" in r.sections:
         a = r.sections["assurance"]
-        out.write_csv("tables/assurance.csv", pd.DataFrame([{"design": lab, **row} for lab, d in a["designs"].items()
-                                                            for row in d["by_events"]]))
+        out.write_csv(
+            "tables/assurance.csv",
+            pd.DataFrame(
+                [
+                    {"design": lab, **row}
+                    for lab, d in a["designs"].items()
+                    for row in d["by_events"]
+                ]
+            ),
+        )
         if cfg.report.figures:
             plots.save(plots.assurance_plot(a), out.path("figures/assurance.png"), dpi)
             r.figures["assurance"] = "figures/assurance.png"
@@ -195,8 +266,16 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
 
 def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
     sg = r.sections["subgroup_shrinkage"]
-    srows = [{"estimate": g["name"], "subgroup": g["subgroup"], "share": g["share"], **g["unshrunk"].flat("unshrunk_"),
-              **g["shrunk"].flat("shrunk_")} for g in sg["groups"]]
+    srows = [
+        {
+            "estimate": g["name"],
+            "subgroup": g["subgroup"],
+            "share": g["share"],
+            **g["unshrunk"].flat("unshrunk_"),
+            **g["shrunk"].flat("shrunk_"),
+        }
+        for g in sg["groups"]
+    ]
     out.write_csv("tables/subgroup_shrinkage.csv", pd.DataFrame(srows))
     if not cfg.report.figures:
         return
@@ -225,45 +304,83 @@ def published_summary(r: Results) -> list[str]:
         sc = ev.scenarios
         p = ", ".join(f"{k} {v.hr.p_benefit:.3f}" for k, v in sc.items())
         lo = min(sc.items(), key=lambda kv: kv[1].hr.p_benefit)
-        out.append(f"{name} (published HR {ev.hr:.2f}): P(HR < 1) by scenario — {p}; lowest under {lo[0]}.")
+        out.append(
+            f"{name} (published HR {ev.hr:.2f}): P(HR < 1) by scenario — {p}; lowest under {lo[0]}."
+        )
     for c in r.sections.get("subgroup_shrinkage", {}).get("contrasts", []):
-        out.append(f"Contrast {c['contrast']}: ratio of HRs {c['ratio_median']:.2f} ({c['ratio_lower']:.2f}–"
-                   f"{c['ratio_upper']:.2f}) after shrinkage, P(< 1) = {c['p_ratio_below_1']:.3f} (unshrunk "
-                   f"{c['unshrunk_ratio']:.2f}, P = {c['unshrunk_p_ratio_below_1']:.3f}).")
+        out.append(
+            f"Contrast {c['contrast']}: ratio of HRs {c['ratio_median']:.2f} "
+            f"({c['ratio_lower']:.2f}–"
+            f"{c['ratio_upper']:.2f}) after shrinkage, P(< 1) = {c['p_ratio_below_1']:.3f} "
+            "(unshrunk "
+            f"{c['unshrunk_ratio']:.2f}, P = {c['unshrunk_p_ratio_below_1']:.3f})."
+        )
     for lab, d in r.sections.get("assurance", {}).get("designs", {}).items():
         need = d["events_needed"]
-        txt = ", ".join(f"{float(k):.0%}: {v:.0f} events" if v else f"{float(k):.0%}: not reachable"
-                        for k, v in need.items())
+        txt = ", ".join(
+            f"{float(k):.0%}: {v:.0f} events" if v else f"{float(k):.0%}: not reachable"
+            for k, v in need.items()
+        )
         out.append(f"Next trial, {lab}: assurance {txt} (limit {d['assurance_limit']:.3f}).")
     return out
 
 
 def render_published_report(r: Results) -> str:
     lv = level_text(r.setting("level", 0.95))
-    L = [f"# {r.title}", f"\nSource: {r.data_label}. {r.sign_convention}.",
-         f"Evidence model: {r.sections['evidence_model']}.", "\n## Summary"]
+    L = [
+        f"# {r.title}",
+        f"\nSource: {r.data_label}. {r.sign_convention}.",
+        f"Evidence model: {r.sections['evidence_model']}.",
+        "\n## Summary",
+    ]
     L.extend(f"- {line}" for line in published_summary(r))
     L += ["\n## Prior scenarios (log-HR scale)", md_table(pd.DataFrame(r.sections["scenarios"]))]
     if not r.reliable:
-        L.append(f"\n> **⚠ UNRELIABLE:** failed the diagnostics gate: {', '.join(r.unreliable_models)}.")
+        L.append(
+            f"\n> **⚠ UNRELIABLE:** failed the diagnostics gate: {', '.join(r.unreliable_models)}."
+        )
     L.append("\n## Posterior by estimate and scenario")
     for name, ev in r.estimates.items():
-        L.append(f"\n### {name}" + (f" — {ev.subgroup}" if ev.subgroup else "")
-                 + f"\nPublished HR {ev.hr:.2f}, log-HR {ev.log_hr:.3f}, SE {ev.se:.3f}.\n")
-        rows = [{"scenario": sc, "prior": s.prior, "method": s.method, f"median HR ({lv} CrI)": s.hr.text(3),
-                 **{f"P(HR<{k})": v for k, v in s.hr.p_hr_below.items()},
-                 **{f"P(HR>{k})": v for k, v in s.hr.p_hr_above.items()}} for sc, s in ev.scenarios.items()]
+        L.append(
+            f"\n### {name}"
+            + (f" — {ev.subgroup}" if ev.subgroup else "")
+            + f"\nPublished HR {ev.hr:.2f}, log-HR {ev.log_hr:.3f}, SE {ev.se:.3f}.\n"
+        )
+        rows = [
+            {
+                "scenario": sc,
+                "prior": s.prior,
+                "method": s.method,
+                f"median HR ({lv} CrI)": s.hr.text(3),
+                **{f"P(HR<{k})": v for k, v in s.hr.p_hr_below.items()},
+                **{f"P(HR>{k})": v for k, v in s.hr.p_hr_above.items()},
+            }
+            for sc, s in ev.scenarios.items()
+        ]
         L.append(md_table(pd.DataFrame(rows)))
-        L.append("\nTipping point (centred sceptical prior N(0, s²)): " + "; ".join(
-            f"P(HR<1) < {t['level']} once s < {t['sd']:.3f}" if t["sd"] is not None
-            else f"below {t['level']} even with a flat prior" for t in ev.tipping_points) + ".")
-    for key, cap in (("forest_scenarios", "Posterior HR by scenario"), ("prior_grid", "P(HR < 1) over prior mean × SD")):
+        L.append(
+            "\nTipping point (centred sceptical prior N(0, s²)): "
+            + "; ".join(
+                f"P(HR<1) < {t['level']} once s < {t['sd']:.3f}"
+                if t["sd"] is not None
+                else f"below {t['level']} even with a flat prior"
+                for t in ev.tipping_points
+            )
+            + "."
+        )
+    for key, cap in (
+        ("forest_scenarios", "Posterior HR by scenario"),
+        ("prior_grid", "P(HR < 1) over prior mean × SD"),
+    ):
         if key in r.figures:
             L.append(f"\n![{cap}]({r.figures[key]})")
     L += _shrinkage_md(r, lv) + _assurance_md(r)
     p = r.provenance
-    L.append(f"\n## Provenance\nConfig hash `{p['config_hash'][:16]}…`; seed {p['seed']}; "
-             + ", ".join(f"{k} {v}" for k, v in p["versions"].items()) + ".")
+    L.append(
+        f"\n## Provenance\nConfig hash `{p['config_hash'][:16]}…`; seed {p['seed']}; "
+        + ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+        + "."
+    )
     return "\n".join(L) + "\n"
 
 
@@ -272,13 +389,27 @@ def _shrinkage_md(r: Results, lv: str) -> list[str]:
     if not sg:
         return []
     t = sg["tau"]
-    L = ["\n## Subgroup shrinkage",
-         f"Model: {sg['model']}. Between-subgroup SD τ: median {t['median']:.3f} ({lv} CrI {t['lower']:.3f}–"
-         f"{t['upper']:.3f}). Overall μ: HR {sg['overall_mu'].text(3)}.\n",
-         md_table(pd.DataFrame([{"subgroup": g["name"], "unshrunk HR": g["unshrunk"].text(3),
-                                 "P(HR<1) unshrunk": g["unshrunk"].p_benefit, "shrunk HR": g["shrunk"].text(3),
-                                 "P(HR<1) shrunk": g["shrunk"].p_benefit} for g in sg["groups"]])),
-         "\n" + md_table(pd.DataFrame(sg["contrasts"]))]
+    L = [
+        "\n## Subgroup shrinkage",
+        f"Model: {sg['model']}. Between-subgroup SD τ: median {t['median']:.3f} ({lv} CrI "
+        f"{t['lower']:.3f}–"
+        f"{t['upper']:.3f}). Overall μ: HR {sg['overall_mu'].text(3)}.\n",
+        md_table(
+            pd.DataFrame(
+                [
+                    {
+                        "subgroup": g["name"],
+                        "unshrunk HR": g["unshrunk"].text(3),
+                        "P(HR<1) unshrunk": g["unshrunk"].p_benefit,
+                        "shrunk HR": g["shrunk"].text(3),
+                        "P(HR<1) shrunk": g["shrunk"].p_benefit,
+                    }
+                    for g in sg["groups"]
+                ]
+            )
+        ),
+        "\n" + md_table(pd.DataFrame(sg["contrasts"])),
+    ]
     if "subgroup_shrinkage" in r.figures:
         L.append(f"\n![Subgroup shrinkage]({r.figures['subgroup_shrinkage']})")
     return L
@@ -288,13 +419,21 @@ def _assurance_md(r: Results) -> list[str]:
     a = r.sections.get("assurance")
     if not a:
         return []
-    L = [f"\n## Probability of success of a next trial (one-sided α = {a['alpha_one_sided']}, "
-         f"allocation {a['allocation']})"]
+    L = [
+        f"\n## Probability of success of a next trial (one-sided α = {a['alpha_one_sided']}, "
+        f"allocation {a['allocation']})"
+    ]
     for lab, d in a["designs"].items():
-        need = ", ".join(f"{k}: {v:.0f} events" if v else f"{k}: not reachable (limit {d['assurance_limit']:.3f})"
-                         for k, v in d["events_needed"].items())
-        L.append(f"\n**{lab}** — posterior: {d['posterior']} (log-HR {d['log_hr_mean']:.3f} ± "
-                 f"{d['log_hr_sd']:.3f}). Events needed for assurance {need}.\n")
+        need = ", ".join(
+            f"{k}: {v:.0f} events"
+            if v
+            else f"{k}: not reachable (limit {d['assurance_limit']:.3f})"
+            for k, v in d["events_needed"].items()
+        )
+        L.append(
+            f"\n**{lab}** — posterior: {d['posterior']} (log-HR {d['log_hr_mean']:.3f} ± "
+            f"{d['log_hr_sd']:.3f}). Events needed for assurance {need}.\n"
+        )
         L.append(md_table(pd.DataFrame(d["by_events"])))
     if "assurance" in r.figures:
         L.append(f"\n![Assurance]({r.figures['assurance']})")

@@ -30,13 +30,17 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
     if len(sub):
         out.write_csv("tables/subgroups.csv", sub)
     out.write_csv("tables/diagnostics.csv", diagnostics_table(r))
-    out.write_csv("tables/kaplan_meier.csv", run.tables["km"])
+    out.write_csv("tables/kaplan_meier.csv", run.tables["km"].assign(time_unit=r.time_unit))
     if run.tables["loo"] is not None:
         out.write_csv("tables/loo.csv", run.tables["loo"])
     for name, tabs in run.tables["per_model"].items():
-        out.write_csv(f"tables/survival_{name}.csv", tabs["survival_curves"].assign(time_unit=r.time_unit))
+        out.write_csv(
+            f"tables/survival_{name}.csv", tabs["survival_curves"].assign(time_unit=r.time_unit)
+        )
         if "hr_curve" in tabs:
-            out.write_csv(f"tables/hr_curve_{name}.csv", tabs["hr_curve"])
+            bm = run.models[name].spec.biomarker
+            curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
+            out.write_csv(f"tables/hr_curve_{name}.csv", curve)
         pem = run.models[name]
         prior = rf.prior_group(pem, cfg.sampler.seed)
         dt = posterior_file(pem, data, r, cfg.hash())
@@ -85,17 +89,32 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
     """Everything needed to reuse a posterior file on its own (netCDF attributes are flat)."""
     des, b = pem.design, pem.design.basis
     attrs = {
-        "trialbayes_schema": results.schema_version, "config_hash": config_hash, "model": pem.spec.name,
-        "data_label": data.label, "time_unit": results.time_unit, "sign_convention": results.sign_convention,
-        "spec_json": json.dumps(pem.spec.model_dump(mode="json")), "cut_points": des.cuts.tolist(),
-        "covariates": list(des.cov_names), "covariate_means": des.cov_mean.tolist(),
-        "covariate_sds": des.cov_sd.tolist(), "treatment_level": data.treatment_label,
-        "control_level": data.control_label, "units_json": json.dumps(results.setting("units") or {}),
+        "trialbayes_schema": results.schema_version,
+        "config_hash": config_hash,
+        "model": pem.spec.name,
+        "data_label": data.label,
+        "time_unit": results.time_unit,
+        "sign_convention": results.sign_convention,
+        "spec_json": json.dumps(pem.spec.model_dump(mode="json")),
+        "cut_points": des.cuts.tolist(),
+        "covariates": list(des.cov_names),
+        "covariate_means": des.cov_mean.tolist(),
+        "covariate_sds": des.cov_sd.tolist(),
+        "treatment_level": data.treatment_label,
+        "control_level": data.control_label,
+        "units_json": json.dumps(results.setting("units") or {}),
     }
     if b is not None:
-        attrs.update({"biomarker": pem.spec.biomarker, "biomarker_reference": b.reference,
-                      "biomarker_centre": b.centre, "biomarker_scale": b.scale,
-                      "biomarker_transform": "log" if b.log else "identity", "biomarker_basis": b.kind})
+        attrs.update(
+            {
+                "biomarker": pem.spec.biomarker,
+                "biomarker_reference": b.reference,
+                "biomarker_centre": b.centre,
+                "biomarker_scale": b.scale,
+                "biomarker_transform": "log" if b.log else "identity",
+                "biomarker_basis": b.kind,
+            }
+        )
     return attrs
 
 
@@ -104,8 +123,11 @@ def posterior_file(pem, data, results: Results, config_hash: str):
     dt = pem.idata.copy()
     dt.attrs.update(coding_attrs(pem, data, results, config_hash))
     f = data.frame
-    obs = {"time": ("patient", f["time"].to_numpy(float)), "event": ("patient", f["event"].to_numpy(int)),
-           "treat": ("patient", f["treat"].to_numpy(int))}
+    obs = {
+        "time": ("patient", f["time"].to_numpy(float)),
+        "event": ("patient", f["event"].to_numpy(int)),
+        "treat": ("patient", f["treat"].to_numpy(int)),
+    }
     for c in [*data.biomarkers, *data.covariates]:
         obs[c.replace("[", "_").replace("]", "")] = ("patient", f[c].to_numpy(float))
     ds = xr.Dataset(obs, coords={"patient": f["id"].astype(str).to_numpy()})
@@ -116,4 +138,3 @@ def posterior_file(pem, data, results: Results, config_hash: str):
 
 def _model_results(results: Results, name: str) -> dict:
     return {"model": results.to_dict()["models"][name], "settings": results.to_dict()["settings"]}
-

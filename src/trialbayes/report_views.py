@@ -466,7 +466,7 @@ def sensitivity_blocks(r: Results, fig) -> list:
     out = []
     for name in r.models:
         out += fig(f"prior_posterior_{name}")
-    sv = r.sections.get("sensitivity")
+    sv = r.sensitivity
     if not sv:
         return out + [p("No prior-scenario refits were requested (sensitivity.enabled: false).")]
     out.append(

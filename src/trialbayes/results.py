@@ -55,25 +55,38 @@ class HRSummary:
     n_draws: int | None = None  # None: exact (closed form)
 
     @classmethod
-    def from_log_draws(cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95) -> "HRSummary":
+    def from_log_draws(
+        cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
+    ) -> "HRSummary":
         v = np.asarray(log_hr, float).ravel()
         lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
         return cls(
-            median=float(np.exp(med)), lower=float(np.exp(lo)), upper=float(np.exp(hi)), level=level,
-            log_mean=float(v.mean()), log_sd=float(v.std(ddof=1)) if v.size > 1 else 0.0,
+            median=float(np.exp(med)),
+            lower=float(np.exp(lo)),
+            upper=float(np.exp(hi)),
+            level=level,
+            log_mean=float(v.mean()),
+            log_sd=float(v.std(ddof=1)) if v.size > 1 else 0.0,
             p_hr_below={tkey(t): float((v < math.log(t)).mean()) for t in _seq(thresholds)},
             p_hr_above={tkey(t): float((v > math.log(t)).mean()) for t in _seq(harm)},
             n_draws=int(v.size),
         )
 
     @classmethod
-    def from_normal(cls, mean: float, sd: float, thresholds=(1.0,), harm=(1.1,),
-                    level: float = 0.95) -> "HRSummary":
+    def from_normal(
+        cls, mean: float, sd: float, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
+    ) -> "HRSummary":
         z = stats.norm.ppf((1 + level) / 2)
         return cls(
-            median=math.exp(mean), lower=math.exp(mean - z * sd), upper=math.exp(mean + z * sd),
-            level=level, log_mean=float(mean), log_sd=float(sd),
-            p_hr_below={tkey(t): float(stats.norm.cdf(math.log(t), mean, sd)) for t in _seq(thresholds)},
+            median=math.exp(mean),
+            lower=math.exp(mean - z * sd),
+            upper=math.exp(mean + z * sd),
+            level=level,
+            log_mean=float(mean),
+            log_sd=float(sd),
+            p_hr_below={
+                tkey(t): float(stats.norm.cdf(math.log(t), mean, sd)) for t in _seq(thresholds)
+            },
             p_hr_above={tkey(t): float(stats.norm.sf(math.log(t), mean, sd)) for t in _seq(harm)},
             n_draws=None,
         )
@@ -84,20 +97,26 @@ class HRSummary:
         return self.p_hr_below["1"]
 
     def text(self, digits: int = 2) -> str:
-        """"0.70 (0.45–1.08)"."""
+        """ "0.70 (0.45–1.08)"."""
         f = f"{{:.{digits}f}}"
         return f"{f.format(self.median)} ({f.format(self.lower)}–{f.format(self.upper)})"
 
     def sentence(self, digits: int = 2) -> str:
-        """"0.70 (95% CrI 0.45–1.08)"."""
+        """ "0.70 (95% CrI 0.45–1.08)"."""
         f = f"{{:.{digits}f}}"
-        return (f"{f.format(self.median)} ({level_text(self.level)} CrI {f.format(self.lower)}–"
-                f"{f.format(self.upper)})")
+        return (
+            f"{f.format(self.median)} ({level_text(self.level)} CrI {f.format(self.lower)}–"
+            f"{f.format(self.upper)})"
+        )
 
     def flat(self, prefix: str = "") -> dict[str, float]:
         """One table row's worth: hr_median, hr_lower, hr_upper, level, p_hr_below_1, ..."""
-        out = {f"{prefix}hr_median": self.median, f"{prefix}hr_lower": self.lower,
-               f"{prefix}hr_upper": self.upper, f"{prefix}level": self.level}
+        out = {
+            f"{prefix}hr_median": self.median,
+            f"{prefix}hr_lower": self.lower,
+            f"{prefix}hr_upper": self.upper,
+            f"{prefix}level": self.level,
+        }
         out.update({f"{prefix}p_hr_below_{k}": v for k, v in self.p_hr_below.items()})
         out.update({f"{prefix}p_hr_above_{k}": v for k, v in self.p_hr_above.items()})
         return out
@@ -126,7 +145,9 @@ class Quantity:
     def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> "Quantity":
         v = np.asarray(v, float).ravel()
         lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
-        return cls(float(med), float(lo), float(hi), level, float((v > 0).mean()) if with_p else None)
+        return cls(
+            float(med), float(lo), float(hi), level, float((v > 0).mean()) if with_p else None
+        )
 
 
 # ----------------------------------------------------------------------------- settings
@@ -139,14 +160,18 @@ class Setting:
     rule: str = ""
 
     def text(self) -> str:
-        return "from the config" if self.source == "config" else (
-            f"derived: {self.rule}" if self.source == "derived" else self.rule or self.source)
+        return (
+            "from the config"
+            if self.source == "config"
+            else (f"derived: {self.rule}" if self.source == "derived" else self.rule or self.source)
+        )
 
 
 # ----------------------------------------------------------------------------- patient-level
 @dataclass(frozen=True)
 class CoxTerm:
-    """A frequentist Cox estimate on the same coding: HR with its confidence interval at ``level``."""
+    """A frequentist Cox estimate on the same coding: HR with its confidence interval
+    at ``level``."""
 
     hr: float
     lower: float
@@ -285,7 +310,10 @@ class Results:
     loo: LooComparison | None = None
     kaplan_meier: dict | None = None
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)
-    sections: dict[str, Any] = field(default_factory=dict)  # sensitivity, reconstruction, shrinkage...
+    sensitivity: dict | None = None  # prior-scenario refits and power-scaling (patient level)
+    sections: dict[str, Any] = field(
+        default_factory=dict
+    )  # reconstruction, shrinkage, assurance...
     figures: dict[str, str] = field(default_factory=dict)
     figure_captions: dict[str, str] = field(default_factory=dict)  # what each figure shows (report.html)
     provenance: dict = field(default_factory=dict)
@@ -335,7 +363,13 @@ def from_dict(cls, data):
             return [build(args[0], x) for x in v]
         if dataclasses.is_dataclass(tp):
             hints = typing.get_type_hints(tp)
-            return tp(**{f.name: build(hints[f.name], v[f.name]) for f in dataclasses.fields(tp) if f.name in v})
+            return tp(
+                **{
+                    f.name: build(hints[f.name], v[f.name])
+                    for f in dataclasses.fields(tp)
+                    if f.name in v
+                }
+            )
         return v
 
     return build(cls, data)
@@ -348,7 +382,9 @@ def load_results(path) -> Results:
 
     d = json.loads(Path(path).read_text())
     if not str(d.get("schema_version", "")).startswith("2."):
-        raise ValueError(f"{path}: schema_version {d.get('schema_version')!r}; this trialbayes reads 2.x")
+        raise ValueError(
+            f"{path}: schema_version {d.get('schema_version')!r}; this trialbayes reads 2.x"
+        )
     r = from_dict(Results, d)
     r.sections = _revive_sections(r.sections)
     return r
@@ -359,6 +395,9 @@ def _revive_sections(sections: dict) -> dict:
     sg = sections.get("subgroup_shrinkage")
     if sg:
         for g in sg["groups"]:
-            g["unshrunk"], g["shrunk"] = from_dict(HRSummary, g["unshrunk"]), from_dict(HRSummary, g["shrunk"])
+            g["unshrunk"], g["shrunk"] = (
+                from_dict(HRSummary, g["unshrunk"]),
+                from_dict(HRSummary, g["shrunk"]),
+            )
         sg["overall_mu"] = from_dict(HRSummary, sg["overall_mu"])
     return sections

@@ -70,7 +70,9 @@ def pick_biomarker(cfg: Config, data: TrialData) -> str | None:
 def _units(cfg: Config) -> tuple[Setting, Setting]:
     src = cfg.data
     tu, units = getattr(src, "time_unit", None), dict(getattr(src, "units", {}) or {})
-    tu_s = Setting(tu, "config") if tu else Setting(None, "none", "not given: shown as 'time units'")
+    tu_s = (
+        Setting(tu, "config") if tu else Setting(None, "none", "not given: shown as 'time units'")
+    )
     un_s = Setting(units, "config") if units else Setting({}, "none", "not given")
     if src.kind == "synthetic":
         from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
@@ -88,27 +90,37 @@ def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
     tmax = float(times.max())
     tu_s, un_s = _units(cfg)
     tu, units = tu_s.value, un_s.value
-    unknown = sorted(set(units) - set(data.frame.columns) - {cfg.data.columns.time}
-                     if cfg.data.kind == "file" else set())
+    unknown = sorted(
+        set(units) - set(data.frame.columns) - {cfg.data.columns.time}
+        if cfg.data.kind == "file"
+        else set()
+    )
     if unknown:
-        raise DataError(f"data.units: {unknown} are not analysed columns {list(data.frame.columns)}")
+        raise DataError(
+            f"data.units: {unknown} are not analysed columns {list(data.frame.columns)}"
+        )
     given = e.model_fields_set
     out = {
         "time_unit": tu_s,
         "units": un_s,
-        "level": Setting(e.ci_prob, "config") if "ci_prob" in given else Setting(e.ci_prob, "default",
-                                                                                 "estimands.ci_prob default"),
+        "level": Setting(e.ci_prob, "config")
+        if "ci_prob" in given
+        else Setting(e.ci_prob, "default", "estimands.ci_prob default"),
     }
     if e.landmark is not None:
         if e.landmark > tmax:
-            raise DataError(f"estimands.landmark: {e.landmark:g} is beyond the longest follow-up "
-                            f"{tmax:g}{' ' + tu if tu else ''}")
+            raise DataError(
+                f"estimands.landmark: {e.landmark:g} is beyond the longest follow-up "
+                f"{tmax:g}{' ' + tu if tu else ''}"
+            )
         out["landmark"] = Setting(float(e.landmark), "config")
     else:
         out["landmark"] = Setting(derived_landmark(times), "derived", LANDMARK_RULE)
     b = pick_biomarker(cfg, data)
     src = "config" if e.biomarker else ("derived" if b else "none")
-    out["biomarker"] = Setting(b, src, "" if e.biomarker or not b else "the model's / data's first biomarker")
+    out["biomarker"] = Setting(
+        b, src, "" if e.biomarker or not b else "the model's / data's first biomarker"
+    )
     out["subgroup_cutoffs"] = _cutoffs(e.subgroup_cutoffs, b, data, units)
     return out
 
@@ -123,8 +135,10 @@ def _cutoffs(given, b, data: TrialData, units: dict) -> Setting:
     bad = [c for c in given if not lo <= c <= hi]
     if bad:
         u = f" {units[b]}" if b in units else ""
-        raise DataError(f"estimands.subgroup_cutoffs: {bad} lie outside the observed range of '{b}' "
-                        f"({lo:g}–{hi:g}{u})")
+        raise DataError(
+            f"estimands.subgroup_cutoffs: {bad} lie outside the observed range of '{b}' "
+            f"({lo:g}–{hi:g}{u})"
+        )
     return Setting(list(given), "config")
 
 
@@ -139,7 +153,11 @@ def describe_settings(settings: dict[str, Setting]) -> list[str]:
             v = f"{v:g} {tu}"
         elif k == "subgroup_cutoffs":
             b = settings["biomarker"].value
-            v = (", ".join(f"{c:g}" for c in v) + (f" {units[b]}" if b in units else "")) if v else "none"
+            v = (
+                (", ".join(f"{c:g}" for c in v) + (f" {units[b]}" if b in units else ""))
+                if v
+                else "none"
+            )
         elif k == "units":
             v = ", ".join(f"{c}: {u}" for c, u in v.items()) or "none given"
         lines.append(f"{k}: {v} ({s.text()})")

@@ -25,7 +25,13 @@ def load_data(cfg: Config) -> TrialData:
         )
     if isinstance(src, FileSource):
         df = read_table(src.path, src.format)
-        return from_frame(df, src.columns, missing=src.missing, label=src.label or str(src.path), source=str(src.path))
+        return from_frame(
+            df,
+            src.columns,
+            missing=src.missing,
+            label=src.label or str(src.path),
+            source=str(src.path),
+        )
     if src.kind == "reconstructed":
         from .reconstruct import load_reconstructed
 

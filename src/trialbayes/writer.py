@@ -24,15 +24,25 @@ class RunResult:
     tables: dict = field(default_factory=dict)
 
 
-def write_run(results: Results, provenance: dict, out_root: str | Path, render: Callable[[Results], str],
-              artefacts: Callable[[OutputDir], None], csv_label: str | None = None, html: bool = True) -> Path:
+def write_run(
+    results: Results,
+    provenance: dict,
+    out_root: str | Path,
+    render: Callable[[Results], str],
+    artefacts: Callable[[OutputDir], None],
+    csv_label: str | None = None,
+    html: bool = True,
+) -> Path:
     """Write a run atomically. ``artefacts(out)`` writes the route's tables / figures and fills
     ``results.figures``; everything else is rendered here from ``results`` (``html``: also the
     self-contained report.html, figures embedded)."""
     with OutputDir(out_root, results.config_name, csv_label=csv_label) as out:
         artefacts(out)
-        results.provenance = {k: v for k, v in provenance.items()
-                              if k not in ("timings_seconds", "wall_seconds", "config")}
+        results.provenance = {
+            k: v
+            for k, v in provenance.items()
+            if k not in ("timings_seconds", "wall_seconds", "config")
+        }
         out.write_json("results.json", results.to_dict())
         out.write_json("provenance.json", provenance)
         out.write_text("report.md", render(results))
