@@ -56,7 +56,7 @@ def run_coverage(r: int = 200, level: float = 0.9, n: int = 220, seed: int = 202
     """Refit one compiled model on ``r`` generator replicates; count covering intervals."""
     cols = ColumnMap(**SYNTHETIC_COLUMNS)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(r)]
-    sampler = sampler or Sampler(chains=2, draws=300, tune=300, seed=1, progress="off")
+    sampler = sampler or Sampler(chains=2, draws=250, tune=250, seed=1, progress="off")
     model = PiecewiseExponentialModel(SPEC, priors=WEAK, baseline=Baseline(n_intervals=6),
                                       sampler=sampler)
     out = Coverage(replicates=r, level=level, covered={"treatment": 0, "interaction": 0},
