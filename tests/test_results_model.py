@@ -179,7 +179,7 @@ def test_importing_plots_keeps_the_users_backend():
     code = (
         "import matplotlib; matplotlib.use('svg'); import trialbayes, trialbayes.plots, "
         "trialbayes.report;"
-        "import trialbayes.analysis; print(matplotlib.get_backend())"
+        "print(matplotlib.get_backend())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "svg"
@@ -203,3 +203,71 @@ def test_probabilities_from_draws_never_print_certainty():
         and prob(1.0, 600, 2) == "> 0.99"
     )
     assert prob(1.0, None) == "1.000" and prob(0.25, 600) == "0.250"
+
+
+@pytest.mark.slow
+def test_published_route_honours_sampler_and_diagnostics():
+    """Chains, draws and the gate come from the config (they were hard-coded: 4 chains, 1000
+    tune, default gate)."""
+    from trialbayes.config import parse_config
+    from trialbayes.published_run import run_published
+
+    cfg = parse_config(
+        {
+            "name": "p",
+            "data": {
+                "kind": "published",
+                "estimates": [{"name": "o", "hr": 0.8, "ci": [0.6, 1.1]}],
+            },
+            "sampler": {"chains": 2, "tune": 200, "seed": 3},
+            "diagnostics": {"ess_bulk_min": 50, "ess_tail_min": 50},
+            "published": {
+                "nuts_draws": 600,
+                "scenarios": [{"name": "ht", "kind": "heavy_tailed"}],
+                "subgroups": None,
+            },
+        }
+    )
+    r = run_published(cfg, write=False).results
+    post = r.estimates["o"].scenarios["ht"]
+    assert r.kind == "published" and post.method == "NUTS (nutpie)"
+    assert post.hr.n_draws == 600 and post.diagnostics["n_draws"] == 600
+    assert post.diagnostics["thresholds"]["ess_bulk_min"] == 50
+
+
+def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
+    cfg = _rossi_case(tmp_path)
+    text = cfg.read_text().replace("prio: arrests", "prior: arrests")
+    cfg.write_text(text)
+    res = run_cli("check", cfg)
+    assert (
+        res.exit_code == 2
+        and "data.units: ['prior'] are not among the analysed columns" in res.output
+    )
+
+
+def test_forest_rows_label_subgroups_with_unit_and_events():
+    from trialbayes.render import forest_rows
+    from trialbayes.results import ModelResult, Quantity, Subgroups, SurvivalSummary
+
+    h = HRSummary.from_normal(0.0, 0.2)
+    q = Quantity(0.5, 0.4, 0.6, 0.95)
+    g = SubgroupResult("< 13", 40, 0.3, 12, h, h)
+    m = ModelResult(
+        "m",
+        "e",
+        h,
+        True,
+        {},
+        None,
+        {"biomarker": "progrec"},
+        {},
+        1,
+        [],
+        "cox",
+        [],
+        SurvivalSummary(1.0, "days", *[q] * 6),
+        Subgroups("progrec", "fmol/mg", [13.0], "config", [g]),
+    )
+    r = Results(kind="patient_level", config_name="x", title="x", data_label="d", models={"m": m})
+    assert forest_rows(r)[-1]["label"] == "m: progrec < 13 fmol/mg (n=40, events=12)"

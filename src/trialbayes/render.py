@@ -135,19 +135,20 @@ def forest_rows(r: Results) -> list[dict]:
     rows = []
     for name, m in r.models.items():
         te, grp = m.treatment_effect, f"model {name}"
-        rows.append({"group": grp, "label": "treatment (posterior)", "hr": te.median, "lower": te.lower,
-                     "upper": te.upper, "kind": "bayes", "p": te.p_benefit})
-        c = m.coefficients[0].cox
+        rows.append({"group": grp, "label": "treatment (posterior)", "hr": te.median,
+                     "lower": te.lower, "upper": te.upper, "kind": "bayes", "p": te.p_benefit})
+        c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
-            rows.append({"group": grp, "label": "treatment (Cox)", "hr": c.hr, "lower": c.lower, "upper": c.upper,
-                         "kind": "cox"})
+            rows.append({"group": grp, "label": "treatment (Cox)", "hr": c.hr, "lower": c.lower,
+                         "upper": c.upper, "kind": "cox"})
         if m.spec.get("biomarker") and m.subgroups:
+            unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
             for g in m.subgroups.groups:
                 if g.conditional is not None:
                     s = g.conditional
-                    rows.append({"group": grp, "label": f"{m.subgroups.biomarker} {g.label} (n={g.n}, ev={g.events})",
-                                 "hr": s.median, "lower": s.lower, "upper": s.upper, "kind": "bayes",
-                                 "p": s.p_benefit})
+                    label = f"{m.subgroups.biomarker} {g.label}{unit} (n={g.n}, events={g.events})"
+                    rows.append({"group": grp, "label": label, "hr": s.median, "lower": s.lower,
+                                 "upper": s.upper, "kind": "bayes", "p": s.p_benefit})
     return rows
 
 
@@ -346,7 +347,7 @@ def _reconstruction_section(r: Results) -> list[str]:
 def _effect_section(r: Results) -> list[str]:
     rows = []
     for name, m in r.models.items():
-        te, cx = m.treatment_effect, m.coefficients[0].cox
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
         rows.append(
             {
                 "model": name + ("" if m.reliable else " ⚠"),

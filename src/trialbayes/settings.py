@@ -90,15 +90,13 @@ def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
     tmax = float(times.max())
     tu_s, un_s = _units(cfg)
     tu, units = tu_s.value, un_s.value
-    unknown = sorted(
-        set(units) - set(data.frame.columns) - {cfg.data.columns.time}
-        if cfg.data.kind == "file"
-        else set()
-    )
-    if unknown:
-        raise DataError(
-            f"data.units: {unknown} are not analysed columns {list(data.frame.columns)}"
-        )
+    if cfg.data.kind == "file":
+        c = cfg.data.columns
+        known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
+        unknown = sorted(set(units) - known)
+        if unknown:
+            raise DataError(f"data.units: {unknown} are not among the analysed columns "
+                            f"{sorted(map(str, known))}")
     given = e.model_fields_set
     out = {
         "time_unit": tu_s,
