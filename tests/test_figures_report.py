@@ -306,3 +306,34 @@ def test_sampler_bar_names_the_model():
         and "20/20 draws, 2 divergent" in out
         and out.endswith("\n")
     )
+
+
+@pytest.mark.parametrize("label_len", [5, 60])
+def test_forest_columns_never_overlap_and_stay_in_the_figure(label_len):
+    """Long row labels squeeze the axes; the HR and P(HR < 1) columns must still not overlap each
+    other or the axes, and stay inside the figure."""
+    rows = [
+        {
+            "group": "g",
+            "label": "x" * label_len,
+            "hr": 0.61,
+            "lower": 0.34,
+            "upper": 1.06,
+            "p": 0.963,
+        },
+        {"group": "g", "label": "Cox", "hr": 2.78, "lower": 1.26, "upper": 15.5, "kind": "cox"},
+    ]
+    fig = plots.forest_plot(rows)
+    fig.canvas.draw()
+    ren = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    texts = [t for t in ax.texts if t.get_text()]
+    hr = [t.get_window_extent(ren) for t in texts if "(" in t.get_text() and "–" in t.get_text()]
+    pc = [t.get_window_extent(ren) for t in texts if t.get_text() in ("0.963",)]
+    ax_box = ax.get_window_extent(ren)
+    fig_w = fig.get_figwidth() * fig.dpi
+    assert hr and pc
+    assert min(b.x0 for b in hr) > ax_box.x1
+    assert max(b.x1 for b in hr) < min(b.x0 for b in pc)
+    assert max(b.x1 for b in pc) <= fig_w
+    plt.close(fig)

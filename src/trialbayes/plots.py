@@ -77,6 +77,24 @@ KIND_STYLE = {
 }
 
 
+#: the forest's text columns, in points right of the axes (independent of the axes' width)
+HR_COL_PT, P_COL_PT = 8, 108
+
+
+def _column(ax, y, text, offset_pt, weight="normal", va="center"):
+    ax.annotate(
+        text,
+        xy=(1, y),
+        xycoords=ax.get_yaxis_transform(),
+        xytext=(offset_pt, 0),
+        textcoords="offset points",
+        va=va,
+        ha="left",
+        fontsize=8,
+        weight=weight,
+    )
+
+
 def _forest_layout(rows: list[dict]) -> tuple[list[tuple[float, dict]], list[tuple[float, str]]]:
     """y positions (top to bottom) of data rows and of group headers (rows' optional ``group``)."""
     placed, headers, y, last = [], [], 0.0, object()
@@ -111,37 +129,14 @@ def forest_plot(
         col, mk = KIND_STYLE.get(r.get("kind", "bayes"), (GREY, "o"))
         ax.plot([r["lower"], r["upper"]], [yi, yi], color=col, lw=2)
         ax.plot(r["hr"], yi, mk, color=col, ms=6)
-        tr = ax.get_yaxis_transform()
-        ax.text(
-            1.03,
-            yi,
-            f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})",
-            transform=tr,
-            va="center",
-            fontsize=8,
-        )
+        hr_text = f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})"
+        _column(ax, yi, hr_text, HR_COL_PT)
         if r.get("p") is not None:
-            ax.text(1.42, yi, f"{r['p']:.3f}", transform=tr, va="center", ha="left", fontsize=8)
+            _column(ax, yi, f"{r['p']:.3f}", P_COL_PT)
     top = max([y for y, _ in placed] + [y for y, _ in headers]) + 0.8
-    ax.text(
-        1.03,
-        top,
-        f"HR ({pct(level)} interval)",
-        transform=ax.get_yaxis_transform(),
-        fontsize=8,
-        weight="bold",
-        va="bottom",
-    )
+    _column(ax, top, f"HR ({pct(level)} interval)", HR_COL_PT, weight="bold", va="bottom")
     if any(r.get("p") is not None for _, r in placed):
-        ax.text(
-            1.42,
-            top,
-            p_label,
-            transform=ax.get_yaxis_transform(),
-            fontsize=8,
-            weight="bold",
-            va="bottom",
-        )
+        _column(ax, top, p_label, P_COL_PT, weight="bold", va="bottom")
     ax.axvline(1.0, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
     _hr_axis(ax.xaxis, min(r["lower"] for r in rows), max(r["upper"] for r in rows))
