@@ -140,13 +140,13 @@ def test_progress_lines_arrive_while_running_without_a_terminal(runs):
     assert early["running"], "the phase lines were not on disk before the run ended"
     lines = early["text"].splitlines()
     assert lines[0].startswith("[") and "trialbayes run" in lines[0]
-    assert any("loading and validating data: done in" in ln for ln in lines)
+    assert any("loading and validating the data: done in" in ln for ln in lines)
     full = (runs["tmp"] / "patient.err").read_text()
     for phase in (
         "compiling model inter: done in",
         "sampling model inter (2 chains × 200 draws",
-        "estimands of model inter: done in",
-        "writing tables, figures and reports: done in",
+        "analysing model 'inter': done in",
+        "writing outputs: done in",
     ):
         assert phase in full
 

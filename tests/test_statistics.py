@@ -30,9 +30,9 @@ def test_interval_coverage_over_replicate_trials():
     (mean 180, SD 4.2). Acceptance region: each of the 2 counts gets 1e-3 / 2 (Bonferroni), half
     per tail, from the exact binomial quantiles: [164, 193] (P(K < 164) = 1.9e-4,
     P(K > 193) = 1.5e-4), so a correct implementation fails with probability < 7e-4. Measured
-    (README, "Tests"): 180 and 177 of 200, z-scores mean +0.06 / -0.22, SD 1.00 / 0.99; with the
-    exposure term dropped from the likelihood the check fails (the closing numbers are in the
-    README).
+    (README, "Tests"): 180 and 177 of 200, z-scores mean +0.06 / -0.22, SD 1.00 / 0.99. It has
+    power: with the exposure dropped from the likelihood (every patient one time unit in its exit
+    interval) the counts were 123 and 4 of 200.
     """
     res = run_coverage(r=200, level=0.9)
     lo, hi = acceptance_region(res.replicates, res.level, false_failure=1e-3, n_checks=2)
@@ -46,7 +46,12 @@ def test_interval_coverage_over_replicate_trials():
 @pytest.mark.slow
 def test_agreement_with_cox_on_rossi():
     """Weak priors on lifelines' Rossi recidivism trial (financial aid randomised): posterior means
-    within 0.25 posterior SD of Cox, posterior SDs within 20% of Cox SEs."""
+    within 0.25 posterior SD of Cox, posterior SDs within 20% of Cox SEs.
+
+    The data are fixed, so the only randomness is Monte Carlo: MCSE of a mean 0.010 SD, of an SD
+    0.014 SD (4 x 1500 draws, measured). Measured differences (PEM with 12 intervals vs Cox's
+    partial likelihood): |mean - Cox| <= 0.128 SD, |SD / SE - 1| <= 0.04, so each check has a
+    margin of > 11 MCSE: false-failure rate < 1e-20 per check."""
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi().reset_index(names="id")

@@ -14,14 +14,17 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from . import caution
 from . import estimands as est
 from . import progress
+from .checks import preflight
 from .config import Config
 from .data import TrialData, check_against_models
 from .sources import load_data
 from .flags import Flag
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
+from .interrupts import phase
 from .model import used_prior_terms
 from .pem import PiecewiseExponentialModel
 from .priors import describe
@@ -74,7 +77,8 @@ def coefficients(
         rows.append((f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
     out = []
     for term, unit, v, ck in rows:
-        c = cox["terms"].get(ck)
+        # a Cox fit that failed or ran off gives no terms (its flag says why)
+        c = cox["terms"].get(ck) if cox["status"] == "ok" else None
         cx = (
             None
             if c is None
@@ -135,9 +139,11 @@ def analyse_model(
         n_intervals=pem.design.n_intervals,
         cut_points=pem.design.cuts.tolist(),
         cox_method=cox["method"],
+        cox_status=cox["status"],
         coefficients=coefs,
         survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
     )
+    res.flags += caution.model_flags(pem.spec.name, cox, draws["treatment"], pem.priors["treatment"])
     tables = {
         "survival_curves": est.survival_curves(
             draws, pem.design, float(times.max()), e.curve_points, prob
@@ -185,7 +191,10 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
     curve = est.hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
     z, _ = b.evaluate(grid)
     tc = cox["terms"]
-    curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
+    if cox["status"] == "ok":  # a failed or runaway Cox fit draws no curve
+        curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
+    else:
+        curve["cox_hr"] = np.nan
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
     at = {
         f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0])
@@ -260,9 +269,10 @@ def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int) -> Pie
     """Compile (its own phase line: 15–60 s for a large model), then sample, each announced."""
     name = pem.spec.name
     pem.sampler.label = name
-    with progress.phase(f"compiling model {name}"):
+    with progress.phase(f"compiling model {name}", record=False):  # named "fitting model 'x'"
         pem.sampler.compile()
-    with progress.phase(progress.sampling_text(name, sampler.chains, sampler.draws, sampler.tune)):
+    text = progress.sampling_text(name, sampler.chains, sampler.draws, sampler.tune)
+    with progress.phase(text, record=False):
         return pem.fit(seed=seed)
 
 
@@ -274,20 +284,22 @@ def run_patient_level(
 ) -> RunResult:
     """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
-    with progress.phase("loading and validating data"):
+    with progress.phase("loading and validating the data"):
         data = load_data(cfg)
         check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+        preflight(cfg, data, out_root if write else None)
         settings = resolve(cfg, data)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
     for i, spec in enumerate(cfg.models):
         seeds[spec.name] = seed = cfg.sampler.seed + 1000 * i
-        pem = PiecewiseExponentialModel(
-            spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
-        ).build(data)
-        models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
-        with progress.phase(f"estimands of model {spec.name}"):
+        with phase(f"fitting model '{spec.name}'"):
+            pem = PiecewiseExponentialModel(
+                spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
+            ).build(data)
+            models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
+        with progress.phase(f"analysing model '{spec.name}'"):
             res = analyse_model(pem, data, cfg, settings)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = (
             res["result"],
@@ -319,11 +331,12 @@ def run_patient_level(
     results.reliable = all(m.reliable for m in models.values())
     results.unreliable_models = [n for n, m in models.items() if not m.reliable]
     _sections(results, data)
+    results.flags += caution.data_flags(data)  # each model's own flags are on its ModelResult
     sens = None
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        with progress.phase("prior-sensitivity refits"):
+        with progress.phase("refitting under the prior scenarios"):
             sens = run_sensitivity(cfg, models, settings)
         results.sensitivity = {
             "scenarios": sens["scenarios"],
@@ -346,17 +359,24 @@ def run_patient_level(
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with progress.phase("writing tables, figures and reports"):
+        with progress.phase("writing outputs"):
             run.out_dir = write_run(
                 results,
                 provenance,
                 out_root,
                 render_patient_report,
                 lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
-                csv_label="SYNTHETIC" if data.synthetic else None,
+                csv_label=csv_label(data),
                 html=cfg.report.html,
             )
     return run
+
+
+def csv_label(data: TrialData) -> str | None:
+    """The label every table of the run carries in a leading ``data`` column, if any."""
+    if data.synthetic:
+        return "SYNTHETIC"
+    return "RECONSTRUCTED" if data.reconstruction is not None else None
 
 
 def _sections(results: Results, data: TrialData) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -41,11 +41,15 @@ class Progress:
             print(line, file=out, flush=True)
 
     @contextmanager
-    def phase(self, text: str) -> Iterator[None]:
-        """Announce a phase now and say when it ends, with its own duration."""
+    def phase(self, text: str, record: bool = True) -> Iterator[None]:
+        """Announce a phase now and say when it ends, with its own duration. ``record``: also name
+        it for ``interrupts`` (an interruption or failure inside says "while <text>")."""
+        from .interrupts import phase as named
+
         self.say(f"{text} …")
         t0 = time.perf_counter()
-        yield
+        with named(text) if record else nullcontext():
+            yield
         self.say(f"{text}: done in {time.perf_counter() - t0:.1f} s")
 
 
@@ -63,8 +67,8 @@ def current() -> Progress:
     return _current
 
 
-def phase(text: str):
-    return _current.phase(text)
+def phase(text: str, record: bool = True):
+    return _current.phase(text, record)
 
 
 def say(text: str) -> None:
