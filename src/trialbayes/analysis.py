@@ -265,7 +265,7 @@ def loo_verdict(df: pd.DataFrame) -> str:
     )
 
 
-def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int) -> PiecewiseExponentialModel:
+def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int):
     """Compile (its own phase line: 15–60 s for a large model), then sample, each announced."""
     name = pem.spec.name
     pem.sampler.label = name
