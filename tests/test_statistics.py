@@ -100,9 +100,17 @@ def test_refit_and_prior_swap_reuse_the_compiled_model():
 
 @pytest.mark.slow
 def test_default_analysis_passes_the_gate(tmp_path):
-    """`make run`'s analysis (3 models, 4 x 1000 draws) passes its own diagnostics gate: no
+    """`make run`'s analysis (3 models, 4 x 2000 draws) passes its own diagnostics gate: no
     divergence, R-hat <= 1.01, bulk and tail ESS >= 400. Reproducibility of reruns is tested in
-    test_pipeline.py. Measured margins are in the README ("Tests")."""
+    test_pipeline.py.
+
+    Sampler seeds swept (README, "Tests"): at 4 x 1000 draws 2 of 60 fits missed R-hat 1.01
+    (1.0105 and 1.0188, on the hierarchical scales centre_sigma and baseline_rw_sigma), which is
+    why the default is 2000 draws; at 4 x 2000, 45 of 45 fits passed with R-hat - 1 at most 0.0051
+    (median 0.0019), no divergence, bulk ESS >= 1425, tail ESS >= 1187. The margin is empirical:
+    a log-normal fitted to R-hat - 1 puts a miss below 1e-4 per model, but 0 of 45 alone only
+    bounds it by 6.4% (95%); this is the one assertion whose rate is estimated, not derived.
+    """
     from helpers import run_cli
 
     cfg = ROOT / "configs" / "mirocals.yaml"
