@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/mirocals.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench clean-venv
+.PHONY: run test test-fast bench clean-venv browser
 
 $(PY):
 	@PYBIN="$$(bash .ci/find-python)" || exit 1; \
@@ -20,11 +20,14 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/trialbayes run $(CONFIG)
 
-test: $(STAMP)            # the whole suite (what CI runs): <= 10 min on 2 cores
+test: $(STAMP) browser    # the whole suite (what CI runs): <= 10 min on 2 cores
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 min on 2 cores
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+browser:  # headless Chromium for the report.html check (installs only as root with apt-get)
+	@bash .ci/install-browser
 
 bench: $(STAMP)
 	$(PY) bench/bench_fit.py

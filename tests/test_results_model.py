@@ -270,4 +270,6 @@ def test_forest_rows_label_subgroups_with_unit_and_events():
         Subgroups("progrec", "fmol/mg", [13.0], "config", [g]),
     )
     r = Results(kind="patient_level", config_name="x", title="x", data_label="d", models={"m": m})
-    assert forest_rows(r)[-1]["label"] == "m: progrec < 13 fmol/mg (n=40, events=12)"
+    row = forest_rows(r)[-1]  # rows are grouped under their model (issue 10)
+    assert row["group"] == "model m" and row["label"] == "progrec < 13 fmol/mg (n=40, events=12)"
+    assert row["p"] == h.p_benefit

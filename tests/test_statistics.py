@@ -100,9 +100,18 @@ def test_refit_and_prior_swap_reuse_the_compiled_model():
 
 @pytest.mark.slow
 def test_default_analysis_passes_the_gate(tmp_path):
-    """`make run`'s analysis (3 models, 4 x 1000 draws) passes its own diagnostics gate: no
+    """`make run`'s analysis (3 models, 4 x 2000 draws) passes its own diagnostics gate: no
     divergence, R-hat <= 1.01, bulk and tail ESS >= 400. Reproducibility of reruns is tested in
-    test_pipeline.py. Measured margins are in the README ("Tests")."""
+    test_pipeline.py.
+
+    Sampler seeds swept (README, "Tests"): at 4 x 1000 draws 2 of 60 fits missed R-hat 1.01
+    (1.0105 and 1.0188, on the hierarchical scales centre_sigma and baseline_rw_sigma), which is
+    why the default is 2000 draws; at 4 x 2000, 45 of 45 fits passed with R-hat - 1 at most 0.0051
+    (median 0.0019), no divergence, bulk ESS >= 1425, tail ESS >= 1187. The rate is estimated, not
+    derived: a log-normal fitted to each model's R-hat - 1 puts a miss at 2e-4 for the three
+    models together (the same fit at 1000 draws predicted 7% for the adjusted model, where 2 of
+    20 were seen); 0 of 45 alone would only bound it by 6.4% (95%).
+    """
     from helpers import run_cli
 
     cfg = ROOT / "configs" / "mirocals.yaml"

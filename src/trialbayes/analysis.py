@@ -16,6 +16,7 @@ import pandas as pd
 
 from . import caution
 from . import estimands as est
+from . import progress
 from .checks import preflight
 from .config import Config
 from .data import TrialData, check_against_models
@@ -264,6 +265,17 @@ def loo_verdict(df: pd.DataFrame) -> str:
     )
 
 
+def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int):
+    """Compile (its own phase line: 15–60 s for a large model), then sample, each announced."""
+    name = pem.spec.name
+    pem.sampler.label = name
+    with progress.phase(f"compiling model {name}", record=False):  # named "fitting model 'x'"
+        pem.sampler.compile()
+    text = progress.sampling_text(name, sampler.chains, sampler.draws, sampler.tune)
+    with progress.phase(text, record=False):
+        return pem.fit(seed=seed)
+
+
 def run_patient_level(
     cfg: Config,
     out_root: str | Path = "outputs",
@@ -272,7 +284,7 @@ def run_patient_level(
 ) -> RunResult:
     """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
-    with phase("loading and validating the data"):
+    with progress.phase("loading and validating the data"):
         data = load_data(cfg)
         check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
         if cfg.next_phase is not None:
@@ -290,8 +302,8 @@ def run_patient_level(
             pem = PiecewiseExponentialModel(
                 spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
             ).build(data)
-            models[spec.name] = pem.fit(seed=seed)
-        with phase(f"analysing model '{spec.name}'"):
+            models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
+        with progress.phase(f"analysing model '{spec.name}'"):
             res = analyse_model(pem, data, cfg, settings)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = (
             res["result"],
@@ -299,7 +311,8 @@ def run_patient_level(
             res["draws"],
         )
 
-    loo_df, loo = loo_table(models)
+    with progress.phase("PSIS-LOO model comparison"):
+        loo_df, loo = loo_table(models)
     f = data.frame
     km = km_curves(f["time"].to_numpy(), f["event"].to_numpy(), f["treat"].to_numpy())
     lm = settings["landmark"].value
@@ -327,7 +340,7 @@ def run_patient_level(
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        with phase("refitting under the prior scenarios"):
+        with progress.phase("refitting under the prior scenarios"):
             sens = run_sensitivity(cfg, models, settings)
         results.sensitivity = {
             "scenarios": sens["scenarios"],
@@ -358,7 +371,7 @@ def run_patient_level(
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with phase("writing outputs"):
+        with progress.phase("writing outputs"):
             run.out_dir = write_run(
                 results,
                 provenance,
@@ -366,6 +379,7 @@ def run_patient_level(
                 render_patient_report,
                 lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
                 csv_label=csv_label(data),
+                html=cfg.report.html,
             )
     return run
 

@@ -38,11 +38,15 @@ def run(
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
+    from . import progress
     from .config import ConfigError, load_config
     from .data import DataError
 
+    progress.configure(enabled=not quiet)
+    progress.say(f"trialbayes run {config}")
     _quiet_libraries()
     import matplotlib
 
@@ -168,7 +172,7 @@ def calibrate(
 
 @app.command()
 def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
-    """Re-render report.md from a run's results.json, without refitting anything."""
+    """Re-render report.md and report.html from a run's results.json, without refitting anything."""
     from .results import load_results
 
     try:
@@ -180,10 +184,13 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
         from .published_run import render_published_report as render
     else:
         from .render import render_patient_report as render
-    target, tmp = outdir / "report.md", outdir / ".report.md.tmp"
-    tmp.write_text(render(r), encoding="utf-8")
-    tmp.replace(target)
-    typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
+    from .report_views import report_html
+
+    for name, text in (("report.md", render(r)), ("report.html", report_html(r, outdir))):
+        target, tmp = outdir / name, outdir / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+        typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()
@@ -201,7 +208,7 @@ def reconstruct(
     from .data import DataError
     from .escape import csv_frame
     from .outputs import dumps
-    from .plots import save
+    from .plots import ARM_COLOURS, save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
@@ -225,7 +232,8 @@ def reconstruct(
         labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
         labelled.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
-        save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
+        colours = None if treatment is None else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
+        save(quality_plot(ipd, c, percent, colours=colours), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
             p.replace(t)
     finally:

@@ -333,6 +333,7 @@ class Report(_Strict):
     title: str | None = None
     dpi: int = Field(110, ge=50, le=400)
     figures: bool = True
+    html: bool = True  # write the self-contained report.html beside report.md
 
 
 class Config(_Strict):

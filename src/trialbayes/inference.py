@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from .config import Diagnostics, Sampler as SamplerConfig
 from .interrupts import check_complete, phase
+from .progress import sampler_bar
 
 
 def stack_versions() -> dict[str, str]:
@@ -56,6 +57,7 @@ class Sampler:
     compile_seconds: float = 0.0
     timings: list = field(default_factory=list)
     current_data: dict = field(default_factory=dict)  # every pm.Data value changed since compiling
+    label: str = "model"  # named by the terminal progress bar
 
     @property
     def accept(self) -> float:
@@ -103,11 +105,13 @@ class Sampler:
 
             compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
             # non-blocking, so that an interruption is not turned into a partial trace (nutpie's
-            # blocking call returns the draws so far on KeyboardInterrupt)
+            # blocking call returns the draws so far on KeyboardInterrupt); with a terminal, a
+            # one-line bar that names the model (progress.sampler_bar) instead of nutpie's own
+            bar = ({"progress_callback": sampler_bar(f"sampling {self.label}")}
+                   if show_progress(cfg.progress) else {})
             run = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
-                                seed=seed, target_accept=self.accept,
-                                progress_bar=show_progress(cfg.progress), save_warmup=False,
-                                blocking=False)
+                                seed=seed, target_accept=self.accept, progress_bar=False,
+                                save_warmup=False, blocking=False, **bar)
             try:
                 return run.wait()
             except BaseException:

@@ -253,3 +253,16 @@ def as_mixture_params(prior: BaseModel) -> dict[str, list[float]]:
             "sigma": [c.sigma for c in comps],
         }
     raise ValueError(f"family '{f}' is not a location prior")
+
+
+def prior_draws(prior: BaseModel, n: int, seed: int = 0):
+    """``n`` draws from a location prior exactly as the patient-level model carries it (the
+    two-component Student-t mixture of :func:`as_mixture_params`; flat as N(0, FLAT_SIGMA²)).
+    Stored as the ``prior`` group of the posterior file for prior-vs-posterior figures."""
+    import numpy as np
+
+    p = as_mixture_params(prior)
+    rng = np.random.default_rng(seed)
+    comp = rng.choice(2, size=n, p=np.asarray(p["w"]) / np.sum(p["w"]))
+    nu, mu, sd = (np.asarray(p[k], float)[comp] for k in ("nu", "mu", "sigma"))
+    return mu + sd * rng.standard_t(nu)

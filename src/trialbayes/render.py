@@ -137,44 +137,25 @@ def diagnostics_table(r: Results) -> pd.DataFrame:
 
 
 def forest_rows(r: Results) -> list[dict]:
+    """Forest rows grouped by model: posterior and Cox treatment HR, then the biomarker subgroups;
+    ``p`` = P(HR < 1) of each posterior."""
     rows = []
     for name, m in r.models.items():
-        te = m.treatment_effect
-        rows.append(
-            {
-                "label": f"{name}: treatment",
-                "hr": te.median,
-                "lower": te.lower,
-                "upper": te.upper,
-                "kind": "bayes",
-            }
-        )
+        te, grp = m.treatment_effect, f"model {name}"
+        rows.append({"group": grp, "label": "treatment (posterior)", "hr": te.median,
+                     "lower": te.lower, "upper": te.upper, "kind": "bayes", "p": te.p_benefit})
         c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
-            rows.append(
-                {
-                    "label": f"{name}: treatment (Cox)",
-                    "hr": c.hr,
-                    "lower": c.lower,
-                    "upper": c.upper,
-                    "kind": "cox",
-                }
-            )
+            rows.append({"group": grp, "label": "treatment (Cox)", "hr": c.hr, "lower": c.lower,
+                         "upper": c.upper, "kind": "cox"})
         if m.spec.get("biomarker") and m.subgroups:
             unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
             for g in m.subgroups.groups:
                 if g.conditional is not None:
                     s = g.conditional
-                    rows.append(
-                        {
-                            "label": f"{name}: {m.subgroups.biomarker} {g.label}{unit} "
-                            f"(n={g.n}, events={g.events})",
-                            "hr": s.median,
-                            "lower": s.lower,
-                            "upper": s.upper,
-                            "kind": "bayes",
-                        }
-                    )
+                    label = f"{m.subgroups.biomarker} {g.label}{unit} (n={g.n}, events={g.events})"
+                    rows.append({"group": grp, "label": label, "hr": s.median, "lower": s.lower,
+                                 "upper": s.upper, "kind": "bayes", "p": s.p_benefit})
     return rows
 
 

@@ -8,7 +8,8 @@ import json
 
 import xarray as xr
 
-from . import plots
+from . import figures, plots
+from . import report_figures as rf
 from .outputs import OutputDir, dumps
 from .render import coefficient_table, diagnostics_table, forest_rows, subgroup_table
 from .results import Results
@@ -21,6 +22,9 @@ def arm_labels(data) -> tuple[str, str]:
 
 def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) -> None:
     r: Results = run.results
+    f = data.frame
+    r.data["median_follow_up_reverse_km"] = figures.median_follow_up(f["time"], f["event"])
+    r.data["missing_policy"] = getattr(cfg.data, "missing", None)
     out.write_csv("tables/coefficients.csv", coefficient_table(r))
     sub = subgroup_table(r)
     if len(sub):
@@ -38,18 +42,15 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
             out.write_csv(f"tables/hr_curve_{name}.csv", curve)
         pem = run.models[name]
-        posterior_file(pem, data, r, cfg.hash()).to_netcdf(
-            out.path(f"posterior/{name}.nc"), engine="h5netcdf"
-        )
+        prior = rf.prior_group(pem, cfg.sampler.seed)
+        dt = posterior_file(pem, data, r, cfg.hash())
+        rf.attach_prior(dt, prior)
+        dt.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
         if cfg.report.figures:
-            _model_figures(out, cfg, data, run, name, draws_by_model[name]["treatment"])
+            rf.model_figures(out, cfg, data, run, name, draws_by_model[name], prior, _label(data))
     if cfg.report.figures:
-        plots.save(
-            plots.forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
-            out.path("figures/forest.png"),
-            cfg.report.dpi,
-        )
-        r.figures["forest"] = "figures/forest.png"
+        rf.save(out, r, "forest", plots.forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
+                rf.forest_caption(cfg.estimands.ci_prob), cfg.report.dpi)
     if data.reconstruction is not None:
         _reconstruction(out, cfg, data, r)
     _sensitivity(out, cfg, data, run)
@@ -67,70 +68,17 @@ def _label(data):
     return "RECONSTRUCTED DATA" if data.reconstruction is not None else None
 
 
-def _model_figures(out: OutputDir, cfg, data, run, name: str, treat_draws) -> None:
-    r: Results = run.results
-    m, tabs, pem, dpi, label = (
-        r.models[name],
-        run.tables["per_model"][name],
-        run.models[name],
-        cfg.report.dpi,
-        _label(data),
-    )
-    plots.save(
-        plots.hr_posterior_plot(treat_draws, title=f"{name}: {m.estimand}", label=label),
-        out.path(f"figures/hr_posterior_{name}.png"),
-        dpi,
-    )
-    r.figures[f"hr_posterior_{name}"] = f"figures/hr_posterior_{name}.png"
-    plots.save(
-        plots.survival_plot(
-            tabs["survival_curves"],
-            run.tables["km"],
-            arm_labels=arm_labels(data),
-            landmark=r.setting("landmark"),
-            title=f"{name}: standardised survival vs Kaplan–Meier",
-            label=label,
-            time_unit=r.time_unit,
-            level=cfg.estimands.ci_prob,
-        ),
-        out.path(f"figures/survival_{name}.png"),
-        dpi,
-    )
-    r.figures[f"survival_{name}"] = f"figures/survival_{name}.png"
-    if "hr_curve" in tabs:
-        c, b = tabs["hr_curve"], pem.spec.biomarker
-        cuts = r.setting("subgroup_cutoffs") if r.setting("biomarker") == b else []
-        fig = plots.hr_curve_plot(
-            c,
-            biomarker=b,
-            cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
-            values=pem.design.biomarker_values,
-            cutoffs=cuts or [],
-            title=f"{name}: treatment HR by {b}",
-            label=label,
-            log_x=pem.design.basis.log,
-            unit=r.unit_of(b),
-            level=cfg.estimands.ci_prob,
-            cox_label="Cox, log-linear term only"
-            if pem.design.basis.kind == "spline"
-            else "Cox estimate",
-        )
-        plots.save(fig, out.path(f"figures/hr_curve_{name}.png"), dpi)
-        r.figures[f"hr_curve_{name}"] = f"figures/hr_curve_{name}.png"
-
-
 def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
     from .reconstruct import quality_plot
 
     out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
     if cfg.report.figures:
         rc = data.reconstruction
-        plots.save(
-            quality_plot(rc["ipd"], rc["curve"], rc["percent"]),
-            out.path("figures/reconstruction_quality.png"),
-            cfg.report.dpi,
-        )
-        r.figures["reconstruction_quality"] = "figures/reconstruction_quality.png"
+        colours = {data.control_label: plots.ARM_COLOURS[0], data.treatment_label: plots.ARM_COLOURS[1]}
+        rf.save(out, r, "reconstruction_quality",
+                quality_plot(rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit),
+                "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
+                "reconstructed patient data (steps), per arm.", cfg.report.dpi)
 
 
 def _sensitivity(out: OutputDir, cfg, data, run) -> None:
@@ -141,27 +89,7 @@ def _sensitivity(out: OutputDir, cfg, data, run) -> None:
     if len(sens["psense"]):
         out.write_csv("tables/psense.csv", sens["psense"])
     if cfg.report.figures:
-        rows = [
-            {
-                "label": f"{x['model']}: {x['scenario']}",
-                "hr": x["hr_median"],
-                "lower": x["hr_lower"],
-                "upper": x["hr_upper"],
-                "kind": "bayes",
-            }
-            for x in sens["table"].to_dict(orient="records")
-        ]
-        plots.save(
-            plots.forest_plot(
-                rows,
-                title="Treatment HR under each prior scenario",
-                label=_label(data),
-                level=cfg.estimands.ci_prob,
-            ),
-            out.path("figures/sensitivity.png"),
-            cfg.report.dpi,
-        )
-        run.results.figures["sensitivity"] = "figures/sensitivity.png"
+        rf.sensitivity_figure(out, cfg, sens, run.results, _label(data))
 
 
 # ----------------------------------------------------------------------------- netCDF

@@ -31,9 +31,11 @@ def write_run(
     render: Callable[[Results], str],
     artefacts: Callable[[OutputDir], None],
     csv_label: str | None = None,
+    html: bool = True,
 ) -> Path:
     """Write a run atomically. ``artefacts(out)`` writes the route's tables / figures and fills
-    ``results.figures``; everything else is rendered here from ``results``."""
+    ``results.figures``; everything else is rendered here from ``results`` (``html``: also the
+    self-contained report.html, figures embedded)."""
     with OutputDir(out_root, results.config_name, csv_label=csv_label) as out:
         artefacts(out)
         results.provenance = {
@@ -44,4 +46,8 @@ def write_run(
         out.write_json("results.json", results.to_dict())
         out.write_json("provenance.json", provenance)
         out.write_text("report.md", render(results))
+        if html:
+            from .report_views import report_html
+
+            out.write_text("report.html", report_html(results, out.staging))
         return out.commit()

@@ -1,0 +1,115 @@
+"""What a run is doing, on stderr: one line per phase with the elapsed time, terminal or not.
+
+    with progress.phase("compiling model adjusted"):
+        ...
+    # [   0.4 s] compiling model adjusted …
+    # [  14.1 s] compiling model adjusted: done in 13.7 s
+
+The CLI turns the lines on (``--quiet`` turns them off); in a notebook or a test nothing is printed
+unless :func:`configure` is called. Lines are flushed at once, so a run whose output goes to a file
+or a CI log shows what it is doing from its first second. With a terminal attached, the sampler's
+progress bar is a single line that names the model (:func:`sampler_bar`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import TextIO
+
+
+@dataclass
+class Progress:
+    """Phase lines on ``stream`` (stderr by default); ``enabled=False`` prints nothing."""
+
+    enabled: bool = False
+    stream: TextIO | None = None
+    start: float = field(default_factory=time.perf_counter)
+    lines: list[str] = field(default_factory=list)  # everything printed, for tests and the report
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def say(self, text: str) -> None:
+        line = f"[{self.elapsed():7.1f} s] {text}"
+        self.lines.append(line)
+        if self.enabled:
+            out = self.stream or sys.stderr
+            print(line, file=out, flush=True)
+
+    @contextmanager
+    def phase(self, text: str, record: bool = True) -> Iterator[None]:
+        """Announce a phase now and say when it ends, with its own duration. ``record``: also name
+        it for ``interrupts`` (an interruption or failure inside says "while <text>")."""
+        from .interrupts import phase as named
+
+        self.say(f"{text} …")
+        t0 = time.perf_counter()
+        with named(text) if record else nullcontext():
+            yield
+        self.say(f"{text}: done in {time.perf_counter() - t0:.1f} s")
+
+
+_current = Progress(enabled=False)
+
+
+def configure(enabled: bool, stream: TextIO | None = None) -> Progress:
+    """Start a new run's clock; the CLI calls this once (``enabled = not --quiet``)."""
+    global _current
+    _current = Progress(enabled=enabled, stream=stream)
+    return _current
+
+
+def current() -> Progress:
+    return _current
+
+
+def phase(text: str, record: bool = True):
+    return _current.phase(text, record)
+
+
+def say(text: str) -> None:
+    _current.say(text)
+
+
+def sampling_text(model: str, chains: int, draws: int, tune: int) -> str:
+    return f"sampling model {model} ({chains} chains × {draws} draws, {tune} tuning)"
+
+
+def _bar_line(
+    label: str, done: int, total: int, divergences: int, tuning: bool, width: int = 28
+) -> str:
+    frac = done / total if total else 1.0
+    fill = int(round(width * frac))
+    stage = "tuning" if tuning else "sampling"
+    return (
+        f"\r{label}: [{'#' * fill}{'.' * (width - fill)}] {done}/{total} draws, "
+        f"{divergences} divergent ({stage})"
+    )
+
+
+def sampler_bar(label: str, stream: TextIO | None = None) -> Callable:
+    """A nutpie ``progress_callback`` that draws one terminal line naming the model.
+
+    It receives a list of ``nutpie.ChainProgress`` (finished_draws, total_draws, divergences,
+    tuning); the line ends with a newline once every chain has finished."""
+    out = stream or sys.stderr
+    state = {"closed": False}
+
+    def callback(chains) -> None:
+        done = sum(int(c.finished_draws) for c in chains)
+        total = sum(int(c.total_draws) for c in chains)
+        div = sum(int(c.divergences) for c in chains)
+        tuning = any(bool(c.tuning) for c in chains)
+        if state["closed"]:
+            return
+        out.write(_bar_line(label, done, total, div, tuning))
+        if total and done >= total:
+            out.write("\n")
+            state["closed"] = True
+        out.flush()
+
+    return callback
