@@ -306,6 +306,8 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
 
     assert run_cli("report", root).exit_code == 0
     assert (root / "report.md").read_text() == report
+    html = (root / "report.html").read_text()
+    assert 'id="next_phase"' in html and "Assurance and expected size of each design" in html
     d = {(x["design_prior"], x["population"], x["events"]): x for x in r["designs"]}
     assert (
         d[("as_is", "below 3", 60)]["expected_screened"]

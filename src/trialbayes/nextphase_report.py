@@ -272,3 +272,29 @@ def write_next_phase(
         )
         figs["operating characteristics"] = "figures/next_phase_oc.png"
     return figs
+
+
+def html_blocks(d: dict, fig) -> list:
+    """Blocks of the report.html section (``html_report`` helpers; ``fig`` numbers the figures)."""
+    from .html_report import bullets, p, table
+
+    res = NextPhaseResults.from_dict(d)
+    df = res.designs_table()
+    out = [
+        p(
+            f"Model {res.model}: one state of nature per simulated trial, patients resampled from "
+            f"the fitted cohort. Analysis: {res.analysis}."
+        ),
+        bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
+        p(f"Decision rule: {res.decision_rule}."),
+        table(
+            list(DESIGN_COLUMNS.values()),
+            [[r[c] for c in DESIGN_COLUMNS] for r in df.to_dict(orient="records")],
+            "Assurance and expected size of each design",
+        ),
+    ]
+    for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
+        out += fig(f"next_phase: {key}", f"Next phase: {key}")
+    if res.failed_cells:
+        out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
+    return out

@@ -95,6 +95,11 @@ def patient_view(r: Results, root: Path) -> dict:
         section("comparison", "Model comparison", comparison_blocks(r)),
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
+    if r.sections.get("next_phase"):  # owned by nextphase_report.py
+        from .nextphase_report import html_blocks
+
+        secs.insert(-1, section("next_phase", "Next-phase trial simulation",
+                                html_blocks(r.sections["next_phase"], fig)))
     return {
         "title": r.title,
         "subtitle": f"Bayesian reanalysis — {r.data.get('source', r.data_label)}",
