@@ -225,6 +225,7 @@ def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path
         "versions": stack_versions(),
         "timings_seconds": {n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
                             for n, m in models.items()},
+        "timings": {n: m.sampler.timing_summary() for n, m in models.items()},
         "wall_seconds": None,
     }
     run = RunResult(results=results, out_dir=None, reliable=reliable, models=models,

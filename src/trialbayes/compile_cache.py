@@ -108,9 +108,12 @@ def _importable_name(f) -> str:
     closure is not: two of them could share a name, so they make the graph unhashable)."""
     import importlib
 
-    obj = importlib.import_module(f.__module__)
-    for part in f.__qualname__.split("."):
-        obj = getattr(obj, part)
+    try:
+        obj = importlib.import_module(f.__module__)
+        for part in f.__qualname__.split("."):
+            obj = getattr(obj, part)
+    except (AttributeError, ImportError, TypeError) as err:
+        raise ValueError(f"{f!r} cannot be identified by name") from err
     if obj is not f:
         raise ValueError(f"{f!r} cannot be identified by name")
     return f"{f.__module__}.{f.__qualname__}"
