@@ -8,15 +8,21 @@ the whole stack (Python, NumPy, numba, llvmlite, PyTensor, PyMC, nutpie, this wr
 *values* are not in the key: they are read from the new model at every hit, and nutpie's
 ``with_data`` swaps them later, so a refit on new data of any size, or under new prior
 hyperparameters held in ``pm.Data``, reuses the compiled code; a new covariate set, baseline
-grid, prior family or library version is a new key. A graph that cannot be hashed (an Op that
-cannot be pickled, two shared variables with one name) is compiled and never cached.
+grid, prior family or library version is a new key. A graph that cannot be hashed (an Op
+property that cannot be identified, two shared variables with one name) is compiled and never
+cached.
 
-Three tiers: a dictionary in this process (nothing compiled); a disk cache (``$TRIALBAYES_CACHE_DIR``,
-default ``platformdirs.user_cache_dir('trialbayes')/compiled``; ``off`` disables it) holding a
-JSON layout per key and numba's object code of the two C callbacks (:mod:`numba_wrappers`), so a
-new process rebuilds the model without running PyTensor's rewrites or numba; and a fresh compile.
-Writers take a per-key file lock and write JSON by atomic rename; numba writes its own index
-atomically.
+Three tiers: a dictionary in this process (nothing compiled); a disk cache
+(``$TRIALBAYES_CACHE_DIR``, default ``platformdirs.user_cache_dir('trialbayes')/compiled``;
+``off`` disables it) holding a JSON layout per key and numba's object code of the two C
+callbacks (:mod:`numba_wrappers`), so a new process rebuilds the model without running
+PyTensor's rewrites or numba; and a fresh compile. Writers take a per-key file lock and write
+JSON by atomic rename; numba writes its own index atomically.
+
+The key is computed from the graph before PyTensor rewrites it; the rewrites are a deterministic
+function of that graph, the PyTensor version and the settings in the key. An Op is identified by
+its class and ``__props__`` (PyTensor's own equality contract) plus any inner graph; a property
+that cannot be identified across processes (a lambda, a closure) makes the model uncacheable.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from pytensor.graph.traversal import graph_inputs, toposort
 from . import numba_wrappers as nw
 
 ENV_VAR = "TRIALBAYES_CACHE_DIR"
+#: ``TRIALBAYES_COMPILER=nutpie``: nutpie's own compilation, no cache (the reference in bench/)
+COMPILER_ENV_VAR = "TRIALBAYES_COMPILER"
 _STACK = ("numpy", "numba", "llvmlite", "pytensor", "pymc", "nutpie")
 _MEMO: dict[str, tuple[dict, object, object]] = {}
 _LOCK = threading.Lock()
@@ -165,13 +173,13 @@ def structure_key(model) -> tuple[str | None, dict[str, SharedVariable]]:
     """(key, shared variables by name) of a PyMC model; key None when it cannot be hashed."""
     from nutpie.compile_pymc import _compute_shapes
 
-    value_names = {model.rvs_to_values[rv]: ("value", model.rvs_to_values[rv].name,
-                                             str(model.rvs_to_values[rv].type)) for rv in model.free_RVs}
+    values = [model.rvs_to_values[rv] for rv in model.free_RVs]
+    value_names = {v: ("value", v.name, str(v.type)) for v in values}
     trace = list(model.unobserved_value_vars)
     try:
         graph, shared = _graph_fingerprint([model.logp(), *trace], value_names)
-        transforms = [(model.rvs_to_values[rv].name, _transform_key(model.rvs_to_transforms.get(rv)))
-                      for rv in model.free_RVs]
+        transforms = [(v.name, _transform_key(model.rvs_to_transforms.get(rv)))
+                      for rv, v in zip(model.free_RVs, values)]
     except Exception:  # noqa: BLE001 - anything unhashable is simply not cached
         return None, {}
     shapes = [(k, tuple(int(d) for d in v)) for k, v in _compute_shapes(model).items()]
@@ -203,16 +211,19 @@ def _sources(meta) -> tuple[str, str]:
     key_of = {n: f"s{i}" for i, n in enumerate(names)}
     dtypes = {key_of[n]: meta["dtypes"][n] for n in names}
     words = rec.itemsize // 8
-    logp = nw.logp_source(meta["n_dim"], words, slots, [key_of[n] for n in meta["logp_args"]], dtypes)
+    logp = nw.logp_source(meta["n_dim"], words, slots, [key_of[n] for n in meta["logp_args"]],
+                          dtypes)
     expand = nw.expand_source(meta["n_dim"], meta["n_expanded"], words, slots,
                               [key_of[n] for n in meta["expand_args"]], dtypes)
     return logp, expand
 
 
 def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable], fns=(None, None)):
-    """nutpie's CompiledPyMCModel around the callbacks, with *this* model's data and initial point."""
+    """nutpie's CompiledPyMCModel around the callbacks, with *this* model's data and initial
+    point."""
     from nutpie.compile_pymc import (CompiledPyMCModel, _prepare_dims_and_coords,
-                                     _rv_dict_to_flat_array_wrapper, _wrap_with_lock, make_user_data)
+                                     _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
+                                     make_user_data)
     from pymc.initial_point import make_initial_point_fn
 
     keys = {shared[n]: f"s{i}" for i, n in enumerate(meta["shared"])}
@@ -223,8 +234,9 @@ def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable]
         data[k] = arr
     names, slices, shapes = meta["shape_info"]
     shape_info = (list(names), [slice(a, b) for a, b in slices], [tuple(s) for s in shapes])
-    ipf = _wrap_with_lock(make_initial_point_fn(
-        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs), return_transformed=True))
+    ipf = _wrap_with_lock(make_initial_point_fn(  # as nutpie.compile_pymc_model does
+        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
+        return_transformed=True))
     n_free = len(model.free_RVs)
     dims, coords = _prepare_dims_and_coords(model, shape_info, meta["reparameterized"])
     return CompiledPyMCModel(
@@ -245,13 +257,16 @@ def _compile_fresh(model, key: str, cache_dir: Path | None):
     from nutpie.compile_pymc import _make_functions
 
     n_dim, n_exp, logp_pt, expand_pt, _, shape_info, reparam = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=lambda s: {})
+        model, mode="NUMBA", compute_grad=True, join_expanded=True,
+        pymc_initial_point_fn=lambda s: {})  # the initial point is made per model in _assemble
     logp_args = [v.name for v in logp_pt.get_shared()]
     expand_args = [v.name for v in expand_pt.get_shared()]
     shared_names = list(dict.fromkeys(logp_args + expand_args))
     by_name = {v.name: v for v in [*logp_pt.get_shared(), *expand_pt.get_shared()]}
-    meta = {"key": key, "n_dim": int(n_dim), "n_expanded": int(n_exp), "reparameterized": list(reparam),
-            "shape_info": [list(shape_info[0]), [[int(s.start), int(s.stop)] for s in shape_info[1]],
+    meta = {"key": key, "n_dim": int(n_dim), "n_expanded": int(n_exp),
+            "reparameterized": list(reparam),
+            "shape_info": [list(shape_info[0]),
+                           [[int(s.start), int(s.stop)] for s in shape_info[1]],
                            [[int(d) for d in s] for s in shape_info[2]]],
             "shared": shared_names, "logp_args": logp_args, "expand_args": expand_args,
             "dtypes": {n: str(by_name[n].type.dtype) for n in shared_names},
@@ -275,7 +290,8 @@ def _load_disk(key: str, cache_dir: Path):
     logp_src, expand_src = _sources(meta)
     disk = str(cache_dir / "numba")
     logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, None, disk, key + "logp")
-    expand_cf = nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand") if logp_cf else None
+    expand_cf = (nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand")
+                 if logp_cf is not None else None)
     return (meta, logp_cf, expand_cf) if expand_cf is not None else None
 
 
@@ -290,6 +306,8 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
     """(nutpie CompiledPyMCModel, CompileRecord). ``cache_dir``: True = :func:`default_cache_dir`,
     None/False = in-process reuse only, or a path."""
     t0 = time.perf_counter()
+    if os.environ.get(COMPILER_ENV_VAR, "").lower() == "nutpie":
+        return _fresh_uncached(model, t0)
     cache = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
     key, shared = structure_key(model)
     if key is None:

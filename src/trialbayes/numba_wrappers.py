@@ -13,6 +13,7 @@ compile in a fraction of the time and are cached by numba under a key we choose
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
@@ -98,12 +99,14 @@ def record_slots(record_dtype: np.dtype, keys: list[str]) -> dict[str, SharedSlo
     return out
 
 
-def _unpack_lines(slots: dict[str, SharedSlot], order: list[str], dtypes: dict[str, str]) -> list[str]:
+def _unpack_lines(slots: dict[str, SharedSlot], order: list[str],
+                  dtypes: dict[str, str]) -> list[str]:
     lines = []
     for i, key in enumerate(order):
         s = slots[key]
         shape = "(" + "".join(f"int(u[{w}]), " for w in s.shape) + ")"
-        lines.append(f"        a{i} = carray(ptr(u[{s.data}]), {shape}, np.{np.dtype(dtypes[key]).name})")
+        dtype = np.dtype(dtypes[key]).name
+        lines.append(f"        a{i} = carray(ptr(u[{s.data}]), {shape}, np.{dtype})")
     return lines
 
 
@@ -163,7 +166,7 @@ class _NeverCompiled:
 
 def make_cfunc(src: str, sig, inner, cache_dir: str | None, key: str) -> CFunc:
     """A C callback from generated source. With ``cache_dir``, numba's disk cache under
-    ``key`` + a hash of the source is used. ``inner=None`` means load-only: returns None on a miss."""
+    ``key`` + a hash of the source is used. ``inner=None`` means load-only: None on a miss."""
     env = {"__name__": __name__, "np": np, "carray": numba.carray, "ptr": _as_void_pointer,
            "inner": inner if inner is not None else _NeverCompiled()}
     local: dict = {}
@@ -175,7 +178,10 @@ def make_cfunc(src: str, sig, inner, cache_dir: str | None, key: str) -> CFunc:
         _KEYS[fn] = (cache_dir, hashlib.sha256((key + src).encode()).hexdigest()[:32])
         cf.enable_caching()
     if inner is not None:
-        cf.compile()  # from the cache when an entry exists, else compiled and saved
+        with warnings.catch_warnings():  # uncacheable code is reported by cacheable(), not warned
+            warnings.filterwarnings("ignore", "Cannot cache compiled function",
+                                    numba.NumbaWarning)
+            cf.compile()  # from the cache when an entry exists, else compiled and saved
         return cf
     cres = cf._cache.load_overload(cf._sig, cf._targetdescr.target_context)
     if cres is None:
