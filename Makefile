@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/mirocals.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean-venv
+.PHONY: run test test-fast bench clean-venv
 
 $(PY):
 	@PYBIN="$$(bash .ci/find-python)" || exit 1; \
@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/trialbayes run $(CONFIG)
 
-test: $(STAMP)
+test: $(STAMP)            # the whole suite (what CI runs): <= 10 min on 2 cores
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 min on 2 cores
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) bench/bench_fit.py

@@ -1,19 +1,30 @@
-"""Shared test helpers: write a patient CSV and a config next to it, run the CLI in-process."""
+"""Shared test helpers: write a patient CSV and a config next to it, run the CLI in-process,
+Monte Carlo error bounds, and comparison of results at a stated precision."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import arviz_stats as azs
+import numpy as np
 import yaml
+from scipy import stats
 from typer.testing import CliRunner
 
 from trialbayes.cli import app
 from trialbayes.synthetic import generate
 
 COLUMNS = {
-    "id": "id", "time": "time", "event": "event", "event_value": 1, "censored_value": 0, "arm": "arm",
-    "treatment_level": "IL-2LD", "biomarkers": ["pnfh"], "covariates": ["age", "svc"], "centre": "centre",
+    "id": "id", "time": "time", "event": "event", "event_value": 1, "censored_value": 0,
+    "arm": "arm", "treatment_level": "IL-2LD", "biomarkers": ["pnfh"],
+    "covariates": ["age", "svc"], "centre": "centre",
 }
+
+#: reruns with the same seed agree to this relative precision on every number of results.json
+#: (bit-for-bit within one process; across processes a cold vs warm compile cache has changed
+#: draws by ~1e-8, see README "Reproducibility")
+RERUN_RTOL = 1e-6
 
 
 def good_frame(n=60, seed=5):
@@ -21,7 +32,8 @@ def good_frame(n=60, seed=5):
     return df
 
 
-def write_case(tmp: Path, df=None, *, config: dict | None = None, data_name="patients.csv", raw_csv: str | None = None):
+def write_case(tmp: Path, df=None, *, config: dict | None = None, data_name="patients.csv",
+               raw_csv: str | None = None):
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / data_name
     if raw_csv is not None:
@@ -46,3 +58,34 @@ def write_case(tmp: Path, df=None, *, config: dict | None = None, data_name="pat
 
 def run_cli(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def z_bound(false_failure: float, n_checks: int) -> float:
+    """Two-sided normal bound: each of ``n_checks`` |z| exceeds it with probability
+    ``false_failure / n_checks`` (Bonferroni), so all pass with probability >= 1 - false_failure."""
+    return float(stats.norm.isf(false_failure / n_checks / 2))
+
+
+def mcse(draws: np.ndarray, method: str = "mean", prob: float | None = None) -> float:
+    """Monte Carlo standard error of a posterior summary from (chain, draw) samples (ArviZ,
+    accounting for autocorrelation)."""
+    x = np.asarray(draws, float)
+    x = x[None, :] if x.ndim == 1 else x
+    return float(azs.mcse(x, method=method, prob=prob))
+
+
+def assert_close_json(a, b, rtol: float = RERUN_RTOL, path: str = "") -> None:
+    """Equal structure and strings; numbers equal to ``rtol`` (relative, absolute below 1e-12)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{path}: keys differ"
+        for k in a:
+            assert_close_json(a[k], b[k], rtol, f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{path}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close_json(x, y, rtol, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        ok = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
+        assert ok, f"{path}: {a!r} != {b!r} (rtol {rtol})"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"

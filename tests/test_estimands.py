@@ -14,6 +14,10 @@ import pandas as pd
 
 
 def test_hr_summary_matches_normal_closed_form():
+    """400,000 iid normal draws vs closed forms. Monte Carlo SEs: a probability 5.8e-4 (tolerance
+    3e-3 = 5.2 SE); the median 4e-4 on the log scale (rel. 2e-3 = 5 SE); the 2.5% quantile 8.5e-4
+    (rel. 5e-3 = 5.9 SE); the HR mean rel. 3.2e-4 (2e-3 = 6 SE). Six checks at >= 5 SE: total
+    false-failure rate < 4e-6."""
     rng = np.random.default_rng(0)
     m, s = -0.2, 0.2
     draws = rng.normal(m, s, 400_000)

@@ -14,37 +14,33 @@ from trialbayes.pem import PiecewiseExponentialModel
 from trialbayes.priors import NormalPrior
 from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
 
+from recovery import acceptance_region, run_coverage
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_parameter_recovery_synthetic_large_n():
-    """N = 2000 from the generator: 90% CrIs of treatment, interaction and covariate effects hold the truth.
+def test_interval_coverage_over_replicate_trials():
+    """90% intervals of the treatment effect and of the treatment x biomarker interaction hold the
+    generator's truth at the nominal rate over R = 200 replicate trials (N = 220, ~90 events),
+    all fitted by refitting ONE compiled model.
 
-    A 90% interval misses 10% of the time by construction, so with 9 parameters a fixed seed is
-    needed. Seed 9 is used; over seeds 7-10 (explored when writing this test) the treatment
-    z-scores were -1.8, 1.3, 0.6, 1.3 and the Cox estimates agreed with the posterior means.
+    Under weak priors the credible interval is close to a confidence interval, so a correct
+    likelihood and sampler cover at ~90%: the count of covering intervals is Binomial(200, 0.9)
+    (mean 180, SD 4.2). Acceptance region: each of the 2 counts gets 1e-3 / 2 (Bonferroni), half
+    per tail, from the exact binomial quantiles: [164, 193] (P(K < 164) = 1.9e-4,
+    P(K > 193) = 1.5e-4), so a correct implementation fails with probability < 7e-4. Measured
+    (README, "Tests"): 180 and 177 of 200, z-scores mean +0.06 / -0.22, SD 1.00 / 0.99; with the
+    exposure term dropped from the likelihood the check fails (the closing numbers are in the
+    README).
     """
-    df, truth = generate(n=2000, seed=9)
-    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS), synthetic=True, truth=truth)
-    spec = ModelSpec(name="rec", covariates="all", covariate_pooling="none", centre_frailty=True,
-                     interaction="linear", biomarker="pnfh")
-    m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=10),
-                                  sampler=Sampler(chains=2, draws=1000, tune=1000, seed=3, target_accept=0.95)).fit(data)
-    assert m.diagnostics["rhat_max"] < 1.02 and m.diagnostics["divergences"] <= 2
-    d, des = m.draws(), m.design
-    b = des.basis
-
-    def inside(draws, true, name):
-        lo, hi = np.quantile(draws, [0.05, 0.95])
-        assert lo <= true <= hi, f"{name}: truth {true:.5g} outside 90% CrI [{lo:.5g}, {hi:.5g}]"
-
-    # treatment: conditional log-HR at the biomarker reference; interaction per pg/mL
-    inside(d["treatment"], truth.log_hr(b.reference), "treatment")
-    inside(d["interaction"] / b.scale, truth.log_hr_slope_per_pgml, "interaction per pg/mL")
-    inside(d["biomarker_effect"] / b.scale, truth.pnfh_main_per_1000 / 1000, "pNFH main per pg/mL")
-    for j, name in enumerate(des.cov_names):
-        inside(d["covariate_effects"][:, j] / des.cov_sd[j], truth.covariate_effects[name], name)
+    res = run_coverage(r=200, level=0.9)
+    lo, hi = acceptance_region(res.replicates, res.level, false_failure=1e-3, n_checks=2)
+    assert res.compile_count == 1, "refits recompiled"
+    for term, k in res.covered.items():
+        z = np.asarray(res.z[term])
+        assert lo <= k <= hi, (f"{term}: {k}/{res.replicates} intervals hold the truth, outside"
+                               f" [{lo}, {hi}]; mean z {z.mean():+.2f}, SD {z.std():.2f}")
 
 
 @pytest.mark.slow
@@ -71,7 +67,14 @@ def test_agreement_with_cox_on_rossi():
 
 
 def test_refit_and_prior_swap_reuse_the_compiled_model():
-    """New data of the same shape and new treatment priors go through pm.Data: one compilation."""
+    """New data of the same shape and new treatment priors go through pm.Data: one compilation.
+
+    Swapping the arms flips the sign of the treatment log-HR: posterior SD ~0.26 (~60 events),
+    2 x 300 draws (ESS > 300) give a Monte Carlo SE < 0.015 per mean, < 0.021 for the sum of the
+    two means, so the tolerance 0.08 is > 3.8 SE (false-failure rate < 1.5e-4; the priors are
+    symmetric about 0, the baseline prior's asymmetry moves the mean by < 0.01). A N(log 2, 0.01^2)
+    prior has ~650 times the likelihood's precision: the mean moves < 0.002 from log 2, MCSE
+    < 0.001, tolerance 0.02."""
     df, truth = generate(n=150, seed=2)
     cols = ColumnMap(**SYNTHETIC_COLUMNS)
     data = from_frame(df, cols)
@@ -91,7 +94,10 @@ def test_refit_and_prior_swap_reuse_the_compiled_model():
 
 
 @pytest.mark.slow
-def test_default_analysis_passes_the_gate_and_is_reproducible(tmp_path):
+def test_default_analysis_passes_the_gate(tmp_path):
+    """`make run`'s analysis (3 models, 4 x 1000 draws) passes its own diagnostics gate: no
+    divergence, R-hat <= 1.01, bulk and tail ESS >= 400. Reproducibility of reruns is tested in
+    test_pipeline.py. Measured margins are in the README ("Tests")."""
     from helpers import run_cli
 
     cfg = ROOT / "configs" / "mirocals.yaml"
@@ -102,13 +108,9 @@ def test_default_analysis_passes_the_gate_and_is_reproducible(tmp_path):
         assert m["diagnostics"]["divergences"] == 0, name
         assert m["diagnostics"]["rhat_max"] <= 1.01, name
         assert m["reliable"], name
-    res = run_cli("run", cfg, "--out", tmp_path / "b")
-    r2 = json.loads((tmp_path / "b" / "mirocals" / "results.json").read_text())
-    for x in (r, r2):
-        x["provenance"].pop("created_at"), x["provenance"].pop("config_path")
-    assert r == r2
 
 
+@pytest.mark.slow
 def test_prior_sensitivity_refits_without_recompiling(tmp_path):
     """Scenario refits reuse the compiled model, move the HR as the priors say, and leave the
     main fit's results untouched."""
