@@ -22,12 +22,12 @@ def test_hr_summary_matches_normal_closed_form():
     m, s = -0.2, 0.2
     draws = rng.normal(m, s, 400_000)
     out = est.hr_summary(draws, thresholds=(1.0, 0.8), harm=1.1, prob=0.95)
-    assert out["p_hr_below"]["1"] == pytest.approx(stats.norm.cdf(0, m, s), abs=3e-3)
-    assert out["p_hr_below"]["0.8"] == pytest.approx(stats.norm.cdf(np.log(0.8), m, s), abs=3e-3)
-    assert out["p_hr_above"]["1.1"] == pytest.approx(stats.norm.sf(np.log(1.1), m, s), abs=3e-3)
-    assert out["hr_median"] == pytest.approx(np.exp(m), rel=2e-3)
-    assert out["hr_lower"] == pytest.approx(np.exp(m - 1.959964 * s), rel=5e-3)
-    assert out["hr_mean"] == pytest.approx(np.exp(m + s**2 / 2), rel=2e-3)
+    assert out.p_hr_below["1"] == pytest.approx(stats.norm.cdf(0, m, s), abs=3e-3)
+    assert out.p_hr_below["0.8"] == pytest.approx(stats.norm.cdf(np.log(0.8), m, s), abs=3e-3)
+    assert out.p_hr_above["1.1"] == pytest.approx(stats.norm.sf(np.log(1.1), m, s), abs=3e-3)
+    assert out.median == pytest.approx(np.exp(m), rel=2e-3)
+    assert out.lower == pytest.approx(np.exp(m - 1.959964 * s), rel=5e-3)
+    assert out.log_mean == pytest.approx(m, abs=2e-3) and out.level == 0.95 and out.n_draws == 400_000
 
 
 def _exp_design(n=40, seed=0, with_bm=False):
@@ -65,7 +65,7 @@ def test_marginal_equals_conditional_without_heterogeneity():
     draws = {"treatment": np.array([-0.4, 0.1]), "log_baseline_hazard": np.log([[0.01], [0.03]])}
     groups = est.subgroup_effects(draws, d, np.linspace(1, 10, d.n), [5.0], landmark=40.0)
     for g in groups:
-        assert g["marginal"]["log_hr_mean"] == pytest.approx(g["conditional"]["log_hr_mean"], abs=1e-10)
+        assert g.marginal.log_mean == pytest.approx(g.conditional.log_mean, abs=1e-10)
 
 
 def test_marginal_hr_is_attenuated_by_heterogeneity():
@@ -75,8 +75,8 @@ def test_marginal_hr_is_attenuated_by_heterogeneity():
     d.cov_names, d.X = ["x"], rng.normal(0, 1, (d.n, 1))
     draws = {"treatment": np.array([-0.7]), "log_baseline_hazard": np.log([[0.02]]), "covariate_effects": np.array([[1.5]])}
     g = est.subgroup_effects(draws, d, np.ones(d.n), [], landmark=80.0)[0]
-    assert g["conditional"]["log_hr_mean"] == pytest.approx(-0.7)
-    assert -0.7 < g["marginal"]["log_hr_mean"] < -0.2
+    assert g.conditional.log_mean == pytest.approx(-0.7)
+    assert -0.7 < g.marginal.log_mean < -0.2
 
 
 def test_linear_hr_curve_closed_form():

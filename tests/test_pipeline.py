@@ -21,11 +21,14 @@ def test_end_to_end_outputs(small_run):
     r = json.loads((out / "results.json").read_text())
     assert r["synthetic"] is True and "SYNTHETIC" in r["data_label"]
     assert set(r["models"]) == {"unadjusted", "adjusted", "interaction"}
+    assert r["kind"] == "patient_level" and r["schema_version"] == "2.0"
+    assert r["settings"]["landmark"] == {"value": 640.0, "source": "config", "rule": ""}
     for m in r["models"].values():
         te = m["treatment_effect"]
-        assert 0 < te["hr_lower"] < te["hr_median"] < te["hr_upper"]
-        assert set(te["p_hr_below"]) == {"1", "0.8"}
-        assert "treatment" in m["cox"]["terms"]
+        assert 0 < te["lower"] < te["median"] < te["upper"] and te["level"] == 0.95
+        assert set(te["p_hr_below"]) == {"1", "0.8"} and set(te["p_hr_above"]) == {"1.1"}
+        assert m["coefficients"][0]["term"] == "treatment" and m["coefficients"][0]["posterior"] == te
+        assert m["coefficients"][0]["cox"]["hr"] > 0
         assert len(m["subgroups"]["groups"]) == 3
     inter = r["models"]["interaction"]
     assert inter["hr_curve"]["biomarker"] == "pnfh"
@@ -98,12 +101,12 @@ def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
     previous = tmp_path / "out" / "case"
     previous.mkdir(parents=True)
     (previous / "results.json").write_text('{"previous": true}')
-    import trialbayes.report as report
+    import trialbayes.analysis as analysis
 
     def boom(*a, **k):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(report, "render_patient_report", boom)
+    monkeypatch.setattr(analysis, "render_patient_report", boom)
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code != 0
     assert (previous / "results.json").read_text() == '{"previous": true}'

@@ -37,14 +37,14 @@ def test_se_from_ci_matches_reference(evs):
 @pytest.mark.parametrize("name,flat,scep", [("overall", 0.845, 0.818), ("low_pnfh", 0.991, 0.976), ("high_pnfh", 0.189, 0.250)])
 def test_mirocals_probabilities_of_benefit(evs, name, flat, scep):
     ev = evs[name]
-    assert posterior(ev, scenario_prior(ScenarioSpec(name="f", kind="flat")), THR, HARM)["p_hr_below"]["1"] == pytest.approx(flat, abs=0.005)
-    assert posterior(ev, NormalPrior(mu=0, sigma=0.42), THR, HARM)["p_hr_below"]["1"] == pytest.approx(scep, abs=0.005)
+    assert posterior(ev, scenario_prior(ScenarioSpec(name="f", kind="flat")), THR, HARM).hr.p_benefit == pytest.approx(flat, abs=0.005)
+    assert posterior(ev, NormalPrior(mu=0, sigma=0.42), THR, HARM).hr.p_benefit == pytest.approx(scep, abs=0.005)
 
 
 def test_sceptical_posterior_median_and_cri(evs):
     post = posterior(evs["overall"], NormalPrior(mu=0, sigma=0.42), THR, HARM)
-    assert post["hr_median"] == pytest.approx(0.844, abs=0.005)
-    assert post["hr_lower"] == pytest.approx(0.586, abs=0.005) and post["hr_upper"] == pytest.approx(1.217, abs=0.005)
+    assert post.hr.median == pytest.approx(0.844, abs=0.005)
+    assert post.hr.lower == pytest.approx(0.586, abs=0.005) and post.hr.upper == pytest.approx(1.217, abs=0.005)
 
 
 def test_scenario_definitions():
@@ -63,12 +63,13 @@ def _mc_checks(draws, exact, n_checks):
     1e-3 (the MCSE is ArviZ's, from the autocorrelated (chain, draw) samples)."""
     z = z_bound(1e-3, n_checks)
     mc = hr_summary(draws.ravel(), THR, HARM)
-    for key, prob in (("hr_median", None), ("hr_lower", 0.025), ("hr_upper", 0.975)):
-        se = exact[key] * (mcse(draws, "median") if prob is None else mcse(draws, "quantile", prob))
-        assert abs(mc[key] - exact[key]) <= z * se, (key, mc[key], exact[key], se)
+    for key, prob in (("median", None), ("lower", 0.025), ("upper", 0.975)):
+        m, e = getattr(mc, key), getattr(exact, key)
+        se = e * (mcse(draws, "median") if prob is None else mcse(draws, "quantile", prob))
+        assert abs(m - e) <= z * se, (key, m, e, se)
     for t in ("1", "0.8"):
         se = mcse(draws < np.log(float(t)))
-        assert abs(mc["p_hr_below"][t] - exact["p_hr_below"][t]) <= z * se, (t, mc, exact, se)
+        assert abs(mc.p_hr_below[t] - exact.p_hr_below[t]) <= z * se, (t, mc, exact, se)
     return mc
 
 
@@ -104,19 +105,19 @@ def test_non_conjugate_priors_match_quadrature(evs, prior):
     sampler = PublishedSampler(chains=4, draws=5000, tune=1000, seed=5)
     for ev in (evs["overall"], evs["adjusted"]):
         post = posterior(ev, prior, THR, HARM, sampler=sampler, seed=11)
-        assert post["method"].startswith("NUTS")
-        assert post["diagnostics"]["divergences"] == 0 and post["diagnostics"]["reliable"]
+        assert post.method.startswith("NUTS")
+        assert post.diagnostics["divergences"] == 0 and post.diagnostics["reliable"]
         draws = np.asarray(sampler.sample(ev, prior, seed=11).posterior["log_hr"].values)
         quad = quadrature_posterior(ev, prior, THR, HARM)
         mc = _mc_checks(draws, quad, n_checks=20)
-        assert mc["p_hr_below"]["1"] == pytest.approx(post["p_hr_below"]["1"], abs=1e-12)
+        assert mc.p_hr_below["1"] == pytest.approx(post.hr.p_hr_below["1"], abs=1e-12)
 
 
 def test_quadrature_equals_closed_form_for_normal(evs):
     ev, prior = evs["low_pnfh"], NormalPrior(mu=-0.1, sigma=0.3)
     q, c = quadrature_posterior(ev, prior, THR, HARM), summary_normal(*conjugate_posterior(ev, prior), THR, HARM)
-    assert q["p_hr_below"]["1"] == pytest.approx(c["p_hr_below"]["1"], abs=1e-6)
-    assert q["hr_upper"] == pytest.approx(c["hr_upper"], abs=1e-5)
+    assert q.p_benefit == pytest.approx(c.p_benefit, abs=1e-6)
+    assert q.upper == pytest.approx(c.upper, abs=1e-5)
 
 
 def test_prior_grid_closed_form_and_tipping_point(evs):
@@ -159,7 +160,7 @@ def test_shrinkage_lies_between_unshrunk_and_pooled(evs):
     assert res["diagnostics"]["divergences"] == 0
     p_mean, _ = pooled(group)
     for g, ev in zip(res["groups"], group):
-        m = g["shrunk"]["log_hr_mean"]
+        m = g["shrunk"].log_mean
         assert min(ev.log_hr, p_mean) < m < max(ev.log_hr, p_mean), (g["name"], m, ev.log_hr, p_mean)
     c = res["contrasts"][0]
     assert c["ratio_median"] > c["unshrunk_ratio"]  # the contrast shrinks towards 1
@@ -173,8 +174,8 @@ def test_shrinkage_collapses_to_pooled_when_tau_is_zero(evs):
     res = shrink(group, tau_sigma=1e-4, draws=4000, seed=4)
     p_mean, p_se = pooled(group)
     for g in res["groups"]:
-        assert g["shrunk"]["log_hr_mean"] == pytest.approx(p_mean, abs=0.01)
-        assert g["shrunk"]["log_hr_sd"] == pytest.approx(p_se, rel=0.05)
+        assert g["shrunk"].log_mean == pytest.approx(p_mean, abs=0.01)
+        assert g["shrunk"].log_sd == pytest.approx(p_se, rel=0.05)
 
 
 @pytest.mark.slow
@@ -183,9 +184,11 @@ def test_published_cli_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     out = tmp_path / "mirocals_published"
     r = json.loads((out / "results.json").read_text())
-    assert r["posteriors"]["overall"]["scenarios"]["sceptical"]["p_hr_below"]["1"] == pytest.approx(0.818, abs=0.005)
-    assert r["nuts_compilations"] == 1
-    assert set(r["assurance"]["designs"]) == {"all-comers", "enriched (low_pnfh)"}
+    assert r["kind"] == "published" and r["schema_version"] == "2.0"
+    sceptical = r["estimates"]["overall"]["scenarios"]["sceptical"]["hr"]
+    assert sceptical["p_hr_below"]["1"] == pytest.approx(0.818, abs=0.005)
+    assert r["sections"]["nuts_compilations"] == 1
+    assert set(r["sections"]["assurance"]["designs"]) == {"all-comers", "enriched (low_pnfh)"}
     for f in ("report.md", "tables/posteriors.csv", "tables/prior_grid.csv", "tables/tipping_points.csv",
               "tables/subgroup_shrinkage.csv", "tables/assurance.csv", "figures/prior_grid.png",
               "figures/subgroup_shrinkage.png", "figures/assurance.png", "figures/forest_scenarios.png"):

@@ -153,8 +153,10 @@ def test_run_from_digitised_figure(tmp_path):
     res = run_cli("run", ROOT / "configs" / "rossi_reconstructed.yaml", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     r = json.loads((tmp_path / "rossi_reconstructed" / "results.json").read_text())
-    assert r["reconstruction"]["method"] == "Guyot et al. 2012" and not r["reconstruction"]["poor_agreement"]
+    assert r["sections"]["reconstruction"]["method"] == "Guyot et al. 2012"
+    assert not r["sections"]["reconstruction"]["poor_agreement"]
     te = r["models"]["unadjusted"]["treatment_effect"]
-    assert 0.5 < te["hr_median"] < 1.0  # Rossi's financial-aid HR is about 0.69
+    assert r["kind"] == "reconstructed" and r["settings"]["time_unit"]["value"] == "weeks"
+    assert 0.5 < te["median"] < 1.0  # Rossi's financial-aid HR is about 0.69
     assert "RECONSTRUCTED" in r["data_label"]
     assert (tmp_path / "rossi_reconstructed" / "figures" / "reconstruction_quality.png").is_file()

@@ -72,7 +72,7 @@ def test_missing_covariate_is_an_error_by_default(tmp_path):
 
 def test_complete_case_reports_dropped_count(tmp_path):
     from trialbayes.config import load_config
-    from trialbayes.data import load_data
+    from trialbayes.sources import load_data
 
     cols = dict(COLUMNS)
     cfg = write_case(tmp_path, _df("age", (1, 2, 3), np.nan),

@@ -1,1 +1,69 @@
-"""trialbayes."""
+"""trialbayes: Bayesian reanalysis of time-to-event randomised trials.
+
+    import trialbayes as tb
+    cfg = tb.load_config("configs/mirocals.yaml")
+    results = tb.run(cfg)  # -> tb.Results (nothing written unless out= is given)
+    spec = tb.ModelSpec(name="adj", covariates="all")
+    m = tb.PiecewiseExponentialModel(spec).fit(df, columns={...})
+
+Names are imported on first use, so ``import trialbayes`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+from pathlib import Path
+
+try:
+    __version__ = _metadata.version("trialbayes")
+except _metadata.PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0+unknown"
+
+_EXPORTS = {
+    "load_config": "config",
+    "parse_config": "config",
+    "Config": "config",
+    "ConfigError": "config",
+    "ModelSpec": "config",
+    "ColumnMap": "config",
+    "Sampler": "config",
+    "Diagnostics": "config",
+    "TrialData": "data",
+    "DataError": "data",
+    "from_frame": "data",
+    "PiecewiseExponentialModel": "pem",
+    "NotFittedError": "pem",
+    "Results": "results",
+    "HRSummary": "results",
+    "Flag": "flags",
+}
+
+__all__ = ["__version__", "run", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'trialbayes' has no attribute '{name}'")
+
+
+def run(config, out: str | Path | None = None):
+    """Run an analysis end to end and return its typed :class:`Results`.
+
+    ``config``: a path to a YAML config, a dict, or a :class:`Config`. ``out``: a root folder to
+    write ``<out>/<name>/`` into (as the CLI does); None writes nothing."""
+    from .config import Config, load_config, parse_config
+
+    if isinstance(config, (str, Path)):
+        config = load_config(config)
+    elif isinstance(config, dict):
+        config = parse_config(config)
+    elif not isinstance(config, Config):
+        raise TypeError(f"config must be a path, a dict or a Config, not {type(config).__name__}")
+    if config.data.kind == "published":
+        from .published_run import run_published as route
+    else:
+        from .analysis import run_patient_level as route
+    return route(config, out or "outputs", write=out is not None).results

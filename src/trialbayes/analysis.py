@@ -7,7 +7,6 @@ Everything is validated before the first model is built; outputs are written ato
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,58 +16,87 @@ import pandas as pd
 
 from . import estimands as est
 from .config import Config
-from .data import TrialData, check_against_models, load_data
+from .data import TrialData, check_against_models
+from .sources import load_data
+from .flags import Flag
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
 from .model import used_prior_terms
-from .outputs import OutputDir
 from .pem import PiecewiseExponentialModel
 from .priors import describe
+from .render import render_patient_report
+from .results import Coefficient, CoxTerm, HRCurve, LooComparison, ModelResult, Results, Subgroups
+from .settings import resolve
+from .writer import RunResult, write_run
 
-SCHEMA_VERSION = "1.0"
-
-
-@dataclass
-class RunResult:
-    results: dict
-    out_dir: Path | None
-    reliable: bool
-    models: dict = field(default_factory=dict)
-    tables: dict = field(default_factory=dict)
+__all__ = ["RunResult", "run_patient_level", "analyse_model"]
 
 
-def estimand_role(pem: PiecewiseExponentialModel) -> str:
+def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> str:
     s = pem.spec
     if s.biomarker:
-        return f"conditional HR at {s.biomarker} = {pem.design.basis.reference:g} (the median)"
+        u = (units or {}).get(s.biomarker)
+        return (
+            f"conditional HR at {s.biomarker} = {_num(pem.design.basis.reference, u)} (the median)"
+        )
     if s.covariates == [] and not s.centre_frailty:
         return "unadjusted HR"
     return "adjusted HR (conditional on covariates" + (" and centre)" if s.centre_frailty else ")")
 
 
-def comparison_rows(name: str, pem: PiecewiseExponentialModel, cox: dict, prob: float) -> list[dict]:
-    """Posterior vs Cox for every coefficient the two share, on the same coding."""
-    d = pem.draws()
-    pairs = [("treatment", d["treatment"], "treatment")]
-    for j, c in enumerate(pem.design.cov_names):
-        pairs.append((c, d["covariate_effects"][:, j], c))
-    if pem.design.basis is not None:
-        b = pem.spec.biomarker
-        pairs.append((f"{b} (per SD, main)", d["biomarker_effect"], f"{b}_z"))
-        pairs.append((f"treatment × {b} (per SD)", d["interaction"], f"treatment × {b}"))
-    rows = []
-    for term, v, ck in pairs:
-        lo, hi = est.interval(v, prob)
-        c = cox["terms"].get(ck, {})
-        rows.append({
-            "model": name, "term": term,
-            "post_log_hr_mean": float(v.mean()), "post_log_hr_sd": float(v.std(ddof=1)),
-            "post_hr_median": float(np.exp(np.median(v))), "post_hr_lower": float(np.exp(lo)),
-            "post_hr_upper": float(np.exp(hi)), "post_p_hr_below_1": float((v < 0).mean()),
-            "cox_log_hr": c.get("log_hr"), "cox_se": c.get("se"), "cox_hr": c.get("hr"),
-            "cox_hr_lower": c.get("hr_lower"), "cox_hr_upper": c.get("hr_upper"), "cox_p": c.get("p"),
-        })
-    return rows
+def coefficients(
+    pem: PiecewiseExponentialModel, draws: dict, cox: dict, hs, units: dict
+) -> list[Coefficient]:
+    """Posterior beside Cox for every coefficient the two share, on the same coding and draws.
+    ``hs(log_draws)`` makes the HRSummary (thresholds, harm, level of the run)."""
+    des, b = pem.design, pem.design.basis
+    ref = (
+        f" at {pem.spec.biomarker} = {_num(b.reference, units.get(pem.spec.biomarker))}"
+        if b
+        else ""
+    )
+    rows = [("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
+    for j, c in enumerate(des.cov_names):
+        rows.append(
+            (
+                c,
+                f"per SD ({_num(des.cov_sd[j], units.get(c), 3)})",
+                draws["covariate_effects"][:, j],
+                c,
+            )
+        )
+    if b is not None:
+        bm = pem.spec.biomarker
+        unit = "" if b.log else _u(units.get(bm))
+        per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{unit})"
+        rows.append((f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
+        rows.append((f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
+    out = []
+    for term, unit, v, ck in rows:
+        c = cox["terms"].get(ck)
+        cx = (
+            None
+            if c is None
+            else CoxTerm(
+                c["hr"],
+                c["hr_lower"],
+                c["hr_upper"],
+                cox.get("level", 0.95),
+                c["log_hr"],
+                c["se"],
+                c["p"],
+            )
+        )
+        out.append(Coefficient(term, unit, hs(v), cx))
+    return out
+
+
+def _u(unit: str | None) -> str:
+    return f" {unit}" if unit else ""
+
+
+def _num(x: float, unit: str | None, sig: int = 4) -> str:
+    return f"{x:.{sig}g}{_u(unit)}"
 
 
 def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
@@ -76,56 +104,104 @@ def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
     return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
 
 
-def analyse_model(pem: PiecewiseExponentialModel, data: TrialData, cfg: Config) -> dict:
-    """All estimands of one fitted model, plus its Cox counterpart. Pure apart from the fit."""
+def analyse_model(
+    pem: PiecewiseExponentialModel, data: TrialData, cfg: Config, settings: dict
+) -> dict:
+    """All estimands of one fitted model from ONE set of draws, plus its Cox counterpart."""
     e = cfg.estimands
     draws = pem.draws(e.max_draws)
     thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+
+    def hs(v):
+        return est.hr_summary(v, thr, harm, prob)
+
+    units, tu = settings["units"].value or {}, settings["time_unit"].value or "time units"
+    landmark = settings["landmark"].value
     times = data.frame["time"].to_numpy()
     centre = data.frame["centre"].to_numpy() if data.has_centre else None
     cox = cox_fit(pem.design, times, centre, prob)
-    out = {
-        "spec": pem.spec.model_dump(),
-        "reliable": pem.reliable,
-        "diagnostics": pem.diagnostics,
-        "sampler": pem.idata.attrs.get("sampler"),
-        "priors": {k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
-        "n_intervals": pem.design.n_intervals,
-        "cut_points": pem.design.cuts.tolist(),
-        "treatment_effect": {"estimand": estimand_role(pem), **est.hr_summary(draws["treatment"], thr, harm, prob)},
-        "cox": cox,
-        "coefficients": comparison_rows(pem.spec.name, pem, cox, prob),
-        "survival": est.survival_estimands(draws, pem.design, e.landmark, prob),
+    cox["level"] = prob
+    coefs = coefficients(pem, draws, cox, hs, units)
+    res = ModelResult(
+        name=pem.spec.name,
+        estimand=estimand_role(pem, units),
+        treatment_effect=coefs[0].posterior,
+        reliable=pem.reliable,
+        diagnostics=pem.diagnostics,
+        sampler=pem.idata.attrs.get("sampler"),
+        spec=pem.spec.model_dump(),
+        priors={k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
+        n_intervals=pem.design.n_intervals,
+        cut_points=pem.design.cuts.tolist(),
+        cox_method=cox["method"],
+        coefficients=coefs,
+        survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
+    )
+    tables = {
+        "survival_curves": est.survival_curves(
+            draws, pem.design, float(times.max()), e.curve_points, prob
+        )
     }
-    tables = {"survival_curves": est.survival_curves(draws, pem.design, float(times.max()), e.curve_points, prob)}
-    bname = e.biomarker or (pem.spec.biomarker or (data.biomarkers[0] if data.biomarkers else None))
-    if bname and bname in data.frame:
+    bname, cuts = settings["biomarker"].value, settings["subgroup_cutoffs"]
+    if bname and bname in data.frame and cuts.value:
         vals = data.frame[bname].to_numpy(float)
-        out["subgroups"] = {
-            "biomarker": bname,
-            "cutoffs": e.subgroup_cutoffs,
-            "groups": est.subgroup_effects(draws, pem.design, vals, e.subgroup_cutoffs, e.landmark, thr, harm, prob),
-        }
-    b = pem.design.basis
-    if b is not None:
-        grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
-        curve = est.hr_curve(draws, b, grid, thr, prob)
-        z, _ = b.evaluate(grid)
-        tc = cox["terms"]
-        curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {pem.spec.biomarker}"]["log_hr"] * z)
-        tables["hr_curve"] = curve
-        crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
-        out["hr_curve"] = {
-            "biomarker": pem.spec.biomarker,
-            "reference": b.reference,
-            "transform": "log" if b.log else "identity",
-            "kind": b.kind,
-            "benefit_region_p_gt_0.9": _region(curve, "p_hr_below_1", 0.9),
-            "median_hr_crosses_1_at": float(crossing.iloc[0]) if len(crossing) and crossing.iloc[0] > grid[0] else None,
-            "at": {f"{x:g}": est.hr_summary(est.log_hr_at(draws, b, [x])[:, 0], thr, harm, prob)
-                   for x in _landmarks(grid)},
-        }
-    return {"result": out, "tables": tables, "draws": draws}
+        groups = est.subgroup_effects(
+            draws, pem.design, vals, cuts.value, landmark, thr, harm, prob
+        )
+        if pem.spec.biomarker == bname:  # without the interaction a subgroup HR is the overall HR
+            for g in groups:
+                g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+        res.subgroups = Subgroups(
+            bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups
+        )
+    if pem.design.basis is not None:
+        res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, cfg, units, hs)
+    return {"result": res, "tables": tables, "draws": draws}
+
+
+#: a subgroup P(benefit) resting on fewer events than this is flagged
+MIN_SUBGROUP_EVENTS = 10
+
+
+def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
+    if g.events >= MIN_SUBGROUP_EVENTS:
+        return []
+    return [
+        Flag(
+            "sparse_subgroup",
+            f"subgroup {biomarker} {g.label} has {g.events} events "
+            f"(< {MIN_SUBGROUP_EVENTS}): its P(benefit) rests mostly on the prior and the model",
+            "caution",
+            model,
+            {"events": g.events, "n": g.n},
+        )
+    ]
+
+
+def _hr_curve(pem, draws, cox, cfg, units, hs):
+    e, b, bm = cfg.estimands, pem.design.basis, pem.spec.biomarker
+    grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
+    curve = est.hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
+    z, _ = b.evaluate(grid)
+    tc = cox["terms"]
+    curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
+    crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
+    at = {
+        f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0])
+        for x in probe_points(pem.design.biomarker_values)
+    }
+    return HRCurve(
+        biomarker=bm,
+        unit=units.get(bm, ""),
+        reference=b.reference,
+        transform="log" if b.log else "identity",
+        kind=b.kind,
+        benefit_region=_region(curve, "p_hr_below_1", 0.9),
+        median_crosses_1_at=float(crossing.iloc[0])
+        if len(crossing) and crossing.iloc[0] > grid[0]
+        else None,
+        at=at,
+    ), curve
 
 
 def _region(curve: pd.DataFrame, col: str, level: float):
@@ -133,108 +209,177 @@ def _region(curve: pd.DataFrame, col: str, level: float):
     return None if sel.empty else [float(sel.min()), float(sel.max())]
 
 
-def _landmarks(grid) -> list[float]:
-    """Round biomarker values inside the grid to report the HR at (e.g. 1000, 2000, 3700, 5000)."""
-    cands = [250, 500, 750, 1000, 2000, 3000, 3700, 5000, 7500, 10000]
-    inside = [c for c in cands if grid[0] <= c <= grid[-1]]
-    return inside or list(np.quantile(grid, [0.1, 0.5, 0.9]).round(3))
+def probe_points(values) -> list[float]:
+    """Biomarker values to report the HR at: the 10th, 50th and 90th percentiles of the data,
+    rounded to 2 significant figures (distinct values only)."""
+    from .settings import round_sig
+
+    return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
-def loo_table(models: dict[str, PiecewiseExponentialModel]) -> tuple[pd.DataFrame | None, dict]:
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel],
+) -> tuple[pd.DataFrame | None, LooComparison]:
     """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
-    loos = {n: az.loo(m.idata, pointwise=True) for n, m in models.items() if "log_likelihood" in m.idata.children
-            and m.idata.log_likelihood.data_vars}
+    loos = {
+        n: az.loo(m.idata, pointwise=True)
+        for n, m in models.items()
+        if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
+    }
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
         khat[n] = {"max_pareto_k": float(k.max()), "n_k_above_0.7": int((k > 0.7).sum())}
     if len(loos) < 2:
-        return None, khat
+        return None, LooComparison(None, khat, "")
     df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
-    keep = [c for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning") if c in df.columns]
-    return df[keep], khat
+    keep = [
+        c
+        for c in ("model", "rank", "elpd", "p", "elpd_diff", "weight", "se", "dse", "warning")
+        if c in df.columns
+    ]
+    df = df[keep]
+    return df, LooComparison(df.to_dict(orient="records"), khat, loo_verdict(df))
 
 
-def run_patient_level(cfg: Config, out_root: str | Path = "outputs", config_path: str | None = None,
-                      write: bool = True) -> RunResult:
+def loo_verdict(df: pd.DataFrame) -> str:
+    """ "PSIS-LOO prefers `a`" only when the best model's elpd exceeds the next by more than 2 SE of
+    the difference; otherwise "no clear preference"."""
+    best, nxt = df.iloc[0], df.iloc[1]
+    diff, se = abs(float(nxt["elpd_diff"])), float(nxt["dse"])
+    nums = f"Δelpd to `{nxt['model']}` {diff:.1f}, SE {se:.1f}"
+    if diff > 2 * se:
+        return f"PSIS-LOO prefers `{best['model']}` ({nums})."
+    return (
+        f"PSIS-LOO: no clear preference between the models (best `{best['model']}`, {nums} < 2 SE)."
+    )
+
+
+def run_patient_level(
+    cfg: Config,
+    out_root: str | Path = "outputs",
+    config_path: str | None = None,
+    write: bool = True,
+) -> RunResult:
+    """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
     data = load_data(cfg)
     check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+    settings = resolve(cfg, data)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
     for i, spec in enumerate(cfg.models):
-        seed = cfg.sampler.seed + 1000 * i
-        seeds[spec.name] = seed
-        pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics).build(data)
-        pem.fit(seed=seed)
-        models[spec.name] = pem
-        res = analyse_model(pem, data, cfg)
-        per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = res["result"], res["tables"], res["draws"]
+        seeds[spec.name] = seed = cfg.sampler.seed + 1000 * i
+        pem = PiecewiseExponentialModel(
+            spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
+        ).build(data)
+        models[spec.name] = pem.fit(seed=seed)
+        res = analyse_model(pem, data, cfg, settings)
+        per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = (
+            res["result"],
+            res["tables"],
+            res["draws"],
+        )
 
-    loo_df, khat = loo_table(models)
-    km = km_curves(data.frame["time"].to_numpy(), data.frame["event"].to_numpy(), data.frame["treat"].to_numpy())
-    reliable = all(m.reliable for m in models.values())
-    lm = cfg.estimands.landmark
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "config_name": cfg.name,
-        "title": cfg.title or cfg.report.title or cfg.name,
-        "synthetic": data.synthetic,
-        "data_label": data.label,
-        "data": data.describe(),
-        "reliable": reliable,
-        "unreliable_models": [n for n, m in models.items() if not m.reliable],
-        "sign_convention": "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment",
-        "models": per_model,
-        "loo": {"table": None if loo_df is None else loo_df.to_dict(orient="records"), "pareto_k": khat},
-        "kaplan_meier": {
+    loo_df, loo = loo_table(models)
+    f = data.frame
+    km = km_curves(f["time"].to_numpy(), f["event"].to_numpy(), f["treat"].to_numpy())
+    lm = settings["landmark"].value
+    results = Results(
+        kind="reconstructed" if data.reconstruction is not None else "patient_level",
+        config_name=cfg.name,
+        title=cfg.title or cfg.report.title or cfg.name,
+        data_label=data.label,
+        synthetic=data.synthetic,
+        settings=settings,
+        data=data.describe(),
+        models=per_model,
+        loo=loo,
+        kaplan_meier={
             "landmark": lm,
-            "survival_control": km_at(km, 0, lm) if lm <= data.frame["time"].max() else None,
-            "survival_treatment": km_at(km, 1, lm) if lm <= data.frame["time"].max() else None,
+            "survival_control": km_at(km, 0, lm),
+            "survival_treatment": km_at(km, 1, lm),
         },
-    }
-    if data.synthetic and data.truth is not None:
-        results["synthetic_truth"] = data.truth.as_dict()
-    if data.reconstruction is not None:
-        results["reconstruction"] = data.reconstruction["quality"]
-    if data.notes:
-        results["data_notes"] = data.notes
+    )
+    results.reliable = all(m.reliable for m in models.values())
+    results.unreliable_models = [n for n, m in models.items() if not m.reliable]
+    _sections(results, data)
     sens = None
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        sens = run_sensitivity(cfg, models)
-        results["sensitivity"] = {
+        sens = run_sensitivity(cfg, models, settings)
+        results.sensitivity = {
             "scenarios": sens["scenarios"],
             "table": sens["table"].to_dict(orient="records"),
             "psense": sens["psense"].to_dict(orient="records"),
             "compile_counts": sens["compile_counts"],
-            "unreliable_refits": sens["table"].loc[~sens["table"]["reliable"], ["model", "scenario"]].to_dict(orient="records"),
+            "unreliable_refits": sens["table"]
+            .loc[~sens["table"]["reliable"], ["model", "scenario"]]
+            .to_dict(orient="records"),
         }
-    provenance = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "config_path": config_path,
-        "config_hash": cfg.hash(),
-        "config": cfg.model_dump(mode="json"),
-        "data_sha256": data.sha256(),
-        "seeds": seeds,
-        "sampler": {"backend": cfg.sampler.backend, "chains": cfg.sampler.chains, "draws": cfg.sampler.draws,
-                    "tune": cfg.sampler.tune,
-                    "target_accept": {n: m.sampler.accept for n, m in models.items()}},
-        "versions": stack_versions(),
-        "timings_seconds": {n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
-                            for n, m in models.items()},
-        "timings": {n: m.sampler.timing_summary() for n, m in models.items()},
-        "wall_seconds": None,
-    }
-    run = RunResult(results=results, out_dir=None, reliable=reliable, models=models,
-                    tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens})
+    provenance = _provenance(cfg, data, models, seeds, config_path)
+    run = RunResult(
+        results=results,
+        out_dir=None,
+        reliable=results.reliable,
+        models=models,
+        tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens},
+    )
     if write:
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        with OutputDir(out_root, cfg.name, csv_label="SYNTHETIC" if data.synthetic else None) as out:
-            write_patient_outputs(out, cfg, data, run, draws_by_model, provenance)
-            run.out_dir = out.commit()
+        run.out_dir = write_run(
+            results,
+            provenance,
+            out_root,
+            render_patient_report,
+            lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
+            csv_label="SYNTHETIC" if data.synthetic else None,
+        )
     return run
+
+
+def _sections(results: Results, data: TrialData) -> None:
+    if data.synthetic and data.truth is not None:
+        results.sections["synthetic_truth"] = data.truth.as_dict()
+    if data.reconstruction is not None:
+        results.sections["reconstruction"] = data.reconstruction["quality"]
+        results.flags.append(
+            Flag(
+                "reconstructed_data",
+                "the patient data were rebuilt from a digitised "
+                "Kaplan–Meier figure: approximations of the real ones",
+                "caution",
+            )
+        )
+    if data.notes:
+        results.sections["data_notes"] = data.notes
+
+
+def _provenance(cfg: Config, data: TrialData, models: dict, seeds: dict, config_path) -> dict:
+    return {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_path": config_path,
+        "config_hash": cfg.hash(),
+        "config": cfg.model_dump(mode="json"),
+        "data_label": data.label,
+        "data_sha256": data.sha256(),
+        "seeds": seeds,
+        "sampler": {
+            "backend": cfg.sampler.backend,
+            "chains": cfg.sampler.chains,
+            "draws": cfg.sampler.draws,
+            "tune": cfg.sampler.tune,
+            "target_accept": {n: m.sampler.accept for n, m in models.items()},
+        },
+        "versions": stack_versions(),
+        "timings_seconds": {
+            n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
+            for n, m in models.items()
+        },
+        "timings": {n: m.sampler.timing_summary() for n, m in models.items()},
+        "wall_seconds": None,
+    }

@@ -1,4 +1,4 @@
-"""Command line: ``trialbayes run CONFIG``, ``trialbayes check CONFIG``.
+"""Command line: ``trialbayes run CONFIG``, ``check CONFIG``, ``report OUTDIR``, ``reconstruct``.
 
 Exit status: 0 success; 2 bad config or data (nothing written); 3 a model failed the sampler
 diagnostics gate (outputs written and marked unreliable) unless the config allows it;
@@ -40,6 +40,9 @@ def run(
     from .data import DataError
 
     _quiet_libraries()
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -50,14 +53,16 @@ def run(
     except (DataError, ConfigError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+    from .render import headline
+
     r = result.results
     typer.echo(f"wrote {result.out_dir}")
-    if r.get("synthetic"):
+    if r.synthetic:
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
-    for line in _headline(r):
+    for line in headline(r):
         typer.echo(line)
     if not result.reliable:
-        msg = f"UNRELIABLE: {', '.join(r.get('unreliable_models', []))} failed the diagnostics gate (see report.md)"
+        msg = f"UNRELIABLE: {', '.join(r.unreliable_models)} failed the diagnostics gate (see report.md)"
         if cfg.diagnostics.allow_unreliable:
             typer.echo(msg + "; allowed by diagnostics.allow_unreliable", err=True)
         else:
@@ -75,36 +80,50 @@ def _dispatch(cfg, out: Path, config_path: str):
     return run_patient_level(cfg, out, config_path)
 
 
-def _headline(r: dict) -> list[str]:
-    lines = []
-    for name, ev in r.get("posteriors", {}).items():
-        ps = ", ".join(f"{sc} {v['p_hr_below']['1']:.3f}" for sc, v in ev["scenarios"].items())
-        lines.append(f"  {name:<14} P(HR<1): {ps}")
-    for name, m in r.get("models", {}).items():
-        te = m["treatment_effect"]
-        flag = "" if m["reliable"] else "  [UNRELIABLE]"
-        lines.append(f"  {name:<14} HR {te['hr_median']:.2f} ({te['hr_lower']:.2f}-{te['hr_upper']:.2f})  "
-                     f"P(HR<1) = {te['p_hr_below']['1']:.3f}{flag}")
-    return lines
-
-
 @app.command()
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
-    from .data import DataError, check_against_models, load_data
+    from .data import DataError, check_against_models
+    from .sources import load_data
+    from .settings import describe_settings, resolve
 
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
             data = load_data(cfg)
             check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
-            typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, biomarkers {data.biomarkers}")
+            settings = resolve(cfg, data)
+            typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
+                       f"biomarkers {data.biomarkers}")
+            typer.echo(f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}")
+            for line in describe_settings(settings):
+                typer.echo(f"  {line}")
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+
+
+@app.command()
+def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
+    """Re-render report.md from a run's results.json, without refitting anything."""
+    from .results import load_results
+
+    try:
+        r = load_results(outdir / "results.json")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _err(f"cannot read {outdir / 'results.json'}: {exc}")
+        raise typer.Exit(EXIT_INPUT)
+    if r.kind == "published":
+        from .published_run import render_published_report as render
+    else:
+        from .render import render_patient_report as render
+    target, tmp = outdir / "report.md", outdir / ".report.md.tmp"
+    tmp.write_text(render(r), encoding="utf-8")
+    tmp.replace(target)
+    typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()

@@ -47,10 +47,15 @@ class ColumnMap(_Strict):
     centre: str | None = None
 
 
+TimeUnit = Literal["days", "weeks", "months", "years"]
+
+
 class SyntheticSource(_Strict):
     kind: Literal["synthetic"]
     n: PositiveInt = 220
     seed: int = 20250601
+    time_unit: TimeUnit | None = None  # default: the generator's (days)
+    units: dict[str, str] = {}  # default: the generator's
 
 
 class FileSource(_Strict):
@@ -60,6 +65,8 @@ class FileSource(_Strict):
     columns: ColumnMap = ColumnMap()
     missing: Literal["error", "complete_case"] = "error"
     label: str | None = None
+    time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value
+    units: dict[str, str] = {}  # column -> unit, e.g. {pnfh: pg/mL}; shown on every value
 
 
 class EventsPerArm(_Strict):
@@ -109,7 +116,7 @@ class PublishedEstimate(_Strict):
         return self
 
     def evidence(self):
-        from .published import Evidence
+        from .evidence import Evidence
 
         y = math.log(self.hr) if self.hr is not None else self.log_hr
         if self.se is not None:
@@ -147,6 +154,8 @@ class ReconstructedSource(_Strict):
     percent: bool = False  # survival given in percent
     treatment_level: str
     label: str = "digitised Kaplan-Meier figure"
+    time_unit: TimeUnit | None = None
+    units: dict[str, str] = {}
 
 
 DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource], Field(discriminator="kind")]
@@ -215,11 +224,11 @@ class Estimands(_Strict):
     hr_thresholds: list[PositiveFloat] = [1.0, 0.8]
     harm_threshold: PositiveFloat = 1.1
     biomarker: str | None = None
-    subgroup_cutoffs: list[float] = [750.0, 3700.0]
-    landmark: PositiveFloat = 640.0
+    subgroup_cutoffs: list[float] | None = None  # None: biomarker tertiles (settings.py)
+    landmark: PositiveFloat | None = None  # None: median follow-up (settings.py)
     ci_prob: float = Field(0.95, gt=0.5, lt=1.0)
     curve_points: int = Field(60, ge=10, le=400)
-    max_draws: int = Field(1000, ge=100)
+    max_draws: int = Field(4000, ge=100)  # one set of draws (thinned evenly) for every estimate
 
     @field_validator("hr_thresholds")
     @classmethod
@@ -230,7 +239,7 @@ class Estimands(_Strict):
     @field_validator("subgroup_cutoffs")
     @classmethod
     def _inc(cls, v):
-        if any(b <= a for a, b in zip(v, v[1:])):
+        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
             raise ValueError(f"subgroup_cutoffs must be strictly increasing, got {v}")
         return v
 

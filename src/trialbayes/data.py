@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ColumnMap, Config, FileSource, ModelSpec, SyntheticSource
+from .config import ColumnMap, ModelSpec
 
 
 class DataError(ValueError):
@@ -38,6 +38,7 @@ class TrialData:
     n_dropped: int = 0
     notes: list[str] = field(default_factory=list)
     reconstruction: dict | None = None  # quality report and inputs, for data rebuilt from a KM figure
+    arm_column: str = ""  # the source column of the arm, to show numeric arm codes with their name
 
     @property
     def n(self) -> int:
@@ -47,6 +48,16 @@ class TrialData:
     def events(self) -> int:
         return int(self.frame["event"].sum())
 
+    def arm_display(self, treated: bool) -> str:
+        """The arm's label; a numeric code is shown with its column and role ("fin = 1 (treatment)")."""
+        level, role = (self.treatment_label, "treatment") if treated else (self.control_label, "control")
+        try:
+            float(level)
+        except ValueError:
+            if level.strip().lower() not in ("yes", "no", "true", "false", "y", "n"):
+                return level
+        return f"{self.arm_column} = {level} ({role})" if self.arm_column else f"{role} ({level})"
+
     def sha256(self) -> str:
         return hashlib.sha256(pd.util.hash_pandas_object(self.frame, index=False).values.tobytes()).hexdigest()
 
@@ -54,7 +65,7 @@ class TrialData:
         f = self.frame
         by_arm = {
             lab: {"n": int((f["treat"] == t).sum()), "events": int(f.loc[f["treat"] == t, "event"].sum())}
-            for t, lab in ((1, self.treatment_label), (0, self.control_label))
+            for t, lab in ((1, self.arm_display(True)), (0, self.arm_display(False)))
         }
         return {
             "label": self.label,
@@ -245,32 +256,8 @@ def from_frame(
         source=source,
         n_dropped=n_dropped,
         notes=[f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else [],
+        arm_column=str(cols.arm),
     )
-
-
-def load_data(cfg: Config) -> TrialData:
-    """Load the config's patient-level data source and validate it."""
-    src = cfg.data
-    if isinstance(src, SyntheticSource):
-        from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
-
-        df, truth = generate(n=src.n, seed=src.seed)
-        return from_frame(
-            df,
-            ColumnMap(**SYNTHETIC_COLUMNS),
-            label=SYNTHETIC_LABEL,
-            source=f"synthetic(n={src.n}, seed={src.seed})",
-            synthetic=True,
-            truth=truth,
-        )
-    if isinstance(src, FileSource):
-        df = read_table(src.path, src.format)
-        return from_frame(df, src.columns, missing=src.missing, label=src.label or str(src.path), source=str(src.path))
-    if src.kind == "reconstructed":
-        from .reconstruct import load_reconstructed
-
-        return load_reconstructed(src)
-    raise DataError(f"data kind '{src.kind}' has no patient-level data")
 
 
 def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[float] | None,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .design import BiomarkerBasis, Design
+from .results import HRSummary, Quantity, SubgroupResult, SurvivalSummary
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -33,23 +34,9 @@ def interval(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def hr_summary(log_hr: np.ndarray, thresholds=(1.0, 0.8), harm: float | None = 1.1, prob: float = 0.95) -> dict:
-    """Posterior summary of a hazard ratio from draws of its log."""
-    log_hr = np.asarray(log_hr, float)
-    lo, hi = interval(log_hr, prob)
-    out = {
-        "hr_median": float(np.exp(np.median(log_hr))),
-        "hr_mean": float(np.exp(log_hr).mean()),
-        "log_hr_mean": float(log_hr.mean()),
-        "log_hr_sd": float(log_hr.std(ddof=1)) if log_hr.size > 1 else 0.0,
-        "cri_level": prob,
-        "hr_lower": float(np.exp(lo)),
-        "hr_upper": float(np.exp(hi)),
-        "p_hr_below": {f"{t:g}": float((log_hr < np.log(t)).mean()) for t in thresholds},
-    }
-    if harm is not None:
-        out["p_hr_above"] = {f"{harm:g}": float((log_hr > np.log(harm)).mean())}
-    return out
+def hr_summary(log_hr: np.ndarray, thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95) -> HRSummary:
+    """Posterior summary of a hazard ratio from draws of its log (see :class:`HRSummary`)."""
+    return HRSummary.from_log_draws(log_hr, thresholds, harm, prob)
 
 
 def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
@@ -138,27 +125,23 @@ def time_grid(landmark: float, design: Design, n: int = 200) -> np.ndarray:
     return g
 
 
-def survival_estimands(draws: dict, design: Design, landmark: float, prob: float = 0.95, n_grid: int = 200) -> dict:
+def survival_estimands(draws: dict, design: Design, landmark: float, prob: float = 0.95, n_grid: int = 200,
+                       time_unit: str = "time units") -> SurvivalSummary:
     """Standardised survival per arm, their difference at the landmark, and the RMST difference."""
     grid = time_grid(landmark, design, n_grid)
     s1 = standardized_survival(draws, design, grid, 1)
     s0 = standardized_survival(draws, design, grid, 0)
-    diff = s1[:, -1] - s0[:, -1]
     r1, r0 = rmst(grid, s1), rmst(grid, s0)
 
-    def summ(v):
-        lo, hi = interval(v, prob)
-        return {"median": float(np.median(v)), "lower": lo, "upper": hi}
+    def q(v, with_p=False):
+        return Quantity.from_draws(v, prob, with_p)
 
-    return {
-        "landmark": landmark,
-        "survival_treatment": summ(s1[:, -1]),
-        "survival_control": summ(s0[:, -1]),
-        "survival_difference": {**summ(diff), "p_positive": float((diff > 0).mean())},
-        "rmst_treatment": summ(r1),
-        "rmst_control": summ(r0),
-        "rmst_difference": {**summ(r1 - r0), "p_positive": float(((r1 - r0) > 0).mean())},
-    }
+    return SurvivalSummary(
+        landmark=float(landmark), time_unit=time_unit,
+        survival_treatment=q(s1[:, -1]), survival_control=q(s0[:, -1]),
+        survival_difference=q(s1[:, -1] - s0[:, -1], True),
+        rmst_treatment=q(r1), rmst_control=q(r0), rmst_difference=q(r1 - r0, True),
+    )
 
 
 def survival_curves(draws: dict, design: Design, t_max: float, n: int = 60, prob: float = 0.95) -> pd.DataFrame:
@@ -173,8 +156,12 @@ def survival_curves(draws: dict, design: Design, t_max: float, n: int = 60, prob
 
 
 def subgroup_masks(values: np.ndarray, cutoffs) -> list[tuple[str, np.ndarray]]:
-    """Subgroups of a biomarker by cut-offs: x < c1, c1 ≤ x ≤ c2, …, x > c_last (published convention)."""
+    """Subgroups of a biomarker by cut-offs: x < c1, c1 ≤ x ≤ c2, …, x > c_last (published
+    convention); with one cut-off x < c and x ≥ c, so that every patient is in a group."""
     cuts = list(cutoffs)
+    if len(cuts) == 1:
+        c = cuts[0]
+        return [(f"< {c:g}", values < c), (f"≥ {c:g}", values >= c)]
     edges = [-np.inf] + cuts + [np.inf]
     out = []
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
@@ -182,14 +169,16 @@ def subgroup_masks(values: np.ndarray, cutoffs) -> list[tuple[str, np.ndarray]]:
             lab, m = f"< {b:g}", values < b
         elif i == len(edges) - 2:
             lab, m = f"> {a:g}", values > a
-        else:
+        elif i == len(edges) - 3:  # the last middle group is closed: c_{k-1} ≤ x ≤ c_k
             lab, m = f"{a:g}–{b:g}", (values >= a) & (values <= b)
+        else:
+            lab, m = f"{a:g} to < {b:g}", (values >= a) & (values < b)
         out.append((lab, m))
     return out
 
 
 def subgroup_effects(draws: dict, design: Design, values: np.ndarray, cutoffs, landmark: float,
-                     thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95) -> list[dict]:
+                     thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95) -> list[SubgroupResult]:
     """Per subgroup: conditional HR (mean patient log-HR) and marginal HR (standardised), P(benefit).
 
     Marginal HR of a subgroup G at landmark τ: H̄_1(τ) / H̄_0(τ), with H̄_a = −log mean_{i∈G} S_i(τ | a):
@@ -199,17 +188,16 @@ def subgroup_effects(draws: dict, design: Design, values: np.ndarray, cutoffs, l
     out = []
     for label, mask in subgroup_masks(values, cutoffs):
         n = int(mask.sum())
-        row = {"subgroup": label, "n": n, "share": n / len(values), "events": int(design.event[mask].sum())}
+        row = SubgroupResult(label=label, n=n, share=n / len(values), events=int(design.event[mask].sum()))
+        out.append(row)
         if n == 0:
-            out.append(row)
             continue
         cond = plh[:, mask].mean(axis=1)
         s1 = standardized_survival(draws, design, [landmark], 1, mask)[:, 0]
         s0 = standardized_survival(draws, design, [landmark], 0, mask)[:, 0]
         marg = np.log(np.log(s1) / np.log(s0))
-        row["conditional"] = hr_summary(cond, thresholds, harm, prob)
-        row["marginal"] = hr_summary(marg, thresholds, harm, prob)
-        out.append(row)
+        row.conditional = hr_summary(cond, thresholds, harm, prob)
+        row.marginal = hr_summary(marg, thresholds, harm, prob)
     return out
 
 

@@ -3,7 +3,10 @@
     m = PiecewiseExponentialModel(ModelSpec(name="adj", covariates="all")).fit(data)
     m.print_summary()
 
-Nothing samples in the constructor; ``build`` makes the design and the PyMC model, ``fit`` samples.
+``data`` is :class:`~trialbayes.data.TrialData` or a pandas DataFrame with a column map
+(``fit(df, columns={"time": "week", "event": "arrest", "arm": "fin", ...})``), validated the same
+way as a config's data. Nothing samples in the constructor; ``build`` makes the design and the
+PyMC model, ``fit`` samples. Asking for results before ``fit`` raises :class:`NotFittedError`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,24 @@ from .design import Design, build_design
 from .estimands import flatten_draws, hr_summary, interval, pointwise_loglik
 from .inference import Sampler, diagnose, free_var_names
 from .model import build_model, default_target_accept, prior_data
-from .priors import describe, merge_priors
+from .priors import describe, merge_priors, parse_prior
+
+
+class NotFittedError(RuntimeError):
+    """A result was asked of a model that has not been fitted yet."""
+
+
+def as_trial_data(data, columns=None) -> TrialData:
+    """TrialData as is; a DataFrame validated under ``columns`` (a ColumnMap or a dict of its keys)."""
+    if isinstance(data, TrialData):
+        return data
+    if isinstance(data, pd.DataFrame):
+        from .config import ColumnMap
+        from .data import from_frame
+
+        cols = columns if isinstance(columns, ColumnMap) else ColumnMap(**(columns or {}))
+        return from_frame(data, cols, label="user DataFrame", source="<DataFrame>")
+    raise TypeError(f"data must be TrialData or a pandas DataFrame, not {type(data).__name__}")
 
 DRAW_NAMES = [
     "treatment",
@@ -54,25 +74,34 @@ class PiecewiseExponentialModel:
         self.data: TrialData | None = None
 
     # ------------------------------------------------------------------ build / fit
-    def build(self, data: TrialData) -> "PiecewiseExponentialModel":
+    def build(self, data, columns=None) -> "PiecewiseExponentialModel":
+        """Make the design and the PyMC model for ``data`` (nothing is compiled or sampled yet)."""
+        data = as_trial_data(data, columns)
         self.data = data
         self.design = build_design(data, self.spec, self.baseline)
         self.model = build_model(self.design, self.priors)
         self.sampler = Sampler(self.model, self.sampler_config, target_accept=default_target_accept(self.design))
         return self
 
-    def fit(self, data: TrialData | None = None, seed: int | None = None, prior_overrides: dict | None = None,
-            log_likelihood: bool = True):
-        """Sample the posterior. ``prior_overrides`` (term -> prior) swaps the treatment /
-        interaction priors through pm.Data, reusing the compiled model."""
+    def fit(self, data=None, seed: int | None = None, prior_overrides: dict | None = None,
+            log_likelihood: bool = True, columns=None):
+        """Sample the posterior; returns self.
+
+        Compilation: ``fit(data)`` with data other than the model's builds a new model, which
+        compiles on first sampling; ``fit()`` without data (or with the same object) reuses the
+        compiled model. ``prior_overrides`` (term -> prior object or dict such as
+        ``{"treatment": {"family": "normal", "mu": 0, "sigma": 0.42}}``) swaps the treatment /
+        interaction priors through pm.Data, also without recompiling. For new data of the same
+        shape without recompiling, use :meth:`refit`."""
         if data is not None and (self.design is None or data is not self.data):
-            self.build(data)
+            self.build(data, columns)
         if self.model is None:
-            raise RuntimeError("call build(data) or fit(data) first")
+            raise NotFittedError("nothing to fit: call fit(data) (or build(data) first)")
         new = {}
         for term, prior in (prior_overrides or {}).items():
             if term not in ("treatment", "interaction"):
                 raise ValueError(f"only 'treatment' and 'interaction' priors can be swapped at refit, not '{term}'")
+            prior = parse_prior(term, prior)
             if term == "interaction" and self.design.basis is None:
                 continue
             new.update(prior_data(term, prior))
@@ -82,8 +111,12 @@ class PiecewiseExponentialModel:
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
 
-    def refit(self, data: TrialData, seed: int | None = None) -> "PiecewiseExponentialModel":
-        """Refit on new data of the same shape with the compiled model (no recompilation)."""
+    def refit(self, data, seed: int | None = None, columns=None) -> "PiecewiseExponentialModel":
+        """Refit on new data of the same shape (patients, intervals) with the compiled model: never
+        recompiles (new values go in through pm.Data); a different shape is an error — use
+        ``fit(new_data)``, which builds and compiles a new model."""
+        self._require_fit("refit")
+        data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError("refit needs data of the same shape (patients and intervals); build a new model instead")
@@ -106,16 +139,22 @@ class PiecewiseExponentialModel:
                           coords={"chain": post["chain"].values, "draw": post["draw"].values})
 
     # ------------------------------------------------------------------ results
+    def _require_fit(self, what: str) -> None:
+        if self.idata is None:
+            raise NotFittedError(f"{what}() needs a fitted model: call fit(data) first")
+
     @property
     def reliable(self) -> bool:
         return bool(self.diagnostics and self.diagnostics["reliable"])
 
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
+        self._require_fit("draws")
         return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
 
     def coefficients(self, prob: float = 0.95) -> pd.DataFrame:
         """Log-HR coefficients: per SD for covariates, per SD of the (log-)biomarker for z terms,
         and (linear / log-linear) also per original unit. HR < 1 is benefit / lower hazard."""
+        self._require_fit("coefficients")
         d = self.draws()
         rows = []
 
@@ -140,13 +179,29 @@ class PiecewiseExponentialModel:
                 add(f"treatment × {self.spec.biomarker}", d["interaction"] * step / b.scale, f"{unit} of {self.spec.biomarker}")
         return pd.DataFrame(rows)
 
-    def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95) -> dict:
+    def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95):
+        """The treatment HR as an :class:`~trialbayes.results.HRSummary`."""
         return hr_summary(self.draws()["treatment"], thresholds, harm, prob)
 
+    def hr_by_biomarker(self, values=None, prob: float = 0.95, n: int = 60) -> pd.DataFrame:
+        """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th
+        percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_plot``."""
+        from .estimands import hr_curve
+
+        self._require_fit("hr_by_biomarker")
+        if self.design.basis is None:
+            raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
+        if values is None:
+            lo, hi = np.quantile(self.design.biomarker_values, [0.02, 0.98])
+            values = np.linspace(lo, hi, n)
+        return hr_curve(self.draws(), self.design.basis, values, (1.0,), prob)
+
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        self._require_fit("summary")
         return self.coefficients(prob).set_index(["term", "unit"])
 
     def print_summary(self, prob: float = 0.95) -> None:
+        self._require_fit("print_summary")
         d = self.data
         diag = self.diagnostics or {}
         lines = [

@@ -1,14 +1,19 @@
-"""Figures. Every function takes ``ax=`` (a new figure if None) and returns the Figure."""
+"""Figures. Every function takes ``ax=`` (a new figure if None) and returns the Figure.
+
+Importing this module never changes the matplotlib backend (the CLI chooses Agg for itself).
+Credible levels and units are parameters: labels say "90% credible band", "time (weeks)".
+"""
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
+
+def _pct(level: float) -> str:
+    return f"{100 * level:g}%"
 
 BLUE, ORANGE, GREY = "#1f5fa8", "#d9731a", "#555555"
 
@@ -35,7 +40,8 @@ def _stamp(ax, label: str | None):
         ax.text(0.99, 0.01, label, transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#a00000")
 
 
-def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours treatment)", label=None):
+def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours treatment)", label=None,
+                level: float = 0.95):
     """rows: dicts with label, hr, lower, upper and optional kind ('bayes' / 'cox' / 'unshrunk' ...)."""
     fig, ax = _ax(ax, (7.5, 0.45 * len(rows) + 1.5))
     colours = {"bayes": BLUE, "cox": ORANGE, "unshrunk": ORANGE, "shrunk": BLUE}
@@ -54,7 +60,8 @@ def forest_plot(rows: list[dict], ax=None, title="Hazard ratios (HR < 1 favours 
     ax.set_xlabel("hazard ratio (log scale)")
     ax.set_title(title, fontsize=10, pad=22)
     handles = [plt.Line2D([], [], color=colours[k], marker=markers[k], ls="-", label=lab)
-               for k, lab in (("bayes", "Bayesian posterior median, 95% CrI"), ("cox", "Cox / published, 95% CI"))
+               for k, lab in (("bayes", f"Bayesian posterior median, {_pct(level)} CrI"),
+                              ("cox", f"Cox / published, {_pct(level)} CI"))
                if any(r.get("kind", "bayes") in (k, "shrunk" if k == "bayes" else "unshrunk") for r in rows)]
     if handles:
         ax.legend(handles=handles, fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=2, frameon=False)
@@ -87,11 +94,11 @@ def hr_posterior_plot(log_hr: np.ndarray, ax=None, threshold: float = 1.0, title
 
 def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.DataFrame | None = None,
                   values: np.ndarray | None = None, cutoffs=(), title=None, label=None, log_x=False,
-                  cox_label: str = "Cox estimate"):
+                  cox_label: str = "Cox estimate", unit: str = "", level: float = 0.95):
     """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
     fig, ax = _ax(ax)
     x = curve["biomarker"]
-    ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label="95% credible band")
+    ax.fill_between(x, curve["hr_lower"], curve["hr_upper"], color=BLUE, alpha=0.2, label=f"{_pct(level)} credible band")
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
         ax.plot(cox["biomarker"], cox["hr"], color=ORANGE, ls="--", label=cox_label)
@@ -104,7 +111,7 @@ def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.D
     _hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
     if log_x:
         ax.set_xscale("log")
-    ax.set_xlabel(biomarker)
+    ax.set_xlabel(f"{biomarker} ({unit})" if unit else biomarker)
     ax.set_ylabel("HR, treatment vs control (log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {biomarker}", fontsize=10)
     ax.legend(fontsize=8)
@@ -114,19 +121,20 @@ def hr_curve_plot(curve: pd.DataFrame, ax=None, biomarker="biomarker", cox: pd.D
 
 
 def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None, arm_labels=("control", "treatment"),
-                  landmark: float | None = None, title="Standardised survival (posterior) with Kaplan–Meier", label=None):
+                  landmark: float | None = None, title="Standardised survival (posterior) with Kaplan–Meier", label=None,
+                  time_unit: str | None = None, level: float = 0.95):
     fig, ax = _ax(ax)
     for arm, col in ((0, GREY), (1, BLUE)):
         c = curves[curves["arm"] == arm]
         ax.fill_between(c["time"], c["lower"], c["upper"], color=col, alpha=0.15)
-        ax.plot(c["time"], c["median"], color=col, label=f"{arm_labels[arm]}: posterior")
+        ax.plot(c["time"], c["median"], color=col, label=f"{arm_labels[arm]}: posterior ({_pct(level)} band)")
         if km is not None:
             k = km[km["arm"] == arm]
             ax.step(k["time"], k["survival"], where="post", color=col, ls="--", lw=1, label=f"{arm_labels[arm]}: Kaplan–Meier")
     if landmark:
         ax.axvline(landmark, color=GREY, ls=":", lw=1)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("time")
+    ax.set_xlabel(f"time ({time_unit})" if time_unit else "time")
     ax.set_ylabel("survival probability")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower left")
@@ -137,7 +145,7 @@ def survival_plot(curves: pd.DataFrame, km: pd.DataFrame | None = None, ax=None,
 
 def save(fig, path, dpi=110):
     fig.savefig(path, dpi=dpi, format="png")
-    plt.close(fig)
+    plt.close(fig)  # release pyplot's reference (figures made with plt.subplots)
 
 
 def prior_grid_heatmap(grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list[dict] | None = None):

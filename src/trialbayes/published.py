@@ -10,7 +10,6 @@ against numerical quadrature on a fine grid.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pymc as pm
@@ -18,40 +17,19 @@ from pydantic import BaseModel
 from scipy import integrate, stats
 
 from .estimands import hr_summary
+from .evidence import Evidence
+from .results import HRSummary, ScenarioPosterior, tkey
 from .priors import FlatPrior, NormalPrior, describe
 
 # ----------------------------------------------------------------------------- evidence
 
 
-@dataclass(frozen=True)
-class Evidence:
-    name: str
-    log_hr: float
-    se: float
-    subgroup: str | None = None
-    share: float | None = None
-
-    @property
-    def hr(self) -> float:
-        return math.exp(self.log_hr)
-
-
 # ----------------------------------------------------------------------------- summaries
 
 
-def summary_normal(mean: float, sd: float, thresholds, harm: float, prob: float = 0.95) -> dict:
+def summary_normal(mean: float, sd: float, thresholds, harm, prob: float = 0.95) -> HRSummary:
     """Exact posterior summary of a normal log-HR posterior."""
-    z = stats.norm.ppf((1 + prob) / 2)
-    return {
-        "log_hr_mean": mean,
-        "log_hr_sd": sd,
-        "hr_median": math.exp(mean),
-        "hr_lower": math.exp(mean - z * sd),
-        "hr_upper": math.exp(mean + z * sd),
-        "cri_level": prob,
-        "p_hr_below": {f"{t:g}": float(stats.norm.cdf(math.log(t), mean, sd)) for t in thresholds},
-        "p_hr_above": {f"{harm:g}": float(stats.norm.sf(math.log(harm), mean, sd))},
-    }
+    return HRSummary.from_normal(mean, sd, thresholds, harm, prob)
 
 
 # ----------------------------------------------------------------------------- closed form
@@ -86,7 +64,8 @@ def log_prior_density(prior: BaseModel, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f)
 
 
-def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95, n: int = 40001) -> dict:
+def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
+                         n: int = 40001) -> HRSummary:
     """Posterior summary by numerical integration on a fine grid (any prior; used as an oracle)."""
     grid = np.linspace(ev.log_hr - 14 * ev.se, ev.log_hr + 14 * ev.se, n)
     logp = log_prior_density(prior, grid) + stats.norm.logpdf(ev.log_hr, grid, ev.se)
@@ -103,16 +82,13 @@ def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float
     def below(x):
         return float(np.interp(x, grid, cdf))
 
-    return {
-        "log_hr_mean": mean,
-        "log_hr_sd": sd,
-        "hr_median": math.exp(q(0.5)),
-        "hr_lower": math.exp(q((1 - prob) / 2)),
-        "hr_upper": math.exp(q((1 + prob) / 2)),
-        "cri_level": prob,
-        "p_hr_below": {f"{t:g}": below(math.log(t)) for t in thresholds},
-        "p_hr_above": {f"{harm:g}": 1 - below(math.log(harm))},
-    }
+    harms = (harm,) if isinstance(harm, (int, float)) else tuple(harm)
+    return HRSummary(
+        median=math.exp(q(0.5)), lower=math.exp(q((1 - prob) / 2)), upper=math.exp(q((1 + prob) / 2)),
+        level=prob, log_mean=mean, log_sd=sd,
+        p_hr_below={tkey(t): below(math.log(t)) for t in thresholds},
+        p_hr_above={tkey(h): 1 - below(math.log(h)) for h in harms}, n_draws=None,
+    )
 
 
 # ----------------------------------------------------------------------------- NUTS
@@ -122,7 +98,8 @@ class PublishedSampler:
     """One compiled PyMC model y ~ N(θ, se²), θ ~ 2-component Student-t mixture with data
     hyperparameters; every (estimate, prior) pair is new ``pm.Data``, not a recompilation."""
 
-    def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9):
+    def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9,
+                 backend: str = "nutpie"):
         from .config import Sampler as SamplerConfig
         from .inference import Sampler
         from .model import location_prior_rv
@@ -132,8 +109,10 @@ class PublishedSampler:
             se = pm.Data("se", 1.0)
             theta = location_prior_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
             pm.Normal("obs", theta, se, observed=y)
-        cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept, progress="off")
+        cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept,
+                            progress="off", backend=backend)
         self.runner = Sampler(model, cfg)
+        self.backend = backend
 
     @property
     def compile_count(self) -> int:
@@ -147,11 +126,13 @@ class PublishedSampler:
 
 
 def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
-              sampler: PublishedSampler | None = None, seed: int | None = None) -> dict:
-    """Posterior summary for one estimate under one prior: closed form if conjugate, else NUTS."""
+              sampler: PublishedSampler | None = None, seed: int | None = None, gate=None) -> ScenarioPosterior:
+    """Posterior for one estimate under one prior: closed form if conjugate, else NUTS (checked
+    against quadrature). ``gate``: the run's diagnostics thresholds (config ``diagnostics``)."""
     conj = conjugate_posterior(ev, prior)
     if conj is not None:
-        return {"method": "closed form (normal-normal)", **summary_normal(*conj, thresholds, harm, prob)}
+        return ScenarioPosterior(describe(prior), "", "closed form (normal-normal)",
+                                 summary_normal(*conj, thresholds, harm, prob))
     if sampler is None:
         raise ValueError("a non-conjugate prior needs a PublishedSampler")
     from .config import Diagnostics
@@ -159,14 +140,12 @@ def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: flo
 
     idata = sampler.sample(ev, prior, seed)
     draws = np.asarray(idata.posterior["log_hr"].values).ravel()
-    out = {"method": "NUTS (nutpie)", **hr_summary(draws, thresholds, harm, prob)}
-    out["diagnostics"] = diagnose(idata, ["log_hr"], Diagnostics())
+    hs = hr_summary(draws, thresholds, harm, prob)
     quad = quadrature_posterior(ev, prior, thresholds, harm, prob)
-    out["quadrature_check"] = {
-        "max_abs_diff_p": max(abs(out["p_hr_below"][k] - quad["p_hr_below"][k]) for k in quad["p_hr_below"]),
-        "abs_diff_median_hr": abs(out["hr_median"] - quad["hr_median"]),
-    }
-    return out
+    check = {"max_abs_diff_p": max(abs(hs.p_hr_below[k] - quad.p_hr_below[k]) for k in quad.p_hr_below),
+             "abs_diff_median_hr": abs(hs.median - quad.median)}
+    return ScenarioPosterior(describe(prior), "", f"NUTS ({sampler.backend})", hs,
+                             diagnose(idata, ["log_hr"], gate or Diagnostics()), check)
 
 
 # ----------------------------------------------------------------------------- prior grid, tipping point
@@ -203,8 +182,6 @@ def tipping_point(ev: Evidence, level: float, design_hr: float = 0.5) -> dict:
             "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}"}
 
 
-def scenario_table_row(ev: Evidence, scenario_name: str, prior: BaseModel, post: dict) -> dict:
-    return {"estimate": ev.name, "scenario": scenario_name, "prior": describe(prior), "method": post["method"],
-            "hr_median": post["hr_median"], "hr_lower": post["hr_lower"], "hr_upper": post["hr_upper"],
-            **{f"p_hr_below_{k}": v for k, v in post["p_hr_below"].items()},
-            **{f"p_hr_above_{k}": v for k, v in post["p_hr_above"].items()}}
+def scenario_table_row(ev: Evidence, scenario_name: str, prior: BaseModel, post: ScenarioPosterior) -> dict:
+    return {"estimate": ev.name, "scenario": scenario_name, "prior": describe(prior), "method": post.method,
+            **post.hr.flat()}

@@ -34,7 +34,7 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
     return tab
 
 
-def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel]) -> dict:
+def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel], settings: dict | None = None) -> dict:
     s = cfg.sensitivity
     e = cfg.estimands
     scenarios = s.scenarios or default_scenarios(s.design_hr)
@@ -57,11 +57,11 @@ def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel]) -> dict:
             row = {"model": name, "scenario": sc.name, "treatment_prior": describe(tp), "interaction_prior":
                    describe(ip) if pem.design.basis is not None else "", "reliable": pem.reliable,
                    "divergences": pem.diagnostics["divergences"], "rhat_max": pem.diagnostics["rhat_max"],
-                   "hr_median": te["hr_median"], "hr_lower": te["hr_lower"], "hr_upper": te["hr_upper"],
-                   **{f"p_hr_below_{k}": v for k, v in te["p_hr_below"].items()}}
+                   **te.flat()}
             b = pem.design.basis
             if b is not None:
-                for x in _probe_values(e.subgroup_cutoffs, b):
+                cuts = settings["subgroup_cutoffs"].value if settings else (e.subgroup_cutoffs or [])
+                for x in _probe_values(cuts, b):
                     lh = log_hr_at(d, b, [x])[:, 0]
                     row[f"hr_at_{x:g}"] = float(np.exp(np.median(lh)))
                     row[f"p_hr_below_1_at_{x:g}"] = float((lh < 0).mean())

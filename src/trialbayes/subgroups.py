@@ -16,7 +16,8 @@ import pymc as pm
 from scipy import stats
 
 from .estimands import hr_summary
-from .published import Evidence, summary_normal
+from .evidence import Evidence
+from .published import summary_normal
 from .priors import FLAT_SIGMA, NormalPrior
 
 
@@ -39,15 +40,16 @@ def build_shrinkage_model(evs: list[Evidence], tau_sigma: float, mu_prior=None) 
 
 def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, thresholds=(1.0, 0.8), harm: float = 1.1,
            prob: float = 0.95, chains: int = 4, draws: int = 5000, tune: int = 2000, seed: int = 1,
-           target_accept: float = 0.99) -> dict:
-    """Fit the hierarchical model by NUTS (nutpie) and summarise it."""
+           target_accept: float = 0.99, backend: str = "nutpie", gate=None) -> dict:
+    """Fit the hierarchical model by NUTS and summarise it (``gate``: diagnostics thresholds)."""
     from .config import Diagnostics, Sampler as SamplerConfig
     from .inference import Sampler, diagnose
 
     if len(evs) < 2:
         raise ValueError("subgroup shrinkage needs at least two subgroup estimates")
     model = build_shrinkage_model(evs, tau_sigma, mu_prior)
-    cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept, progress="off")
+    cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept,
+                        progress="off", backend=backend)
     idata = Sampler(model, cfg).sample(log_likelihood=False)
     post = idata.posterior
     theta = np.asarray(post["theta"].values).reshape(-1, len(evs))
@@ -80,7 +82,7 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
         "overall_mu": hr_summary(mu, thresholds, harm, prob),
         "contrasts": contrasts,
         "tau": {"median": float(tmed), "lower": float(tlo), "upper": float(thi), "p_above_0.2": float((tau > 0.2).mean())},
-        "diagnostics": diagnose(idata, ["mu", "tau", "z"], Diagnostics()),
+        "diagnostics": diagnose(idata, ["mu", "tau", "z"], gate or Diagnostics()),
         "_draws": {"theta": theta, "mu": mu, "tau": tau},
     }
 

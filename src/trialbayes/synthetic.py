@@ -147,3 +147,7 @@ SYNTHETIC_COLUMNS = {
     "covariates": ["age", "bulbar_onset", "alsfrs_r", "svc", "symptom_duration"],
     "centre": "centre",
 }
+
+#: units of the synthetic cohort (time in days; CSF-pNFH in pg/mL), used when the config gives none
+SYNTHETIC_TIME_UNIT = "days"
+SYNTHETIC_UNITS = {"pnfh": "pg/mL", "age": "years", "symptom_duration": "months", "svc": "% predicted"}

@@ -1,0 +1,39 @@
+"""From a config's data source to validated :class:`~trialbayes.data.TrialData`: synthetic,
+file or reconstructed (a digitised KM figure). Kept apart from ``data`` (validation) and
+``reconstruct`` (Guyot) so that neither imports the other's caller."""
+
+from __future__ import annotations
+
+from .config import ColumnMap, Config, FileSource, SyntheticSource
+from .data import DataError, TrialData, from_frame, read_table
+
+
+def load_data(cfg: Config) -> TrialData:
+    """Load the config's patient-level data source and validate it."""
+    src = cfg.data
+    if isinstance(src, SyntheticSource):
+        from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
+
+        df, truth = generate(n=src.n, seed=src.seed)
+        return from_frame(
+            df,
+            ColumnMap(**SYNTHETIC_COLUMNS),
+            label=SYNTHETIC_LABEL,
+            source=f"synthetic(n={src.n}, seed={src.seed})",
+            synthetic=True,
+            truth=truth,
+        )
+    if isinstance(src, FileSource):
+        df = read_table(src.path, src.format)
+        return from_frame(
+            df,
+            src.columns,
+            missing=src.missing,
+            label=src.label or str(src.path),
+            source=str(src.path),
+        )
+    if src.kind == "reconstructed":
+        from .reconstruct import load_reconstructed
+
+        return load_reconstructed(src)
+    raise DataError(f"data kind '{src.kind}' has no patient-level data")
