@@ -109,7 +109,7 @@ def default_analysis(py: str, cache: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[220, 2000, 20000, 100000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[220, 2000, 20000, 100000])
     ap.add_argument("--poisson-up-to", type=int, default=20000)
     ap.add_argument("--skip-default", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
