@@ -183,3 +183,19 @@ def test_cache_can_be_switched_off(monkeypatch):
     assert cc.default_cache_dir() is None
     monkeypatch.setenv(cc.ENV_VAR, "/some/where")
     assert cc.default_cache_dir() == Path("/some/where")
+
+
+def test_unusable_or_damaged_cache_means_compiling_never_failing(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.warns(RuntimeWarning, match="not usable"):
+        c, rec = cc.compile_model(tiny_model(Y), cache_dir=blocker / "cache")
+    assert rec.source == "compiled" and np.isfinite(logp_grad(c, X)[0])
+    cc.clear_memory()
+    _, first = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
+    (tmp_path / "cache" / "meta" / f"{first.key}.json").write_text("{not json")
+    cc.clear_memory()
+    c, rec = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
+    assert rec.source == "compiled"  # a damaged entry is a miss, and is rewritten
+    cc.clear_memory()
+    assert cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")[1].source == "disk"

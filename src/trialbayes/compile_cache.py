@@ -32,6 +32,7 @@ import os
 import platform
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from hashlib import sha256
 from importlib import metadata
@@ -280,6 +281,15 @@ def _compile_fresh(model, key: str, cache_dir: Path | None):
 
 
 def _load_disk(key: str, cache_dir: Path):
+    """(meta, logp callback, expand callback) from disk, or None on a miss or an unreadable entry
+    (which the fresh compile then overwrites)."""
+    try:
+        return _read_entry(key, cache_dir)
+    except Exception:  # noqa: BLE001 - a damaged entry is a miss, never a wrong model
+        return None
+
+
+def _read_entry(key: str, cache_dir: Path):
     path = cache_dir / "meta" / f"{key}.json"
     try:
         meta = json.loads(path.read_text())
@@ -314,26 +324,34 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
         return _fresh_uncached(model, t0)
     with _LOCK:
         hit = _MEMO.get(key)
-    if hit is not None:
+    if hit is not None and set(hit[0]["shared"]) <= set(shared):
         return _done(_assemble(model, *hit, shared), key, "memory", t0)
-    if cache is None:
-        meta, lcf, ecf, _, fns = _compile_fresh(model, key, None)
-        _MEMO[key] = (meta, lcf, ecf)
-        return _done(_assemble(model, meta, lcf, ecf, shared, fns), key, "compiled", t0)
+    if cache is not None:
+        try:
+            return _through_disk(model, key, shared, cache, t0)
+        except (OSError, TimeoutError) as err:  # unwritable or locked cache: compile, keep going
+            warnings.warn(f"compile cache {cache} not usable ({err}); compiling without it",
+                          RuntimeWarning, stacklevel=2)
+    meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, None)
+    _MEMO[key] = (meta, lcf, ecf)
+    return _done(_assemble(model, meta, lcf, ecf, {**by_name, **shared}, fns), key, "compiled", t0)
+
+
+def _through_disk(model, key, shared, cache: Path, t0):
     from filelock import FileLock
 
     for sub in ("meta", "numba", "locks"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache / "locks" / f"{key}.lock"), timeout=900):
         loaded = _load_disk(key, cache)
-        if loaded is not None:
+        if loaded is not None and set(loaded[0]["shared"]) <= set(shared):
             _MEMO[key] = loaded
             return _done(_assemble(model, *loaded, shared), key, "disk", t0)
-        meta, lcf, ecf, _, fns = _compile_fresh(model, key, cache)
+        meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, cache)
         if meta["disk_cacheable"]:
             _write_meta(meta, cache)
     _MEMO[key] = (meta, lcf, ecf)
-    return _done(_assemble(model, meta, lcf, ecf, shared, fns), key, "compiled", t0)
+    return _done(_assemble(model, meta, lcf, ecf, {**by_name, **shared}, fns), key, "compiled", t0)
 
 
 def _fresh_uncached(model, t0):
