@@ -16,10 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_mirocals_config(tmp: Path, **over) -> Path:
-    """configs/mirocals.yaml with a small sampler (2 x 300 draws) and a gate to match it."""
+    """configs/mirocals.yaml with a small sampler (2 x 300 draws). Its outputs are what the tests
+    read; whether 2 x 300 draws pass the gate is chance (a divergence now and then), so the gate
+    does not set the exit status here (the default config's gate is a slow test)."""
     cfg = yaml.safe_load((ROOT / "configs" / "mirocals.yaml").read_text())
     cfg["sampler"].update({"chains": 2, "draws": 300, "tune": 300})
-    cfg["diagnostics"].update({"ess_bulk_min": 100, "ess_tail_min": 100, "rhat_max": 1.05})
+    cfg["diagnostics"].update({"ess_bulk_min": 100, "ess_tail_min": 100, "rhat_max": 1.05,
+                               "allow_unreliable": True})
     cfg.update(over)
     path = tmp / "mirocals_small.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -124,7 +124,8 @@ def test_cli_reconstruct_writes_ipd_and_quality(tmp_path):
                   "--events", d / "rossi_km_events.csv", "--percent", "--treatment", "financial_aid", "--out", out)
     assert res.exit_code == 0, res.output
     ipd = pd.read_csv(out)
-    assert list(ipd.columns) == ["id", "time", "event", "arm"] and len(ipd) == 432
+    assert list(ipd.columns) == ["data", "id", "time", "event", "arm"] and len(ipd) == 432
+    assert (ipd["data"] == "RECONSTRUCTED").all()
     q = json.loads((tmp_path / "ipd" / "rossi.quality.json").read_text())
     assert q["arms"]["no_aid"]["published_events"] == 66 and abs(q["arms"]["no_aid"]["events"] - 66) <= 2
     assert q["cox"]["treatment_arm"] == "financial_aid"

@@ -14,13 +14,16 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from . import caution
 from . import estimands as est
+from .checks import preflight
 from .config import Config
 from .data import TrialData, check_against_models
 from .sources import load_data
 from .flags import Flag
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
+from .interrupts import phase
 from .model import used_prior_terms
 from .pem import PiecewiseExponentialModel
 from .priors import describe
@@ -73,7 +76,8 @@ def coefficients(
         rows.append((f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
     out = []
     for term, unit, v, ck in rows:
-        c = cox["terms"].get(ck)
+        # a Cox fit that failed or ran off gives no terms (its flag says why)
+        c = cox["terms"].get(ck) if cox["status"] == "ok" else None
         cx = (
             None
             if c is None
@@ -134,9 +138,11 @@ def analyse_model(
         n_intervals=pem.design.n_intervals,
         cut_points=pem.design.cuts.tolist(),
         cox_method=cox["method"],
+        cox_status=cox["status"],
         coefficients=coefs,
         survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
     )
+    res.flags += caution.model_flags(pem.spec.name, cox, draws["treatment"], pem.priors["treatment"])
     tables = {
         "survival_curves": est.survival_curves(
             draws, pem.design, float(times.max()), e.curve_points, prob
@@ -184,7 +190,10 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
     curve = est.hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
     z, _ = b.evaluate(grid)
     tc = cox["terms"]
-    curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
+    if cox["status"] == "ok":  # a failed or runaway Cox fit draws no curve
+        curve["cox_hr"] = np.exp(tc["treatment"]["log_hr"] + tc[f"treatment × {bm}"]["log_hr"] * z)
+    else:
+        curve["cox_hr"] = np.nan
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
     at = {
         f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0])
@@ -263,19 +272,23 @@ def run_patient_level(
 ) -> RunResult:
     """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
-    data = load_data(cfg)
-    check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
-    settings = resolve(cfg, data)
+    with phase("loading and validating the data"):
+        data = load_data(cfg)
+        check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+        preflight(cfg, data, out_root if write else None)
+        settings = resolve(cfg, data)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
     for i, spec in enumerate(cfg.models):
         seeds[spec.name] = seed = cfg.sampler.seed + 1000 * i
-        pem = PiecewiseExponentialModel(
-            spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
-        ).build(data)
-        models[spec.name] = pem.fit(seed=seed)
-        res = analyse_model(pem, data, cfg, settings)
+        with phase(f"fitting model '{spec.name}'"):
+            pem = PiecewiseExponentialModel(
+                spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
+            ).build(data)
+            models[spec.name] = pem.fit(seed=seed)
+        with phase(f"analysing model '{spec.name}'"):
+            res = analyse_model(pem, data, cfg, settings)
         per_model[spec.name], tables[spec.name], draws_by_model[spec.name] = (
             res["result"],
             res["tables"],
@@ -305,11 +318,13 @@ def run_patient_level(
     results.reliable = all(m.reliable for m in models.values())
     results.unreliable_models = [n for n, m in models.items() if not m.reliable]
     _sections(results, data)
+    results.flags += caution.data_flags(data)  # each model's own flags are on its ModelResult
     sens = None
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity
 
-        sens = run_sensitivity(cfg, models, settings)
+        with phase("refitting under the prior scenarios"):
+            sens = run_sensitivity(cfg, models, settings)
         results.sensitivity = {
             "scenarios": sens["scenarios"],
             "table": sens["table"].to_dict(orient="records"),
@@ -331,15 +346,23 @@ def run_patient_level(
         from .report import write_patient_outputs
 
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
-        run.out_dir = write_run(
-            results,
-            provenance,
-            out_root,
-            render_patient_report,
-            lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
-            csv_label="SYNTHETIC" if data.synthetic else None,
-        )
+        with phase("writing outputs"):
+            run.out_dir = write_run(
+                results,
+                provenance,
+                out_root,
+                render_patient_report,
+                lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
+                csv_label=csv_label(data),
+            )
     return run
+
+
+def csv_label(data: TrialData) -> str | None:
+    """The label every table of the run carries in a leading ``data`` column, if any."""
+    if data.synthetic:
+        return "SYNTHETIC"
+    return "RECONSTRUCTED" if data.reconstruction is not None else None
 
 
 def _sections(results: Results, data: TrialData) -> None:

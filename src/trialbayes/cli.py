@@ -59,6 +59,9 @@ def run(
     typer.echo(f"wrote {result.out_dir}")
     if r.synthetic:
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
+    if r.kind == "reconstructed":
+        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised "
+                   "Kaplan–Meier figure.")
     for line in headline(r):
         typer.echo(line)
     if not result.reliable:
@@ -84,6 +87,8 @@ def _dispatch(cfg, out: Path, config_path: str):
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
+    from .caution import data_flags
+    from .checks import preflight
     from .data import DataError, check_against_models
     from .sources import load_data
     from .settings import describe_settings, resolve
@@ -93,12 +98,15 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
         if cfg.data.kind != "published":
             data = load_data(cfg)
             check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+            preflight(cfg, data)
             settings = resolve(cfg, data)
             typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
                        f"biomarkers {data.biomarkers}")
             typer.echo(f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}")
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
+            for f in data_flags(data):  # the run would flag these too
+                typer.echo(f"{f.severity.upper()}: {f.message}", err=True)
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
     except (ConfigError, DataError) as exc:
@@ -139,11 +147,19 @@ def reconstruct(
 
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
     from .data import DataError
+    from .escape import csv_frame
     from .outputs import dumps
     from .plots import save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
+    stem = out.with_suffix("")
+    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
+    inputs = [Path(i).resolve() for i in (curve, risk, events) if i]
+    clash = [str(t) for t in targets if t.resolve() in inputs]
+    if clash:
+        _err(f"--out would overwrite an input ({', '.join(clash)}); choose another name")
+        raise typer.Exit(EXIT_INPUT)
     try:
         c, r, e = read_inputs(curve, risk, events)
         ipd = rebuild(c, r, e, percent)
@@ -152,11 +168,10 @@ def reconstruct(
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
     out.parent.mkdir(parents=True, exist_ok=True)
-    stem = out.with_suffix("")
-    targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
     tmp = {t: t.with_name(f".{t.name}.tmp") for t in targets}
     try:
-        ipd.to_csv(tmp[out], index=False, float_format="%.6g")
+        labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
+        labelled.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
         save(quality_plot(ipd, c, percent), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
@@ -164,7 +179,8 @@ def reconstruct(
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
-    typer.echo(f"wrote {out} ({len(ipd)} patients, {int(ipd['event'].sum())} events) and its quality report")
+    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
+               f"{int(ipd['event'].sum())} events) and its quality report")
     for arm, a in q["arms"].items():
         typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
                    f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
@@ -175,13 +191,34 @@ def reconstruct(
 
 
 def main() -> None:
-    try:
-        app()
-    except SystemExit:
-        raise
-    except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
-        _err(f"unexpected failure: {type(exc).__name__}: {exc}")
-        sys.exit(1)
+    from .interrupts import Interrupted, SamplingIncomplete, failure_phase, handle_signals
+
+    with handle_signals():
+        try:
+            app()
+        except SystemExit:
+            raise
+        except Interrupted as exc:
+            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs "
+                 "untouched")
+            sys.exit(exc.exit_code)
+        except SamplingIncomplete as exc:
+            _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
+            _hard_exit(1)
+        except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
+            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
+                 f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written")
+            _hard_exit(1)
+
+
+def _hard_exit(code: int) -> None:
+    """Exit now with ``code``: after a sampler failure, interpreter teardown can crash in the
+    sampler's native threads (seen as a segfault, exit 139); outputs are already cleaned up."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

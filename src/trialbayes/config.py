@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from .rawconfig import RawConfigError, check_finite, load_yaml
 from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
 
 
@@ -52,8 +53,8 @@ TimeUnit = Literal["days", "weeks", "months", "years"]
 
 class SyntheticSource(_Strict):
     kind: Literal["synthetic"]
-    n: PositiveInt = 220
-    seed: int = 20250601
+    n: int = Field(220, ge=10, le=1_000_000)
+    seed: int = Field(20250601, ge=0)
     time_unit: TimeUnit | None = None  # default: the generator's (days)
     units: dict[str, str] = {}  # default: the generator's
 
@@ -65,7 +66,8 @@ class FileSource(_Strict):
     columns: ColumnMap = ColumnMap()
     missing: Literal["error", "complete_case"] = "error"
     label: str | None = None
-    time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value
+    time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
+    # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
     units: dict[str, str] = {}  # column -> unit, e.g. {pnfh: pg/mL}; shown on every value
 
 
@@ -77,7 +79,7 @@ class EventsPerArm(_Strict):
 class PublishedEstimate(_Strict):
     """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     hr: float | None = None
     ci: tuple[float, float] | None = None
     ci_level: float = 0.95
@@ -163,7 +165,7 @@ DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, P
 
 # ----------------------------------------------------------------------------- models
 class ModelSpec(_Strict):
-    name: str
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # used in file names and reports
     covariates: Union[list[str], Literal["all"]] = []
     covariate_pooling: Literal["partial", "none"] = "partial"
     centre_frailty: bool = False
@@ -204,9 +206,9 @@ class Baseline(_Strict):
 class Sampler(_Strict):
     backend: Literal["nutpie", "pymc"] = "nutpie"
     chains: int = Field(4, ge=1, le=16)
-    draws: int = Field(1000, ge=10)
-    tune: int = Field(1000, ge=10)
-    seed: int = 20250601
+    draws: int = Field(1000, ge=10, le=1_000_000)  # and bounded by memory (checks.check_memory)
+    tune: int = Field(1000, ge=10, le=1_000_000)
+    seed: int = Field(20250601, ge=0)
     target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
     progress: Literal["auto", "on", "off"] = "auto"
 
@@ -254,10 +256,23 @@ class Sensitivity(_Strict):
     psense: bool = True
 
 
+def _in_unit_interval(v: list[float], what: str) -> list[float]:
+    bad = [x for x in v if not 0 < x < 1]
+    if bad:
+        raise ValueError(f"{what} must lie in (0, 1), got {bad}")
+    return v
+
+
 class GridSpec(_Strict):
     lo: float
     hi: float
     n: int = Field(21, ge=2, le=400)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.lo < self.hi:
+            raise ValueError(f"grid lo ({self.lo}) must be < hi ({self.hi})")
+        return self
 
     def values(self):
         import numpy as np
@@ -283,6 +298,11 @@ class AssuranceSpec(_Strict):
     target_hr: PositiveFloat = 0.8
     levels: list[float] = [0.8, 0.9]
 
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v):
+        return _in_unit_interval(v, "levels")
+
 
 class PublishedAnalysis(_Strict):
     design_hr: float = Field(0.5, gt=0, lt=1)
@@ -293,7 +313,19 @@ class PublishedAnalysis(_Strict):
     tipping_levels: list[float] = [0.9, 0.95]
     subgroups: SubgroupShrinkage | None = SubgroupShrinkage()
     assurance: AssuranceSpec | None = None
-    nuts_draws: int = Field(20000, ge=500)
+    nuts_draws: int = Field(20000, ge=500, le=10_000_000)
+
+    @field_validator("tipping_levels")
+    @classmethod
+    def _levels(cls, v):
+        return _in_unit_interval(v, "tipping_levels")
+
+    @field_validator("grid_sd")
+    @classmethod
+    def _sd_positive(cls, v):
+        if v.lo <= 0:
+            raise ValueError(f"grid_sd.lo must be > 0 (a prior SD), got {v.lo}")
+        return v
 
 
 class Report(_Strict):
@@ -303,7 +335,7 @@ class Report(_Strict):
 
 
 class Config(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     title: str | None = None
     data: DataSource
     models: list[ModelSpec] = []
@@ -393,9 +425,11 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    except RawConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config {path} must be a mapping at the top level")
     raw.setdefault("name", path.stem)
@@ -403,6 +437,10 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
+    try:
+        check_finite(raw)
+    except RawConfigError as exc:
+        raise ConfigError(f"invalid config {source}: {exc}") from None
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as err:

@@ -111,12 +111,65 @@ def _same(a, b) -> bool:
         return str(a) == str(b)
 
 
+def _no_dates(col: pd.Series, name: str, what: str) -> None:
+    """Dates and durations would be read as nanoseconds by ``pd.to_numeric``."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        raise DataError(f"column '{name}' ({what}): holds dates ({col.dtype}), which would be read "
+                        "as nanoseconds; give numbers (for time: follow-up from randomisation)")
+    if pd.api.types.is_timedelta64_dtype(col):
+        hint = " (for the time column, set data.time_unit to convert them)" if what == "time" else ""
+        raise DataError(f"column '{name}' ({what}): holds durations ({col.dtype}); give numbers{hint}")
+
+
 def _numeric(col: pd.Series, name: str, what: str) -> np.ndarray:
+    _no_dates(col, name, what)
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna() & col.notna()
     if bad.any():
-        raise DataError(f"column '{name}' ({what}): non-numeric values at {_rows(bad)}")
-    return num.to_numpy(dtype=float)
+        vals = sorted({str(v) for v in col[bad]})[:5]
+        raise DataError(f"column '{name}' ({what}): non-numeric values {vals} at {_rows(bad)}")
+    out = num.to_numpy(dtype=float)
+    inf = np.isinf(out)
+    if inf.any():
+        raise DataError(f"column '{name}' ({what}): infinite values at {_rows(inf)}")
+    return out
+
+
+DAYS_PER = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+MAX_LEVELS = 20  # a covariate with more text levels than this is a data error, not a factor
+
+
+def _time_column(col: pd.Series, name: str, unit: str | None) -> tuple[pd.Series, list[str]]:
+    """A duration-typed time column converted to ``data.time_unit`` (said in the notes)."""
+    if pd.api.types.is_timedelta64_dtype(col) and unit:
+        days = col.dt.total_seconds() / 86400.0
+        return days / DAYS_PER[unit], [f"time column '{name}' held durations; converted to {unit}"]
+    return col, []
+
+
+def _covariate(col: pd.Series, name: str) -> pd.Series | None:
+    """A numeric covariate as floats, or None for a text (categorical) one. Refuses a numeric
+    column with a few text cells (a typo would otherwise make every value its own dummy)."""
+    _no_dates(col, name, "covariate")
+    if col.dtype == bool:
+        col = col.astype(int)
+    num = pd.to_numeric(col, errors="coerce")
+    text = num.isna() & col.notna()
+    if not text.any():
+        if np.isinf(num).any():
+            raise DataError(f"column '{name}' (covariate): infinite values at "
+                            f"{_rows(np.isinf(num))}")
+        return num.astype(float)
+    if (~text & col.notna()).any():
+        vals = sorted({str(v) for v in col[text]})[:5]
+        raise DataError(f"column '{name}' (covariate): mostly numbers but text values {vals} at "
+                        f"{_rows(text)}; fix those cells (a categorical covariate must be text "
+                        "throughout)")
+    n_lv = col.dropna().astype(str).nunique()
+    if n_lv > MAX_LEVELS:
+        raise DataError(f"column '{name}' (covariate): {n_lv} distinct text values, more than "
+                        f"{MAX_LEVELS} levels; is it an identifier or a mistyped numeric column?")
+    return None
 
 
 def from_frame(
@@ -128,8 +181,10 @@ def from_frame(
     source: str = "<frame>",
     synthetic: bool = False,
     truth: Any = None,
+    time_unit: str | None = None,
 ) -> TrialData:
-    """Validate a raw table under a column mapping and return canonical :class:`TrialData`."""
+    """Validate a raw table under a column mapping and return canonical :class:`TrialData`.
+    ``time_unit``: what a duration-typed time column is converted to (else it is refused)."""
     if df is None or len(df) == 0:
         raise DataError(f"{source}: the table is empty (no rows)")
     df = df.reset_index(drop=True)
@@ -159,6 +214,7 @@ def from_frame(
     t_raw = df[cols.time]
     if t_raw.isna().any():
         raise DataError(f"column '{cols.time}' (time): missing times at {_rows(t_raw.isna())}")
+    t_raw, time_notes = _time_column(t_raw, cols.time, time_unit)
     time = _numeric(t_raw, cols.time, "time")
     if not np.isfinite(time).all():
         raise DataError(f"column '{cols.time}' (time): non-finite times at {_rows(~np.isfinite(time))}")
@@ -204,10 +260,8 @@ def from_frame(
     covariates: list[str] = []
     for c in cols.covariates:
         col = df[c]
-        if col.dtype == bool:
-            col = col.astype(int)
-        num = pd.to_numeric(col, errors="coerce")
-        if (num.isna() & col.notna()).any():  # categorical: dummy-code, first level is the reference
+        num = _covariate(col, c)
+        if num is None:  # categorical: dummy-code, first level is the reference
             cats = sorted(col.dropna().astype(str).unique())
             for lv in cats[1:]:
                 name = f"{c}[{lv}]"
@@ -239,9 +293,15 @@ def from_frame(
                 raise DataError("no complete rows remain after dropping incomplete cases")
             if out["event"].sum() == 0 or out["treat"].nunique() < 2:
                 raise DataError("after dropping incomplete cases, no events or only one arm remain")
-    for c in covariates:
-        if out[c].std() == 0:
+    for c in covariates + list(cols.biomarkers):
+        with np.errstate(over="ignore", invalid="ignore"):
+            sd = float(np.std(out[c].to_numpy()))
+        if sd == 0 and c in covariates:
             raise DataError(f"column '{c}' (covariate): constant across all patients, its effect cannot be estimated")
+        if not np.isfinite(sd):
+            big = np.abs(out[c].to_numpy()) > 1e150
+            raise DataError(f"column '{c}': values too large to standardise at {_rows(big)} "
+                            f"(largest {np.abs(out[c]).max():g}); check the units")
 
     return TrialData(
         frame=out,
@@ -255,7 +315,8 @@ def from_frame(
         truth=truth,
         source=source,
         n_dropped=n_dropped,
-        notes=[f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else [],
+        notes=time_notes
+        + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
         arm_column=str(cols.arm),
     )
 

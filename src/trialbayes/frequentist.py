@@ -30,15 +30,43 @@ def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = Non
     return df
 
 
+#: a standardised-scale Cox coefficient or SE beyond these is a fit that ran off (separation)
+COX_MAX_ABS_LOG_HR, COX_MAX_SE = 10.0, 5.0
+
+
 def cox_fit(design: Design, times: np.ndarray, centre: np.ndarray | None = None, prob: float = 0.95) -> dict:
-    """Cox partial-likelihood fit of the design's terms (Efron ties). Returns a JSON-able dict."""
+    """Cox partial-likelihood fit of the design's terms (Efron ties). Returns a JSON-able dict.
+
+    Never raises: ``status`` is "ok", "not_converged" (a convergence warning from lifelines, or a
+    coefficient / SE that ran off to where only separation takes it; the terms are kept but must
+    not be read as estimates) or "failed" (no terms; ``error`` says why). It is a cross-check:
+    the Bayesian result stands on its own."""
     strata = ["centre"] if (design.centre_labels and centre is not None) else None
+    method = "Cox PH (lifelines, Efron ties)" + (", stratified by centre" if strata else "")
     df = cox_frame(design, times, centre if strata else None)
     cph = CoxPHFitter(alpha=1 - prob)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cph.fit(df, "time", "event", strata=strata)
-    s = cph.summary
+    try:
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            cph.fit(df, "time", "event", strata=strata)
+            terms = _cox_terms(cph.summary)
+    except Exception as exc:  # noqa: BLE001 - any lifelines failure is recorded, never fatal
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        return {"method": method, "status": "failed", "error": error, "terms": {}}
+    problems = sorted({str(w.message).split(". ")[0].strip()[:200] for w in caught
+                       if "onvergence" in type(w.message).__name__})
+    runaway = [n for n, t in terms.items()
+               if not (abs(t["log_hr"]) <= COX_MAX_ABS_LOG_HR and t["se"] <= COX_MAX_SE)]
+    if runaway:
+        problems.append(f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > "
+                        f"{COX_MAX_SE:g}): " + ", ".join(runaway))
+    out = {"method": method, "status": "not_converged" if problems else "ok", "terms": terms}
+    if problems:
+        out["problems"] = problems
+    return out
+
+
+def _cox_terms(s: pd.DataFrame) -> dict:
     lo_col = [c for c in s.columns if c.startswith("coef lower")][0]
     hi_col = [c for c in s.columns if c.startswith("coef upper")][0]
     terms = {}
@@ -51,7 +79,7 @@ def cox_fit(design: Design, times: np.ndarray, centre: np.ndarray | None = None,
             "hr_upper": float(np.exp(r[hi_col])),
             "p": float(r["p"]),
         }
-    return {"method": "Cox PH (lifelines, Efron ties)" + (", stratified by centre" if strata else ""), "terms": terms}
+    return terms
 
 
 def km_curves(times: np.ndarray, events: np.ndarray, treat: np.ndarray) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import xarray as xr
 from threadpoolctl import threadpool_limits
 
 from .config import Diagnostics, Sampler as SamplerConfig
+from .interrupts import check_complete, phase
 
 
 def stack_versions() -> dict[str, str]:
@@ -90,15 +91,17 @@ class Sampler:
         ``f(idata) -> xarray.Dataset`` supplies it instead (faster, no compilation); False skips it."""
         cfg = self.config
         seed = cfg.seed if seed is None else seed
-        self.compile()  # timed on its own (compile_seconds); no-op once compiled or for PyMC's NUTS
+        with phase("compiling"):
+            self.compile()  # timed on its own (compile_seconds); no-op once compiled / PyMC NUTS
         t0 = time.perf_counter()
         if data:
             self.current_data.update(data)
             pm.set_data(data, model=self.model)  # keep the PyMC model in step (log-likelihood, log-prior)
         # one BLAS thread per chain: the chains already run in parallel, and nested BLAS threads
         # oversubscribe the cores (measured 4x slower at N = 100 000 on 2 cores)
-        with threadpool_limits(1, user_api="blas"):
+        with threadpool_limits(1, user_api="blas"), phase("sampling"):
             idata = self._draw(cfg, seed)
+        check_complete(idata, cfg.chains, cfg.draws, free_var_names(self.model))
         if callable(log_likelihood):
             idata["log_likelihood"] = xr.DataTree(log_likelihood(idata))
         elif log_likelihood:
@@ -112,8 +115,17 @@ class Sampler:
             import nutpie
 
             compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
-            return nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, seed=seed,
-                                 target_accept=self.accept, progress_bar=show_progress(cfg.progress), save_warmup=False)
+            # non-blocking, so that an interruption is not turned into a partial trace (nutpie's
+            # blocking call returns the draws so far on KeyboardInterrupt)
+            run = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
+                                seed=seed, target_accept=self.accept,
+                                progress_bar=show_progress(cfg.progress), save_warmup=False,
+                                blocking=False)
+            try:
+                return run.wait()
+            except BaseException:
+                run.cancel()
+                raise
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, cores=min(cfg.chains, os.cpu_count() or 1),

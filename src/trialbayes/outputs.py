@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .escape import csv_frame
+
 
 def jsonable(obj):
     """Plain JSON types; NaN and infinities become null."""
@@ -50,6 +52,7 @@ class OutputDir:
 
     def __enter__(self):
         self.root.mkdir(parents=True, exist_ok=True)
+        recover_stale(self.root, self.final.name)
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir()
@@ -77,16 +80,54 @@ class OutputDir:
         p = self.path(rel)
         if self.csv_label:
             df = df.assign(data=self.csv_label)[["data", *df.columns]]
-        df.to_csv(p, index=False, float_format="%.6g")
+        csv_frame(df).to_csv(p, index=False, float_format="%.6g")  # no spreadsheet formulas
         return p
 
     def commit(self) -> Path:
         """Swap the staging folder into place (two renames on the same filesystem)."""
+        from .interrupts import deferred
+
         backup = self.root / f".{self.final.name}.old-{os.getpid()}"
-        if self.final.exists():
-            self.final.rename(backup)
-        self.staging.rename(self.final)
+        with deferred():  # a signal waits until both renames are done
+            if self.final.exists():
+                self.final.rename(backup)
+            self.staging.rename(self.final)
         if backup.exists():
             shutil.rmtree(backup, ignore_errors=True)
         self.committed = True
         return self.final
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers from an earlier OutputDir are stale too
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale(root: Path, name: str) -> list[str]:
+    """Tidy what a killed run left behind for ``name``: its staging folders are removed, and a
+    backup of the previous results (killed between the two renames of a commit) is put back.
+    Folders of a run that is still alive are left alone. Returns what was done, for the log."""
+    done = []
+    for p in sorted(Path(root).glob(f".{name}.old-*")):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            final = Path(root) / name
+            if not final.exists():
+                p.rename(final)
+                done.append(f"restored the previous results from {p.name}")
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+                done.append(f"removed {p.name}")
+    for p in sorted(Path(root).glob(f".{name}.staging-*")):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed the stale staging folder {p.name}")
+    return done

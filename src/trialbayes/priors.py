@@ -13,12 +13,13 @@ import difflib
 import math
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from scipy import stats
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN / inf are never a valid setting
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod
@@ -33,17 +34,24 @@ class _Strict(BaseModel):
         return data
 
 
+# Bounds of prior parameters (log scales): beyond them a prior is numerically degenerate (the
+# sampler cannot initialise) and never meant; a vaguer prior than SD 100 is `family: flat`.
+Sigma = Annotated[float, Field(ge=1e-3, le=100.0)]
+Mu = Annotated[float, Field(ge=-20.0, le=20.0)]
+Nu = Annotated[float, Field(ge=0.5, le=1e6)]
+
+
 class NormalPrior(_Strict):
     family: Literal["normal"] = "normal"
-    mu: float = 0.0
-    sigma: PositiveFloat
+    mu: Mu = 0.0
+    sigma: Sigma
 
 
 class StudentTPrior(_Strict):
     family: Literal["student_t"] = "student_t"
-    nu: PositiveFloat = 3.0
-    mu: float = 0.0
-    sigma: PositiveFloat
+    nu: Nu = 3.0
+    mu: Mu = 0.0
+    sigma: Sigma
 
 
 class FlatPrior(_Strict):
@@ -63,7 +71,7 @@ class MixturePrior(_Strict):
 
 class HalfNormalPrior(_Strict):
     family: Literal["half_normal"] = "half_normal"
-    sigma: PositiveFloat
+    sigma: Sigma
 
 
 LocationPrior = Annotated[
@@ -159,9 +167,9 @@ class ScenarioSpec(_Strict):
     kind: Literal["flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture", "custom"]
     design_hr: float = Field(0.5, gt=0.0, lt=1.0)
     tail: float = Field(0.05, gt=0.0, lt=0.5)
-    nu: PositiveFloat = 3.0
+    nu: Nu = 3.0
     weight: float = Field(0.8, gt=0.0, lt=1.0)
-    vague_sigma: PositiveFloat = 2.0
+    vague_sigma: Sigma = 2.0
     prior: LocationPrior | None = None
 
     @model_validator(mode="after")

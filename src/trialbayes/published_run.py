@@ -14,7 +14,9 @@ from scipy import stats
 
 from . import assurance as pos
 from . import plots
+from .checks import check_writable
 from .config import Config
+from .escape import md_text
 from .inference import stack_versions
 from .outputs import OutputDir
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
@@ -35,6 +37,8 @@ def run_published(
     Honours ``sampler`` (backend, chains, tune, seed; draws = published.nuts_draws in all) and
     ``diagnostics`` (the gate of every sampled posterior)."""
     t0 = time.perf_counter()
+    if write:
+        check_writable(out_root, cfg.name)
     p, e, sc_cfg = cfg.published, cfg.estimands, cfg.sampler
     thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
     evs = {x.name: x.evidence() for x in cfg.data.estimates}
@@ -375,8 +379,8 @@ def published_summary(r: Results) -> list[str]:
 def render_published_report(r: Results) -> str:
     lv = level_text(r.setting("level", 0.95))
     L = [
-        f"# {r.title}",
-        f"\nSource: {r.data_label}. {r.sign_convention}.",
+        f"# {md_text(r.title)}",
+        f"\nSource: {md_text(r.data_label)}. {r.sign_convention}.",
         f"Evidence model: {r.sections['evidence_model']}.",
         "\n## Summary",
     ]
@@ -390,7 +394,7 @@ def render_published_report(r: Results) -> str:
     for name, ev in r.estimates.items():
         L.append(
             f"\n### {name}"
-            + (f" — {ev.subgroup}" if ev.subgroup else "")
+            + (f" — {md_text(ev.subgroup)}" if ev.subgroup else "")
             + f"\nPublished HR {ev.hr:.2f}, log-HR {ev.log_hr:.3f}, SE {ev.se:.3f}.\n"
         )
         rows = [

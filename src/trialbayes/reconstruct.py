@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, _rows
+from .reconstruct_checks import check_percent, check_rises, raw_agreement, risk_warnings
 
 SURVIVAL_TOLERANCE = 0.02  # how far outside [0, 1] a digitised value may stray before it is an error
 
@@ -44,6 +45,8 @@ def _require(df: pd.DataFrame, cols: list[str], what: str) -> None:
 def clean_curve(curve: pd.DataFrame, percent: bool = False, what: str = "curve") -> dict[str, pd.DataFrame]:
     """Per arm: sorted, monotone (non-increasing) curve starting at (0, 1). Returns {arm: frame}."""
     _require(curve, ["arm", "time", "survival"], what)
+    curve = curve.reset_index(drop=True)
+    check_percent(pd.to_numeric(curve["survival"]), percent, what)
     c = curve.assign(arm=curve["arm"].astype(str), time=pd.to_numeric(curve["time"]),
                      survival=pd.to_numeric(curve["survival"]))
     if percent:
@@ -58,6 +61,7 @@ def clean_curve(curve: pd.DataFrame, percent: bool = False, what: str = "curve")
     out = {}
     for arm, g in c.groupby("arm", sort=True):
         g = g.sort_values(["time", "survival"], ascending=[True, False])
+        check_rises(arm, g, what)
         s = np.clip(g["survival"].to_numpy(), 0.0, 1.0)
         t = g["time"].to_numpy()
         s = np.minimum.accumulate(s)  # digitiser noise that steps up is flattened
@@ -243,6 +247,7 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
     curves = clean_curve(curve, percent)
     risks = clean_risk(risk, curves)
     per_arm, warnings = {}, []
+    raw = raw_agreement(ipd, curve, percent)
     for arm, c in curves.items():
         g = ipd[ipd["arm"] == arm]
         km = KaplanMeierFitter().fit(g["time"], g["event"])
@@ -257,23 +262,34 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
             "risk_table": [{"time": float(t), "published": int(p), "reconstructed": int(q)}
                            for t, p, q in zip(r["time"], r["n_at_risk"], n_rec)],
             "n_at_risk_max_rel_diff": float(rel.max()),
+            "km_max_abs_diff_raw": raw[arm],
         }
         if per_arm[arm]["km_max_abs_diff"] > th.max_abs_km:
             warnings.append(f"arm '{arm}': reconstructed KM differs from the digitised curve by up to {per_arm[arm]['km_max_abs_diff']:.3f}")
+        if raw[arm] > th.max_abs_km:
+            warnings.append(f"arm '{arm}': reconstructed KM differs from the raw digitised points by "
+                            f"up to {raw[arm]:.3f}")
         if rel.max() > th.n_risk_rel:
             warnings.append(f"arm '{arm}': numbers at risk differ from the published ones by up to {100 * rel.max():.0f}%")
+    warnings += risk_warnings(curves, risks)
     if events is not None:
         for a, v in zip(events["arm"].astype(str), pd.to_numeric(events["events"])):
             per_arm[a]["published_events"] = int(v)
             if abs(per_arm[a]["events"] - v) > th.events_rel * max(v, 1):
                 warnings.append(f"arm '{a}': {per_arm[a]['events']} events reconstructed vs {int(v)} published")
-    out = {"method": "Guyot et al. 2012", "arms": per_arm, "warnings": warnings, "poor_agreement": bool(warnings)}
+    out = {"data": "RECONSTRUCTED", "method": "Guyot et al. 2012",
+           "arms": per_arm, "warnings": warnings, "poor_agreement": bool(warnings)}
     arms = sorted(per_arm)
     if len(arms) == 2:
         trt = treatment_arm if treatment_arm in arms else arms[1]
         df = pd.DataFrame({"time": ipd["time"], "event": ipd["event"], "treatment": (ipd["arm"] == trt).astype(int)})
-        cph = CoxPHFitter().fit(df, "time", "event")
-        row = cph.summary.loc["treatment"]
+        try:
+            with np.errstate(all="ignore"):
+                row = CoxPHFitter().fit(df, "time", "event").summary.loc["treatment"]
+        except Exception as exc:  # noqa: BLE001 - a quality statistic, never fatal
+            warnings.append(f"the Cox fit of the reconstructed data failed ({type(exc).__name__})")
+            out["poor_agreement"] = True
+            return out
         out["cox"] = {"treatment_arm": trt, "log_hr": float(row["coef"]), "se": float(row["se(coef)"]), "hr": float(math.exp(row["coef"])),
                       "hr_lower": float(row["exp(coef) lower 95%"]), "hr_upper": float(row["exp(coef) upper 95%"])}
     return out
@@ -296,7 +312,7 @@ def quality_plot(ipd: pd.DataFrame, curve: pd.DataFrame, percent: bool = False, 
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("time")
     ax.set_ylabel("survival")
-    ax.set_title("Reconstruction quality: digitised points vs reconstructed KM", fontsize=10)
+    ax.set_title("RECONSTRUCTED data — quality: digitised points vs reconstructed KM", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

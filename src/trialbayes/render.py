@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .caution import headline_tag
+from .escape import md_text
 from .results import HRSummary, ModelResult, Results, level_text
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -20,16 +22,21 @@ def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
             return "–"
         if isinstance(v, (float, np.floating)):
             return floatfmt.format(v)
-        return str(v)
+        return md_text(v)
 
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    head = "| " + " | ".join(md_text(c) for c in df.columns) + " |"
     sep = "|" + "|".join("---" for _ in df.columns) + "|"
     rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
     return "\n".join([head, sep, *rows])
 
 
-def with_unit(x: float, unit: str | None, fmt: str = "{:g}") -> str:
-    return fmt.format(x) + (f" {unit}" if unit else "")
+def num(x: float) -> str:
+    """3 significant figures without exponent notation: 2594.3 -> "2594", 23.71 -> "23.7"."""
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def with_unit(x: float, unit: str | None, fmt=None) -> str:
+    return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
 
 
 def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
@@ -180,7 +187,7 @@ def headline(r: Results) -> list[str]:
         lines.append(f"  {name:<14} P(HR<1): {ps}")
     for name, m in r.models.items():
         te = m.treatment_effect
-        flag = "" if m.reliable else "  [UNRELIABLE]"
+        flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
             f"{level_text(te.level)} CrI)  P(HR<1) = {te.p_benefit:.3f}{flag}"
@@ -203,13 +210,13 @@ def _curve_line(name: str, m: ModelResult) -> str:
     )
     reg = hc.benefit_region
     line += (
-        f"; P(HR < 1) > 0.9 for {hc.biomarker} {reg[0]:.3g}–{with_unit(reg[1], u, '{:.3g}')}"
+        f"; P(HR < 1) > 0.9 for {hc.biomarker} {num(reg[0])}–{with_unit(reg[1], u)}"
         if reg
         else "; P(HR < 1) exceeds 0.9 nowhere"
     )
     cross = hc.median_crosses_1_at
     return line + (
-        f"; the posterior median HR reaches 1 near {with_unit(cross, u, '{:.3g}')}."
+        f"; the posterior median HR reaches 1 near {with_unit(cross, u)}."
         if cross
         else "."
     )
@@ -220,7 +227,7 @@ def summary_lines(r: Results) -> list[str]:
     out = []
     for name, m in r.models.items():
         te = m.treatment_effect
-        flag = " (UNRELIABLE fit)" if not m.reliable else ""
+        flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
         out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
@@ -250,10 +257,10 @@ def summary_lines(r: Results) -> list[str]:
 
 # ----------------------------------------------------------------------------- report.md
 def render_patient_report(r: Results) -> str:
-    L = [f"# {r.title}"]
+    L = [f"# {md_text(r.title)}"]
     if r.synthetic:
         L.append(
-            f"\n> **SYNTHETIC DATA.** {r.data_label}. Every number below describes the synthetic "
+            f"\n> **SYNTHETIC DATA.** {md_text(r.data_label)}. Every number below describes the synthetic "
             "cohort, not a real trial.\n"
         )
     if not r.reliable:
@@ -263,7 +270,8 @@ def render_patient_report(r: Results) -> str:
             "must not be used.\n"
         )
     for f in r.all_flags:
-        L.append(f"> **{f.severity}** ({f.code}{', ' + f.model if f.model else ''}): {f.message}.")
+        where = f", {f.model}" if f.model else ""
+        L.append(f"> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {line}" for line in summary_lines(r))
     L += _data_section(r)
@@ -294,17 +302,17 @@ def render_patient_report(r: Results) -> str:
 
 def _data_section(r: Results) -> list[str]:
     d, tu = r.data, r.time_unit
-    arms = "; ".join(f"{a}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items())
+    arms = "; ".join(f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items())
     L = [
         "\n## Data",
         f"{d['n']} patients, {d['events']} events; {arms}. Longest follow-up "
-        f"{d['max_follow_up']:g} {tu}. Source: {d['source']}. Data sha256 `{d['sha256'][:16]}…`.",
+        f"{d['max_follow_up']:g} {tu}. Source: {md_text(d['source'])}. Data sha256 `{d['sha256'][:16]}…`.",
     ]
     if d["n_dropped_incomplete"]:
         L.append(
             f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped."
         )
-    L += [f"Note: {n}." for n in r.sections.get("data_notes", [])]
+    L += [f"Note: {md_text(n)}." for n in r.sections.get("data_notes", [])]
     if "reconstruction" in r.sections:
         L += _reconstruction_section(r)
     L.append(f"\nSign convention: {r.sign_convention}.")
@@ -353,7 +361,7 @@ def _reconstruction_section(r: Results) -> list[str]:
     L.append(
         "\n"
         + (
-            "**Poor agreement:** " + "; ".join(q["warnings"])
+            "**Poor agreement:** " + "; ".join(md_text(w) for w in q["warnings"])
             if q["warnings"]
             else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."
         )
@@ -361,6 +369,11 @@ def _reconstruction_section(r: Results) -> list[str]:
     if "reconstruction_quality" in r.figures:
         L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
     return L
+
+
+def _no_cox(m: ModelResult) -> str:
+    """Why a model has no Cox numbers (a failed or runaway fit), or '–'."""
+    return {"failed": "Cox fit failed", "not_converged": "Cox not converged"}.get(m.cox_status, "–")
 
 
 def _effect_section(r: Results) -> list[str]:
@@ -374,7 +387,7 @@ def _effect_section(r: Results) -> list[str]:
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
                 **{f"P(HR<{k})": v for k, v in te.p_hr_below.items()},
                 **{f"P(HR>{k})": v for k, v in te.p_hr_above.items()},
-                f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text() if cx else "–",
+                f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text() if cx else _no_cox(m),
             }
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
@@ -413,7 +426,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
                 "P(HR<1)": c.posterior.p_benefit,
                 f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
                 if c.cox
-                else "–",
+                else _no_cox(m),
             }
             for c in m.coefficients
         ]
@@ -451,7 +464,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     reg = hc.benefit_region
     L.append(
         f"\nP(HR < 1) > 0.9 for {hc.biomarker} in "
-        f"{reg[0]:.3g}–{with_unit(reg[1], hc.unit, '{:.3g}')}."
+        f"{num(reg[0])}–{with_unit(reg[1], hc.unit)}."
         if reg
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {hc.biomarker} range."
     )

@@ -56,7 +56,9 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
 
 
 def _label(data):
-    return "SYNTHETIC DATA" if data.synthetic else None
+    if data.synthetic:
+        return "SYNTHETIC DATA"
+    return "RECONSTRUCTED DATA" if data.reconstruction is not None else None
 
 
 def _model_figures(out: OutputDir, cfg, data, run, name: str, treat_draws) -> None:

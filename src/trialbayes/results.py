@@ -259,6 +259,7 @@ class ModelResult:
     subgroups: Subgroups | None = None
     hr_curve: HRCurve | None = None
     flags: list[Flag] = field(default_factory=list)
+    cox_status: str = "ok"  # "not_converged" / "failed": no Cox terms are reported (see flags)
 
 
 @dataclass

@@ -31,6 +31,7 @@ def load_data(cfg: Config) -> TrialData:
             missing=src.missing,
             label=src.label or str(src.path),
             source=str(src.path),
+            time_unit=src.time_unit,
         )
     if src.kind == "reconstructed":
         from .reconstruct import load_reconstructed

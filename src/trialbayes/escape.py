@@ -1,0 +1,54 @@
+"""Escaping user strings (column names, arm labels, titles, notes) for the files a run writes.
+
+* CSV: a cell that starts with ``= + - @`` (or a tab / carriage return) is a formula to a
+  spreadsheet (CSV injection); it is written with a leading apostrophe. Numbers, and text that
+  reads as a plain number such as ``-0.5``, are left alone.
+* Markdown: HTML (``<script>``), links and images (``[x](…)``), table pipes, code spans and
+  line breaks in user text are neutralised, so a label cannot add markup to a report.
+* HTML: ``html.escape`` (for the HTML report).
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_MD_BACKSLASH = str.maketrans({c: "\\" + c for c in "\\`*[]|"})
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def csv_cell(v):
+    """A CSV cell safe to open in a spreadsheet."""
+    if isinstance(v, str) and v.startswith(FORMULA_START) and not _is_number(v):
+        return "'" + v
+    return v
+
+
+def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` with escaped column names and text cells (numeric columns untouched)."""
+    out = df.rename(columns={c: csv_cell(str(c)) for c in df.columns})
+    for c in out.columns:
+        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+            out[c] = out[c].map(csv_cell)
+    return out
+
+
+def md_text(s) -> str:
+    """User text for Markdown: no HTML, links, images, table breaks, code spans or new lines."""
+    t = " ".join(str(s).split())
+    t = t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return t.translate(_MD_BACKSLASH)
+
+
+def html_text(s) -> str:
+    """User text for HTML (element content and quoted attributes)."""
+    return html.escape(str(s), quote=True)

@@ -1,0 +1,119 @@
+"""Run phases and interruptions: Ctrl-C (SIGINT) and SIGTERM stop a run, never truncate it.
+
+``handle_signals()`` (installed by the CLI around every command) turns SIGINT and SIGTERM into an
+:class:`Interrupted` exception. It derives from ``BaseException``, not ``KeyboardInterrupt``, so
+no library's ``except KeyboardInterrupt`` / ``except Exception`` can swallow it and carry on with
+a partial result (nutpie returns the draws so far on KeyboardInterrupt). The signal is also
+remembered, so that :func:`raise_if_interrupted` stops the run after any call that swallowed it
+anyway. The CLI turns it into exit status 128 + signal number (130 SIGINT, 143 SIGTERM); the
+output folder is only ever replaced by a completed run (``outputs.OutputDir``).
+
+``phase(name)`` records what the run is doing, so that an interruption or an unexpected failure
+names the phase ("sampling model 'adjusted'").
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+_received: int | None = None
+_phase: list[str] = []
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal. ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+
+
+class SamplingIncomplete(RuntimeError):
+    """The sampler returned fewer draws than asked, or non-finite draws: never analysed."""
+
+
+def _handler(signum, frame):  # noqa: ARG001 - signal handler signature
+    global _received
+    _received = signum
+    raise Interrupted(signum)
+
+
+def received() -> int | None:
+    """The signal number received since handlers were installed, or None."""
+    return _received
+
+
+def raise_if_interrupted() -> None:
+    """Re-raise an interruption that a library caught and swallowed."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
+@contextmanager
+def handle_signals() -> Iterator[None]:
+    """Install the SIGINT / SIGTERM handlers for the duration of a command (main thread only)."""
+    global _received
+    _received = None
+    old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT / SIGTERM back for a few renames (a commit is all or nothing)."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """``with phase("sampling model 'x'"):`` names what the run is doing; an exception escaping
+    it is tagged with the innermost phase it came from (see :func:`failure_phase`)."""
+    _phase.append(name)
+    try:
+        yield
+    except BaseException as exc:
+        if getattr(exc, "_trialbayes_phase", None) is None:
+            try:
+                exc._trialbayes_phase = " / ".join(_phase)
+            except AttributeError:
+                pass
+        raise
+    finally:
+        _phase.pop()
+
+
+def current_phase() -> str:
+    return " / ".join(_phase) if _phase else "starting"
+
+
+def failure_phase(exc: BaseException) -> str:
+    """The phase an exception was raised in (recorded on it while unwinding), else the current."""
+    return getattr(exc, "_trialbayes_phase", None) or current_phase()
+
+
+def check_complete(idata, chains: int, draws: int, var_names: list[str]) -> None:
+    """Refuse a trace that is shorter than asked or holds non-finite draws (a truncated run)."""
+    raise_if_interrupted()
+    import numpy as np
+
+    post = idata.posterior
+    got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
+    if got != (chains, draws):
+        raise SamplingIncomplete(f"the sampler returned {got[0]} chains × {got[1]} draws, "
+                                 f"not {chains} × {draws}; the run was cut short")
+    for v in var_names:
+        if v in post and not np.isfinite(np.asarray(post[v])).all():
+            raise SamplingIncomplete(f"non-finite posterior draws of '{v}': the sampler did not "
+                                     "finish")
