@@ -2,7 +2,12 @@
 with the Poisson-trick (patient × interval expansion) formulation side by side at the smaller N.
 
 Each measurement runs in a fresh Python process (wall time and peak RSS of that process), so
-imports, compilation and sampling are all counted. Usage:
+imports, compilation and sampling are all counted. The default analysis runs three times: with
+nutpie's own compilation (reference, ``TRIALBAYES_COMPILER=nutpie``), cold (an empty compile
+cache) and warm (a second process on that cache); per-model compile and sampling seconds come
+from results.json (``provenance.timings``). Single fits share one cache that starts empty, so
+the first N = 220 fit compiles and every later fit of the same structure (any N) loads it.
+Usage:
 
     .venv/bin/python bench/bench_fit.py                 # everything, writes bench/results/latest.json
     .venv/bin/python bench/bench_fit.py --sizes 220 2000 --poisson-up-to 2000
@@ -67,17 +72,17 @@ t2 = time.perf_counter()
 from trialbayes.config import Diagnostics
 dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
-print(json.dumps({"n": n, "form": form, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form != "pem" else n,
+print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form != "pem" else n,
                   "compile_s": runner.compile_seconds, "sample_s": t2 - t1, "setup_s": t1 - t0 - runner.compile_seconds,
                   "divergences": dg["divergences"], "rhat_max": dg["rhat_max"], "ess_bulk_min": dg["ess_bulk_min"]}))
 """
 
 
-def run(cmd: list[str]) -> tuple[float, float, str]:
+def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) over the children so far (exact for the first), and stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "CI": "true"})
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "CI": "true", **(env or {})})
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if p.returncode not in (0, 3):
@@ -85,28 +90,49 @@ def run(cmd: list[str]) -> tuple[float, float, str]:
     return wall, max(after, before) / 1024, p.stdout
 
 
+def default_analysis(py: str, cache: str) -> dict:
+    """Reference (nutpie's compile), cold and warm runs of configs/mirocals.yaml."""
+    out = {}
+    for label, env in (("reference_nutpie_compile", {"TRIALBAYES_COMPILER": "nutpie"}),
+                       ("cold_cache", {"TRIALBAYES_CACHE_DIR": cache}), ("warm_cache", {"TRIALBAYES_CACHE_DIR": cache})):
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, rss, _ = run([py, "-m", "trialbayes.cli", "run", "configs/mirocals.yaml", "--out", tmp], env)
+            timings = json.loads((Path(tmp) / "mirocals" / "results.json").read_text())["provenance"]["timings"]
+        compile_s = sum(t["compile_s"] for t in timings.values())
+        out[label] = {"wall_s": round(wall, 1), "peak_rss_mib": round(rss), "compile_s": round(compile_s, 1),
+                      "compile_share": round(compile_s / wall, 2), "models": timings}
+        print(f"default analysis, {label}: {wall:.1f} s wall, compile {compile_s:.1f} s ({compile_s / wall:.0%}), "
+              + ", ".join(f"{m} {t['compile_s']:.1f}+{t['sample_s']:.1f} s ({t['compiled_from']})" for m, t in timings.items()),
+              flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[220, 2000, 20000, 100000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[220, 2000, 20000, 100000])
     ap.add_argument("--poisson-up-to", type=int, default=20000)
     ap.add_argument("--skip-default", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = ap.parse_args()
     py = sys.executable
     results = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "single_fit": []}
+    cache = tempfile.mkdtemp(prefix="trialbayes-bench-cache-")
     if not args.skip_default:
-        with tempfile.TemporaryDirectory() as tmp:
-            wall, rss, _ = run([py, "-m", "trialbayes.cli", "run", "configs/mirocals.yaml", "--out", tmp])
-        results["default_analysis"] = {"wall_s": round(wall, 1), "peak_rss_mib": round(rss)}
-        print(f"default analysis: {wall:.1f} s wall, peak RSS {rss:.0f} MiB", flush=True)
+        results["default_analysis"] = default_analysis(py, cache)
+    single_cache = tempfile.mkdtemp(prefix="trialbayes-bench-cache-")
     for n in args.sizes:
         for form in ("pem", "poisson") if n <= args.poisson_up_to else ("pem",):
-            wall, rss, out = run([py, "-c", SINGLE_FIT, str(n), form])
+            wall, rss, out = run([py, "-c", SINGLE_FIT, str(n), form], {"TRIALBAYES_CACHE_DIR": single_cache})
             rec = json.loads(out.strip().splitlines()[-1])
             rec.update({"wall_s": round(wall, 1), "peak_rss_mib": round(rec["peak_rss_mib"])})
             results["single_fit"].append(rec)
-            print(f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f}  sample {rec['sample_s']:6.1f}  "
+            print(f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f} ({rec['compiled_from']})  "
+                  f"sample {rec['sample_s']:6.1f}  "
                   f"rows {rec['rows']:>7}  div {rec['divergences']}  R-hat {rec['rhat_max']:.3f}", flush=True)
+    if 100000 in args.sizes:  # per-gradient cost against a hand-written kernel (bench_gradient.py)
+        _, _, out = run([py, "bench/bench_gradient.py", "--n", "100000"], {"TRIALBAYES_CACHE_DIR": single_cache})
+        results["gradient_n100000"] = json.loads(out.strip().splitlines()[-1])
+        print("gradient at N=100000:", results["gradient_n100000"], flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 

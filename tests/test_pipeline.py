@@ -64,6 +64,7 @@ def _strip_run_specific(d):
     d = json.loads(json.dumps(d))
     d["provenance"].pop("created_at")
     d["provenance"].pop("config_path")
+    d["provenance"].pop("timings", None)  # compile/sampling seconds and the compile-cache tier
     return d
 
 

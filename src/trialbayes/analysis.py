@@ -429,5 +429,6 @@ def _provenance(cfg: Config, data: TrialData, models: dict, seeds: dict, config_
             n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
             for n, m in models.items()
         },
+        "timings": {n: m.sampler.timing_summary() for n, m in models.items()},
         "wall_seconds": None,
     }

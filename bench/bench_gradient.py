@@ -1,0 +1,137 @@
+"""Per-gradient cost at large N: the compiled model's C callback (what nutpie calls) against a
+hand-written numba O(N·P + K) log-likelihood and gradient of the same piecewise-exponential model.
+
+The hand-written kernel covers the likelihood only (the priors are O(K + P), negligible at this N);
+it is checked against the model's NumPy log-likelihood and a finite-difference gradient before
+timing. Usage:
+
+    .venv/bin/python bench/bench_gradient.py [--n 100000] [--evals 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import time
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, fastmath=False)
+def pem_logp_grad(alpha, beta, gamma, treat, X, interval, offset, event, widths):
+    k, n, p = alpha.shape[0], treat.shape[0], gamma.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros(k)
+    for j in range(1, k):
+        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
+    a_sum, b_sum, d_sum = np.zeros(k), np.zeros(k), np.zeros(k)
+    g_beta, g_gamma, ll = 0.0, np.zeros(p), 0.0
+    for i in range(n):
+        eta = beta * treat[i]
+        for c in range(p):
+            eta += X[i, c] * gamma[c]
+        j = interval[i]
+        e = np.exp(eta)
+        h0 = cum[j] + lam[j] * offset[i]
+        ll += event[i] * (alpha[j] + eta) - e * h0
+        r = event[i] - e * h0
+        g_beta += r * treat[i]
+        for c in range(p):
+            g_gamma[c] += r * X[i, c]
+        a_sum[j] += e
+        b_sum[j] += e * offset[i]
+        d_sum[j] += event[i]
+    g_alpha = np.zeros(k)
+    later = 0.0  # sum of exp(eta) over patients who left after interval j
+    for j in range(k - 1, -1, -1):
+        g_alpha[j] = d_sum[j] - lam[j] * b_sum[j] - lam[j] * widths[j] * later
+        later += a_sum[j]
+    return ll, g_alpha, g_beta, g_gamma
+
+
+def build(n: int):
+    from trialbayes.config import Baseline, ColumnMap, ModelSpec
+    from trialbayes.data import from_frame
+    from trialbayes.design import build_design
+    from trialbayes.model import build_model
+    from trialbayes.priors import merge_priors
+    from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+
+    df, _ = generate(n=n, seed=1)
+    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
+    design = build_design(data, ModelSpec(name="adjusted", covariates="all"), Baseline(n_intervals=8))
+    return design, build_model(design, merge_priors({}))
+
+
+def check_kernel(design, args) -> float:
+    """Largest relative error of the hand-written gradient against central differences."""
+    alpha, beta, gamma = args[:3]
+    dd = design.data_dict()
+    ll, ga, gb, gg = pem_logp_grad(*args)
+    eta = beta * dd["treat"] + dd["X"] @ gamma  # the model's likelihood in NumPy (model.pem_parts)
+    lam, j = np.exp(alpha), dd["interval_idx"]
+    cum = np.concatenate([[0.0], np.cumsum(lam[:-1] * dd["widths"][:-1])])
+    ref = np.sum(dd["event"] * (alpha[j] + eta) - np.exp(eta) * (cum[j] + lam[j] * dd["offset"]))
+    assert abs(ll - ref) <= 1e-8 * abs(ref), (ll, ref)
+    theta = np.concatenate([alpha, [beta], gamma])
+    grad, k = np.concatenate([ga, [gb], gg]), len(alpha)
+    worst = 0.0
+    for i in range(len(theta)):
+        h = 1e-6
+        up, dn = theta.copy(), theta.copy()
+        up[i] += h
+        dn[i] -= h
+        fd = (pem_logp_grad(up[:k], up[k], up[k + 1:], *args[3:])[0]
+              - pem_logp_grad(dn[:k], dn[k], dn[k + 1:], *args[3:])[0]) / (2 * h)
+        worst = max(worst, abs(fd - grad[i]) / max(1.0, abs(grad[i])))
+    assert worst < 1e-4, worst
+    return worst
+
+
+def time_callback(compiled, x, evals: int) -> float:
+    dbl = ctypes.POINTER(ctypes.c_double)
+    f = compiled.compiled_logp_func.ctypes
+    out, lp = np.zeros_like(x), np.zeros(())
+    ptrs = (x.ctypes.data_as(dbl), out.ctypes.data_as(dbl), lp.ctypes.data_as(dbl), compiled.user_data.ctypes.data)
+    f(len(x), *ptrs)
+    t0 = time.perf_counter()
+    for _ in range(evals):
+        f(len(x), *ptrs)
+    return (time.perf_counter() - t0) / evals
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100_000)
+    ap.add_argument("--evals", type=int, default=300)
+    a = ap.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    from trialbayes.compile_cache import compile_model
+
+    design, model = build(a.n)
+    compiled, rec = compile_model(model)
+    x = compiled.initial_point_func(1)
+    dd = design.data_dict()
+    rng = np.random.default_rng(0)
+    args = (np.log(design.event.sum() / dd["widths"].sum()) + 0.1 * rng.standard_normal(design.n_intervals),
+            -0.2, 0.1 * rng.standard_normal(dd["X"].shape[1]), dd["treat"].astype(float),
+            np.ascontiguousarray(dd["X"]), dd["interval_idx"].astype(np.int64), dd["offset"],
+            dd["event"].astype(float), dd["widths"])
+    fd_err = check_kernel(design, args)
+    with threadpool_limits(1, user_api="blas"):
+        t_model = time_callback(compiled, x, a.evals)
+        pem_logp_grad(*args)
+        t0 = time.perf_counter()
+        for _ in range(a.evals):
+            pem_logp_grad(*args)
+        t_hand = (time.perf_counter() - t0) / a.evals
+    res = {"n": a.n, "model_callback_us": round(t_model * 1e6, 1), "hand_written_us": round(t_hand * 1e6, 1),
+           "ratio": round(t_model / t_hand, 2), "compiled_from": rec.source, "fd_check_max_rel_err": fd_err}
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
