@@ -1,9 +1,8 @@
 """Shared test helpers: write a patient CSV and a config next to it, run the CLI in-process,
-Monte Carlo error bounds, and comparison of results at a stated precision."""
+and Monte Carlo error bounds."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import arviz_stats as azs
@@ -20,12 +19,6 @@ COLUMNS = {
     "arm": "arm", "treatment_level": "IL-2LD", "biomarkers": ["pnfh"],
     "covariates": ["age", "svc"], "centre": "centre",
 }
-
-#: reruns with the same seed agree to this relative precision on every number of results.json
-#: (bit-for-bit within one process; across processes a cold vs warm compile cache has changed
-#: draws by ~1e-8, see README "Reproducibility")
-RERUN_RTOL = 1e-6
-
 
 def good_frame(n=60, seed=5):
     df, _ = generate(n=n, seed=seed)
@@ -72,20 +65,3 @@ def mcse(draws: np.ndarray, method: str = "mean", prob: float | None = None) -> 
     x = np.asarray(draws, float)
     x = x[None, :] if x.ndim == 1 else x
     return float(azs.mcse(x, method=method, prob=prob))
-
-
-def assert_close_json(a, b, rtol: float = RERUN_RTOL, path: str = "") -> None:
-    """Equal structure and strings; numbers equal to ``rtol`` (relative, absolute below 1e-12)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), f"{path}: keys differ"
-        for k in a:
-            assert_close_json(a[k], b[k], rtol, f"{path}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), f"{path}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_close_json(x, y, rtol, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        ok = (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
-        assert ok, f"{path}: {a!r} != {b!r} (rtol {rtol})"
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"

@@ -1,6 +1,7 @@
 """End to end through the CLI: outputs, labelling, exit statuses, atomicity, determinism."""
 
 import json
+import math
 from pathlib import Path
 
 import os
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import RERUN_RTOL, assert_close_json, run_cli, write_case
+from helpers import run_cli, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,11 +69,25 @@ def _strip_run_specific(d):
     return d
 
 
+def _keys(d):
+    """The key structure of a JSON tree (values dropped)."""
+    if isinstance(d, dict):
+        return {k: _keys(v) for k, v in d.items()}
+    return [_keys(v) for v in d] if isinstance(d, list) else None
+
+
 @pytest.mark.slow
 def test_same_seed_same_results_in_process_and_from_cold_caches(tmp_path):
-    """Reproducibility as the README states it: the same seed gives a bit-identical results.json
-    in the same process, and one equal to RERUN_RTOL (relative) from a new process whose compile
-    caches (PyTensor, numba, trialbayes) are empty."""
+    """Reproducibility as the README states it. In one process the same seed gives a bit-identical
+    results.json. From a new process whose compile caches (PyTensor, numba, trialbayes) are empty,
+    the data, settings and structure are identical and the posterior agrees within Monte Carlo
+    error: freshly compiled and cached kernels can differ in the last bits (seen: ~2e-6 relative
+    on this model), which NUTS can amplify into different draws.
+
+    Monte Carlo check: if the draws differ, the two runs' medians differ by sqrt(2) MCSE(median)
+    in SD, MCSE(median) ~ 1.253 log-SD / sqrt(bulk ESS) (the smallest over parameters, so
+    conservative), and likewise P(HR < 1) with sqrt(p(1-p) / ESS). Two checks at z = 3.48
+    (Bonferroni, 5e-4 two-sided each): false-failure rate < 1e-3."""
     cfg = write_case(tmp_path / "in", config={"models": [{"name": "inter", "covariates": ["age"],
                                                           "interaction": "linear", "biomarker": "pnfh"}],
                                                "diagnostics": {"allow_unreliable": True},
@@ -89,8 +104,19 @@ def test_same_seed_same_results_in_process_and_from_cold_caches(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out",
                            str(tmp_path / "c")], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    fresh = json.loads((tmp_path / "c" / "case" / "results.json").read_text())
-    assert_close_json(_strip_run_specific(runs["a"]), _strip_run_specific(fresh), RERUN_RTOL)
+    a = _strip_run_specific(runs["a"])
+    c = _strip_run_specific(json.loads((tmp_path / "c" / "case" / "results.json").read_text()))
+    assert _keys(a) == _keys(c)
+    assert a["data"] == c["data"] and a["settings"] == c["settings"]
+    z = 3.48
+    for name, m in a["models"].items():
+        te_a, te_c = m["treatment_effect"], c["models"][name]["treatment_effect"]
+        ess = m["diagnostics"]["ess_bulk_min"]
+        se_med = 1.253 * te_a["log_sd"] / math.sqrt(ess)
+        assert abs(math.log(te_a["median"] / te_c["median"])) <= z * math.sqrt(2) * se_med
+        p = te_a["p_hr_below"]["1"]
+        se_p = math.sqrt(max(p * (1 - p), 1 / ess) / ess)
+        assert abs(p - te_c["p_hr_below"]["1"]) <= z * math.sqrt(2) * se_p
 
 
 def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
