@@ -155,9 +155,15 @@ def analyse_model(
         groups = est.subgroup_effects(
             draws, pem.design, vals, cuts.value, landmark, thr, harm, prob
         )
-        if pem.spec.biomarker == bname:  # without the interaction a subgroup HR is the overall HR
+        if pem.spec.biomarker == bname:
             for g in groups:
                 g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+        else:  # no interaction: the conditional HR is the overall HR in every subgroup
+            res.flags.append(Flag(
+                "subgroup_without_interaction",
+                f"no treatment × {bname} interaction in this model: its {bname} subgroup HRs"
+                " restate the overall effect (only the standardisation differs), they are not"
+                " evidence of effect modification", "caution", pem.spec.name))
         res.subgroups = Subgroups(
             bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups
         )
@@ -240,8 +246,12 @@ def loo_table(
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
         khat[n] = {"max_pareto_k": float(k.max()), "n_k_above_0.7": int((k > 0.7).sum())}
+    left_out = [n for n in models if n not in loos]
+    note = (f" Not compared: {', '.join(f'`{n}`' for n in left_out)} (draws × patients above "
+            f"{PiecewiseExponentialModel.MAX_LOGLIK_CELLS:,}: no pointwise log-likelihood kept)."
+            if left_out else "")
     if len(loos) < 2:
-        return None, LooComparison(None, khat, "")
+        return None, LooComparison(None, khat, note.strip())
     df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
     keep = [
         c
@@ -249,7 +259,7 @@ def loo_table(
         if c in df.columns
     ]
     df = df[keep]
-    return df, LooComparison(df.to_dict(orient="records"), khat, loo_verdict(df))
+    return df, LooComparison(df.to_dict(orient="records"), khat, loo_verdict(df) + note)
 
 
 def loo_verdict(df: pd.DataFrame) -> str:

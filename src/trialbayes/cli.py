@@ -251,7 +251,8 @@ def reconstruct(
 
 
 def main() -> None:
-    from .interrupts import Interrupted, SamplingIncomplete, failure_phase, handle_signals
+    from .interrupts import (Interrupted, SamplingIncomplete, committed, failure_phase,
+                             handle_signals)
 
     with handle_signals():
         try:
@@ -259,8 +260,10 @@ def main() -> None:
         except SystemExit:
             raise
         except Interrupted as exc:
-            _err(f"{exc} while {failure_phase(exc)}: stopped; nothing written, previous outputs "
-                 "untouched")
+            done = ", ".join(str(p) for p in committed())
+            what = (f"the new outputs were already complete in {done}" if done
+                    else "nothing written, previous outputs untouched")
+            _err(f"{exc} while {failure_phase(exc)}: stopped; {what}")
             sys.exit(exc.exit_code)
         except SamplingIncomplete as exc:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")

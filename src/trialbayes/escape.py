@@ -28,7 +28,8 @@ def _is_number(s: str) -> bool:
 
 def csv_cell(v):
     """A CSV cell safe to open in a spreadsheet."""
-    if isinstance(v, str) and v.startswith(FORMULA_START) and not _is_number(v):
+    lead = v.lstrip(" \t\r\n") if isinstance(v, str) else ""  # " =1+1" is a formula too
+    if lead.startswith(FORMULA_START) and not _is_number(v):
         return "'" + v
     return v
 

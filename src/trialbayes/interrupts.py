@@ -35,10 +35,30 @@ class SamplingIncomplete(RuntimeError):
     """The sampler returned fewer draws than asked, or non-finite draws: never analysed."""
 
 
+_deferring = 0  # > 0 inside deferred(): a signal is held until the block is done
+_pending: int | None = None
+
+
 def _handler(signum, frame):  # noqa: ARG001 - signal handler signature
-    global _received
+    global _received, _pending
     _received = signum
+    if _deferring:
+        _pending = signum
+        return
     raise Interrupted(signum)
+
+
+_committed: list = []  # output folders swapped into place by this command
+
+
+def note_committed(path) -> None:
+    """Record that ``path`` now holds this command's complete outputs."""
+    _committed.append(path)
+
+
+def committed() -> list:
+    """Output folders this command completed (so an interruption can say so)."""
+    return list(_committed)
 
 
 def received() -> int | None:
@@ -55,8 +75,9 @@ def raise_if_interrupted() -> None:
 @contextmanager
 def handle_signals() -> Iterator[None]:
     """Install the SIGINT / SIGTERM handlers for the duration of a command (main thread only)."""
-    global _received
-    _received = None
+    global _received, _pending
+    _received = _pending = None
+    _committed.clear()
     old = {s: signal.signal(s, _handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
@@ -67,13 +88,18 @@ def handle_signals() -> Iterator[None]:
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Hold SIGINT / SIGTERM back for a few renames (a commit is all or nothing)."""
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    """Hold SIGINT / SIGTERM back for a few renames (a commit is all or nothing). The hold is in
+    the Python handler, not a thread's signal mask: any thread may receive a process signal,
+    but its Python handler always runs in the main thread, which this flag governs."""
+    global _deferring, _pending
+    _deferring += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _deferring -= 1
+    if not _deferring and _pending is not None:
+        signum, _pending = _pending, None
+        raise Interrupted(signum)
 
 
 @contextmanager

@@ -85,17 +85,30 @@ class OutputDir:
 
     def commit(self) -> Path:
         """Swap the staging folder into place (two renames on the same filesystem)."""
-        from .interrupts import deferred
+        from .interrupts import deferred, note_committed
 
         backup = self.root / f".{self.final.name}.old-{os.getpid()}"
-        with deferred():  # a signal waits until both renames are done
-            if self.final.exists():
-                self.final.rename(backup)
-            self.staging.rename(self.final)
-        if backup.exists():
-            shutil.rmtree(backup, ignore_errors=True)
-        self.committed = True
+        try:
+            with deferred():  # a signal waits until both renames are done
+                self._swap(backup)
+                note_committed(self.final)  # a signal raised after this finds the outputs done
+        finally:
+            if self.committed and backup.exists():
+                shutil.rmtree(backup, ignore_errors=True)
         return self.final
+
+    def _swap(self, backup: Path) -> None:
+        """Previous results to ``backup``, staging into place; on failure put the previous back."""
+        moved = self.final.exists()
+        if moved:
+            self.final.rename(backup)
+        try:
+            self.staging.rename(self.final)
+        except OSError:
+            if moved:
+                backup.rename(self.final)
+            raise
+        self.committed = True
 
 
 def _pid_alive(pid: int) -> bool:

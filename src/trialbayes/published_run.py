@@ -21,7 +21,7 @@ from .inference import stack_versions
 from .outputs import OutputDir
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
 from .published import PublishedSampler, posterior, prior_grid, scenario_table_row, tipping_point
-from .render import md_table
+from .render import md_table, prob
 from .results import PublishedEstimateResult, Results, Setting, level_text
 from .subgroups import shrink
 from .writer import RunResult, write_run
@@ -306,7 +306,7 @@ def published_summary(r: Results) -> list[str]:
     out = []
     for name, ev in r.estimates.items():
         sc = ev.scenarios
-        p = ", ".join(f"{k} {v.hr.p_benefit:.3f}" for k, v in sc.items())
+        p = ", ".join(f"{k} {prob(v.hr.p_benefit, v.hr.n_draws)}" for k, v in sc.items())
         lo = min(sc.items(), key=lambda kv: kv[1].hr.p_benefit)
         out.append(
             f"{name} (published HR {ev.hr:.2f}): P(HR < 1) by scenario — {p}; lowest under {lo[0]}."

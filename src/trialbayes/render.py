@@ -164,14 +164,16 @@ def headline(r: Results) -> list[str]:
     """The CLI's lines: one per model (patient level) or per estimate (published)."""
     lines = []
     for name, ev in r.estimates.items():
-        ps = ", ".join(f"{sc} {v.hr.p_benefit:.3f}" for sc, v in ev.scenarios.items())
+        ps = ", ".join(
+            f"{sc} {prob(v.hr.p_benefit, v.hr.n_draws)}" for sc, v in ev.scenarios.items()
+        )
         lines.append(f"  {name:<14} P(HR<1): {ps}")
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) = {te.p_benefit:.3f}{flag}"
+            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
         )
     for f in r.all_flags:
         lines.append(f"  flag [{f.severity}] {f.model + ': ' if f.model else ''}{f.message}")
@@ -254,7 +256,7 @@ def render_patient_report(r: Results) -> str:
         where = f", {f.model}" if f.model else ""
         L.append(f"> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
     L.append("\n## Summary")
-    L.extend(f"- {line}" for line in summary_lines(r))
+    L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
     L += _settings_section(r)
     L += _effect_section(r)
@@ -310,7 +312,7 @@ def _settings_section(r: Results) -> list[str]:
     return [
         "\n## Analysis settings",
         "Resolved for this trial (config values, or derived from its data by the stated rule):\n",
-        *[f"- {x}" for x in describe_settings(r.settings)],
+        *[f"- {md_text(x)}" for x in describe_settings(r.settings)],
     ]
 
 
@@ -381,15 +383,22 @@ def _effect_section(r: Results) -> list[str]:
     return L
 
 
+def _names(v) -> str:
+    """A covariate list for prose: escaped names, comma-separated ('all' or 'none' as words)."""
+    if not v:
+        return "none"
+    return md_text(v) if isinstance(v, str) else ", ".join(md_text(x) for x in v)
+
+
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     lv = level_text(te.level)
     L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
         f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
-        f"{s['covariates'] or 'none'}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
+        f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
         f"interaction: {s['interaction']}"
-        + (f" with {s['biomarker']}" if s["biomarker"] else "")
+        + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
         + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
     )
     L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
@@ -433,10 +442,11 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
 
 def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     hc = m.hr_curve
-    head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker
+    bm, unit = md_text(hc.biomarker), md_text(hc.unit) if hc.unit else ""
+    head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
     lv = level_text(m.treatment_effect.level)
     L = [
-        f"\nHR by {hc.biomarker} ({hc.kind}, {hc.transform} scale):",
+        f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
         md_table(
             pd.DataFrame(
                 [
@@ -448,13 +458,13 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     ]
     reg = hc.benefit_region
     L.append(
-        f"\nP(HR < 1) > 0.9 for {hc.biomarker} in "
-        f"{num(reg[0])}–{with_unit(reg[1], hc.unit)}."
+        f"\nP(HR < 1) > 0.9 for {bm} in "
+        f"{num(reg[0])}–{with_unit(reg[1], unit)}."
         if reg
-        else f"\nP(HR < 1) exceeds 0.9 nowhere on the {hc.biomarker} range."
+        else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
     )
     if f"hr_curve_{name}" in r.figures:
-        L.append(f"\n![HR by {hc.biomarker}]({r.figures[f'hr_curve_{name}']})")
+        L.append(f"\n![HR by {bm}]({r.figures[f'hr_curve_{name}']})")
     return L
 
 
