@@ -64,7 +64,8 @@ def test_never_seen_trial_runs_with_derived_values_and_units(tmp_path):
     report = (out / "report.md").read_text()
     assert f"at {s['landmark']['value']:g} days (derived" in report and "fmol/mg" in report
     assert "horTh = yes (treatment)" in report
-    for f in ("report.md", "results.json", "tables/coefficients.csv", "tables/subgroups.csv"):
+    docs = ("report.md", "report.html", "results.json")  # report.html: written by default
+    for f in (*docs, "tables/coefficients.csv", "tables/subgroups.csv"):
         text = (out / f).read_text()
         assert not re.search(r"\b(640|750|3700)(\.0)?\b|pg/mL|MIROCALS", text), f
     import arviz as az

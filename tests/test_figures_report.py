@@ -117,6 +117,60 @@ def test_hr_ticks_never_collide_and_cover_the_range():
         assert np.min(np.diff(np.log10(t))) >= span / 12, (lo, hi, t)
 
 
+def test_km_caption_keeps_fractional_times():
+    """Times in years below 2: the spans and the time of the largest gap keep their digits."""
+    agree = {
+        "treatment": {
+            "share_outside_band": 0.25,
+            "max_abs_diff": 0.05,
+            "max_abs_diff_time": 1.27,
+            "outside_spans": [(0.4, 1.3), (1.75, 1.75)],
+        }
+    }
+    cap = figures.km_caption(agree, None, "years")
+    assert "(0.4–1.3, 1.75 years)" in cap and "at 1.27 years" in cap, cap
+
+
+@pytest.mark.parametrize("sd", [1.0, 10.0])
+def test_prior_density_keeps_the_prior_mass_inside_the_axis(sd):
+    """The drawn prior density of N(0, sd) integrates over the x axis to the prior's mass there,
+    Phi(b/sd) - Phi(a/sd), within 0.01 (20,000 draws: Monte Carlo SE of that mass <= 0.0036,
+    plus the kernel's smoothing at the edges); cutting the draws to a window must not rescale."""
+    rng = np.random.default_rng(0)
+    fig = figures.prior_posterior_figure(
+        {"t": (rng.normal(0, sd, 20_000), rng.normal(-0.4, 0.2, 4000))}
+    )
+    ax = fig.axes[0]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "prior"]
+    a, b = ax.get_xlim()
+    area = np.trapezoid(line.get_ydata(), line.get_xdata())
+    assert line.get_xdata()[0] == a and line.get_xdata()[-1] == b
+    assert area == pytest.approx(stats.norm.cdf(b / sd) - stats.norm.cdf(a / sd), abs=0.01)
+    plt.close(fig)
+
+
+def test_hr_curve_caption_names_the_configured_thresholds():
+    from trialbayes.report_figures import _below_words
+
+    cols = ["biomarker", "p_hr_below_1", "p_hr_below_0.7", "p_hr_below_0.5"]
+    assert _below_words(pd.DataFrame(columns=cols)) == "below 1, below 0.7 and below 0.5"
+    assert _below_words(pd.DataFrame(columns=cols[:2])) == "below 1"
+
+
+def test_km_curves_carry_the_requested_level():
+    from lifelines import KaplanMeierFitter
+
+    from trialbayes.frequentist import km_curves
+
+    times, events, treat = _km_data()
+    km = km_curves(times, events, treat, level=0.8)
+    ref = KaplanMeierFitter(alpha=0.2).fit(times[treat == 1], events[treat == 1])
+    got = km[km["arm"] == 1]
+    assert (km["level"] == 0.8).all()
+    assert np.allclose(got["lower"], ref.confidence_interval_.iloc[:, 0])
+    assert np.allclose(got["upper"], ref.confidence_interval_.iloc[:, 1])
+
+
 def _figure_calls(tmp_path):
     times, events, treat = _km_data()
     grid = np.linspace(0, times.max(), 30)

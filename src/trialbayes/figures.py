@@ -123,11 +123,11 @@ def km_caption(agree: dict, landmark: float | None, unit: str, level: float = 0.
         s = f"{arm}: KM outside the model's {pct(level)} band at {share:.0%} of times"
         if a["outside_spans"]:
             spans = ", ".join(
-                f"{lo:.0f}–{hi:.0f}" if hi > lo else f"{lo:.0f}"
+                f"{lo:.3g}–{hi:.3g}" if hi > lo else f"{lo:.3g}"
                 for lo, hi in a["outside_spans"][:4]
             )
             s += f" ({spans} {unit}{', …' if len(a['outside_spans']) > 4 else ''})"
-        s += f", largest gap {a['max_abs_diff']:.3f} at {a['max_abs_diff_time']:.0f} {unit}"
+        s += f", largest gap {a['max_abs_diff']:.3f} at {a['max_abs_diff_time']:.3g} {unit}"
         lm = a.get("landmark")
         if lm:
             where = "inside" if lm["inside"] else "OUTSIDE"
@@ -338,10 +338,12 @@ def hr_curve_figure(
 
 
 # ----------------------------------------------------------------------------- prior vs posterior
-def _density(ax, v, col, lab, ls="-", fill=False):
+def _density(ax, v, col, lab, ls="-", fill=False, mass=1.0):
+    """Kernel density of ``v`` over the axis range, scaled to total ``mass`` (the share of the
+    full sample that ``v`` keeps when it was cut to a window)."""
     v = np.asarray(v, float)
     grid = np.linspace(*ax.get_xlim(), 400)
-    d = stats.gaussian_kde(v)(grid)
+    d = mass * stats.gaussian_kde(v)(grid)
     ax.plot(grid, d, color=col, ls=ls, label=lab)
     if fill:
         ax.fill_between(grid, d, color=col, alpha=0.2, lw=0)
@@ -365,7 +367,10 @@ def prior_posterior_figure(
         prior = np.asarray(prior, float)
         lo, hi = np.quantile(np.concatenate([prior, post]), [0.01, 0.99])
         ax.set_xlim(max(lo, xlim[0]), min(hi, xlim[1]))
-        _density(ax, prior[(prior > xlim[0] - 1) & (prior < xlim[1] + 1)], GREY, "prior", ls="--")
+        # the KDE of the draws in a window (a wide prior's KDE is too smooth) has area 1 over the
+        # window: scale it by the share kept so that it is the density of the full prior
+        keep = (prior > xlim[0] - 1) & (prior < xlim[1] + 1)
+        _density(ax, prior[keep], GREY, "prior", ls="--", mass=keep.mean())
         _density(ax, post, BLUE, "posterior", fill=True)
         ax.axvline(0, color=GREY, lw=0.8)
         ax.set_xlabel("log hazard ratio")

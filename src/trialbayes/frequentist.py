@@ -82,16 +82,20 @@ def _cox_terms(s: pd.DataFrame) -> dict:
     return terms
 
 
-def km_curves(times: np.ndarray, events: np.ndarray, treat: np.ndarray) -> pd.DataFrame:
-    """Kaplan–Meier estimate per arm (0 control, 1 treatment) with Greenwood 95% CIs."""
+def km_curves(times: np.ndarray, events: np.ndarray, treat: np.ndarray,
+              level: float = 0.95) -> pd.DataFrame:
+    """Kaplan–Meier estimate per arm (0 control, 1 treatment) with pointwise CIs at ``level``
+    (lifelines' exponential Greenwood intervals), the level in a ``level`` column."""
     rows = []
     for arm in (0, 1):
         m = treat == arm
-        km = KaplanMeierFitter().fit(times[m], events[m])
+        km = KaplanMeierFitter(alpha=1 - level).fit(times[m], events[m])
         sf = km.survival_function_.iloc[:, 0]
         ci = km.confidence_interval_
-        rows.append(pd.DataFrame({"arm": arm, "time": sf.index.to_numpy(), "survival": sf.to_numpy(),
-                                  "lower": ci.iloc[:, 0].to_numpy(), "upper": ci.iloc[:, 1].to_numpy()}))
+        rows.append(pd.DataFrame({
+            "arm": arm, "time": sf.index.to_numpy(), "survival": sf.to_numpy(),
+            "lower": ci.iloc[:, 0].to_numpy(), "upper": ci.iloc[:, 1].to_numpy(), "level": level,
+        }))
     return pd.concat(rows, ignore_index=True)
 
 

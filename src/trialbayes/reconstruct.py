@@ -19,6 +19,7 @@ import pandas as pd
 from .data import DataError, _rows
 from .reconstruct_checks import check_percent, check_rises, raw_agreement, risk_warnings
 
+COX_LEVEL = 0.95  # level of the Wald interval of the reconstructed data's Cox HR
 SURVIVAL_TOLERANCE = 0.02  # how far outside [0, 1] a digitised value may stray before it is an error
 
 
@@ -241,7 +242,7 @@ class QualityThresholds:
 def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: pd.DataFrame | None = None,
             percent: bool = False, treatment_arm: str | None = None, thresholds: QualityThresholds | None = None) -> dict:
     """Agreement of the reconstruction with what was digitised and published, plus its Cox HR."""
-    from lifelines import CoxPHFitter, KaplanMeierFitter
+    from lifelines import KaplanMeierFitter
 
     th = thresholds or QualityThresholds()
     curves = clean_curve(curve, percent)
@@ -282,17 +283,29 @@ def quality(ipd: pd.DataFrame, curve: pd.DataFrame, risk: pd.DataFrame, events: 
     arms = sorted(per_arm)
     if len(arms) == 2:
         trt = treatment_arm if treatment_arm in arms else arms[1]
-        df = pd.DataFrame({"time": ipd["time"], "event": ipd["event"], "treatment": (ipd["arm"] == trt).astype(int)})
         try:
-            with np.errstate(all="ignore"):
-                row = CoxPHFitter().fit(df, "time", "event").summary.loc["treatment"]
+            out["cox"] = _reconstructed_cox(ipd, trt)
         except Exception as exc:  # noqa: BLE001 - a quality statistic, never fatal
             warnings.append(f"the Cox fit of the reconstructed data failed ({type(exc).__name__})")
             out["poor_agreement"] = True
-            return out
-        out["cox"] = {"treatment_arm": trt, "log_hr": float(row["coef"]), "se": float(row["se(coef)"]), "hr": float(math.exp(row["coef"])),
-                      "hr_lower": float(row["exp(coef) lower 95%"]), "hr_upper": float(row["exp(coef) upper 95%"])}
     return out
+
+
+def _reconstructed_cox(ipd: pd.DataFrame, trt: str, level: float = COX_LEVEL) -> dict:
+    """Cox HR of arm ``trt`` vs the other arm with its Wald interval at ``level`` (in the dict)."""
+    from lifelines import CoxPHFitter
+
+    df = pd.DataFrame({"time": ipd["time"], "event": ipd["event"],
+                       "treatment": (ipd["arm"] == trt).astype(int)})
+    with np.errstate(all="ignore"):
+        s = CoxPHFitter(alpha=1 - level).fit(df, "time", "event").summary
+    row = s.loc["treatment"]
+    lo, hi = (
+        next(c for c in s.columns if c.startswith(f"exp(coef) {b} ")) for b in ("lower", "upper")
+    )
+    return {"treatment_arm": trt, "log_hr": float(row["coef"]), "se": float(row["se(coef)"]),
+            "hr": float(math.exp(row["coef"])), "hr_lower": float(row[lo]),
+            "hr_upper": float(row[hi]), "level": level}
 
 
 def quality_plot(ipd: pd.DataFrame, curve: pd.DataFrame, percent: bool = False, ax=None,

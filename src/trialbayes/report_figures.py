@@ -136,8 +136,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
         + f" on a log axis — posterior median and {pct(lv)} credible band, Cox estimate dashed; "
-        "middle: "
-        "posterior probability that the HR is below 1 and below 0.8; bottom: the observed "
+        f"middle: posterior probability that the HR is {_below_words(c)}; bottom: the observed "
         f"distribution of {b}"
         + (
             f"; dotted lines: subgroup cut-offs {', '.join(f'{x:g}' for x in cuts)}."
@@ -146,6 +145,13 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
         )
     )
     return fig, cap
+
+
+def _below_words(curve) -> str:
+    """'below 1 and below 0.8' for the thresholds the HR curve carries (``p_hr_below_<t>``)."""
+    ts = [c.removeprefix("p_hr_below_") for c in curve.columns if c.startswith("p_hr_below_")]
+    words = [f"below {t}" for t in ts]
+    return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]])) if words else "–"
 
 
 def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:

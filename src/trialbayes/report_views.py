@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .html_report import Figures, bullets, cell, h3, note, p, render, section, table
-from .render import prob, summary_lines
+from .render import _no_cox, prob, summary_lines
 from .results import HRSummary, Results, level_text
 
 MISSING = {
@@ -162,10 +162,21 @@ def data_blocks(r: Results, fig) -> list:
                 "Reconstruction quality",
             )
         )
+        if "cox" in q:
+            out.append(p(_reconstruction_cox(q["cox"])))
         if q.get("warnings"):
             out.append(note("Poor agreement: " + "; ".join(q["warnings"]), "unreliable"))
         out += fig("reconstruction_quality")
     return out
+
+
+def _reconstruction_cox(c: dict) -> str:
+    """The Cox HR of the reconstructed data with its interval and that interval's level."""
+    return (
+        f"Cox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
+        f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI {c['hr_lower']:.3f}–"
+        f"{c['hr_upper']:.3f})."
+    )
 
 
 def model_blocks(r: Results) -> list:
@@ -274,7 +285,7 @@ def effect_blocks(r: Results, fig) -> list:
     below, above, lv = list(first.p_hr_below), list(first.p_hr_above), level_text(first.level)
     rows = []
     for name, m in r.models.items():
-        te, cx = m.treatment_effect, m.coefficients[0].cox
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
         rows.append(
             [
                 name + ("" if m.reliable else " (UNRELIABLE)"),
@@ -282,7 +293,7 @@ def effect_blocks(r: Results, fig) -> list:
                 te.text(),
                 *[pr(te.p_hr_below[k], te) for k in below],
                 *[pr(te.p_hr_above[k], te) for k in above],
-                cx.text() if cx else None,
+                cx.text() if cx else _no_cox(m),
             ]
         )
     out = [
@@ -318,7 +329,7 @@ def effect_blocks(r: Results, fig) -> list:
                         c.unit,
                         c.posterior.text(3),
                         pr(c.posterior.p_benefit, c.posterior),
-                        c.cox.text(3) if c.cox else None,
+                        c.cox.text(3) if c.cox else _no_cox(m),
                         c.cox.p if c.cox else None,
                     ]
                     for c in m.coefficients
