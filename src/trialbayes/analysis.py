@@ -324,7 +324,8 @@ def run_patient_level(
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
     f = data.frame
-    km = km_curves(f["time"].to_numpy(), f["event"].to_numpy(), f["treat"].to_numpy())
+    km = km_curves(f["time"].to_numpy(), f["event"].to_numpy(), f["treat"].to_numpy(),
+                   level=cfg.estimands.ci_prob)
     lm = settings["landmark"].value
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",

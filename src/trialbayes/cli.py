@@ -245,7 +245,9 @@ def reconstruct(
         typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
                    f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
     if "cox" in q:
-        typer.echo(f"  Cox HR ({q['cox']['treatment_arm']} vs other) {q['cox']['hr']:.3f} ({q['cox']['hr_lower']:.3f}-{q['cox']['hr_upper']:.3f})")
+        c = q["cox"]
+        typer.echo(f"  Cox HR ({c['treatment_arm']} vs other) {c['hr']:.3f} "
+                   f"({c.get('level', 0.95):.0%} CI {c['hr_lower']:.3f}-{c['hr_upper']:.3f})")
     for w in q["warnings"]:
         typer.echo(f"WARNING: {w}", err=True)
 

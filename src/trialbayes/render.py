@@ -343,7 +343,8 @@ def _reconstruction_section(r: Results) -> list[str]:
         c = q["cox"]
         L.append(
             f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
-            f"{c['hr']:.3f} ({c['hr_lower']:.3f}–{c['hr_upper']:.3f})."
+            f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI "
+            f"{c['hr_lower']:.3f}–{c['hr_upper']:.3f})."
         )
     L.append(
         "\n"
