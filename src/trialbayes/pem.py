@@ -111,18 +111,26 @@ class PiecewiseExponentialModel:
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
 
-    def refit(self, data, seed: int | None = None, columns=None) -> "PiecewiseExponentialModel":
+    def refit(self, data, seed: int | None = None, columns=None, *, gate: bool = True,
+              log_likelihood: bool = True) -> "PiecewiseExponentialModel":
         """Refit on new data of the same shape (patients, intervals) with the compiled model: never
         recompiles (new values go in through pm.Data); a different shape is an error — use
-        ``fit(new_data)``, which builds and compiles a new model."""
+        ``fit(new_data)``, which builds and compiles a new model.
+
+        Many-fit jobs (coverage, simulation) may skip the diagnostics gate (``gate=False``:
+        ``diagnostics`` is then None and the fit counts as not checked) and the pointwise
+        log-likelihood; they then read what they need from ``idata.sample_stats`` themselves."""
         self._require_fit("refit")
         data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError("refit needs data of the same shape (patients and intervals); build a new model instead")
         self.design, self.data = new_design, data
-        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed, log_likelihood=self._loglik_dataset)
-        self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
+        loglik = self._loglik_dataset if log_likelihood else False
+        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed,
+                                         log_likelihood=loglik)
+        self.diagnostics = (diagnose(self.idata, free_var_names(self.model), self.gate)
+                            if gate else None)
         return self
 
     #: above this many draws × patients the pointwise log-likelihood (for LOO) is not stored

@@ -25,7 +25,7 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
 
     idata = pem.idata
     if "log_prior" not in idata.children:
-        pm.compute_log_prior(idata, model=pem.model, extend_inferencedata=True, progressbar=False)
+        pm.stats.compute_log_prior(idata, model=pem.model, extend_inferencedata=True, progressbar=False)
     names = ["treatment"] + (["interaction"] if pem.design.basis is not None else [])
     tab = az.psense_summary(idata, var_names=names)
     tab = tab.reset_index().rename(columns={"index": "parameter"})
