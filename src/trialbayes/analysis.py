@@ -143,7 +143,9 @@ def analyse_model(
         coefficients=coefs,
         survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
     )
-    res.flags += caution.model_flags(pem.spec.name, cox, draws["treatment"], pem.priors["treatment"])
+    res.flags += caution.model_flags(
+        pem.spec.name, cox, draws["treatment"], pem.priors["treatment"]
+    )
     tables = {
         "survival_curves": est.survival_curves(
             draws, pem.design, float(times.max()), e.curve_points, prob
@@ -159,11 +161,16 @@ def analyse_model(
             for g in groups:
                 g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
         else:  # no interaction: the conditional HR is the overall HR in every subgroup
-            res.flags.append(Flag(
-                "subgroup_without_interaction",
-                f"no treatment × {bname} interaction in this model: its {bname} subgroup HRs"
-                " restate the overall effect (only the standardisation differs), they are not"
-                " evidence of effect modification", "caution", pem.spec.name))
+            res.flags.append(
+                Flag(
+                    "subgroup_without_interaction",
+                    f"no treatment × {bname} interaction in this model: its {bname} subgroup HRs"
+                    " restate the overall effect (only the standardisation differs), they are not"
+                    " evidence of effect modification",
+                    "caution",
+                    pem.spec.name,
+                )
+            )
         res.subgroups = Subgroups(
             bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups
         )
@@ -247,9 +254,12 @@ def loo_table(
         k = np.asarray(loo.pareto_k).ravel()
         khat[n] = {"max_pareto_k": float(k.max()), "n_k_above_0.7": int((k > 0.7).sum())}
     left_out = [n for n in models if n not in loos]
-    note = (f" Not compared: {', '.join(f'`{n}`' for n in left_out)} (draws × patients above "
-            f"{PiecewiseExponentialModel.MAX_LOGLIK_CELLS:,}: no pointwise log-likelihood kept)."
-            if left_out else "")
+    note = (
+        f" Not compared: {', '.join(f'`{n}`' for n in left_out)} (draws × patients above "
+        f"{PiecewiseExponentialModel.MAX_LOGLIK_CELLS:,}: no pointwise log-likelihood kept)."
+        if left_out
+        else ""
+    )
     if len(loos) < 2:
         return None, LooComparison(None, khat, note.strip())
     df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
@@ -324,8 +334,12 @@ def run_patient_level(
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
     f = data.frame
-    km = km_curves(f["time"].to_numpy(), f["event"].to_numpy(), f["treat"].to_numpy(),
-                   level=cfg.estimands.ci_prob)
+    km = km_curves(
+        f["time"].to_numpy(),
+        f["event"].to_numpy(),
+        f["treat"].to_numpy(),
+        level=cfg.estimands.ci_prob,
+    )
     lm = settings["landmark"].value
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",
@@ -375,8 +389,13 @@ def run_patient_level(
         out_dir=None,
         reliable=results.reliable,
         models=models,
-        tables={"per_model": tables, "km": km, "loo": loo_df, "sensitivity": sens,
-                "next_phase": nxt},
+        tables={
+            "per_model": tables,
+            "km": km,
+            "loo": loo_df,
+            "sensitivity": sens,
+            "next_phase": nxt,
+        },
     )
     if write:
         from .report import write_patient_outputs

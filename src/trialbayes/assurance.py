@@ -21,12 +21,16 @@ def trial_se(events: float, allocation: float = 0.5) -> float:
     return 1.0 / math.sqrt(events * allocation * (1 - allocation))
 
 
-def assurance(mean: float, sd: float, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
+def assurance(
+    mean: float, sd: float, events: float, allocation: float = 0.5, alpha: float = 0.025
+) -> float:
     s = trial_se(events, allocation)
     return float(stats.norm.cdf((-stats.norm.ppf(1 - alpha) * s - mean) / math.sqrt(sd**2 + s**2)))
 
 
-def assurance_draws(draws: np.ndarray, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
+def assurance_draws(
+    draws: np.ndarray, events: float, allocation: float = 0.5, alpha: float = 0.025
+) -> float:
     """The same expectation over posterior draws (any posterior shape)."""
     s = trial_se(events, allocation)
     return float(stats.norm.cdf((-stats.norm.ppf(1 - alpha) * s - np.asarray(draws)) / s).mean())
@@ -37,13 +41,17 @@ def power(log_hr: float, events: float, allocation: float = 0.5, alpha: float = 
     return float(stats.norm.cdf(-log_hr / trial_se(events, allocation) - stats.norm.ppf(1 - alpha)))
 
 
-def prob_estimate_below_draws(draws: np.ndarray, events: float, target_hr: float, allocation: float = 0.5) -> float:
+def prob_estimate_below_draws(
+    draws: np.ndarray, events: float, target_hr: float, allocation: float = 0.5
+) -> float:
     """P(the next trial's estimated HR < target_hr), averaged over posterior draws."""
     s = trial_se(events, allocation)
     return float(stats.norm.cdf((math.log(target_hr) - np.asarray(draws)) / s).mean())
 
 
-def prob_estimate_below(mean: float, sd: float, events: float, target_hr: float, allocation: float = 0.5) -> float:
+def prob_estimate_below(
+    mean: float, sd: float, events: float, target_hr: float, allocation: float = 0.5
+) -> float:
     """P(the next trial's estimated HR < target_hr), averaged over the posterior."""
     s = trial_se(events, allocation)
     return float(stats.norm.cdf((math.log(target_hr) - mean) / math.sqrt(sd**2 + s**2)))

@@ -31,12 +31,16 @@ def data_flags(data) -> list[Flag]:
     out = []
     for arm, v in d["by_arm"].items():
         if v["events"] == 0:
-            msg = (f"No events in arm '{arm}' (n = {v['n']}): the treatment HR is set by the "
-                   "prior, not estimated from the data")
+            msg = (
+                f"No events in arm '{arm}' (n = {v['n']}): the treatment HR is set by the "
+                "prior, not estimated from the data"
+            )
             out.append(Flag("zero_events_in_arm", msg, detail={"arm": arm, **v}))
         elif v["events"] < MIN_EVENTS_ARM:
-            msg = (f"Only {v['events']} events in arm '{arm}' (n = {v['n']}): the treatment HR "
-                   "leans on the prior")
+            msg = (
+                f"Only {v['events']} events in arm '{arm}' (n = {v['n']}): the treatment HR "
+                "leans on the prior"
+            )
             out.append(Flag("few_events_in_arm", msg, detail={"arm": arm, **v}))
     if d["events"] < MIN_EVENTS_TOTAL:
         msg = f"Only {d['events']} events in all: estimates are imprecise and prior-sensitive"
@@ -50,8 +54,9 @@ def data_flags(data) -> list[Flag]:
 def prior_width(prior, prob: float = 0.95) -> float:
     """Width of the central ``prob`` interval of a location prior (any family, as its mixture)."""
     p = as_mixture_params(prior)
-    comps = [stats.t(df=min(nu, 1e6), loc=mu, scale=s)
-             for nu, mu, s in zip(p["nu"], p["mu"], p["sigma"])]
+    comps = [
+        stats.t(df=min(nu, 1e6), loc=mu, scale=s) for nu, mu, s in zip(p["nu"], p["mu"], p["sigma"])
+    ]
 
     def cdf(x):
         return sum(w * c.cdf(x) for w, c in zip(p["w"], comps))
@@ -71,16 +76,22 @@ def model_flags(name: str, cox: dict, treatment_draws: np.ndarray, treatment_pri
     lo, hi = np.quantile(treatment_draws, [0.025, 0.975])
     share = float((hi - lo) / prior_width(treatment_prior))
     if share > PRIOR_WIDTH_SHARE:
-        msg = (f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% as wide "
-               "as the prior's: the data add little, the answer is mostly the prior")
+        msg = (
+            f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% as wide "
+            "as the prior's: the data add little, the answer is mostly the prior"
+        )
         out.append(Flag("prior_dominated", msg, model=name, detail={"width_share": share}))
     if cox["status"] == "failed":
-        msg = (f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian result is "
-               "not cross-checked")
+        msg = (
+            f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian result is "
+            "not cross-checked"
+        )
         out.append(Flag("cox_failed", msg, model=name, detail={"error": cox["error"]}))
     elif cox["status"] == "not_converged":
-        msg = ("The Cox cross-check did not converge (" + "; ".join(cox["problems"]) + "): its "
-               "numbers are not estimates (sparse events or separation)")
+        msg = (
+            "The Cox cross-check did not converge (" + "; ".join(cox["problems"]) + "): its "
+            "numbers are not estimates (sparse events or separation)"
+        )
         out.append(Flag("cox_not_converged", msg, model=name, detail={"problems": cox["problems"]}))
     return out
 

@@ -36,8 +36,10 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
     need = spec.spline_basis if spec.interaction == "spline" else 3
     if distinct < need:
         what = "is constant" if distinct == 1 else f"takes only {distinct} distinct values"
-        raise DataError(f"column '{spec.biomarker}' (biomarker): {what}; model '{spec.name}' "
-                        f"({spec.interaction} interaction) needs at least {need}")
+        raise DataError(
+            f"column '{spec.biomarker}' (biomarker): {what}; model '{spec.name}' "
+            f"({spec.interaction} interaction) needs at least {need}"
+        )
 
 
 def fixed_effects(data: TrialData, spec: ModelSpec, cfg: Config) -> tuple[np.ndarray, list[str]]:
@@ -68,8 +70,10 @@ def check_collinearity(data: TrialData, spec: ModelSpec, cfg: Config) -> None:
     sets = collinear_sets(X, names)
     if sets:
         groups = "; ".join("{" + ", ".join(s) + "}" for s in sets)
-        raise DataError(f"model '{spec.name}': perfectly collinear terms {groups}; their effects "
-                        "cannot be told apart — drop one of each group")
+        raise DataError(
+            f"model '{spec.name}': perfectly collinear terms {groups}; their effects "
+            "cannot be told apart — drop one of each group"
+        )
 
 
 def available_memory() -> float:
@@ -109,7 +113,8 @@ def check_memory(cfg: Config, data: TrialData) -> None:
             raise ConfigError(
                 f"sampler: {cfg.sampler.chains} chains × {cfg.sampler.draws} draws of model "
                 f"'{spec.name}' need about {need / 1e9:.1f} GB, more than half the "
-                f"{avail / 1e9:.1f} GB available; lower sampler.draws")
+                f"{avail / 1e9:.1f} GB available; lower sampler.draws"
+            )
 
 
 def check_writable(root: str | Path, name: str) -> None:

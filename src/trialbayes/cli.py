@@ -15,7 +15,9 @@ import typer
 
 EXIT_INPUT, EXIT_UNRELIABLE = 2, 3
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bayesian reanalysis of time-to-event trials.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Bayesian reanalysis of time-to-event trials."
+)
 
 
 def _err(msg: str) -> None:
@@ -70,8 +72,9 @@ def run(
     if r.synthetic:
         typer.echo("NOTE: SYNTHETIC data — results describe the synthetic cohort, not the trial.")
     if r.kind == "reconstructed":
-        typer.echo("NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised "
-                   "Kaplan–Meier figure.")
+        typer.echo(
+            "NOTE: RECONSTRUCTED data — patient data rebuilt from a digitised Kaplan–Meier figure."
+        )
     for line in headline(r):
         typer.echo(line)
     if r.sections.get("next_phase"):
@@ -119,9 +122,13 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 
                 check_data(cfg.next_phase, data, cfg.models)
             settings = resolve(cfg, data)
-            typer.echo(f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
-                       f"biomarkers {data.biomarkers}")
-            typer.echo(f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}")
+            typer.echo(
+                f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
+                f"biomarkers {data.biomarkers}"
+            )
+            typer.echo(
+                f"arms: treatment {data.arm_display(True)}, control {data.arm_display(False)}"
+            )
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
             for f in data_flags(data):  # the run would flag these too
@@ -156,8 +163,14 @@ def calibrate(
         cfg = load_config(config)
         if cfg.data.kind == "published":
             raise ConfigError("calibrate: needs a patient-level config")
-        s = CalibrationSettings(model=model or cfg.models[-1].name, fits=fits, draws=draws,
-                                tune=draws, chains=chains, seed=cfg.sampler.seed + 3)
+        s = CalibrationSettings(
+            model=model or cfg.models[-1].name,
+            fits=fits,
+            draws=draws,
+            tune=draws,
+            chains=chains,
+            seed=cfg.sampler.seed + 3,
+        )
         backend = "dask" if scheduler else "auto"
         res, path = run_calibration(cfg, s, out, backend, workers, scheduler, show_progress("auto"))
     except (ConfigError, DataError) as exc:
@@ -166,8 +179,10 @@ def calibrate(
     typer.echo(f"wrote {path}")
     for p in res.parameters:
         flag = "  [NOT UNIFORM]" if p.chi2_p < 0.01 or p.ecdf_outside_95_band else ""
-        typer.echo(f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, "
-                   f"ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}")
+        typer.echo(
+            f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, "
+            f"ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}"
+        )
 
 
 @app.command()
@@ -197,10 +212,14 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
 def reconstruct(
     curve: Path = typer.Option(..., "--curve", help="digitised curve CSV: arm,time,survival"),
     risk: Path = typer.Option(..., "--risk", help="numbers at risk CSV: arm,time,n_at_risk"),
-    out: Path = typer.Option(..., "--out", help="reconstructed patient data CSV: id,time,event,arm"),
+    out: Path = typer.Option(
+        ..., "--out", help="reconstructed patient data CSV: id,time,event,arm"
+    ),
     events: Path = typer.Option(None, "--events", help="optional total events CSV: arm,events"),
     percent: bool = typer.Option(False, "--percent", help="survival is in percent"),
-    treatment: str = typer.Option(None, "--treatment", help="treatment arm, for the quality report's Cox HR"),
+    treatment: str = typer.Option(
+        None, "--treatment", help="treatment arm, for the quality report's Cox HR"
+    ),
 ):
     """Rebuild patient-level data from a digitised Kaplan–Meier figure (Guyot et al. 2012).
 
@@ -232,29 +251,44 @@ def reconstruct(
         labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
         labelled.to_csv(tmp[out], index=False, float_format="%.6g")
         tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
-        colours = None if treatment is None else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
+        colours = (
+            None
+            if treatment is None
+            else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
+        )
         save(quality_plot(ipd, c, percent, colours=colours), tmp[Path(f"{stem}.quality.png")])
         for t, p in tmp.items():
             p.replace(t)
     finally:
         for p in tmp.values():
             p.unlink(missing_ok=True)
-    typer.echo(f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
-               f"{int(ipd['event'].sum())} events) and its quality report")
+    typer.echo(
+        f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
+        f"{int(ipd['event'].sum())} events) and its quality report"
+    )
     for arm, a in q["arms"].items():
-        typer.echo(f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
-                   f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}")
+        typer.echo(
+            f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
+            f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}"
+        )
     if "cox" in q:
         c = q["cox"]
-        typer.echo(f"  Cox HR ({c['treatment_arm']} vs other) {c['hr']:.3f} "
-                   f"({c.get('level', 0.95):.0%} CI {c['hr_lower']:.3f}-{c['hr_upper']:.3f})")
+        typer.echo(
+            f"  Cox HR ({c['treatment_arm']} vs other) {c['hr']:.3f} "
+            f"({c.get('level', 0.95):.0%} CI {c['hr_lower']:.3f}-{c['hr_upper']:.3f})"
+        )
     for w in q["warnings"]:
         typer.echo(f"WARNING: {w}", err=True)
 
 
 def main() -> None:
-    from .interrupts import (Interrupted, SamplingIncomplete, committed, failure_phase,
-                             handle_signals)
+    from .interrupts import (
+        Interrupted,
+        SamplingIncomplete,
+        committed,
+        failure_phase,
+        handle_signals,
+    )
 
     with handle_signals():
         try:
@@ -263,16 +297,21 @@ def main() -> None:
             raise
         except Interrupted as exc:
             done = ", ".join(str(p) for p in committed())
-            what = (f"the new outputs were already complete in {done}" if done
-                    else "nothing written, previous outputs untouched")
+            what = (
+                f"the new outputs were already complete in {done}"
+                if done
+                else "nothing written, previous outputs untouched"
+            )
             _err(f"{exc} while {failure_phase(exc)}: stopped; {what}")
             sys.exit(exc.exit_code)
         except SamplingIncomplete as exc:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
             _hard_exit(1)
         except Exception as exc:  # noqa: BLE001 - last resort: one clear line, non-zero exit
-            _err(f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
-                 f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written")
+            _err(
+                f"unexpected failure while {failure_phase(exc)}: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}; nothing written"
+            )
             _hard_exit(1)
 
 

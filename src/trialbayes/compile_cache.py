@@ -80,10 +80,18 @@ def default_cache_dir() -> Path | None:
 
 def _stack_fingerprint(model) -> list:
     cfg = pytensor.config
-    return [platform.python_version(), platform.machine(), nw.WRAPPER_VERSION,
-            *(metadata.version(p) for p in _STACK),
-            cfg.floatX, cfg.numba__fastmath, cfg.optimizer_including, cfg.optimizer_excluding,
-            cfg.optimizer_requiring, bool(model.check_bounds)]
+    return [
+        platform.python_version(),
+        platform.machine(),
+        nw.WRAPPER_VERSION,
+        *(metadata.version(p) for p in _STACK),
+        cfg.floatX,
+        cfg.numba__fastmath,
+        cfg.optimizer_including,
+        cfg.optimizer_excluding,
+        cfg.optimizer_requiring,
+        bool(model.check_bounds),
+    ]
 
 
 def _value_key(v):
@@ -105,8 +113,9 @@ def _value_key(v):
     if isinstance(v, type) or callable(v) and hasattr(v, "__qualname__"):
         return _importable_name(v)
     if hasattr(v, "inputs") and hasattr(v, "outputs"):  # an inner (Frozen)FunctionGraph
-        return _graph_fingerprint(list(v.outputs), {x: ("input", i, str(x.type))
-                                                    for i, x in enumerate(v.inputs)})[0]
+        return _graph_fingerprint(
+            list(v.outputs), {x: ("input", i, str(x.type)) for i, x in enumerate(v.inputs)}
+        )[0]
     if type(v).__module__.startswith("pytensor") and "Type" in type(v).__name__:
         return repr(v)
     return hash_from_pickle_dump(v)
@@ -132,8 +141,11 @@ def _op_key(op) -> tuple:
     """Type and ``__props__`` (PyTensor's equality contract), plus any inner graph."""
     cls = f"{type(op).__module__}.{type(op).__qualname__}"
     props = getattr(op, "__props__", None)
-    body = tuple((p, _value_key(getattr(op, p))) for p in props) if props is not None else \
-        ("state", _value_key({k: x for k, x in vars(op).items() if not k.startswith("_")}))
+    body = (
+        tuple((p, _value_key(getattr(op, p))) for p in props)
+        if props is not None
+        else ("state", _value_key({k: x for k, x in vars(op).items() if not k.startswith("_")}))
+    )
     inner = getattr(op, "fgraph", None)
     return (cls, body, _value_key(inner) if inner is not None else None)
 
@@ -179,8 +191,10 @@ def structure_key(model) -> tuple[str | None, dict[str, SharedVariable]]:
     trace = list(model.unobserved_value_vars)
     try:
         graph, shared = _graph_fingerprint([model.logp(), *trace], value_names)
-        transforms = [(v.name, _transform_key(model.rvs_to_transforms.get(rv)))
-                      for rv, v in zip(model.free_RVs, values)]
+        transforms = [
+            (v.name, _transform_key(model.rvs_to_transforms.get(rv)))
+            for rv, v in zip(model.free_RVs, values)
+        ]
     except Exception:  # noqa: BLE001 - anything unhashable is simply not cached
         return None, {}
     shapes = [(k, tuple(int(d) for d in v)) for k, v in _compute_shapes(model).items()]
@@ -212,19 +226,30 @@ def _sources(meta) -> tuple[str, str]:
     key_of = {n: f"s{i}" for i, n in enumerate(names)}
     dtypes = {key_of[n]: meta["dtypes"][n] for n in names}
     words = rec.itemsize // 8
-    logp = nw.logp_source(meta["n_dim"], words, slots, [key_of[n] for n in meta["logp_args"]],
-                          dtypes)
-    expand = nw.expand_source(meta["n_dim"], meta["n_expanded"], words, slots,
-                              [key_of[n] for n in meta["expand_args"]], dtypes)
+    logp = nw.logp_source(
+        meta["n_dim"], words, slots, [key_of[n] for n in meta["logp_args"]], dtypes
+    )
+    expand = nw.expand_source(
+        meta["n_dim"],
+        meta["n_expanded"],
+        words,
+        slots,
+        [key_of[n] for n in meta["expand_args"]],
+        dtypes,
+    )
     return logp, expand
 
 
 def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable], fns=(None, None)):
     """nutpie's CompiledPyMCModel around the callbacks, with *this* model's data and initial
     point."""
-    from nutpie.compile_pymc import (CompiledPyMCModel, _prepare_dims_and_coords,
-                                     _rv_dict_to_flat_array_wrapper, _wrap_with_lock,
-                                     make_user_data)
+    from nutpie.compile_pymc import (
+        CompiledPyMCModel,
+        _prepare_dims_and_coords,
+        _rv_dict_to_flat_array_wrapper,
+        _wrap_with_lock,
+        make_user_data,
+    )
     from pymc.initial_point import make_initial_point_fn
 
     keys = {shared[n]: f"s{i}" for i, n in enumerate(meta["shared"])}
@@ -235,20 +260,35 @@ def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable]
         data[k] = arr
     names, slices, shapes = meta["shape_info"]
     shape_info = (list(names), [slice(a, b) for a, b in slices], [tuple(s) for s in shapes])
-    ipf = _wrap_with_lock(make_initial_point_fn(  # as nutpie.compile_pymc_model does
-        model=model, default_strategy="support_point", jitter_rvs=set(model.free_RVs),
-        return_transformed=True))
+    ipf = _wrap_with_lock(
+        make_initial_point_fn(  # as nutpie.compile_pymc_model does
+            model=model,
+            default_strategy="support_point",
+            jitter_rvs=set(model.free_RVs),
+            return_transformed=True,
+        )
+    )
     n_free = len(model.free_RVs)
     dims, coords = _prepare_dims_and_coords(model, shape_info, meta["reparameterized"])
     return CompiledPyMCModel(
-        _n_dim=meta["n_dim"], dims=dims, _coords=coords,
+        _n_dim=meta["n_dim"],
+        dims=dims,
+        _coords=coords,
         _shapes={n: tuple(s) for n, s in zip(names, shape_info[2])},
-        compiled_logp_func=logp_cf, compiled_expand_func=expand_cf,
-        initial_point_func=_rv_dict_to_flat_array_wrapper(ipf, names=shape_info[0][:n_free],
-                                                          shapes=shape_info[2][:n_free]),
-        shared_data=data, shared_var_keys=keys, user_data=make_user_data(keys, data),
-        n_expanded=meta["n_expanded"], shape_info=shape_info, logp_func=fns[0], expand_func=fns[1],
-        reparameterized_names=meta["reparameterized"])
+        compiled_logp_func=logp_cf,
+        compiled_expand_func=expand_cf,
+        initial_point_func=_rv_dict_to_flat_array_wrapper(
+            ipf, names=shape_info[0][:n_free], shapes=shape_info[2][:n_free]
+        ),
+        shared_data=data,
+        shared_var_keys=keys,
+        user_data=make_user_data(keys, data),
+        n_expanded=meta["n_expanded"],
+        shape_info=shape_info,
+        logp_func=fns[0],
+        expand_func=fns[1],
+        reparameterized_names=meta["reparameterized"],
+    )
 
 
 # ----------------------------------------------------------------------------- tiers
@@ -258,20 +298,32 @@ def _compile_fresh(model, key: str, cache_dir: Path | None):
     from nutpie.compile_pymc import _make_functions
 
     n_dim, n_exp, logp_pt, expand_pt, _, shape_info, reparam = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True,
-        pymc_initial_point_fn=lambda s: {})  # the initial point is made per model in _assemble
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=lambda s: {},
+    )  # the initial point is made per model in _assemble
     logp_args = [v.name for v in logp_pt.get_shared()]
     expand_args = [v.name for v in expand_pt.get_shared()]
     shared_names = list(dict.fromkeys(logp_args + expand_args))
     by_name = {v.name: v for v in [*logp_pt.get_shared(), *expand_pt.get_shared()]}
-    meta = {"key": key, "n_dim": int(n_dim), "n_expanded": int(n_exp),
-            "reparameterized": list(reparam),
-            "shape_info": [list(shape_info[0]),
-                           [[int(s.start), int(s.stop)] for s in shape_info[1]],
-                           [[int(d) for d in s] for s in shape_info[2]]],
-            "shared": shared_names, "logp_args": logp_args, "expand_args": expand_args,
-            "dtypes": {n: str(by_name[n].type.dtype) for n in shared_names},
-            "ndims": {n: int(by_name[n].type.ndim) for n in shared_names}}
+    meta = {
+        "key": key,
+        "n_dim": int(n_dim),
+        "n_expanded": int(n_exp),
+        "reparameterized": list(reparam),
+        "shape_info": [
+            list(shape_info[0]),
+            [[int(s.start), int(s.stop)] for s in shape_info[1]],
+            [[int(d) for d in s] for s in shape_info[2]],
+        ],
+        "shared": shared_names,
+        "logp_args": logp_args,
+        "expand_args": expand_args,
+        "dtypes": {n: str(by_name[n].type.dtype) for n in shared_names},
+        "ndims": {n: int(by_name[n].type.ndim) for n in shared_names},
+    }
     logp_src, expand_src = _sources(meta)
     disk = str(cache_dir / "numba") if cache_dir is not None else None
     logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, logp_pt.vm.jit_fn, disk, key + "logp")
@@ -300,8 +352,11 @@ def _read_entry(key: str, cache_dir: Path):
     logp_src, expand_src = _sources(meta)
     disk = str(cache_dir / "numba")
     logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, None, disk, key + "logp")
-    expand_cf = (nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand")
-                 if logp_cf is not None else None)
+    expand_cf = (
+        nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand")
+        if logp_cf is not None
+        else None
+    )
     return (meta, logp_cf, expand_cf) if expand_cf is not None else None
 
 
@@ -330,8 +385,11 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
         try:
             return _through_disk(model, key, shared, cache, t0)
         except (OSError, TimeoutError) as err:  # unwritable or locked cache: compile, keep going
-            warnings.warn(f"compile cache {cache} not usable ({err}); compiling without it",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"compile cache {cache} not usable ({err}); compiling without it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, None)
     _MEMO[key] = (meta, lcf, ecf)
     return _done(_assemble(model, meta, lcf, ecf, {**by_name, **shared}, fns), key, "compiled", t0)

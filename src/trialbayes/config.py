@@ -101,21 +101,29 @@ class PublishedEstimate(_Strict):
         if self.hr is not None and self.log_hr is not None:
             raise ValueError(f"estimate '{n}': give hr or log_hr, not both")
         if self.hr is None and self.log_hr is None:
-            raise ValueError(f"estimate '{n}': needs hr (with ci or events) or log_hr (with se or events)")
+            raise ValueError(
+                f"estimate '{n}': needs hr (with ci or events) or log_hr (with se or events)"
+            )
         spreads = [x is not None for x in (self.ci, self.se, self.events)]
         if sum(spreads) != 1:
-            raise ValueError(f"estimate '{n}': give exactly one of ci, se or events for its uncertainty")
+            raise ValueError(
+                f"estimate '{n}': give exactly one of ci, se or events for its uncertainty"
+            )
         if self.se is not None and self.se <= 0:
             raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
         if self.ci is not None:
             lo, hi = self.ci
             if lo <= 0 or hi <= 0:
-                raise ValueError(f"estimate '{n}': CI bounds must be > 0 (HR scale), got {list(self.ci)}")
+                raise ValueError(
+                    f"estimate '{n}': CI bounds must be > 0 (HR scale), got {list(self.ci)}"
+                )
             if lo >= hi:
                 raise ValueError(f"estimate '{n}': CI lower {lo} must be < upper {hi}")
             est = self.hr if self.hr is not None else math.exp(self.log_hr)
             if not lo <= est <= hi:
-                raise ValueError(f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}")
+                raise ValueError(
+                    f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
+                )
         return self
 
     def evidence(self):
@@ -161,7 +169,10 @@ class ReconstructedSource(_Strict):
     units: dict[str, str] = {}
 
 
-DataSource = Annotated[Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource], Field(discriminator="kind")]
+DataSource = Annotated[
+    Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource],
+    Field(discriminator="kind"),
+]
 
 
 # ----------------------------------------------------------------------------- models
@@ -177,7 +188,9 @@ class ModelSpec(_Strict):
     @model_validator(mode="after")
     def _biomarker_needed(self):
         if self.interaction != "none" and not self.biomarker:
-            raise ValueError(f"model '{self.name}': interaction '{self.interaction}' needs 'biomarker'")
+            raise ValueError(
+                f"model '{self.name}': interaction '{self.interaction}' needs 'biomarker'"
+            )
         if self.interaction == "none" and self.biomarker:
             raise ValueError(f"model '{self.name}': 'biomarker' given but interaction is 'none'")
         return self
@@ -358,20 +371,26 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"models: duplicate model names {sorted(dup)}")
         merge_priors(self.priors)  # raises on unknown terms / families
-        for where, scen in (("sensitivity.scenarios", self.sensitivity.scenarios),
-                            ("published.scenarios", self.published.scenarios if self.published else None)):
+        for where, scen in (
+            ("sensitivity.scenarios", self.sensitivity.scenarios),
+            ("published.scenarios", self.published.scenarios if self.published else None),
+        ):
             names = [sc.name for sc in scen or []]
             if len(set(names)) != len(names):
                 raise ValueError(f"{where}: scenario names must be unique, got {names}")
         if self.sensitivity.models:
             unknown = set(self.sensitivity.models) - set(names)
             if unknown:
-                raise ValueError(f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}")
+                raise ValueError(
+                    f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}"
+                )
         if self.next_phase is not None:
             self.next_phase.check_models(self.models, self.data.kind)
         if self.data.kind == "published":
             if self.models:
-                raise ValueError("models: patient-level models do not apply to data kind 'published'")
+                raise ValueError(
+                    "models: patient-level models do not apply to data kind 'published'"
+                )
             if self.published is None:
                 self.published = PublishedAnalysis()
             self._check_published()
@@ -394,17 +413,27 @@ class Config(_Strict):
             if r not in names:
                 close = difflib.get_close_matches(r, names, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ValueError(f"published: estimate '{r}' is not among the data's estimates {names}{hint}")
+                raise ValueError(
+                    f"published: estimate '{r}' is not among the data's estimates {names}{hint}"
+                )
         analysed = p.estimates or names
         if p.assurance:
-            for r in [p.assurance.overall] + ([p.assurance.enriched] if p.assurance.enriched else []):
+            for r in [p.assurance.overall] + (
+                [p.assurance.enriched] if p.assurance.enriched else []
+            ):
                 if r not in analysed:
-                    raise ValueError(f"published.assurance: estimate '{r}' is not among the analysed estimates {analysed}")
+                    raise ValueError(
+                        f"published.assurance: estimate '{r}' is not among the analysed estimates {analysed}"
+                    )
         scen = [s.name for s in (p.scenarios or [])] or list(SCENARIOS)
         if p.assurance and p.assurance.scenario not in scen:
-            raise ValueError(f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}")
+            raise ValueError(
+                f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}"
+            )
         if p.assurance and p.assurance.enriched and not p.subgroups:
-            raise ValueError("published.assurance.enriched needs published.subgroups (the shrunken subgroup posterior)")
+            raise ValueError(
+                "published.assurance.enriched needs published.subgroups (the shrunken subgroup posterior)"
+            )
 
     def resolved_priors(self) -> dict:
         return merge_priors(self.priors)

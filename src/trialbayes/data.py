@@ -37,7 +37,9 @@ class TrialData:
     source: str = ""
     n_dropped: int = 0
     notes: list[str] = field(default_factory=list)
-    reconstruction: dict | None = None  # quality report and inputs, for data rebuilt from a KM figure
+    reconstruction: dict | None = (
+        None  # quality report and inputs, for data rebuilt from a KM figure
+    )
     arm_column: str = ""  # the source column of the arm, to show numeric arm codes with their name
 
     @property
@@ -50,7 +52,9 @@ class TrialData:
 
     def arm_display(self, treated: bool) -> str:
         """The arm's label; a numeric code is shown with its column and role ("fin = 1 (treatment)")."""
-        level, role = (self.treatment_label, "treatment") if treated else (self.control_label, "control")
+        level, role = (
+            (self.treatment_label, "treatment") if treated else (self.control_label, "control")
+        )
         try:
             float(level)
         except ValueError:
@@ -59,12 +63,17 @@ class TrialData:
         return f"{self.arm_column} = {level} ({role})" if self.arm_column else f"{role} ({level})"
 
     def sha256(self) -> str:
-        return hashlib.sha256(pd.util.hash_pandas_object(self.frame, index=False).values.tobytes()).hexdigest()
+        return hashlib.sha256(
+            pd.util.hash_pandas_object(self.frame, index=False).values.tobytes()
+        ).hexdigest()
 
     def describe(self) -> dict:
         f = self.frame
         by_arm = {
-            lab: {"n": int((f["treat"] == t).sum()), "events": int(f.loc[f["treat"] == t, "event"].sum())}
+            lab: {
+                "n": int((f["treat"] == t).sum()),
+                "events": int(f.loc[f["treat"] == t, "event"].sum()),
+            }
             for t, lab in ((1, self.arm_display(True)), (0, self.arm_display(False)))
         }
         return {
@@ -114,11 +123,17 @@ def _same(a, b) -> bool:
 def _no_dates(col: pd.Series, name: str, what: str) -> None:
     """Dates and durations would be read as nanoseconds by ``pd.to_numeric``."""
     if pd.api.types.is_datetime64_any_dtype(col):
-        raise DataError(f"column '{name}' ({what}): holds dates ({col.dtype}), which would be read "
-                        "as nanoseconds; give numbers (for time: follow-up from randomisation)")
+        raise DataError(
+            f"column '{name}' ({what}): holds dates ({col.dtype}), which would be read "
+            "as nanoseconds; give numbers (for time: follow-up from randomisation)"
+        )
     if pd.api.types.is_timedelta64_dtype(col):
-        hint = " (for the time column, set data.time_unit to convert them)" if what == "time" else ""
-        raise DataError(f"column '{name}' ({what}): holds durations ({col.dtype}); give numbers{hint}")
+        hint = (
+            " (for the time column, set data.time_unit to convert them)" if what == "time" else ""
+        )
+        raise DataError(
+            f"column '{name}' ({what}): holds durations ({col.dtype}); give numbers{hint}"
+        )
 
 
 def _numeric(col: pd.Series, name: str, what: str) -> np.ndarray:
@@ -157,18 +172,23 @@ def _covariate(col: pd.Series, name: str) -> pd.Series | None:
     text = num.isna() & col.notna()
     if not text.any():
         if np.isinf(num).any():
-            raise DataError(f"column '{name}' (covariate): infinite values at "
-                            f"{_rows(np.isinf(num))}")
+            raise DataError(
+                f"column '{name}' (covariate): infinite values at {_rows(np.isinf(num))}"
+            )
         return num.astype(float)
     if (~text & col.notna()).any():
         vals = sorted({str(v) for v in col[text]})[:5]
-        raise DataError(f"column '{name}' (covariate): mostly numbers but text values {vals} at "
-                        f"{_rows(text)}; fix those cells (a categorical covariate must be text "
-                        "throughout)")
+        raise DataError(
+            f"column '{name}' (covariate): mostly numbers but text values {vals} at "
+            f"{_rows(text)}; fix those cells (a categorical covariate must be text "
+            "throughout)"
+        )
     n_lv = col.dropna().astype(str).nunique()
     if n_lv > MAX_LEVELS:
-        raise DataError(f"column '{name}' (covariate): {n_lv} distinct text values, more than "
-                        f"{MAX_LEVELS} levels; is it an identifier or a mistyped numeric column?")
+        raise DataError(
+            f"column '{name}' (covariate): {n_lv} distinct text values, more than "
+            f"{MAX_LEVELS} levels; is it an identifier or a mistyped numeric column?"
+        )
     return None
 
 
@@ -209,7 +229,9 @@ def from_frame(
         raise DataError(f"column '{cols.id}' (id): missing ids at {_rows(ids.isna())}")
     dup = ids.duplicated(keep=False)
     if dup.any():
-        raise DataError(f"column '{cols.id}' (id): duplicate ids {sorted(map(str, ids[dup].unique()))[:10]} at {_rows(dup)}")
+        raise DataError(
+            f"column '{cols.id}' (id): duplicate ids {sorted(map(str, ids[dup].unique()))[:10]} at {_rows(dup)}"
+        )
 
     t_raw = df[cols.time]
     if t_raw.isna().any():
@@ -217,11 +239,15 @@ def from_frame(
     t_raw, time_notes = _time_column(t_raw, cols.time, time_unit)
     time = _numeric(t_raw, cols.time, "time")
     if not np.isfinite(time).all():
-        raise DataError(f"column '{cols.time}' (time): non-finite times at {_rows(~np.isfinite(time))}")
+        raise DataError(
+            f"column '{cols.time}' (time): non-finite times at {_rows(~np.isfinite(time))}"
+        )
     if (time < 0).any():
         raise DataError(f"column '{cols.time}' (time): negative times at {_rows(time < 0)}")
     if (time == 0).any():
-        raise DataError(f"column '{cols.time}' (time): zero times at {_rows(time == 0)}; follow-up must be > 0")
+        raise DataError(
+            f"column '{cols.time}' (time): zero times at {_rows(time == 0)}; follow-up must be > 0"
+        )
 
     ev_raw = df[cols.event]
     is_ev = np.array([_same(v, cols.event_value) for v in ev_raw])
@@ -234,14 +260,18 @@ def from_frame(
             f"event_value={cols.event_value!r} / censored_value={cols.censored_value!r}"
         )
     if not is_ev.any():
-        raise DataError(f"column '{cols.event}' (event): no events in the data; a survival model needs at least one")
+        raise DataError(
+            f"column '{cols.event}' (event): no events in the data; a survival model needs at least one"
+        )
 
     arm = df[cols.arm]
     if arm.isna().any():
         raise DataError(f"column '{cols.arm}' (arm): missing arm at {_rows(arm.isna())}")
     levels = list(pd.unique(arm))
     if len(levels) != 2:
-        raise DataError(f"column '{cols.arm}' (arm): need exactly two arms, found {len(levels)}: {[str(v) for v in levels][:10]}")
+        raise DataError(
+            f"column '{cols.arm}' (arm): need exactly two arms, found {len(levels)}: {[str(v) for v in levels][:10]}"
+        )
     treat_lv = [v for v in levels if _same(v, cols.treatment_level)]
     if not treat_lv:
         raise DataError(
@@ -254,7 +284,9 @@ def from_frame(
         )
     treat = np.array([1 if _same(v, cols.treatment_level) else 0 for v in arm])
 
-    out = pd.DataFrame({"id": ids.astype(str).to_numpy(), "time": time, "event": is_ev.astype(int), "treat": treat})
+    out = pd.DataFrame(
+        {"id": ids.astype(str).to_numpy(), "time": time, "event": is_ev.astype(int), "treat": treat}
+    )
     for b in cols.biomarkers:
         out[b] = _numeric(df[b], b, "biomarker")
     covariates: list[str] = []
@@ -273,7 +305,9 @@ def from_frame(
     if cols.centre:
         cen = df[cols.centre]
         if cen.isna().any():
-            raise DataError(f"column '{cols.centre}' (centre): missing centre at {_rows(cen.isna())}")
+            raise DataError(
+                f"column '{cols.centre}' (centre): missing centre at {_rows(cen.isna())}"
+            )
         out["centre"] = cen.astype(str).to_numpy()
 
     n_dropped = 0
@@ -297,11 +331,15 @@ def from_frame(
         with np.errstate(over="ignore", invalid="ignore"):
             sd = float(np.std(out[c].to_numpy()))
         if sd == 0 and c in covariates:
-            raise DataError(f"column '{c}' (covariate): constant across all patients, its effect cannot be estimated")
+            raise DataError(
+                f"column '{c}' (covariate): constant across all patients, its effect cannot be estimated"
+            )
         if not np.isfinite(sd):
             big = np.abs(out[c].to_numpy()) > 1e150
-            raise DataError(f"column '{c}': values too large to standardise at {_rows(big)} "
-                            f"(largest {np.abs(out[c]).max():g}); check the units")
+            raise DataError(
+                f"column '{c}': values too large to standardise at {_rows(big)} "
+                f"(largest {np.abs(out[c]).max():g}); check the units"
+            )
 
     return TrialData(
         frame=out,
@@ -321,8 +359,12 @@ def from_frame(
     )
 
 
-def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[float] | None,
-                         estimand_biomarker: str | None = None) -> None:
+def check_against_models(
+    data: TrialData,
+    models: list[ModelSpec],
+    cuts: list[float] | None,
+    estimand_biomarker: str | None = None,
+) -> None:
     """Cross-checks between data and config, before any model is built."""
     for m in models:
         covs = data.covariates if m.covariates == "all" else m.covariates
@@ -330,12 +372,18 @@ def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[fl
             if c not in data.covariates:
                 close = difflib.get_close_matches(c, data.covariates, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise DataError(f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}")
+                raise DataError(
+                    f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}"
+                )
         if m.centre_frailty and not data.has_centre:
-            raise DataError(f"model '{m.name}': centre_frailty needs a centre column (columns.centre)")
+            raise DataError(
+                f"model '{m.name}': centre_frailty needs a centre column (columns.centre)"
+            )
         if m.biomarker:
             if m.biomarker not in data.biomarkers:
-                raise DataError(f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}")
+                raise DataError(
+                    f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
+                )
             if m.log_biomarker:
                 bad = data.frame[m.biomarker].to_numpy() <= 0
                 if bad.any():
@@ -344,9 +392,13 @@ def check_against_models(data: TrialData, models: list[ModelSpec], cuts: list[fl
                         f"({m.interaction}) log-transforms it"
                     )
     if estimand_biomarker and estimand_biomarker not in data.biomarkers:
-        raise DataError(f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}")
+        raise DataError(
+            f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"
+        )
     if cuts:
         tmax = float(data.frame["time"].max())
         beyond = [c for c in cuts if c >= tmax]
         if beyond:
-            raise DataError(f"baseline.cuts: cut points {beyond} are at or beyond the last follow-up time {tmax:g}")
+            raise DataError(
+                f"baseline.cuts: cut points {beyond} are at or beyond the last follow-up time {tmax:g}"
+            )

@@ -21,7 +21,9 @@ def cut_points(times: np.ndarray, events: np.ndarray, baseline: Baseline) -> np.
     if baseline.cuts:
         cuts = np.asarray(baseline.cuts, float)
         if cuts.max() >= times.max():
-            raise DataError(f"baseline.cuts: cut points beyond the last follow-up time {times.max():g}")
+            raise DataError(
+                f"baseline.cuts: cut points beyond the last follow-up time {times.max():g}"
+            )
         return cuts
     ev_t = np.sort(times[events == 1])
     k = baseline.n_intervals
@@ -65,13 +67,21 @@ class BiomarkerBasis:
         log = kind in ("log_linear", "spline")
         g = np.log(x) if log else x
         ref = float(np.median(x))
-        b = cls(kind=kind, log=log, centre=float(np.log(ref) if log else ref), scale=float(np.std(g)), reference=ref)
+        b = cls(
+            kind=kind,
+            log=log,
+            centre=float(np.log(ref) if log else ref),
+            scale=float(np.std(g)),
+            reference=ref,
+        )
         if kind == "spline":
             z = b._z(x)
             b.lo, b.hi = float(z.min()), float(z.max())
             inner = np.linspace(b.lo, b.hi, n_basis - 2)
             step = inner[1] - inner[0]
-            b.knots = np.concatenate([b.lo - step * np.arange(3, 0, -1), inner, b.hi + step * np.arange(1, 4)])
+            b.knots = np.concatenate(
+                [b.lo - step * np.arange(3, 0, -1), inner, b.hi + step * np.arange(1, 4)]
+            )
             d = np.diff(np.eye(n_basis), 2, axis=0)
             w, v = np.linalg.eigh(d.T @ d)
             keep = w > 1e-9 * w.max()
@@ -97,7 +107,11 @@ class BiomarkerBasis:
         if self.log and (x <= 0).any():
             raise DataError("biomarker values must be > 0 for a log-scale basis")
         z = self._z(x)
-        pen = self._penalised_raw(z) - self.ref_row if self.kind == "spline" else np.zeros((len(z), 0))
+        pen = (
+            self._penalised_raw(z) - self.ref_row
+            if self.kind == "spline"
+            else np.zeros((len(z), 0))
+        )
         return z, pen
 
     def per_unit_slope(self) -> float:

@@ -34,7 +34,9 @@ def interval(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def hr_summary(log_hr: np.ndarray, thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95) -> HRSummary:
+def hr_summary(
+    log_hr: np.ndarray, thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95
+) -> HRSummary:
     """Posterior summary of a hazard ratio from draws of its log (see :class:`HRSummary`)."""
     return HRSummary.from_log_draws(log_hr, thresholds, harm, prob)
 
@@ -52,12 +54,19 @@ def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
     return out
 
 
-def hr_curve(draws: dict, basis: BiomarkerBasis, grid, thresholds=(1.0,), prob: float = 0.95) -> pd.DataFrame:
+def hr_curve(
+    draws: dict, basis: BiomarkerBasis, grid, thresholds=(1.0,), prob: float = 0.95
+) -> pd.DataFrame:
     """HR as a function of the biomarker with a pointwise credible band and P(HR < t)."""
     lh = log_hr_at(draws, basis, grid)
     lo, hi = np.quantile(lh, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     df = pd.DataFrame(
-        {"biomarker": np.asarray(grid, float), "hr_median": np.exp(np.median(lh, 0)), "hr_lower": np.exp(lo), "hr_upper": np.exp(hi)}
+        {
+            "biomarker": np.asarray(grid, float),
+            "hr_median": np.exp(np.median(lh, 0)),
+            "hr_lower": np.exp(lo),
+            "hr_upper": np.exp(hi),
+        }
     )
     for t in thresholds:
         df[f"p_hr_below_{t:g}"] = (lh < np.log(t)).mean(0)
@@ -69,7 +78,9 @@ def baseline_cumhaz(draws: dict, starts: np.ndarray, times) -> np.ndarray:
     alpha = draws["log_baseline_hazard"]
     lam = np.exp(alpha)
     widths = np.diff(starts)
-    cum_start = np.concatenate([np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1)
+    cum_start = np.concatenate(
+        [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
+    )
     times = np.asarray(times, float)
     k = np.searchsorted(starts[1:], times, side="left")
     return cum_start[:, k] + lam[:, k] * (times - starts[k])[None, :]
@@ -97,7 +108,9 @@ def patient_log_hr(draws: dict, design: Design) -> np.ndarray:
     return log_hr_at(draws, design.basis, design.biomarker_values)
 
 
-def standardized_survival(draws: dict, design: Design, times, arm: int, patients=None) -> np.ndarray:
+def standardized_survival(
+    draws: dict, design: Design, times, arm: int, patients=None
+) -> np.ndarray:
     """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H0(t)): draws × T, everyone set to arm ``a``."""
     sel = np.arange(design.n) if patients is None else np.flatnonzero(patients)
     eta = prognostic_eta(draws, design)[:, sel]
@@ -125,8 +138,14 @@ def time_grid(landmark: float, design: Design, n: int = 200) -> np.ndarray:
     return g
 
 
-def survival_estimands(draws: dict, design: Design, landmark: float, prob: float = 0.95, n_grid: int = 200,
-                       time_unit: str = "time units") -> SurvivalSummary:
+def survival_estimands(
+    draws: dict,
+    design: Design,
+    landmark: float,
+    prob: float = 0.95,
+    n_grid: int = 200,
+    time_unit: str = "time units",
+) -> SurvivalSummary:
     """Standardised survival per arm, their difference at the landmark, and the RMST difference."""
     grid = time_grid(landmark, design, n_grid)
     s1 = standardized_survival(draws, design, grid, 1)
@@ -137,21 +156,31 @@ def survival_estimands(draws: dict, design: Design, landmark: float, prob: float
         return Quantity.from_draws(v, prob, with_p)
 
     return SurvivalSummary(
-        landmark=float(landmark), time_unit=time_unit,
-        survival_treatment=q(s1[:, -1]), survival_control=q(s0[:, -1]),
+        landmark=float(landmark),
+        time_unit=time_unit,
+        survival_treatment=q(s1[:, -1]),
+        survival_control=q(s0[:, -1]),
         survival_difference=q(s1[:, -1] - s0[:, -1], True),
-        rmst_treatment=q(r1), rmst_control=q(r0), rmst_difference=q(r1 - r0, True),
+        rmst_treatment=q(r1),
+        rmst_control=q(r0),
+        rmst_difference=q(r1 - r0, True),
     )
 
 
-def survival_curves(draws: dict, design: Design, t_max: float, n: int = 60, prob: float = 0.95) -> pd.DataFrame:
+def survival_curves(
+    draws: dict, design: Design, t_max: float, n: int = 60, prob: float = 0.95
+) -> pd.DataFrame:
     """Standardised survival curves per arm with pointwise bands, for plotting and CSV."""
     grid = np.linspace(0.0, t_max, n)
     rows = []
     for arm in (0, 1):
         s = standardized_survival(draws, design, grid, arm)
         lo, hi = np.quantile(s, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-        rows.append(pd.DataFrame({"arm": arm, "time": grid, "median": np.median(s, 0), "lower": lo, "upper": hi}))
+        rows.append(
+            pd.DataFrame(
+                {"arm": arm, "time": grid, "median": np.median(s, 0), "lower": lo, "upper": hi}
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -177,8 +206,16 @@ def subgroup_masks(values: np.ndarray, cutoffs) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def subgroup_effects(draws: dict, design: Design, values: np.ndarray, cutoffs, landmark: float,
-                     thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95) -> list[SubgroupResult]:
+def subgroup_effects(
+    draws: dict,
+    design: Design,
+    values: np.ndarray,
+    cutoffs,
+    landmark: float,
+    thresholds=(1.0, 0.8),
+    harm=1.1,
+    prob: float = 0.95,
+) -> list[SubgroupResult]:
     """Per subgroup: conditional HR (mean patient log-HR) and marginal HR (standardised), P(benefit).
 
     Marginal HR of a subgroup G at landmark τ: H̄_1(τ) / H̄_0(τ), with H̄_a = −log mean_{i∈G} S_i(τ | a):
@@ -188,7 +225,9 @@ def subgroup_effects(draws: dict, design: Design, values: np.ndarray, cutoffs, l
     out = []
     for label, mask in subgroup_masks(values, cutoffs):
         n = int(mask.sum())
-        row = SubgroupResult(label=label, n=n, share=n / len(values), events=int(design.event[mask].sum()))
+        row = SubgroupResult(
+            label=label, n=n, share=n / len(values), events=int(design.event[mask].sum())
+        )
         out.append(row)
         if n == 0:
             continue

@@ -34,7 +34,9 @@ def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = Non
 COX_MAX_ABS_LOG_HR, COX_MAX_SE = 10.0, 5.0
 
 
-def cox_fit(design: Design, times: np.ndarray, centre: np.ndarray | None = None, prob: float = 0.95) -> dict:
+def cox_fit(
+    design: Design, times: np.ndarray, centre: np.ndarray | None = None, prob: float = 0.95
+) -> dict:
     """Cox partial-likelihood fit of the design's terms (Efron ties). Returns a JSON-able dict.
 
     Never raises: ``status`` is "ok", "not_converged" (a convergence warning from lifelines, or a
@@ -53,13 +55,23 @@ def cox_fit(design: Design, times: np.ndarray, centre: np.ndarray | None = None,
     except Exception as exc:  # noqa: BLE001 - any lifelines failure is recorded, never fatal
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
         return {"method": method, "status": "failed", "error": error, "terms": {}}
-    problems = sorted({str(w.message).split(". ")[0].strip()[:200] for w in caught
-                       if "onvergence" in type(w.message).__name__})
-    runaway = [n for n, t in terms.items()
-               if not (abs(t["log_hr"]) <= COX_MAX_ABS_LOG_HR and t["se"] <= COX_MAX_SE)]
+    problems = sorted(
+        {
+            str(w.message).split(". ")[0].strip()[:200]
+            for w in caught
+            if "onvergence" in type(w.message).__name__
+        }
+    )
+    runaway = [
+        n
+        for n, t in terms.items()
+        if not (abs(t["log_hr"]) <= COX_MAX_ABS_LOG_HR and t["se"] <= COX_MAX_SE)
+    ]
     if runaway:
-        problems.append(f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > "
-                        f"{COX_MAX_SE:g}): " + ", ".join(runaway))
+        problems.append(
+            f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > "
+            f"{COX_MAX_SE:g}): " + ", ".join(runaway)
+        )
     out = {"method": method, "status": "not_converged" if problems else "ok", "terms": terms}
     if problems:
         out["problems"] = problems
@@ -82,8 +94,9 @@ def _cox_terms(s: pd.DataFrame) -> dict:
     return terms
 
 
-def km_curves(times: np.ndarray, events: np.ndarray, treat: np.ndarray,
-              level: float = 0.95) -> pd.DataFrame:
+def km_curves(
+    times: np.ndarray, events: np.ndarray, treat: np.ndarray, level: float = 0.95
+) -> pd.DataFrame:
     """Kaplan–Meier estimate per arm (0 control, 1 treatment) with pointwise CIs at ``level``
     (lifelines' exponential Greenwood intervals), the level in a ``level`` column."""
     rows = []
@@ -92,10 +105,18 @@ def km_curves(times: np.ndarray, events: np.ndarray, treat: np.ndarray,
         km = KaplanMeierFitter(alpha=1 - level).fit(times[m], events[m])
         sf = km.survival_function_.iloc[:, 0]
         ci = km.confidence_interval_
-        rows.append(pd.DataFrame({
-            "arm": arm, "time": sf.index.to_numpy(), "survival": sf.to_numpy(),
-            "lower": ci.iloc[:, 0].to_numpy(), "upper": ci.iloc[:, 1].to_numpy(), "level": level,
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "arm": arm,
+                    "time": sf.index.to_numpy(),
+                    "survival": sf.to_numpy(),
+                    "lower": ci.iloc[:, 0].to_numpy(),
+                    "upper": ci.iloc[:, 1].to_numpy(),
+                    "level": level,
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 

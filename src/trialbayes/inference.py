@@ -31,7 +31,19 @@ from .progress import sampler_bar
 
 def stack_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for pkg in ("trialbayes", "pymc", "pytensor", "nutpie", "arviz", "arviz-stats", "numpy", "scipy", "pandas", "xarray", "lifelines"):
+    for pkg in (
+        "trialbayes",
+        "pymc",
+        "pytensor",
+        "nutpie",
+        "arviz",
+        "arviz-stats",
+        "numpy",
+        "scipy",
+        "pandas",
+        "xarray",
+        "lifelines",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -83,10 +95,18 @@ class Sampler:
     def timing_summary(self) -> dict:
         """Seconds spent compiling and sampling (incl. log-likelihood), and where the compiled
         model came from: for results provenance and progress lines."""
-        return {"compile_s": round(self.compile_seconds, 2), "sample_s": round(self.sample_seconds, 2),
-                "compiled_from": self.compile_source}
+        return {
+            "compile_s": round(self.compile_seconds, 2),
+            "sample_s": round(self.sample_seconds, 2),
+            "compiled_from": self.compile_source,
+        }
 
-    def sample(self, data: dict | None = None, seed: int | None = None, log_likelihood: bool | Callable = True):
+    def sample(
+        self,
+        data: dict | None = None,
+        seed: int | None = None,
+        log_likelihood: bool | Callable = True,
+    ):
         """Draw from the posterior, with ``data`` (pm.Data name -> value) set first if given.
 
         ``log_likelihood``: True computes the pointwise log-likelihood with PyMC; a callable
@@ -98,7 +118,9 @@ class Sampler:
         t0 = time.perf_counter()
         if data:
             self.current_data.update(data)
-            pm.set_data(data, model=self.model)  # keep the PyMC model in step (log-likelihood, log-prior)
+            pm.set_data(
+                data, model=self.model
+            )  # keep the PyMC model in step (log-likelihood, log-prior)
         # one BLAS thread per chain: the chains already run in parallel, and nested BLAS threads
         # oversubscribe the cores (measured 4x slower at N = 100 000 on 2 cores)
         with threadpool_limits(1, user_api="blas"), phase("sampling"):
@@ -107,7 +129,9 @@ class Sampler:
         if callable(log_likelihood):
             idata["log_likelihood"] = xr.DataTree(log_likelihood(idata))
         elif log_likelihood:
-            pm.compute_log_likelihood(idata, model=self.model, extend_inferencedata=True, progressbar=False)
+            pm.compute_log_likelihood(
+                idata, model=self.model, extend_inferencedata=True, progressbar=False
+            )
         self.timings.append(time.perf_counter() - t0)
         idata.attrs["sampler"] = f"NUTS via {cfg.backend}"
         return idata
@@ -116,15 +140,29 @@ class Sampler:
         if cfg.backend == "nutpie":
             import nutpie
 
-            compiled = self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
+            compiled = (
+                self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
+            )
             # non-blocking, so that an interruption is not turned into a partial trace (nutpie's
             # blocking call returns the draws so far on KeyboardInterrupt); with a terminal, a
             # one-line bar that names the model (progress.sampler_bar) instead of nutpie's own
-            bar = ({"progress_callback": sampler_bar(f"sampling {self.label}")}
-                   if show_progress(cfg.progress) else {})
-            run = nutpie.sample(compiled, draws=cfg.draws, tune=cfg.tune, chains=cfg.chains,
-                                seed=seed, target_accept=self.accept, progress_bar=False,
-                                save_warmup=False, blocking=False, **bar)
+            bar = (
+                {"progress_callback": sampler_bar(f"sampling {self.label}")}
+                if show_progress(cfg.progress)
+                else {}
+            )
+            run = nutpie.sample(
+                compiled,
+                draws=cfg.draws,
+                tune=cfg.tune,
+                chains=cfg.chains,
+                seed=seed,
+                target_accept=self.accept,
+                progress_bar=False,
+                save_warmup=False,
+                blocking=False,
+                **bar,
+            )
             try:
                 return run.wait()
             except BaseException:
@@ -132,9 +170,18 @@ class Sampler:
                 raise
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pm.sample(draws=cfg.draws, tune=cfg.tune, chains=cfg.chains, cores=min(cfg.chains, os.cpu_count() or 1),
-                             random_seed=seed, target_accept=self.accept, nuts_sampler="pymc",
-                             progressbar=show_progress(cfg.progress), compute_convergence_checks=False, model=self.model)
+            return pm.sample(
+                draws=cfg.draws,
+                tune=cfg.tune,
+                chains=cfg.chains,
+                cores=min(cfg.chains, os.cpu_count() or 1),
+                random_seed=seed,
+                target_accept=self.accept,
+                nuts_sampler="pymc",
+                progressbar=show_progress(cfg.progress),
+                compute_convergence_checks=False,
+                model=self.model,
+            )
 
 
 def free_var_names(model: pm.Model) -> list[str]:
@@ -142,12 +189,20 @@ def free_var_names(model: pm.Model) -> list[str]:
 
 
 def _max(da) -> float:
-    vals = [float(v.max()) for v in da.data_vars.values()] if isinstance(da, xr.Dataset) else [float(da.max())]
+    vals = (
+        [float(v.max()) for v in da.data_vars.values()]
+        if isinstance(da, xr.Dataset)
+        else [float(da.max())]
+    )
     return float(np.nanmax(vals))
 
 
 def _min(da) -> float:
-    vals = [float(v.min()) for v in da.data_vars.values()] if isinstance(da, xr.Dataset) else [float(da.min())]
+    vals = (
+        [float(v.min()) for v in da.data_vars.values()]
+        if isinstance(da, xr.Dataset)
+        else [float(da.min())]
+    )
     return float(np.nanmin(vals))
 
 

@@ -137,9 +137,12 @@ def check_complete(idata, chains: int, draws: int, var_names: list[str]) -> None
     post = idata.posterior
     got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))
     if got != (chains, draws):
-        raise SamplingIncomplete(f"the sampler returned {got[0]} chains × {got[1]} draws, "
-                                 f"not {chains} × {draws}; the run was cut short")
+        raise SamplingIncomplete(
+            f"the sampler returned {got[0]} chains × {got[1]} draws, "
+            f"not {chains} × {draws}; the run was cut short"
+        )
     for v in var_names:
         if v in post and not np.isfinite(np.asarray(post[v])).all():
-            raise SamplingIncomplete(f"non-finite posterior draws of '{v}': the sampler did not "
-                                     "finish")
+            raise SamplingIncomplete(
+                f"non-finite posterior draws of '{v}': the sampler did not finish"
+            )

@@ -108,11 +108,14 @@ def default_target_accept(design: Design) -> float:
     return 0.9 if (design.n_intervals == 1 or baseline_centred(design)) else 0.99
 
 
-
 def build_model(design: Design, priors: dict) -> pm.Model:
     """Build (not sample) the PyMC model for a design. ``priors`` is ``merge_priors(...)`` output."""
     spec = design.spec
-    coords = {"interval": [f"[{a:g}, {b:g})" for a, b in zip(design.starts, np.append(design.starts[1:], np.inf))]}
+    coords = {
+        "interval": [
+            f"[{a:g}, {b:g})" for a, b in zip(design.starts, np.append(design.starts[1:], np.inf))
+        ]
+    }
     if design.cov_names:
         coords["covariate"] = design.cov_names
     if design.centre_labels:
@@ -138,7 +141,9 @@ def build_model(design: Design, priors: dict) -> pm.Model:
         elif baseline_centred(design):  # data-rich intervals: the walk itself is the parameter
             rw_sigma = pm.HalfNormal("baseline_rw_sigma", priors["baseline_rw_sigma"].sigma)
             mu0, sd0 = (0.0, FLAT_SIGMA) if p0.family == "flat" else (p0.mu, p0.sigma)
-            walk = pm.GaussianRandomWalk("baseline_walk", sigma=rw_sigma, steps=k - 1, init_dist=pm.Normal.dist(mu0, sd0))
+            walk = pm.GaussianRandomWalk(
+                "baseline_walk", sigma=rw_sigma, steps=k - 1, init_dist=pm.Normal.dist(mu0, sd0)
+            )
         else:  # few events per interval: non-centred steps
             start = _normal("baseline_start", p0)
             rw_sigma = pm.HalfNormal("baseline_rw_sigma", priors["baseline_rw_sigma"].sigma)
@@ -189,11 +194,17 @@ def build_model(design: Design, priors: dict) -> pm.Model:
 
 def used_prior_terms(design: Design) -> list[str]:
     """The prior terms a design's model actually uses (for reports)."""
-    terms = ["treatment", "baseline_start"] + (["baseline_rw_sigma"] if design.n_intervals > 1 else [])
+    terms = ["treatment", "baseline_start"] + (
+        ["baseline_rw_sigma"] if design.n_intervals > 1 else []
+    )
     if design.cov_names:
-        terms.append("covariate_scale" if design.spec.covariate_pooling == "partial" else "covariates")
+        terms.append(
+            "covariate_scale" if design.spec.covariate_pooling == "partial" else "covariates"
+        )
     if design.basis is not None:
-        terms += ["biomarker", "interaction"] + (["spline_sigma"] if design.basis.n_penalised() else [])
+        terms += ["biomarker", "interaction"] + (
+            ["spline_sigma"] if design.basis.n_penalised() else []
+        )
     if design.centre_labels:
         terms.append("centre_sigma")
     return terms

@@ -343,6 +343,8 @@ def headline(d: dict) -> list[str]:
         rows = [x for x in d["designs"] if x["design_prior"] == prior]
         if rows:
             b = max(rows, key=lambda x: x["assurance"])
-            out.append(f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
-                       f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})")
+            out.append(
+                f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
+                f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})"
+            )
     return out

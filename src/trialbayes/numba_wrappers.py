@@ -67,12 +67,20 @@ def _as_void_pointer(typingctx, src):
     return sig, codegen
 
 
-LOGP_SIG = numba.types.int64(numba.types.uint64, numba.types.CPointer(numba.types.double),
-                             numba.types.CPointer(numba.types.double),
-                             numba.types.CPointer(numba.types.double), numba.types.voidptr)
-EXPAND_SIG = numba.types.int64(numba.types.uint64, numba.types.uint64,
-                               numba.types.CPointer(numba.types.double),
-                               numba.types.CPointer(numba.types.double), numba.types.voidptr)
+LOGP_SIG = numba.types.int64(
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
+EXPAND_SIG = numba.types.int64(
+    numba.types.uint64,
+    numba.types.uint64,
+    numba.types.CPointer(numba.types.double),
+    numba.types.CPointer(numba.types.double),
+    numba.types.voidptr,
+)
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,9 @@ def record_slots(record_dtype: np.dtype, keys: list[str]) -> dict[str, SharedSlo
     return out
 
 
-def _unpack_lines(slots: dict[str, SharedSlot], order: list[str],
-                  dtypes: dict[str, str]) -> list[str]:
+def _unpack_lines(
+    slots: dict[str, SharedSlot], order: list[str], dtypes: dict[str, str]
+) -> list[str]:
     lines = []
     for i, key in enumerate(order):
         s = slots[key]
@@ -112,51 +121,57 @@ def _unpack_lines(slots: dict[str, SharedSlot], order: list[str],
 
 def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
     args = "".join(f", a{i}" for i in range(len(order)))
-    return "\n".join([
-        "def trialbayes_logp(dim, x_, out_, logp_, user_data_):",
-        f"    if dim != {n_dim}:",
-        "        return -1",
-        "    try:",
-        f"        u = carray(user_data_, ({n_words},), np.uint64)",
-        *_unpack_lines(slots, order, dtypes),
-        f"        x = carray(x_, ({n_dim},))",
-        f"        out = carray(out_, ({n_dim},))",
-        "        logp = carray(logp_, ())",
-        f"        logp_val, grad = inner(x{args})",
-        "        logp[()] = logp_val",
-        f"        for i in range({n_dim}):  # a loop: out[...] = grad costs ~5 s to compile",
-        "            out[i] = grad[i]",
-        f"        for i in range({n_dim}):",
-        "            if not np.isfinite(out[i]):",
-        "                return 3",
-        "        if not np.isfinite(logp_val):",
-        "            return 4",
-        "    except Exception:",
-        "        return 1",
-        "    return 0",
-        ""])
+    return "\n".join(
+        [
+            "def trialbayes_logp(dim, x_, out_, logp_, user_data_):",
+            f"    if dim != {n_dim}:",
+            "        return -1",
+            "    try:",
+            f"        u = carray(user_data_, ({n_words},), np.uint64)",
+            *_unpack_lines(slots, order, dtypes),
+            f"        x = carray(x_, ({n_dim},))",
+            f"        out = carray(out_, ({n_dim},))",
+            "        logp = carray(logp_, ())",
+            f"        logp_val, grad = inner(x{args})",
+            "        logp[()] = logp_val",
+            f"        for i in range({n_dim}):  # a loop: out[...] = grad costs ~5 s to compile",
+            "            out[i] = grad[i]",
+            f"        for i in range({n_dim}):",
+            "            if not np.isfinite(out[i]):",
+            "                return 3",
+            "        if not np.isfinite(logp_val):",
+            "            return 4",
+            "    except Exception:",
+            "        return 1",
+            "    return 0",
+            "",
+        ]
+    )
 
 
 def expand_source(n_dim: int, n_expanded: int, n_words: int, slots, order, dtypes) -> str:
     args = "".join(f", a{i}" for i in range(len(order)))
-    return "\n".join([
-        "def trialbayes_expand(dim, expanded, x_, out_, user_data_):",
-        f"    if dim != {n_dim}:",
-        "        return -1",
-        f"    if expanded != {n_expanded}:",
-        "        return -1",
-        "    try:",
-        f"        u = carray(user_data_, ({n_words},), np.uint64)",
-        *_unpack_lines(slots, order, dtypes),
-        f"        x = carray(x_, ({n_dim},))",
-        f"        out = carray(out_, ({n_expanded},))",
-        f"        (values,) = inner(x{args})",
-        f"        for i in range({n_expanded}):",
-        "            out[i] = values[i]",
-        "    except Exception:",
-        "        return -2",
-        "    return 0",
-        ""])
+    return "\n".join(
+        [
+            "def trialbayes_expand(dim, expanded, x_, out_, user_data_):",
+            f"    if dim != {n_dim}:",
+            "        return -1",
+            f"    if expanded != {n_expanded}:",
+            "        return -1",
+            "    try:",
+            f"        u = carray(user_data_, ({n_words},), np.uint64)",
+            *_unpack_lines(slots, order, dtypes),
+            f"        x = carray(x_, ({n_dim},))",
+            f"        out = carray(out_, ({n_expanded},))",
+            f"        (values,) = inner(x{args})",
+            f"        for i in range({n_expanded}):",
+            "            out[i] = values[i]",
+            "    except Exception:",
+            "        return -2",
+            "    return 0",
+            "",
+        ]
+    )
 
 
 class _NeverCompiled:
@@ -167,8 +182,13 @@ class _NeverCompiled:
 def make_cfunc(src: str, sig, inner, cache_dir: str | None, key: str) -> CFunc:
     """A C callback from generated source. With ``cache_dir``, numba's disk cache under
     ``key`` + a hash of the source is used. ``inner=None`` means load-only: None on a miss."""
-    env = {"__name__": __name__, "np": np, "carray": numba.carray, "ptr": _as_void_pointer,
-           "inner": inner if inner is not None else _NeverCompiled()}
+    env = {
+        "__name__": __name__,
+        "np": np,
+        "carray": numba.carray,
+        "ptr": _as_void_pointer,
+        "inner": inner if inner is not None else _NeverCompiled(),
+    }
     local: dict = {}
     exec(compile(src, "<trialbayes-generated>", "exec"), env, local)
     fn = next(iter(local.values()))
@@ -179,8 +199,7 @@ def make_cfunc(src: str, sig, inner, cache_dir: str | None, key: str) -> CFunc:
         cf.enable_caching()
     if inner is not None:
         with warnings.catch_warnings():  # uncacheable code is reported by cacheable(), not warned
-            warnings.filterwarnings("ignore", "Cannot cache compiled function",
-                                    numba.NumbaWarning)
+            warnings.filterwarnings("ignore", "Cannot cache compiled function", numba.NumbaWarning)
             cf.compile()  # from the cache when an entry exists, else compiled and saved
         return cf
     cres = cf._cache.load_overload(cf._sig, cf._targetdescr.target_context)

@@ -44,7 +44,9 @@ class OutputDir:
     """``with OutputDir(root, name) as out: out.write_json(...); ...`` then ``out.commit()``."""
 
     def __init__(self, root: str | Path, name: str, csv_label: str | None = None):
-        self.csv_label = csv_label  # e.g. "SYNTHETIC": written as a leading ``data`` column of every table
+        self.csv_label = (
+            csv_label  # e.g. "SYNTHETIC": written as a leading ``data`` column of every table
+        )
         self.root = Path(root)
         self.final = self.root / name
         self.staging = self.root / f".{name}.staging-{os.getpid()}"

@@ -40,6 +40,7 @@ def as_trial_data(data, columns=None) -> TrialData:
         return from_frame(data, cols, label="user DataFrame", source="<DataFrame>")
     raise TypeError(f"data must be TrialData or a pandas DataFrame, not {type(data).__name__}")
 
+
 DRAW_NAMES = [
     "treatment",
     "covariate_effects",
@@ -80,11 +81,19 @@ class PiecewiseExponentialModel:
         self.data = data
         self.design = build_design(data, self.spec, self.baseline)
         self.model = build_model(self.design, self.priors)
-        self.sampler = Sampler(self.model, self.sampler_config, target_accept=default_target_accept(self.design))
+        self.sampler = Sampler(
+            self.model, self.sampler_config, target_accept=default_target_accept(self.design)
+        )
         return self
 
-    def fit(self, data=None, seed: int | None = None, prior_overrides: dict | None = None,
-            log_likelihood: bool = True, columns=None):
+    def fit(
+        self,
+        data=None,
+        seed: int | None = None,
+        prior_overrides: dict | None = None,
+        log_likelihood: bool = True,
+        columns=None,
+    ):
         """Sample the posterior; returns self.
 
         Compilation: ``fit(data)`` with data other than the model's builds a new model, which
@@ -100,19 +109,31 @@ class PiecewiseExponentialModel:
         new = {}
         for term, prior in (prior_overrides or {}).items():
             if term not in ("treatment", "interaction"):
-                raise ValueError(f"only 'treatment' and 'interaction' priors can be swapped at refit, not '{term}'")
+                raise ValueError(
+                    f"only 'treatment' and 'interaction' priors can be swapped at refit, not '{term}'"
+                )
             prior = parse_prior(term, prior)
             if term == "interaction" and self.design.basis is None:
                 continue
             new.update(prior_data(term, prior))
             self.priors[term] = prior
-        self.idata = self.sampler.sample(data=new or None, seed=seed,
-                                         log_likelihood=self._loglik_dataset if log_likelihood else False)
+        self.idata = self.sampler.sample(
+            data=new or None,
+            seed=seed,
+            log_likelihood=self._loglik_dataset if log_likelihood else False,
+        )
         self.diagnostics = diagnose(self.idata, free_var_names(self.model), self.gate)
         return self
 
-    def refit(self, data, seed: int | None = None, columns=None, *, gate: bool = True,
-              log_likelihood: bool = True) -> "PiecewiseExponentialModel":
+    def refit(
+        self,
+        data,
+        seed: int | None = None,
+        columns=None,
+        *,
+        gate: bool = True,
+        log_likelihood: bool = True,
+    ) -> "PiecewiseExponentialModel":
         """Refit on new data of the same shape (patients, intervals) with the compiled model: never
         recompiles (new values go in through pm.Data); a different shape is an error — use
         ``fit(new_data)``, which builds and compiles a new model.
@@ -124,13 +145,17 @@ class PiecewiseExponentialModel:
         data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
-            raise ValueError("refit needs data of the same shape (patients and intervals); build a new model instead")
+            raise ValueError(
+                "refit needs data of the same shape (patients and intervals); build a new model instead"
+            )
         self.design, self.data = new_design, data
         loglik = self._loglik_dataset if log_likelihood else False
-        self.idata = self.sampler.sample(data=new_design.data_dict(), seed=seed,
-                                         log_likelihood=loglik)
-        self.diagnostics = (diagnose(self.idata, free_var_names(self.model), self.gate)
-                            if gate else None)
+        self.idata = self.sampler.sample(
+            data=new_design.data_dict(), seed=seed, log_likelihood=loglik
+        )
+        self.diagnostics = (
+            diagnose(self.idata, free_var_names(self.model), self.gate) if gate else None
+        )
         return self
 
     #: above this many draws × patients the pointwise log-likelihood (for LOO) is not stored
@@ -142,9 +167,13 @@ class PiecewiseExponentialModel:
         c, d = post.sizes["chain"], post.sizes["draw"]
         if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
             return xr.Dataset()
-        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(c, d, self.design.n)
-        return xr.Dataset({"survival": (("chain", "draw", "patient"), ll)},
-                          coords={"chain": post["chain"].values, "draw": post["draw"].values})
+        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(
+            c, d, self.design.n
+        )
+        return xr.Dataset(
+            {"survival": (("chain", "draw", "patient"), ll)},
+            coords={"chain": post["chain"].values, "draw": post["draw"].values},
+        )
 
     # ------------------------------------------------------------------ results
     def _require_fit(self, what: str) -> None:
@@ -168,9 +197,18 @@ class PiecewiseExponentialModel:
 
         def add(term, v, unit):
             lo, hi = interval(v, prob)
-            rows.append({"term": term, "unit": unit, "log_hr_mean": v.mean(), "log_hr_sd": v.std(ddof=1),
-                         "hr_median": np.exp(np.median(v)), "hr_lower": np.exp(lo), "hr_upper": np.exp(hi),
-                         "p_hr_below_1": (v < 0).mean()})
+            rows.append(
+                {
+                    "term": term,
+                    "unit": unit,
+                    "log_hr_mean": v.mean(),
+                    "log_hr_sd": v.std(ddof=1),
+                    "hr_median": np.exp(np.median(v)),
+                    "hr_lower": np.exp(lo),
+                    "hr_upper": np.exp(hi),
+                    "p_hr_below_1": (v < 0).mean(),
+                }
+            )
 
         b = self.design.basis
         ref = f" at {self.spec.biomarker} = {b.reference:g}" if b is not None else ""
@@ -179,12 +217,24 @@ class PiecewiseExponentialModel:
             add(name, d["covariate_effects"][:, j], f"per SD ({self.design.cov_sd[j]:.3g})")
         if b is not None:
             scale = "log " if b.log else ""
-            add(f"{self.spec.biomarker} (main)", d["biomarker_effect"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
-            add(f"treatment × {self.spec.biomarker}", d["interaction"], f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})")
+            add(
+                f"{self.spec.biomarker} (main)",
+                d["biomarker_effect"],
+                f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})",
+            )
+            add(
+                f"treatment × {self.spec.biomarker}",
+                d["interaction"],
+                f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})",
+            )
             if b.kind != "spline":  # also per a round number of original units (or per log unit)
                 step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
                 unit = "per log unit" if b.log else f"per {step:g} units"
-                add(f"treatment × {self.spec.biomarker}", d["interaction"] * step / b.scale, f"{unit} of {self.spec.biomarker}")
+                add(
+                    f"treatment × {self.spec.biomarker}",
+                    d["interaction"] * step / b.scale,
+                    f"{unit} of {self.spec.biomarker}",
+                )
         return pd.DataFrame(rows)
 
     def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95):

@@ -29,7 +29,11 @@ class _Strict(BaseModel):
             for key in data:
                 if key not in known:
                     close = difflib.get_close_matches(str(key), sorted(known), n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(sorted(known))})"
+                    hint = (
+                        f" (did you mean '{close[0]}'?)"
+                        if close
+                        else f" (allowed: {', '.join(sorted(known))})"
+                    )
                     raise ValueError(f"unknown key '{key}'{hint}")
         return data
 
@@ -122,8 +126,14 @@ def merge_priors(overrides: dict[str, dict] | None) -> dict:
             if term in NORMAL_ONLY and merged[term].family not in ("normal", "flat"):
                 raise ValueError(f"priors.{term} must be normal or flat, got {merged[term].family}")
         except ValidationError as err:
-            msgs = "; ".join(f"{'.'.join(map(str, e['loc'])) or term}: {e['msg']}" for e in err.errors())
-            kind = "a scale (half_normal)" if term in SCALE_TERMS else "a location (normal, student_t, flat, mixture)"
+            msgs = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or term}: {e['msg']}" for e in err.errors()
+            )
+            kind = (
+                "a scale (half_normal)"
+                if term in SCALE_TERMS
+                else "a location (normal, student_t, flat, mixture)"
+            )
             raise ValueError(f"priors.{term} must be {kind} prior: {msgs}") from None
     return merged
 
@@ -164,7 +174,15 @@ class ScenarioSpec(_Strict):
     """A named prior scenario. ``custom`` takes an explicit ``prior``."""
 
     name: str
-    kind: Literal["flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture", "custom"]
+    kind: Literal[
+        "flat",
+        "sceptical",
+        "enthusiastic",
+        "pessimistic",
+        "heavy_tailed",
+        "robust_mixture",
+        "custom",
+    ]
     design_hr: float = Field(0.5, gt=0.0, lt=1.0)
     tail: float = Field(0.05, gt=0.0, lt=0.5)
     nu: Nu = 3.0

@@ -64,8 +64,9 @@ def log_prior_density(prior: BaseModel, theta: np.ndarray) -> np.ndarray:
     raise ValueError(f)
 
 
-def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
-                         n: int = 40001) -> HRSummary:
+def quadrature_posterior(
+    ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95, n: int = 40001
+) -> HRSummary:
     """Posterior summary by numerical integration on a fine grid (any prior; used as an oracle)."""
     grid = np.linspace(ev.log_hr - 14 * ev.se, ev.log_hr + 14 * ev.se, n)
     logp = log_prior_density(prior, grid) + stats.norm.logpdf(ev.log_hr, grid, ev.se)
@@ -84,10 +85,15 @@ def quadrature_posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float
 
     harms = (harm,) if isinstance(harm, (int, float)) else tuple(harm)
     return HRSummary(
-        median=math.exp(q(0.5)), lower=math.exp(q((1 - prob) / 2)), upper=math.exp(q((1 + prob) / 2)),
-        level=prob, log_mean=mean, log_sd=sd,
+        median=math.exp(q(0.5)),
+        lower=math.exp(q((1 - prob) / 2)),
+        upper=math.exp(q((1 + prob) / 2)),
+        level=prob,
+        log_mean=mean,
+        log_sd=sd,
         p_hr_below={tkey(t): below(math.log(t)) for t in thresholds},
-        p_hr_above={tkey(h): 1 - below(math.log(h)) for h in harms}, n_draws=None,
+        p_hr_above={tkey(h): 1 - below(math.log(h)) for h in harms},
+        n_draws=None,
     )
 
 
@@ -98,8 +104,15 @@ class PublishedSampler:
     """One compiled PyMC model y ~ N(θ, se²), θ ~ 2-component Student-t mixture with data
     hyperparameters; every (estimate, prior) pair is new ``pm.Data``, not a recompilation."""
 
-    def __init__(self, chains: int = 4, draws: int = 5000, tune: int = 1000, seed: int = 1, target_accept: float = 0.9,
-                 backend: str = "nutpie"):
+    def __init__(
+        self,
+        chains: int = 4,
+        draws: int = 5000,
+        tune: int = 1000,
+        seed: int = 1,
+        target_accept: float = 0.9,
+        backend: str = "nutpie",
+    ):
         from .config import Sampler as SamplerConfig
         from .inference import Sampler
         from .model import location_prior_rv
@@ -109,8 +122,15 @@ class PublishedSampler:
             se = pm.Data("se", 1.0)
             theta = location_prior_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
             pm.Normal("obs", theta, se, observed=y)
-        cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept,
-                            progress="off", backend=backend)
+        cfg = SamplerConfig(
+            chains=chains,
+            draws=draws,
+            tune=tune,
+            seed=seed,
+            target_accept=target_accept,
+            progress="off",
+            backend=backend,
+        )
         self.runner = Sampler(model, cfg)
         self.backend = backend
 
@@ -125,14 +145,26 @@ class PublishedSampler:
         return self.runner.sample(data=data, seed=seed, log_likelihood=False)
 
 
-def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95,
-              sampler: PublishedSampler | None = None, seed: int | None = None, gate=None) -> ScenarioPosterior:
+def posterior(
+    ev: Evidence,
+    prior: BaseModel,
+    thresholds,
+    harm: float,
+    prob: float = 0.95,
+    sampler: PublishedSampler | None = None,
+    seed: int | None = None,
+    gate=None,
+) -> ScenarioPosterior:
     """Posterior for one estimate under one prior: closed form if conjugate, else NUTS (checked
     against quadrature). ``gate``: the run's diagnostics thresholds (config ``diagnostics``)."""
     conj = conjugate_posterior(ev, prior)
     if conj is not None:
-        return ScenarioPosterior(describe(prior), "", "closed form (normal-normal)",
-                                 summary_normal(*conj, thresholds, harm, prob))
+        return ScenarioPosterior(
+            describe(prior),
+            "",
+            "closed form (normal-normal)",
+            summary_normal(*conj, thresholds, harm, prob),
+        )
     if sampler is None:
         raise ValueError("a non-conjugate prior needs a PublishedSampler")
     from .config import Diagnostics
@@ -142,16 +174,26 @@ def posterior(ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: flo
     draws = np.asarray(idata.posterior["log_hr"].values).ravel()
     hs = hr_summary(draws, thresholds, harm, prob)
     quad = quadrature_posterior(ev, prior, thresholds, harm, prob)
-    check = {"max_abs_diff_p": max(abs(hs.p_hr_below[k] - quad.p_hr_below[k]) for k in quad.p_hr_below),
-             "abs_diff_median_hr": abs(hs.median - quad.median)}
-    return ScenarioPosterior(describe(prior), "", f"NUTS ({sampler.backend})", hs,
-                             diagnose(idata, ["log_hr"], gate or Diagnostics()), check)
+    check = {
+        "max_abs_diff_p": max(abs(hs.p_hr_below[k] - quad.p_hr_below[k]) for k in quad.p_hr_below),
+        "abs_diff_median_hr": abs(hs.median - quad.median),
+    }
+    return ScenarioPosterior(
+        describe(prior),
+        "",
+        f"NUTS ({sampler.backend})",
+        hs,
+        diagnose(idata, ["log_hr"], gate or Diagnostics()),
+        check,
+    )
 
 
 # ----------------------------------------------------------------------------- prior grid, tipping point
 
 
-def prior_grid(ev: Evidence, means: np.ndarray, sds: np.ndarray, threshold: float = 1.0) -> np.ndarray:
+def prior_grid(
+    ev: Evidence, means: np.ndarray, sds: np.ndarray, threshold: float = 1.0
+) -> np.ndarray:
     """P(HR < threshold) for a normal prior N(m, s²) over a grid (len(sds) × len(means)), closed form."""
     m, s = np.meshgrid(means, sds)
     prec = 1 / s**2 + 1 / ev.se**2
@@ -177,11 +219,22 @@ def tipping_point(ev: Evidence, level: float, design_hr: float = 0.5) -> dict:
     # closed form: −y·s / (se·√(s² + se²)) = Φ⁻¹(level)  ⇒  s = z·se² / √(y² − z²·se²)
     z = stats.norm.ppf(level)
     sd = z * ev.se**2 / math.sqrt(ev.log_hr**2 - (z * ev.se) ** 2)
-    return {**base, "sd": sd, "design_hr": design_hr,
-            "prior_p_hr_below_design": float(stats.norm.cdf(math.log(design_hr) / sd)),
-            "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}"}
+    return {
+        **base,
+        "sd": sd,
+        "design_hr": design_hr,
+        "prior_p_hr_below_design": float(stats.norm.cdf(math.log(design_hr) / sd)),
+        "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}",
+    }
 
 
-def scenario_table_row(ev: Evidence, scenario_name: str, prior: BaseModel, post: ScenarioPosterior) -> dict:
-    return {"estimate": ev.name, "scenario": scenario_name, "prior": describe(prior), "method": post.method,
-            **post.hr.flat()}
+def scenario_table_row(
+    ev: Evidence, scenario_name: str, prior: BaseModel, post: ScenarioPosterior
+) -> dict:
+    return {
+        "estimate": ev.name,
+        "scenario": scenario_name,
+        "prior": describe(prior),
+        "method": post.method,
+        **post.hr.flat(),
+    }

@@ -52,29 +52,51 @@ def run_published(
         backend=sc_cfg.backend,
     )
     means, sds = p.grid_mean.values(), p.grid_sd.values()
-    results = Results(kind="published", config_name=cfg.name, title=cfg.title or cfg.report.title or cfg.name,
-                      data_label=cfg.data.label,
-                      settings={"level": Setting(prob, "config" if "ci_prob" in e.model_fields_set else "default")})
-    with progress.phase(f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"):
+    results = Results(
+        kind="published",
+        config_name=cfg.name,
+        title=cfg.title or cfg.report.title or cfg.name,
+        data_label=cfg.data.label,
+        settings={
+            "level": Setting(prob, "config" if "ci_prob" in e.model_fields_set else "default")
+        },
+    )
+    with progress.phase(
+        f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"
+    ):
         rows = []
         for ev in chosen:
             per = {}
             for i, sc in enumerate(scenarios):
                 prior = scenario_prior(sc)
-                post = posterior(ev, prior, thr, harm, prob, sampler, seed=sc_cfg.seed + i, gate=cfg.diagnostics)
+                post = posterior(
+                    ev, prior, thr, harm, prob, sampler, seed=sc_cfg.seed + i, gate=cfg.diagnostics
+                )
                 post.kind = sc.kind
                 per[sc.name] = post
                 rows.append(scenario_table_row(ev, sc.name, prior, post))
             results.estimates[ev.name] = PublishedEstimateResult(
-                ev.name, ev.log_hr, ev.se, ev.hr, ev.subgroup, ev.share, per,
-                [tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels])
+                ev.name,
+                ev.log_hr,
+                ev.se,
+                ev.hr,
+                ev.subgroup,
+                ev.share,
+                per,
+                [tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels],
+            )
     grids = {ev.name: prior_grid(ev, means, sds) for ev in chosen}
-    results.sections.update({
-        "evidence_model": "log HR_hat ~ N(log HR, se^2); se from the CI as (log upper - log lower) / (2 z)",
-        "scenarios": [{"name": s.name, "kind": s.kind, "prior": describe(scenario_prior(s))} for s in scenarios],
-        "prior_grid": {"means": means.tolist(), "sds": sds.tolist(), "threshold": 1.0},
-        "nuts_compilations": sampler.compile_count,
-    })
+    results.sections.update(
+        {
+            "evidence_model": "log HR_hat ~ N(log HR, se^2); se from the CI as (log upper - log lower) / (2 z)",
+            "scenarios": [
+                {"name": s.name, "kind": s.kind, "prior": describe(scenario_prior(s))}
+                for s in scenarios
+            ],
+            "prior_grid": {"means": means.tolist(), "sds": sds.tolist(), "threshold": 1.0},
+            "nuts_compilations": sampler.compile_count,
+        }
+    )
     with progress.phase("subgroup shrinkage"):
         shrunk = _shrinkage(cfg, evs, results, thr, harm, prob)
     if p.assurance is not None:
@@ -89,13 +111,24 @@ def run_published(
         tables={"posteriors": pd.DataFrame(rows), "grids": grids},
     )
     if write:
-        provenance = {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      "config_path": config_path, "config_hash": cfg.hash(), "config": cfg.model_dump(mode="json"),
-                      "seed": sc_cfg.seed, "versions": stack_versions(),
-                      "wall_seconds": round(time.perf_counter() - t0, 2)}
+        provenance = {
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "config_path": config_path,
+            "config_hash": cfg.hash(),
+            "config": cfg.model_dump(mode="json"),
+            "seed": sc_cfg.seed,
+            "versions": stack_versions(),
+            "wall_seconds": round(time.perf_counter() - t0, 2),
+        }
         with progress.phase("writing outputs"):
-            run.out_dir = write_run(results, provenance, out_root, render_published_report,
-                                    lambda out: _write(out, cfg, run, chosen, means, sds, shrunk), html=cfg.report.html)
+            run.out_dir = write_run(
+                results,
+                provenance,
+                out_root,
+                render_published_report,
+                lambda out: _write(out, cfg, run, chosen, means, sds, shrunk),
+                html=cfg.report.html,
+            )
     return run
 
 
@@ -223,19 +256,44 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
     if cfg.report.figures:
         z = stats.norm.ppf((1 + lv) / 2)
         rows = []
-        for ev in chosen:  # grouped by estimate: the published estimate, then each scenario's posterior
-            rows.append({"group": ev.name, "label": "published", "hr": ev.hr, "kind": "cox",
-                         "lower": float(np.exp(ev.log_hr - z * ev.se)), "upper": float(np.exp(ev.log_hr + z * ev.se))})
+        for (
+            ev
+        ) in chosen:  # grouped by estimate: the published estimate, then each scenario's posterior
+            rows.append(
+                {
+                    "group": ev.name,
+                    "label": "published",
+                    "hr": ev.hr,
+                    "kind": "cox",
+                    "lower": float(np.exp(ev.log_hr - z * ev.se)),
+                    "upper": float(np.exp(ev.log_hr + z * ev.se)),
+                }
+            )
             for sc, post in r.estimates[ev.name].scenarios.items():
                 h = post.hr
-                rows.append({"group": ev.name, "label": sc, "hr": h.median, "lower": h.lower, "upper": h.upper,
-                             "kind": "bayes", "p": h.p_benefit})
-        plots.save(plots.forest_plot(rows, title="Published estimates: posterior HR by prior scenario", level=lv),
-                   out.path("figures/forest_scenarios.png"), dpi)
+                rows.append(
+                    {
+                        "group": ev.name,
+                        "label": sc,
+                        "hr": h.median,
+                        "lower": h.lower,
+                        "upper": h.upper,
+                        "kind": "bayes",
+                        "p": h.p_benefit,
+                    }
+                )
+        plots.save(
+            plots.forest_plot(
+                rows, title="Published estimates: posterior HR by prior scenario", level=lv
+            ),
+            out.path("figures/forest_scenarios.png"),
+            dpi,
+        )
         r.figures["forest_scenarios"] = "figures/forest_scenarios.png"
         r.figure_captions["forest_scenarios"] = (
             "Each published estimate (square, its confidence interval) and its posterior under every prior "
-            "scenario (circle, median and credible interval), grouped by estimate; right: posterior P(HR < 1).")
+            "scenario (circle, median and credible interval), grouped by estimate; right: posterior P(HR < 1)."
+        )
         tips = {n: ev.tipping_points for n, ev in r.estimates.items()}
         plots.save(
             plots.prior_grid_panels(run.tables["grids"], means, sds, tips),
@@ -245,7 +303,8 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
         r.figures["prior_grid"] = "figures/prior_grid.png"
         r.figure_captions["prior_grid"] = (
             "P(HR < 1) over a grid of normal priors on the log-HR (mean across, SD up), per estimate; contours "
-            "at 0.5, 0.9 and 0.95; dots: tipping-point SDs of a centred prior.")
+            "at 0.5, 0.9 and 0.95; dots: tipping-point SDs of a centred prior."
+        )
     if shrunk is not None:
         _write_shrinkage(out, cfg, r)
     if "assurance" in r.sections:
@@ -265,7 +324,8 @@ def _write(out: OutputDir, cfg, run: RunResult, chosen, means, sds, shrunk) -> N
             r.figures["assurance"] = "figures/assurance.png"
             r.figure_captions["assurance"] = (
                 "Probability that a next trial is significant (assurance, solid) and its power at the posterior "
-                "mean (dotted) against its number of events, per design.")
+                "mean (dotted) against its number of events, per design."
+            )
 
 
 def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
@@ -288,17 +348,41 @@ def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
         grp = g["name"] + (f" ({g['subgroup']})" if g.get("subgroup") else "")
         for kind, lab in (("unshrunk", "as published"), ("shrunk", "shrunk")):
             h = g[kind]
-            rows.append({"group": grp, "label": lab, "hr": h.median, "lower": h.lower, "upper": h.upper,
-                         "kind": kind, "p": h.p_benefit})
+            rows.append(
+                {
+                    "group": grp,
+                    "label": lab,
+                    "hr": h.median,
+                    "lower": h.lower,
+                    "upper": h.upper,
+                    "kind": kind,
+                    "p": h.p_benefit,
+                }
+            )
     o = sg["overall_mu"]
-    rows.append({"group": "overall", "label": "μ (mean of the subgroups)", "hr": o.median, "lower": o.lower,
-                 "upper": o.upper, "kind": "shrunk", "p": o.p_benefit})
-    plots.save(plots.forest_plot(rows, title="Subgroup shrinkage (hierarchical model)", level=cfg.estimands.ci_prob),
-               out.path("figures/subgroup_shrinkage.png"), cfg.report.dpi)
+    rows.append(
+        {
+            "group": "overall",
+            "label": "μ (mean of the subgroups)",
+            "hr": o.median,
+            "lower": o.lower,
+            "upper": o.upper,
+            "kind": "shrunk",
+            "p": o.p_benefit,
+        }
+    )
+    plots.save(
+        plots.forest_plot(
+            rows, title="Subgroup shrinkage (hierarchical model)", level=cfg.estimands.ci_prob
+        ),
+        out.path("figures/subgroup_shrinkage.png"),
+        cfg.report.dpi,
+    )
     r.figures["subgroup_shrinkage"] = "figures/subgroup_shrinkage.png"
     r.figure_captions["subgroup_shrinkage"] = (
         "Subgroup hazard ratios as published (squares, confidence interval) and after hierarchical shrinkage "
-        "(circles, credible interval), with the overall mean μ; right: P(HR < 1).")
+        "(circles, credible interval), with the overall mean μ; right: P(HR < 1)."
+    )
 
 
 def published_summary(r: Results) -> list[str]:

@@ -30,7 +30,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             if key in seen:
                 raise RawConfigError(
                     f"duplicate key '{key}' at line {key_node.start_mark.line + 1} "
-                    f"(first at line {seen[key]}); YAML would silently keep only the last one")
+                    f"(first at line {seen[key]}); YAML would silently keep only the last one"
+                )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
 

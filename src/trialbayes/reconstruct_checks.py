@@ -26,8 +26,10 @@ MAX_FIRST_CENSORING = 0.5
 def check_percent(survival: pd.Series, percent: bool, what: str) -> None:
     """With ``percent`` set, values that all lie in [0, 1.05] are proportions, not percentages."""
     if percent and len(survival) and survival.max() <= 1.05:
-        raise DataError(f"{what}: survival is declared in percent but every value lies in [0, "
-                        f"{survival.max():g}]: these are proportions; drop percent")
+        raise DataError(
+            f"{what}: survival is declared in percent but every value lies in [0, "
+            f"{survival.max():g}]: these are proportions; drop percent"
+        )
 
 
 def check_rises(arm: str, g: pd.DataFrame, what: str) -> None:
@@ -40,10 +42,12 @@ def check_rises(arm: str, g: pd.DataFrame, what: str) -> None:
         k = int(np.flatnonzero(bad)[np.argmax(rise[bad])])
         mask = np.zeros(int(g.index.max()) + 1, bool)
         mask[g.index[bad]] = True
-        raise DataError(f"{what}, arm '{arm}': the curve rises from {run_min[k]:.3f} back to "
-                        f"{s[k]:.3f} (at time {g['time'].iloc[k]:g}) at {_rows(mask)}; a survival "
-                        "curve cannot rise — are two arms' points mixed up? (rises up to "
-                        f"{MAX_RISE} are flattened as noise)")
+        raise DataError(
+            f"{what}, arm '{arm}': the curve rises from {run_min[k]:.3f} back to "
+            f"{s[k]:.3f} (at time {g['time'].iloc[k]:g}) at {_rows(mask)}; a survival "
+            "curve cannot rise — are two arms' points mixed up? (rises up to "
+            f"{MAX_RISE} are flattened as noise)"
+        )
 
 
 def surv_at(curve: pd.DataFrame, t: float) -> float:
@@ -63,15 +67,19 @@ def risk_warnings(curves: dict, risks: dict) -> list[str]:
                 continue
             alive = n[j] * s[j + 1] / s[j]  # at risk at t_j who survive to t_j+1 (no censoring)
             if n[j + 1] > alive * (1 + RISK_SLACK) + 2:
-                out.append(f"arm '{arm}': {int(n[j + 1])} at risk at time {t[j + 1]:g}, but the "
-                           f"curve's drop from {s[j]:.3f} to {s[j + 1]:.3f} leaves at most "
-                           f"{alive:.0f} of the {int(n[j])} at risk at time {t[j]:g} (check the "
-                           "risk table and the curve)")
+                out.append(
+                    f"arm '{arm}': {int(n[j + 1])} at risk at time {t[j + 1]:g}, but the "
+                    f"curve's drop from {s[j]:.3f} to {s[j + 1]:.3f} leaves at most "
+                    f"{alive:.0f} of the {int(n[j])} at risk at time {t[j]:g} (check the "
+                    "risk table and the curve)"
+                )
             elif j == 0 and alive > 0 and 1 - n[1] / alive > MAX_FIRST_CENSORING:
                 share = 100 * (1 - n[1] / alive)
-                out.append(f"arm '{arm}': the first interval would need {share:.0f}% of the "
-                           f"{int(n[0])} randomised censored before time {t[1]:g} (is the number "
-                           "randomised mistyped?)")
+                out.append(
+                    f"arm '{arm}': the first interval would need {share:.0f}% of the "
+                    f"{int(n[0])} randomised censored before time {t[1]:g} (is the number "
+                    "randomised mistyped?)"
+                )
     return out
 
 
@@ -79,8 +87,11 @@ def raw_agreement(ipd: pd.DataFrame, curve: pd.DataFrame, percent: bool) -> dict
     """Max |reconstructed KM − raw digitised point| per arm (the raw points, before cleaning)."""
     from lifelines import KaplanMeierFitter
 
-    c = curve.assign(arm=curve["arm"].astype(str), time=pd.to_numeric(curve["time"]),
-                     survival=pd.to_numeric(curve["survival"]) / (100.0 if percent else 1.0))
+    c = curve.assign(
+        arm=curve["arm"].astype(str),
+        time=pd.to_numeric(curve["time"]),
+        survival=pd.to_numeric(curve["survival"]) / (100.0 if percent else 1.0),
+    )
     out = {}
     for arm, g in c.groupby("arm"):
         sub = ipd[ipd["arm"] == arm]

@@ -142,20 +142,46 @@ def forest_rows(r: Results) -> list[dict]:
     rows = []
     for name, m in r.models.items():
         te, grp = m.treatment_effect, f"model {name}"
-        rows.append({"group": grp, "label": "treatment (posterior)", "hr": te.median,
-                     "lower": te.lower, "upper": te.upper, "kind": "bayes", "p": te.p_benefit})
+        rows.append(
+            {
+                "group": grp,
+                "label": "treatment (posterior)",
+                "hr": te.median,
+                "lower": te.lower,
+                "upper": te.upper,
+                "kind": "bayes",
+                "p": te.p_benefit,
+            }
+        )
         c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
-            rows.append({"group": grp, "label": "treatment (Cox)", "hr": c.hr, "lower": c.lower,
-                         "upper": c.upper, "kind": "cox"})
+            rows.append(
+                {
+                    "group": grp,
+                    "label": "treatment (Cox)",
+                    "hr": c.hr,
+                    "lower": c.lower,
+                    "upper": c.upper,
+                    "kind": "cox",
+                }
+            )
         if m.spec.get("biomarker") and m.subgroups:
             unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
             for g in m.subgroups.groups:
                 if g.conditional is not None:
                     s = g.conditional
                     label = f"{m.subgroups.biomarker} {g.label}{unit} (n={g.n}, events={g.events})"
-                    rows.append({"group": grp, "label": label, "hr": s.median, "lower": s.lower,
-                                 "upper": s.upper, "kind": "bayes", "p": s.p_benefit})
+                    rows.append(
+                        {
+                            "group": grp,
+                            "label": label,
+                            "hr": s.median,
+                            "lower": s.lower,
+                            "upper": s.upper,
+                            "kind": "bayes",
+                            "p": s.p_benefit,
+                        }
+                    )
     return rows
 
 
@@ -199,9 +225,7 @@ def _curve_line(name: str, m: ModelResult) -> str:
     )
     cross = hc.median_crosses_1_at
     return line + (
-        f"; the posterior median HR reaches 1 near {with_unit(cross, u)}."
-        if cross
-        else "."
+        f"; the posterior median HR reaches 1 near {with_unit(cross, u)}." if cross else "."
     )
 
 
@@ -289,7 +313,9 @@ def render_patient_report(r: Results) -> str:
 
 def _data_section(r: Results) -> list[str]:
     d, tu = r.data, r.time_unit
-    arms = "; ".join(f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items())
+    arms = "; ".join(
+        f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items()
+    )
     L = [
         "\n## Data",
         f"{d['n']} patients, {d['events']} events; {arms}. Longest follow-up "
@@ -375,7 +401,9 @@ def _effect_section(r: Results) -> list[str]:
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
                 **{f"P(HR<{k})": v for k, v in te.p_hr_below.items()},
                 **{f"P(HR>{k})": v for k, v in te.p_hr_above.items()},
-                f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text() if cx else _no_cox(m),
+                f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text()
+                if cx
+                else _no_cox(m),
             }
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
@@ -459,8 +487,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     ]
     reg = hc.benefit_region
     L.append(
-        f"\nP(HR < 1) > 0.9 for {bm} in "
-        f"{num(reg[0])}–{with_unit(reg[1], unit)}."
+        f"\nP(HR < 1) > 0.9 for {bm} in {num(reg[0])}–{with_unit(reg[1], unit)}."
         if reg
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
     )

@@ -49,16 +49,23 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
         if cfg.report.figures:
             rf.model_figures(out, cfg, data, run, name, draws_by_model[name], prior, _label(data))
     if cfg.report.figures:
-        rf.save(out, r, "forest", plots.forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
-                rf.forest_caption(cfg.estimands.ci_prob), cfg.report.dpi)
+        rf.save(
+            out,
+            r,
+            "forest",
+            plots.forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
+            rf.forest_caption(cfg.estimands.ci_prob),
+            cfg.report.dpi,
+        )
     if data.reconstruction is not None:
         _reconstruction(out, cfg, data, r)
     _sensitivity(out, cfg, data, run)
     if run.tables.get("next_phase") is not None:
         from .nextphase_report import write_next_phase
 
-        figs = write_next_phase(out, run.tables["next_phase"], cfg.report.dpi, cfg.report.figures,
-                                _label(data))
+        figs = write_next_phase(
+            out, run.tables["next_phase"], cfg.report.dpi, cfg.report.figures, _label(data)
+        )
         r.figures.update({f"next_phase: {k}": v for k, v in figs.items()})
 
 
@@ -74,11 +81,21 @@ def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
     out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
     if cfg.report.figures:
         rc = data.reconstruction
-        colours = {data.control_label: plots.ARM_COLOURS[0], data.treatment_label: plots.ARM_COLOURS[1]}
-        rf.save(out, r, "reconstruction_quality",
-                quality_plot(rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit),
-                "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
-                "reconstructed patient data (steps), per arm.", cfg.report.dpi)
+        colours = {
+            data.control_label: plots.ARM_COLOURS[0],
+            data.treatment_label: plots.ARM_COLOURS[1],
+        }
+        rf.save(
+            out,
+            r,
+            "reconstruction_quality",
+            quality_plot(
+                rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit
+            ),
+            "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
+            "reconstructed patient data (steps), per arm.",
+            cfg.report.dpi,
+        )
 
 
 def _sensitivity(out: OutputDir, cfg, data, run) -> None:

@@ -98,8 +98,14 @@ def patient_view(r: Results, root: Path) -> dict:
     if r.sections.get("next_phase"):  # owned by nextphase_report.py
         from .nextphase_report import html_blocks
 
-        secs.insert(-1, section("next_phase", "Next-phase trial simulation",
-                                html_blocks(r.sections["next_phase"], fig)))
+        secs.insert(
+            -1,
+            section(
+                "next_phase",
+                "Next-phase trial simulation",
+                html_blocks(r.sections["next_phase"], fig),
+            ),
+        )
     return {
         "title": r.title,
         "subtitle": f"Bayesian reanalysis — {r.data.get('source', r.data_label)}",

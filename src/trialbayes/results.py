@@ -316,7 +316,9 @@ class Results:
         default_factory=dict
     )  # reconstruction, shrinkage, assurance...
     figures: dict[str, str] = field(default_factory=dict)
-    figure_captions: dict[str, str] = field(default_factory=dict)  # what each figure shows (report.html)
+    figure_captions: dict[str, str] = field(
+        default_factory=dict
+    )  # what each figure shows (report.html)
     provenance: dict = field(default_factory=dict)
 
     @property

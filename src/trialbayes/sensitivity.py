@@ -25,7 +25,9 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
 
     idata = pem.idata
     if "log_prior" not in idata.children:
-        pm.stats.compute_log_prior(idata, model=pem.model, extend_inferencedata=True, progressbar=False)
+        pm.stats.compute_log_prior(
+            idata, model=pem.model, extend_inferencedata=True, progressbar=False
+        )
     names = ["treatment"] + (["interaction"] if pem.design.basis is not None else [])
     tab = az.psense_summary(idata, var_names=names)
     tab = tab.reset_index().rename(columns={"index": "parameter"})
@@ -34,7 +36,9 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
     return tab
 
 
-def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel], settings: dict | None = None) -> dict:
+def run_sensitivity(
+    cfg, models: dict[str, PiecewiseExponentialModel], settings: dict | None = None
+) -> dict:
     s = cfg.sensitivity
     e = cfg.estimands
     scenarios = s.scenarios or default_scenarios(s.design_hr)
@@ -50,17 +54,28 @@ def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel], settings:
         for i, sc in enumerate(scenarios):
             tp = scenario_prior(sc)
             ip = scenario_interaction_prior(sc, saved[2]["interaction"])
-            pem.fit(prior_overrides={"treatment": tp, "interaction": ip}, seed=cfg.sampler.seed + 7919 * (i + 1),
-                    log_likelihood=False)
+            pem.fit(
+                prior_overrides={"treatment": tp, "interaction": ip},
+                seed=cfg.sampler.seed + 7919 * (i + 1),
+                log_likelihood=False,
+            )
             d = pem.draws(e.max_draws)
             te = hr_summary(d["treatment"], tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob)
-            row = {"model": name, "scenario": sc.name, "treatment_prior": describe(tp), "interaction_prior":
-                   describe(ip) if pem.design.basis is not None else "", "reliable": pem.reliable,
-                   "divergences": pem.diagnostics["divergences"], "rhat_max": pem.diagnostics["rhat_max"],
-                   **te.flat()}
+            row = {
+                "model": name,
+                "scenario": sc.name,
+                "treatment_prior": describe(tp),
+                "interaction_prior": describe(ip) if pem.design.basis is not None else "",
+                "reliable": pem.reliable,
+                "divergences": pem.diagnostics["divergences"],
+                "rhat_max": pem.diagnostics["rhat_max"],
+                **te.flat(),
+            }
             b = pem.design.basis
             if b is not None:
-                cuts = settings["subgroup_cutoffs"].value if settings else (e.subgroup_cutoffs or [])
+                cuts = (
+                    settings["subgroup_cutoffs"].value if settings else (e.subgroup_cutoffs or [])
+                )
                 for x in _probe_values(cuts, b):
                     lh = log_hr_at(d, b, [x])[:, 0]
                     row[f"hr_at_{x:g}"] = float(np.exp(np.median(lh)))
@@ -73,9 +88,15 @@ def run_sensitivity(cfg, models: dict[str, PiecewiseExponentialModel], settings:
             restore.update(prior_data("interaction", saved[2]["interaction"]))
         pm.set_data(restore, model=pem.model)
         pem.sampler.current_data.update(restore)
-        compile_counts[name] = {"compilations": pem.sampler.compile_count, "during_scenarios": pem.sampler.compile_count - before}
+        compile_counts[name] = {
+            "compilations": pem.sampler.compile_count,
+            "during_scenarios": pem.sampler.compile_count - before,
+        }
     return {
-        "scenarios": [{"name": sc.name, "kind": sc.kind, "treatment_prior": describe(scenario_prior(sc))} for sc in scenarios],
+        "scenarios": [
+            {"name": sc.name, "kind": sc.kind, "treatment_prior": describe(scenario_prior(sc))}
+            for sc in scenarios
+        ],
         "table": pd.DataFrame(rows),
         "psense": pd.DataFrame(psense_rows),
         "compile_counts": compile_counts,

@@ -95,8 +95,10 @@ def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
         known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
         unknown = sorted(set(units) - known)
         if unknown:
-            raise DataError(f"data.units: {unknown} are not among the analysed columns "
-                            f"{sorted(map(str, known))}")
+            raise DataError(
+                f"data.units: {unknown} are not among the analysed columns "
+                f"{sorted(map(str, known))}"
+            )
     given = e.model_fields_set
     out = {
         "time_unit": tu_s,

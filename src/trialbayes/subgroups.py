@@ -38,9 +38,21 @@ def build_shrinkage_model(evs: list[Evidence], tau_sigma: float, mu_prior=None) 
     return model
 
 
-def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, thresholds=(1.0, 0.8), harm: float = 1.1,
-           prob: float = 0.95, chains: int = 4, draws: int = 5000, tune: int = 2000, seed: int = 1,
-           target_accept: float = 0.99, backend: str = "nutpie", gate=None) -> dict:
+def shrink(
+    evs: list[Evidence],
+    tau_sigma: float = 0.5,
+    mu_prior=None,
+    thresholds=(1.0, 0.8),
+    harm: float = 1.1,
+    prob: float = 0.95,
+    chains: int = 4,
+    draws: int = 5000,
+    tune: int = 2000,
+    seed: int = 1,
+    target_accept: float = 0.99,
+    backend: str = "nutpie",
+    gate=None,
+) -> dict:
     """Fit the hierarchical model by NUTS and summarise it (``gate``: diagnostics thresholds)."""
     from .config import Diagnostics, Sampler as SamplerConfig
     from .inference import Sampler, diagnose
@@ -48,8 +60,15 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
     if len(evs) < 2:
         raise ValueError("subgroup shrinkage needs at least two subgroup estimates")
     model = build_shrinkage_model(evs, tau_sigma, mu_prior)
-    cfg = SamplerConfig(chains=chains, draws=draws, tune=tune, seed=seed, target_accept=target_accept,
-                        progress="off", backend=backend)
+    cfg = SamplerConfig(
+        chains=chains,
+        draws=draws,
+        tune=tune,
+        seed=seed,
+        target_accept=target_accept,
+        progress="off",
+        backend=backend,
+    )
     idata = Sampler(model, cfg).sample(log_likelihood=False)
     post = idata.posterior
     theta = np.asarray(post["theta"].values).reshape(-1, len(evs))
@@ -57,23 +76,32 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
     tau = np.asarray(post["tau"].values).ravel()
     groups = []
     for j, e in enumerate(evs):
-        groups.append({
-            "name": e.name, "subgroup": e.subgroup, "share": e.share,
-            "unshrunk": summary_normal(e.log_hr, e.se, thresholds, harm, prob),
-            "shrunk": hr_summary(theta[:, j], thresholds, harm, prob),
-        })
+        groups.append(
+            {
+                "name": e.name,
+                "subgroup": e.subgroup,
+                "share": e.share,
+                "unshrunk": summary_normal(e.log_hr, e.se, thresholds, harm, prob),
+                "shrunk": hr_summary(theta[:, j], thresholds, harm, prob),
+            }
+        )
     contrasts = []
     for a, b in itertools.combinations(range(len(evs)), 2):
         d = theta[:, a] - theta[:, b]
         lo, med, hi = np.quantile(d, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
         raw = evs[a].log_hr - evs[b].log_hr
         raw_se = float(np.hypot(evs[a].se, evs[b].se))
-        contrasts.append({
-            "contrast": f"{evs[a].name} / {evs[b].name}", "ratio_median": float(np.exp(med)),
-            "ratio_lower": float(np.exp(lo)), "ratio_upper": float(np.exp(hi)),
-            "p_ratio_below_1": float((d < 0).mean()),
-            "unshrunk_ratio": float(np.exp(raw)), "unshrunk_p_ratio_below_1": float(stats.norm.cdf(-raw / raw_se)),
-        })
+        contrasts.append(
+            {
+                "contrast": f"{evs[a].name} / {evs[b].name}",
+                "ratio_median": float(np.exp(med)),
+                "ratio_lower": float(np.exp(lo)),
+                "ratio_upper": float(np.exp(hi)),
+                "p_ratio_below_1": float((d < 0).mean()),
+                "unshrunk_ratio": float(np.exp(raw)),
+                "unshrunk_p_ratio_below_1": float(stats.norm.cdf(-raw / raw_se)),
+            }
+        )
     tlo, tmed, thi = np.quantile(tau, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
     return {
         "model": f"y_g ~ N(θ_g, se_g²), θ_g = μ + τ z_g, τ ~ HalfNormal({tau_sigma:g}), non-centred",
@@ -81,7 +109,12 @@ def shrink(evs: list[Evidence], tau_sigma: float = 0.5, mu_prior=None, threshold
         "groups": groups,
         "overall_mu": hr_summary(mu, thresholds, harm, prob),
         "contrasts": contrasts,
-        "tau": {"median": float(tmed), "lower": float(tlo), "upper": float(thi), "p_above_0.2": float((tau > 0.2).mean())},
+        "tau": {
+            "median": float(tmed),
+            "lower": float(tlo),
+            "upper": float(thi),
+            "p_above_0.2": float((tau > 0.2).mean()),
+        },
         "diagnostics": diagnose(idata, ["mu", "tau", "z"], gate or Diagnostics()),
         "_draws": {"theta": theta, "mu": mu, "tau": tau},
     }
@@ -92,4 +125,3 @@ def pooled(evs: list[Evidence]) -> tuple[float, float]:
     w = np.array([1 / e.se**2 for e in evs])
     y = np.array([e.log_hr for e in evs])
     return float((w * y).sum() / w.sum()), float(np.sqrt(1 / w.sum()))
-

@@ -29,7 +29,13 @@ PNFH_MEANLOG = 7.617
 PNFH_SDLOG = 0.7434
 PNFH_RANGE = (300.0, 12000.0)
 # covariates enter centred on typical values so the baseline scale is interpretable
-_CENTRES = {"age": 58.0, "bulbar_onset": 0.0, "alsfrs_r": 40.0, "svc": 95.0, "symptom_duration": 13.0}
+_CENTRES = {
+    "age": 58.0,
+    "bulbar_onset": 0.0,
+    "alsfrs_r": 40.0,
+    "svc": 95.0,
+    "symptom_duration": 13.0,
+}
 
 
 @dataclass
@@ -86,7 +92,9 @@ def _covariates(rng: np.random.Generator, n: int, n_centres: int) -> pd.DataFram
     )
 
 
-def _linear_predictor(df: pd.DataFrame, treat: np.ndarray, centre_eff: np.ndarray, truth: SyntheticTruth):
+def _linear_predictor(
+    df: pd.DataFrame, treat: np.ndarray, centre_eff: np.ndarray, truth: SyntheticTruth
+):
     eta = treat * truth.log_hr(df["pnfh"].to_numpy())
     eta = eta + truth.pnfh_main_per_1000 * df["pnfh"].to_numpy() / 1000.0
     for name, b in truth.covariate_effects.items():
@@ -108,7 +116,9 @@ def generate(n: int = 220, seed: int = 20250601, truth: SyntheticTruth | None = 
     centre_eff = rng.normal(0, truth.centre_sd, truth.n_centres)
     eta = _linear_predictor(df, treat, centre_eff, truth)
     # inverse-CDF draw from the Weibull PH model: (t / scale)^shape · e^eta = E, E ~ Exp(1)
-    unit = (rng.exponential(1.0, n) / np.exp(eta)) ** (1 / truth.weibull_shape)  # death time at scale 1
+    unit = (rng.exponential(1.0, n) / np.exp(eta)) ** (
+        1 / truth.weibull_shape
+    )  # death time at scale 1
     entry = rng.uniform(0, truth.recruitment_days, n)
     follow_up = truth.data_cut_day - entry
     # calibration: patient i dies before the cut iff scale <= follow_up_i / unit_i, so the scale
@@ -150,4 +160,9 @@ SYNTHETIC_COLUMNS = {
 
 #: units of the synthetic cohort (time in days; CSF-pNFH in pg/mL), used when the config gives none
 SYNTHETIC_TIME_UNIT = "days"
-SYNTHETIC_UNITS = {"pnfh": "pg/mL", "age": "years", "symptom_duration": "months", "svc": "% predicted"}
+SYNTHETIC_UNITS = {
+    "pnfh": "pg/mL",
+    "age": "years",
+    "symptom_duration": "months",
+    "svc": "% predicted",
+}
