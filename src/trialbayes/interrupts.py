@@ -84,6 +84,7 @@ def handle_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+        _received = _pending = None  # handled: nothing leaks into the next command
 
 
 @contextmanager
