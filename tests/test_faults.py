@@ -376,6 +376,7 @@ def test_sigint_during_sampling_raises_not_returns():
     assert time.perf_counter() - t0 < 15
 
 
+@pytest.mark.slow  # fits a model before the simulated failure (~20 s cold): slow tier
 def test_failure_names_the_phase(tmp_path, monkeypatch, capsys):
     import trialbayes.analysis as analysis
     from trialbayes import cli

@@ -41,6 +41,7 @@ def test_interval_assignment_is_left_open():
     np.testing.assert_allclose(off, [5.0, 10.0, 0.5, 10.0])
 
 
+@pytest.mark.slow  # compiles a model with every term (~25 s cold): slow tier
 def test_numpy_pointwise_loglik_equals_pymc():
     """The NumPy pointwise log-likelihood used for LOO equals PyMC's, model with every term."""
     import pymc as pm
