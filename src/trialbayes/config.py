@@ -69,7 +69,7 @@ class FileSource(_Strict):
     label: str | None = None
     time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
     # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
-    units: dict[str, str] = {}  # column -> unit, e.g. {pnfh: pg/mL}; shown on every value
+    units: dict[str, str] = {}  # column -> unit, e.g. {crp: mg/L}; shown on every value
 
 
 class EventsPerArm(_Strict):
