@@ -86,7 +86,7 @@ def run_coverage(r: int = 200, level: float = 0.9, n: int = 220, seed: int = 202
 if __name__ == "__main__":
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     res = run_coverage(reps)
-    print(res.covered, "of", reps, "region", acceptance_region(reps, 0.9, 1e-3, 2))
+    print(res.covered, "of", reps, "region", acceptance_region(reps, 0.9, 5e-4, 2))
     for term, z in res.z.items():
         print(term, "mean z", np.mean(z), "sd z", np.std(z))
     print("divergent fits", res.divergent_fits, "compiles", res.compile_count)

@@ -1,5 +1,5 @@
-"""Slower statistical tests: parameter recovery on the synthetic generator, agreement with Cox on
-a real randomised trial, refits without recompilation, and the default analysis' diagnostics."""
+"""Slower statistical tests: interval coverage over replicate synthetic trials, agreement with Cox
+on a real randomised trial, refits without recompilation, and the default analysis' diagnostics."""
 
 import json
 from pathlib import Path
@@ -27,15 +27,16 @@ def test_interval_coverage_over_replicate_trials():
 
     Under weak priors the credible interval is close to a confidence interval, so a correct
     likelihood and sampler cover at ~90%: the count of covering intervals is Binomial(200, 0.9)
-    (mean 180, SD 4.2). Acceptance region: each of the 2 counts gets 1e-3 / 2 (Bonferroni), half
-    per tail, from the exact binomial quantiles: [164, 193] (P(K < 164) = 1.9e-4,
-    P(K > 193) = 1.5e-4), so a correct implementation fails with probability < 7e-4. Measured
-    (README, "Tests"): 180 and 177 of 200, z-scores mean +0.06 / -0.22, SD 1.00 / 0.99. It has
+    (mean 180, SD 4.2). Acceptance region from the exact binomial quantiles with 5e-4 shared by the
+    2 counts (Bonferroni, half per tail): [163, 194]; at exactly 90% coverage the test fails with
+    probability 2.5e-4. Measured (README, "Tests"): 180 and 177 of 200, z-scores mean +0.06 /
+    -0.22, SD 1.00 / 0.99; if the interaction's -0.22 SD shift is a real small-sample bias, its
+    coverage is 0.892 and the total false-failure rate 5.6e-4: below 1e-3 either way. It has
     power: with the exposure dropped from the likelihood (every patient one time unit in its exit
     interval) the counts were 123 and 4 of 200.
     """
     res = run_coverage(r=200, level=0.9)
-    lo, hi = acceptance_region(res.replicates, res.level, false_failure=1e-3, n_checks=2)
+    lo, hi = acceptance_region(res.replicates, res.level, false_failure=5e-4, n_checks=2)
     assert res.compile_count == 1, "refits recompiled"
     for term, k in res.covered.items():
         z = np.asarray(res.z[term])
