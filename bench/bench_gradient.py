@@ -1,5 +1,6 @@
-"""Per-gradient cost at large N: the compiled model's C callback (what nutpie calls) against a
-hand-written numba O(N·P + K) log-likelihood and gradient of the same piecewise-exponential model.
+"""Per-gradient cost at large N: the compiled model's C callback (what nutpie calls), with the
+PyTensor-graph likelihood and with the fused Op (``baseline.likelihood: fused``, fused.py), against
+a hand-written numba O(N·P + K) log-likelihood and gradient of the same piecewise-exponential model.
 
 The hand-written kernel covers the likelihood only (the priors are O(K + P), negligible at this N);
 it is checked against the model's NumPy log-likelihood and a finite-difference gradient before
@@ -51,7 +52,7 @@ def pem_logp_grad(alpha, beta, gamma, treat, X, interval, offset, event, widths)
     return ll, g_alpha, g_beta, g_gamma
 
 
-def build(n: int):
+def build(n: int, likelihood: str = "graph"):
     from trialbayes.config import Baseline, ColumnMap, ModelSpec
     from trialbayes.data import from_frame
     from trialbayes.design import build_design
@@ -61,7 +62,7 @@ def build(n: int):
 
     df, _ = generate(n=n, seed=1)
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
-    design = build_design(data, ModelSpec(name="adjusted", covariates="all"), Baseline(n_intervals=8))
+    design = build_design(data, ModelSpec(name="adjusted", covariates="all"), Baseline(n_intervals=8, likelihood=likelihood))
     return design, build_model(design, merge_priors({}))
 
 
@@ -113,6 +114,7 @@ def main() -> None:
 
     design, model = build(a.n)
     compiled, rec = compile_model(model)
+    fused_compiled, fused_rec = compile_model(build(a.n, "fused")[1])
     x = compiled.initial_point_func(1)
     dd = design.data_dict()
     rng = np.random.default_rng(0)
@@ -123,13 +125,17 @@ def main() -> None:
     fd_err = check_kernel(design, args)
     with threadpool_limits(1, user_api="blas"):
         t_model = time_callback(compiled, x, a.evals)
+        t_fused = time_callback(fused_compiled, x, a.evals)
         pem_logp_grad(*args)
         t0 = time.perf_counter()
         for _ in range(a.evals):
             pem_logp_grad(*args)
         t_hand = (time.perf_counter() - t0) / a.evals
-    res = {"n": a.n, "model_callback_us": round(t_model * 1e6, 1), "hand_written_us": round(t_hand * 1e6, 1),
-           "ratio": round(t_model / t_hand, 2), "compiled_from": rec.source, "fd_check_max_rel_err": fd_err}
+    res = {"n": a.n, "model_callback_us": round(t_model * 1e6, 1),
+           "fused_callback_us": round(t_fused * 1e6, 1), "hand_written_us": round(t_hand * 1e6, 1),
+           "ratio": round(t_model / t_hand, 2), "fused_ratio": round(t_fused / t_hand, 2),
+           "graph_over_fused": round(t_model / t_fused, 2), "compiled_from": rec.source,
+           "fused_compiled_from": fused_rec.source, "fd_check_max_rel_err": fd_err}
     print(json.dumps(res))
 
 

@@ -204,6 +204,8 @@ class Baseline(_Strict):
     cuts: list[float] | None = None
     n_intervals: int = Field(8, ge=1, le=60)
     parametrisation: Literal["auto", "centred", "non_centred"] = "auto"
+    #: how the log-likelihood is computed (same quantity): PyTensor graph or one fused Op (fused.py)
+    likelihood: Literal["graph", "fused"] = "graph"
 
     @field_validator("cuts")
     @classmethod

@@ -141,6 +141,7 @@ class Design:
     bm_pen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     biomarker_values: np.ndarray | None = None
     baseline_parametrisation: str = "auto"
+    likelihood: str = "graph"  # 'graph' (model.pem_parts) or 'fused' (fused.PEMLogLik)
 
     @property
     def n(self) -> int:
@@ -212,6 +213,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         centre_labels=centre_labels,
         log_rate=float(np.log(max(e.sum(), 0.5) / person_time)),
         baseline_parametrisation=baseline.parametrisation,
+        likelihood=baseline.likelihood,
     )
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)

@@ -61,6 +61,12 @@ def _pem_logp(value, log_h, cum_h):
     return value * log_h - cum_h
 
 
+def _fused_logp(value, alpha, eta, interval, offset, widths):
+    from .fused import fused_loglik_terms
+
+    return fused_loglik_terms(alpha, eta, interval, offset, value, widths)
+
+
 # ----------------------------------------------------------------------------- priors
 
 
@@ -187,8 +193,21 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             frailty = pm.Deterministic("centre_frailty", c_sigma * c_raw, dims="centre")
             eta = eta + frailty[cidx]
 
-        log_h, cum_h = pem_parts(alpha, eta, interval, offset, widths)
-        pm.CustomDist("survival", log_h, cum_h, logp=_pem_logp, observed=event)
+        if design.likelihood == "fused":  # the same terms from one O(N + K) Op (fused.py)
+            pm.CustomDist(
+                "survival",
+                alpha,
+                eta,
+                interval,
+                offset,
+                widths,
+                logp=_fused_logp,
+                signature="(k),(n),(n),(n),(k)->(n)",
+                observed=event,
+            )
+        else:
+            log_h, cum_h = pem_parts(alpha, eta, interval, offset, widths)
+            pm.CustomDist("survival", log_h, cum_h, logp=_pem_logp, observed=event)
     return model
 
 
