@@ -1,5 +1,7 @@
 """Whole-process benchmarks: the default analysis, and a single fit at N = 220 … 100 000,
-with the Poisson-trick (patient × interval expansion) formulation side by side at the smaller N.
+with the fused likelihood Op (``baseline.likelihood: fused``, form ``fused``) beside the
+PyTensor-graph likelihood (form ``pem``) at every N, and the Poisson-trick (patient × interval
+expansion) formulation side by side at the smaller N.
 
 Each measurement runs in a fresh Python process (wall time and peak RSS of that process), so
 imports, compilation and sampling are all counted. The default analysis runs three times: with
@@ -11,6 +13,8 @@ Usage:
 
     .venv/bin/python bench/bench_fit.py                 # everything, writes bench/results/latest.json
     .venv/bin/python bench/bench_fit.py --sizes 220 2000 --poisson-up-to 2000
+    .venv/bin/python bench/bench_fit.py --skip-default --sizes 220 100000 --poisson-up-to 0 \
+        --out bench/results/n100000.json   # N = 220 compiles both forms, N = 100 000 loads them
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ n, form = int(sys.argv[1]), sys.argv[2]
 df, _ = generate(n=n, seed=1)
 data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
 spec = ModelSpec(name="adjusted", covariates="all")
-design = build_design(data, spec, Baseline(n_intervals=8))
+lik = "fused" if form == "fused" else "graph"  # pem: the PyTensor-graph likelihood
+design = build_design(data, spec, Baseline(n_intervals=8, likelihood=lik))
 priors = merge_priors({})
-if form == "pem":
+if form in ("pem", "fused"):
     model = build_model(design, priors)
 else:  # reference: Poisson trick on the patient x interval expansion, same priors and parametrisation
     rows, ks, expo, dk = poisson_expand(data.frame["time"].to_numpy(), design.event, design.starts)
@@ -72,7 +77,7 @@ t2 = time.perf_counter()
 from trialbayes.config import Diagnostics
 dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
-print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form != "pem" else n,
+print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form == "poisson" else n,
                   "compile_s": runner.compile_seconds, "sample_s": t2 - t1, "setup_s": t1 - t0 - runner.compile_seconds,
                   "divergences": dg["divergences"], "rhat_max": dg["rhat_max"], "ess_bulk_min": dg["ess_bulk_min"]}))
 """
@@ -121,7 +126,7 @@ def main() -> None:
         results["default_analysis"] = default_analysis(py, cache)
     single_cache = tempfile.mkdtemp(prefix="trialbayes-bench-cache-")
     for n in args.sizes:
-        for form in ("pem", "poisson") if n <= args.poisson_up_to else ("pem",):
+        for form in ("pem", "fused", "poisson") if n <= args.poisson_up_to else ("pem", "fused"):
             wall, rss, out = run([py, "-c", SINGLE_FIT, str(n), form], {"TRIALBAYES_CACHE_DIR": single_cache})
             rec = json.loads(out.strip().splitlines()[-1])
             rec.update({"wall_s": round(wall, 1), "peak_rss_mib": round(rec["peak_rss_mib"])})

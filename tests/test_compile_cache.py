@@ -199,3 +199,42 @@ def test_unusable_or_damaged_cache_means_compiling_never_failing(tmp_path):
     assert rec.source == "compiled"  # a damaged entry is a miss, and is rewritten
     cc.clear_memory()
     assert cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")[1].source == "disk"
+
+
+def test_cache_location_precedence_config_over_environment(monkeypatch, tmp_path):
+    """sampler.cache_dir (a folder or 'off') > $TRIALBAYES_CACHE_DIR > the user cache folder."""
+    monkeypatch.setenv(cc.ENV_VAR, str(tmp_path / "from_env"))
+    assert cc.configured_cache_dir(None) is True  # unset: compile_model uses default_cache_dir
+    assert cc.default_cache_dir() == tmp_path / "from_env"
+    assert cc.configured_cache_dir(str(tmp_path / "cfg")) == tmp_path / "cfg"
+    assert cc.configured_cache_dir("off") is None and cc.configured_cache_dir("OFF ") is None
+    monkeypatch.delenv(cc.ENV_VAR)
+    assert cc.default_cache_dir().parts[-2:] == ("trialbayes", "compiled")
+
+
+def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatch, tmp_path):
+    from trialbayes.config import parse_config
+
+    raw = {"name": "x", "data": {"kind": "file", "path": "d.csv"}, "models": [{"name": "u"}],
+           "sampler": {"cache_dir": "rel/cache"}}
+    cfg = parse_config(raw, base_dir=tmp_path)
+    assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
+    seen = []  # what the Sampler hands to compile_model (writing to a given folder: tests above)
+    monkeypatch.setattr(cc, "compile_model", lambda model, cache_dir: seen.append(cache_dir) or (
+        None, cc.CompileRecord(None, "uncached", 0.0)))
+    for setting, expected in ((cfg.sampler.cache_dir, tmp_path / "rel" / "cache"),
+                              ("off", None), (None, True)):
+        Sampler(tiny_model(Y), SamplerConfig(cache_dir=setting)).compile()
+        assert seen.pop() == expected
+
+
+def test_unwritable_configured_cache_dir_exits_2_before_sampling(tmp_path):
+    from helpers import run_cli, write_case
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    cpath = write_case(tmp_path / "case", config={"sampler": {"cache_dir": str(blocker / "c")}})
+    res = run_cli("run", cpath, "--out", tmp_path / "out")
+    assert res.exit_code == 2, res.output
+    assert "sampler.cache_dir" in res.output and str(blocker / "c") in res.output
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -5,7 +5,8 @@ what would otherwise fail late (after all sampling) or not at all.
 * the fixed effects of each model (treatment, covariates, biomarker, treatment × biomarker) must
   not be perfectly collinear with each other or with the baseline (rank check);
 * the sampler sizes must fit in memory (an estimate of the draws the run keeps);
-* the output folder must be writable.
+* the output folder must be writable;
+* a configured compile cache folder (``sampler.cache_dir``) must be writable.
 
 Each failure raises ``DataError`` (or ``ConfigError``) naming the key or columns; exit status 2.
 """
@@ -150,11 +151,24 @@ def check_writable(root: str | Path, name: str) -> None:
                 pass
 
 
+def check_cache_dir(cfg: Config) -> None:
+    """``sampler.cache_dir``, when set, can be created and written (the environment variable and
+    the default folder are not checked: an unusable one is warned about and skipped)."""
+    from .compile_cache import cache_dir_problem, configured_cache_dir
+
+    path = configured_cache_dir(cfg.sampler.cache_dir)
+    if isinstance(path, Path) and cfg.sampler.backend == "nutpie":
+        why = cache_dir_problem(path)
+        if why:
+            raise ConfigError(f"sampler.cache_dir: {path} cannot be used as a compile cache ({why})")
+
+
 def preflight(cfg: Config, data: TrialData, out_root: str | Path | None = None) -> None:
     """Every pre-sampling check of a patient-level run (after ``data.check_against_models``)."""
     for spec in cfg.models:
         check_biomarker(data, spec)
         check_collinearity(data, spec, cfg)
     check_memory(cfg, data)
+    check_cache_dir(cfg)
     if out_root is not None:
         check_writable(out_root, cfg.name)

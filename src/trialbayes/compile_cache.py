@@ -13,8 +13,8 @@ property that cannot be identified, two shared variables with one name) is compi
 cached.
 
 Three tiers: a dictionary in this process (nothing compiled); a disk cache
-(``$TRIALBAYES_CACHE_DIR``, default ``platformdirs.user_cache_dir('trialbayes')/compiled``;
-``off`` disables it) holding a JSON layout per key and numba's object code of the two C
+(the config key ``sampler.cache_dir``, else ``$TRIALBAYES_CACHE_DIR``, else
+``platformdirs.user_cache_dir('trialbayes')/compiled``; ``off`` disables it) holding a JSON layout per key and numba's object code of the two C
 callbacks (:mod:`numba_wrappers`), so a new process rebuilds the model without running
 PyTensor's rewrites or numba; and a fresh compile. Writers take a per-key file lock and write
 JSON by atomic rename; numba writes its own index atomically.
@@ -69,10 +69,36 @@ class CompileRecord:
 def default_cache_dir() -> Path | None:
     env = os.environ.get(ENV_VAR)
     if env is not None:
-        return None if env.strip().lower() in ("", "0", "off", "none", "false") else Path(env)
+        return None if env.strip().lower() in _OFF else Path(env)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("trialbayes")) / "compiled"
+
+
+_OFF = ("", "0", "off", "none", "false")
+
+
+def configured_cache_dir(setting: str | None) -> Path | None | bool:
+    """``compile_model``'s ``cache_dir`` for a ``sampler.cache_dir`` setting. Precedence: the
+    config key (a folder, or 'off') > ``$TRIALBAYES_CACHE_DIR`` > the user cache folder."""
+    if setting is None:
+        return True  # default_cache_dir(): the environment, else the user cache folder
+    return None if setting.strip().lower() in _OFF else Path(setting).expanduser()
+
+
+def cache_dir_problem(path: Path) -> str | None:
+    """Why a compile cache folder cannot be used (created, written), or None. Nothing is left
+    behind but the folder itself."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".trialbayes-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
 
 
 # ----------------------------------------------------------------------------- key

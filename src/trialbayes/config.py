@@ -227,6 +227,8 @@ class Sampler(_Strict):
     seed: int = Field(20250601, ge=0)
     target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
     progress: Literal["auto", "on", "off"] = "auto"
+    #: compile cache folder, or "off"; unset: $TRIALBAYES_CACHE_DIR, else the user cache folder
+    cache_dir: str | None = None
 
 
 class Diagnostics(_Strict):
@@ -482,6 +484,9 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
     base = Path(base_dir) if base_dir else Path.cwd()
+    cache = cfg.sampler.cache_dir
+    if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():
+        cfg.sampler.cache_dir = str((base / Path(cache).expanduser()).resolve())
     for attr in ("path", "curve", "risk", "events"):
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():

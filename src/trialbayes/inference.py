@@ -80,9 +80,10 @@ class Sampler:
 
     def compile(self):
         if self.config.backend == "nutpie" and self.compiled is None:
-            from .compile_cache import compile_model
+            from .compile_cache import compile_model, configured_cache_dir
 
-            self.compiled, record = compile_model(self.model)
+            cache = configured_cache_dir(self.config.cache_dir)
+            self.compiled, record = compile_model(self.model, cache_dir=cache)
             self.compile_seconds += record.seconds
             self.compile_source = record.source
             self.compile_count += 1
