@@ -1,5 +1,6 @@
 """Per-gradient cost at large N: the compiled model's C callback (what nutpie calls), with the
-PyTensor-graph likelihood and with the fused Op (``baseline.likelihood: fused``, fused.py), against
+PyTensor-graph likelihood and with the fused Op (``baseline.likelihood: fused``, fused.py; and
+``fused_float32``, its per-patient arithmetic in single precision), against
 a hand-written numba O(N·P + K) log-likelihood and gradient of the same piecewise-exponential model.
 
 The hand-written kernel covers the likelihood only (the priors are O(K + P), negligible at this N);
@@ -91,16 +92,30 @@ def check_kernel(design, args) -> float:
     return worst
 
 
-def time_callback(compiled, x, evals: int) -> float:
+def call(compiled, x):
     dbl = ctypes.POINTER(ctypes.c_double)
-    f = compiled.compiled_logp_func.ctypes
     out, lp = np.zeros_like(x), np.zeros(())
-    ptrs = (x.ctypes.data_as(dbl), out.ctypes.data_as(dbl), lp.ctypes.data_as(dbl), compiled.user_data.ctypes.data)
+    ptrs = (x.ctypes.data_as(dbl), out.ctypes.data_as(dbl), lp.ctypes.data_as(dbl),
+            compiled.user_data.ctypes.data)
+    return compiled.compiled_logp_func.ctypes, ptrs, lp, out
+
+
+def time_callback(compiled, x, evals: int) -> float:
+    f, ptrs, _, _ = call(compiled, x)
     f(len(x), *ptrs)
     t0 = time.perf_counter()
     for _ in range(evals):
         f(len(x), *ptrs)
     return (time.perf_counter() - t0) / evals
+
+
+def logp_grad(compiled, x):
+    f, ptrs, lp, out = call(compiled, x)
+    assert f(len(x), *ptrs) == 0
+    return float(lp), out.copy()
+
+
+LIKELIHOODS = ("graph", "fused", "fused_float32")
 
 
 def main() -> None:
@@ -112,10 +127,9 @@ def main() -> None:
 
     from trialbayes.compile_cache import compile_model
 
-    design, model = build(a.n)
-    compiled, rec = compile_model(model)
-    fused_compiled, fused_rec = compile_model(build(a.n, "fused")[1])
-    x = compiled.initial_point_func(1)
+    design, _ = build(a.n)
+    compiled = {lik: compile_model(build(a.n, lik)[1]) for lik in LIKELIHOODS}
+    x = compiled["graph"][0].initial_point_func(1)  # same parameters, same order in all three
     dd = design.data_dict()
     rng = np.random.default_rng(0)
     args = (np.log(design.event.sum() / dd["widths"].sum()) + 0.1 * rng.standard_normal(design.n_intervals),
@@ -123,19 +137,26 @@ def main() -> None:
             np.ascontiguousarray(dd["X"]), dd["interval_idx"].astype(np.int64), dd["offset"],
             dd["event"].astype(float), dd["widths"])
     fd_err = check_kernel(design, args)
+    res = {"n": a.n}
+    lp64, g64 = logp_grad(compiled["fused"][0], x)
+    lp32, g32 = logp_grad(compiled["fused_float32"][0], x)
+    res["float32_logp_rel_err"] = abs(lp32 - lp64) / abs(lp64)
+    res["float32_grad_rel_err"] = float(np.max(np.abs(g32 - g64)) / np.max(np.abs(g64)))
     with threadpool_limits(1, user_api="blas"):
-        t_model = time_callback(compiled, x, a.evals)
-        t_fused = time_callback(fused_compiled, x, a.evals)
+        times = {lik: time_callback(c, x, a.evals) for lik, (c, _) in compiled.items()}
         pem_logp_grad(*args)
         t0 = time.perf_counter()
         for _ in range(a.evals):
             pem_logp_grad(*args)
         t_hand = (time.perf_counter() - t0) / a.evals
-    res = {"n": a.n, "model_callback_us": round(t_model * 1e6, 1),
-           "fused_callback_us": round(t_fused * 1e6, 1), "hand_written_us": round(t_hand * 1e6, 1),
-           "ratio": round(t_model / t_hand, 2), "fused_ratio": round(t_fused / t_hand, 2),
-           "graph_over_fused": round(t_model / t_fused, 2), "compiled_from": rec.source,
-           "fused_compiled_from": fused_rec.source, "fd_check_max_rel_err": fd_err}
+    for lik, t in times.items():
+        res[f"{lik}_callback_us"] = round(t * 1e6, 1)
+        res[f"{lik}_over_hand_written"] = round(t / t_hand, 2)
+        res[f"{lik}_compiled_from"] = compiled[lik][1].source
+    res["hand_written_us"] = round(t_hand * 1e6, 1)
+    res["graph_over_fused"] = round(times["graph"] / times["fused"], 2)
+    res["fused_over_fused_float32"] = round(times["fused"] / times["fused_float32"], 2)
+    res["fd_check_max_rel_err"] = fd_err
     print(json.dumps(res))
 
 

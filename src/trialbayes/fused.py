@@ -52,6 +52,28 @@ def _forward_kernel(alpha, eta, interval, offset, event, widths):
     return ll, e, r
 
 
+def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
+    # as _forward_kernel, the per-patient arithmetic (exp included) in single precision
+    k, n = alpha.shape[0], eta.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros(k)
+    for j in range(1, k):
+        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
+    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
+    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        j = interval[i]
+        if j < 0 or j >= k:
+            raise IndexError("interval index out of range")
+        eta_i, d_i = np.float32(eta[i]), np.float32(event[i])
+        ei = np.exp(eta_i)
+        ch = ei * (cum32[j] + lam32[j] * np.float32(offset[i]))
+        ll[i] = d_i * (a32[j] + eta_i) - ch
+        e[i] = ei
+        r[i] = d_i - ch
+    return ll, e, r
+
+
 def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
     k, n = alpha.shape[0], e.shape[0]
     here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
@@ -74,7 +96,8 @@ def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
 
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
 KERNEL_VERSION = sha256(
-    (inspect.getsource(_forward_kernel) + inspect.getsource(_alpha_grad_kernel)).encode()
+    "".join(inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel))
+    .encode()
 ).hexdigest()[:16]
 
 
@@ -89,12 +112,16 @@ def _vector(x, dtype=None):
 
 class PEMLogLik(Op):
     """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
-    (ll[N], exp(eta)[N], residual[N]); only ll has a gradient (w.r.t. alpha and eta)."""
+    (ll[N], exp(eta)[N], residual[N]); only ll has a gradient (w.r.t. alpha and eta).
+    ``precision='float32'``: the per-patient arithmetic in single precision (inputs, outputs,
+    the cumulative baseline and every sum stay double)."""
 
-    __props__ = ("version",)
+    __props__ = ("precision", "version")
 
-    def __init__(self, version: str = KERNEL_VERSION):
-        self.version = version
+    def __init__(self, precision: str = "float64", version: str = KERNEL_VERSION):
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be float64 or float32, got {precision!r}")
+        self.precision, self.version = precision, version
 
     def make_node(self, alpha, eta, interval, offset, event, widths):
         f = "float64"
@@ -116,10 +143,15 @@ class PEMLogLik(Op):
             raise IndexError("interval index out of range")
         lam = np.exp(alpha)
         cum = np.concatenate([[0.0], np.cumsum(lam[:-1] * widths[:-1])])
+        if self.precision == "float32":
+            alpha, lam, cum, eta, offset, event = (
+                np.asarray(x, np.float32) for x in (alpha, lam, cum, eta, offset, event)
+            )
         e = np.exp(eta)
         ch = e * (cum[interval] + lam[interval] * offset)
-        for store, value in zip(output_storage, (event * (alpha[interval] + eta) - ch, e, event - ch)):
-            store[0] = value
+        outs = (event * (alpha[interval] + eta) - ch, e, event - ch)
+        for store, value in zip(output_storage, outs):
+            store[0] = np.asarray(value, np.float64)
 
     def infer_shape(self, node, shapes):
         return [shapes[1]] * 3
@@ -141,7 +173,7 @@ class PEMLogLik(Op):
         if not (isinstance(g_e.type, DisconnectedType) and isinstance(g_r.type, DisconnectedType)):
             raise NotImplementedError("PEMLogLik: only the log-likelihood output is differentiable")
         _, e, r = outputs
-        g_alpha = PEMAlphaGrad(self.version)(g_ll, e, alpha, interval, offset, event, widths)
+        g_alpha = PEMAlphaGrad(version=self.version)(g_ll, e, alpha, interval, offset, event, widths)
         return [
             g_alpha,
             g_ll * r,
@@ -183,12 +215,13 @@ class PEMAlphaGrad(Op):
 
 
 _forward_numba = numba_njit(_forward_kernel)
+_forward_f32_numba = numba_njit(_forward_kernel_f32)
 _alpha_grad_numba = numba_njit(_alpha_grad_kernel)
 
 
 @register_funcify_default_op_cache_key(PEMLogLik)
 def _funcify_loglik(op, node=None, **kwargs):
-    return _forward_numba
+    return _forward_f32_numba if op.precision == "float32" else _forward_numba
 
 
 @register_funcify_default_op_cache_key(PEMAlphaGrad)
@@ -196,6 +229,6 @@ def _funcify_alpha_grad(op, node=None, **kwargs):
     return _alpha_grad_numba
 
 
-def fused_loglik_terms(alpha, eta, interval, offset, event, widths):
+def fused_loglik_terms(alpha, eta, interval, offset, event, widths, precision="float64"):
     """Per-patient log-likelihood terms through the fused Op (PyTensor variables or arrays)."""
-    return PEMLogLik()(alpha, eta, interval, offset, event, widths)[0]
+    return PEMLogLik(precision)(alpha, eta, interval, offset, event, widths)[0]

@@ -67,6 +67,12 @@ def _fused_logp(value, alpha, eta, interval, offset, widths):
     return fused_loglik_terms(alpha, eta, interval, offset, value, widths)
 
 
+def _fused32_logp(value, alpha, eta, interval, offset, widths):
+    from .fused import fused_loglik_terms
+
+    return fused_loglik_terms(alpha, eta, interval, offset, value, widths, precision="float32")
+
+
 # ----------------------------------------------------------------------------- priors
 
 
@@ -193,7 +199,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             frailty = pm.Deterministic("centre_frailty", c_sigma * c_raw, dims="centre")
             eta = eta + frailty[cidx]
 
-        if design.likelihood == "fused":  # the same terms from one O(N + K) Op (fused.py)
+        if design.likelihood != "graph":  # the same terms from one O(N + K) Op (fused.py)
             pm.CustomDist(
                 "survival",
                 alpha,
@@ -201,7 +207,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
                 interval,
                 offset,
                 widths,
-                logp=_fused_logp,
+                logp=_fused32_logp if design.likelihood == "fused_float32" else _fused_logp,
                 signature="(k),(n),(n),(n),(k)->(n)",
                 observed=event,
             )
