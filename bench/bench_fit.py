@@ -1,7 +1,7 @@
-"""Whole-process benchmarks: the default analysis, and a single fit at N = 220 … 100 000,
-with the fused likelihood Op (``baseline.likelihood: fused``, form ``fused``) beside the
-PyTensor-graph likelihood (form ``pem``) at every N, and the Poisson-trick (patient × interval
-expansion) formulation side by side at the smaller N.
+"""Whole-process benchmarks: the default analysis, and a single fit at N = 220 … 100 000 with
+the PyTensor-graph likelihood (form ``pem``) and the fused likelihood Op (``baseline.likelihood:
+fused`` / ``fused_float32``, forms ``fused`` / ``fused32``) at every N, and the Poisson-trick
+(patient × interval expansion) formulation side by side at the smaller N.
 
 Each measurement runs in a fresh Python process (wall time and peak RSS of that process), so
 imports, compilation and sampling are all counted. The default analysis runs three times: with
@@ -13,8 +13,8 @@ Usage:
 
     .venv/bin/python bench/bench_fit.py                 # everything, writes bench/results/latest.json
     .venv/bin/python bench/bench_fit.py --sizes 220 2000 --poisson-up-to 2000
-    .venv/bin/python bench/bench_fit.py --skip-default --sizes 220 100000 --poisson-up-to 0 \
-        --out bench/results/n100000.json   # N = 220 compiles both forms, N = 100 000 loads them
+    .venv/bin/python bench/bench_fit.py --skip-default --sizes 100000 --poisson-up-to 0 \
+        --out bench/results/n100000.json   # N = 100 000 only, each form compiled cold
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ n, form = int(sys.argv[1]), sys.argv[2]
 df, _ = generate(n=n, seed=1)
 data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
 spec = ModelSpec(name="adjusted", covariates="all")
-lik = "fused" if form == "fused" else "graph"  # pem: the PyTensor-graph likelihood
+lik = {"fused": "fused", "fused32": "fused_float32"}.get(form, "graph")  # pem: PyTensor graph
 design = build_design(data, spec, Baseline(n_intervals=8, likelihood=lik))
 priors = merge_priors({})
-if form in ("pem", "fused"):
+if form in ("pem", "fused", "fused32"):
     model = build_model(design, priors)
 else:  # reference: Poisson trick on the patient x interval expansion, same priors and parametrisation
     rows, ks, expo, dk = poisson_expand(data.frame["time"].to_numpy(), design.event, design.starts)
@@ -117,6 +117,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[220, 2000, 20000, 100000])
     ap.add_argument("--poisson-up-to", type=int, default=20000)
     ap.add_argument("--skip-default", action="store_true")
+    ap.add_argument("--fused", nargs="*", default=["fused", "fused32"], choices=["fused", "fused32"],
+                    help="fused-likelihood forms timed beside the graph one (pem)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = ap.parse_args()
     py = sys.executable
@@ -126,7 +128,8 @@ def main() -> None:
         results["default_analysis"] = default_analysis(py, cache)
     single_cache = tempfile.mkdtemp(prefix="trialbayes-bench-cache-")
     for n in args.sizes:
-        for form in ("pem", "fused", "poisson") if n <= args.poisson_up_to else ("pem", "fused"):
+        forms = ["pem", *args.fused] + (["poisson"] if n <= args.poisson_up_to else [])
+        for form in forms:
             wall, rss, out = run([py, "-c", SINGLE_FIT, str(n), form], {"TRIALBAYES_CACHE_DIR": single_cache})
             rec = json.loads(out.strip().splitlines()[-1])
             rec.update({"wall_s": round(wall, 1), "peak_rss_mib": round(rec["peak_rss_mib"])})
