@@ -66,9 +66,10 @@ def test_fused_equals_graph_value_and_gradient(mode):
         total = (sh["w"] * terms).sum()
         outs += [terms, total, *pt.grad(total, [alpha, beta, gamma, delta])]
     f = pytensor.function([alpha, beta, gamma, delta], outs, mode=PY if mode == "PY" else mode)
-    for n, k in [(400, 7), (257, 7)]:  # the second: data of another size, same function
+    # then data of another size, and a single interval (K = 1), through the same function
+    for n, k in [(400, 7), (257, 7), (90, 1)]:
         if n != 400:
-            new = survival_data(np.random.default_rng(12), n, k)
+            new = survival_data(np.random.default_rng(n), n, k)
             for key, v in new.items():
                 sh[key].set_value(v)
         for _ in range(3):

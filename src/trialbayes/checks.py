@@ -160,7 +160,9 @@ def check_cache_dir(cfg: Config) -> None:
     if isinstance(path, Path) and cfg.sampler.backend == "nutpie":
         why = cache_dir_problem(path)
         if why:
-            raise ConfigError(f"sampler.cache_dir: {path} cannot be used as a compile cache ({why})")
+            raise ConfigError(
+                f"sampler.cache_dir: {path} cannot be used as a compile cache ({why})"
+            )
 
 
 def preflight(cfg: Config, data: TrialData, out_root: str | Path | None = None) -> None:

@@ -14,9 +14,9 @@ cached.
 
 Three tiers: a dictionary in this process (nothing compiled); a disk cache
 (the config key ``sampler.cache_dir``, else ``$TRIALBAYES_CACHE_DIR``, else
-``platformdirs.user_cache_dir('trialbayes')/compiled``; ``off`` disables it) holding a JSON layout per key and numba's object code of the two C
-callbacks (:mod:`numba_wrappers`), so a new process rebuilds the model without running
-PyTensor's rewrites or numba; and a fresh compile. Writers take a per-key file lock and write
+``platformdirs.user_cache_dir('trialbayes')/compiled``; ``off`` disables it) holding a JSON
+layout per key and numba's object code of the two C callbacks (:mod:`numba_wrappers`), so a new
+process rebuilds the model without running PyTensor's rewrites or numba; and a fresh compile. Writers take a per-key file lock and write
 JSON by atomic rename; numba writes its own index atomically.
 
 The key is computed from the graph before PyTensor rewrites it; the rewrites are a deterministic

@@ -204,9 +204,9 @@ class Baseline(_Strict):
     cuts: list[float] | None = None
     n_intervals: int = Field(8, ge=1, le=60)
     parametrisation: Literal["auto", "centred", "non_centred"] = "auto"
-    #: how the log-likelihood is computed (same quantity): PyTensor graph or one fused Op (fused.py),
-    #: optionally with its per-patient arithmetic in single precision
-    likelihood: Literal["graph", "fused", "fused_float32"] = "graph"
+    #: how the log-likelihood is computed (same quantity): PyTensor graph or one fused Op
+    #: (fused.py), optionally with its per-patient arithmetic in single precision
+    likelihood: Literal["graph", "fused", "fused_float32"] = "fused"  # measured: README Benchmarks
 
     @field_validator("cuts")
     @classmethod

@@ -141,7 +141,7 @@ class Design:
     bm_pen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     biomarker_values: np.ndarray | None = None
     baseline_parametrisation: str = "auto"
-    likelihood: str = "graph"  # 'graph' (model.pem_parts) or 'fused' (fused.PEMLogLik)
+    likelihood: str = "fused"  # 'graph' (model.pem_parts), 'fused'/'fused_float32' (fused.py)
 
     @property
     def n(self) -> int:

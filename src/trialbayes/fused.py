@@ -1,4 +1,4 @@
-"""The piecewise-exponential log-likelihood as one fused PyTensor Op (``baseline.likelihood: fused``).
+"""The piecewise-exponential log-likelihood as one fused PyTensor Op (``baseline.likelihood``).
 
 Same quantity as :func:`trialbayes.model.pem_loglik_terms` (per patient i leaving interval j_i
 after o_i time units in it):
@@ -12,7 +12,8 @@ with exp(η_i) and the residual r_i = d_i − exp(η_i) H0_i, so its gradient ne
 over the exponentials: for output weights g (ones under a sum)
 
     ∂/∂η_i = g_i r_i
-    ∂/∂α_j = Σ_{j_i=j} g_i d_i − e^{α_j} Σ_{j_i=j} g_i e^{η_i} o_i − e^{α_j} w_j Σ_{j_i>j} g_i e^{η_i}
+    ∂/∂α_j = Σ_{j_i=j} g_i d_i − e^{α_j} Σ_{j_i=j} g_i e^{η_i} o_i
+             − e^{α_j} w_j Σ_{j_i>j} g_i e^{η_i}
 
 (:class:`PEMAlphaGrad`, O(N + K)). PyTensor chains ∂/∂η through η = β·trt + Xγ + … as usual.
 Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
@@ -96,8 +97,9 @@ def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
 
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
 KERNEL_VERSION = sha256(
-    "".join(inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel))
-    .encode()
+    "".join(
+        inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
+    ).encode()
 ).hexdigest()[:16]
 
 
@@ -173,7 +175,9 @@ class PEMLogLik(Op):
         if not (isinstance(g_e.type, DisconnectedType) and isinstance(g_r.type, DisconnectedType)):
             raise NotImplementedError("PEMLogLik: only the log-likelihood output is differentiable")
         _, e, r = outputs
-        g_alpha = PEMAlphaGrad(version=self.version)(g_ll, e, alpha, interval, offset, event, widths)
+        g_alpha = PEMAlphaGrad(version=self.version)(
+            g_ll, e, alpha, interval, offset, event, widths
+        )
         return [
             g_alpha,
             g_ll * r,
