@@ -203,6 +203,7 @@ def test_probabilities_from_draws_never_print_certainty():
         and prob(1.0, 600, 2) == "> 0.99"
     )
     assert prob(1.0, None) == "1.000" and prob(0.25, 600) == "0.250"
+    assert prob(0.99998, None) == "> 0.999" and prob(2e-5, None, 2) == "< 0.01"
 
 
 @pytest.mark.slow

@@ -41,13 +41,17 @@ def with_unit(x: float, unit: str | None, fmt=None) -> str:
 
 def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
     """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
-    draws can tell) instead of a certainty."""
+    draws can tell) instead of a certainty; an exact value that rounds to 0 or 1 as "< 0.001" or
+    "> 0.999"."""
     f = 10.0**digits
     if n_draws and v <= 0:
         return f"< {math.ceil(f / n_draws) / f:.{digits}f}"
     if n_draws and v >= 1:
         return f"> {math.floor(f * (1 - 1 / n_draws)) / f:.{digits}f}"
-    return f"{v:.{digits}f}"
+    s = f"{v:.{digits}f}"
+    if 0 < v < 1 and float(s) in (0.0, 1.0):  # 0.99998 is not "1.000"
+        return f"< {1 / f:.{digits}f}" if float(s) == 0 else f"> {1 - 1 / f:.{digits}f}"
+    return s
 
 
 def p_text(s: HRSummary, digits: int = 3) -> str:
