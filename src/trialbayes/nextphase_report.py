@@ -227,17 +227,29 @@ def report_section(
         design_md(res.designs_table()),
         "",
         "Operating characteristics P(success | true HR): every patient's conditional HR is set to "
-        "the value (the posterior's baseline and prognostic draws kept); the unadjusted log-rank "
-        "test targets the marginal HR, which prognostic heterogeneity pulls towards 1, so power is "
+        "the value (the posterior's baseline and prognostic draws kept); the unadjusted analysis "
+        "targets the marginal HR, which prognostic heterogeneity pulls towards 1, so power is "
         "below Schoenfeld's at the same HR.",
         "",
         oc_md(res.oc_table(), sorted({1.0, s["design_hr"], 0.8})),
     ]
+    L.append(analysis_counts(res))
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
     for name, path in figures.items():
         L.append(f"\n![{name}]({path})")
     return "\n".join(L) + "\n"
+
+
+def analysis_counts(res: NextPhaseResults) -> str:
+    """One sentence: simulated trials whose analysis failed (no success) or diverged."""
+    failed = sum(d.analysis_failed for d in res.designs) + sum(o.analysis_failed for o in res.oc)
+    div = sum(d.analysis_divergent for d in res.designs) + sum(o.analysis_divergent for o in res.oc)
+    total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings["oc_trials"]
+    text = f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
+    if res.settings.get("analysis", {}).get("method") == "bayes":
+        text += f"; Bayesian fits with divergent transitions (kept): {div}"
+    return text + "."
 
 
 def write_next_phase(
@@ -295,6 +307,7 @@ def html_blocks(d: dict, fig) -> list:
     ]
     for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
         out += fig(f"next_phase: {key}", f"Next phase: {key}")
+    out.append(p(analysis_counts(res)))
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
     return out
