@@ -254,13 +254,24 @@ def fingerprint(cfg: NextPhase, states: StatesOfNature, pop: Population) -> str:
     return h.hexdigest()[:16]
 
 
+def population(cfg: NextPhase, design) -> Population:
+    """The patients a next trial draws from: the fitted cohort itself (``covariates: resample``)
+    or a synthetic cohort from the Gaussian copula fitted to it (``fitted``; seeded by ``seed``)."""
+    if cfg.covariates == "resample":
+        return Population.from_design(design)
+    from .covariate_model import fitted_population
+
+    rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 1])
+    return fitted_population(design, rng, cfg.fitted_cohort)
+
+
 def run_next_phase(
     cfg: NextPhase, draws: dict, design, store=None, progress: bool = False
 ) -> NextPhaseResults:
     """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``)
     and design."""
     states = StatesOfNature.from_draws(draws, design.starts)
-    pop = Population.from_design(design)
+    pop = population(cfg, design)
     for ps in cfg.populations:  # before any simulation: every population must have patients
         if not pop.eligible(ps.kind, ps.cutoff).any():
             raise ValueError(

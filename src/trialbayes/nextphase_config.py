@@ -147,6 +147,10 @@ class NextPhase(_Strict):
     alpha: float = Field(0.025, gt=0, lt=0.5)  # one-sided level (log-rank or Cox analysis)
     min_observed_hr: PositiveFloat | None = None  # success also needs the estimated HR below this
     analysis: AnalysisSpec = AnalysisSpec()  # how each simulated trial is analysed
+    # patients of a next trial: resampled from the fitted cohort, or drawn from a Gaussian copula
+    # fitted to its covariates and biomarker (covariate_model.py; a synthetic cohort of this size)
+    covariates: Literal["resample", "fitted"] = "resample"
+    fitted_cohort: int = Field(20_000, ge=1_000, le=1_000_000)
     design_priors: list[DesignPriorSpec] = [DesignPriorSpec(name="as_is")]
     trials: int = Field(2000, ge=100)  # simulated trials per design × design prior
     design_hr: float = Field(0.7, gt=0, lt=1)

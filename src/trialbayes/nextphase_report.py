@@ -209,7 +209,7 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        f"simulated trial; patients resampled from the fitted cohort; {s['trials']} trials per "
+        f"simulated trial; {patients_text(s)}; {s['trials']} trials per "
         f"design ({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over "
         f"{s['accrual']['time']:g} {time_unit}, dropout rate {s['dropout_rate']:g} per "
         f"{time_unit.removesuffix('s')}, "
@@ -239,6 +239,16 @@ def report_section(
     for name, path in figures.items():
         L.append(f"\n![{name}]({path})")
     return "\n".join(L) + "\n"
+
+
+def patients_text(settings: dict) -> str:
+    """Where a simulated trial's patients come from (``next_phase.covariates``)."""
+    if settings.get("covariates", "resample") == "fitted":
+        return (
+            "patients drawn from a Gaussian copula fitted to the cohort's covariates and biomarker "
+            f"(data marginals and correlations; a synthetic cohort of {settings['fitted_cohort']})"
+        )
+    return "patients resampled from the fitted cohort"
 
 
 def analysis_counts(res: NextPhaseResults) -> str:
@@ -294,8 +304,8 @@ def html_blocks(d: dict, fig) -> list:
     df = res.designs_table()
     out = [
         p(
-            f"Model {res.model}: one state of nature per simulated trial, patients resampled from "
-            f"the fitted cohort. Analysis: {res.analysis}."
+            f"Model {res.model}: one state of nature per simulated trial; "
+            f"{patients_text(res.settings)}. Analysis: {res.analysis}."
         ),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
         p(f"Decision rule: {res.decision_rule}."),
