@@ -150,14 +150,16 @@ def calibrate(
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
     workers: int = typer.Option(2, "--workers", min=1),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address, or 'local'"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/."""
     from .calibrate import CalibrationSettings
     from .calibrate_run import run_calibration
     from .config import ConfigError, load_config
     from .data import DataError
-    from .inference import show_progress
+    from . import progress
 
+    progress.configure(enabled=not quiet)
     _quiet_libraries()
     try:
         cfg = load_config(config)
@@ -172,7 +174,7 @@ def calibrate(
             seed=cfg.sampler.seed + 3,
         )
         backend = "dask" if scheduler else "auto"
-        res, path = run_calibration(cfg, s, out, backend, workers, scheduler, show_progress("auto"))
+        res, path = run_calibration(cfg, s, out, backend, workers, scheduler, not quiet)
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)

@@ -280,8 +280,8 @@ def run_next_phase(
     main, oc = _cells(cfg, states, pop)
     light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) < LIGHT_WORK
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
-        rep_main = ex.map(assurance_cell, main, cfg.seed, light=light)
-        rep_oc = ex.map(oc_cell, oc, cfg.seed, light=light)
+        rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
+        rep_oc = ex.map(oc_cell, oc, cfg.seed, light, "next phase: operating characteristics")
     res = NextPhaseResults(
         model=cfg.model,
         design_priors={p.name: p.describe() for p in cfg.design_priors},
@@ -352,10 +352,10 @@ def run_for_models(
         cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design)
     )
     store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
-    if progress is None:
-        from .inference import show_progress
+    if progress is None:  # the run's progress lines (off under --quiet)
+        from .progress import current
 
-        progress = show_progress("auto")
+        progress = current().enabled
     return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)
 
 

@@ -253,8 +253,9 @@ def patients_text(settings: dict) -> str:
 
 def analysis_counts(res: NextPhaseResults) -> str:
     """One sentence: simulated trials whose analysis failed (no success) or diverged."""
-    failed = sum(d.analysis_failed for d in res.designs) + sum(o.analysis_failed for o in res.oc)
-    div = sum(d.analysis_divergent for d in res.designs) + sum(o.analysis_divergent for o in res.oc)
+    rows = [*res.designs, *res.oc]
+    failed = sum(r.analysis_failed for r in rows)
+    div = sum(r.analysis_divergent for r in rows)
     total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings["oc_trials"]
     text = f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
     if res.settings.get("analysis", {}).get("method") == "bayes":
