@@ -154,10 +154,12 @@ def test_assurance_with_point_mass_is_log_rank_power():
 def test_shrinkage_lies_between_unshrunk_and_pooled(evs):
     """Shrunk means lie strictly between each estimate and the pooled mean (-0.29): the gaps are
     > 0.05 on the log-HR scale, > 10 Monte Carlo SEs of a posterior mean from 4 x 4000 draws
-    (SE ~0.004), so a correct sampler fails this with probability far below 1e-3."""
+    (SE ~0.004), so a correct sampler fails this with probability far below 1e-3. Divergences: 0
+    in 60 seeds (100-159) of this fit; a few would not bias the means by 0.05, so up to 16 (0.1%
+    of the 16,000 draws) are allowed rather than betting on exactly none."""
     group = [evs["low_pnfh"], evs["high_pnfh"]]
     res = shrink(group, tau_sigma=0.5, draws=4000, seed=2)
-    assert res["diagnostics"]["divergences"] == 0
+    assert res["diagnostics"]["divergences"] <= 16
     p_mean, _ = pooled(group)
     for g, ev in zip(res["groups"], group):
         m = g["shrunk"].log_mean
