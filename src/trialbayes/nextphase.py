@@ -20,7 +20,13 @@ import pandas as pd
 
 from .executor import Cell, Executor
 from .nextphase_analysis import analyse
-from .nextphase_config import DecisionRule, DesignPriorSpec, NextPhase, PopulationSpec
+from .nextphase_config import (
+    AnalysisSpec,
+    DecisionRule,
+    DesignPriorSpec,
+    NextPhase,
+    PopulationSpec,
+)
 from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
 
 
@@ -73,6 +79,9 @@ def trial_design(cfg: NextPhase, pop: PopulationSpec, events: int) -> TrialDesig
 
 
 # ----------------------------------------------------------------------------- cells
+#: the analysis of cells whose arguments name none (bench/, older callers): log-rank
+LOGRANK = AnalysisSpec()
+
 def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n)
 
@@ -84,7 +93,7 @@ def assurance_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     n = args["trials"]
     st = design_prior(states.take(rng.integers(0, states.n, n)), args["prior"], rng)
     sim = simulate_trials(st, args["population"], args["design"], rng)
-    dec = analyse(sim, args["analysis"], args, rng)
+    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
     ok = dec.success
     rule: DecisionRule = args["decision"]
     true_hr = np.exp(sim.true_log_hr)
@@ -116,7 +125,7 @@ def oc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     n = args["trials"]
     st = states.take(rng.integers(0, states.n, n)).with_effect(math.log(args["hr"]), "fixed HR")
     sim = simulate_trials(st, args["population"], args["design"], rng)
-    dec = analyse(sim, args["analysis"], args, rng)
+    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
     p = float(dec.success.mean())
     return {"p_success": p, "mc_se": _se(p, n), "trials": n, **dec.counts()}
 
