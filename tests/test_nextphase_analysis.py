@@ -231,3 +231,46 @@ def test_grid_with_cox_analysis_states_it_and_counts_failures():
     oc = {o.true_hr: o for o in res.oc}
     assert oc[1.0].p_success < 0.2 and oc[0.5].p_success > 0.5
     assert all(o.analysis_failed == 0 for o in res.oc) and res.designs[0].analysis_failed == 0
+
+
+def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
+    """A refit that raises is counted as failed (no success, its error kept); one with divergent
+    transitions is counted and kept. The sampler is replaced by a stub: trial 1 raises, trial 2
+    diverges, the others put all posterior mass below 0."""
+    import types
+
+    import xarray as xr
+
+    import trialbayes.nextphase_bayes as nb
+    from trialbayes.nextphase import DesignResult, NextPhaseResults
+    from trialbayes.nextphase_analysis import analyse
+    from trialbayes.nextphase_report import analysis_counts
+
+    calls = []
+
+    def sample(data, seed, log_likelihood):
+        calls.append(data["event"].shape)
+        if len(calls) == 2:
+            raise RuntimeError("initial point not finite")
+        div = np.zeros((2, 50), bool)
+        div[0, 0] = len(calls) == 3
+        post = xr.Dataset({"treatment": (("chain", "draw"), np.full((2, 50), -1.0))})
+        return types.SimpleNamespace(
+            posterior=post, sample_stats=xr.Dataset({"diverging": (("chain", "draw"), div)})
+        )
+
+    monkeypatch.setattr(nb, "analysis_sampler", lambda *a: types.SimpleNamespace(sample=sample))
+    sim = _trials(math.log(0.7), 4, 30, 60)
+    args = {"alpha": 0.025, "min_hr": None, "n_model": 80, "events_hint": 30}
+    dec = analyse(sim, AnalysisSpec(method="bayes"), args, np.random.default_rng())
+    assert calls == [(80,)] * 4  # every trial padded to the model's fixed shape
+    assert list(dec.success) == [True, False, True, True]
+    assert (dec.failed, dec.divergent) == (1, 1)
+    assert dec.counts()["analysis_errors"] == ["trial 1: RuntimeError: initial point not finite"]
+    row = DesignResult("p", "all comers", None, 30, 60, *[0.5] * 2, 4, *[0.0] * 11, **{
+        k: v for k, v in dec.counts().items()})  # fmt: skip
+    res = NextPhaseResults("m", {}, "a", "r", {"oc_trials": 100, "analysis": {"method": "bayes"}},
+                           designs=[row])  # fmt: skip
+    text = analysis_counts(res)
+    assert "1 of 4 simulated trials" in text and "divergent transitions (kept): 1" in text
+    assert "initial point not finite" in text

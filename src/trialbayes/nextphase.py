@@ -154,6 +154,7 @@ class DesignResult:
     true_hr_median: float
     analysis_failed: int = 0  # trials whose analysis gave no result (counted as no success)
     analysis_divergent: int = 0  # Bayesian analyses with divergent transitions (kept)
+    analysis_errors: list[str] = field(default_factory=list)  # first errors of failed analyses
 
 
 @dataclass
@@ -165,6 +166,7 @@ class OCPoint:
     mc_se: float
     analysis_failed: int = 0
     analysis_divergent: int = 0
+    analysis_errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -288,6 +290,12 @@ def run_next_phase(
             )
     main, oc = _cells(cfg, states, pop)
     light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) < LIGHT_WORK
+    if cfg.analysis.method == "bayes":
+        from .progress import say
+
+        fits = sum(c.args["trials"] for c in main + oc)
+        say(f"next phase: {fits} simulated trials, each refitted by the Bayesian model (of the "
+            f"order of a second each per worker at N = 500, 2 × 500 draws)")  # fmt: skip
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
         rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
         rep_oc = ex.map(oc_cell, oc, cfg.seed, light, "next phase: operating characteristics")
@@ -329,7 +337,7 @@ def run_next_phase(
 
 
 def _oc_values(v: dict) -> dict:
-    keys = ("p_success", "mc_se", "analysis_failed", "analysis_divergent")
+    keys = ("p_success", "mc_se", "analysis_failed", "analysis_divergent", "analysis_errors")
     return {k: v[k] for k in keys if k in v}
 
 

@@ -23,7 +23,11 @@ class Decisions:
     errors: list[str] | None = None
 
     def counts(self) -> dict:
-        return {"analysis_failed": self.failed, "analysis_divergent": self.divergent}
+        return {
+            "analysis_failed": self.failed,
+            "analysis_divergent": self.divergent,
+            "analysis_errors": list(self.errors or []),  # the first few, for the report
+        }
 
 
 def analyse(sim, spec: AnalysisSpec, args: dict, rng: np.random.Generator) -> Decisions:

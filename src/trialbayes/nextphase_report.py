@@ -251,7 +251,7 @@ def patients_text(settings: dict) -> str:
     return "patients resampled from the fitted cohort"
 
 
-def analysis_counts(res: NextPhaseResults) -> str:
+def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
     """One sentence: simulated trials whose analysis failed (no success) or diverged."""
     rows = [*res.designs, *res.oc]
     failed = sum(r.analysis_failed for r in rows)
@@ -260,7 +260,12 @@ def analysis_counts(res: NextPhaseResults) -> str:
     text = f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
     if res.settings.get("analysis", {}).get("method") == "bayes":
         text += f"; Bayesian fits with divergent transitions (kept): {div}"
-    return text + "."
+    errors = [e for r in rows for e in r.analysis_errors]
+    if not errors:
+        return text + "."
+    from .escape import md_text
+
+    return text + f". First error: {md_text(errors[0]) if md else errors[0]}"
 
 
 def write_next_phase(
@@ -318,7 +323,7 @@ def html_blocks(d: dict, fig) -> list:
     ]
     for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
         out += fig(f"next_phase: {key}", f"Next phase: {key}")
-    out.append(p(analysis_counts(res)))
+    out.append(p(analysis_counts(res, md=False)))  # the template escapes
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
     return out
