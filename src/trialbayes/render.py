@@ -399,8 +399,8 @@ def _effect_section(r: Results) -> list[str]:
                 "model": name + ("" if m.reliable else " ⚠"),
                 "estimand": m.estimand,
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
-                **{f"P(HR<{k})": v for k, v in te.p_hr_below.items()},
-                **{f"P(HR>{k})": v for k, v in te.p_hr_above.items()},
+                **{f"P(HR<{k})": prob(v, te.n_draws) for k, v in te.p_hr_below.items()},
+                **{f"P(HR>{k})": prob(v, te.n_draws) for k, v in te.p_hr_above.items()},
                 f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text()
                 if cx
                 else _no_cox(m),
@@ -446,7 +446,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
                 "term": c.term,
                 "unit": c.unit,
                 f"posterior HR ({lv} CrI)": c.posterior.text(3),
-                "P(HR<1)": c.posterior.p_benefit,
+                "P(HR<1)": prob(c.posterior.p_benefit, c.posterior.n_draws),
                 f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
                 if c.cox
                 else _no_cox(m),
@@ -479,7 +479,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         md_table(
             pd.DataFrame(
                 [
-                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": v.p_benefit}
+                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": prob(v.p_benefit, v.n_draws)}
                     for k, v in hc.at.items()
                 ]
             )
@@ -506,9 +506,9 @@ def _subgroup_section(m: ModelResult) -> list[str]:
             "n": g.n,
             "events": g.events,
             f"conditional HR ({lv} CrI)": g.conditional.text(),
-            "P(HR<1) cond.": g.conditional.p_benefit,
+            "P(HR<1) cond.": prob(g.conditional.p_benefit, g.conditional.n_draws),
             f"marginal HR ({lv} CrI)": g.marginal.text(),
-            "P(HR<1) marg.": g.marginal.p_benefit,
+            "P(HR<1) marg.": prob(g.marginal.p_benefit, g.marginal.n_draws),
             "flag": f"⚠ {g.events} events" if g.flags else "",
         }
         for g in sg.groups
