@@ -193,7 +193,7 @@ def headline(r: Results) -> list[str]:
         ps = ", ".join(
             f"{sc} {prob(v.hr.p_benefit, v.hr.n_draws)}" for sc, v in ev.scenarios.items()
         )
-        lines.append(f"  {name:<14} P(HR<1): {ps}")
+        lines.append(f"  {name:<14} P(HR<1): {ps}{headline_tag(r.all_flags, name)}")
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
