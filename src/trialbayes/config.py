@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from .rawconfig import RawConfigError, check_finite, load_yaml
+from .calibration_config import CalibrationSpec
 from .nextphase_config import NextPhase
 from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
 
@@ -364,6 +365,7 @@ class Config(_Strict):
     published: PublishedAnalysis | None = None
     report: Report = Report()
     next_phase: NextPhase | None = None  # next-trial simulation (nextphase.py)
+    calibration: CalibrationSpec | None = None  # `trialbayes calibrate` settings (calibrate.py)
 
     @model_validator(mode="after")
     def _check(self):
@@ -387,6 +389,8 @@ class Config(_Strict):
                 )
         if self.next_phase is not None:
             self.next_phase.check_models(self.models, self.data.kind)
+        if self.calibration is not None:
+            self.calibration.check_models(self.models)
         if self.data.kind == "published":
             if self.models:
                 raise ValueError(
