@@ -378,9 +378,9 @@ class Config(_Strict):
             ("sensitivity.scenarios", self.sensitivity.scenarios),
             ("published.scenarios", self.published.scenarios if self.published else None),
         ):
-            names = [sc.name for sc in scen or []]
-            if len(set(names)) != len(names):
-                raise ValueError(f"{where}: scenario names must be unique, got {names}")
+            sc_names = [sc.name for sc in scen or []]
+            if len(set(sc_names)) != len(sc_names):
+                raise ValueError(f"{where}: scenario names must be unique, got {sc_names}")
         if self.sensitivity.models:
             unknown = set(self.sensitivity.models) - set(names)
             if unknown:
