@@ -4,6 +4,8 @@ bench/results/next_phase.png. Usage (from the repository root):
     .venv/bin/python bench/bench_next_phase.py logrank      # 10 000 simulated trials by log-rank
     .venv/bin/python bench/bench_next_phase.py dask         # throughput on 1 vs 2 Dask workers
     .venv/bin/python bench/bench_next_phase.py refits       # 200 trials, each a Bayesian refit
+    .venv/bin/python bench/bench_next_phase.py bayes        # 200 next trials analysed by the
+                                                            # Bayesian model (next_phase.analysis)
     .venv/bin/python bench/bench_next_phase.py plot         # the figure from the stored results
 
 Wall-clock times on a shared machine are noisy: compare ratios, and rerun on a quiet machine.
@@ -139,6 +141,52 @@ def bench_refits(fits=200, n=500, workers=2) -> dict:
     }
 
 
+def bench_bayes(trials=200, n=500, events=300, workers=2, cells=4) -> dict:
+    """``trials`` simulated next trials of ``n`` patients (D = ``events``) in ``cells`` assurance
+    cells, each trial analysed by the Bayesian piecewise-exponential model (next_phase.analysis
+    method bayes: 3 intervals, 2 × 500 draws + 500 tune), one compiled model per worker."""
+    import tempfile
+
+    from trialbayes.executor import Cell, Executor
+    from trialbayes.nextphase import assurance_cell
+    from trialbayes.nextphase_config import AnalysisSpec, DecisionRule, DesignPriorSpec
+    from trialbayes.simulate import TrialDesign
+
+    rng = np.random.default_rng(3)
+    args = {
+        "states": _states(2000, rng),
+        "population": _population(),
+        "alpha": 0.025,
+        "min_hr": None,
+        "design": TrialDesign(events=events, n_randomised=n, accrual_time=700, dropout_rate=1e-4),
+        "prior": DesignPriorSpec(name="as_is"),
+        "trials": trials // cells,
+        "decision": DecisionRule(),
+        "analysis": AnalysisSpec(method="bayes", draws=500, tune=500),
+        "n_model": n,
+        "events_hint": events,
+    }
+    grid = [Cell(f"b{i}", args) for i in range(cells)]
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp, Executor("processes", workers, store=tmp) as ex:
+        rep = ex.map(assurance_cell, grid, 4)
+    wall = time.perf_counter() - t0
+    vals = list(rep.values().values())
+    return {
+        "trials": trials,
+        "n": n,
+        "events": events,
+        "draws": "2 x 500 (+500 tune)",
+        "workers": workers,
+        "wall_s": round(wall, 1),
+        "per_trial_s": round(wall / trials, 2),
+        "failed_cells": len(rep.failed),
+        "analysis_failed": sum(v["analysis_failed"] for v in vals),
+        "analysis_divergent": sum(v["analysis_divergent"] for v in vals),
+        "assurance": round(float(np.mean([v["assurance"] for v in vals])), 3),
+    }
+
+
 def plot() -> None:
     import matplotlib
 
@@ -160,14 +208,19 @@ def plot() -> None:
             fontsize=9,
         )
         axes[0].set_ylabel("seconds")
+    bars = {}
     if "refits" in r:
-        x = r["refits"]
-        axes[1].bar(["200 refits"], [x["wall_s"]], color="#2a9d55")
+        bars[f"SBC refits\n(adjusted, N = {r['refits']['n']})"] = r["refits"]["wall_s"]
+    if "bayes" in r:
+        bars[f"next-trial analyses\n(N = {r['bayes']['n']}, D = {r['bayes']['events']})"] = r[
+            "bayes"
+        ]["wall_s"]
+    if bars:
+        axes[1].bar(list(bars), list(bars.values()), color="#2a9d55")
         axes[1].axhline(300, color="#a00000", ls="--", lw=0.8)
+        axes[1].tick_params(axis="x", labelsize=7)
         axes[1].set_title(
-            f"{x['fits']} Bayesian refits, N = {x['n']}, {x['draws']}\n"
-            f"{x['workers']} workers (target ≤ 300 s)",
-            fontsize=9,
+            "200 Bayesian refits, 2 × 500 draws,\n2 workers (target ≤ 300 s)", fontsize=9
         )
     if "dask" in r:
         x = r["dask"]
@@ -189,7 +242,13 @@ def main(argv) -> None:
     if what == "plot":
         return plot()
     res = json.loads(OUT.read_text()) if OUT.exists() else {}
-    res[what] = {"logrank": bench_logrank, "dask": bench_dask, "refits": bench_refits}[what]()
+    benches = {
+        "logrank": bench_logrank,
+        "dask": bench_dask,
+        "refits": bench_refits,
+        "bayes": bench_bayes,
+    }
+    res[what] = benches[what]()
     res[what]["cpu_count"] = os.cpu_count()
     res[what]["load_average_1min"] = round(os.getloadavg()[0], 1)
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -73,3 +73,56 @@ def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     assert (path / "figures" / "sbc_ecdf.png").exists() and (path / "report.md").exists()
     assert set(res.ranks) == {"treatment", "log_baseline_hazard[0]", "baseline_rw_sigma",
                               "log_baseline_hazard[1]"}
+
+
+def _calibration_cfg(tmp_path, section: dict | None):
+    import yaml
+
+    cfg = {"name": "c", "data": {"kind": "synthetic", "n": 40},
+           "models": [{"name": "unadjusted"}, {"name": "adjusted", "covariates": "all"}]}
+    if section is not None:
+        cfg["calibration"] = section
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "c.yaml"
+
+
+def test_calibrate_reads_the_config_section_and_cli_options_override(tmp_path, monkeypatch):
+    """`trialbayes calibrate CONFIG`: settings from `calibration:`, an option given on the
+    command line wins, defaults fill the rest (run_calibration replaced by a recorder)."""
+    import types
+
+    import trialbayes.calibrate_run as cr
+    from helpers import run_cli
+
+    seen = {}
+
+    def fake(cfg, s, out, backend, workers, scheduler, progress):
+        seen.update(s=s, backend=backend, workers=workers, progress=progress)
+        return types.SimpleNamespace(parameters=[]), tmp_path / "x"
+
+    monkeypatch.setattr(cr, "run_calibration", fake)
+    section = {"model": "unadjusted", "replicates": 30, "draws": 200, "thin": 49,
+               "executor": "inprocess", "workers": 1, "seed": 9}
+    res = run_cli("calibrate", _calibration_cfg(tmp_path, section), "--draws", "300", "-q")
+    assert res.exit_code == 0, res.output
+    s = seen["s"]
+    assert (s.model, s.fits, s.draws, s.tune, s.thin, s.seed) == ("unadjusted", 30, 300, 300, 49, 9)
+    assert (seen["backend"], seen["workers"], seen["progress"]) == ("inprocess", 1, False)
+    res = run_cli("calibrate", _calibration_cfg(tmp_path, None))  # no section: defaults
+    s = seen["s"]
+    assert (s.model, s.fits, s.draws, s.chains, s.thin) == ("adjusted", 100, 500, 2, 99)
+    assert seen["backend"] == "auto" and seen["progress"] is True
+
+
+def test_calibration_section_is_strict(tmp_path):
+    from helpers import run_cli
+
+    for section, msg in (
+        ({"replicate": 20}, "replicate"),
+        ({"model": "nope"}, "calibration.model: unknown model 'nope'"),
+        ({"thin": 999, "draws": 100}, "exceeds the draws of a refit"),
+        ({"executor": "processes", "scheduler": "local"}, "needs executor 'dask'"),
+    ):
+        res = run_cli("calibrate", _calibration_cfg(tmp_path, section), "--out", tmp_path / "o")
+        assert res.exit_code == 2 and msg in res.output, (section, res.output)
+        assert not (tmp_path / "o").exists()

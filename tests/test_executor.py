@@ -90,3 +90,45 @@ def test_dask_local_cluster_one_and_two_workers_same_numbers():
         assert _draws(probe) == ref_probe
         assert sim.values() == ref
     assert len({r["assurance"] for r in ref.values()}) > 1  # the cells really differ
+
+
+class _Terminal:
+    """A stderr stand-in that says it is a terminal."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_progress_lines_not_a_terminal(capsys, tmp_path):
+    """Not a terminal (a file, CI): a start and a done line per job, with cells and time;
+    cells from the store are counted as such; nothing at all without ``progress``."""
+    ex = Executor("inprocess", store=tmp_path / "s", progress=True)
+    ex.map(probe_cell, _cells(3), root_seed=1, label="job A")
+    ex.map(probe_cell, _cells(5), root_seed=1, label="job B")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "job A: 3 cells …"
+    assert lines[1].startswith("job A: 3/3 cells done, ") and lines[1].endswith(" s elapsed")
+    assert lines[2] == "job B: 5 cells (3 from the store) …"
+    assert lines[3].startswith("job B: 5/5 cells done") and len(lines) == 4
+    Executor("inprocess", progress=False).map(probe_cell, _cells(3), root_seed=1)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_line_on_a_terminal_is_redrawn(monkeypatch):
+    """On a terminal one line is redrawn after every cell (\\r) and ended once."""
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    Executor("inprocess", progress=True).map(probe_cell, _cells(4), root_seed=1, label="sims")
+    frames = term.text.split("\r")[1:]
+    want = [f"sims: {i}/4" for i in range(5)] + ["sims: 4/4"]  # start, 4 cells, the end line
+    assert [f.split(" cells")[0] for f in frames] == want
+    assert term.text.endswith(" s elapsed\n") and term.text.count("\n") == 1

@@ -189,15 +189,18 @@ def test_normal_design_prior_assurance_matches_closed_form():
 
 @pytest.mark.slow
 def test_type_one_error_at_hr_one():
-    """HR = 1, D = 200, 2:1 allocation: rejection rate at one-sided 0.025 within 0.025 ± 3.5 SE
-    (20 000 trials, SE 0.0011): false-failure 4.7e-4 (the log-rank test's own size error at
-    D = 200 is < 0.001)."""
+    """HR = 1, D = 200, 2:1 allocation: rejection rate at one-sided 0.025 within 0.025 ± (3.5 SE
+    + 0.0045) (20 000 trials, SE 0.0011). The allowance is the log-rank test's own one-sided size
+    error under 2:1 allocation (the score is skewed when the arms differ in size): measured
+    0.0280 ± 0.00035 over 200 000 trials (0.0255 ± 0.0005 at 1:1), so 0.0045 covers it with 3.5
+    SE of that measurement to spare; false failure < 4.7e-4. (With the former allowance of
+    0.001 this test failed about one run in twelve.)"""
     rng = np.random.default_rng()
     n = 20_000
     d = TrialDesign(events=200, n_randomised=240, accrual_time=1.0, allocation=2 / 3)
     sim = simulate_trials(_states(0.0, n), _plain_population(), d, rng)
     p = logrank(sim.time, sim.event, sim.treat).success(0.025).mean()
-    assert abs(p - 0.025) < 3.5 * math.sqrt(0.025 * 0.975 / n) + 0.001
+    assert abs(p - 0.025) < 3.5 * math.sqrt(0.025 * 0.975 / n) + 0.0045
 
 
 # ----------------------------------------------------------------------------- config

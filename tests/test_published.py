@@ -154,10 +154,12 @@ def test_assurance_with_point_mass_is_log_rank_power():
 def test_shrinkage_lies_between_unshrunk_and_pooled(evs):
     """Shrunk means lie strictly between each estimate and the pooled mean (-0.29): the gaps are
     > 0.05 on the log-HR scale, > 10 Monte Carlo SEs of a posterior mean from 4 x 4000 draws
-    (SE ~0.004), so a correct sampler fails this with probability far below 1e-3."""
+    (SE ~0.004), so a correct sampler fails this with probability far below 1e-3. Divergences: 0
+    in 60 seeds (100-159) of this fit; a few would not bias the means by 0.05, so up to 16 (0.1%
+    of the 16,000 draws) are allowed rather than betting on exactly none."""
     group = [evs["low_pnfh"], evs["high_pnfh"]]
     res = shrink(group, tau_sigma=0.5, draws=4000, seed=2)
-    assert res["diagnostics"]["divergences"] == 0
+    assert res["diagnostics"]["divergences"] <= 16
     p_mean, _ = pooled(group)
     for g, ev in zip(res["groups"], group):
         m = g["shrunk"].log_mean
@@ -230,3 +232,33 @@ def test_events_per_arm_give_schoenfeld_se():
     ev = PublishedEstimate(name="x", hr=0.81, events={"treatment": 41, "control": 49}).evidence()
     assert ev.se == pytest.approx(math.sqrt(1 / 41 + 1 / 49))
     assert ev.se == pytest.approx(2 / math.sqrt(90), abs=0.005)
+
+
+def test_prior_driven_published_estimates_are_flagged(tmp_path):
+    """An estimate from 3 + 6 events (SE 0.71) under sceptical and enthusiastic priors (SD 0.42):
+    the posterior interval is 86% as wide as either prior's, so every answer is mostly prior: a
+    warning in results.json, at the top of report.md and report.html, and PRIOR-DRIVEN on the
+    CLI line; a precise estimate beside it is not flagged (closed forms: no sampling)."""
+    cfg = {
+        "name": "sparse",
+        "data": {"kind": "published", "label": "two estimates", "estimates": [
+            {"name": "tiny", "hr": 0.5, "events": {"treatment": 3, "control": 6}},
+            {"name": "solid", "hr": 0.8, "ci": [0.7, 0.92]}]},
+        "published": {"design_hr": 0.5, "scenarios": [{"name": "sceptical", "kind": "sceptical"},
+                                                      {"name": "enthusiastic", "kind": "enthusiastic"}]},
+        "report": {"figures": False},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    line = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln.startswith("  ") and "P(HR<1)" in ln}
+    assert "[PRIOR-DRIVEN]" in line["tiny"] and "PRIOR" not in line["solid"]
+    out = tmp_path / "out" / "sparse"
+    flags = json.loads((out / "results.json").read_text())["flags"]
+    got = {(f["code"], f["model"]) for f in flags}
+    assert got == {("prior_dominated", "tiny"), ("few_events_in_arm", "tiny"), ("few_events", "tiny")}
+    share = next(f for f in flags if f["code"] == "prior_dominated")["detail"]["width_share"]
+    assert share["sceptical"] == pytest.approx((1 / 0.4214**2 + 1 / 0.5) ** -0.5 / 0.4214, rel=0.01)
+    md = (out / "report.md").read_text()
+    assert md.index("prior_dominated, tiny") < md.index("## Summary")
+    assert "Under every prior scenario" in (out / "report.html").read_text()

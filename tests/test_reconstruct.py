@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from helpers import run_cli
@@ -151,9 +152,23 @@ def test_quality_flags_poor_agreement():
 
 @pytest.mark.slow
 def test_run_from_digitised_figure(tmp_path):
-    res = run_cli("run", ROOT / "configs" / "rossi_reconstructed.yaml", "--out", tmp_path)
+    """The shipped config end to end. Whether a fit passes the R-hat gate (1.01) is chance: over
+    40 sampler seeds at 4 x 1000 draws one fit missed (1.0132; a log-normal fit to R-hat - 1 puts a
+    miss at 2.3%), at 4 x 2000 (the default now) none did (max 1.0053; fitted rate 2e-3): still
+    above 1/1000, so the gate is not what this test checks. It runs the config with
+    `allow_unreliable` and bounds the diagnostics loosely instead: R-hat <= 1.02 (fitted miss rate
+    1.8e-5 at 2000 draws), at most 6 divergences (0 in 80 fits at 1000 and 2000 draws), bulk ESS
+    >= 400 (min 1429 of 40)."""
+    cfg = yaml.safe_load((ROOT / "configs" / "rossi_reconstructed.yaml").read_text())
+    for key in ("curve", "risk", "events"):
+        cfg["data"][key] = str(ROOT / "configs" / cfg["data"][key])
+    cfg["diagnostics"] = {"allow_unreliable": True}
+    (tmp_path / "rossi_reconstructed.yaml").write_text(yaml.safe_dump(cfg))
+    res = run_cli("run", tmp_path / "rossi_reconstructed.yaml", "--out", tmp_path)
     assert res.exit_code == 0, res.output
     r = json.loads((tmp_path / "rossi_reconstructed" / "results.json").read_text())
+    dg = r["models"]["unadjusted"]["diagnostics"]
+    assert dg["rhat_max"] <= 1.02 and dg["divergences"] <= 6 and dg["ess_bulk_min"] >= 400, dg
     assert r["sections"]["reconstruction"]["method"] == "Guyot et al. 2012"
     assert not r["sections"]["reconstruction"]["poor_agreement"]
     te = r["models"]["unadjusted"]["treatment_effect"]

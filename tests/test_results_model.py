@@ -203,6 +203,7 @@ def test_probabilities_from_draws_never_print_certainty():
         and prob(1.0, 600, 2) == "> 0.99"
     )
     assert prob(1.0, None) == "1.000" and prob(0.25, 600) == "0.250"
+    assert prob(0.99998, None) == "> 0.999" and prob(2e-5, None, 2) == "< 0.01"
 
 
 @pytest.mark.slow
@@ -273,3 +274,50 @@ def test_forest_rows_label_subgroups_with_unit_and_events():
     row = forest_rows(r)[-1]  # rows are grouped under their model (issue 10)
     assert row["group"] == "model m" and row["label"] == "progrec < 13 fmol/mg (n=40, events=12)"
     assert row["p"] == h.p_benefit
+
+
+def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):
+    """A posterior probability of exactly 0 or 1 from draws is shown as "< 1/n" or "> 1 − 1/n" in
+    every Markdown table too (they printed 1.000 / 0.000): re-render a run whose probabilities
+    were all set to 1 or 0."""
+    import shutil
+
+    from trialbayes.escape import md_text
+    from trialbayes.render import prob
+
+    src, _, res = small_run
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "mirocals"
+    shutil.copytree(src / "out" / "mirocals", out)
+    r = json.loads((out / "results.json").read_text())
+
+    def certain(d):
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if k in ("p_hr_below", "p_hr_above") and isinstance(v, dict):
+                    d[k] = {t: float(k == "p_hr_below") for t in v}
+                else:
+                    certain(v)
+        elif isinstance(d, list):
+            for v in d:
+                certain(v)
+
+    certain(r["models"])
+    (out / "results.json").write_text(json.dumps(r))
+    assert run_cli("report", out).exit_code == 0
+    md = (out / "report.md").read_text()
+    n = r["models"]["unadjusted"]["treatment_effect"]["n_draws"]
+    hi, lo = md_text(prob(1.0, n)), md_text(prob(0.0, n))  # "&gt; 0.998": escaped in tables
+    tables = [ln for ln in md.splitlines() if ln.startswith("|")]
+    assert any(hi in ln for ln in tables) and any(lo in ln for ln in tables), "\n".join(tables)
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in tables]
+    head, checked = None, 0
+    for i, cells in enumerate(rows):
+        if i + 1 < len(rows) and set(rows[i + 1]) == {"---"}:
+            head = cells  # a header row is the one above a |---| row
+            continue
+        for h, c in zip(head, cells):
+            if h.startswith("P(HR"):
+                assert c not in ("0.000", "1.000"), (h, ln)
+                checked += 1
+    assert checked >= 20

@@ -52,7 +52,18 @@ def test_agreement_with_cox_on_rossi():
     The data are fixed, so the only randomness is Monte Carlo: MCSE of a mean 0.010 SD, of an SD
     0.014 SD (4 x 1500 draws, measured). Measured differences (PEM with 12 intervals vs Cox's
     partial likelihood): |mean - Cox| <= 0.128 SD, |SD / SE - 1| <= 0.04, so each check has a
-    margin of > 11 MCSE: false-failure rate < 1e-20 per check."""
+    margin of > 11 MCSE: false-failure rate < 1e-20 per check.
+
+    The gate. This test once asked for zero divergences at target_accept 0.95 with one seed, which
+    passed here and failed on CI: a sweep of 40 sampler seeds at 0.95 gave divergences in 27 fits
+    (mean 1.3, max 6). At the package's default for this sparse-event, non-centred baseline (0.99,
+    `model.default_target_accept`) 40 seeds gave 1 fit with 1 divergence; R-hat - 1 <= 0.0053,
+    bulk ESS >= 1006. So the test runs the default and allows up to 6 divergences (0.1% of 6,000
+    draws): with a per-fit mean of at most 0.075 (the 95% upper bound from 1 in 40 fits, taking
+    any-divergence fits as single ones), P(count >= 7) < 1e-11 for a Poisson count, and still
+    4e-4 if the mean were the 1.3 seen at 0.95. R-hat <= 1.01 has a margin of ~2x the largest
+    of 40 (a log-normal fit to the 40 values of R-hat - 1 puts a miss at 4e-6); ESS >= 400 a
+    margin of 2.5x."""
     from lifelines.datasets import load_rossi
 
     rossi = load_rossi().reset_index(names="id")
@@ -61,7 +72,8 @@ def test_agreement_with_cox_on_rossi():
     spec = ModelSpec(name="rossi", covariates="all", covariate_pooling="none")
     weak = {"treatment": {"family": "normal", "sigma": 10}, "covariates": {"family": "normal", "sigma": 10}}
     m = PiecewiseExponentialModel(spec, priors=weak, baseline=Baseline(n_intervals=12),
-                                  sampler=Sampler(chains=4, draws=1500, tune=1000, seed=5, target_accept=0.95)).fit(data)
+                                  sampler=Sampler(chains=4, draws=1500, tune=1000, seed=5),
+                                  diagnostics=Diagnostics(max_divergences=6)).fit(data)
     assert m.reliable, m.diagnostics["failures"]
     cox = cox_fit(m.design, data.frame["time"].to_numpy())["terms"]
     d = m.draws()

@@ -3,6 +3,8 @@ exit status 2, nothing written to the outputs folder."""
 
 import numpy as np
 
+import pytest
+
 from helpers import COLUMNS, good_frame, run_cli, write_case
 
 
@@ -148,3 +150,18 @@ def test_check_command_accepts_good_input(tmp_path):
 
 def test_estimand_biomarker_must_exist(tmp_path):
     _reject(tmp_path, ["estimands.biomarker", "'nfl'"], config={"estimands": {"biomarker": "nfl"}})
+
+
+def test_sensitivity_models_are_checked_against_model_names():
+    """`sensitivity.models` named a model that exists and was refused: the check compared it with
+    the scenario names (a loop variable reused)."""
+    from trialbayes.config import ConfigError, parse_config
+
+    base = {"name": "s", "data": {"kind": "synthetic"},
+            "models": [{"name": "unadj"}, {"name": "adj", "covariates": "all"}],
+            "sensitivity": {"enabled": True, "models": ["adj"],
+                            "scenarios": [{"name": "sceptical", "kind": "sceptical"}]}}
+    assert parse_config(base).sensitivity.models == ["adj"]
+    base["sensitivity"]["models"] = ["adjusted"]
+    with pytest.raises((ConfigError, ValueError), match=r"unknown model\(s\) \['adjusted'\].*unadj"):
+        parse_config(base)

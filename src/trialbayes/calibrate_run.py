@@ -51,7 +51,7 @@ def run_calibration(
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"
     cells = [Cell(f"sbc-{i:04d}", {"config": cfg, "settings": s}) for i in range(s.fits)]
     with Executor(backend, workers, scheduler, store, progress=progress) as ex:
-        rep = ex.map(sbc_cell, cells, s.seed)
+        rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
     res = summarise(rep.values(), s)
     res.failed_cells, res.executor = rep.failed, rep.summary()
     with OutputDir(out_root, f"{cfg.name}_calibration") as out:

@@ -113,3 +113,35 @@ def headline_tag(flags: list[Flag], model: str) -> str:
     if "reconstruction_check" in codes:
         tags.append("RECONSTRUCTION POOR")
     return f"  [{'; '.join(tags)}]" if tags else ""
+
+
+def published_flags(name: str, events, scenarios: dict) -> list[Flag]:
+    """Flags of one published estimate: few events (when the config gives events per arm), and a
+    posterior interval wider than ``PRIOR_WIDTH_SHARE`` of its prior's under every scenario
+    (``scenarios``: name -> (prior, posterior HRSummary)): then even the least informative prior
+    set carries the answer. Under some scenarios only, that is what a sceptical or enthusiastic
+    prior is for (the scenario table shows it), so it is not flagged."""
+    out = []
+    if events is not None:
+        arms = {"treatment": events.treatment, "control": events.control}
+        for arm, k in arms.items():
+            if k < MIN_EVENTS_ARM:
+                msg = f"Only {k} events in the {arm} arm: the published HR rests on few events"
+                detail = {"arm": arm, "events": k}
+                out.append(Flag("few_events_in_arm", msg, "warning", name, detail))
+        if sum(arms.values()) < MIN_EVENTS_TOTAL:
+            msg = f"Only {sum(arms.values())} events in all: the estimate is imprecise"
+            out.append(Flag("few_events", msg, "caution", name, {"events": sum(arms.values())}))
+    shares = {
+        sc: float(np.log(hr.upper / hr.lower) / prior_width(prior, hr.level))
+        for sc, (prior, hr) in scenarios.items()
+    }
+    if shares and min(shares.values()) > PRIOR_WIDTH_SHARE:
+        pct = ", ".join(f"{sc} {100 * v:.0f}%" for sc, v in shares.items())
+        msg = (
+            f"Under every prior scenario the posterior interval of the log-HR is more than "
+            f"{PRIOR_WIDTH_SHARE:.0%} as wide as the prior's ({pct}): the published estimate adds "
+            "little, every answer is mostly its prior"
+        )
+        out.append(Flag("prior_dominated", msg, "warning", name, {"width_share": shares}))
+    return out

@@ -144,35 +144,40 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 def calibrate(
     config: Path = typer.Argument(..., help="analysis config (YAML)"),
     model: str = typer.Option(None, "--model", help="model to calibrate (default: the last one)"),
-    fits: int = typer.Option(100, "--fits", min=10, help="SBC replicates"),
-    draws: int = typer.Option(500, "--draws", min=50, help="posterior draws per chain per refit"),
-    chains: int = typer.Option(2, "--chains", min=1),
+    fits: int = typer.Option(None, "--fits", min=10, help="SBC replicates (default 100)"),
+    draws: int = typer.Option(
+        None, "--draws", min=50, help="posterior draws per chain per refit (default 500)"
+    ),
+    chains: int = typer.Option(None, "--chains", min=1, help="(default 2)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
-    workers: int = typer.Option(2, "--workers", min=1),
+    workers: int = typer.Option(None, "--workers", min=1, help="(default 2)"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address, or 'local'"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
-    """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/."""
-    from .calibrate import CalibrationSettings
+    """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/.
+    Settings: the config's ``calibration:`` section, overridden by the options given here."""
+    from . import progress
     from .calibrate_run import run_calibration
+    from .calibration_config import with_cli_options
     from .config import ConfigError, load_config
     from .data import DataError
-    from .inference import show_progress
 
+    progress.configure(enabled=not quiet)
     _quiet_libraries()
     try:
         cfg = load_config(config)
         if cfg.data.kind == "published":
             raise ConfigError("calibrate: needs a patient-level config")
-        s = CalibrationSettings(
-            model=model or cfg.models[-1].name,
-            fits=fits,
-            draws=draws,
-            tune=draws,
-            chains=chains,
-            seed=cfg.sampler.seed + 3,
+        try:
+            spec = with_cli_options(
+                cfg.calibration, model=model, replicates=fits, draws=draws, chains=chains,
+                workers=workers, scheduler=scheduler,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ConfigError(f"calibrate: {exc}") from None
+        res, path = run_calibration(
+            cfg, spec.settings(cfg), out, spec.backend(), spec.workers, spec.scheduler, not quiet
         )
-        backend = "dask" if scheduler else "auto"
-        res, path = run_calibration(cfg, s, out, backend, workers, scheduler, show_progress("auto"))
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)

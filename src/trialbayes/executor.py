@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 import traceback
 import zlib
@@ -29,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .progress import CellProgress
 
 #: below this many cells "auto" runs in-process (no worker start-up cost)
 INPROCESS_MAX_CELLS = 4
@@ -136,6 +137,7 @@ class Executor:
         )
         self.store = CellStore(store) if store else None
         self._pool = self._client = self._cluster = None
+        self._bar: CellProgress | None = None
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self):
@@ -158,9 +160,15 @@ class Executor:
             self._cluster = None
 
     def map(
-        self, fn: Callable, cells: Iterable[Cell], root_seed: int, light: bool = False
+        self,
+        fn: Callable,
+        cells: Iterable[Cell],
+        root_seed: int,
+        light: bool = False,
+        label: str = "cells",
     ) -> JobReport:
-        """Run every cell (``light``: quick cells, run in-process under ``auto``)."""
+        """Run every cell (``light``: quick cells, run in-process under ``auto``); with
+        ``progress``, cells done / total on stderr under ``label`` (progress.CellProgress)."""
         cells = list(cells)
         keys = [c.key for c in cells]
         if len(set(keys)) != len(keys):
@@ -177,6 +185,9 @@ class Executor:
                 report.results[c.key] = done
             else:
                 todo.append(c)
+        self._bar = CellProgress(label, len(cells)) if self.progress else None
+        if self._bar:
+            self._bar.start(len(cells) - len(todo))
         if todo:
             runner = {
                 "inprocess": self._inprocess,
@@ -186,6 +197,8 @@ class Executor:
             runner[report.backend](fn, todo, root_seed, report)
         report.results = {k: report.results[k] for k in keys}
         report.wall_seconds = time.perf_counter() - t0
+        if self._bar:
+            self._bar.finish(len(report.results), len(report.failed))
         return report
 
     def _backend_for(self, n: int) -> str:
@@ -198,10 +211,8 @@ class Executor:
         report.results[res.key] = res
         if self.store:
             self.store.save(res)
-        if self.progress:
-            n_done = len(report.results)
-            end = "\n" if n_done == report.total else ""
-            print(f"\r  cells done: {n_done}/{report.total}", end=end, file=sys.stderr, flush=True)
+        if self._bar:
+            self._bar.update(len(report.results))
 
     def _outcome(
         self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None

@@ -40,8 +40,21 @@ class LogRank:
         return ok
 
 
-def logrank(time: np.ndarray, event: np.ndarray, treat: np.ndarray) -> LogRank:
-    """Log-rank statistics of each row of (T, n) arrays; rows may differ in who is in the trial."""
+@dataclass
+class RiskGroups:
+    """Per distinct time of each row (valid where ``use``): deaths d (d1 treated) among y at risk
+    (y1 treated). Arrays (T, n) in time order; shared by the log-rank test and cox_many."""
+
+    use: np.ndarray
+    d: np.ndarray
+    d1: np.ndarray
+    y: np.ndarray
+    y1: np.ndarray
+    events: np.ndarray  # (T,)
+
+
+def risk_groups(time: np.ndarray, event: np.ndarray, treat: np.ndarray) -> RiskGroups:
+    """Tie groups of each row of (T, n) arrays; patients with time = inf are not in the trial."""
     time = np.atleast_2d(np.asarray(time, float))
     event = np.atleast_2d(np.asarray(event, bool))
     treat = np.atleast_2d(np.asarray(treat, bool))
@@ -61,17 +74,24 @@ def logrank(time: np.ndarray, event: np.ndarray, treat: np.ndarray) -> LogRank:
     cum_d = np.cumsum(ev, 1)
     cum_d1 = np.cumsum(ev & tr, 1)
     cum_tr = np.cumsum(tr, 1)
-    before = lambda c: np.take_along_axis(
-        np.concatenate([np.zeros((t, 1), c.dtype), c], 1), first, 1
-    )  # noqa: E731
+
+    def before(c):
+        return np.take_along_axis(np.concatenate([np.zeros((t, 1), c.dtype), c], 1), first, 1)
+
     d = cum_d - before(cum_d)  # deaths in the group (valid at its last position)
     d1 = cum_d1 - before(cum_d1)
     y = n_in - first
     y1 = n1_in - before(cum_tr)
-    use = last_in_group & (d > 0)
+    return RiskGroups(last_in_group & (d > 0), d, d1, y, y1, ev.sum(1))
+
+
+def logrank(time: np.ndarray, event: np.ndarray, treat: np.ndarray) -> LogRank:
+    """Log-rank statistics of each row of (T, n) arrays; rows may differ in who is in the trial."""
+    g = risk_groups(time, event, treat)
+    use, d, d1, y, y1 = g.use, g.d, g.d1, g.y, g.y1
     with np.errstate(invalid="ignore", divide="ignore"):
         p1 = np.where(use, y1 / np.maximum(y, 1), 0.0)
         o_e = np.where(use, d1 - d * p1, 0.0).sum(1)
         v = np.where(use & (y > 1), d * p1 * (1 - p1) * (y - d) / np.maximum(y - 1, 1), 0.0).sum(1)
         z = np.where(v > 0, o_e / np.sqrt(v), 0.0)
-    return LogRank(z, o_e, v, ev.sum(1))
+    return LogRank(z, o_e, v, g.events)

@@ -1,5 +1,6 @@
 """Next-phase decisions from a fitted patient-level model: assurance, operating characteristics
-and go/no-go rates of candidate next trials, by simulation (simulate.py) and log-rank (logrank.py).
+and go/no-go rates of candidate next trials, by simulation (simulate.py) and the analysis of each
+simulated trial (nextphase_analysis.py: log-rank, Cox, or the Bayesian model refitted per trial).
 
 Grid: design prior × population (all comers / enriched at a biomarker cut-off) × events D. Each
 cell simulates ``trials`` trials, one state of nature per trial drawn from the design prior, and is
@@ -18,8 +19,14 @@ import numpy as np
 import pandas as pd
 
 from .executor import Cell, Executor
-from .logrank import logrank
-from .nextphase_config import DecisionRule, DesignPriorSpec, NextPhase, PopulationSpec
+from .nextphase_analysis import analyse
+from .nextphase_config import (
+    AnalysisSpec,
+    DecisionRule,
+    DesignPriorSpec,
+    NextPhase,
+    PopulationSpec,
+)
 from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
 
 
@@ -72,6 +79,9 @@ def trial_design(cfg: NextPhase, pop: PopulationSpec, events: int) -> TrialDesig
 
 
 # ----------------------------------------------------------------------------- cells
+#: the analysis of cells whose arguments name none (bench/, older callers): log-rank
+LOGRANK = AnalysisSpec()
+
 def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n)
 
@@ -83,7 +93,8 @@ def assurance_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     n = args["trials"]
     st = design_prior(states.take(rng.integers(0, states.n, n)), args["prior"], rng)
     sim = simulate_trials(st, args["population"], args["design"], rng)
-    ok = logrank(sim.time, sim.event, sim.treat).success(args["alpha"], args["min_hr"])
+    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
+    ok = dec.success
     rule: DecisionRule = args["decision"]
     true_hr = np.exp(sim.true_log_hr)
     bad, good = true_hr >= rule.null_hr, true_hr <= rule.target_hr
@@ -103,6 +114,7 @@ def assurance_cell(args: dict, seed: np.random.SeedSequence) -> dict:
         "p_true_hr_below_null": float((~bad).mean()),
         "p_true_hr_below_target": float(good.mean()),
         "true_hr_median": float(np.median(true_hr)),
+        **dec.counts(),
     }
 
 
@@ -113,8 +125,9 @@ def oc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     n = args["trials"]
     st = states.take(rng.integers(0, states.n, n)).with_effect(math.log(args["hr"]), "fixed HR")
     sim = simulate_trials(st, args["population"], args["design"], rng)
-    p = float(logrank(sim.time, sim.event, sim.treat).success(args["alpha"], args["min_hr"]).mean())
-    return {"p_success": p, "mc_se": _se(p, n), "trials": n}
+    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
+    p = float(dec.success.mean())
+    return {"p_success": p, "mc_se": _se(p, n), "trials": n, **dec.counts()}
 
 
 # ----------------------------------------------------------------------------- results
@@ -139,6 +152,9 @@ class DesignResult:
     p_true_hr_below_null: float
     p_true_hr_below_target: float
     true_hr_median: float
+    analysis_failed: int = 0  # trials whose analysis gave no result (counted as no success)
+    analysis_divergent: int = 0  # Bayesian analyses with divergent transitions (kept)
+    analysis_errors: list[str] = field(default_factory=list)  # first errors of failed analyses
 
 
 @dataclass
@@ -148,6 +164,9 @@ class OCPoint:
     true_hr: float
     p_success: float
     mc_se: float
+    analysis_failed: int = 0
+    analysis_divergent: int = 0
+    analysis_errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -181,10 +200,7 @@ class NextPhaseResults:
 
 
 def _analysis_text(cfg: NextPhase) -> str:
-    s = f"log-rank test, one-sided alpha {cfg.alpha:g}"
-    if cfg.min_observed_hr is not None:
-        s += f", and Peto estimate of the HR < {cfg.min_observed_hr:g}"
-    return s
+    return cfg.analysis.describe(cfg.alpha, cfg.min_observed_hr)
 
 
 # ----------------------------------------------------------------------------- run
@@ -194,6 +210,10 @@ def _cells(cfg: NextPhase, states, pop) -> tuple[list[Cell], list[Cell]]:
         "population": pop,
         "alpha": cfg.alpha,
         "min_hr": cfg.min_observed_hr,
+        "analysis": cfg.analysis,
+        # the Bayesian analysis model's fixed shape: the grid's largest trial (one compilation)
+        "n_model": math.ceil(max(cfg.events) * cfg.patients_per_event),
+        "events_hint": max(cfg.events),
     }
     main, oc = [], []
     for ps in cfg.populations:
@@ -245,23 +265,40 @@ def fingerprint(cfg: NextPhase, states: StatesOfNature, pop: Population) -> str:
     return h.hexdigest()[:16]
 
 
+def population(cfg: NextPhase, design) -> Population:
+    """The patients a next trial draws from: the fitted cohort itself (``covariates: resample``)
+    or a synthetic cohort from the Gaussian copula fitted to it (``fitted``; seeded by ``seed``)."""
+    if cfg.covariates == "resample":
+        return Population.from_design(design)
+    from .covariate_model import fitted_population
+
+    rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 1])
+    return fitted_population(design, rng, cfg.fitted_cohort)
+
+
 def run_next_phase(
     cfg: NextPhase, draws: dict, design, store=None, progress: bool = False
 ) -> NextPhaseResults:
     """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``)
     and design."""
     states = StatesOfNature.from_draws(draws, design.starts)
-    pop = Population.from_design(design)
+    pop = population(cfg, design)
     for ps in cfg.populations:  # before any simulation: every population must have patients
         if not pop.eligible(ps.kind, ps.cutoff).any():
             raise ValueError(
                 f"next_phase.populations: no patient of the fitted data is {ps.label()}"
             )
     main, oc = _cells(cfg, states, pop)
-    light = _work(main) + _work(oc) < LIGHT_WORK
+    light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) < LIGHT_WORK
+    if cfg.analysis.method == "bayes":
+        from .progress import say
+
+        fits = sum(c.args["trials"] for c in main + oc)
+        say(f"next phase: {fits} simulated trials, each refitted by the Bayesian model (of the "
+            f"order of a second each per worker at N = 500, 2 × 500 draws)")  # fmt: skip
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
-        rep_main = ex.map(assurance_cell, main, cfg.seed, light=light)
-        rep_oc = ex.map(oc_cell, oc, cfg.seed, light=light)
+        rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
+        rep_oc = ex.map(oc_cell, oc, cfg.seed, light, "next phase: operating characteristics")
     res = NextPhaseResults(
         model=cfg.model,
         design_priors={p.name: p.describe() for p in cfg.design_priors},
@@ -294,11 +331,14 @@ def run_next_phase(
         if c.key in vals:
             a, v = c.args, vals[c.key]
             res.oc.append(
-                OCPoint(
-                    a["design"].label(), a["design"].events, a["hr"], v["p_success"], v["mc_se"]
-                )
+                OCPoint(a["design"].label(), a["design"].events, a["hr"], **_oc_values(v))
             )
     return res
+
+
+def _oc_values(v: dict) -> dict:
+    keys = ("p_success", "mc_se", "analysis_failed", "analysis_divergent", "analysis_errors")
+    return {k: v[k] for k in keys if k in v}
 
 
 # ----------------------------------------------------------------------------- pipeline wiring
@@ -329,10 +369,10 @@ def run_for_models(
         cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design)
     )
     store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
-    if progress is None:
-        from .inference import show_progress
+    if progress is None:  # the run's progress lines (off under --quiet)
+        from .progress import current
 
-        progress = show_progress("auto")
+        progress = current().enabled
     return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)
 
 

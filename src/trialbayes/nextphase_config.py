@@ -6,11 +6,12 @@ next_phase:
   events: [150, 200, 300, 400]
   accrual: {time: 720}          # data time units
   design_priors: [{name: as_is}, {name: discounted, kind: mixture, weight: 0.5, sceptical_sd: 0.42}]
+  analysis: {method: bayes, gamma: 0.975, draws: 500}   # default: {method: logrank}
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
@@ -71,6 +72,69 @@ class DecisionRule(_Strict):
     target_hr: PositiveFloat = 0.8
 
 
+#: keys of next_phase.analysis that only the Bayesian analysis reads
+BAYES_KEYS = ("gamma", "intervals", "chains", "draws", "tune", "target_accept", "priors")
+#: prior terms of the Bayesian analysis model (treatment only, piecewise-exponential baseline)
+ANALYSIS_PRIOR_TERMS = ("treatment", "baseline_start", "baseline_rw_sigma")
+
+
+class AnalysisSpec(_Strict):
+    """How each simulated trial is analysed (success also needs ``min_observed_hr`` if set).
+
+    ``logrank``: one-sided log-rank test at ``next_phase.alpha`` (HR estimate: Peto's).
+    ``cox``: Wald test of a Cox model with treatment only (Efron ties) at ``alpha``.
+    ``bayes``: the piecewise-exponential model with treatment only, refitted on every trial
+    (``intervals`` baseline intervals cut at the quantiles of that trial's event times, as
+    ``baseline.n_intervals`` does for real data; priors: the package defaults unless ``priors``
+    overrides treatment / baseline_start / baseline_rw_sigma); success if P(HR < 1) > ``gamma``
+    (HR estimate: the posterior median)."""
+
+    method: Literal["logrank", "cox", "bayes"] = "logrank"
+    gamma: float = Field(0.975, gt=0.5, lt=1.0)
+    intervals: int = Field(3, ge=1, le=20)
+    chains: int = Field(2, ge=1, le=8)
+    draws: int = Field(500, ge=50, le=100_000)
+    tune: int = Field(500, ge=50, le=100_000)
+    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
+    priors: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _check(self):
+        from .priors import merge_priors
+
+        extra = sorted(set(self.model_fields_set) & set(BAYES_KEYS))
+        if self.method != "bayes" and extra:
+            raise ValueError(f"next_phase.analysis: {extra} apply to method 'bayes' only")
+        bad = sorted(set(self.priors) - set(ANALYSIS_PRIOR_TERMS))
+        if bad:
+            raise ValueError(
+                f"next_phase.analysis.priors: terms {bad} not in the analysis model; "
+                f"terms are {list(ANALYSIS_PRIOR_TERMS)}"
+            )
+        merge_priors(self.priors)  # raises on wrong families / values
+        return self
+
+    def describe(self, alpha: float, min_hr: float | None) -> str:
+        from .priors import describe, merge_priors
+
+        if self.method == "bayes":
+            pri = merge_priors(self.priors)
+            s = (
+                f"Bayesian piecewise-exponential model (treatment only, {self.intervals} baseline "
+                f"intervals at the quantiles of each trial's event times, treatment prior "
+                f"{describe(pri['treatment'])}, {self.chains} × {self.draws} draws after "
+                f"{self.tune} tuning, one compiled model per worker): P(HR < 1) > {self.gamma:g}"
+            )
+            est = "posterior median HR"
+        elif self.method == "cox":
+            s, est = f"Cox model (treatment only, Efron ties), one-sided Wald alpha {alpha:g}", (
+                "Cox estimate of the HR"
+            )
+        else:
+            s, est = f"log-rank test, one-sided alpha {alpha:g}", "Peto estimate of the HR"
+        return s + (f", and {est} < {min_hr:g}" if min_hr is not None else "")
+
+
 class NextPhase(_Strict):
     model: str
     populations: list[PopulationSpec] = [PopulationSpec()]
@@ -80,8 +144,13 @@ class NextPhase(_Strict):
     dropout_rate: float = Field(0.0, ge=0)  # exponential, per data time unit
     allocation: float = Field(0.5, gt=0, lt=1)
     calendar_cut: PositiveFloat | None = None  # latest analysis time after the first randomisation
-    alpha: float = Field(0.025, gt=0, lt=0.5)  # one-sided log-rank level
+    alpha: float = Field(0.025, gt=0, lt=0.5)  # one-sided level (log-rank or Cox analysis)
     min_observed_hr: PositiveFloat | None = None  # success also needs the estimated HR below this
+    analysis: AnalysisSpec = AnalysisSpec()  # how each simulated trial is analysed
+    # patients of a next trial: resampled from the fitted cohort, or drawn from a Gaussian copula
+    # fitted to its covariates and biomarker (covariate_model.py; a synthetic cohort of this size)
+    covariates: Literal["resample", "fitted"] = "resample"
+    fitted_cohort: int = Field(20_000, ge=1_000, le=1_000_000)
     design_priors: list[DesignPriorSpec] = [DesignPriorSpec(name="as_is")]
     trials: int = Field(2000, ge=100)  # simulated trials per design × design prior
     design_hr: float = Field(0.7, gt=0, lt=1)

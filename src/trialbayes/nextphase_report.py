@@ -209,7 +209,7 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        f"simulated trial; patients resampled from the fitted cohort; {s['trials']} trials per "
+        f"simulated trial; {patients_text(s)}; {s['trials']} trials per "
         f"design ({s['oc_trials']} per OC point). Analysis: {res.analysis}. Accrual over "
         f"{s['accrual']['time']:g} {time_unit}, dropout rate {s['dropout_rate']:g} per "
         f"{time_unit.removesuffix('s')}, "
@@ -227,17 +227,45 @@ def report_section(
         design_md(res.designs_table()),
         "",
         "Operating characteristics P(success | true HR): every patient's conditional HR is set to "
-        "the value (the posterior's baseline and prognostic draws kept); the unadjusted log-rank "
-        "test targets the marginal HR, which prognostic heterogeneity pulls towards 1, so power is "
+        "the value (the posterior's baseline and prognostic draws kept); the unadjusted analysis "
+        "targets the marginal HR, which prognostic heterogeneity pulls towards 1, so power is "
         "below Schoenfeld's at the same HR.",
         "",
         oc_md(res.oc_table(), sorted({1.0, s["design_hr"], 0.8})),
     ]
+    L.append(analysis_counts(res))
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
     for name, path in figures.items():
         L.append(f"\n![{name}]({path})")
     return "\n".join(L) + "\n"
+
+
+def patients_text(settings: dict) -> str:
+    """Where a simulated trial's patients come from (``next_phase.covariates``)."""
+    if settings.get("covariates", "resample") == "fitted":
+        return (
+            "patients drawn from a Gaussian copula fitted to the cohort's covariates and biomarker "
+            f"(data marginals and correlations; a synthetic cohort of {settings['fitted_cohort']})"
+        )
+    return "patients resampled from the fitted cohort"
+
+
+def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
+    """One sentence: simulated trials whose analysis failed (no success) or diverged."""
+    rows = [*res.designs, *res.oc]
+    failed = sum(r.analysis_failed for r in rows)
+    div = sum(r.analysis_divergent for r in rows)
+    total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings["oc_trials"]
+    text = f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
+    if res.settings.get("analysis", {}).get("method") == "bayes":
+        text += f"; Bayesian fits with divergent transitions (kept): {div}"
+    errors = [e for r in rows for e in r.analysis_errors]
+    if not errors:
+        return text + "."
+    from .escape import md_text
+
+    return text + f". First error: {md_text(errors[0]) if md else errors[0]}"
 
 
 def write_next_phase(
@@ -282,8 +310,8 @@ def html_blocks(d: dict, fig) -> list:
     df = res.designs_table()
     out = [
         p(
-            f"Model {res.model}: one state of nature per simulated trial, patients resampled from "
-            f"the fitted cohort. Analysis: {res.analysis}."
+            f"Model {res.model}: one state of nature per simulated trial; "
+            f"{patients_text(res.settings)}. Analysis: {res.analysis}."
         ),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
         p(f"Decision rule: {res.decision_rule}."),
@@ -295,6 +323,7 @@ def html_blocks(d: dict, fig) -> list:
     ]
     for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
         out += fig(f"next_phase: {key}", f"Next phase: {key}")
+    out.append(p(analysis_counts(res, md=False)))  # the template escapes
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
     return out

@@ -113,3 +113,39 @@ def sampler_bar(label: str, stream: TextIO | None = None) -> Callable:
         out.flush()
 
     return callback
+
+
+class CellProgress:
+    """Cells done / total of a many-cell job (executor.py) with the elapsed time, on stderr. On a
+    terminal: one line redrawn as cells finish; otherwise (a file, a CI log): a start line and a
+    done line only. Times are the job's own (from its start)."""
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None):
+        self.out = stream or sys.stderr
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.label, self.total = label, total
+        self.t0 = time.perf_counter()
+
+    def _line(self, done: int) -> str:
+        return (
+            f"{self.label}: {done}/{self.total} cells done, "
+            f"{time.perf_counter() - self.t0:.1f} s elapsed"
+        )
+
+    def start(self, stored: int) -> None:
+        kept = f" ({stored} from the store)" if stored else ""
+        if self.tty:
+            self.out.write("\r" + self._line(stored) + kept)
+        else:
+            self.out.write(f"{self.label}: {self.total} cells{kept} …\n")
+        self.out.flush()
+
+    def update(self, done: int) -> None:
+        if self.tty:
+            self.out.write("\r" + self._line(done))
+            self.out.flush()
+
+    def finish(self, done: int, failed: int) -> None:
+        fail = f", {failed} failed" if failed else ""
+        self.out.write(("\r" if self.tty else "") + self._line(done) + fail + "\n")
+        self.out.flush()

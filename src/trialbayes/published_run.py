@@ -14,6 +14,7 @@ from scipy import stats
 
 from . import assurance as pos
 from . import plots, progress
+from .caution import published_flags
 from .checks import check_writable
 from .config import Config
 from .escape import md_text
@@ -65,15 +66,16 @@ def run_published(
         f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"
     ):
         rows = []
+        events = {x.name: x.events for x in cfg.data.estimates}
         for ev in chosen:
-            per = {}
+            per, priors = {}, {}
             for i, sc in enumerate(scenarios):
                 prior = scenario_prior(sc)
                 post = posterior(
                     ev, prior, thr, harm, prob, sampler, seed=sc_cfg.seed + i, gate=cfg.diagnostics
                 )
                 post.kind = sc.kind
-                per[sc.name] = post
+                per[sc.name], priors[sc.name] = post, (prior, post.hr)
                 rows.append(scenario_table_row(ev, sc.name, prior, post))
             results.estimates[ev.name] = PublishedEstimateResult(
                 ev.name,
@@ -85,6 +87,7 @@ def run_published(
                 per,
                 [tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels],
             )
+            results.flags += published_flags(ev.name, events[ev.name], priors)
     grids = {ev.name: prior_grid(ev, means, sds) for ev in chosen}
     results.sections.update(
         {
@@ -419,8 +422,11 @@ def render_published_report(r: Results) -> str:
         f"# {md_text(r.title)}",
         f"\nSource: {md_text(r.data_label)}. {r.sign_convention}.",
         f"Evidence model: {r.sections['evidence_model']}.",
-        "\n## Summary",
     ]
+    for f in r.all_flags:
+        where = f", {md_text(f.model)}" if f.model else ""
+        L.append(f"\n> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+    L.append("\n## Summary")
     L.extend(f"- {line}" for line in published_summary(r))
     L += ["\n## Prior scenarios (log-HR scale)", md_table(pd.DataFrame(r.sections["scenarios"]))]
     if not r.reliable:

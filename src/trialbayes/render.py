@@ -41,13 +41,17 @@ def with_unit(x: float, unit: str | None, fmt=None) -> str:
 
 def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
     """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
-    draws can tell) instead of a certainty."""
+    draws can tell) instead of a certainty; an exact value that rounds to 0 or 1 as "< 0.001" or
+    "> 0.999"."""
     f = 10.0**digits
     if n_draws and v <= 0:
         return f"< {math.ceil(f / n_draws) / f:.{digits}f}"
     if n_draws and v >= 1:
         return f"> {math.floor(f * (1 - 1 / n_draws)) / f:.{digits}f}"
-    return f"{v:.{digits}f}"
+    s = f"{v:.{digits}f}"
+    if 0 < v < 1 and float(s) in (0.0, 1.0):  # 0.99998 is not "1.000"
+        return f"< {1 / f:.{digits}f}" if float(s) == 0 else f"> {1 - 1 / f:.{digits}f}"
+    return s
 
 
 def p_text(s: HRSummary, digits: int = 3) -> str:
@@ -193,7 +197,7 @@ def headline(r: Results) -> list[str]:
         ps = ", ".join(
             f"{sc} {prob(v.hr.p_benefit, v.hr.n_draws)}" for sc, v in ev.scenarios.items()
         )
-        lines.append(f"  {name:<14} P(HR<1): {ps}")
+        lines.append(f"  {name:<14} P(HR<1): {ps}{headline_tag(r.all_flags, name)}")
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
@@ -399,8 +403,8 @@ def _effect_section(r: Results) -> list[str]:
                 "model": name + ("" if m.reliable else " ⚠"),
                 "estimand": m.estimand,
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
-                **{f"P(HR<{k})": v for k, v in te.p_hr_below.items()},
-                **{f"P(HR>{k})": v for k, v in te.p_hr_above.items()},
+                **{f"P(HR<{k})": prob(v, te.n_draws) for k, v in te.p_hr_below.items()},
+                **{f"P(HR>{k})": prob(v, te.n_draws) for k, v in te.p_hr_above.items()},
                 f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text()
                 if cx
                 else _no_cox(m),
@@ -446,7 +450,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
                 "term": c.term,
                 "unit": c.unit,
                 f"posterior HR ({lv} CrI)": c.posterior.text(3),
-                "P(HR<1)": c.posterior.p_benefit,
+                "P(HR<1)": prob(c.posterior.p_benefit, c.posterior.n_draws),
                 f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
                 if c.cox
                 else _no_cox(m),
@@ -479,7 +483,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         md_table(
             pd.DataFrame(
                 [
-                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": v.p_benefit}
+                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": prob(v.p_benefit, v.n_draws)}
                     for k, v in hc.at.items()
                 ]
             )
@@ -506,9 +510,9 @@ def _subgroup_section(m: ModelResult) -> list[str]:
             "n": g.n,
             "events": g.events,
             f"conditional HR ({lv} CrI)": g.conditional.text(),
-            "P(HR<1) cond.": g.conditional.p_benefit,
+            "P(HR<1) cond.": prob(g.conditional.p_benefit, g.conditional.n_draws),
             f"marginal HR ({lv} CrI)": g.marginal.text(),
-            "P(HR<1) marg.": g.marginal.p_benefit,
+            "P(HR<1) marg.": prob(g.marginal.p_benefit, g.marginal.n_draws),
             "flag": f"⚠ {g.events} events" if g.flags else "",
         }
         for g in sg.groups

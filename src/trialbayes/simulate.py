@@ -141,9 +141,13 @@ class StatesOfNature:
         return out
 
     def population_log_hr(self, pop: Population, mask: np.ndarray) -> np.ndarray:
-        """Each row's average conditional treatment log-HR over the eligible population (S,)."""
-        idx = np.broadcast_to(np.flatnonzero(mask), (self.n, int(mask.sum())))
-        return self.patient_log_hr(pop, idx).mean(axis=1)
+        """Each row's average conditional treatment log-HR over the eligible population (S,):
+        the log-HR is linear in the patient's basis columns, so its average is its value at
+        their average (O(S), whatever the size of the population)."""
+        out = self.treatment + self.interaction * pop.bm_z[mask].mean()
+        if self.interaction_spline.shape[1]:
+            out = out + self.interaction_spline @ pop.bm_pen[mask].mean(axis=0)
+        return out
 
 
 @dataclass(frozen=True)
