@@ -47,6 +47,7 @@ def survival_data(rng, n, k):
 
 
 def close(a, b, rel=REL):
+    """Every component of ``a`` within ``rel`` × the largest |component| of ``b``."""
     a, b = np.asarray(a), np.asarray(b)
     scale = max(np.max(np.abs(b)), 1e-300)
     assert np.max(np.abs(a - b)) <= rel * scale, (a, b)

@@ -116,7 +116,7 @@ class PEMLogLik(Op):
     """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
     (ll[N], exp(eta)[N], residual[N]); only ll has a gradient (w.r.t. alpha and eta).
     ``precision='float32'``: the per-patient arithmetic in single precision (inputs, outputs,
-    the cumulative baseline and every sum stay double)."""
+    the cumulative baseline's computation and every sum stay double)."""
 
     __props__ = ("precision", "version")
 
