@@ -381,7 +381,10 @@ def run_patient_level(
         from .nextphase import run_for_models
 
         with phase("simulating next trials"):
-            nxt = run_for_models(cfg.next_phase, models, out_root, cfg.name)
+            nxt = run_for_models(
+                cfg.next_phase, models, out_root, cfg.name,
+                time_unit=results.time_unit, units=results.setting("units") or {},
+            )  # fmt: skip
         results.sections["next_phase"] = nxt.to_dict()
     provenance = _provenance(cfg, data, models, seeds, config_path)
     run = RunResult(

@@ -3,8 +3,9 @@
 A job is a list of :class:`Cell` (a key and picklable arguments) and a module-level function
 ``fn(args, seed) -> dict`` (JSON-able). Backends: ``inprocess`` (tiny jobs), ``processes`` (a local
 spawn process pool, the default; a worker keeps whatever it caches, e.g. one compiled model), and
-``dask`` (a Dask distributed ``Client`` at ``scheduler``, or a ``LocalCluster`` when
-``scheduler='local'``).
+``dask`` (a Dask distributed ``Client`` at ``scheduler``; with ``scheduler='local'`` or none, a
+``LocalCluster`` of ``workers`` single-threaded worker processes, started on first use and closed
+with the executor — the progress line says "Dask LocalCluster of N workers").
 
 * Seeds: cell ``key`` gets ``SeedSequence([root_seed, crc32(key)])``: the numbers depend on the
   key only, not on the number of workers, the backend or the order cells finish in.
@@ -185,7 +186,8 @@ class Executor:
                 report.results[c.key] = done
             else:
                 todo.append(c)
-        self._bar = CellProgress(label, len(cells)) if self.progress else None
+        how = self._how(backend)
+        self._bar = CellProgress(label, len(cells), how=how) if self.progress else None
         if self._bar:
             self._bar.start(len(cells) - len(todo))
         if todo:
@@ -200,6 +202,15 @@ class Executor:
         if self._bar:
             self._bar.finish(len(report.results), len(report.failed))
         return report
+
+    def _how(self, backend: str) -> str:
+        """Where the cells run, for the progress line."""
+        n = f"{self.workers} worker" + ("" if self.workers == 1 else "s")
+        if backend == "dask":
+            if self.scheduler in (None, "local"):
+                return f"Dask LocalCluster of {n}"
+            return f"Dask scheduler {self.scheduler}"
+        return "a process pool of " + n if backend == "processes" else ""
 
     def _backend_for(self, n: int) -> str:
         if self.backend != "auto":

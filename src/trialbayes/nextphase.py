@@ -155,6 +155,7 @@ class DesignResult:
     analysis_failed: int = 0  # trials whose analysis gave no result (counted as no success)
     analysis_divergent: int = 0  # Bayesian analyses with divergent transitions (kept)
     analysis_errors: list[str] = field(default_factory=list)  # first errors of failed analyses
+    population_kind: str = ""  # all / below / above ("" in results written before it existed)
 
 
 @dataclass
@@ -180,6 +181,10 @@ class NextPhaseResults:
     oc: list[OCPoint] = field(default_factory=list)
     failed_cells: list[str] = field(default_factory=list)
     executor: dict = field(default_factory=dict)
+    time_unit: str = "time units"  # the data's (data.time_unit): calendar cut, accrual, durations
+    biomarker: str | None = None  # the model's biomarker (enriched populations' labels)
+    biomarker_unit: str = ""
+    analysis_short: str = ""  # method and level in a few words (figure titles)
 
     def designs_table(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(d) for d in self.designs])
@@ -277,10 +282,16 @@ def population(cfg: NextPhase, design) -> Population:
 
 
 def run_next_phase(
-    cfg: NextPhase, draws: dict, design, store=None, progress: bool = False
+    cfg: NextPhase,
+    draws: dict,
+    design,
+    store=None,
+    progress: bool = False,
+    time_unit: str = "time units",
+    units: dict | None = None,
 ) -> NextPhaseResults:
     """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``)
-    and design."""
+    and design; ``time_unit`` and ``units`` (the data's) label the outputs."""
     states = StatesOfNature.from_draws(draws, design.starts)
     pop = population(cfg, design)
     for ps in cfg.populations:  # before any simulation: every population must have patients
@@ -293,9 +304,7 @@ def run_next_phase(
     if cfg.analysis.method == "bayes":
         from .progress import say
 
-        fits = sum(c.args["trials"] for c in main + oc)
-        say(f"next phase: {fits} simulated trials, each refitted by the Bayesian model (of the "
-            f"order of a second each per worker at N = 500, 2 × 500 draws)")  # fmt: skip
+        say(refits_text(cfg, main + oc))
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
         rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
         rep_oc = ex.map(oc_cell, oc, cfg.seed, light, "next phase: operating characteristics")
@@ -311,7 +320,12 @@ def run_next_phase(
         settings=cfg.model_dump(mode="json", exclude={"executor", "scheduler", "workers"}),
         failed_cells=rep_main.failed + rep_oc.failed,
         executor={"assurance": rep_main.summary(), "oc": rep_oc.summary()},
+        time_unit=time_unit,
+        biomarker=pop.biomarker_name,
+        biomarker_unit=(units or {}).get(pop.biomarker_name or "", ""),
+        analysis_short=cfg.analysis.short(cfg.alpha),
     )
+    labels = {ps.label(): ps.describe(res.biomarker, res.biomarker_unit) for ps in cfg.populations}
     vals = rep_main.values()
     for c in main:
         if c.key in vals:
@@ -319,11 +333,12 @@ def run_next_phase(
             res.designs.append(
                 DesignResult(
                     a["prior"].name,
-                    a["design"].label(),
+                    labels[a["design"].label()],
                     a["design"].cutoff,
                     a["design"].events,
                     a["design"].n_randomised,
                     **vals[c.key],
+                    population_kind=a["design"].population,
                 )
             )
     vals = rep_oc.values()
@@ -331,9 +346,35 @@ def run_next_phase(
         if c.key in vals:
             a, v = c.args, vals[c.key]
             res.oc.append(
-                OCPoint(a["design"].label(), a["design"].events, a["hr"], **_oc_values(v))
+                OCPoint(labels[a["design"].label()], a["design"].events, a["hr"], **_oc_values(v))
             )
     return res
+
+
+#: seconds per Bayesian refit at N = 500, 2 chains × (500 draws + 500 tuning) (README benchmark,
+#: 1.06 s on a loaded 2-core machine): the start line's estimate scales it
+REFIT_SECONDS = 1.0
+
+
+def refits_text(cfg: NextPhase, cells: list[Cell]) -> str:
+    """The start line of a Bayesian-analysis grid: how many refits and a rough duration."""
+    fits = sum(c.args["trials"] for c in cells)
+    a = cfg.analysis
+    n_model = cells[0].args["n_model"] if cells else 500
+    per = REFIT_SECONDS * max(n_model, 100) / 500 * a.chains * (
+        a.draws + a.tune
+    ) / 2000
+    workers = 1 if cfg.executor == "inprocess" else cfg.workers
+    minutes = fits * per / workers / 60
+    return (
+        f"next phase: {fits} simulated trials in {len(cells)} {plural(len(cells), 'cell')}, "
+        f"each refitted by the Bayesian model; roughly {minutes:.0f} min with {workers} "
+        f"{plural(workers, 'worker')} (~{per:.1f} s a fit; cells finished are stored)"
+    )
+
+
+def plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
 
 
 def _oc_values(v: dict) -> dict:
@@ -357,10 +398,17 @@ def check_data(cfg: NextPhase, data, models) -> None:
 
 
 def run_for_models(
-    cfg: NextPhase, models: dict, out_root, config_name: str, progress: bool | None = None
+    cfg: NextPhase,
+    models: dict,
+    out_root,
+    config_name: str,
+    progress: bool | None = None,
+    time_unit: str = "time units",
+    units: dict | None = None,
 ) -> NextPhaseResults:
     """Run the grid on the configured fitted model; finished cells are kept (resumable) in
-    ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/``."""
+    ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/`` (other fingerprints' folders
+    of the same config are removed after the run)."""
     from pathlib import Path
 
     pem = models[cfg.model]
@@ -373,7 +421,24 @@ def run_for_models(
         from .progress import current
 
         progress = current().enabled
-    return run_next_phase(cfg, draws, pem.design, store=store, progress=progress)
+    res = run_next_phase(
+        cfg, draws, pem.design, store=store, progress=progress, time_unit=time_unit, units=units
+    )
+    prune_stale(store)
+    return res
+
+
+def prune_stale(store) -> list:
+    """Remove the other ``next_phase-<fingerprint>`` stores of the same config (older inputs,
+    never reused) after a finished run; the current one is kept. Returns what was removed."""
+    import shutil
+    from pathlib import Path
+
+    store = Path(store)
+    stale = [p for p in store.parent.glob("next_phase-*") if p.is_dir() and p != store]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+    return stale
 
 
 def headline(d: dict) -> list[str]:

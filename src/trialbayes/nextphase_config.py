@@ -36,7 +36,14 @@ class PopulationSpec(_Strict):
         return self
 
     def label(self) -> str:
+        """Short label (cell keys, messages)."""
         return "all comers" if self.kind == "all" else f"{self.kind} {self.cutoff:g}"
+
+    def describe(self, biomarker: str | None = None, unit: str = "") -> str:
+        """Label of the outputs, naming the biomarker and its unit: "prio below 3 convictions"."""
+        if self.kind == "all":
+            return "all comers"
+        return f"{biomarker or 'biomarker'} {self.label()}" + (f" {unit}" if unit else "")
 
 
 class DesignPriorSpec(_Strict):
@@ -104,15 +111,22 @@ class AnalysisSpec(_Strict):
 
         extra = sorted(set(self.model_fields_set) & set(BAYES_KEYS))
         if self.method != "bayes" and extra:
-            raise ValueError(f"next_phase.analysis: {extra} apply to method 'bayes' only")
+            raise ValueError(f"{extra} apply to method 'bayes' only")  # loc names the section
         bad = sorted(set(self.priors) - set(ANALYSIS_PRIOR_TERMS))
         if bad:
             raise ValueError(
-                f"next_phase.analysis.priors: terms {bad} not in the analysis model; "
+                f"priors: terms {bad} not in the analysis model; "
                 f"terms are {list(ANALYSIS_PRIOR_TERMS)}"
             )
         merge_priors(self.priors)  # raises on wrong families / values
         return self
+
+    def short(self, alpha: float) -> str:
+        """The method and its level in a few words (figure titles)."""
+        if self.method == "bayes":
+            return f"Bayesian model, P(HR < 1) > γ = {self.gamma:g}"
+        name = "Cox Wald test" if self.method == "cox" else "log-rank test"
+        return f"{name}, one-sided α = {alpha:g}"
 
     def describe(self, alpha: float, min_hr: float | None) -> str:
         from .priors import describe, merge_priors
@@ -159,19 +173,25 @@ class NextPhase(_Strict):
     decision: DecisionRule = DecisionRule()
     seed: int = 20250602
     executor: Literal["auto", "inprocess", "processes", "dask"] = "auto"
-    scheduler: str | None = None  # Dask scheduler address, or "local" for a LocalCluster
+    # Dask scheduler address; "local" or none (with executor: dask): a LocalCluster of `workers`
+    scheduler: str | None = None
     workers: PositiveInt = 2
 
     @model_validator(mode="after")
     def _check(self):
         names = [p.name for p in self.design_priors]
         if len(set(names)) != len(names):
-            raise ValueError(f"next_phase.design_priors: names must be unique, got {names}")
+            raise ValueError(f"design_priors: names must be unique, got {names}")
         labels = [p.label() for p in self.populations]
         if len(set(labels)) != len(labels):
-            raise ValueError(f"next_phase.populations: duplicates in {labels}")
+            raise ValueError(f"populations: duplicates in {labels}")
         if self.scheduler is not None and self.executor not in ("auto", "dask"):
-            raise ValueError("next_phase.scheduler needs executor 'dask' (or 'auto')")
+            raise ValueError("scheduler needs executor 'dask' (or 'auto')")
+        if self.analysis.method == "bayes" and "alpha" in self.model_fields_set:
+            raise ValueError(
+                "alpha is the level of the log-rank / Cox analysis; the Bayesian rule "
+                "(analysis.method: bayes) uses analysis.gamma instead: remove next_phase.alpha"
+            )
         return self
 
     def oc_grid(self) -> list[float]:

@@ -117,35 +117,54 @@ def sampler_bar(label: str, stream: TextIO | None = None) -> Callable:
 
 class CellProgress:
     """Cells done / total of a many-cell job (executor.py) with the elapsed time, on stderr. On a
-    terminal: one line redrawn as cells finish; otherwise (a file, a CI log): a start line and a
-    done line only. Times are the job's own (from its start)."""
+    terminal: one line redrawn as cells finish (each redraw blanks what the previous one left),
+    with a rough time left once a cell has finished; otherwise (a file, a CI log): a start line
+    and a done line only. Times are the job's own (from its start)."""
 
-    def __init__(self, label: str, total: int, stream: TextIO | None = None):
+    def __init__(self, label: str, total: int, stream: TextIO | None = None, how: str = ""):
         self.out = stream or sys.stderr
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
-        self.label, self.total = label, total
+        self.label, self.total, self.how = label, total, how
         self.t0 = time.perf_counter()
+        self.stored, self.width = 0, 0
 
     def _line(self, done: int) -> str:
-        return (
-            f"{self.label}: {done}/{self.total} cells done, "
-            f"{time.perf_counter() - self.t0:.1f} s elapsed"
-        )
+        el = time.perf_counter() - self.t0
+        line = f"{self.label}: {done}/{self.total} {cells(self.total)} done, {el:.1f} s elapsed"
+        ran = done - self.stored
+        if self.tty and 0 < ran and done < self.total:
+            line += f", about {el / ran * (self.total - done):.0f} s left"
+        return line
+
+    def _draw(self, text: str, end: str = "") -> None:
+        """A terminal redraw: carriage return, the text, blanks over the previous line's rest."""
+        pad = " " * max(self.width - len(text), 0)
+        self.width = len(text)
+        self.out.write("\r" + text + pad + end)
 
     def start(self, stored: int) -> None:
+        self.stored = stored
         kept = f" ({stored} from the store)" if stored else ""
+        how = f" on {self.how}" if self.how else ""
         if self.tty:
-            self.out.write("\r" + self._line(stored) + kept)
+            self._draw(self._line(stored) + kept + how)
         else:
-            self.out.write(f"{self.label}: {self.total} cells{kept} …\n")
+            self.out.write(f"{self.label}: {self.total} {cells(self.total)}{kept}{how} …\n")
         self.out.flush()
 
     def update(self, done: int) -> None:
         if self.tty:
-            self.out.write("\r" + self._line(done))
+            self._draw(self._line(done))
             self.out.flush()
 
     def finish(self, done: int, failed: int) -> None:
         fail = f", {failed} failed" if failed else ""
-        self.out.write(("\r" if self.tty else "") + self._line(done) + fail + "\n")
+        if self.tty:
+            self._draw(self._line(done) + fail, "\n")
+        else:
+            self.out.write(self._line(done) + fail + "\n")
         self.out.flush()
+
+
+def cells(n: int) -> str:
+    return "cell" if n == 1 else "cells"

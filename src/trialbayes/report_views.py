@@ -103,7 +103,7 @@ def patient_view(r: Results, root: Path) -> dict:
             section(
                 "next_phase",
                 "Next-phase trial simulation",
-                html_blocks(r.sections["next_phase"], fig),
+                html_blocks(r.sections["next_phase"], fig, r.time_unit),
             ),
         )
     return {
