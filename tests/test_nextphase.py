@@ -313,8 +313,8 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
     assert 'id="next_phase"' in html and "Assurance and expected size of each design" in html
     d = {(x["design_prior"], x["population"], x["events"]): x for x in r["designs"]}
     assert (
-        d[("as_is", "below 3", 60)]["expected_screened"]
-        > d[("as_is", "below 3", 60)]["expected_randomised"]
+        d[("as_is", "prio below 3", 60)]["expected_screened"]
+        > d[("as_is", "prio below 3", 60)]["expected_randomised"]
     )
     assert d[("as_is", "all comers", 60)]["expected_screened"] == 120
 
@@ -371,3 +371,205 @@ def test_patient_log_hr_matches_the_estimands_for_a_spline_interaction():
     ref = np.stack([log_hr_at({k: v[i:i + 1] for k, v in draws.items()}, basis, x[idx[i]])[0]
                     for i in range(s)])
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- outputs (#12 review)
+def test_alpha_is_refused_with_the_bayesian_rule_and_messages_name_the_key_once():
+    base = {"model": "unadjusted", "accrual": {"time": 700}}
+    with pytest.raises(ConfigError, match=r"alpha .*uses analysis\.gamma") as err:
+        _cfg({**base, "alpha": 0.025, "analysis": {"method": "bayes"}})
+    assert "next_phase" in str(err.value)
+    assert _cfg({**base, "analysis": {"method": "bayes"}}).next_phase.alpha == 0.025  # default
+    assert _cfg({**base, "alpha": 0.05, "analysis": {"method": "cox"}}).next_phase.alpha == 0.05
+    with pytest.raises(ConfigError) as err:
+        _cfg({**base, "analysis": {"method": "cox", "gamma": 0.9}})
+    assert str(err.value).count("next_phase.analysis:") == 1
+
+
+class _BiomarkerDesign:
+    """The attributes run_next_phase reads from a fitted design with a biomarker term."""
+
+    starts = np.array([0.0, 1.0])
+    n = 60
+    X = np.zeros((60, 0))
+    basis = "linear"
+    bm_z = np.zeros(60)
+    bm_pen = np.zeros((60, 0))
+    biomarker_values = np.arange(60) % 8.0
+
+    class spec:
+        biomarker = "prio"
+
+
+def _small_grid(tmp_path=None, **kw):
+    from trialbayes.nextphase import run_next_phase
+    from trialbayes.nextphase_config import NextPhase
+
+    draws = {
+        "treatment": np.linspace(-0.6, 0.0, 40),
+        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
+    }
+    cfg = NextPhase(
+        model="m",
+        accrual={"time": 1.0},
+        events=[30],
+        trials=100,
+        oc_trials=100,
+        oc_hrs=[0.5, 0.6],
+        calendar_cut=9.0,
+        populations=[{"kind": "all"}, {"kind": "below", "cutoff": 3}],
+        **kw,
+    )
+    store = tmp_path / "s" if tmp_path else None
+    return run_next_phase(
+        cfg, draws, _BiomarkerDesign(), store=store, time_unit="weeks",
+        units={"prio": "convictions"},
+    )  # fmt: skip
+
+
+def _tables(md: str) -> list[list[str]]:
+    """Runs of consecutive table lines, with the line after each run ('' at the end)."""
+    lines, out, i = md.splitlines(), [], 0
+    while i < len(lines):
+        if lines[i].startswith("|"):
+            j = i
+            while j < len(lines) and lines[j].startswith("|"):
+                j += 1
+            out.append(lines[i:j] + [lines[j] if j < len(lines) else ""])
+            i = j
+        i += 1
+    return out
+
+
+def test_report_section_has_units_labels_every_oc_hr_and_blank_lines_after_tables():
+    from trialbayes.nextphase_report import report_section
+
+    res = _small_grid()
+    d = res.to_dict()
+    assert d["time_unit"] == "weeks" and d["biomarker_unit"] == "convictions"
+    md = report_section(d, {})
+    assert "at 9 weeks after the first randomisation" in md and "Accrual over 1 weeks" in md
+    assert "duration (weeks, mean)" in md and "prio below 3 convictions" in md
+    tables = _tables(md)
+    assert len(tables) == 2
+    assert all(t[-1] == "" for t in tables)  # GFM: prose right after a table joins it
+    oc_head = tables[1][0]
+    for hr in (0.5, 0.6, 0.7, 1):  # oc_hrs + design_hr + 1
+        assert f"| HR {hr:g} |" in oc_head
+    assert "max MC SE" in oc_head and len(tables[1]) == 2 + 2 + 1  # head, rule, 2 populations
+
+
+def test_html_section_shows_setup_oc_table_and_integer_counts():
+    from trialbayes.nextphase_report import html_blocks
+
+    blocks = html_blocks(_small_grid().to_dict(), lambda key, cap: [])
+    items = [i for b in blocks if b["type"] == "list" for i in b["items"]]
+    for text in ("100 per design", "100 per OC point", "Accrual over 1 weeks", "Dropout",
+                 "Allocation: 0.5", "2 patients randomised per target event", "at 9 weeks"):  # fmt: skip
+        assert any(text in i for i in items), text
+    tables = [b for b in blocks if b["type"] == "table"]
+    assert len(tables) == 2 and "HR 0.6" in "".join(tables[1]["columns"])
+    design = tables[0]
+    col = [c.replace("\u00a0", " ") for c in design["columns"]].index("randomised")
+    assert {r[col]["text"] for r in design["rows"]} == {"60"}  # ceil(30 × 2), no decimals
+    assert any("Operating characteristics" in b.get("text", "") for b in blocks)
+
+
+def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_method(tmp_path):
+    from trialbayes.nextphase_report import oc_alpha, write_next_phase
+    from trialbayes.outputs import OutputDir
+    import pandas as pd
+
+    from trialbayes.nextphase_report import oc_curves
+
+    res = _small_grid()
+    assert oc_alpha(res) == 0.025
+    res.settings["analysis"]["method"] = "bayes"
+    assert oc_alpha(res) is None
+
+    def alpha_lines(fig):
+        return [ln for ax in fig.axes for ln in ax.get_lines() if list(ln.get_ydata()) == [0.025] * 2]
+
+    oc = res.oc_table()
+    freq = oc_curves(oc, 0.025, 0.7, analysis="log-rank test, one-sided α = 0.025")
+    bayes = oc_curves(oc, None, 0.7, analysis="Bayesian model, P(HR < 1) > γ = 0.9")
+    assert len(alpha_lines(freq)) == 2 and not alpha_lines(bayes)
+    assert "γ = 0.9" in bayes._suptitle.get_text()
+    assert all("α" not in ax.get_title() for ax in bayes.axes)
+    with OutputDir(tmp_path, "o") as out:
+        figs = write_next_phase(out, _small_grid())
+        csv = pd.read_csv(out.path("tables/next_phase_designs.csv"))
+        out.commit()
+    assert "expected_duration_weeks" in csv.columns and len(figs) == 3
+
+
+def test_cutoff_figure_names_the_biomarker_and_its_unit():
+    from trialbayes.nextphase_report import assurance_vs_cutoff, biomarker_axis
+
+    res = _small_grid()
+    fig = assurance_vs_cutoff(res.designs_table(), res.design_priors,
+                              analysis="log-rank", biomarker=biomarker_axis(res))  # fmt: skip
+    assert fig.axes[0].get_xlabel() == "enrichment cut-off (prio, convictions)"
+    assert len(fig.axes[0].get_lines()) >= 2  # the enriched point and the all-comers line
+
+
+def test_cell_progress_singular_clears_the_line_and_names_a_local_cluster():
+    import io
+
+    from trialbayes.executor import Executor
+    from trialbayes.progress import CellProgress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    plain = io.StringIO()
+    CellProgress("job", 1, plain).start(0)
+    assert plain.getvalue() == "job: 1 cell …\n"
+    tty = Tty()
+    bar = CellProgress("job", 3, tty)
+    bar.start(2)  # a long line ("(2 from the store)") then a shorter one
+    bar.update(3)
+    first, second = tty.getvalue().split("\r")[1:]
+    assert len(second) >= len(first) and second.rstrip().endswith("elapsed")
+    ex = Executor("dask", workers=2)
+    assert ex._how("dask") == "Dask LocalCluster of 2 workers"
+    assert Executor("dask", 1, scheduler="tcp://h:1")._how("dask") == "Dask scheduler tcp://h:1"
+
+
+def test_bayes_start_line_counts_the_refits():
+    from trialbayes.nextphase import _cells, refits_text
+    from trialbayes.nextphase_config import NextPhase
+
+    cfg = NextPhase(model="m", accrual={"time": 1}, events=[30], trials=100, oc_trials=100,
+                    oc_hrs=[], analysis={"method": "bayes"}, workers=2)  # fmt: skip
+    main, oc = _cells(cfg, None, None)
+    text = refits_text(cfg, main + oc)
+    assert "300 simulated trials in 3 cells" in text and "2 workers" in text
+
+
+def test_stale_stores_of_the_same_config_are_pruned(tmp_path):
+    """run_for_models keeps the current next_phase-<fingerprint> store, removes the config's
+    other ones, leaves other configs' stores alone."""
+    from trialbayes.nextphase import run_for_models
+    from trialbayes.nextphase_config import NextPhase
+
+    class _Pem:
+        design = _BiomarkerDesign()
+
+        def draws(self):
+            return {
+                "treatment": np.linspace(-0.6, 0.0, 40),
+                "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
+            }
+
+    stale = tmp_path / ".cache" / "c" / "next_phase-0000000000000000"
+    other = tmp_path / ".cache" / "d" / "next_phase-0000000000000000"
+    for p in (stale, other):
+        p.mkdir(parents=True)
+        (p / "x.json").write_text("{}")
+    cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[30], trials=100, oc_trials=100)
+    run_for_models(cfg, {"m": _Pem()}, tmp_path, "c", progress=False)
+    kept = list((tmp_path / ".cache" / "c").iterdir())
+    assert not stale.exists() and other.exists()
+    assert len(kept) == 1 and kept[0].name.startswith("next_phase-") and any(kept[0].iterdir())

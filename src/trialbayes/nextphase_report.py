@@ -64,7 +64,10 @@ def assurance_vs_events(
 
 def _suptitle(fig, analysis: str) -> None:
     if analysis:
-        fig.suptitle(f"analysis of each simulated trial: {analysis}", fontsize=9)
+        text = f"analysis of each simulated trial: {analysis}"
+        if len(text) > fig.get_figwidth() * 12:  # about what fits on a line at 9 pt
+            text = f"analysis of each simulated trial:\n{analysis}"
+        fig.suptitle(text, fontsize=9)
     fig.tight_layout()
 
 
@@ -396,9 +399,15 @@ def write_next_phase(
     return figs
 
 
-def _html_rows(t: pd.DataFrame) -> list[list]:
-    """Python values (ints stay ints: printed without decimals)."""
-    return [[v.item() if hasattr(v, "item") else v for v in r] for r in t.itertuples(index=False)]
+def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[list]:
+    """Table cells: ints without decimals, floats with 3 (or ``digits[column]``)."""
+    from .html_report import cell
+
+    dig = [(digits or {}).get(c, 3) for c in t.columns]
+    return [
+        [cell(v.item() if hasattr(v, "item") else v, d) for v, d in zip(r, dig)]
+        for r in t.itertuples(index=False)
+    ]
 
 
 def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
@@ -418,7 +427,11 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
         p("Design priors:"),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
         p(f"Decision rule: {res.decision_rule}."),
-        table(list(t.columns), _html_rows(t), "Assurance and expected size of each design"),
+        table(
+            list(t.columns),
+            _html_rows(t, {"events (mean)": 1}),
+            "Assurance and expected size of each design",
+        ),
         p(OC_TEXT),
     ]
     if res.oc:
