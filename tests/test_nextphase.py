@@ -464,8 +464,16 @@ def test_html_section_shows_setup_oc_table_and_integer_counts():
 
     blocks = html_blocks(_small_grid().to_dict(), lambda key, cap: [])
     items = [i for b in blocks if b["type"] == "list" for i in b["items"]]
-    for text in ("100 per design", "100 per OC point", "Accrual over 1 weeks", "Dropout",
-                 "Allocation: 0.5", "2 patients randomised per target event", "at 9 weeks"):  # fmt: skip
+    wanted = (
+        "100 per design",
+        "100 per OC point",
+        "Accrual over 1 weeks",
+        "Dropout",
+        "Allocation: 0.5",
+        "2 patients randomised per target event",
+        "at 9 weeks",
+    )
+    for text in wanted:
         assert any(text in i for i in items), text
     tables = [b for b in blocks if b["type"] == "table"]
     assert len(tables) == 2 and "HR 0.6" in "".join(tables[1]["columns"])
@@ -476,11 +484,10 @@ def test_html_section_shows_setup_oc_table_and_integer_counts():
 
 
 def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_method(tmp_path):
-    from trialbayes.nextphase_report import oc_alpha, write_next_phase
-    from trialbayes.outputs import OutputDir
     import pandas as pd
 
-    from trialbayes.nextphase_report import oc_curves
+    from trialbayes.nextphase_report import oc_alpha, oc_curves, write_next_phase
+    from trialbayes.outputs import OutputDir
 
     res = _small_grid()
     assert oc_alpha(res) == 0.025
@@ -488,7 +495,8 @@ def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_metho
     assert oc_alpha(res) is None
 
     def alpha_lines(fig):
-        return [ln for ax in fig.axes for ln in ax.get_lines() if list(ln.get_ydata()) == [0.025] * 2]
+        lines = [ln for ax in fig.axes for ln in ax.get_lines()]
+        return [ln for ln in lines if list(ln.get_ydata()) == [0.025] * 2]
 
     oc = res.oc_table()
     freq = oc_curves(oc, 0.025, 0.7, analysis="log-rank test, one-sided α = 0.025")

@@ -355,7 +355,9 @@ def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
     failed = sum(r.analysis_failed for r in rows)
     div = sum(r.analysis_divergent for r in rows)
     total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings["oc_trials"]
-    text = f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
+    text = (
+        f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
+    )
     if res.settings.get("analysis", {}).get("method") == "bayes":
         text += f"; Bayesian fits with divergent transitions (kept): {div}"
     errors = [e for r in rows for e in r.analysis_errors]
