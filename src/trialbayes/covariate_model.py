@@ -12,6 +12,17 @@ the data's Pearson correlations (NORTA, Cario & Nelson 1997: for each pair the m
 output correlation is computed on a grid with common random numbers and inverted; the matrix is
 then projected to the nearest positive-definite correlation matrix by eigenvalue clipping).
 
+A text covariate of K >= 3 levels (dummy-coded by data.from_frame as ``name[level]`` columns) is
+one column of the copula, not K − 1 binary ones (those would put a patient in two levels at
+once and get the reference level's share wrong): each level gets a score, the column keeps the
+data's level frequencies exactly (one latent normal cut at the cumulative level shares, so each
+patient is in exactly one level), and each synthetic patient's level is turned back into dummies.
+The scores are the first canonical variate of the dummies against the other columns (optimal
+scaling), so the latent normal carries the factor's strongest linear association with the rest;
+associations along other directions (a level that is high on one covariate and another level
+high on a second) are only approximated (weakened). Without other columns the scores are the
+level order, which then carries no dependence.
+
 The simulator resamples patients from a synthetic cohort of ``size`` draws of this distribution,
 so a next trial's patients are drawn from the fitted distribution rather than from the
 observed patients (up to the negligible discreteness of a cohort of 20 000).
