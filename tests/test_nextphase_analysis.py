@@ -87,7 +87,10 @@ def test_cox_many_flags_trials_without_a_finite_estimate():
 # ----------------------------------------------------------------------------- Bayesian refit
 def test_zero_exposure_patients_add_nothing_to_the_likelihood():
     """Padding a trial with patients of zero exposure (not randomised by the cut, or beyond the
-    trial's size) leaves the model's log-likelihood unchanged: each padded term is exactly 0."""
+    trial's size) leaves the model's log-likelihood unchanged: each padded term is exactly 0
+    (graph likelihood terms), and the analysis model's log-density and its gradient are those of
+    the unpadded trial under both likelihoods (``fused``, the analysis model's default, and
+    ``graph``), at a random point of the parameter space."""
     from trialbayes.model import pem_loglik_terms
     from trialbayes.nextphase_bayes import trial_data
 
@@ -109,6 +112,49 @@ def test_zero_exposure_patients_add_nothing_to_the_likelihood():
     assert (terms[np.flatnonzero(~fin)] == 0).all() and (terms[80:] == 0).all()
     assert terms.sum() == pytest.approx(loglik(own).sum(), rel=1e-12)
     assert float(padded["log_rate"]) == pytest.approx(float(own["log_rate"]), rel=1e-12)
+
+
+def test_padded_analysis_model_has_the_unpadded_log_density_and_gradient():
+    """The analysis model as refitted (nextphase_bayes's placeholder design, n = 120) under both
+    likelihoods (``fused``, the analysis model's default, and ``graph``): with the trial padded to
+    120 zero-exposure patients and with only its own patients set as data, the model's
+    log-density and its gradient at a random point are the same (to rounding), and equal across
+    the two likelihoods. A control: one more event changes the log-density (the data reach the
+    compiled function)."""
+    import pymc as pm
+
+    from trialbayes.model import build_model
+    from trialbayes.nextphase_bayes import placeholder_design, trial_data
+    from trialbayes.priors import merge_priors
+
+    sim = _trials(math.log(0.7), 1, 40, 80, accrual=40.0)
+    fin = np.isfinite(sim.time[0])
+    own = trial_data(sim.time[0][fin], sim.event[0][fin], sim.treat[0][fin], int(fin.sum()), 3)
+    padded = trial_data(sim.time[0], sim.event[0], sim.treat[0], 120, 3)
+    changed = {**own, "event": own["event"].copy()}
+    changed["event"][np.flatnonzero(own["event"] == 0)[0]] = 1.0
+    seen = {}
+    for likelihood in ("fused", "graph"):
+        design = placeholder_design(120, AnalysisSpec(method="bayes"), 30)
+        design.likelihood = likelihood
+        model = build_model(design, merge_priors({}))
+        f = model.compile_fn([model.logp(), model.dlogp()], point_fn=True)
+        rng = np.random.default_rng(7)
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+        for name, data in (("padded", padded), ("own", own), ("changed", changed)):
+            pm.set_data(data, model=model)
+            lp, grad = f(point)
+            seen[likelihood, name] = float(lp), np.asarray(grad)
+    for key in seen:
+        lp, grad = seen[key]
+        ref_lp, ref_grad = seen["graph", key[1]]
+        assert lp == pytest.approx(ref_lp, rel=1e-12), key
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-10, atol=1e-12, err_msg=str(key))
+    for lk in ("fused", "graph"):
+        assert seen[lk, "padded"][0] == pytest.approx(seen[lk, "own"][0], rel=1e-12), lk
+        pad, mine = seen[lk, "padded"][1], seen[lk, "own"][1]
+        np.testing.assert_allclose(pad, mine, rtol=1e-10, atol=1e-12, err_msg=lk)
+        assert abs(seen[lk, "changed"][0] - seen[lk, "own"][0]) > 1e-3, lk
 
 
 def test_trial_cut_points_are_event_time_quantiles():
@@ -146,7 +192,7 @@ def test_bayes_refits_one_compiled_model_and_agrees_with_logrank_on_a_large_effe
 
 @pytest.mark.slow
 def test_flat_prior_posterior_probability_matches_cox_p_value():
-    """Five trials at HR 0.75, D = 120, prior on the treatment flat (N(0, 10²)), 2 × 1000 draws:
+    """Five trials at HR 0.75, D = 120, improper flat prior on the treatment (family flat), 2 × 1000 draws:
     P(HR < 1) from the refit vs 1 − (one-sided Cox Wald p) from lifelines. Tolerance per trial
     0.03 + 4.5·√(P(1 − P)/ESS) with ESS that of the indicator β < 0: 0.03 covers the
     approximation (piecewise-exponential vs partial likelihood, posterior vs Wald normal; measured

@@ -204,3 +204,28 @@ def fitted_population(design, rng: np.random.Generator, size: int = 20_000):
     bm = np.exp(sim[:, -1]) if basis.log else sim[:, -1]
     z, pen = basis.evaluate(bm)
     return Population(x, z, pen, bm, design.spec.biomarker)
+
+
+def enrichment_flags(cfg, data, models) -> list:
+    """A flag (flags.Flag) for every enriched population of ``next_phase.populations`` that holds
+    every patient of the data (e.g. ``below 19`` when the biomarker's maximum is 18): it is
+    accepted (the next trial may recruit a wider range) but is all comers in the fitted cohort."""
+    from .flags import Flag
+
+    spec = {m.name: m for m in models}[cfg.model]
+    out = []
+    for ps in cfg.populations:
+        if ps.kind == "all" or not spec.biomarker:
+            continue
+        x = data.frame[spec.biomarker].to_numpy(float)
+        keep = (x < ps.cutoff) if ps.kind == "below" else (x > ps.cutoff)
+        if keep.all():
+            lo, hi = np.min(x), np.max(x)
+            out.append(Flag(
+                "enrichment_holds_everyone",
+                f"next_phase population '{spec.biomarker} {ps.kind} {ps.cutoff:g}' holds every "
+                f"patient of the data ({spec.biomarker} ranges {lo:g} to {hi:g}): in the "
+                "simulation it is the all-comers population, not an enrichment",
+                detail={"cutoff": ps.cutoff, "kind": ps.kind, "min": float(lo), "max": float(hi)},
+            ))  # fmt: skip
+    return out
