@@ -192,9 +192,10 @@ def test_bayes_refits_one_compiled_model_and_agrees_with_logrank_on_a_large_effe
 
 @pytest.mark.slow
 def test_flat_prior_posterior_probability_matches_cox_p_value():
-    """Five trials at HR 0.75, D = 120, improper flat prior on the treatment (family flat), 2 × 1000 draws:
-    P(HR < 1) from the refit vs 1 − (one-sided Cox Wald p) from lifelines. Tolerance per trial
-    0.03 + 4.5·√(P(1 − P)/ESS) with ESS that of the indicator β < 0: 0.03 covers the
+    """Five trials at HR 0.75, D = 120, an improper flat prior on the treatment (family flat),
+    2 × 1000 draws: P(HR < 1) from the refit vs 1 − (one-sided Cox Wald p) from lifelines.
+    Tolerance per trial 0.03 + 4.5·√(P(1 − P)/ESS) with ESS that of the indicator β < 0: 0.03
+    covers the
     approximation (piecewise-exponential vs partial likelihood, posterior vs Wald normal; measured
     ≤ 0.017 over 12 trials with 2 × 4000 draws), 4.5 Monte Carlo SDs give a false failure
     ≤ 6.8e-6 per trial, 3.4e-5 for five."""
