@@ -79,10 +79,14 @@ def test_fitted_population_on_rossi_keeps_the_biomarker_scale():
     assert set(np.unique(pop.X[:, 1])) <= set(np.unique(design.X[:, 1]))  # race: binary
 
 
-def test_grid_with_fitted_covariates_says_so():
-    """run_next_phase with ``covariates: fitted``: patients come from the copula's synthetic
-    cohort (size ``fitted_cohort``), and the results and report say so."""
-    from trialbayes.nextphase import population, run_next_phase
+def test_grid_with_fitted_covariates_says_so(monkeypatch):
+    """run_next_phase with ``covariates: fitted``: every simulated trial draws its patients from
+    the copula's synthetic cohort (size ``fitted_cohort``, with covariate values that are not
+    any data patient's: a continuous column is interpolated between order statistics), never
+    from the data's own rows; the results and report say so. (The simulator is wrapped to
+    record the population it is given; the grid runs in-process.)"""
+    import trialbayes.nextphase as npm
+    from trialbayes.nextphase import run_next_phase
     from trialbayes.nextphase_config import NextPhase
     from trialbayes.nextphase_report import patients_text
 
@@ -97,11 +101,23 @@ def test_grid_with_fitted_covariates_says_so():
         "covariate_effects": np.full((40, 1), 0.3),
         "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
     }
+    seen = []
+    real = npm.simulate_trials
+
+    def recording(st, pop, design, rng):
+        seen.append(pop)
+        return real(st, pop, design, rng)
+
+    monkeypatch.setattr(npm, "simulate_trials", recording)
     cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[40], trials=100, oc_trials=100,
                     covariates="fitted", fitted_cohort=3000, executor="inprocess")
-    assert population(cfg, _Design()).n == 3000
     res = run_next_phase(cfg, draws, _Design())
     assert len(res.designs) == 1 and "Gaussian copula" in patients_text(res.settings)
+    assert seen and all(p.n == 3000 for p in seen)
+    new = ~np.isin(seen[0].X[:, 0], _Design.X[:, 0])
+    assert new.mean() > 0.9  # synthetic patients, not the data's rows
+    lo, hi = _Design.X.min(), _Design.X.max()
+    assert seen[0].X.min() >= lo and seen[0].X.max() <= hi
 
 
 def _rossi_with_region(rng, probs, tie_to_prio=False):
