@@ -186,3 +186,27 @@ def test_fitted_factor_keeps_its_association_with_the_biomarker():
     dum = _levels(pop, design, 3)
     a, c = dum.sum(1) == 0, dum[:, 1] == 1
     assert pop.biomarker[c].mean() - pop.biomarker[a].mean() > 0.5 * gap
+
+
+def test_enrichment_holding_every_patient_is_flagged():
+    """Rossi, prio 0–18: 'below 19' holds every patient (flagged, with the range), 'below 3' and
+    'above 0' do not (not flagged); the all-comers population is never flagged."""
+    from lifelines.datasets import load_rossi
+
+    from trialbayes.config import ModelSpec
+    from trialbayes.covariate_model import enrichment_flags
+    from trialbayes.nextphase_config import NextPhase
+    from trialbayes.pem import as_trial_data
+
+    r = load_rossi()
+    r["id"] = range(len(r))
+    data = as_trial_data(r, {"time": "week", "event": "arrest", "arm": "fin",
+                             "treatment_level": 1, "biomarkers": ["prio"]})
+    models = [ModelSpec(name="i", interaction="linear", biomarker="prio")]
+    pops = [{"kind": "all"}, {"kind": "below", "cutoff": 19}, {"kind": "below", "cutoff": 3},
+            {"kind": "above", "cutoff": 0.5}]
+    cfg = NextPhase(model="i", accrual={"time": 1.0}, populations=pops)
+    flags = enrichment_flags(cfg, data, models)
+    assert [f.code for f in flags] == ["enrichment_holds_everyone"]
+    assert "prio below 19" in flags[0].message and "0 to 18" in flags[0].message
+    assert r.prio.max() == 18 and r.prio.min() == 0  # the premise, checked
