@@ -12,7 +12,9 @@ c_l = l/d (Efron) or 0 (Breslow); a binary covariate makes Σx² = Σx. Newton�
 with steps capped at 1 (ℓ is concave; the cap stops overshoot far from 0), vectorised over trials.
 SE = I(β̂)^{-1/2}; Wald z = β̂/SE (z < 0: benefit). Efron is lifelines' ``CoxPHFitter`` default;
 without ties Efron and Breslow coincide. A trial whose deaths are all in one arm has no finite
-estimate: ``converged`` is False there (β̂ then sits at ±``MAX_ABS_LOG_HR``).
+estimate: ``converged`` is False there (β̂ then sits at ±``MAX_ABS_LOG_HR``); the next-phase
+analysis counts such a trial as failed and never as a success, even when every death is in the
+control arm (conservative; reported in the outputs' count of analyses without a result).
 """
 
 from __future__ import annotations
