@@ -45,6 +45,14 @@ class CoxMany:
         """Wald p-value for benefit (treated hazard lower)."""
         return stats.norm.cdf(self.z)
 
+    def failure_notes(self) -> list[str]:
+        """One sentence for the outputs if some trials had no finite estimate (else none)."""
+        k = int((~self.converged).sum())
+        if not k:
+            return []
+        return [f"{k} trial(s) with every death in one arm: no finite Cox estimate (counted as "
+                "no success, also when the deaths are all in the control arm)"]  # fmt: skip
+
     def success(self, alpha: float, max_hr: float | None = None) -> np.ndarray:
         """Wald-significant at one-sided ``alpha`` (and, if given, exp(β̂) below ``max_hr``)."""
         ok = self.z < -stats.norm.ppf(1 - alpha)
