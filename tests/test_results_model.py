@@ -248,7 +248,7 @@ def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
 
 
 def test_forest_rows_label_subgroups_with_unit_and_events():
-    from trialbayes.render import forest_rows
+    from trialbayes.tables import forest_rows
     from trialbayes.results import ModelResult, Quantity, Subgroups, SurvivalSummary
 
     h = HRSummary.from_normal(0.0, 0.2)

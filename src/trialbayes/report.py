@@ -11,7 +11,7 @@ import xarray as xr
 from . import figures, plots
 from . import report_figures as rf
 from .outputs import OutputDir, dumps
-from .render import coefficient_table, diagnostics_table, forest_rows, subgroup_table
+from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_table
 from .results import Results
 
 
