@@ -126,3 +126,44 @@ def test_calibration_section_is_strict(tmp_path):
         res = run_cli("calibrate", _calibration_cfg(tmp_path, section), "--out", tmp_path / "o")
         assert res.exit_code == 2 and msg in res.output, (section, res.output)
         assert not (tmp_path / "o").exists()
+
+
+def test_calibrate_cli_override_that_breaks_the_section_is_one_line(tmp_path):
+    """A command-line option that makes the section invalid: exit 2, one line naming the key
+    (no pydantic dump), nothing written. One chain is refused (R-hat needs two)."""
+    from helpers import run_cli
+
+    for section, opts, msg in (
+        (None, ("--chains", "1"), "calibration.chains: 1 chain leaves R-hat undefined"),
+        ({"thin": 150}, ("--draws", "50"), "calibration.thin (150) exceeds the draws"),
+        (None, ("--workers", "1", "--chains", "9"), "calibration.chains: Input should be"),
+    ):
+        cfg = _calibration_cfg(tmp_path, section)
+        res = run_cli("calibrate", cfg, *opts, "--out", tmp_path / "o")
+        assert res.exit_code == 2 and msg in res.output, (opts, res.output)
+        lines = [ln for ln in res.output.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "pydantic" not in res.output, res.output
+        assert not (tmp_path / "o").exists()
+
+
+def test_diagnose_with_one_chain_says_rhat_is_undefined_without_a_numpy_warning():
+    """R-hat of a single chain is NaN: the gate fails with a sentence saying why, and no
+    'All-NaN axis' RuntimeWarning is raised (warnings are errors here)."""
+    import warnings
+
+    from arviz_base import from_dict
+
+    from trialbayes.config import Diagnostics
+    from trialbayes.inference import diagnose
+
+    rng = np.random.default_rng()
+    idata = from_dict({
+        "posterior": {"a": rng.normal(size=(1, 400)), "b": rng.normal(size=(1, 400, 2))},
+        "sample_stats": {"diverging": np.zeros((1, 400), bool),
+                         "energy": rng.normal(size=(1, 400))},
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = diagnose(idata, ["a", "b"], Diagnostics())
+    assert np.isnan(res["rhat_max"]) and not res["reliable"]
+    assert res["failures"][0] == "R-hat undefined with 1 chain (run 2 or more)"

@@ -6,13 +6,14 @@ calibration:
   replicates: 200         # SBC replicates (refits)
   draws: 500              # posterior draws per chain per refit (tune: the same unless given)
   executor: processes     # auto | inprocess | processes | dask (scheduler: address or "local")
+  chains: 2               # at least 2 (R-hat, the refits' convergence gate, needs two chains)
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, ValidationError, model_validator
 
 from .priors import _Strict
 
@@ -22,7 +23,7 @@ class CalibrationSpec(_Strict):
     replicates: int = Field(100, ge=10, le=100_000)
     draws: int = Field(500, ge=50, le=100_000)
     tune: int | None = Field(None, ge=50, le=100_000)  # None: as many as draws
-    chains: int = Field(2, ge=1, le=8)
+    chains: int = Field(2, ge=1, le=8)  # >= 2: R-hat (the refits' convergence gate) needs 2
     thin: int = Field(99, ge=9, le=10_000)  # L: posterior draws kept per refit (ranks 0..L)
     bins: int = Field(10, ge=2, le=100)  # rank-histogram bins of the chi-square test
     dropout_rate: float = Field(0.0, ge=0)  # exponential dropout of the simulated trials
@@ -33,6 +34,11 @@ class CalibrationSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self):
+        if self.chains < 2:
+            raise ValueError(
+                f"calibration.chains: {self.chains} chain leaves R-hat undefined, so every refit "
+                "would fail the convergence gate; use 2 or more"
+            )
         if self.scheduler is not None and self.executor not in ("auto", "dask"):
             raise ValueError("calibration.scheduler needs executor 'dask' (or 'auto')")
         if self.thin > self.chains * self.draws:
@@ -68,9 +74,23 @@ class CalibrationSpec(_Strict):
 
 
 def with_cli_options(spec: CalibrationSpec | None, **options) -> CalibrationSpec:
-    """The config's section (or the defaults) with the CLI options that were given (not None)."""
+    """The config's section (or the defaults) with the CLI options that were given (not None).
+    An invalid result raises ValueError with one line per problem, each naming its key."""
     base = spec.model_dump(exclude_unset=True) if spec is not None else {}
     given = {k: v for k, v in options.items() if v is not None}
     if given.get("scheduler"):
         given.setdefault("executor", "dask")
-    return CalibrationSpec.model_validate({**base, **given})
+    try:
+        return CalibrationSpec.model_validate({**base, **given})
+    except ValidationError as err:
+        raise ValueError(_one_line(err)) from None
+
+
+def _one_line(err: ValidationError) -> str:
+    """config.py's error formatting, on one line, with keys under ``calibration.`` (a model-level
+    check's message already names its key)."""
+    from .config import _format_errors
+
+    items = [ln.removeprefix("  - ") for ln in _format_errors(err, "").splitlines()[1:]]
+    items = [i.removeprefix("(top level): ") for i in items]
+    return "; ".join(i if i.startswith("calibration.") else f"calibration.{i}" for i in items)

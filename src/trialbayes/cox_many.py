@@ -12,7 +12,9 @@ c_l = l/d (Efron) or 0 (Breslow); a binary covariate makes Σx² = Σx. Newton�
 with steps capped at 1 (ℓ is concave; the cap stops overshoot far from 0), vectorised over trials.
 SE = I(β̂)^{-1/2}; Wald z = β̂/SE (z < 0: benefit). Efron is lifelines' ``CoxPHFitter`` default;
 without ties Efron and Breslow coincide. A trial whose deaths are all in one arm has no finite
-estimate: ``converged`` is False there (β̂ then sits at ±``MAX_ABS_LOG_HR``).
+estimate: ``converged`` is False there (β̂ then sits at ±``MAX_ABS_LOG_HR``); the next-phase
+analysis counts such a trial as failed and never as a success, even when every death is in the
+control arm (conservative; reported in the outputs' count of analyses without a result).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class CoxMany:
     def p_one_sided(self) -> np.ndarray:
         """Wald p-value for benefit (treated hazard lower)."""
         return stats.norm.cdf(self.z)
+
+    def failure_notes(self) -> list[str]:
+        """One sentence for the outputs if some trials had no finite estimate (else none)."""
+        k = int((~self.converged).sum())
+        if not k:
+            return []
+        return [f"{k} trial(s) with every death in one arm: no finite Cox estimate (counted as "
+                "no success, also when the deaths are all in the control arm)"]  # fmt: skip
 
     def success(self, alpha: float, max_hr: float | None = None) -> np.ndarray:
         """Wald-significant at one-sided ``alpha`` (and, if given, exp(β̂) below ``max_hr``)."""

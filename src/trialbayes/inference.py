@@ -195,7 +195,7 @@ def _max(da) -> float:
         if isinstance(da, xr.Dataset)
         else [float(da.max())]
     )
-    return float(np.nanmax(vals))
+    return float(np.nanmax(vals)) if not np.isnan(vals).all() else float("nan")
 
 
 def _min(da) -> float:
@@ -204,7 +204,7 @@ def _min(da) -> float:
         if isinstance(da, xr.Dataset)
         else [float(da.min())]
     )
-    return float(np.nanmin(vals))
+    return float(np.nanmin(vals)) if not np.isnan(vals).all() else float("nan")
 
 
 def diagnose(idata, var_names: list[str], gate: Diagnostics) -> dict:
@@ -225,7 +225,9 @@ def diagnose(idata, var_names: list[str], gate: Diagnostics) -> dict:
         "thresholds": gate.model_dump(exclude={"allow_unreliable"}),
     }
     fails = []
-    if not res["rhat_max"] <= gate.rhat_max:
+    if post.sizes["chain"] < 2:  # R-hat compares chains: undefined (NaN) with one
+        fails.append("R-hat undefined with 1 chain (run 2 or more)")
+    elif not res["rhat_max"] <= gate.rhat_max:
         fails.append(f"R-hat {res['rhat_max']:.3f} > {gate.rhat_max}")
     if not res["ess_bulk_min"] >= gate.ess_bulk_min:
         fails.append(f"bulk ESS {res['ess_bulk_min']:.0f} < {gate.ess_bulk_min:g}")

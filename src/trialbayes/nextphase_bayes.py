@@ -14,6 +14,10 @@ Cut points: per trial, at the quantiles k/K of that trial's event times, the rul
 recompilation); if that trial's event times have ties at a quantile, K equal steps up to its last
 follow-up are used instead. Fits that raise are counted (``failed``) and never succeed;
 fits with divergent transitions are counted (``divergent``) and kept.
+
+Sampler: always nutpie through the compile-once path (inference.Sampler with its default
+backend), with ``analysis.chains`` / ``draws`` / ``tune`` / ``target_accept``; the config's
+``sampler:`` section (``backend`` included) applies to the fit of the trial data, not here.
 """
 
 from __future__ import annotations
