@@ -581,3 +581,21 @@ def test_stale_stores_of_the_same_config_are_pruned(tmp_path):
     kept = list((tmp_path / ".cache" / "c").iterdir())
     assert not stale.exists() and other.exists()
     assert len(kept) == 1 and kept[0].name.startswith("next_phase-") and any(kept[0].iterdir())
+
+
+@pytest.mark.slow
+def test_enrichment_that_holds_every_patient_is_flagged_on_a_run(tmp_path):
+    """`prio below 100` holds all of Rossi (prio 0-18): accepted, but flagged at the top of the
+    outputs as the all-comers population in disguise (wiring of covariate_model.enrichment_flags
+    into the patient-level run)."""
+    import json
+
+    res = _rossi_case(tmp_path, {"populations": [{"kind": "below", "cutoff": 100}],
+                                 "events": [60], "trials": 100, "oc_trials": 100})
+    assert res.exit_code == 0, res.output
+    root = tmp_path / "out" / "rossi_np"
+    flags = json.loads((root / "results.json").read_text())["flags"]
+    assert [f["code"] for f in flags].count("enrichment_holds_everyone") == 1
+    md = (root / "report.md").read_text()
+    assert "enrichment_holds_everyone" in md.split("## Summary")[0]
+    assert "holds every patient" in res.output

@@ -361,6 +361,10 @@ def run_patient_level(
     results.unreliable_models = [n for n, m in models.items() if not m.reliable]
     _sections(results, data)
     results.flags += caution.data_flags(data)  # each model's own flags are on its ModelResult
+    if cfg.next_phase is not None:
+        from .covariate_model import enrichment_flags
+
+        results.flags += enrichment_flags(cfg.next_phase, data, cfg.models)
     sens = None
     if cfg.sensitivity.enabled:
         from .sensitivity import run_sensitivity

@@ -44,7 +44,7 @@ def analyse(sim, spec: AnalysisSpec, args: dict, rng: np.random.Generator) -> De
 
         cx = cox_many(sim.time, sim.event, sim.treat)
         ok = cx.success(args["alpha"], args["min_hr"]) & cx.converged
-        return Decisions(ok, failed=int((~cx.converged).sum()))
+        return Decisions(ok, failed=int((~cx.converged).sum()), errors=cx.failure_notes())
     from .nextphase_bayes import bayes_many
 
     b = bayes_many(sim, spec, args["n_model"], args["events_hint"], rng)
