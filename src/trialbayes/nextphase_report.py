@@ -26,6 +26,12 @@ def _axes(axes, n, size=(4.6, 3.8)):
     return axes[0].figure, axes
 
 
+def _curve(ax, x, y, se, i: int, label: str, ls: str = "-") -> None:
+    """One curve with its ±2 Monte Carlo SE bars, in the i-th colour."""
+    ax.errorbar(x, y, yerr=2 * se, marker="o", ms=3, ls=ls, capsize=2,
+                color=COLOURS[i % len(COLOURS)], label=label)  # fmt: skip
+
+
 def assurance_vs_events(
     df: pd.DataFrame,
     descriptions: dict[str, str],
@@ -41,16 +47,7 @@ def assurance_vs_events(
         sub = df[df["design_prior"] == pr]
         for i, (pop, g) in enumerate(sub.groupby("population", sort=False)):
             g = g.sort_values("events")
-            ax.errorbar(
-                g["events"],
-                g["assurance"],
-                yerr=2 * g["mc_se"],
-                marker="o",
-                ms=3,
-                capsize=2,
-                color=COLOURS[i % len(COLOURS)],
-                label=pop,
-            )
+            _curve(ax, g["events"], g["assurance"], g["mc_se"], i, pop)
         ax.set_title(f"design prior: {pr}\n{_wrap(descriptions.get(pr, ''))}", fontsize=8)
         ax.set_xlabel("events at the analysis")
         ax.set_ylim(0, 1)
@@ -99,17 +96,7 @@ def assurance_vs_cutoff(
             for kind, ls in (("below", "-"), ("above", ":")):
                 e = enr[_kind(enr, kind)]
                 if len(e):
-                    ax.errorbar(
-                        e["cutoff"],
-                        e["assurance"],
-                        yerr=2 * e["mc_se"],
-                        marker="o",
-                        ms=3,
-                        ls=ls,
-                        capsize=2,
-                        color=col,
-                        label=f"D = {ev} ({kind})",
-                    )
+                    _curve(ax, e["cutoff"], e["assurance"], e["mc_se"], i, f"D = {ev} ({kind})", ls)
             allc = g[g["cutoff"].isna()]
             if len(allc):
                 ax.axhline(float(allc["assurance"].iloc[0]), color=col, ls="--", lw=0.9)
@@ -144,16 +131,7 @@ def oc_curves(
         sub = oc[oc["population"] == pop]
         for i, (ev, g) in enumerate(sub.groupby("events")):
             g = g.sort_values("true_hr")
-            ax.errorbar(
-                g["true_hr"],
-                g["p_success"],
-                yerr=2 * g["mc_se"],
-                marker="o",
-                ms=3,
-                capsize=2,
-                color=COLOURS[i % len(COLOURS)],
-                label=f"D = {ev}",
-            )
+            _curve(ax, g["true_hr"], g["p_success"], g["mc_se"], i, f"D = {ev}")
         dotted = "HR 1"
         if alpha is not None:
             ax.axhline(alpha, color="k", lw=0.8, ls=":")
