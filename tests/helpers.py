@@ -65,3 +65,24 @@ def mcse(draws: np.ndarray, method: str = "mean", prob: float | None = None) -> 
     x = np.asarray(draws, float)
     x = x[None, :] if x.ndim == 1 else x
     return float(azs.mcse(x, method=method, prob=prob))
+
+
+def toy_draws(n: int = 40, **extra) -> dict:
+    """Posterior-like draws for next-phase tests: treatment log-HR from -0.6 to 0 (n draws), two
+    baseline intervals (log hazards -1.0, -0.7); ``extra`` adds arrays such as covariate effects."""
+    return {
+        "treatment": np.linspace(-0.6, 0.0, n),
+        "log_baseline_hazard": np.tile([-1.0, -0.7], (n, 1)),
+        **extra,
+    }
+
+
+class ToyDesign:
+    """The parts of a fitted design that run_next_phase reads: cut points, size, covariates, basis."""
+
+    starts = np.array([0.0, 1.0])
+    basis = None
+
+    def __init__(self, n: int = 50, X=None):
+        self.n = n
+        self.X = np.zeros((n, 0)) if X is None else X

@@ -92,15 +92,10 @@ def test_grid_with_fitted_covariates_says_so(monkeypatch):
 
     rng = np.random.default_rng(1)
 
-    class _Design:
-        starts = np.array([0.0, 1.0])
-        n, X, basis = 200, rng.normal(size=(200, 1)), None
+    from helpers import ToyDesign, toy_draws
 
-    draws = {
-        "treatment": np.linspace(-0.6, 0.0, 40),
-        "covariate_effects": np.full((40, 1), 0.3),
-        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
-    }
+    design = ToyDesign(200, rng.normal(size=(200, 1)))
+    draws = toy_draws(covariate_effects=np.full((40, 1), 0.3))
     seen = []
     real = npm.simulate_trials
 
@@ -111,12 +106,12 @@ def test_grid_with_fitted_covariates_says_so(monkeypatch):
     monkeypatch.setattr(npm, "simulate_trials", recording)
     cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[40], trials=100, oc_trials=100,
                     covariates="fitted", fitted_cohort=3000, executor="inprocess")
-    res = run_next_phase(cfg, draws, _Design())
+    res = run_next_phase(cfg, draws, design)
     assert len(res.designs) == 1 and "Gaussian copula" in patients_text(res.settings)
     assert seen and all(p.n == 3000 for p in seen)
-    new = ~np.isin(seen[0].X[:, 0], _Design.X[:, 0])
+    new = ~np.isin(seen[0].X[:, 0], design.X[:, 0])
     assert new.mean() > 0.9  # synthetic patients, not the data's rows
-    lo, hi = _Design.X.min(), _Design.X.max()
+    lo, hi = design.X.min(), design.X.max()
     assert seen[0].X.min() >= lo and seen[0].X.max() <= hi
 
 

@@ -324,14 +324,9 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
     from trialbayes.nextphase import run_next_phase
     from trialbayes.nextphase_config import NextPhase
 
-    class _Design:  # the two things run_next_phase reads from a fitted design
-        starts = np.array([0.0, 1.0])
-        n, X, basis = 50, np.zeros((50, 0)), None
+    from helpers import ToyDesign, toy_draws
 
-    draws = {
-        "treatment": np.linspace(-0.6, 0.0, 40),
-        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
-    }
+    draws = toy_draws()
     cfg = NextPhase(
         model="m",
         accrual={"time": 1.0},
@@ -340,8 +335,8 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
         oc_trials=100,
         design_priors=[{"name": "as_is"}, {"name": "infl", "kind": "inflate"}],
     )
-    first = run_next_phase(cfg, draws, _Design(), store=tmp_path / "s")
-    again = run_next_phase(cfg, draws, _Design(), store=tmp_path / "s")
+    first = run_next_phase(cfg, draws, ToyDesign(), store=tmp_path / "s")
+    again = run_next_phase(cfg, draws, ToyDesign(), store=tmp_path / "s")
     assert first.executor["assurance"]["resumed"] == 0
     assert again.executor["assurance"]["resumed"] == 4 and again.executor["oc"]["resumed"] == 2 * 6
     assert again.designs == first.designs and again.oc == first.oc
@@ -405,10 +400,9 @@ def _small_grid(tmp_path=None, **kw):
     from trialbayes.nextphase import run_next_phase
     from trialbayes.nextphase_config import NextPhase
 
-    draws = {
-        "treatment": np.linspace(-0.6, 0.0, 40),
-        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
-    }
+    from helpers import toy_draws
+
+    draws = toy_draws()
     cfg = NextPhase(
         model="m",
         accrual={"time": 1.0},
@@ -566,10 +560,9 @@ def test_stale_stores_of_the_same_config_are_pruned(tmp_path):
         design = _BiomarkerDesign()
 
         def draws(self):
-            return {
-                "treatment": np.linspace(-0.6, 0.0, 40),
-                "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
-            }
+            from helpers import toy_draws
+
+            return toy_draws()
 
     stale = tmp_path / ".cache" / "c" / "next_phase-0000000000000000"
     other = tmp_path / ".cache" / "d" / "next_phase-0000000000000000"

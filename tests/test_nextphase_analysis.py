@@ -261,14 +261,9 @@ def test_grid_with_cox_analysis_states_it_and_counts_failures():
     from trialbayes.nextphase import run_next_phase
     from trialbayes.nextphase_config import NextPhase
 
-    class _Design:
-        starts = np.array([0.0, 1.0])
-        n, X, basis = 50, np.zeros((50, 0)), None
+    from helpers import ToyDesign, toy_draws
 
-    draws = {
-        "treatment": np.linspace(-0.6, 0.0, 40),
-        "log_baseline_hazard": np.tile([-1.0, -0.7], (40, 1)),
-    }
+    draws = toy_draws()
     cfg = NextPhase(
         model="m",
         accrual={"time": 1.0},
@@ -278,7 +273,7 @@ def test_grid_with_cox_analysis_states_it_and_counts_failures():
         analysis={"method": "cox"},
         executor="inprocess",
     )
-    res = run_next_phase(cfg, draws, _Design())
+    res = run_next_phase(cfg, draws, ToyDesign())
     assert "Cox model" in res.analysis and "Cox" in res.decision_rule
     oc = {o.true_hr: o for o in res.oc}
     assert oc[1.0].p_success < 0.07 and oc[0.5].p_success > 0.5, oc
