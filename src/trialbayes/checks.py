@@ -14,7 +14,6 @@ Each failure raises ``DataError`` (or ``ConfigError``) naming the key or columns
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +120,7 @@ def check_memory(cfg: Config, data: TrialData) -> None:
 def check_writable(root: str | Path, name: str) -> None:
     """The output folder can be created and written to (probe file removed, created folders too).
     What a killed earlier run of ``name`` left behind is tidied first (``outputs.recover_stale``)."""
-    from .outputs import recover_stale
+    from .outputs import recover_stale, write_problem
 
     root = Path(root)
     final = root / name
@@ -135,20 +134,14 @@ def check_writable(root: str | Path, name: str) -> None:
     while not p.exists():
         created.append(p)
         p = p.parent
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".trialbayes-probe-", dir=root)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        why = exc.strerror or exc
-        raise ConfigError(f"--out {root}: the output folder cannot be written ({why})") from None
-    finally:
-        for c in created:
-            try:
-                c.rmdir()
-            except OSError:
-                pass
+    why = write_problem(root)
+    for c in created:  # the probe leaves nothing behind: folders it created go too
+        try:
+            c.rmdir()
+        except OSError:
+            pass
+    if why:
+        raise ConfigError(f"--out {root}: the output folder cannot be written ({why})")
 
 
 def check_cache_dir(cfg: Config) -> None:

@@ -89,16 +89,9 @@ def configured_cache_dir(setting: str | None) -> Path | None | bool:
 def cache_dir_problem(path: Path) -> str | None:
     """Why a compile cache folder cannot be used (created, written), or None. Nothing is left
     behind but the folder itself."""
-    import tempfile
+    from .outputs import write_problem
 
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".trialbayes-probe-", dir=path)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        return str(exc.strerror or exc)
-    return None
+    return write_problem(path)
 
 
 # ----------------------------------------------------------------------------- key

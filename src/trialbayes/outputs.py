@@ -146,3 +146,18 @@ def recover_stale(root: Path, name: str) -> list[str]:
             shutil.rmtree(p, ignore_errors=True)
             done.append(f"removed the stale staging folder {p.name}")
     return done
+
+
+def write_problem(path: Path) -> str | None:
+    """Why a folder cannot be created and written to (the OS's reason), or None. A probe file is
+    written and removed; the folder itself (and its parents) stay created."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".trialbayes-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
