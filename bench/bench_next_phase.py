@@ -112,7 +112,8 @@ def bench_refits(fits=200, n=500, workers=2) -> dict:
     of its worker: the SBC cell (prior draw → simulated trial → refit), process pool."""
     import tempfile
 
-    from trialbayes.calibrate import CalibrationSettings, sbc_cell
+    from trialbayes.calibrate import sbc_cell
+    from trialbayes.calibration_config import CalibrationSettings
     from trialbayes.config import parse_config
     from trialbayes.executor import Cell, Executor
 

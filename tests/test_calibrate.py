@@ -57,7 +57,8 @@ def test_calibrate_cli_rejects_unknown_model_before_fitting(tmp_path):
 def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     """Three in-process SBC replicates of a tiny model (one compilation): ranks lie in 0..L for
     the tracked parameters, the run writes its report and figures."""
-    from trialbayes.calibrate import _MODELS, CalibrationSettings
+    from trialbayes.calibrate import _MODELS
+    from trialbayes.calibration_config import CalibrationSettings
     from trialbayes.calibrate_run import run_calibration
     from trialbayes.config import parse_config
 

@@ -19,23 +19,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .calibration_config import CalibrationSettings
 from .simulate import Population, StatesOfNature, TrialDesign, observe, pem_times
 
 #: worker-level cache: one built and compiled model per (config hash, model)
 _MODELS: dict = {}
-
-
-@dataclass
-class CalibrationSettings:
-    model: str
-    fits: int = 100
-    thin: int = 99  # L: posterior draws kept per fit (ranks 0..L)
-    dropout_rate: float = 0.0
-    chains: int = 2
-    draws: int = 500
-    tune: int = 500
-    seed: int = 20250603
-    bins: int = 10
 
 
 def _model(cfg, name: str, s: CalibrationSettings):

@@ -18,12 +18,12 @@ from scipy import stats  # noqa: E402
 
 from .calibrate import (
     CalibrationResults,
-    CalibrationSettings,
     ecdf_band,
     fractional_ranks,
     sbc_cell,
     summarise,
 )  # noqa: E402
+from .calibration_config import CalibrationSettings  # noqa: E402
 from .executor import Cell, Executor  # noqa: E402
 from .outputs import OutputDir  # noqa: E402
 

@@ -11,11 +11,28 @@ calibration:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, PositiveInt, ValidationError, model_validator
 
 from .priors import _Strict
+from .rawconfig import format_errors
+
+
+@dataclass
+class CalibrationSettings:
+    """The resolved settings of one calibration run (model and seed defaults filled in)."""
+
+    model: str
+    fits: int = 100
+    thin: int = 99  # L: posterior draws kept per fit (ranks 0..L)
+    dropout_rate: float = 0.0
+    chains: int = 2
+    draws: int = 500
+    tune: int = 500
+    seed: int = 20250603
+    bins: int = 10
 
 
 class CalibrationSpec(_Strict):
@@ -54,9 +71,7 @@ class CalibrationSpec(_Strict):
             raise ValueError(f"calibration.model: unknown model '{self.model}'; models are {names}")
 
     def settings(self, cfg):
-        """calibrate.CalibrationSettings for ``cfg`` (model and seed defaults resolved)."""
-        from .calibrate import CalibrationSettings
-
+        """The :class:`CalibrationSettings` for ``cfg`` (model and seed defaults resolved)."""
         return CalibrationSettings(
             model=self.model or cfg.models[-1].name,
             fits=self.replicates,
@@ -89,8 +104,6 @@ def with_cli_options(spec: CalibrationSpec | None, **options) -> CalibrationSpec
 def _one_line(err: ValidationError) -> str:
     """config.py's error formatting, on one line, with keys under ``calibration.`` (a model-level
     check's message already names its key)."""
-    from .config import _format_errors
-
-    items = [ln.removeprefix("  - ") for ln in _format_errors(err, "").splitlines()[1:]]
+    items = [ln.removeprefix("  - ") for ln in format_errors(err, "").splitlines()[1:]]
     items = [i.removeprefix("(top level): ") for i in items]
     return "; ".join(i if i.startswith("calibration.") else f"calibration.{i}" for i in items)

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from .rawconfig import RawConfigError, check_finite, load_yaml
+from .rawconfig import RawConfigError, check_finite, format_errors, load_yaml
 from .calibration_config import CalibrationSpec
 from .nextphase_config import NextPhase
 from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
@@ -454,15 +454,6 @@ class Config(_Strict):
         return hashlib.sha256(blob).hexdigest()
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"invalid config {source}:"]
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
-        msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {loc or '(top level)'}: {msg}")
-    return "\n".join(lines)
-
-
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
     path = Path(path)
@@ -488,7 +479,7 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+        raise ConfigError(format_errors(err, source)) from None
     base = Path(base_dir) if base_dir else Path.cwd()
     cache = cfg.sampler.cache_dir
     if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import yaml
+from pydantic import ValidationError
 
 
 class RawConfigError(ValueError):
@@ -56,3 +57,13 @@ def check_finite(raw: dict) -> None:
     bad = non_finite(raw)
     if bad:
         raise RawConfigError("non-finite numbers are not allowed in a config: " + "; ".join(bad))
+
+
+def format_errors(err: ValidationError, source: str) -> str:
+    """A pydantic ValidationError as one line per problem, each naming its key path."""
+    lines = [f"invalid config {source}:"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
