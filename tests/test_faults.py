@@ -524,7 +524,7 @@ def test_csv_cells_cannot_be_formulas(tmp_path):
 
 def test_markdown_cannot_inject_markup():
     from trialbayes.escape import html_text, md_text
-    from trialbayes.render import md_table
+    from trialbayes.text import md_table
 
     s = md_text("<script>alert(1)</script> ![x](http://e/p.png) a|b\n# head")
     assert "<" not in s and "![x](" not in s and "\\|" in s and "\n" not in s

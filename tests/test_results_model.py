@@ -15,7 +15,8 @@ from scipy import stats
 from helpers import run_cli, write_case
 from trialbayes.analysis import loo_verdict, subgroup_flags
 from trialbayes.render import p_text
-from trialbayes.results import HRSummary, Results, SubgroupResult, from_dict, level_text
+from trialbayes.results import HRSummary, Results, SubgroupResult, from_dict
+from trialbayes.text import level_text
 from trialbayes.settings import derived_cutoffs, derived_landmark, round_sig
 
 
@@ -195,7 +196,7 @@ def test_subgroups_partition_the_patients():
 
 
 def test_probabilities_from_draws_never_print_certainty():
-    from trialbayes.render import prob
+    from trialbayes.text import prob
 
     assert (
         prob(1.0, 600) == "> 0.998"
@@ -283,7 +284,7 @@ def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):
     import shutil
 
     from trialbayes.escape import md_text
-    from trialbayes.render import prob
+    from trialbayes.text import prob
 
     src, _, res = small_run
     assert res.exit_code == 0, res.output

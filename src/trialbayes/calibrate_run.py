@@ -109,7 +109,7 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
 
 # ----------------------------------------------------------------------------- writing
 def report_md(res: CalibrationResults) -> str:
-    from .render import md_table
+    from .text import md_table
 
     s = res.settings
     t = res.table()

@@ -215,7 +215,7 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
 
 
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
-    from .render import md_table
+    from .text import md_table
 
     return md_table(design_table(res, time_unit))
 
@@ -232,7 +232,7 @@ def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
 
 
 def oc_md(oc: pd.DataFrame) -> str:
-    from .render import md_table
+    from .text import md_table
 
     return md_table(oc_wide(oc))
 

@@ -22,8 +22,8 @@ from .inference import stack_versions
 from .outputs import OutputDir
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
 from .published import PublishedSampler, posterior, prior_grid, scenario_table_row, tipping_point
-from .render import md_table, prob
-from .results import PublishedEstimateResult, Results, Setting, level_text
+from .text import level_text, md_table, prob
+from .results import PublishedEstimateResult, Results, Setting
 from .subgroups import shrink
 from .writer import RunResult, write_run
 

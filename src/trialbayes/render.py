@@ -4,65 +4,22 @@ the credible level come from the run's resolved settings."""
 
 from __future__ import annotations
 
-import math
 
-import numpy as np
 import pandas as pd
 
 from .caution import headline_tag
 from .escape import md_text
-from .results import HRSummary, ModelResult, Results, level_text
+from .text import eq_text, level_text, md_table, num, prob, with_unit
+from .results import HRSummary, ModelResult, Results
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
 
-def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    def cell(v):
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
-            return "–"
-        if isinstance(v, (float, np.floating)):
-            return floatfmt.format(v)
-        return md_text(v)
-
-    head = "| " + " | ".join(md_text(c) for c in df.columns) + " |"
-    sep = "|" + "|".join("---" for _ in df.columns) + "|"
-    rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
-    return "\n".join([head, sep, *rows])
-
-
-def num(x: float) -> str:
-    """3 significant figures without exponent notation: 2594.3 -> "2594", 23.71 -> "23.7"."""
-    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
-
-
-def with_unit(x: float, unit: str | None, fmt=None) -> str:
-    return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
-
-
-def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
-    """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
-    draws can tell) instead of a certainty; an exact value that rounds to 0 or 1 as "< 0.001" or
-    "> 0.999"."""
-    f = 10.0**digits
-    if n_draws and v <= 0:
-        return f"< {math.ceil(f / n_draws) / f:.{digits}f}"
-    if n_draws and v >= 1:
-        return f"> {math.floor(f * (1 - 1 / n_draws)) / f:.{digits}f}"
-    s = f"{v:.{digits}f}"
-    if 0 < v < 1 and float(s) in (0.0, 1.0):  # 0.99998 is not "1.000"
-        return f"< {1 / f:.{digits}f}" if float(s) == 0 else f"> {1 - 1 / f:.{digits}f}"
-    return s
-
-
 def p_text(s: HRSummary, digits: int = 3) -> str:
     """ "P(HR < 1) = 0.952, P(HR < 0.8) = 0.610, P(HR > 1.1) = 0.015"."""
-    parts = [f"P(HR < {k}) {_eq(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_below.items()]
-    parts += [f"P(HR > {k}) {_eq(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_above.items()]
+    parts = [f"P(HR < {k}) {eq_text(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_below.items()]
+    parts += [f"P(HR > {k}) {eq_text(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_above.items()]
     return ", ".join(parts)
-
-
-def _eq(txt: str) -> str:
-    return txt if txt[0] in "<>" else f"= {txt}"
 
 
 # ----------------------------------------------------------------------------- headline, summary

@@ -12,8 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .html_report import Figures, bullets, cell, h3, note, p, render, section, table
-from .render import _no_cox, prob, summary_lines
-from .results import HRSummary, Results, level_text
+from .render import _no_cox, summary_lines
+from .results import HRSummary, Results
+from .text import level_text, prob
 
 MISSING = {
     "error": "no missing values allowed (a missing value in a used column stops the run "

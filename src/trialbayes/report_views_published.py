@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .html_report import Figures, bullets, cell, h3, note, p, section, table
 from .report_views import banners, plain, pr
-from .results import Results, level_text
+from .results import Results
+from .text import level_text
 
 NO_IPD = (
     "Not available from published estimates: this needs patient-level data "

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 from .flags import Flag
+from .text import level_text
 
 SCHEMA_VERSION = "2.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
@@ -32,11 +33,6 @@ Kind = Literal["patient_level", "reconstructed", "published"]
 def tkey(t: float) -> str:
     """The key of a threshold in ``p_hr_below`` / ``p_hr_above``: 1.0 -> "1", 0.8 -> "0.8"."""
     return f"{float(t):g}"
-
-
-def level_text(level: float) -> str:
-    """0.95 -> "95%", 0.9 -> "90%", 0.975 -> "97.5%"."""
-    return f"{100 * level:g}%"
 
 
 # ----------------------------------------------------------------------------- HR summary

@@ -1,0 +1,60 @@
+"""Text formatting for every report, table and CLI line: numbers, units, probabilities, the
+credible level, Markdown tables. One place, so a probability or a level reads the same in text,
+tables and figures."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .escape import md_text
+
+
+def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+    def cell(v):
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            return "–"
+        if isinstance(v, (float, np.floating)):
+            return floatfmt.format(v)
+        return md_text(v)
+
+    head = "| " + " | ".join(md_text(c) for c in df.columns) + " |"
+    sep = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+    return "\n".join([head, sep, *rows])
+
+
+def num(x: float) -> str:
+    """3 significant figures without exponent notation: 2594.3 -> "2594", 23.71 -> "23.7"."""
+    return f"{x:.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+
+
+def with_unit(x: float, unit: str | None, fmt=None) -> str:
+    return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
+
+
+def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
+    """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
+    draws can tell) instead of a certainty; an exact value that rounds to 0 or 1 as "< 0.001" or
+    "> 0.999"."""
+    f = 10.0**digits
+    if n_draws and v <= 0:
+        return f"< {math.ceil(f / n_draws) / f:.{digits}f}"
+    if n_draws and v >= 1:
+        return f"> {math.floor(f * (1 - 1 / n_draws)) / f:.{digits}f}"
+    s = f"{v:.{digits}f}"
+    if 0 < v < 1 and float(s) in (0.0, 1.0):  # 0.99998 is not "1.000"
+        return f"< {1 / f:.{digits}f}" if float(s) == 0 else f"> {1 - 1 / f:.{digits}f}"
+    return s
+
+
+def eq_text(txt: str) -> str:
+    """ "= 0.952", or "> 0.999" as it is (a bound already reads as a relation)."""
+    return txt if txt[0] in "<>" else f"= {txt}"
+
+
+def level_text(level: float) -> str:
+    """0.95 -> "95%", 0.9 -> "90%", 0.975 -> "97.5%"."""
+    return f"{100 * level:g}%"
