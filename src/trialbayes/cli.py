@@ -201,7 +201,7 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
         _err(f"cannot read {outdir / 'results.json'}: {exc}")
         raise typer.Exit(EXIT_INPUT)
     if r.kind == "published":
-        from .published_run import render_published_report as render
+        from .published_markdown import render_published_report as render
     else:
         from .render import render_patient_report as render
     from .report_views import report_html

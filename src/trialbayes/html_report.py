@@ -15,6 +15,9 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .results import HRSummary, Results
+from .text import prob
+
 
 def _env() -> Environment:
     return Environment(
@@ -115,3 +118,44 @@ def render(view: dict) -> str:
     except metadata.PackageNotFoundError:
         version = "dev"
     return _env().get_template("report.html.j2").render(view=view, version=version)
+
+
+# ----------------------------------------------------------------------------- shared blocks
+def plain(line: str) -> str:
+    return line.replace("`", "")
+
+
+def banners(r: Results) -> list[dict]:
+    out = []
+    if r.synthetic:
+        out.append(
+            {
+                "kind": "synthetic",
+                "text": f"SYNTHETIC DATA. {r.data_label}. Every number below "
+                "describes the synthetic cohort, not a real trial.",
+            }
+        )
+    if not r.reliable:
+        out.append(
+            {
+                "kind": "unreliable",
+                "text": "UNRELIABLE: "
+                + ", ".join(r.unreliable_models)
+                + " failed the sampler diagnostics gate. Their estimates are shown but must not "
+                "be used.",
+            }
+        )
+    for f in r.all_flags:
+        where = f" (model {f.model})" if f.model else ""
+        out.append(
+            {
+                "kind": "unreliable" if f.severity == "warning" else "synthetic",
+                "text": f"{f.severity.upper()}{where}: {f.message}.",
+            }
+        )
+    return out
+
+
+def pr(v: float, s: HRSummary) -> dict:
+    """A probability cell that never shows a certainty the draws cannot give."""
+    return {"text": prob(v, s.n_draws), "cls": "num"}

@@ -11,10 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .html_report import Figures, bullets, cell, h3, note, p, render, section, table
+from .html_report import (
+    Figures,
+    banners,
+    bullets,
+    cell,
+    h3,
+    note,
+    p,
+    plain,
+    pr,
+    render,
+    section,
+    table,
+)
 from .render import _no_cox, summary_lines
-from .results import HRSummary, Results
-from .text import level_text, prob
+from .results import Results
+from .text import level_text
 
 MISSING = {
     "error": "no missing values allowed (a missing value in a used column stops the run "
@@ -35,46 +48,6 @@ def view(r: Results, root: Path) -> dict:
 
         return published_view(r, root)
     return patient_view(r, root)
-
-
-def plain(line: str) -> str:
-    return line.replace("`", "")
-
-
-def banners(r: Results) -> list[dict]:
-    out = []
-    if r.synthetic:
-        out.append(
-            {
-                "kind": "synthetic",
-                "text": f"SYNTHETIC DATA. {r.data_label}. Every number below "
-                "describes the synthetic cohort, not a real trial.",
-            }
-        )
-    if not r.reliable:
-        out.append(
-            {
-                "kind": "unreliable",
-                "text": "UNRELIABLE: "
-                + ", ".join(r.unreliable_models)
-                + " failed the sampler diagnostics gate. Their estimates are shown but must not "
-                "be used.",
-            }
-        )
-    for f in r.all_flags:
-        where = f" (model {f.model})" if f.model else ""
-        out.append(
-            {
-                "kind": "unreliable" if f.severity == "warning" else "synthetic",
-                "text": f"{f.severity.upper()}{where}: {f.message}.",
-            }
-        )
-    return out
-
-
-def pr(v: float, s: HRSummary) -> dict:
-    """A probability cell that never shows a certainty the draws cannot give."""
-    return {"text": prob(v, s.n_draws), "cls": "num"}
 
 
 def patient_view(r: Results, root: Path) -> dict:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .html_report import Figures, bullets, cell, h3, note, p, section, table
-from .report_views import banners, plain, pr
+from .html_report import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
+from .published_markdown import published_summary
 from .results import Results
 from .text import level_text
 
@@ -18,8 +18,6 @@ NO_IPD = (
 
 
 def published_view(r: Results, root: Path) -> dict:
-    from .published_run import published_summary
-
     fig = Figures(root, r.figures, r.figure_captions)
     secs = [
         section(
