@@ -127,12 +127,12 @@ def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
     previous = tmp_path / "out" / "case"
     previous.mkdir(parents=True)
     (previous / "results.json").write_text('{"previous": true}')
-    import trialbayes.analysis as analysis
+    import trialbayes.writer as writer
 
     def boom(*a, **k):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(analysis, "render_patient_report", boom)
+    monkeypatch.setitem(writer.REPORTS, "patient_level", (boom, writer.patient_view))
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code != 0
     assert (previous / "results.json").read_text() == '{"previous": true}'

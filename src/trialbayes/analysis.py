@@ -28,7 +28,6 @@ from .interrupts import phase
 from .model import used_prior_terms
 from .pem import PiecewiseExponentialModel
 from .priors import describe
-from .render import render_patient_report
 from .results import Coefficient, CoxTerm, HRCurve, LooComparison, ModelResult, Results, Subgroups
 from .settings import resolve
 from .writer import RunResult, write_run
@@ -413,7 +412,6 @@ def run_patient_level(
                 results,
                 provenance,
                 out_root,
-                render_patient_report,
                 lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
                 csv_label=csv_label(data),
                 html=cfg.report.html,

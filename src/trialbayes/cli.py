@@ -200,13 +200,9 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _err(f"cannot read {outdir / 'results.json'}: {exc}")
         raise typer.Exit(EXIT_INPUT)
-    if r.kind == "published":
-        from .published_markdown import render_published_report as render
-    else:
-        from .render import render_patient_report as render
-    from .report_views import report_html
+    from .writer import render_reports
 
-    for name, text in (("report.md", render(r)), ("report.html", report_html(r, outdir))):
+    for name, text in render_reports(r, outdir).items():
         target, tmp = outdir / name, outdir / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)

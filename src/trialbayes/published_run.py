@@ -21,7 +21,6 @@ from .inference import stack_versions
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
 from .published import PublishedSampler, posterior, prior_grid, scenario_table_row, tipping_point
 from .published_artefacts import write_published_outputs
-from .published_markdown import render_published_report
 from .results import PublishedEstimateResult, Results, Setting
 from .subgroups import shrink
 from .writer import RunResult, write_run
@@ -127,7 +126,6 @@ def run_published(
                 results,
                 provenance,
                 out_root,
-                render_published_report,
                 lambda out: write_published_outputs(out, cfg, run, chosen, means, sds, shrunk),
                 html=cfg.report.html,
             )

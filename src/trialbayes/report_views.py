@@ -3,8 +3,8 @@ models and priors; diagnostics; treatment effects; effect modification; subgroup
 RMST; prior sensitivity; model comparison; provenance — rendered from the typed
 :class:`~trialbayes.results.Results` (the same objects report.md is rendered from).
 
-:func:`report_html` is the entry point (used by ``writer.write_run``); published runs are laid out
-by ``report_views_published``.
+:func:`patient_view` is the patient-level view (``writer.REPORTS`` picks a view by the run's kind);
+published runs are laid out by ``report_views_published``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from .html_report import (
     p,
     plain,
     pr,
-    render,
     section,
     table,
 )
@@ -35,19 +34,6 @@ MISSING = {
     "complete_case": "complete-case analysis (rows with a missing value in a used column "
     "are dropped)",
 }
-
-
-def report_html(r: Results, root: Path) -> str:
-    """The self-contained report.html of a run whose figures are under ``root``."""
-    return render(view(r, root))
-
-
-def view(r: Results, root: Path) -> dict:
-    if r.kind == "published":
-        from .report_views_published import published_view
-
-        return published_view(r, root)
-    return patient_view(r, root)
 
 
 def patient_view(r: Results, root: Path) -> dict:

@@ -8,8 +8,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .html_report import render as render_html
 from .outputs import OutputDir
+from .published_markdown import render_published_report
+from .render import render_patient_report
+from .report_views import patient_view
+from .report_views_published import published_view
 from .results import Results
+
+#: the one dispatch on a run's kind: (report.md renderer, report.html view)
+REPORTS: dict[str, tuple[Callable[[Results], str], Callable[[Results, Path], dict]]] = {
+    "patient_level": (render_patient_report, patient_view),
+    "reconstructed": (render_patient_report, patient_view),
+    "published": (render_published_report, published_view),
+}
+
+
+def render_reports(results: Results, root: Path, html: bool = True) -> dict[str, str]:
+    """report.md (and report.html, figures under ``root`` embedded) of a run, by its kind."""
+    markdown, view = REPORTS[results.kind]
+    out = {"report.md": markdown(results)}
+    if html:
+        out["report.html"] = render_html(view(results, root))
+    return out
 
 
 @dataclass
@@ -28,7 +49,6 @@ def write_run(
     results: Results,
     provenance: dict,
     out_root: str | Path,
-    render: Callable[[Results], str],
     artefacts: Callable[[OutputDir], None],
     csv_label: str | None = None,
     html: bool = True,
@@ -45,9 +65,6 @@ def write_run(
         }
         out.write_json("results.json", results.to_dict())
         out.write_json("provenance.json", provenance)
-        out.write_text("report.md", render(results))
-        if html:
-            from .report_views import report_html
-
-            out.write_text("report.html", report_html(results, out.staging))
+        for name, text in render_reports(results, out.staging, html).items():
+            out.write_text(name, text)
         return out.commit()
