@@ -174,9 +174,9 @@ def test_collinear_sets_names_exactly_the_dependent_columns():
 
 
 def test_memory_estimate_bounds_sampler_sizes(tmp_path, monkeypatch):
-    import trialbayes.checks as checks
+    import trialbayes.validate as validate
 
-    monkeypatch.setattr(checks, "available_memory", lambda: 50e6)  # 50 MB
+    monkeypatch.setattr(validate, "available_memory", lambda: 50e6)  # 50 MB
     _reject(tmp_path, ["sampler", "need about", "lower sampler.draws"],
             config={"sampler": {"draws": 100_000}})
 
@@ -331,7 +331,7 @@ def test_stale_staging_removed_and_orphaned_backup_restored(tmp_path):
 
 def test_stale_staging_removed_before_sampling(tmp_path):
     """At the start of the next run (check_writable, before any sampling), not only at writing."""
-    from trialbayes.checks import check_writable
+    from trialbayes.validate import check_writable
 
     stale = tmp_path / f".case.staging-{_dead_pid()}"
     stale.mkdir()

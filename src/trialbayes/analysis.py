@@ -17,10 +17,8 @@ import pandas as pd
 from . import caution
 from . import estimands as est
 from . import progress
-from .checks import preflight
 from .config import Config
-from .data import TrialData, check_against_models
-from .sources import load_data
+from .data import TrialData
 from .flags import Flag
 from .frequentist import cox_fit, km_at, km_curves
 from .inference import stack_versions
@@ -29,7 +27,7 @@ from .model import used_prior_terms
 from .pem import PiecewiseExponentialModel
 from .priors import describe
 from .results import Coefficient, CoxTerm, HRCurve, LooComparison, ModelResult, Results, Subgroups
-from .settings import resolve
+from .validate import validate
 from .writer import RunResult, write_run
 
 __all__ = ["RunResult", "run_patient_level", "analyse_model"]
@@ -304,14 +302,7 @@ def run_patient_level(
     """load → validate → fit → estimands → Results → write (one writer for every route)."""
     t_start = time.perf_counter()
     with progress.phase("loading and validating the data"):
-        data = load_data(cfg)
-        check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
-        if cfg.next_phase is not None:
-            from .nextphase import check_data
-
-            check_data(cfg.next_phase, data, cfg.models)
-        preflight(cfg, data, out_root if write else None)
-        settings = resolve(cfg, data)
+        data, settings = validate(cfg, out_root if write else None)
 
     models: dict[str, PiecewiseExponentialModel] = {}
     per_model, tables, draws_by_model, seeds = {}, {}, {}, {}

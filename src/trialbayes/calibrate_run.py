@@ -43,10 +43,10 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
-    from .data import check_against_models
-    from .sources import load_data
+    from .validate import check_writable, validate
 
-    check_against_models(load_data(cfg), cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
+    validate(cfg)
+    check_writable(out_root, f"{cfg.name}_calibration")
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"
     cells = [Cell(f"sbc-{i:04d}", {"config": cfg, "settings": s}) for i in range(s.fits)]

@@ -104,24 +104,16 @@ def _dispatch(cfg, out: Path, config_path: str):
 @app.command()
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
-    from .config import ConfigError, load_config
     from .caution import data_flags
-    from .checks import preflight
-    from .data import DataError, check_against_models
-    from .sources import load_data
-    from .settings import describe_settings, resolve
+    from .config import ConfigError, load_config
+    from .data import DataError
+    from .settings import describe_settings
+    from .validate import validate
 
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
-            data = load_data(cfg)
-            check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
-            preflight(cfg, data)
-            if cfg.next_phase is not None:
-                from .nextphase import check_data
-
-                check_data(cfg.next_phase, data, cfg.models)
-            settings = resolve(cfg, data)
+            data, settings = validate(cfg)
             typer.echo(
                 f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
                 f"biomarkers {data.biomarkers}"

@@ -15,7 +15,6 @@ from scipy import stats
 from . import assurance as pos
 from . import progress
 from .caution import published_flags
-from .checks import check_writable
 from .config import Config
 from .inference import stack_versions
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
@@ -23,6 +22,7 @@ from .published import PublishedSampler, posterior, prior_grid, scenario_table_r
 from .published_artefacts import write_published_outputs
 from .results import PublishedEstimateResult, Results, Setting
 from .subgroups import shrink
+from .validate import check_writable
 from .writer import RunResult, write_run
 
 
