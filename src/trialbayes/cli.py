@@ -221,7 +221,8 @@ def reconstruct(
     from .escape import csv_frame
     from .outputs import dumps
     from .plots import ARM_COLOURS, save
-    from .reconstruct import quality, quality_plot, read_inputs
+    from .figures import quality_plot
+    from .reconstruct import quality, read_inputs
     from .reconstruct import reconstruct as rebuild
 
     stem = out.with_suffix("")

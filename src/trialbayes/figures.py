@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .plots import ARM_COLOURS, BLUE, FREQ, GREY, _hr_axis, pct, stamp_figure
+from .plots import ARM_COLOURS, BLUE, FREQ, GREY, _ax, _hr_axis, pct, stamp_figure
+from .reconstruct import clean_curve
 
 P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 
@@ -390,4 +391,37 @@ def prior_posterior_figure(
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     stamp_figure(fig, label)
+    return fig
+
+
+# ----------------------------------------------------------------------------- reconstruction
+def quality_plot(
+    ipd: pd.DataFrame,
+    curve: pd.DataFrame,
+    percent: bool = False,
+    ax=None,
+    colours: dict | None = None,
+    time_unit: str = "time units",
+):
+    """Digitised points vs the reconstructed Kaplan–Meier curve, per arm; ``colours`` maps an arm to
+    its colour (the same as in every other figure of the run)."""
+    fig, ax = _ax(ax)
+    curves = clean_curve(curve, percent)
+    spare = iter(("#555555", "#2a9d5c", "#7a4f9a", "#b8860b"))
+    for arm, c in curves.items():
+        col = (colours or {}).get(arm) or next(spare)
+        g = ipd[ipd["arm"] == arm]
+        km = km_fit(g["time"], g["event"])
+        ax.step(
+            km["time"], km["survival"], where="post", color=col, label=f"{arm}: reconstructed KM"
+        )
+        ax.plot(
+            c["time"], c["survival"], "o", ms=3, color=col, alpha=0.6, label=f"{arm}: digitised"
+        )
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"time ({time_unit})")
+    ax.set_ylabel("survival")
+    ax.set_title("RECONSTRUCTED data — quality: digitised points vs reconstructed KM", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

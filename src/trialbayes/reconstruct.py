@@ -412,41 +412,6 @@ def _reconstructed_cox(ipd: pd.DataFrame, trt: str, level: float = COX_LEVEL) ->
     }
 
 
-def quality_plot(
-    ipd: pd.DataFrame,
-    curve: pd.DataFrame,
-    percent: bool = False,
-    ax=None,
-    colours: dict | None = None,
-    time_unit: str = "time units",
-):
-    """Digitised points vs the reconstructed Kaplan–Meier curve, per arm; ``colours`` maps an arm to
-    its colour (the same as in every other figure of the run)."""
-    from lifelines import KaplanMeierFitter
-
-    from .plots import _ax
-
-    fig, ax = _ax(ax)
-    curves = clean_curve(curve, percent)
-    spare = iter(("#555555", "#2a9d5c", "#7a4f9a", "#b8860b"))
-    for arm, c in curves.items():
-        col = (colours or {}).get(arm) or next(spare)
-        g = ipd[ipd["arm"] == arm]
-        km = KaplanMeierFitter().fit(g["time"], g["event"])
-        sf = km.survival_function_
-        ax.step(sf.index, sf.iloc[:, 0], where="post", color=col, label=f"{arm}: reconstructed KM")
-        ax.plot(
-            c["time"], c["survival"], "o", ms=3, color=col, alpha=0.6, label=f"{arm}: digitised"
-        )
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"time ({time_unit})")
-    ax.set_ylabel("survival")
-    ax.set_title("RECONSTRUCTED data — quality: digitised points vs reconstructed KM", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 # ----------------------------------------------------------------------------- digitiser simulation
 
 

@@ -76,8 +76,6 @@ def _label(data):
 
 
 def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
-    from .reconstruct import quality_plot
-
     out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
     if cfg.report.figures:
         rc = data.reconstruction
@@ -89,7 +87,7 @@ def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
             out,
             r,
             "reconstruction_quality",
-            quality_plot(
+            figures.quality_plot(
                 rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit
             ),
             "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
