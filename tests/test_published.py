@@ -14,6 +14,7 @@ from helpers import mcse, run_cli, z_bound
 from trialbayes import assurance as pos
 from trialbayes.estimands import hr_summary
 from trialbayes.config import load_config
+from trialbayes.evidence import evidence_of
 from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior, ScenarioSpec, scenario_prior, sceptical_sigma
 from trialbayes.published import (PublishedSampler, conjugate_posterior, p_benefit_sceptical, posterior,
                                   prior_grid, quadrature_posterior, summary_normal, tipping_point)
@@ -26,7 +27,7 @@ THR, HARM = (1.0, 0.8), 1.1
 
 @pytest.fixture(scope="module")
 def evs():
-    return {e.name: e.evidence() for e in load_config(CFG).data.estimates}
+    return {e.name: evidence_of(e) for e in load_config(CFG).data.estimates}
 
 
 def test_se_from_ci_matches_reference(evs):
@@ -229,7 +230,7 @@ def test_malformed_published_inputs(tmp_path, est, msg):
 def test_events_per_arm_give_schoenfeld_se():
     from trialbayes.config import PublishedEstimate
 
-    ev = PublishedEstimate(name="x", hr=0.81, events={"treatment": 41, "control": 49}).evidence()
+    ev = evidence_of(PublishedEstimate(name="x", hr=0.81, events={"treatment": 41, "control": 49}))
     assert ev.se == pytest.approx(math.sqrt(1 / 41 + 1 / 49))
     assert ev.se == pytest.approx(2 / math.sqrt(90), abs=0.005)
 

@@ -11,7 +11,6 @@ import difflib
 import hashlib
 import json
 import math
-from statistics import NormalDist
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -126,19 +125,6 @@ class PublishedEstimate(_Strict):
                     f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
                 )
         return self
-
-    def evidence(self):
-        from .evidence import Evidence
-
-        y = math.log(self.hr) if self.hr is not None else self.log_hr
-        if self.se is not None:
-            se = self.se
-        elif self.ci is not None:
-            z = NormalDist().inv_cdf((1 + self.ci_level) / 2)
-            se = (math.log(self.ci[1]) - math.log(self.ci[0])) / (2 * z)
-        else:
-            se = math.sqrt(1 / self.events.treatment + 1 / self.events.control)
-        return Evidence(self.name, y, se, self.subgroup, self.share)
 
 
 class PublishedSource(_Strict):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
+
+from .config import PublishedEstimate
 
 
 @dataclass(frozen=True)
@@ -17,3 +20,18 @@ class Evidence:
     @property
     def hr(self) -> float:
         return math.exp(self.log_hr)
+
+
+def evidence_of(estimate: PublishedEstimate) -> Evidence:
+    """A published estimate's log HR and its standard error: given, or from the CI
+    ((log upper − log lower) / (2 z)), or from the events per arm (√(1/d₁ + 1/d₀), Schoenfeld)."""
+    e = estimate
+    y = math.log(e.hr) if e.hr is not None else e.log_hr
+    if e.se is not None:
+        se = e.se
+    elif e.ci is not None:
+        z = NormalDist().inv_cdf((1 + e.ci_level) / 2)
+        se = (math.log(e.ci[1]) - math.log(e.ci[0])) / (2 * z)
+    else:
+        se = math.sqrt(1 / e.events.treatment + 1 / e.events.control)
+    return Evidence(e.name, y, se, e.subgroup, e.share)

@@ -16,6 +16,7 @@ from . import assurance as pos
 from . import progress
 from .caution import published_flags
 from .config import Config
+from .evidence import evidence_of
 from .inference import stack_versions
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
 from .published import PublishedSampler, posterior, prior_grid, scenario_table_row, tipping_point
@@ -40,7 +41,7 @@ def run_published(
         check_writable(out_root, cfg.name)
     p, e, sc_cfg = cfg.published, cfg.estimands, cfg.sampler
     thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
-    evs = {x.name: x.evidence() for x in cfg.data.estimates}
+    evs = {x.name: evidence_of(x) for x in cfg.data.estimates}
     chosen = [evs[n] for n in (p.estimates or list(evs))]
     scenarios = p.scenarios or default_scenarios(p.design_hr)
     sampler = PublishedSampler(
