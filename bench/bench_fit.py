@@ -35,13 +35,13 @@ SINGLE_FIT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pymc as pm, pytensor.tensor as pt
-from trialbayes.config import Baseline, ColumnMap, ModelSpec, Sampler
-from trialbayes.data import from_frame
-from trialbayes.design import build_design
-from trialbayes.inference import Sampler as Runner, diagnose
-from trialbayes.model import build_model, poisson_expand
-from trialbayes.priors import merge_priors
-from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+from trialbayes.data.table import from_frame
+from trialbayes.data.design import build_design
+from trialbayes.inference.sampler import Sampler as Runner, diagnose
+from trialbayes.models.graph import build_model, poisson_expand
+from trialbayes.config.priors import merge_priors
+from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 
 n, form = int(sys.argv[1]), sys.argv[2]
 df, _ = generate(n=n, seed=1)
@@ -56,7 +56,7 @@ else:  # reference: Poisson trick on the patient x interval expansion, same prio
     rows, ks, expo, dk = poisson_expand(data.frame["time"].to_numpy(), design.event, design.starts)
     with pm.Model() as model:
         s = pm.HalfNormal("baseline_rw_sigma", 0.5)
-        from trialbayes.model import baseline_centred
+        from trialbayes.models.graph import baseline_centred
         if baseline_centred(design):
             walk = pm.GaussianRandomWalk("baseline_walk", sigma=s, steps=design.n_intervals - 1, init_dist=pm.Normal.dist(0, 1.5))
         else:
@@ -68,13 +68,13 @@ else:  # reference: Poisson trick on the patient x interval expansion, same prio
         gamma = pm.Normal("covariate_effects", 0, tau, shape=design.X.shape[1])
         eta = beta * design.treat + pt.dot(design.X, gamma)
         pm.Poisson("d", mu=expo * pt.exp(alpha[ks] + eta[rows]), observed=dk)
-from trialbayes.model import default_target_accept
+from trialbayes.models.graph import default_target_accept
 cfg = Sampler(chains=4, draws=1000, tune=1000, seed=1, progress="off")
 runner = Runner(model, cfg, target_accept=default_target_accept(design)).compile()
 t1 = time.perf_counter()
 idata = runner.sample(log_likelihood=False)
 t2 = time.perf_counter()
-from trialbayes.config import Diagnostics
+from trialbayes.config.schema import Diagnostics
 dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
 print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form == "poisson" else n,

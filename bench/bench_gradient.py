@@ -57,12 +57,12 @@ def pem_logp_grad(alpha, beta, gamma, treat, X, interval, offset, event, widths)
 
 
 def build(n: int, likelihood: str = "graph"):
-    from trialbayes.config import Baseline, ColumnMap, ModelSpec
-    from trialbayes.data import from_frame
-    from trialbayes.design import build_design
-    from trialbayes.model import build_model
-    from trialbayes.priors import merge_priors
-    from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+    from trialbayes.config.priors import merge_priors
+    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+    from trialbayes.data.design import build_design
+    from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+    from trialbayes.data.table import from_frame
+    from trialbayes.models.graph import build_model
 
     df, _ = generate(n=n, seed=1)
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
@@ -129,7 +129,7 @@ def main() -> None:
     a = ap.parse_args()
     from threadpoolctl import threadpool_limits
 
-    from trialbayes.compile_cache import compile_model
+    from trialbayes.inference.compile_cache import compile_model
 
     design, _ = build(a.n)
     compiled = {lik: compile_model(build(a.n, lik)[1]) for lik in LIKELIHOODS}

@@ -27,7 +27,7 @@ OUT = ROOT / "bench" / "results" / "next_phase.json"
 
 
 def _states(n: int, rng):
-    from trialbayes.simulate import StatesOfNature
+    from trialbayes.nextphase.simulate import StatesOfNature
 
     z = np.zeros(n)
     return StatesOfNature(
@@ -43,7 +43,7 @@ def _states(n: int, rng):
 
 
 def _population(n=220, seed=1):
-    from trialbayes.simulate import Population
+    from trialbayes.nextphase.simulate import Population
 
     rng = np.random.default_rng(seed)
     return Population(rng.normal(size=(n, 2)), np.zeros(n), np.zeros((n, 0)))
@@ -51,8 +51,8 @@ def _population(n=220, seed=1):
 
 def bench_logrank(trials=10_000, events=300, per_event=2.0) -> dict:
     """Simulate and analyse ``trials`` event-driven trials (D = 300, 600 patients), one process."""
-    from trialbayes.logrank import logrank
-    from trialbayes.simulate import TrialDesign, simulate_trials
+    from trialbayes.nextphase.logrank import logrank
+    from trialbayes.nextphase.simulate import TrialDesign, simulate_trials
 
     rng = np.random.default_rng(1)
     d = TrialDesign(
@@ -76,10 +76,10 @@ def bench_logrank(trials=10_000, events=300, per_event=2.0) -> dict:
 
 def bench_dask(cells=16, trials=1000) -> dict:
     """The same grid of assurance cells on a LocalCluster with 1 and with 2 workers."""
-    from trialbayes.executor import Cell, Executor
-    from trialbayes.nextphase import assurance_cell
-    from trialbayes.nextphase_config import DecisionRule, DesignPriorSpec
-    from trialbayes.simulate import TrialDesign
+    from trialbayes.config.next_phase import DecisionRule, DesignPriorSpec
+    from trialbayes.core.executor import Cell, Executor
+    from trialbayes.nextphase.grid import assurance_cell
+    from trialbayes.nextphase.simulate import TrialDesign
 
     rng = np.random.default_rng(2)
     args = {
@@ -112,10 +112,10 @@ def bench_refits(fits=200, n=500, workers=2) -> dict:
     of its worker: the SBC cell (prior draw → simulated trial → refit), process pool."""
     import tempfile
 
-    from trialbayes.calibrate import sbc_cell
-    from trialbayes.calibration_config import CalibrationSettings
-    from trialbayes.config import parse_config
-    from trialbayes.executor import Cell, Executor
+    from trialbayes.calibration.sbc import sbc_cell
+    from trialbayes.config.calibration import CalibrationSettings
+    from trialbayes.config.schema import parse_config
+    from trialbayes.core.executor import Cell, Executor
 
     cfg = parse_config(
         {
@@ -148,10 +148,10 @@ def bench_bayes(trials=200, n=500, events=300, workers=2, cells=4) -> dict:
     method bayes: 3 intervals, 2 × 500 draws + 500 tune), one compiled model per worker."""
     import tempfile
 
-    from trialbayes.executor import Cell, Executor
-    from trialbayes.nextphase import assurance_cell
-    from trialbayes.nextphase_config import AnalysisSpec, DecisionRule, DesignPriorSpec
-    from trialbayes.simulate import TrialDesign
+    from trialbayes.config.next_phase import AnalysisSpec, DecisionRule, DesignPriorSpec
+    from trialbayes.core.executor import Cell, Executor
+    from trialbayes.nextphase.grid import assurance_cell
+    from trialbayes.nextphase.simulate import TrialDesign
 
     rng = np.random.default_rng(3)
     args = {

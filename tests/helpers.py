@@ -12,7 +12,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from trialbayes.cli import app
-from trialbayes.synthetic import generate
+from trialbayes.data.synthetic import generate
 
 COLUMNS = {
     "id": "id", "time": "time", "event": "event", "event_value": 1, "censored_value": 0,

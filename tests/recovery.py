@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from trialbayes.config import Baseline, ColumnMap, ModelSpec, Sampler
-from trialbayes.data import from_frame
-from trialbayes.pem import PiecewiseExponentialModel
-from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.data.table import from_frame
+from trialbayes.models.pem import PiecewiseExponentialModel
 
 #: weak priors, so that the credible interval is close to a confidence interval (Bernstein-von
 #: Mises) and its frequentist coverage at the generator's fixed truth is close to nominal

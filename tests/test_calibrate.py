@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trialbayes.calibrate import fractional_ranks, rank_uniformity
+from trialbayes.calibration.sbc import fractional_ranks, rank_uniformity
 
 
 def test_rank_of_a_calibrated_posterior_is_uniform():
@@ -57,10 +57,10 @@ def test_calibrate_cli_rejects_unknown_model_before_fitting(tmp_path):
 def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     """Three in-process SBC replicates of a tiny model (one compilation): ranks lie in 0..L for
     the tracked parameters, the run writes its report and figures."""
-    from trialbayes.calibrate import _MODELS
-    from trialbayes.calibration_config import CalibrationSettings
-    from trialbayes.calibrate_run import run_calibration
-    from trialbayes.config import parse_config
+    from trialbayes.calibration.sbc import _MODELS
+    from trialbayes.config.calibration import CalibrationSettings
+    from trialbayes.config.schema import parse_config
+    from trialbayes.routes.calibration import run_calibration
 
     cfg = parse_config({"name": "tiny", "data": {"kind": "synthetic", "n": 40, "seed": 2},
                         "models": [{"name": "unadjusted"}], "baseline": {"n_intervals": 2}})
@@ -92,8 +92,9 @@ def test_calibrate_reads_the_config_section_and_cli_options_override(tmp_path, m
     command line wins, defaults fill the rest (run_calibration replaced by a recorder)."""
     import types
 
-    import trialbayes.calibrate_run as cr
     from helpers import run_cli
+
+    import trialbayes.routes.calibration as cr
 
     seen = {}
 
@@ -154,8 +155,8 @@ def test_diagnose_with_one_chain_says_rhat_is_undefined_without_a_numpy_warning(
 
     from arviz_base import from_dict
 
-    from trialbayes.config import Diagnostics
-    from trialbayes.inference import diagnose
+    from trialbayes.config.schema import Diagnostics
+    from trialbayes.inference.sampler import diagnose
 
     rng = np.random.default_rng()
     idata = from_dict({

@@ -16,9 +16,9 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from trialbayes import compile_cache as cc
-from trialbayes.config import Sampler as SamplerConfig
-from trialbayes.inference import Sampler
+from trialbayes.config.schema import Sampler as SamplerConfig
+from trialbayes.inference import compile_cache as cc
+from trialbayes.inference.sampler import Sampler
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -122,7 +122,7 @@ import json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_compile_cache import tiny_model, logp_grad, Y, X
-from trialbayes import compile_cache as cc
+from trialbayes.inference import compile_cache as cc
 c, rec = cc.compile_model(tiny_model(Y))
 lp, grad = logp_grad(c, X)
 print(json.dumps({"source": rec.source, "key": rec.key, "lp": lp, "grad": grad.tolist()}))
@@ -213,7 +213,7 @@ def test_cache_location_precedence_config_over_environment(monkeypatch, tmp_path
 
 
 def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatch, tmp_path):
-    from trialbayes.config import parse_config
+    from trialbayes.config.schema import parse_config
 
     raw = {"name": "x", "data": {"kind": "file", "path": "d.csv"}, "models": [{"name": "u"}],
            "sampler": {"cache_dir": "rel/cache"}}

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from trialbayes.covariate_model import GaussianCopula, fitted_population
+from trialbayes.nextphase.covariates import GaussianCopula, fitted_population
 
 
 def _data(rng, n=1500):
@@ -33,7 +33,7 @@ def test_copula_reproduces_marginals_and_correlations(monkeypatch):
     pairs. Total false failure < 2.5e-4. Power: without the NORTA step (latent correlation =
     the data's) the largest error measured 0.079–0.092 over 3 seeds, three times the bound (with
     it: 0.005–0.007)."""
-    import trialbayes.covariate_model as cm
+    import trialbayes.nextphase.covariates as cm
 
     monkeypatch.setattr(cm, "NORTA_DRAWS", 100_000)
     rng = np.random.default_rng()
@@ -59,9 +59,9 @@ def test_fitted_population_on_rossi_keeps_the_biomarker_scale():
     biomarker stays in the data's range, its z column is the basis's, race stays binary."""
     from lifelines.datasets import load_rossi
 
-    from trialbayes.config import Baseline, ModelSpec
-    from trialbayes.design import build_design
-    from trialbayes.pem import as_trial_data
+    from trialbayes.config.schema import Baseline, ModelSpec
+    from trialbayes.data.design import build_design
+    from trialbayes.models.pem import as_trial_data
 
     r = load_rossi()
     r["id"] = range(len(r))
@@ -85,10 +85,10 @@ def test_grid_with_fitted_covariates_says_so(monkeypatch):
     any data patient's: a continuous column is interpolated between order statistics), never
     from the data's own rows; the results and report say so. (The simulator is wrapped to
     record the population it is given; the grid runs in-process.)"""
-    import trialbayes.nextphase as npm
-    from trialbayes.nextphase import run_next_phase
-    from trialbayes.nextphase_config import NextPhase
-    from trialbayes.nextphase_report import patients_text
+    import trialbayes.nextphase.grid as npm
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import run_next_phase
+    from trialbayes.report.nextphase import patients_text
 
     rng = np.random.default_rng(1)
 
@@ -121,9 +121,9 @@ def _rossi_with_region(rng, probs, tie_to_prio=False):
     for half the patients, at random for the others. Returns (design, frame)."""
     from lifelines.datasets import load_rossi
 
-    from trialbayes.config import Baseline, ModelSpec
-    from trialbayes.design import build_design
-    from trialbayes.pem import as_trial_data
+    from trialbayes.config.schema import Baseline, ModelSpec
+    from trialbayes.data.design import build_design
+    from trialbayes.models.pem import as_trial_data
 
     r = load_rossi()
     r["id"] = range(len(r))
@@ -188,10 +188,10 @@ def test_enrichment_holding_every_patient_is_flagged():
     'above 0' do not (not flagged); the all-comers population is never flagged."""
     from lifelines.datasets import load_rossi
 
-    from trialbayes.config import ModelSpec
-    from trialbayes.covariate_model import enrichment_flags
-    from trialbayes.nextphase_config import NextPhase
-    from trialbayes.pem import as_trial_data
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.config.schema import ModelSpec
+    from trialbayes.models.pem import as_trial_data
+    from trialbayes.nextphase.covariates import enrichment_flags
 
     r = load_rossi()
     r["id"] = range(len(r))

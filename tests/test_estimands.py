@@ -1,16 +1,14 @@
 """Estimands against closed forms."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
-from trialbayes import estimands as est
-from trialbayes.config import Baseline, ModelSpec
-from trialbayes.data import from_frame
-from trialbayes.config import ColumnMap
-from trialbayes.design import BiomarkerBasis, build_design
-
-import pandas as pd
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.data.design import BiomarkerBasis, build_design
+from trialbayes.data.table import from_frame
+from trialbayes.estimands import draws as est
 
 
 def test_hr_summary_matches_normal_closed_form():

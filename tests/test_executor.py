@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trialbayes.executor import Cell, Executor, cell_seed, probe_cell
+from trialbayes.core.executor import Cell, Executor, cell_seed, probe_cell
 
 
 def _cells(n=6, **extra):
@@ -65,9 +65,9 @@ def test_dask_local_cluster_one_and_two_workers_same_numbers():
     2 workers and in-process."""
     from test_nextphase import _plain_population, _states
 
-    from trialbayes.nextphase import assurance_cell
-    from trialbayes.nextphase_config import DecisionRule, DesignPriorSpec
-    from trialbayes.simulate import TrialDesign
+    from trialbayes.config.next_phase import DecisionRule, DesignPriorSpec
+    from trialbayes.nextphase.grid import assurance_cell
+    from trialbayes.nextphase.simulate import TrialDesign
 
     args = {
         "states": _states(np.linspace(-0.5, 0.0, 50), 50),

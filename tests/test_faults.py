@@ -16,8 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-
 from helpers import COLUMNS, good_frame, run_cli, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +68,8 @@ def test_date_time_column_in_parquet_refused(tmp_path):
 
 
 def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
-    from trialbayes.config import ColumnMap
-    from trialbayes.data import from_frame
+    from trialbayes.config.schema import ColumnMap
+    from trialbayes.data.table import from_frame
 
     df = good_frame()
     days = df["time"].to_numpy(float)
@@ -113,7 +111,8 @@ def test_non_finite_and_out_of_range_config(tmp_path, config, expect):
 
 
 def test_non_finite_string_in_config_refused():
-    from trialbayes.config import ConfigError, parse_config
+    from trialbayes.config.schema import parse_config
+    from trialbayes.core.errors import ConfigError
 
     est = {"name": "a", "log_hr": -0.2, "se": "nan"}
     raw = {"name": "x", "data": {"kind": "published", "estimates": [est]}}
@@ -127,7 +126,8 @@ def test_non_finite_string_in_config_refused():
     ({"tipping_levels": [0.9, 1.5]}, "tipping_levels must lie in (0, 1)"),
 ])
 def test_published_option_ranges(published, expect):
-    from trialbayes.config import ConfigError, parse_config
+    from trialbayes.config.schema import parse_config
+    from trialbayes.core.errors import ConfigError
 
     est = {"name": "a", "hr": 0.8, "ci": [0.6, 1.1]}
     raw = {"name": "x", "data": {"kind": "published", "estimates": [est]}, "published": published}
@@ -164,7 +164,7 @@ def test_collinear_covariates_rank_check(tmp_path):
 
 
 def test_collinear_sets_names_exactly_the_dependent_columns():
-    from trialbayes.checks import collinear_sets
+    from trialbayes.data.checks import collinear_sets
 
     rng = np.random.default_rng(0)
     a, b, c = rng.normal(size=(3, 50))
@@ -174,7 +174,7 @@ def test_collinear_sets_names_exactly_the_dependent_columns():
 
 
 def test_memory_estimate_bounds_sampler_sizes(tmp_path, monkeypatch):
-    import trialbayes.validate as validate
+    import trialbayes.routes.validate as validate
 
     monkeypatch.setattr(validate, "available_memory", lambda: 50e6)  # 50 MB
     _reject(tmp_path, ["sampler", "need about", "lower sampler.draws"],
@@ -203,14 +203,14 @@ def test_check_command_runs_the_same_checks(tmp_path):
 
 
 def _data(df=None, **cols):
-    from trialbayes.config import ColumnMap
-    from trialbayes.data import from_frame
+    from trialbayes.config.schema import ColumnMap
+    from trialbayes.data.table import from_frame
 
     return from_frame(good_frame() if df is None else df, ColumnMap(**dict(COLUMNS, **cols)))
 
 
 def test_data_flags_zero_and_few_events():
-    from trialbayes.caution import data_flags
+    from trialbayes.estimands.caution import data_flags
 
     df = good_frame()
     df.loc[df["arm"] == "IL-2LD", "event"] = 0
@@ -229,8 +229,8 @@ def test_prior_width_against_closed_forms():
     the component itself."""
     from scipy import stats
 
-    from trialbayes.caution import prior_width
-    from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior
+    from trialbayes.config.priors import MixturePrior, NormalPrior, StudentTPrior
+    from trialbayes.estimands.caution import prior_width
 
     z, t3 = 1.959964, stats.t(3).ppf(0.975)
     assert prior_width(NormalPrior(mu=0.3, sigma=2.0)) == pytest.approx(2 * z * 2.0, rel=1e-5)
@@ -241,8 +241,8 @@ def test_prior_width_against_closed_forms():
 
 
 def test_model_flags_prior_dominated_and_cox():
-    from trialbayes.caution import headline_tag, model_flags
-    from trialbayes.priors import NormalPrior
+    from trialbayes.config.priors import NormalPrior
+    from trialbayes.estimands.caution import headline_tag, model_flags
 
     rng = np.random.default_rng(1)
     cox = {"status": "failed", "error": "ConvergenceError: singular", "terms": {}}
@@ -256,9 +256,9 @@ def test_model_flags_prior_dominated_and_cox():
 
 
 def test_cox_fit_never_raises():
-    from trialbayes.config import Baseline, ModelSpec
-    from trialbayes.design import build_design
-    from trialbayes.frequentist import cox_fit
+    from trialbayes.config.schema import Baseline, ModelSpec
+    from trialbayes.data.design import build_design
+    from trialbayes.estimands.frequentist import cox_fit
 
     df = good_frame()
     df.loc[df["arm"] == "IL-2LD", "event"] = 0  # separation: the Cox treatment effect runs off
@@ -314,7 +314,7 @@ def _dead_pid() -> int:
 
 
 def test_stale_staging_removed_and_orphaned_backup_restored(tmp_path):
-    from trialbayes.outputs import OutputDir
+    from trialbayes.core.outputs import OutputDir
 
     pid = _dead_pid()
     stale = tmp_path / f".case.staging-{pid}"
@@ -331,7 +331,7 @@ def test_stale_staging_removed_and_orphaned_backup_restored(tmp_path):
 
 def test_stale_staging_removed_before_sampling(tmp_path):
     """At the start of the next run (check_writable, before any sampling), not only at writing."""
-    from trialbayes.validate import check_writable
+    from trialbayes.routes.validate import check_writable
 
     stale = tmp_path / f".case.staging-{_dead_pid()}"
     stale.mkdir()
@@ -342,7 +342,8 @@ def test_stale_staging_removed_before_sampling(tmp_path):
 def test_truncated_or_non_finite_trace_refused():
     import arviz as az
 
-    from trialbayes.interrupts import SamplingIncomplete, check_complete
+    from trialbayes.core.errors import SamplingIncomplete
+    from trialbayes.core.interrupts import check_complete
 
     full = az.from_dict({"posterior": {"a": np.zeros((2, 50))}})
     check_complete(full, 2, 50, ["a"])
@@ -359,9 +360,10 @@ def test_sigint_during_sampling_raises_not_returns():
     few seconds, never a partial trace."""
     import pymc as pm
 
-    from trialbayes.config import Sampler as SamplerConfig
-    from trialbayes.inference import Sampler
-    from trialbayes.interrupts import Interrupted, handle_signals
+    from trialbayes.config.schema import Sampler as SamplerConfig
+    from trialbayes.core.errors import Interrupted
+    from trialbayes.core.interrupts import handle_signals
+    from trialbayes.inference.sampler import Sampler
 
     with pm.Model() as m:
         pm.Normal("x", 0, 1)
@@ -378,7 +380,7 @@ def test_sigint_during_sampling_raises_not_returns():
 
 @pytest.mark.slow  # fits a model before the simulated failure (~20 s cold): slow tier
 def test_failure_names_the_phase(tmp_path, monkeypatch, capsys):
-    import trialbayes.analysis as analysis
+    import trialbayes.routes.patient_level as analysis
     from trialbayes import cli
 
     def boom(*a, **k):
@@ -449,8 +451,8 @@ def _digitised():
 
 
 def test_percent_set_on_proportions_refused():
-    from trialbayes.data import DataError
-    from trialbayes.reconstruct import reconstruct
+    from trialbayes.core.errors import DataError
+    from trialbayes.data.reconstruct.guyot import reconstruct
 
     c, r = _digitised()
     with pytest.raises(DataError, match="proportions; drop percent"):
@@ -458,8 +460,8 @@ def test_percent_set_on_proportions_refused():
 
 
 def test_rising_curve_refused_naming_rows():
-    from trialbayes.data import DataError
-    from trialbayes.reconstruct import reconstruct
+    from trialbayes.core.errors import DataError
+    from trialbayes.data.reconstruct.guyot import reconstruct
 
     c, r = _digitised()
     i = c[c["arm"] == "no_aid"].sort_values("time").index[30]
@@ -469,7 +471,7 @@ def test_rising_curve_refused_naming_rows():
 
 
 def test_risk_table_typo_is_warned_and_raw_points_compared():
-    from trialbayes.reconstruct import quality, reconstruct
+    from trialbayes.data.reconstruct.guyot import quality, reconstruct
 
     c, r = _digitised()
     assert not quality(reconstruct(c, r, percent=True), c, r, percent=True)["warnings"]
@@ -482,8 +484,8 @@ def test_risk_table_typo_is_warned_and_raw_points_compared():
 
 
 def test_risk_above_what_the_curve_allows_is_warned():
-    from trialbayes.reconstruct import clean_curve, clean_risk
-    from trialbayes.reconstruct_checks import risk_warnings
+    from trialbayes.data.reconstruct.checks import risk_warnings
+    from trialbayes.data.reconstruct.guyot import clean_curve, clean_risk
 
     curve = pd.DataFrame({"arm": "a", "time": [0, 5, 10], "survival": [1.0, 0.5, 0.4]})
     risk = pd.DataFrame({"arm": "a", "time": [0, 5], "n_at_risk": [100, 90]})  # <= 50 alive at 5
@@ -507,7 +509,7 @@ def test_reconstruct_out_may_not_name_an_input(tmp_path):
 
 
 def test_csv_cells_cannot_be_formulas(tmp_path):
-    from trialbayes.outputs import OutputDir
+    from trialbayes.core.outputs import OutputDir
 
     df = pd.DataFrame({"=cmd|'/c calc'!A1": ["=1+1", "+SUM(A1)", "-2+3", "@x", "-0.5", " =1+1",
                                              "plain"],
@@ -523,8 +525,8 @@ def test_csv_cells_cannot_be_formulas(tmp_path):
 
 
 def test_markdown_cannot_inject_markup():
-    from trialbayes.escape import html_text, md_text
-    from trialbayes.text import md_table
+    from trialbayes.core.escape import html_text, md_text
+    from trialbayes.core.text import md_table
 
     s = md_text("<script>alert(1)</script> ![x](http://e/p.png) a|b\n# head")
     assert "<" not in s and "![x](" not in s and "\\|" in s and "\n" not in s

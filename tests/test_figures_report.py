@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trialbayes import figures, html_report, plots, progress
-from trialbayes.priors import (
+from trialbayes.config.priors import (
     FLAT_SIGMA,
     FlatPrior,
     MixturePrior,
@@ -20,6 +19,10 @@ from trialbayes.priors import (
     StudentTPrior,
     prior_draws,
 )
+from trialbayes.core import progress
+from trialbayes.plots import general as plots
+from trialbayes.plots import journal as figures
+from trialbayes.report import html as html_report
 
 
 def _km_data(n=200, seed=0):
@@ -150,7 +153,7 @@ def test_prior_density_keeps_the_prior_mass_inside_the_axis(sd):
 
 
 def test_hr_curve_caption_names_the_configured_thresholds():
-    from trialbayes.report_figures import _below_words
+    from trialbayes.report.run_figures import _below_words
 
     cols = ["biomarker", "p_hr_below_1", "p_hr_below_0.7", "p_hr_below_0.5"]
     assert _below_words(pd.DataFrame(columns=cols)) == "below 1, below 0.7 and below 0.5"
@@ -160,7 +163,7 @@ def test_hr_curve_caption_names_the_configured_thresholds():
 def test_km_curves_carry_the_requested_level():
     from lifelines import KaplanMeierFitter
 
-    from trialbayes.frequentist import km_curves
+    from trialbayes.estimands.frequentist import km_curves
 
     times, events, treat = _km_data()
     km = km_curves(times, events, treat, level=0.8)

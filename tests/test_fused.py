@@ -15,13 +15,13 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from trialbayes.config import Baseline, ColumnMap, ModelSpec
-from trialbayes.data import from_frame
-from trialbayes.design import build_design, interval_stats
-from trialbayes.fused import PEMLogLik, fused_loglik_terms
-from trialbayes.model import build_model, pem_loglik_terms
-from trialbayes.priors import merge_priors
-from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.config.priors import merge_priors
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.data.design import build_design, interval_stats
+from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.data.table import from_frame
+from trialbayes.models.fused import PEMLogLik, fused_loglik_terms
+from trialbayes.models.graph import build_model, pem_loglik_terms
 
 REL = 1e-10
 #: Python linker (the Ops' NumPy ``perform``), light rewrites: no C compilation, seconds cold
@@ -183,7 +183,7 @@ def test_fused_model_equals_graph_model_before_and_after_set_data(which):
 
 
 def test_compile_cache_key_separates_the_likelihoods():
-    from trialbayes.compile_cache import structure_key
+    from trialbayes.inference.compile_cache import structure_key
 
     data = synthetic(120, 3)
     g1, f1 = both_models(SPECS["covariates"], data)
@@ -205,8 +205,8 @@ def test_fused_posteriors_match_graph_posterior(tmp_path, monkeypatch):
     2 × 500 draws per fit)."""
     from helpers import mcse, z_bound
 
-    from trialbayes.config import Sampler
-    from trialbayes.pem import PiecewiseExponentialModel
+    from trialbayes.config.schema import Sampler
+    from trialbayes.models.pem import PiecewiseExponentialModel
 
     monkeypatch.setenv("TRIALBAYES_CACHE_DIR", str(tmp_path / "cache"))
     data = synthetic(300, 9)

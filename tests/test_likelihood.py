@@ -5,8 +5,8 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from trialbayes.design import interval_stats
-from trialbayes.model import pem_loglik_terms, poisson_expand, poisson_loglik_terms
+from trialbayes.data.design import interval_stats
+from trialbayes.models.graph import pem_loglik_terms, poisson_expand, poisson_loglik_terms
 
 
 @pytest.mark.parametrize("seed,n,k", [(0, 50, 1), (1, 200, 6), (2, 500, 12)])
@@ -46,10 +46,10 @@ def test_numpy_pointwise_loglik_equals_pymc():
     """The NumPy pointwise log-likelihood used for LOO equals PyMC's, model with every term."""
     import pymc as pm
 
-    from trialbayes.config import Baseline, ColumnMap, ModelSpec, Sampler
-    from trialbayes.data import from_frame
-    from trialbayes.pem import PiecewiseExponentialModel
-    from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
+    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+    from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+    from trialbayes.data.table import from_frame
+    from trialbayes.models.pem import PiecewiseExponentialModel
 
     df, _ = generate(n=120, seed=4)
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))

@@ -7,14 +7,14 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
 
-from trialbayes import assurance as closed
-from trialbayes.config import ConfigError, parse_config
-from trialbayes.logrank import logrank
-from trialbayes.nextphase import design_prior
-from trialbayes.nextphase_config import DesignPriorSpec
-from trialbayes.simulate import (
+from trialbayes.config.next_phase import DesignPriorSpec
+from trialbayes.config.schema import parse_config
+from trialbayes.core.errors import ConfigError
+from trialbayes.estimands import assurance as closed
+from trialbayes.nextphase.grid import design_prior
+from trialbayes.nextphase.logrank import logrank
+from trialbayes.nextphase.simulate import (
     Population,
     StatesOfNature,
     TrialDesign,
@@ -236,9 +236,9 @@ def test_next_phase_config_is_validated():
 
 # ----------------------------------------------------------------------------- pipeline
 def _rossi_case(tmp_path, next_phase: dict):
+    import yaml
     from helpers import run_cli
     from lifelines.datasets import load_rossi
-    import yaml
 
     r = load_rossi()
     r["id"] = range(len(r))
@@ -321,10 +321,10 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
 
 def test_grid_rerun_resumes_from_the_store(tmp_path):
     """run_next_phase on a stored grid: a rerun takes every cell from the store, same numbers."""
-    from trialbayes.nextphase import run_next_phase
-    from trialbayes.nextphase_config import NextPhase
-
     from helpers import ToyDesign, toy_draws
+
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import run_next_phase
 
     draws = toy_draws()
     cfg = NextPhase(
@@ -347,8 +347,8 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
 def test_patient_log_hr_matches_the_estimands_for_a_spline_interaction():
     """The simulator's per-patient treatment log-HR equals estimands.log_hr_at (HR(b) of the
     fitted model) for a P-spline basis, patient by patient."""
-    from trialbayes.design import BiomarkerBasis
-    from trialbayes.estimands import log_hr_at
+    from trialbayes.data.design import BiomarkerBasis
+    from trialbayes.estimands.draws import log_hr_at
 
     rng = np.random.default_rng(4)
     x = np.exp(rng.normal(7.6, 0.7, 150))
@@ -397,10 +397,10 @@ class _BiomarkerDesign:
 
 
 def _small_grid(tmp_path=None, **kw):
-    from trialbayes.nextphase import run_next_phase
-    from trialbayes.nextphase_config import NextPhase
-
     from helpers import toy_draws
+
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import run_next_phase
 
     draws = toy_draws()
     cfg = NextPhase(
@@ -436,7 +436,7 @@ def _tables(md: str) -> list[list[str]]:
 
 
 def test_report_section_has_units_labels_every_oc_hr_and_blank_lines_after_tables():
-    from trialbayes.nextphase_report import report_section
+    from trialbayes.report.nextphase import report_section
 
     res = _small_grid()
     d = res.to_dict()
@@ -454,7 +454,7 @@ def test_report_section_has_units_labels_every_oc_hr_and_blank_lines_after_table
 
 
 def test_html_section_shows_setup_oc_table_and_integer_counts():
-    from trialbayes.nextphase_report import html_blocks
+    from trialbayes.report.nextphase import html_blocks
 
     blocks = html_blocks(_small_grid().to_dict(), lambda key, cap: [])
     items = [i for b in blocks if b["type"] == "list" for i in b["items"]]
@@ -480,8 +480,8 @@ def test_html_section_shows_setup_oc_table_and_integer_counts():
 def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_method(tmp_path):
     import pandas as pd
 
-    from trialbayes.nextphase_report import oc_alpha, oc_curves, write_next_phase
-    from trialbayes.outputs import OutputDir
+    from trialbayes.core.outputs import OutputDir
+    from trialbayes.report.nextphase import oc_alpha, oc_curves, write_next_phase
 
     res = _small_grid()
     assert oc_alpha(res) == 0.025
@@ -506,7 +506,7 @@ def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_metho
 
 
 def test_cutoff_figure_names_the_biomarker_and_its_unit():
-    from trialbayes.nextphase_report import assurance_vs_cutoff, biomarker_axis
+    from trialbayes.report.nextphase import assurance_vs_cutoff, biomarker_axis
 
     res = _small_grid()
     fig = assurance_vs_cutoff(res.designs_table(), res.design_priors,
@@ -518,8 +518,8 @@ def test_cutoff_figure_names_the_biomarker_and_its_unit():
 def test_cell_progress_singular_clears_the_line_and_names_a_local_cluster():
     import io
 
-    from trialbayes.executor import Executor
-    from trialbayes.progress import CellProgress
+    from trialbayes.core.executor import Executor
+    from trialbayes.core.progress import CellProgress
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -540,8 +540,8 @@ def test_cell_progress_singular_clears_the_line_and_names_a_local_cluster():
 
 
 def test_bayes_start_line_counts_the_refits():
-    from trialbayes.nextphase import _cells, refits_text
-    from trialbayes.nextphase_config import NextPhase
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import _cells, refits_text
 
     cfg = NextPhase(model="m", accrual={"time": 1}, events=[30], trials=100, oc_trials=100,
                     oc_hrs=[], analysis={"method": "bayes"}, workers=2)  # fmt: skip
@@ -553,8 +553,8 @@ def test_bayes_start_line_counts_the_refits():
 def test_stale_stores_of_the_same_config_are_pruned(tmp_path):
     """run_for_models keeps the current next_phase-<fingerprint> store, removes the config's
     other ones, leaves other configs' stores alone."""
-    from trialbayes.nextphase import run_for_models
-    from trialbayes.nextphase_config import NextPhase
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import run_for_models
 
     class _Pem:
         design = _BiomarkerDesign()

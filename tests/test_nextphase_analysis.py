@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trialbayes.config import ConfigError, parse_config
-from trialbayes.cox_many import cox_many
-from trialbayes.logrank import logrank
-from trialbayes.nextphase_config import AnalysisSpec
-from trialbayes.simulate import Population, StatesOfNature, TrialDesign, simulate_trials
+from trialbayes.config.next_phase import AnalysisSpec
+from trialbayes.config.schema import parse_config
+from trialbayes.core.errors import ConfigError
+from trialbayes.nextphase.cox_many import cox_many
+from trialbayes.nextphase.logrank import logrank
+from trialbayes.nextphase.simulate import Population, StatesOfNature, TrialDesign, simulate_trials
 
 TIGHT = {"precision": 1e-14, "r_precision": 1e-14}  # lifelines' Newton run to convergence
 
@@ -93,8 +94,8 @@ def test_zero_exposure_patients_add_nothing_to_the_likelihood():
     (graph likelihood terms), and the analysis model's log-density and its gradient are those of
     the unpadded trial under both likelihoods (``fused``, the analysis model's default, and
     ``graph``), at a random point of the parameter space."""
-    from trialbayes.model import pem_loglik_terms
-    from trialbayes.nextphase_bayes import trial_data
+    from trialbayes.models.graph import pem_loglik_terms
+    from trialbayes.nextphase.bayes import trial_data
 
     sim = _trials(math.log(0.7), 1, 40, 80, accrual=40.0)
     rng = np.random.default_rng(0)
@@ -125,9 +126,9 @@ def test_padded_analysis_model_has_the_unpadded_log_density_and_gradient():
     compiled function)."""
     import pymc as pm
 
-    from trialbayes.model import build_model
-    from trialbayes.nextphase_bayes import placeholder_design, trial_data
-    from trialbayes.priors import merge_priors
+    from trialbayes.config.priors import merge_priors
+    from trialbayes.models.graph import build_model
+    from trialbayes.nextphase.bayes import placeholder_design, trial_data
 
     sim = _trials(math.log(0.7), 1, 40, 80, accrual=40.0)
     fin = np.isfinite(sim.time[0])
@@ -160,7 +161,7 @@ def test_padded_analysis_model_has_the_unpadded_log_density_and_gradient():
 
 
 def test_trial_cut_points_are_event_time_quantiles():
-    from trialbayes.nextphase_bayes import trial_cuts
+    from trialbayes.nextphase.bayes import trial_cuts
 
     t = np.arange(1.0, 101.0)
     ev = np.ones(100, bool)
@@ -178,8 +179,8 @@ def test_bayes_refits_one_compiled_model_and_agrees_with_logrank_on_a_large_effe
     under the N(0, 1) prior is shrunk by about 4%, so P(Bayes fails) ≈ Φ(1.96 − 5.04) = 0.001;
     a disagreement needs one of them to fail: p ≤ 0.0015 per trial, and P(≥ 2 of 20) ≤
     C(20, 2)·0.0015² = 4.3e-4."""
-    from trialbayes.nextphase_analysis import analyse
-    from trialbayes.nextphase_bayes import _SAMPLERS
+    from trialbayes.nextphase.analysis import analyse
+    from trialbayes.nextphase.bayes import _SAMPLERS
 
     sim = _trials(math.log(0.35), 20, 100, 140)
     spec = AnalysisSpec(method="bayes", draws=300, tune=300)
@@ -204,7 +205,7 @@ def test_flat_prior_posterior_probability_matches_cox_p_value():
     import arviz as az
     from scipy import stats
 
-    from trialbayes.nextphase_bayes import analysis_sampler, trial_data
+    from trialbayes.nextphase.bayes import analysis_sampler, trial_data
 
     sim = _trials(math.log(0.75), 5, 120, 200)
     spec = AnalysisSpec(
@@ -258,10 +259,10 @@ def test_grid_with_cox_analysis_states_it_and_counts_failures():
     P(≥ 28 of 400 successes) = 4.9e-4, so P(success) < 0.07 fails by chance < 5e-4, while a
     size of 0.1 would pass it with probability 0.015. HR 0.5: Schoenfeld's power at D = 60 is
     0.76; P(≤ 200 of 400) < 1e-20."""
-    from trialbayes.nextphase import run_next_phase
-    from trialbayes.nextphase_config import NextPhase
-
     from helpers import ToyDesign, toy_draws
+
+    from trialbayes.config.next_phase import NextPhase
+    from trialbayes.nextphase.grid import run_next_phase
 
     draws = toy_draws()
     cfg = NextPhase(
@@ -288,10 +289,10 @@ def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
 
     import xarray as xr
 
-    import trialbayes.nextphase_bayes as nb
-    from trialbayes.nextphase import DesignResult, NextPhaseResults
-    from trialbayes.nextphase_analysis import analyse
-    from trialbayes.nextphase_report import analysis_counts
+    import trialbayes.nextphase.bayes as nb
+    from trialbayes.nextphase.analysis import analyse
+    from trialbayes.nextphase.grid import DesignResult, NextPhaseResults
+    from trialbayes.report.nextphase import analysis_counts
 
     calls = []
 

@@ -5,8 +5,9 @@ import signal
 
 import pytest
 
-from trialbayes.interrupts import Interrupted, committed, handle_signals
-from trialbayes.outputs import OutputDir
+from trialbayes.core.errors import Interrupted
+from trialbayes.core.interrupts import committed, handle_signals
+from trialbayes.core.outputs import OutputDir
 
 
 def _previous(tmp_path):
@@ -56,7 +57,7 @@ def test_failed_rename_puts_the_previous_results_back(tmp_path, monkeypatch):
 
 def test_markdown_prose_escapes_user_names_and_units():
     """Column names and units reach report.md prose escaped, not as raw HTML."""
-    from trialbayes.render import _names
+    from trialbayes.report.markdown import _names
 
     assert "<img" not in _names(["<img src=x onerror=alert(1)>", "age"])
     assert _names([]) == "none" and _names("all") == "all"

@@ -2,14 +2,12 @@
 
 import json
 import math
-from pathlib import Path
-
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-
 from helpers import run_cli, write_case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +125,7 @@ def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
     previous = tmp_path / "out" / "case"
     previous.mkdir(parents=True)
     (previous / "results.json").write_text('{"previous": true}')
-    import trialbayes.writer as writer
+    import trialbayes.report.writer as writer
 
     def boom(*a, **k):
         raise RuntimeError("disk full (simulated)")

@@ -8,17 +8,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from helpers import mcse, run_cli, z_bound
 from scipy import stats
 
-from helpers import mcse, run_cli, z_bound
-from trialbayes import assurance as pos
-from trialbayes.estimands import hr_summary
-from trialbayes.config import load_config
-from trialbayes.evidence import evidence_of
-from trialbayes.priors import MixturePrior, NormalPrior, StudentTPrior, ScenarioSpec, scenario_prior, sceptical_sigma
-from trialbayes.published import (PublishedSampler, conjugate_posterior, p_benefit_sceptical, posterior,
-                                  prior_grid, quadrature_posterior, summary_normal, tipping_point)
-from trialbayes.subgroups import pooled, shrink
+from trialbayes.config.priors import (
+    MixturePrior,
+    NormalPrior,
+    ScenarioSpec,
+    StudentTPrior,
+    scenario_prior,
+    sceptical_sigma,
+)
+from trialbayes.config.schema import load_config
+from trialbayes.data.evidence import evidence_of
+from trialbayes.estimands import assurance as pos
+from trialbayes.estimands.draws import hr_summary
+from trialbayes.models.published import (
+    PublishedSampler,
+    conjugate_posterior,
+    p_benefit_sceptical,
+    posterior,
+    prior_grid,
+    quadrature_posterior,
+    summary_normal,
+    tipping_point,
+)
+from trialbayes.models.shrinkage import pooled, shrink
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "configs" / "mirocals_published.yaml"
@@ -228,7 +243,7 @@ def test_malformed_published_inputs(tmp_path, est, msg):
 
 
 def test_events_per_arm_give_schoenfeld_se():
-    from trialbayes.config import PublishedEstimate
+    from trialbayes.config.schema import PublishedEstimate
 
     ev = evidence_of(PublishedEstimate(name="x", hr=0.81, events={"treatment": 41, "control": 49}))
     assert ev.se == pytest.approx(math.sqrt(1 / 41 + 1 / 49))

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from helpers import run_cli
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
-from helpers import run_cli
-from trialbayes.reconstruct import ReconstructionError, quality, reconstruct, simulate_digitisation
+from trialbayes.core.errors import ReconstructionError
+from trialbayes.data.reconstruct.guyot import quality, reconstruct, simulate_digitisation
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import trialbayes
-from trialbayes import browser_check
+from trialbayes.report import browser_check
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = Path(trialbayes.__file__).resolve().parents[1]

@@ -10,14 +10,15 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_cli, write_case
 from scipy import stats
 
-from helpers import run_cli, write_case
-from trialbayes.analysis import loo_verdict, subgroup_flags
-from trialbayes.render import p_text
-from trialbayes.results import HRSummary, Results, SubgroupResult, from_dict
-from trialbayes.text import level_text
-from trialbayes.settings import derived_cutoffs, derived_landmark, round_sig
+from trialbayes.core.text import level_text
+from trialbayes.data.settings import derived_cutoffs, derived_landmark, round_sig
+from trialbayes.report.markdown import p_text
+from trialbayes.results.io import from_dict
+from trialbayes.results.model import HRSummary, Results, SubgroupResult
+from trialbayes.routes.patient_level import loo_verdict, subgroup_flags
 
 
 # ----------------------------------------------------------------------------- HRSummary
@@ -68,7 +69,7 @@ def test_flat_vocabulary_and_level_text():
 
 def test_results_json_round_trip():
     g = SubgroupResult("< 5", 10, 0.5, 3, HRSummary.from_normal(0, 1), HRSummary.from_normal(0, 1))
-    from trialbayes.flags import Flag
+    from trialbayes.core.flags import Flag
 
     g.flags.append(Flag("sparse_subgroup", "few events", "caution", "m"))
     r = Results(kind="patient_level", config_name="x", title="x", data_label="d")
@@ -178,8 +179,8 @@ def test_front_door_without_fitting():
 
 def test_importing_plots_keeps_the_users_backend():
     code = (
-        "import matplotlib; matplotlib.use('svg'); import trialbayes, trialbayes.plots, "
-        "trialbayes.report;"
+        "import matplotlib; matplotlib.use('svg'); import trialbayes, trialbayes.plots.general, "
+        "trialbayes.report.artefacts;"
         "print(matplotlib.get_backend())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -187,7 +188,7 @@ def test_importing_plots_keeps_the_users_backend():
 
 
 def test_subgroups_partition_the_patients():
-    from trialbayes.estimands import subgroup_masks
+    from trialbayes.estimands.draws import subgroup_masks
 
     x = np.array([1.0, 2.0, 2.0, 3.0, 5.0, 5.0, 9.0])
     for cuts in ([2.0], [2.0, 5.0], [1.5, 3.0, 6.0]):
@@ -196,7 +197,7 @@ def test_subgroups_partition_the_patients():
 
 
 def test_probabilities_from_draws_never_print_certainty():
-    from trialbayes.text import prob
+    from trialbayes.core.text import prob
 
     assert (
         prob(1.0, 600) == "> 0.998"
@@ -211,8 +212,8 @@ def test_probabilities_from_draws_never_print_certainty():
 def test_published_route_honours_sampler_and_diagnostics():
     """Chains, draws and the gate come from the config (they were hard-coded: 4 chains, 1000
     tune, default gate)."""
-    from trialbayes.config import parse_config
-    from trialbayes.published_run import run_published
+    from trialbayes.config.schema import parse_config
+    from trialbayes.routes.published import run_published
 
     cfg = parse_config(
         {
@@ -249,8 +250,8 @@ def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
 
 
 def test_forest_rows_label_subgroups_with_unit_and_events():
-    from trialbayes.tables import forest_rows
-    from trialbayes.results import ModelResult, Quantity, Subgroups, SurvivalSummary
+    from trialbayes.report.tables import forest_rows
+    from trialbayes.results.model import ModelResult, Quantity, Subgroups, SurvivalSummary
 
     h = HRSummary.from_normal(0.0, 0.2)
     q = Quantity(0.5, 0.4, 0.6, 0.95)
@@ -283,8 +284,8 @@ def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):
     were all set to 1 or 0."""
     import shutil
 
-    from trialbayes.escape import md_text
-    from trialbayes.text import prob
+    from trialbayes.core.escape import md_text
+    from trialbayes.core.text import prob
 
     src, _, res = small_run
     assert res.exit_code == 0, res.output
@@ -319,6 +320,6 @@ def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):
             continue
         for h, c in zip(head, cells):
             if h.startswith("P(HR"):
-                assert c not in ("0.000", "1.000"), (h, ln)
+                assert c not in ("0.000", "1.000"), (h, cells)
                 checked += 1
     assert checked >= 20

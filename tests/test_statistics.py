@@ -6,15 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from trialbayes.config import Baseline, ColumnMap, Diagnostics, ModelSpec, Sampler
-from trialbayes.data import from_frame
-from trialbayes.frequentist import cox_fit
-from trialbayes.pem import PiecewiseExponentialModel
-from trialbayes.priors import NormalPrior
-from trialbayes.synthetic import SYNTHETIC_COLUMNS, generate
-
 from recovery import acceptance_region, run_coverage
+
+from trialbayes.config.priors import NormalPrior
+from trialbayes.config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec, Sampler
+from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.data.table import from_frame
+from trialbayes.estimands.frequentist import cox_fit
+from trialbayes.models.pem import PiecewiseExponentialModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +141,6 @@ def test_prior_sensitivity_refits_without_recompiling(tmp_path):
     """Scenario refits reuse the compiled model, move the HR as the priors say, and leave the
     main fit's results untouched."""
     import yaml
-
     from helpers import run_cli
 
     base = {"name": "sens", "data": {"kind": "synthetic", "n": 220, "seed": 20250601},

@@ -2,9 +2,7 @@
 exit status 2, nothing written to the outputs folder."""
 
 import numpy as np
-
 import pytest
-
 from helpers import COLUMNS, good_frame, run_cli, write_case
 
 
@@ -73,8 +71,8 @@ def test_missing_covariate_is_an_error_by_default(tmp_path):
 
 
 def test_complete_case_reports_dropped_count(tmp_path):
-    from trialbayes.config import load_config
-    from trialbayes.sources import load_data
+    from trialbayes.config.schema import load_config
+    from trialbayes.data.sources import load_data
 
     cols = dict(COLUMNS)
     cfg = write_case(tmp_path, _df("age", (1, 2, 3), np.nan),
@@ -155,7 +153,8 @@ def test_estimand_biomarker_must_exist(tmp_path):
 def test_sensitivity_models_are_checked_against_model_names():
     """`sensitivity.models` named a model that exists and was refused: the check compared it with
     the scenario names (a loop variable reused)."""
-    from trialbayes.config import ConfigError, parse_config
+    from trialbayes.config.schema import parse_config
+    from trialbayes.core.errors import ConfigError
 
     base = {"name": "s", "data": {"kind": "synthetic"},
             "models": [{"name": "unadj"}, {"name": "adj", "covariates": "all"}],

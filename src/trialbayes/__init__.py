@@ -19,23 +19,25 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0+unknown"
 
+#: public name -> the package that holds it (imported on first use)
 _EXPORTS = {
     "load_config": "config",
     "parse_config": "config",
     "Config": "config",
-    "ConfigError": "config",
     "ModelSpec": "config",
     "ColumnMap": "config",
     "Sampler": "config",
     "Diagnostics": "config",
+    "ConfigError": "core",
+    "DataError": "core",
+    "NotFittedError": "core",
+    "Flag": "core",
     "TrialData": "data",
-    "DataError": "data",
     "from_frame": "data",
-    "PiecewiseExponentialModel": "pem",
-    "NotFittedError": "pem",
+    "PiecewiseExponentialModel": "models",
     "Results": "results",
     "HRSummary": "results",
-    "Flag": "flags",
+    "load_results": "results",
 }
 
 __all__ = ["__version__", "run", *_EXPORTS]
@@ -49,12 +51,17 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'trialbayes' has no attribute '{name}'")
 
 
+def __dir__() -> list[str]:
+    """The public names (lazy exports included), so tab completion shows them."""
+    return sorted(__all__)
+
+
 def run(config, out: str | Path | None = None):
     """Run an analysis end to end and return its typed :class:`Results`.
 
     ``config``: a path to a YAML config, a dict, or a :class:`Config`. ``out``: a root folder to
     write ``<out>/<name>/`` into (as the CLI does); None writes nothing."""
-    from .config import Config, load_config, parse_config
+    from .config.schema import Config, load_config, parse_config
 
     if isinstance(config, (str, Path)):
         config = load_config(config)
@@ -62,8 +69,6 @@ def run(config, out: str | Path | None = None):
         config = parse_config(config)
     elif not isinstance(config, Config):
         raise TypeError(f"config must be a path, a dict or a Config, not {type(config).__name__}")
-    if config.data.kind == "published":
-        from .published_run import run_published as route
-    else:
-        from .analysis import run_patient_level as route
-    return route(config, out or "outputs", write=out is not None).results
+    from .routes.dispatch import run_config
+
+    return run_config(config, out or "outputs", write=out is not None).results

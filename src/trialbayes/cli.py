@@ -43,9 +43,10 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
-    from . import progress
-    from .config import ConfigError, load_config
-    from .data import DataError
+    from .config.schema import load_config
+    from .core import progress
+    from .core.errors import ConfigError, DataError
+    from .routes.dispatch import run_config
 
     progress.configure(enabled=not quiet)
     progress.say(f"trialbayes run {config}")
@@ -61,11 +62,11 @@ def run(
     if scheduler and cfg.next_phase is not None:
         cfg.next_phase.executor, cfg.next_phase.scheduler = "dask", scheduler
     try:
-        result = _dispatch(cfg, out, str(config))
+        result = run_config(cfg, out, str(config))
     except (DataError, ConfigError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
-    from .render import headline
+    from .report.markdown import headline
 
     r = result.results
     typer.echo(f"wrote {result.out_dir}")
@@ -78,7 +79,7 @@ def run(
     for line in headline(r):
         typer.echo(line)
     if r.sections.get("next_phase"):
-        from .nextphase import headline as next_phase_headline
+        from .nextphase.grid import headline as next_phase_headline
 
         for line in next_phase_headline(r.sections["next_phase"]):
             typer.echo(line)
@@ -91,29 +92,19 @@ def run(
             raise typer.Exit(EXIT_UNRELIABLE)
 
 
-def _dispatch(cfg, out: Path, config_path: str):
-    if cfg.data.kind == "published":
-        from .published_run import run_published
-
-        return run_published(cfg, out, config_path)
-    from .analysis import run_patient_level
-
-    return run_patient_level(cfg, out, config_path)
-
-
 @app.command()
 def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     """Validate a config and its data without fitting anything."""
-    from .caution import data_flags
-    from .config import ConfigError, load_config
-    from .data import DataError
-    from .settings import describe_settings
-    from .validate import validate
+    from .config.schema import load_config
+    from .core.errors import ConfigError, DataError
+    from .data.settings import describe_settings
+    from .estimands.caution import data_flags
+    from .routes.validate import preflight
 
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
-            data, settings = validate(cfg)
+            data, settings = preflight(cfg)
             typer.echo(
                 f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
                 f"biomarkers {data.biomarkers}"
@@ -148,11 +139,11 @@ def calibrate(
 ):
     """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/.
     Settings: the config's ``calibration:`` section, overridden by the options given here."""
-    from . import progress
-    from .calibrate_run import run_calibration
-    from .calibration_config import with_cli_options
-    from .config import ConfigError, load_config
-    from .data import DataError
+    from .config.calibration import with_cli_options
+    from .config.schema import load_config
+    from .core import progress
+    from .core.errors import ConfigError, DataError
+    from .routes.calibration import run_calibration
 
     progress.configure(enabled=not quiet)
     _quiet_libraries()
@@ -185,14 +176,14 @@ def calibrate(
 @app.command()
 def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
     """Re-render report.md and report.html from a run's results.json, without refitting anything."""
-    from .results import load_results
+    from .results.io import load_results
 
     try:
         r = load_results(outdir / "results.json")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _err(f"cannot read {outdir / 'results.json'}: {exc}")
         raise typer.Exit(EXIT_INPUT)
-    from .writer import render_reports
+    from .report.writer import render_reports
 
     for name, text in render_reports(r, outdir).items():
         target, tmp = outdir / name, outdir / f".{name}.tmp"
@@ -217,13 +208,13 @@ def reconstruct(
     """Rebuild patient-level data from a digitised Kaplan–Meier figure (Guyot et al. 2012).
 
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
-    from .data import DataError
-    from .escape import csv_frame
-    from .outputs import dumps
-    from .plots import ARM_COLOURS, save
-    from .figures import quality_plot
-    from .reconstruct import quality, read_inputs
-    from .reconstruct import reconstruct as rebuild
+    from .core.errors import DataError
+    from .core.escape import csv_frame
+    from .core.outputs import dumps
+    from .data.reconstruct.guyot import quality, read_inputs
+    from .data.reconstruct.guyot import reconstruct as rebuild
+    from .plots.general import ARM_COLOURS, save
+    from .plots.journal import quality_plot
 
     stem = out.with_suffix("")
     targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
@@ -276,13 +267,8 @@ def reconstruct(
 
 
 def main() -> None:
-    from .interrupts import (
-        Interrupted,
-        SamplingIncomplete,
-        committed,
-        failure_phase,
-        handle_signals,
-    )
+    from .core.errors import Interrupted, SamplingIncomplete
+    from .core.interrupts import committed, failure_phase, handle_signals
 
     with handle_signals():
         try:

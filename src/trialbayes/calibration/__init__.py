@@ -1,0 +1,8 @@
+"""Simulation-based calibration of a patient-level model: one replicate (prior draw, simulated
+trial, refit, ranks) and the rank-uniformity summary."""
+
+from .sbc import CalibrationResults, sbc_cell, summarise
+
+__all__ = [
+    "CalibrationResults", "sbc_cell", "summarise"
+]

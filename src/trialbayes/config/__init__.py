@@ -1,0 +1,13 @@
+"""The schema of a run's YAML config (strict pydantic models, unknown keys refused with a hint),
+the YAML reader (duplicate keys, non-finite numbers), priors by term and scenario, and the
+``next_phase:`` and ``calibration:`` sections. A config is data: nothing in it is imported or run."""
+
+from .calibration import CalibrationSettings, CalibrationSpec
+from .next_phase import NextPhase
+from .priors import merge_priors
+from .schema import ColumnMap, Config, Diagnostics, ModelSpec, Sampler, load_config, parse_config
+
+__all__ = [
+    "CalibrationSettings", "CalibrationSpec", "ColumnMap", "Config", "Diagnostics", "ModelSpec",
+    "NextPhase", "Sampler", "load_config", "merge_priors", "parse_config"
+]

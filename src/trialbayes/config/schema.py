@@ -1,0 +1,474 @@
+"""Analysis configuration: a strict pydantic schema for the YAML files in configs/.
+
+Unknown keys are rejected with a "did you mean" hint. A config is data only: it names data,
+models, prior overrides, sampler, diagnostics, estimand and report settings; nothing in it is
+imported or executed. Relative paths are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from ..core.errors import ConfigError, RawConfigError
+from .calibration import CalibrationSpec
+from .next_phase import NextPhase
+from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
+from .raw import check_finite, format_errors, load_yaml
+
+
+# ----------------------------------------------------------------------------- data
+class ColumnMap(_Strict):
+    id: str = "id"
+    time: str = "time"
+    event: str = "event"
+    event_value: Union[int, float, str, bool] = 1
+    censored_value: Union[int, float, str, bool] = 0
+    arm: str = "arm"
+    treatment_level: Union[str, int, float, bool] = 1
+    control_level: Union[str, int, float, bool, None] = None
+    biomarkers: list[str] = []
+    covariates: list[str] = []
+    centre: str | None = None
+
+
+TimeUnit = Literal["days", "weeks", "months", "years"]
+
+
+class SyntheticSource(_Strict):
+    kind: Literal["synthetic"]
+    n: int = Field(220, ge=10, le=1_000_000)
+    seed: int = Field(20250601, ge=0)
+    time_unit: TimeUnit | None = None  # default: the generator's (days)
+    units: dict[str, str] = {}  # default: the generator's
+
+
+class FileSource(_Strict):
+    kind: Literal["file"]
+    path: Path
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    columns: ColumnMap = ColumnMap()
+    missing: Literal["error", "complete_case"] = "error"
+    label: str | None = None
+    time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
+    # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
+    units: dict[str, str] = {}  # column -> unit, e.g. {crp: mg/L}; shown on every value
+
+
+class EventsPerArm(_Strict):
+    treatment: PositiveInt
+    control: PositiveInt
+
+
+class PublishedEstimate(_Strict):
+    """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    hr: float | None = None
+    ci: tuple[float, float] | None = None
+    ci_level: float = 0.95
+    log_hr: float | None = None
+    se: float | None = None
+    events: EventsPerArm | None = None
+    subgroup: str | None = None
+    share: float | None = Field(None, gt=0, le=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        n = self.name
+        if not 0 < self.ci_level < 1:
+            raise ValueError(f"estimate '{n}': ci_level must lie in (0, 1), got {self.ci_level}")
+        if self.hr is not None and self.hr <= 0:
+            raise ValueError(f"estimate '{n}': HR must be > 0, got {self.hr}")
+        if self.hr is not None and self.log_hr is not None:
+            raise ValueError(f"estimate '{n}': give hr or log_hr, not both")
+        if self.hr is None and self.log_hr is None:
+            raise ValueError(
+                f"estimate '{n}': needs hr (with ci or events) or log_hr (with se or events)"
+            )
+        spreads = [x is not None for x in (self.ci, self.se, self.events)]
+        if sum(spreads) != 1:
+            raise ValueError(
+                f"estimate '{n}': give exactly one of ci, se or events for its uncertainty"
+            )
+        if self.se is not None and self.se <= 0:
+            raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.ci is not None:
+            lo, hi = self.ci
+            if lo <= 0 or hi <= 0:
+                raise ValueError(
+                    f"estimate '{n}': CI bounds must be > 0 (HR scale), got {list(self.ci)}"
+                )
+            if lo >= hi:
+                raise ValueError(f"estimate '{n}': CI lower {lo} must be < upper {hi}")
+            est = self.hr if self.hr is not None else math.exp(self.log_hr)
+            if not lo <= est <= hi:
+                raise ValueError(
+                    f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
+                )
+        return self
+
+
+class PublishedSource(_Strict):
+    kind: Literal["published"]
+    label: str = "published estimates"
+    estimates: list[PublishedEstimate] = Field(min_length=1)
+
+    @field_validator("estimates")
+    @classmethod
+    def _unique(cls, v):
+        names = [e.name for e in v]
+        dup = sorted({x for x in names if names.count(x) > 1})
+        if dup:
+            raise ValueError(f"duplicate estimate names {dup}")
+        return v
+
+
+class ReconstructedSource(_Strict):
+    """Patient data rebuilt from a digitised Kaplan–Meier figure (Guyot 2012) before the analysis."""
+
+    kind: Literal["reconstructed"]
+    curve: Path  # CSV arm,time,survival
+    risk: Path  # CSV arm,time,n_at_risk
+    events: Path | None = None  # CSV arm,events
+    percent: bool = False  # survival given in percent
+    treatment_level: str
+    label: str = "digitised Kaplan-Meier figure"
+    time_unit: TimeUnit | None = None
+    units: dict[str, str] = {}
+
+
+DataSource = Annotated[
+    Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource],
+    Field(discriminator="kind"),
+]
+
+
+# ----------------------------------------------------------------------------- models
+class ModelSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # used in file names and reports
+    covariates: Union[list[str], Literal["all"]] = []
+    covariate_pooling: Literal["partial", "none"] = "partial"
+    centre_frailty: bool = False
+    interaction: Literal["none", "linear", "log_linear", "spline"] = "none"
+    biomarker: str | None = None
+    spline_basis: int = Field(8, ge=4, le=20)
+
+    @model_validator(mode="after")
+    def _biomarker_needed(self):
+        if self.interaction != "none" and not self.biomarker:
+            raise ValueError(
+                f"model '{self.name}': interaction '{self.interaction}' needs 'biomarker'"
+            )
+        if self.interaction == "none" and self.biomarker:
+            raise ValueError(f"model '{self.name}': 'biomarker' given but interaction is 'none'")
+        return self
+
+    @property
+    def log_biomarker(self) -> bool:
+        return self.interaction in ("log_linear", "spline")
+
+
+class Baseline(_Strict):
+    cuts: list[float] | None = None
+    n_intervals: int = Field(8, ge=1, le=60)
+    parametrisation: Literal["auto", "centred", "non_centred"] = "auto"
+    #: how the log-likelihood is computed (same quantity): PyTensor graph or one fused Op
+    #: (fused.py), optionally with its per-patient arithmetic in single precision
+    likelihood: Literal["graph", "fused", "fused_float32"] = "fused"  # measured: README Benchmarks
+
+    @field_validator("cuts")
+    @classmethod
+    def _sorted(cls, v):
+        if v is None:
+            return v
+        if any(c <= 0 for c in v):
+            raise ValueError("cut points must be > 0 (0 is the implicit start)")
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"cut points must be strictly increasing, got {v}")
+        return v
+
+
+class Sampler(_Strict):
+    backend: Literal["nutpie", "pymc"] = "nutpie"
+    chains: int = Field(4, ge=1, le=16)
+    # 2000: at 1000, converged fits miss R-hat 1.01 by chance in ~2% of seeds (README, Tests)
+    draws: int = Field(2000, ge=10, le=1_000_000)  # and bounded by memory (checks.check_memory)
+    tune: int = Field(1000, ge=10, le=1_000_000)
+    seed: int = Field(20250601, ge=0)
+    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
+    progress: Literal["auto", "on", "off"] = "auto"
+    #: compile cache folder, or "off"; unset: $TRIALBAYES_CACHE_DIR, else the user cache folder
+    cache_dir: str | None = None
+
+
+class Diagnostics(_Strict):
+    rhat_max: PositiveFloat = 1.01
+    ess_bulk_min: PositiveFloat = 400
+    ess_tail_min: PositiveFloat = 400
+    max_divergences: int = Field(0, ge=0)
+    bfmi_min: float = Field(0.3, ge=0)
+    allow_unreliable: bool = False
+
+
+class Estimands(_Strict):
+    hr_thresholds: list[PositiveFloat] = [1.0, 0.8]
+    harm_threshold: PositiveFloat = 1.1
+    biomarker: str | None = None
+    subgroup_cutoffs: list[float] | None = None  # None: biomarker tertiles (settings.py)
+    landmark: PositiveFloat | None = None  # None: median follow-up (settings.py)
+    ci_prob: float = Field(0.95, gt=0.5, lt=1.0)
+    curve_points: int = Field(60, ge=10, le=400)
+    max_draws: int = Field(4000, ge=100)  # one set of draws (thinned evenly) for every estimate
+
+    @field_validator("hr_thresholds")
+    @classmethod
+    def _with_one(cls, v):
+        """P(HR < 1), the probability of benefit, is always reported; other thresholds add to it."""
+        return [1.0] + [t for t in v if t != 1.0]
+
+    @field_validator("subgroup_cutoffs")
+    @classmethod
+    def _inc(cls, v):
+        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"subgroup_cutoffs must be strictly increasing, got {v}")
+        return v
+
+
+class Sensitivity(_Strict):
+    """Refit the patient-level models under named prior scenarios (treatment, interaction)."""
+
+    enabled: bool = False
+    models: list[str] | None = None
+    design_hr: float = Field(0.5, gt=0, lt=1)
+    scenarios: list[ScenarioSpec] | None = None
+    psense: bool = True
+
+
+def _in_unit_interval(v: list[float], what: str) -> list[float]:
+    bad = [x for x in v if not 0 < x < 1]
+    if bad:
+        raise ValueError(f"{what} must lie in (0, 1), got {bad}")
+    return v
+
+
+class GridSpec(_Strict):
+    lo: float
+    hi: float
+    n: int = Field(21, ge=2, le=400)
+
+    @model_validator(mode="after")
+    def _order(self):
+        if not self.lo < self.hi:
+            raise ValueError(f"grid lo ({self.lo}) must be < hi ({self.hi})")
+        return self
+
+    def values(self):
+        import numpy as np
+
+        return np.linspace(self.lo, self.hi, self.n)
+
+
+class SubgroupShrinkage(_Strict):
+    estimates: list[str] | None = None  # default: every estimate with a subgroup label
+    tau_sigma: PositiveFloat = 0.5
+    mu_prior: dict[str, Any] | None = None
+
+
+class AssuranceSpec(_Strict):
+    """A phase 3 design: all-comers (from ``overall``) vs enriched (a shrunken subgroup)."""
+
+    scenario: str = "sceptical"
+    overall: str
+    enriched: str | None = None
+    events: list[PositiveInt] = [100, 150, 200, 300, 400, 600]
+    allocation: float = Field(0.5, gt=0, lt=1)
+    alpha: float = Field(0.025, gt=0, lt=0.5)
+    target_hr: PositiveFloat = 0.8
+    levels: list[float] = [0.8, 0.9]
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v):
+        return _in_unit_interval(v, "levels")
+
+
+class PublishedAnalysis(_Strict):
+    design_hr: float = Field(0.5, gt=0, lt=1)
+    scenarios: list[ScenarioSpec] | None = None
+    estimates: list[str] | None = None
+    grid_mean: GridSpec = GridSpec(lo=-0.7, hi=0.7, n=29)
+    grid_sd: GridSpec = GridSpec(lo=0.05, hi=1.0, n=39)
+    tipping_levels: list[float] = [0.9, 0.95]
+    subgroups: SubgroupShrinkage | None = SubgroupShrinkage()
+    assurance: AssuranceSpec | None = None
+    nuts_draws: int = Field(20000, ge=500, le=10_000_000)
+
+    @field_validator("tipping_levels")
+    @classmethod
+    def _levels(cls, v):
+        return _in_unit_interval(v, "tipping_levels")
+
+    @field_validator("grid_sd")
+    @classmethod
+    def _sd_positive(cls, v):
+        if v.lo <= 0:
+            raise ValueError(f"grid_sd.lo must be > 0 (a prior SD), got {v.lo}")
+        return v
+
+
+class Report(_Strict):
+    title: str | None = None
+    dpi: int = Field(110, ge=50, le=400)
+    figures: bool = True
+    html: bool = True  # write the self-contained report.html beside report.md
+
+
+class Config(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+    title: str | None = None
+    data: DataSource
+    models: list[ModelSpec] = []
+    baseline: Baseline = Baseline()
+    priors: dict[str, dict[str, Any]] = {}
+    sampler: Sampler = Sampler()
+    diagnostics: Diagnostics = Diagnostics()
+    estimands: Estimands = Estimands()
+    sensitivity: Sensitivity = Sensitivity()
+    published: PublishedAnalysis | None = None
+    report: Report = Report()
+    next_phase: NextPhase | None = None  # next-trial simulation (nextphase.py)
+    calibration: CalibrationSpec | None = None  # `trialbayes calibrate` settings (calibrate.py)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [m.name for m in self.models]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"models: duplicate model names {sorted(dup)}")
+        merge_priors(self.priors)  # raises on unknown terms / families
+        for where, scen in (
+            ("sensitivity.scenarios", self.sensitivity.scenarios),
+            ("published.scenarios", self.published.scenarios if self.published else None),
+        ):
+            sc_names = [sc.name for sc in scen or []]
+            if len(set(sc_names)) != len(sc_names):
+                raise ValueError(f"{where}: scenario names must be unique, got {sc_names}")
+        if self.sensitivity.models:
+            unknown = set(self.sensitivity.models) - set(names)
+            if unknown:
+                raise ValueError(
+                    f"sensitivity.models: unknown model(s) {sorted(unknown)}; models are {names}"
+                )
+        if self.next_phase is not None:
+            self.next_phase.check_models(self.models, self.data.kind)
+        if self.calibration is not None:
+            self.calibration.check_models(self.models)
+        if self.data.kind == "published":
+            if self.models:
+                raise ValueError(
+                    "models: patient-level models do not apply to data kind 'published'"
+                )
+            if self.published is None:
+                self.published = PublishedAnalysis()
+            self._check_published()
+        else:
+            if not self.models:
+                raise ValueError("models: at least one model is needed for patient-level data")
+            if self.published is not None:
+                raise ValueError("published: only for data kind 'published'")
+        return self
+
+    def _check_published(self):
+        names = [e.name for e in self.data.estimates]
+        p = self.published
+        refs = list(p.estimates or [])
+        if p.subgroups and p.subgroups.estimates:
+            refs += p.subgroups.estimates
+        if p.assurance:
+            refs += [p.assurance.overall] + ([p.assurance.enriched] if p.assurance.enriched else [])
+        for r in refs:
+            if r not in names:
+                close = difflib.get_close_matches(r, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(
+                    f"published: estimate '{r}' is not among the data's estimates {names}{hint}"
+                )
+        analysed = p.estimates or names
+        if p.assurance:
+            for r in [p.assurance.overall] + (
+                [p.assurance.enriched] if p.assurance.enriched else []
+            ):
+                if r not in analysed:
+                    raise ValueError(
+                        f"published.assurance: estimate '{r}' is not among the analysed estimates {analysed}"
+                    )
+        scen = [s.name for s in (p.scenarios or [])] or list(SCENARIOS)
+        if p.assurance and p.assurance.scenario not in scen:
+            raise ValueError(
+                f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}"
+            )
+        if p.assurance and p.assurance.enriched and not p.subgroups:
+            raise ValueError(
+                "published.assurance.enriched needs published.subgroups (the shrunken subgroup posterior)"
+            )
+
+    def resolved_priors(self) -> dict:
+        return merge_priors(self.priors)
+
+    def hash(self) -> str:
+        """sha256 of the resolved config (paths as given), for provenance and save/load."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = load_yaml(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
+    except RawConfigError as exc:
+        raise ConfigError(f"config {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    raw.setdefault("name", path.stem)
+    return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
+    try:
+        check_finite(raw)
+    except RawConfigError as exc:
+        raise ConfigError(f"invalid config {source}: {exc}") from None
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_errors(err, source)) from None
+    base = Path(base_dir) if base_dir else Path.cwd()
+    cache = cfg.sampler.cache_dir
+    if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():
+        cfg.sampler.cache_dir = str((base / Path(cache).expanduser()).resolve())
+    for attr in ("path", "curve", "risk", "events"):
+        p = getattr(cfg.data, attr, None)
+        if isinstance(p, Path) and not p.is_absolute():
+            setattr(cfg.data, attr, (base / p).resolve())
+    return cfg

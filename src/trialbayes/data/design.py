@@ -1,0 +1,224 @@
+"""From validated TrialData and a model spec to the arrays a piecewise-exponential model needs.
+
+Per patient only sufficient statistics are kept (O(N + K)): the interval of exit, the time spent
+in it, the event indicator, the treatment indicator, standardised covariates, the centre index and
+the biomarker basis. The baseline has K intervals [s_k, s_{k+1}) with s_0 = 0; the last is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.interpolate import BSpline
+
+from ..config.schema import Baseline, ModelSpec
+from ..core.errors import DataError
+from .table import TrialData
+
+
+def cut_points(times: np.ndarray, events: np.ndarray, baseline: Baseline) -> np.ndarray:
+    """Interior cut points: as given, or at quantiles of the event times."""
+    if baseline.cuts:
+        cuts = np.asarray(baseline.cuts, float)
+        if cuts.max() >= times.max():
+            raise DataError(
+                f"baseline.cuts: cut points beyond the last follow-up time {times.max():g}"
+            )
+        return cuts
+    ev_t = np.sort(times[events == 1])
+    k = baseline.n_intervals
+    if k == 1 or len(ev_t) < 2:
+        return np.array([])
+    q = np.quantile(ev_t, np.arange(1, k) / k)
+    q = np.unique(np.round(q, 6))
+    return q[(q > 0) & (q < times.max())]
+
+
+def interval_stats(times: np.ndarray, cuts: np.ndarray):
+    """Interval index of exit (half-open on the left: (s_k, s_{k+1}]) and time spent in it."""
+    starts = np.concatenate([[0.0], cuts])
+    idx = np.searchsorted(cuts, times, side="left")
+    return idx.astype("int64"), times - starts[idx], starts
+
+
+@dataclass
+class BiomarkerBasis:
+    """Effect-modification basis in the (log-)biomarker, zero at the reference value.
+
+    linear / log_linear: one column, z = (g(x) - centre) / scale with g = identity or log.
+    spline: z plus penalised cubic B-spline deviations in mixed-model form (Eilers & Marx P-spline,
+    second-order difference penalty reparametrised so the penalised part has iid N(0, σ²)
+    coefficients; σ → 0 recovers the linear model).
+    """
+
+    kind: str
+    log: bool
+    centre: float
+    scale: float
+    reference: float  # in original units (the median)
+    knots: np.ndarray | None = None
+    transform: np.ndarray | None = None  # nb × (nb - 2)
+    lo: float = 0.0
+    hi: float = 0.0
+    ref_row: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8) -> "BiomarkerBasis":
+        log = kind in ("log_linear", "spline")
+        g = np.log(x) if log else x
+        ref = float(np.median(x))
+        b = cls(
+            kind=kind,
+            log=log,
+            centre=float(np.log(ref) if log else ref),
+            scale=float(np.std(g)),
+            reference=ref,
+        )
+        if kind == "spline":
+            z = b._z(x)
+            b.lo, b.hi = float(z.min()), float(z.max())
+            inner = np.linspace(b.lo, b.hi, n_basis - 2)
+            step = inner[1] - inner[0]
+            b.knots = np.concatenate(
+                [b.lo - step * np.arange(3, 0, -1), inner, b.hi + step * np.arange(1, 4)]
+            )
+            d = np.diff(np.eye(n_basis), 2, axis=0)
+            w, v = np.linalg.eigh(d.T @ d)
+            keep = w > 1e-9 * w.max()
+            b.transform = v[:, keep] / np.sqrt(w[keep])
+            b.ref_row = b._penalised_raw(np.array([0.0]))[0]
+        return b
+
+    def _z(self, x):
+        g = np.log(x) if self.log else np.asarray(x, float)
+        return (g - self.centre) / self.scale
+
+    def _penalised_raw(self, z):
+        zc = np.clip(z, self.lo, self.hi)
+        bs = BSpline.design_matrix(zc, self.knots, 3, extrapolate=True).toarray()
+        return bs @ self.transform
+
+    def n_penalised(self) -> int:
+        return 0 if self.transform is None else self.transform.shape[1]
+
+    def evaluate(self, x) -> tuple[np.ndarray, np.ndarray]:
+        """(linear column z, penalised columns) at biomarker values ``x`` (original units)."""
+        x = np.asarray(x, float)
+        if self.log and (x <= 0).any():
+            raise DataError("biomarker values must be > 0 for a log-scale basis")
+        z = self._z(x)
+        pen = (
+            self._penalised_raw(z) - self.ref_row
+            if self.kind == "spline"
+            else np.zeros((len(z), 0))
+        )
+        return z, pen
+
+    def per_unit_slope(self) -> float:
+        """Multiply a coefficient of z by this to get it per original unit (linear) or per log unit."""
+        return 1.0 / self.scale
+
+
+@dataclass
+class Design:
+    spec: ModelSpec
+    cuts: np.ndarray
+    starts: np.ndarray
+    widths: np.ndarray
+    interval: np.ndarray
+    offset: np.ndarray
+    event: np.ndarray
+    treat: np.ndarray
+    X: np.ndarray
+    cov_names: list[str]
+    cov_mean: np.ndarray
+    cov_sd: np.ndarray
+    centre_idx: np.ndarray
+    centre_labels: list[str]
+    log_rate: float
+    basis: BiomarkerBasis | None = None
+    bm_z: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    bm_pen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    biomarker_values: np.ndarray | None = None
+    baseline_parametrisation: str = "auto"
+    likelihood: str = "fused"  # 'graph' (model.pem_parts), 'fused'/'fused_float32' (fused.py)
+
+    @property
+    def n(self) -> int:
+        return len(self.event)
+
+    @property
+    def n_intervals(self) -> int:
+        return len(self.starts)
+
+    def data_dict(self) -> dict[str, np.ndarray]:
+        """The pm.Data values; the names are those of the PyMC model's data containers."""
+        d = {
+            "event": self.event,
+            "treat": self.treat,
+            "interval_idx": self.interval,
+            "offset": self.offset,
+            "widths": self.widths,
+            "log_rate": np.asarray(self.log_rate),
+        }
+        if self.X.shape[1]:
+            d["X"] = self.X
+        if self.centre_labels:
+            d["centre_idx"] = self.centre_idx
+        if self.basis is not None:
+            d["bm_z"] = self.bm_z
+            if self.basis.n_penalised():
+                d["bm_pen"] = self.bm_pen
+        return d
+
+
+def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design:
+    f = data.frame
+    t = f["time"].to_numpy(float)
+    e = f["event"].to_numpy(float)
+    cuts = cut_points(t, e.astype(int), baseline)
+    interval, offset, starts = interval_stats(t, cuts)
+    widths = np.diff(np.append(starts, t.max()))
+    widths[-1] = 0.0  # the open last interval never contributes a full width
+
+    covs = data.covariates if spec.covariates == "all" else list(spec.covariates)
+    if covs:
+        raw = f[covs].to_numpy(float)
+        mean, sd = raw.mean(0), raw.std(0)
+        X = (raw - mean) / sd
+    else:
+        X, mean, sd = np.zeros((len(f), 0)), np.zeros(0), np.zeros(0)
+
+    if spec.centre_frailty:
+        labels, idx = np.unique(f["centre"].astype(str), return_inverse=True)
+        centre_labels, centre_idx = [str(v) for v in labels], idx.astype("int64")
+    else:
+        centre_labels, centre_idx = [], np.zeros(len(f), "int64")
+
+    person_time = t.sum()
+    design = Design(
+        spec=spec,
+        cuts=cuts,
+        starts=starts,
+        widths=widths,
+        interval=interval,
+        offset=offset,
+        event=e,
+        treat=f["treat"].to_numpy(float),
+        X=X,
+        cov_names=covs,
+        cov_mean=mean,
+        cov_sd=sd,
+        centre_idx=centre_idx,
+        centre_labels=centre_labels,
+        log_rate=float(np.log(max(e.sum(), 0.5) / person_time)),
+        baseline_parametrisation=baseline.parametrisation,
+        likelihood=baseline.likelihood,
+    )
+    if spec.biomarker:
+        x = f[spec.biomarker].to_numpy(float)
+        design.basis = BiomarkerBasis.fit(x, spec.interaction, spec.spline_basis)
+        design.bm_z, design.bm_pen = design.basis.evaluate(x)
+        design.biomarker_values = x
+    return design

@@ -1,0 +1,165 @@
+"""Resolving the analysis settings that depend on the trial: nothing trial-specific is a default.
+
+Every setting comes from the config or, where absent, from the data by a documented rule, and is
+recorded as a :class:`~trialbayes.results.model.Setting` saying which (the report prints it):
+
+* ``time_unit``: ``data.time_unit``; none given -> times are shown as "time units".
+* ``units``: ``data.units`` (column -> unit); a column without a unit is shown bare.
+* ``landmark``: ``estimands.landmark``; else the median of the observed follow-up times (all
+  patients, events and censored), rounded down to 2 significant figures.
+* ``biomarker`` (for subgroups and the HR-by-biomarker summaries): ``estimands.biomarker``; else
+  the biomarker of the first model with an interaction; else the data's first biomarker; else none.
+* ``subgroup_cutoffs``: ``estimands.subgroup_cutoffs``; else the biomarker's tertiles rounded to
+  3 significant figures; with ties a tertile at the minimum moves up to the next observed value,
+  and cut-offs at the maximum are dropped (subgroups: x < c1, c1 ≤ x ≤ c2, x > c2; with a single
+  cut-off x < c and x ≥ c).
+
+Input errors (raised as ``DataError`` before anything is fitted): a landmark beyond the longest
+follow-up; a cut-off outside the biomarker's observed range.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..config.schema import Config
+from ..core.errors import DataError
+from ..results.model import Setting
+from .table import TrialData
+
+LANDMARK_RULE = "median follow-up time, rounded down to 2 significant figures"
+CUTOFF_RULE = "tertiles of {b}, rounded to 3 significant figures"
+
+
+def round_sig(x: float, sig: int, down: bool = False) -> float:
+    if x == 0 or not math.isfinite(x):
+        return float(x)
+    p = sig - 1 - math.floor(math.log10(abs(x)))
+    f = 10.0**p
+    return (math.floor(x * f) if down else round(x * f)) / f
+
+
+def derived_landmark(times: np.ndarray) -> float:
+    med = float(np.median(times))
+    return round_sig(med, 2, down=True) or med
+
+
+def derived_cutoffs(values: np.ndarray) -> list[float]:
+    """Tertiles rounded to 3 significant figures; with ties (a discrete biomarker), a tertile at
+    the minimum moves up to the next observed value, and cut-offs at the maximum are dropped."""
+    v = np.unique(np.asarray(values, float))
+    if len(v) < 2:
+        return []
+    cuts = set()
+    for q in np.quantile(values, [1 / 3, 2 / 3]):
+        c = round_sig(float(q), 3)
+        cuts.add(float(v[1]) if c <= v[0] else c)
+    return sorted(c for c in cuts if c < v[-1])
+
+
+def pick_biomarker(cfg: Config, data: TrialData) -> str | None:
+    if cfg.estimands.biomarker:
+        return cfg.estimands.biomarker
+    for m in cfg.models:
+        if m.biomarker:
+            return m.biomarker
+    return data.biomarkers[0] if data.biomarkers else None
+
+
+def _units(cfg: Config) -> tuple[Setting, Setting]:
+    src = cfg.data
+    tu, units = getattr(src, "time_unit", None), dict(getattr(src, "units", {}) or {})
+    tu_s = (
+        Setting(tu, "config") if tu else Setting(None, "none", "not given: shown as 'time units'")
+    )
+    un_s = Setting(units, "config") if units else Setting({}, "none", "not given")
+    if src.kind == "synthetic":
+        from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
+
+        if not tu:
+            tu_s = Setting(SYNTHETIC_TIME_UNIT, "default", "the synthetic generator's")
+        un_s = Setting({**SYNTHETIC_UNITS, **units}, "default", "the synthetic generator's")
+    return tu_s, un_s
+
+
+def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
+    """All trial-dependent settings, validated against the data. Raises DataError."""
+    e = cfg.estimands
+    times = data.frame["time"].to_numpy(float)
+    tmax = float(times.max())
+    tu_s, un_s = _units(cfg)
+    tu, units = tu_s.value, un_s.value
+    if cfg.data.kind == "file":
+        c = cfg.data.columns
+        known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
+        unknown = sorted(set(units) - known)
+        if unknown:
+            raise DataError(
+                f"data.units: {unknown} are not among the analysed columns "
+                f"{sorted(map(str, known))}"
+            )
+    given = e.model_fields_set
+    out = {
+        "time_unit": tu_s,
+        "units": un_s,
+        "level": Setting(e.ci_prob, "config")
+        if "ci_prob" in given
+        else Setting(e.ci_prob, "default", "estimands.ci_prob default"),
+    }
+    if e.landmark is not None:
+        if e.landmark > tmax:
+            raise DataError(
+                f"estimands.landmark: {e.landmark:g} is beyond the longest follow-up "
+                f"{tmax:g}{' ' + tu if tu else ''}"
+            )
+        out["landmark"] = Setting(float(e.landmark), "config")
+    else:
+        out["landmark"] = Setting(derived_landmark(times), "derived", LANDMARK_RULE)
+    b = pick_biomarker(cfg, data)
+    src = "config" if e.biomarker else ("derived" if b else "none")
+    out["biomarker"] = Setting(
+        b, src, "" if e.biomarker or not b else "the model's / data's first biomarker"
+    )
+    out["subgroup_cutoffs"] = _cutoffs(e.subgroup_cutoffs, b, data, units)
+    return out
+
+
+def _cutoffs(given, b, data: TrialData, units: dict) -> Setting:
+    if b is None:
+        return Setting([], "none", "no biomarker")
+    vals = data.frame[b].to_numpy(float)
+    lo, hi = float(vals.min()), float(vals.max())
+    if given is None:
+        return Setting(derived_cutoffs(vals), "derived", CUTOFF_RULE.format(b=b))
+    bad = [c for c in given if not lo <= c <= hi]
+    if bad:
+        u = f" {units[b]}" if b in units else ""
+        raise DataError(
+            f"estimands.subgroup_cutoffs: {bad} lie outside the observed range of '{b}' "
+            f"({lo:g}–{hi:g}{u})"
+        )
+    return Setting(list(given), "config")
+
+
+def describe_settings(settings: dict[str, Setting]) -> list[str]:
+    """One line per resolved setting, for ``trialbayes check`` and the report."""
+    tu = settings["time_unit"].value or "time units"
+    units = settings["units"].value or {}
+    lines = []
+    for k, s in settings.items():
+        v = s.value
+        if k == "landmark":
+            v = f"{v:g} {tu}"
+        elif k == "subgroup_cutoffs":
+            b = settings["biomarker"].value
+            v = (
+                (", ".join(f"{c:g}" for c in v) + (f" {units[b]}" if b in units else ""))
+                if v
+                else "none"
+            )
+        elif k == "units":
+            v = ", ".join(f"{c}: {u}" for c, u in v.items()) or "none given"
+        lines.append(f"{k}: {v} ({s.text()})")
+    return lines

@@ -1,0 +1,41 @@
+"""From a config's data source to validated :class:`~trialbayes.data.table.TrialData`: synthetic,
+file or reconstructed (a digitised KM figure). Kept apart from ``data`` (validation) and
+``reconstruct`` (Guyot) so that neither imports the other's caller."""
+
+from __future__ import annotations
+
+from ..config.schema import ColumnMap, Config, FileSource, SyntheticSource
+from ..core.errors import DataError
+from .table import TrialData, from_frame, read_table
+
+
+def load_data(cfg: Config) -> TrialData:
+    """Load the config's patient-level data source and validate it."""
+    src = cfg.data
+    if isinstance(src, SyntheticSource):
+        from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
+
+        df, truth = generate(n=src.n, seed=src.seed)
+        return from_frame(
+            df,
+            ColumnMap(**SYNTHETIC_COLUMNS),
+            label=SYNTHETIC_LABEL,
+            source=f"synthetic(n={src.n}, seed={src.seed})",
+            synthetic=True,
+            truth=truth,
+        )
+    if isinstance(src, FileSource):
+        df = read_table(src.path, src.format)
+        return from_frame(
+            df,
+            src.columns,
+            missing=src.missing,
+            label=src.label or str(src.path),
+            source=str(src.path),
+            time_unit=src.time_unit,
+        )
+    if src.kind == "reconstructed":
+        from .reconstruct.guyot import load_reconstructed
+
+        return load_reconstructed(src)
+    raise DataError(f"data kind '{src.kind}' has no patient-level data")

@@ -1,0 +1,238 @@
+"""The piecewise-exponential log-likelihood as one fused PyTensor Op (``baseline.likelihood``).
+
+Same quantity as :func:`trialbayes.models.graph.pem_loglik_terms` (per patient i leaving interval j_i
+after o_i time units in it):
+
+    ll_i = d_i (α_{j_i} + η_i) − exp(η_i) H0_i,   H0_i = C_{j_i} + exp(α_{j_i}) o_i,
+    C_j = Σ_{k<j} exp(α_k) w_k,
+
+but computed in one O(N + K) loop instead of PyTensor's graph of gathers, a cumsum and their
+gradients (a scatter-add over N into K bins). :class:`PEMLogLik` returns the N terms together
+with exp(η_i) and the residual r_i = d_i − exp(η_i) H0_i, so its gradient needs no second pass
+over the exponentials: for output weights g (ones under a sum)
+
+    ∂/∂η_i = g_i r_i
+    ∂/∂α_j = Σ_{j_i=j} g_i d_i − e^{α_j} Σ_{j_i=j} g_i e^{η_i} o_i
+             − e^{α_j} w_j Σ_{j_i>j} g_i e^{η_i}
+
+(:class:`PEMAlphaGrad`, O(N + K)). PyTensor chains ∂/∂η through η = β·trt + Xγ + … as usual.
+Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
+PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' source) is
+an Op property, so both PyTensor's numba cache and :mod:`compile_cache` see a kernel change.
+"""
+
+from __future__ import annotations
+
+import inspect
+from hashlib import sha256
+
+import numpy as np
+import pytensor.tensor as pt
+from pytensor.gradient import DisconnectedType, disconnected_type, grad_not_implemented
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
+from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+
+
+def _forward_kernel(alpha, eta, interval, offset, event, widths):
+    k, n = alpha.shape[0], eta.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros(k)
+    for j in range(1, k):
+        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
+    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        j = interval[i]
+        if j < 0 or j >= k:
+            raise IndexError("interval index out of range")
+        ei = np.exp(eta[i])
+        ch = ei * (cum[j] + lam[j] * offset[i])
+        ll[i] = event[i] * (alpha[j] + eta[i]) - ch
+        e[i] = ei
+        r[i] = event[i] - ch
+    return ll, e, r
+
+
+def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
+    # as _forward_kernel, the per-patient arithmetic (exp included) in single precision
+    k, n = alpha.shape[0], eta.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros(k)
+    for j in range(1, k):
+        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
+    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
+    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        j = interval[i]
+        if j < 0 or j >= k:
+            raise IndexError("interval index out of range")
+        eta_i, d_i = np.float32(eta[i]), np.float32(event[i])
+        ei = np.exp(eta_i)
+        ch = ei * (cum32[j] + lam32[j] * np.float32(offset[i]))
+        ll[i] = d_i * (a32[j] + eta_i) - ch
+        e[i] = ei
+        r[i] = d_i - ch
+    return ll, e, r
+
+
+def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
+    k, n = alpha.shape[0], e.shape[0]
+    here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
+    for i in range(n):
+        j = interval[i]
+        if j < 0 or j >= k:
+            raise IndexError("interval index out of range")
+        ge = g[i] * e[i]
+        here_e[j] += ge
+        here_eo[j] += ge * offset[i]
+        here_d[j] += g[i] * event[i]
+    out = np.empty(k)
+    later = 0.0  # Σ g_i exp(η_i) over the patients who left after interval j
+    for j in range(k - 1, -1, -1):
+        lam = np.exp(alpha[j])
+        out[j] = here_d[j] - lam * here_eo[j] - lam * widths[j] * later
+        later += here_e[j]
+    return out
+
+
+#: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
+KERNEL_VERSION = sha256(
+    "".join(
+        inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
+    ).encode()
+).hexdigest()[:16]
+
+
+def _vector(x, dtype=None):
+    x = pt.as_tensor_variable(x)
+    if dtype is not None and x.dtype != dtype:
+        x = pt.cast(x, dtype)
+    if x.ndim != 1:
+        raise TypeError(f"expected a vector, got {x.type}")
+    return x
+
+
+class PEMLogLik(Op):
+    """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
+    (ll[N], exp(eta)[N], residual[N]); only ll has a gradient (w.r.t. alpha and eta).
+    ``precision='float32'``: the per-patient arithmetic in single precision (inputs, outputs,
+    the cumulative baseline's computation and every sum stay double)."""
+
+    __props__ = ("precision", "version")
+
+    def __init__(self, precision: str = "float64", version: str = KERNEL_VERSION):
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be float64 or float32, got {precision!r}")
+        self.precision, self.version = precision, version
+
+    def make_node(self, alpha, eta, interval, offset, event, widths):
+        f = "float64"
+        ins = [
+            _vector(alpha, f),
+            _vector(eta, f),
+            _vector(interval, "int64"),
+            _vector(offset, f),
+            _vector(event, f),
+            _vector(widths, f),
+        ]
+        n = ins[1].type.shape[0]
+        outs = [pt.tensor(dtype=f, shape=(n,)) for _ in range(3)]
+        return Apply(self, ins, outs)
+
+    def perform(self, node, inputs, output_storage):
+        alpha, eta, interval, offset, event, widths = inputs
+        if interval.size and (interval.min() < 0 or interval.max() >= alpha.size):
+            raise IndexError("interval index out of range")
+        lam = np.exp(alpha)
+        cum = np.concatenate([[0.0], np.cumsum(lam[:-1] * widths[:-1])])
+        if self.precision == "float32":
+            alpha, lam, cum, eta, offset, event = (
+                np.asarray(x, np.float32) for x in (alpha, lam, cum, eta, offset, event)
+            )
+        e = np.exp(eta)
+        ch = e * (cum[interval] + lam[interval] * offset)
+        outs = (event * (alpha[interval] + eta) - ch, e, event - ch)
+        for store, value in zip(output_storage, outs):
+            store[0] = np.asarray(value, np.float64)
+
+    def infer_shape(self, node, shapes):
+        return [shapes[1]] * 3
+
+    def connection_pattern(self, node):
+        # rows: inputs; columns: outputs (ll, exp(eta), residual)
+        return [
+            [True, False, True],
+            [True, True, True],
+            [False, False, False],
+            [True, False, True],
+            [True, False, True],
+            [True, False, True],
+        ]
+
+    def pullback(self, inputs, outputs, output_grads):
+        alpha, eta, interval, offset, event, widths = inputs
+        g_ll, g_e, g_r = output_grads
+        if not (isinstance(g_e.type, DisconnectedType) and isinstance(g_r.type, DisconnectedType)):
+            raise NotImplementedError("PEMLogLik: only the log-likelihood output is differentiable")
+        _, e, r = outputs
+        g_alpha = PEMAlphaGrad(version=self.version)(
+            g_ll, e, alpha, interval, offset, event, widths
+        )
+        return [
+            g_alpha,
+            g_ll * r,
+            disconnected_type(),
+            *(grad_not_implemented(self, i, inputs[i]) for i in (3, 4, 5)),
+        ]
+
+
+class PEMAlphaGrad(Op):
+    """(g[N], exp(eta)[N], alpha[K], interval[N], offset[N], event[N], widths[K]) ->
+    Σ_i g_i ∂ll_i/∂alpha (K). Not differentiable itself (NUTS needs first derivatives only)."""
+
+    __props__ = ("version",)
+
+    def __init__(self, version: str = KERNEL_VERSION):
+        self.version = version
+
+    def make_node(self, g, e, alpha, interval, offset, event, widths):
+        f = "float64"
+        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f), _vector(interval, "int64")]
+        ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
+        return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        g, e, alpha, interval, offset, event, widths = inputs
+        k = alpha.size
+        lam = np.exp(alpha)
+        here_e = np.bincount(interval, g * e, minlength=k)
+        here_eo = np.bincount(interval, g * e * offset, minlength=k)
+        here_d = np.bincount(interval, g * event, minlength=k)
+        later = np.concatenate([np.cumsum(here_e[::-1])[::-1][1:], [0.0]])
+        output_storage[0][0] = here_d - lam * here_eo - lam * widths * later
+
+    def infer_shape(self, node, shapes):
+        return [shapes[2]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
+_forward_numba = numba_njit(_forward_kernel)
+_forward_f32_numba = numba_njit(_forward_kernel_f32)
+_alpha_grad_numba = numba_njit(_alpha_grad_kernel)
+
+
+@register_funcify_default_op_cache_key(PEMLogLik)
+def _funcify_loglik(op, node=None, **kwargs):
+    return _forward_f32_numba if op.precision == "float32" else _forward_numba
+
+
+@register_funcify_default_op_cache_key(PEMAlphaGrad)
+def _funcify_alpha_grad(op, node=None, **kwargs):
+    return _alpha_grad_numba
+
+
+def fused_loglik_terms(alpha, eta, interval, offset, event, widths, precision="float64"):
+    """Per-patient log-likelihood terms through the fused Op (PyTensor variables or arrays)."""
+    return PEMLogLik(precision)(alpha, eta, interval, offset, event, widths)[0]

@@ -1,0 +1,161 @@
+"""The self-contained ``report.html``: a Jinja2 template (autoescaped, so user-supplied strings such
+as titles, arm and column names are escaped) filled from a report *view* — a title, banners and
+ordered sections of blocks (paragraphs, lists, tables, figures). Figures are embedded as base64
+PNGs: the file opens from disk and loads nothing from the network.
+
+Views are built from a run's results by ``report_views``; this module only renders them.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from importlib import metadata
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from ..core.text import prob
+from ..results.model import HRSummary, Results
+
+
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("trialbayes.report", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(["html", "j2"], default=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def data_uri(path: Path) -> str | None:
+    """A PNG as a data: URI, or None if the file is missing."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------- blocks
+def p(text: str) -> dict:
+    return {"type": "p", "text": text}
+
+
+def h3(text: str) -> dict:
+    return {"type": "h3", "text": text}
+
+
+def note(text: str, kind: str = "info") -> dict:
+    return {"type": "note", "text": text, "kind": kind}
+
+
+def bullets(items) -> dict:
+    return {"type": "list", "items": list(items)}
+
+
+def cell(v, digits: int = 3, bad: bool = False) -> dict:
+    """A table cell: numbers right-aligned with ``digits`` decimals, None / NaN as an en dash."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return {"text": "–", "cls": "num"}
+    if isinstance(v, bool):
+        return {"text": "yes" if v else "no", "cls": "bad" if bad else ""}
+    if isinstance(v, int):
+        return {"text": f"{v:d}", "cls": "num bad" if bad else "num"}
+    if isinstance(v, float):
+        return {"text": f"{v:.{digits}f}", "cls": "num bad" if bad else "num"}
+    if isinstance(v, (list, tuple)):
+        v = ", ".join(map(str, v)) or "none"
+    text = str(v)
+    return {"text": text, "cls": ("bad " if bad else "") + ("nw" if len(text) <= 24 else "")}
+
+
+def nobreak(text: str) -> str:
+    """Keep 'P(HR < 1)' and the like on one line in a header."""
+    return text.replace(" < ", "\u00a0<\u00a0").replace(" > ", "\u00a0>\u00a0")
+
+
+def table(columns: list[str], rows: list[list], caption: str | None = None) -> dict:
+    """``rows``: lists of raw values or of ready cells (dicts from :func:`cell`)."""
+    return {
+        "type": "table",
+        "caption": caption,
+        "columns": [nobreak(c) for c in columns],
+        "rows": [[c if isinstance(c, dict) else cell(c) for c in r] for r in rows],
+    }
+
+
+class Figures:
+    """Numbers the figures in order of appearance and embeds each PNG from the run's folder."""
+
+    def __init__(self, root: Path, paths: dict, captions: dict):
+        self.root, self.paths, self.captions, self.n = Path(root), paths, captions, 0
+
+    def __call__(self, key: str, fallback_caption: str = "") -> list[dict]:
+        if key not in self.paths:
+            return []
+        self.n += 1
+        cap = self.captions.get(key) or fallback_caption
+        return [
+            {
+                "type": "figure",
+                "key": key,
+                "number": self.n,
+                "src": data_uri(self.root / self.paths[key]),
+                "alt": cap[:160],
+                "caption": cap,
+            }
+        ]
+
+
+def section(sid: str, title: str, blocks: list) -> dict:
+    return {"id": sid, "title": title, "blocks": [b for b in blocks if b]}
+
+
+def render(view: dict) -> str:
+    try:
+        version = metadata.version("trialbayes")
+    except metadata.PackageNotFoundError:
+        version = "dev"
+    return _env().get_template("report.html.j2").render(view=view, version=version)
+
+
+# ----------------------------------------------------------------------------- shared blocks
+def plain(line: str) -> str:
+    return line.replace("`", "")
+
+
+def banners(r: Results) -> list[dict]:
+    out = []
+    if r.synthetic:
+        out.append(
+            {
+                "kind": "synthetic",
+                "text": f"SYNTHETIC DATA. {r.data_label}. Every number below "
+                "describes the synthetic cohort, not a real trial.",
+            }
+        )
+    if not r.reliable:
+        out.append(
+            {
+                "kind": "unreliable",
+                "text": "UNRELIABLE: "
+                + ", ".join(r.unreliable_models)
+                + " failed the sampler diagnostics gate. Their estimates are shown but must not "
+                "be used.",
+            }
+        )
+    for f in r.all_flags:
+        where = f" (model {f.model})" if f.model else ""
+        out.append(
+            {
+                "kind": "unreliable" if f.severity == "warning" else "synthetic",
+                "text": f"{f.severity.upper()}{where}: {f.message}.",
+            }
+        )
+    return out
+
+
+def pr(v: float, s: HRSummary) -> dict:
+    """A probability cell that never shows a certainty the draws cannot give."""
+    return {"text": prob(v, s.n_draws), "cls": "num"}

@@ -1,0 +1,547 @@
+"""What report.html shows, in the order a statistician expects: plain-language summary; data;
+models and priors; diagnostics; treatment effects; effect modification; subgroups; survival and
+RMST; prior sensitivity; model comparison; provenance — rendered from the typed
+:class:`~trialbayes.results.model.Results` (the same objects report.md is rendered from).
+
+:func:`patient_view` is the patient-level view (``writer.REPORTS`` picks a view by the run's kind);
+published runs are laid out by ``report_views_published``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.text import level_text
+from ..results.model import Results
+from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
+from .markdown import _no_cox, summary_lines
+
+MISSING = {
+    "error": "no missing values allowed (a missing value in a used column stops the run "
+    "before fitting)",
+    "complete_case": "complete-case analysis (rows with a missing value in a used column "
+    "are dropped)",
+}
+
+
+def patient_view(r: Results, root: Path) -> dict:
+    fig = Figures(root, r.figures, r.figure_captions)
+    secs = [
+        section(
+            "summary",
+            "Summary in plain language",
+            [bullets(plain(x) for x in summary_lines(r)), p(r.sign_convention + ".")],
+        ),
+        section("data", "Data", data_blocks(r, fig)),
+        section("models", "Models and priors", model_blocks(r)),
+        section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
+        section("effects", "Treatment effects", effect_blocks(r, fig)),
+        section("modification", "Effect modification", modification_blocks(r, fig)),
+        section("subgroups", "Subgroups", subgroup_blocks(r)),
+        section("survival", "Survival and restricted mean survival time", survival_blocks(r, fig)),
+        section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)),
+        section("comparison", "Model comparison", comparison_blocks(r)),
+        section("provenance", "Provenance", provenance_blocks(r)),
+    ]
+    if r.sections.get("next_phase"):  # owned by nextphase_report.py
+        from .nextphase import html_blocks
+
+        secs.insert(
+            -1,
+            section(
+                "next_phase",
+                "Next-phase trial simulation",
+                html_blocks(r.sections["next_phase"], fig, r.time_unit),
+            ),
+        )
+    return {
+        "title": r.title,
+        "subtitle": f"Bayesian reanalysis — {r.data.get('source', r.data_label)}",
+        "banners": banners(r),
+        "sections": secs,
+        "created_at": r.provenance.get("created_at", ""),
+    }
+
+
+def data_blocks(r: Results, fig) -> list:
+    d, tu = r.data, r.time_unit
+    rows = [[arm, v["n"], v["events"]] for arm, v in d["by_arm"].items()] + [
+        ["all", d["n"], d["events"]]
+    ]
+    med = d.get("median_follow_up_reverse_km")
+    out = [
+        p(
+            f"{d['n']} patients, {d['events']} events; "
+            + (f"median follow-up {med:.4g} {tu} (reverse Kaplan–Meier), " if med else "")
+            + f"longest follow-up {d['max_follow_up']:g} {tu}. Source: {d['source']}. "
+            f"Data SHA-256 {d['sha256'][:16]}…"
+        ),
+        table(["arm", "patients", "events"], rows, "Patients and events by arm"),
+    ]
+    policy = MISSING.get(d.get("missing_policy", ""), "the data source has no missing values")
+    dropped = d.get("n_dropped_incomplete") or 0
+    out.append(
+        p(
+            f"Missing values: {policy}; "
+            + (f"{dropped} rows were dropped." if dropped else "no rows were dropped.")
+        )
+    )
+    out += [p(f"Note: {n}.") for n in r.sections.get("data_notes", [])]
+    if "reconstruction" in r.sections:
+        q = r.sections["reconstruction"]
+        out.append(h3("Reconstruction from a digitised Kaplan–Meier figure (Guyot et al. 2012)"))
+        out.append(
+            table(
+                [
+                    "arm",
+                    "patients",
+                    "events",
+                    "published events",
+                    "KM max |difference|",
+                    "KM RMS difference",
+                    "n at risk, max relative difference",
+                ],
+                [
+                    [
+                        a,
+                        v["n"],
+                        v["events"],
+                        v.get("published_events"),
+                        v["km_max_abs_diff"],
+                        v["km_rms_diff"],
+                        v["n_at_risk_max_rel_diff"],
+                    ]
+                    for a, v in q["arms"].items()
+                ],
+                "Reconstruction quality",
+            )
+        )
+        if "cox" in q:
+            out.append(p(_reconstruction_cox(q["cox"])))
+        if q.get("warnings"):
+            out.append(note("Poor agreement: " + "; ".join(q["warnings"]), "unreliable"))
+        out += fig("reconstruction_quality")
+    return out
+
+
+def _reconstruction_cox(c: dict) -> str:
+    """The Cox HR of the reconstructed data with its interval and that interval's level."""
+    return (
+        f"Cox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
+        f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI {c['hr_lower']:.3f}–"
+        f"{c['hr_upper']:.3f})."
+    )
+
+
+def model_blocks(r: Results) -> list:
+    from ..data.settings import describe_settings
+
+    rows = []
+    for name, m in r.models.items():
+        s = m.spec
+        covs = [
+            c.term
+            for c in m.coefficients[1:]
+            if not (c.term.endswith("(main)") or c.term.startswith("treatment"))
+        ]
+        rows.append(
+            [
+                name,
+                ", ".join(covs) or "none",
+                "yes" if s["centre_frailty"] else "no",
+                s["interaction"] + (f" with {s['biomarker']}" if s["biomarker"] else ""),
+                m.n_intervals,
+                m.sampler or "–",
+            ]
+        )
+    out = [
+        p(
+            "Piecewise-exponential proportional-hazards models (log-hazard constant within each "
+            "baseline "
+            "interval, a random walk across intervals), fitted by NUTS. Covariates are "
+            "standardised."
+        ),
+        table(
+            [
+                "model",
+                "covariates",
+                "centre frailty",
+                "effect modification",
+                "baseline intervals",
+                "sampler",
+            ],
+            rows,
+            "Models",
+        ),
+    ]
+    terms = sorted({t for m in r.models.values() for t in m.priors})
+    out.append(
+        table(
+            ["term", *r.models],
+            [[t, *[m.priors.get(t, "–") for m in r.models.values()]] for t in terms],
+            "Priors by model (log-HR scale for effects)",
+        )
+    )
+    out.append(
+        h3("Analysis settings (from the config, or derived from the data by the stated rule)")
+    )
+    out.append(bullets(describe_settings(r.settings)))
+    return out
+
+
+def diagnostics_blocks(r: Results) -> list:
+    th = next(iter(r.models.values())).diagnostics["thresholds"]
+    out = [
+        p(
+            f"The gate: max R-hat ≤ {th['rhat_max']}, bulk and tail ESS ≥ {th['ess_bulk_min']:g} / "
+            f"{th['ess_tail_min']:g}, at most {th['max_divergences']} divergent transitions, "
+            "E-BFMI ≥ "
+            f"{th['bfmi_min']}. A model that fails is marked UNRELIABLE everywhere."
+        )
+    ]
+    rows = []
+    for name, m in r.models.items():
+        d = m.diagnostics
+        verdict = "passed" if not d["failures"] else "FAILED: " + "; ".join(d["failures"])
+        rows.append(
+            [
+                name,
+                cell(d["rhat_max"]),
+                cell(d["ess_bulk_min"], 0),
+                cell(d["ess_tail_min"], 0),
+                d["divergences"],
+                cell(d["bfmi_min"], 2),
+                d["n_draws"],
+                cell(verdict, bad=bool(d["failures"])),
+            ]
+        )
+    out.append(
+        table(
+            [
+                "model",
+                "max R-hat",
+                "min bulk ESS",
+                "min tail ESS",
+                "divergences",
+                "min E-BFMI",
+                "draws",
+                "gate",
+            ],
+            rows,
+            "Diagnostics per model",
+        )
+    )
+    return out
+
+
+def effect_blocks(r: Results, fig) -> list:
+    first = next(iter(r.models.values())).treatment_effect
+    below, above, lv = list(first.p_hr_below), list(first.p_hr_above), level_text(first.level)
+    rows = []
+    for name, m in r.models.items():
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
+        rows.append(
+            [
+                name + ("" if m.reliable else " (UNRELIABLE)"),
+                m.estimand,
+                te.text(),
+                *[pr(te.p_hr_below[k], te) for k in below],
+                *[pr(te.p_hr_above[k], te) for k in above],
+                cx.text() if cx else _no_cox(m),
+            ]
+        )
+    out = [
+        table(
+            [
+                "model",
+                "estimand",
+                f"posterior HR ({lv} CrI)",
+                *[f"P(HR < {k})" for k in below],
+                *[f"P(HR > {k})" for k in above],
+                f"Cox HR ({lv} CI)",
+            ],
+            rows,
+            "Treatment hazard ratio, by model",
+        )
+    ]
+    out += fig("forest")
+    for name, m in r.models.items():
+        out.append(h3(f"Model {name}: all coefficients, posterior beside Cox"))
+        out.append(
+            table(
+                [
+                    "term",
+                    "per",
+                    f"posterior HR ({lv} CrI)",
+                    "P(HR < 1)",
+                    f"Cox HR ({lv} CI)",
+                    "Cox p",
+                ],
+                [
+                    [
+                        c.term,
+                        c.unit,
+                        c.posterior.text(3),
+                        pr(c.posterior.p_benefit, c.posterior),
+                        c.cox.text(3) if c.cox else _no_cox(m),
+                        c.cox.p if c.cox else None,
+                    ]
+                    for c in m.coefficients
+                ],
+            )
+        )
+        out += fig(f"hr_posterior_{name}")
+    return out
+
+
+def modification_blocks(r: Results, fig) -> list:
+    out = []
+    for name, m in r.models.items():
+        hc = m.hr_curve
+        if hc is None:
+            continue
+        u = f" ({hc.unit})" if hc.unit else ""
+        out.append(
+            h3(f"Model {name}: HR along {hc.biomarker}{u} ({hc.kind} on the {hc.transform} scale)")
+        )
+        reg = hc.benefit_region
+        out.append(
+            p(
+                (
+                    f"P(HR < 1) > 0.9 for {hc.biomarker} from {reg[0]:.3g} to {reg[1]:.3g}{u}"
+                    if reg
+                    else f"P(HR < 1) exceeds 0.9 nowhere on the observed {hc.biomarker} range"
+                )
+                + (
+                    f"; the posterior median HR reaches 1 near {hc.median_crosses_1_at:.3g}."
+                    if hc.median_crosses_1_at
+                    else "."
+                )
+            )
+        )
+        ks = list(next(iter(hc.at.values())).p_hr_below)
+        lv = level_text(m.treatment_effect.level)
+        out.append(
+            table(
+                [f"{hc.biomarker}{u}", f"HR ({lv} CrI)", *[f"P(HR < {k})" for k in ks]],
+                [[x, v.text(), *[pr(v.p_hr_below[k], v) for k in ks]] for x, v in hc.at.items()],
+            )
+        )
+        out += fig(f"hr_curve_{name}")
+    return out or [p("No model has a treatment × biomarker interaction.")]
+
+
+def subgroup_blocks(r: Results) -> list:
+    out = []
+    for name, m in r.models.items():
+        sg = m.subgroups
+        if sg is None:
+            continue
+        lv = level_text(m.treatment_effect.level)
+        rows = [
+            [
+                f"{sg.biomarker} {g.label}",
+                g.n,
+                g.events,
+                g.conditional.text(),
+                pr(g.conditional.p_benefit, g.conditional),
+                g.marginal.text(),
+                pr(g.marginal.p_benefit, g.marginal),
+                cell("; ".join(f.message for f in g.flags), bad=True) if g.flags else "",
+            ]
+            for g in sg.groups
+            if g.conditional is not None
+        ]
+        if rows:
+            u = f" ({sg.unit})" if sg.unit else ""
+            out.append(
+                table(
+                    [
+                        f"subgroup{u}",
+                        "patients",
+                        "events",
+                        f"conditional HR ({lv} CrI)",
+                        "P(HR < 1), conditional",
+                        f"marginal HR ({lv} CrI)",
+                        "P(HR < 1), marginal",
+                        "flag",
+                    ],
+                    rows,
+                    f"Model {name}: cut-offs {', '.join(f'{c:g}' for c in sg.cutoffs)}"
+                    f"{u} ({sg.cutoffs_source})",
+                )
+            )
+    if out:
+        out.insert(
+            0,
+            p(
+                "Conditional: the mean patient log-HR in the subgroup; marginal: standardised "
+                "over the "
+                "subgroup's patients at the landmark. A P(benefit) resting on few events is "
+                "flagged."
+            ),
+        )
+    return out or [p("No biomarker subgroups.")]
+
+
+def survival_blocks(r: Results, fig) -> list:
+    rows, tu = [], r.time_unit
+    for name, m in r.models.items():
+        s = m.survival
+        sd, rd = s.survival_difference, s.rmst_difference
+        rows.append(
+            [
+                name,
+                s.survival_control.median,
+                s.survival_treatment.median,
+                f"{sd.median:+.3f} ({sd.lower:+.3f} to {sd.upper:+.3f})",
+                sd.p_positive,
+                f"{rd.median:+.3g} ({rd.lower:+.3g} to {rd.upper:+.3g})",
+                rd.p_positive,
+            ]
+        )
+    s0 = next(iter(r.models.values())).survival
+    lv = level_text(s0.survival_difference.level)
+    lm_src = r.settings["landmark"].text() if "landmark" in r.settings else ""
+    out = [
+        table(
+            [
+                "model",
+                "control survival",
+                "treatment survival",
+                f"difference ({lv} CrI)",
+                "P(difference > 0)",
+                f"RMST difference, {tu} ({lv} CrI)",
+                "P(RMST difference > 0)",
+            ],
+            rows,
+            f"Standardised survival at the landmark ({s0.landmark:g} {tu}; {lm_src}) and RMST up "
+            "to it",
+        )
+    ]
+    km = r.kaplan_meier or {}
+    if km.get("survival_control") is not None:
+        out.append(
+            p(
+                f"Kaplan–Meier at {km['landmark']:g} {tu}: control {km['survival_control']:.3f}, "
+                f"treatment {km['survival_treatment']:.3f}."
+            )
+        )
+    for name in r.models:
+        out += fig(f"survival_{name}")
+    return out
+
+
+def sensitivity_blocks(r: Results, fig) -> list:
+    out = []
+    for name in r.models:
+        out += fig(f"prior_posterior_{name}")
+    sv = r.sensitivity
+    if not sv:
+        return out + [p("No prior-scenario refits were requested (sensitivity.enabled: false).")]
+    out.append(
+        table(
+            ["scenario", "kind", "treatment prior"],
+            [[s["name"], s["kind"], s["treatment_prior"]] for s in sv["scenarios"]],
+            "Prior scenarios",
+        )
+    )
+    ps = [k for k in sv["table"][0] if k.startswith("p_hr_below_") and "_at_" not in k]
+    out.append(
+        table(
+            [
+                "model",
+                "scenario",
+                "HR (CrI)",
+                *[f"P(HR < {k.removeprefix('p_hr_below_')})" for k in ps],
+                "reliable",
+            ],
+            [
+                [
+                    t["model"],
+                    t["scenario"],
+                    f"{t['hr_median']:.2f} ({t['hr_lower']:.2f}–{t['hr_upper']:.2f})",
+                    *[t[k] for k in ps],
+                    t["reliable"],
+                ]
+                for t in sv["table"]
+            ],
+            "Treatment HR under each scenario",
+        )
+    )
+    out += fig("sensitivity")
+    if sv.get("psense"):
+        cols = list(sv["psense"][0])
+        out.append(
+            table(
+                cols,
+                [[row[c] for c in cols] for row in sv["psense"]],
+                "Power-scaling sensitivity (ArviZ psense; above 0.05 flags sensitivity)",
+            )
+        )
+    return out
+
+
+def comparison_blocks(r: Results) -> list:
+    if r.loo is None or not r.loo.table:
+        return [p("One model only: no comparison.")]
+    rows = [
+        [x["model"], x["elpd"], x["se"], x["elpd_diff"], x["dse"], x["p"], x["weight"]]
+        for x in r.loo.table
+    ]
+    out = [
+        table(
+            [
+                "model",
+                "ELPD (LOO)",
+                "SE",
+                "ELPD difference",
+                "SE of difference",
+                "effective parameters",
+                "stacking weight",
+            ],
+            rows,
+            "PSIS-LOO comparison (higher ELPD predicts better)",
+        ),
+        p(plain(r.loo.verdict)),
+    ]
+    bad = {n: v for n, v in r.loo.pareto_k.items() if v["n_k_above_0.7"]}
+    if bad:
+        out.append(
+            note(
+                "Pareto k > 0.7 for some patients (LOO less reliable there): "
+                + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items()),
+                "synthetic",
+            )
+        )
+    return out
+
+
+def provenance_blocks(r: Results) -> list:
+    pv = r.provenance
+    seeds = pv.get("seeds")
+    rows = [
+        ["created", pv.get("created_at")],
+        ["config", pv.get("config_path")],
+        ["config hash", pv.get("config_hash")],
+        ["data SHA-256", pv.get("data_sha256")],
+        [
+            "seeds",
+            ", ".join(f"{k}: {v}" for k, v in seeds.items())
+            if isinstance(seeds, dict)
+            else pv.get("seed"),
+        ],
+        ["results schema", r.schema_version],
+    ]
+    rows += [[k, v] for k, v in pv.get("versions", {}).items()]
+    out = [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
+    t = r.sections.get("synthetic_truth")
+    if t:
+        out.append(
+            p(
+                f"Synthetic truth: log HR(x) = {t['log_hr_intercept']:.3f} + "
+                f"{t['log_hr_slope_per_pgml']:g}·x "
+                f"(x = pnfh, {r.unit_of('pnfh')})."
+            )
+        )
+    return out

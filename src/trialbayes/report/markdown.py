@@ -1,0 +1,431 @@
+"""Rendering a patient-level :class:`~trialbayes.results.model.Results`: the CLI headline,
+plain-language summary lines and report.md (CSV tables: :mod:`trialbayes.report.tables`). Every number comes from the typed results; units and
+the credible level come from the run's resolved settings."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..core.escape import md_text
+from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
+from ..estimands.caution import headline_tag
+from ..results.model import HRSummary, ModelResult, Results
+
+UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
+
+
+def p_text(s: HRSummary, digits: int = 3) -> str:
+    """ "P(HR < 1) = 0.952, P(HR < 0.8) = 0.610, P(HR > 1.1) = 0.015"."""
+    parts = [f"P(HR < {k}) {eq_text(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_below.items()]
+    parts += [f"P(HR > {k}) {eq_text(prob(v, s.n_draws, digits))}" for k, v in s.p_hr_above.items()]
+    return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------- headline, summary
+def headline(r: Results) -> list[str]:
+    """The CLI's lines: one per model (patient level) or per estimate (published)."""
+    lines = []
+    for name, ev in r.estimates.items():
+        ps = ", ".join(
+            f"{sc} {prob(v.hr.p_benefit, v.hr.n_draws)}" for sc, v in ev.scenarios.items()
+        )
+        lines.append(f"  {name:<14} P(HR<1): {ps}{headline_tag(r.all_flags, name)}")
+    for name, m in r.models.items():
+        te = m.treatment_effect
+        flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
+        lines.append(
+            f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
+            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
+        )
+    for f in r.all_flags:
+        lines.append(f"  flag [{f.severity}] {f.model + ': ' if f.model else ''}{f.message}")
+    return lines
+
+
+def _curve_line(name: str, m: ModelResult) -> str:
+    hc = m.hr_curve
+    keys = sorted(hc.at, key=float)
+    lo, hi = hc.at[keys[0]], hc.at[keys[-1]]
+    trend = "rises" if hi.median > lo.median else "falls"
+    u = hc.unit
+    line = (
+        f"`{name}`: the HR {trend} with {hc.biomarker} ({with_unit(float(keys[0]), u)}: "
+        f"{lo.median:.2f}, "
+        f"{with_unit(float(keys[-1]), u)}: {hi.median:.2f})"
+    )
+    reg = hc.benefit_region
+    line += (
+        f"; P(HR < 1) > 0.9 for {hc.biomarker} {num(reg[0])}–{with_unit(reg[1], u)}"
+        if reg
+        else "; P(HR < 1) exceeds 0.9 nowhere"
+    )
+    cross = hc.median_crosses_1_at
+    return line + (
+        f"; the posterior median HR reaches 1 near {with_unit(cross, u)}." if cross else "."
+    )
+
+
+def summary_lines(r: Results) -> list[str]:
+    """The run's key findings in plain sentences (also at the top of report.md)."""
+    out = []
+    for name, m in r.models.items():
+        te = m.treatment_effect
+        flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
+        out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        if m.hr_curve is not None:
+            out.append(_curve_line(name, m))
+            if m.subgroups:
+                parts = [
+                    f"{g.label}{' ' + m.subgroups.unit if m.subgroups.unit else ''}: "
+                    f"{g.conditional.text()}, P(benefit) "
+                    f"{prob(g.conditional.p_benefit, g.conditional.n_draws, 2)} "
+                    f"({g.events} events{', too few: flagged' if g.flags else ''})"
+                    for g in m.subgroups.groups
+                    if g.conditional is not None
+                ]
+                out.append(
+                    f"`{name}` subgroups by {m.subgroups.biomarker} (conditional HR): "
+                    + "; ".join(parts)
+                    + "."
+                )
+    if r.loo is not None and r.loo.verdict:
+        out.append(r.loo.verdict)
+    if not r.reliable:
+        out.append(
+            f"Sampler diagnostics failed for {', '.join(r.unreliable_models)}: do not use those "
+            "estimates."
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- report.md
+def render_patient_report(r: Results) -> str:
+    L = [f"# {md_text(r.title)}"]
+    if r.synthetic:
+        L.append(
+            f"\n> **SYNTHETIC DATA.** {md_text(r.data_label)}. Every number below describes the synthetic "
+            "cohort, not a real trial.\n"
+        )
+    if not r.reliable:
+        L.append(
+            f"\n> **{UNRELIABLE}:** {', '.join(r.unreliable_models)}. Their estimates are shown "
+            "but "
+            "must not be used.\n"
+        )
+    for f in r.all_flags:
+        where = f", {f.model}" if f.model else ""
+        L.append(f"> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+    L.append("\n## Summary")
+    L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
+    L += _data_section(r)
+    L += _settings_section(r)
+    L += _effect_section(r)
+    for name, m in r.models.items():
+        L += _model_section(r, name, m)
+    L += _sensitivity_section(r)
+    L += _loo_section(r)
+    if r.sections.get("next_phase"):
+        from .nextphase import report_section
+
+        L.append(report_section(r.sections["next_phase"], r.figures, r.time_unit))
+    if r.sections.get("synthetic_truth"):
+        t = r.sections["synthetic_truth"]
+        L.append("\n## Synthetic truth")
+        L.append(
+            f"Generated with log HR(x) = {t['log_hr_intercept']:.3f} + "
+            f"{t['log_hr_slope_per_pgml']:g}·x "
+            f"(x = pnfh, {r.unit_of('pnfh')})."
+        )
+    p = r.provenance
+    if p:
+        L.append("\n## Provenance")
+        L.append(
+            f"Config hash `{p['config_hash'][:16]}…`; seeds {p.get('seeds')}; "
+            + ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+            + ". Full details in `provenance.json`."
+        )
+    return "\n".join(L) + "\n"
+
+
+def _data_section(r: Results) -> list[str]:
+    d, tu = r.data, r.time_unit
+    arms = "; ".join(
+        f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items()
+    )
+    L = [
+        "\n## Data",
+        f"{d['n']} patients, {d['events']} events; {arms}. Longest follow-up "
+        f"{d['max_follow_up']:g} {tu}. Source: {md_text(d['source'])}. Data sha256 `{d['sha256'][:16]}…`.",
+    ]
+    if d["n_dropped_incomplete"]:
+        L.append(
+            f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped."
+        )
+    L += [f"Note: {md_text(n)}." for n in r.sections.get("data_notes", [])]
+    if "reconstruction" in r.sections:
+        L += _reconstruction_section(r)
+    L.append(f"\nSign convention: {r.sign_convention}.")
+    return L
+
+
+def _settings_section(r: Results) -> list[str]:
+    from ..data.settings import describe_settings
+
+    return [
+        "\n## Analysis settings",
+        "Resolved for this trial (config values, or derived from its data by the stated rule):\n",
+        *[f"- {md_text(x)}" for x in describe_settings(r.settings)],
+    ]
+
+
+def _reconstruction_section(r: Results) -> list[str]:
+    q = r.sections["reconstruction"]
+    L = [
+        "\n### Reconstruction quality (Guyot et al. 2012)",
+        "These patient data were rebuilt from a digitised Kaplan–Meier figure: approximations of "
+        "the real ones.\n",
+        md_table(
+            pd.DataFrame(
+                [
+                    {
+                        "arm": a,
+                        "n": v["n"],
+                        "events": v["events"],
+                        "published events": v.get("published_events", "–"),
+                        "KM max |diff|": v["km_max_abs_diff"],
+                        "KM RMS diff": v["km_rms_diff"],
+                        "n at risk max rel. diff": v["n_at_risk_max_rel_diff"],
+                    }
+                    for a, v in q["arms"].items()
+                ]
+            )
+        ),
+    ]
+    if "cox" in q:
+        c = q["cox"]
+        L.append(
+            f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
+            f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI "
+            f"{c['hr_lower']:.3f}–{c['hr_upper']:.3f})."
+        )
+    L.append(
+        "\n"
+        + (
+            "**Poor agreement:** " + "; ".join(md_text(w) for w in q["warnings"])
+            if q["warnings"]
+            else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."
+        )
+    )
+    if "reconstruction_quality" in r.figures:
+        L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
+    return L
+
+
+def _no_cox(m: ModelResult) -> str:
+    """Why a model has no Cox numbers (a failed or runaway fit), or '–'."""
+    return {"failed": "Cox fit failed", "not_converged": "Cox not converged"}.get(m.cox_status, "–")
+
+
+def _effect_section(r: Results) -> list[str]:
+    rows = []
+    for name, m in r.models.items():
+        te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
+        rows.append(
+            {
+                "model": name + ("" if m.reliable else " ⚠"),
+                "estimand": m.estimand,
+                f"posterior HR ({level_text(te.level)} CrI)": te.text(),
+                **{f"P(HR<{k})": prob(v, te.n_draws) for k, v in te.p_hr_below.items()},
+                **{f"P(HR>{k})": prob(v, te.n_draws) for k, v in te.p_hr_above.items()},
+                f"Cox HR ({level_text(cx.level)} CI)" if cx else "Cox HR": cx.text()
+                if cx
+                else _no_cox(m),
+            }
+        )
+    L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
+    if "forest" in r.figures:
+        L.append(f"\n![Forest plot]({r.figures['forest']})")
+    return L
+
+
+def _names(v) -> str:
+    """A covariate list for prose: escaped names, comma-separated ('all' or 'none' as words)."""
+    if not v:
+        return "none"
+    return md_text(v) if isinstance(v, str) else ", ".join(md_text(x) for x in v)
+
+
+def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
+    s, dg, te = m.spec, m.diagnostics, m.treatment_effect
+    lv = level_text(te.level)
+    L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
+    L.append(
+        f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
+        f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
+        f"interaction: {s['interaction']}"
+        + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
+        + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
+    )
+    L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
+    L.append(
+        f"Diagnostics: max R-hat {dg['rhat_max']:.3f}, min bulk ESS {dg['ess_bulk_min']:.0f}, min "
+        "tail ESS "
+        f"{dg['ess_tail_min']:.0f}, divergences {dg['divergences']}, min E-BFMI "
+        f"{dg['bfmi_min']:.2f}"
+        + (" — **failed: " + "; ".join(dg["failures"]) + "**" if dg["failures"] else " — passed")
+        + "."
+    )
+    L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
+    coef = pd.DataFrame(
+        [
+            {
+                "term": c.term,
+                "unit": c.unit,
+                f"posterior HR ({lv} CrI)": c.posterior.text(3),
+                "P(HR<1)": prob(c.posterior.p_benefit, c.posterior.n_draws),
+                f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
+                if c.cox
+                else _no_cox(m),
+            }
+            for c in m.coefficients
+        ]
+    )
+    L += ["\nCoefficients (HR per SD for covariates), posterior beside Cox:\n", md_table(coef)]
+    if m.hr_curve is not None:
+        L += _curve_section(r, name, m)
+    if m.subgroups is not None:
+        L += _subgroup_section(m)
+    L += _survival_lines(r, m)
+    for key, cap in (
+        (f"hr_posterior_{name}", "Posterior of the HR"),
+        (f"survival_{name}", "Survival"),
+    ):
+        if key in r.figures:
+            L.append(f"\n![{cap}]({r.figures[key]})")
+    return L
+
+
+def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
+    hc = m.hr_curve
+    bm, unit = md_text(hc.biomarker), md_text(hc.unit) if hc.unit else ""
+    head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
+    lv = level_text(m.treatment_effect.level)
+    L = [
+        f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
+        md_table(
+            pd.DataFrame(
+                [
+                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": prob(v.p_benefit, v.n_draws)}
+                    for k, v in hc.at.items()
+                ]
+            )
+        ),
+    ]
+    reg = hc.benefit_region
+    L.append(
+        f"\nP(HR < 1) > 0.9 for {bm} in {num(reg[0])}–{with_unit(reg[1], unit)}."
+        if reg
+        else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
+    )
+    if f"hr_curve_{name}" in r.figures:
+        L.append(f"\n![HR by {bm}]({r.figures[f'hr_curve_{name}']})")
+    return L
+
+
+def _subgroup_section(m: ModelResult) -> list[str]:
+    sg = m.subgroups
+    lv = level_text(m.treatment_effect.level)
+    u = f" {sg.unit}" if sg.unit else ""
+    rows = [
+        {
+            "subgroup": f"{sg.biomarker} {g.label}{u}",
+            "n": g.n,
+            "events": g.events,
+            f"conditional HR ({lv} CrI)": g.conditional.text(),
+            "P(HR<1) cond.": prob(g.conditional.p_benefit, g.conditional.n_draws),
+            f"marginal HR ({lv} CrI)": g.marginal.text(),
+            "P(HR<1) marg.": prob(g.marginal.p_benefit, g.marginal.n_draws),
+            "flag": f"⚠ {g.events} events" if g.flags else "",
+        }
+        for g in sg.groups
+        if g.conditional is not None
+    ]
+    cut = ", ".join(f"{c:g}" for c in sg.cutoffs)
+    return [
+        f"\nSubgroups by {sg.biomarker} (cut-offs {cut}{u}, {sg.cutoffs_source}; conditional: "
+        "mean patient "
+        "log-HR; marginal: standardised over the subgroup at the landmark). A P(benefit) resting "
+        "on fewer "
+        "than 10 events is flagged:\n",
+        md_table(pd.DataFrame(rows)),
+    ]
+
+
+def _survival_lines(r: Results, m: ModelResult) -> list[str]:
+    sv, tu = m.survival, m.survival.time_unit
+    d, rd = sv.survival_difference, sv.rmst_difference
+    lv = level_text(d.level)
+    return [
+        f"\nStandardised survival at {sv.landmark:g} {tu} ({r.settings['landmark'].text()}): "
+        "treatment "
+        f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
+        f"{d.median:+.3f} ({lv} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
+        "time to "
+        f"{sv.landmark:g} {tu}: difference {rd.median:+.3g} {tu} ({rd.lower:+.3g} to "
+        f"{rd.upper:+.3g})."
+    ]
+
+
+def _sensitivity_section(r: Results) -> list[str]:
+    sv = r.sensitivity
+    if not sv:
+        return []
+    L = [
+        "\n## Prior sensitivity",
+        "Each model refitted under named scenarios for its treatment (and interaction) "
+        "coefficient; "
+        "compilations per model: "
+        + ", ".join(
+            f"{k}: {v['compilations']} ({v['during_scenarios']} during the refits)"
+            for k, v in sv["compile_counts"].items()
+        )
+        + ".\n",
+        md_table(pd.DataFrame(sv["scenarios"])),
+    ]
+    first = sv["table"][0]
+    keep = ["model", "scenario", "hr_median", "hr_lower", "hr_upper", "level"]
+    keep += [k for k in first if k.startswith("p_hr_")] + ["reliable"]
+    L.append("\n" + md_table(pd.DataFrame(sv["table"])[[k for k in keep if k in first]]))
+    if sv["unreliable_refits"]:
+        L.append(f"\n⚠ Refits that failed the diagnostics gate: {sv['unreliable_refits']}")
+    if sv["psense"]:
+        L.append(
+            "\nPower-scaling sensitivity (ArviZ psense; a value above 0.05 flags sensitivity):\n"
+        )
+        L.append(md_table(pd.DataFrame(sv["psense"])))
+    if "sensitivity" in r.figures:
+        L.append(f"\n![Prior sensitivity]({r.figures['sensitivity']})")
+    return L
+
+
+def _loo_section(r: Results) -> list[str]:
+    L = []
+    km, tu = r.kaplan_meier, r.time_unit
+    if km and km.get("survival_control") is not None:
+        L.append(
+            f"\nKaplan–Meier at {km['landmark']:g} {tu}: control {km['survival_control']:.3f}, "
+            f"treatment {km['survival_treatment']:.3f}."
+        )
+    if r.loo is not None and r.loo.table:
+        L += [
+            "\n## Model comparison (PSIS-LOO)",
+            md_table(pd.DataFrame(r.loo.table)),
+            "\n" + r.loo.verdict,
+        ]
+        bad = {n: v for n, v in r.loo.pareto_k.items() if v["n_k_above_0.7"]}
+        if bad:
+            L.append(
+                "\nPareto k > 0.7 for some patients (LOO less reliable): "
+                + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items())
+            )
+    return L

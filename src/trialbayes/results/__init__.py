@@ -1,0 +1,9 @@
+"""The typed results model of every route (HRSummary, ModelResult, Results, ...) and reading
+results.json back."""
+
+from .io import load_results
+from .model import HRSummary, ModelResult, Results, Setting
+
+__all__ = [
+    "HRSummary", "ModelResult", "Results", "Setting", "load_results"
+]
