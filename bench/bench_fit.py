@@ -87,28 +87,53 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Wall seconds, peak RSS (MiB) over the children so far (exact for the first), and stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "CI": "true", **(env or {})})
+    p = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "CI": "true", **(env or {})},
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if p.returncode not in (0, 3):
-        raise SystemExit(f"benchmark command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}")
+        raise SystemExit(
+            f"benchmark command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr[-2000:]}"
+        )
     return wall, max(after, before) / 1024, p.stdout
 
 
 def default_analysis(py: str, cache: str) -> dict:
     """Reference (nutpie's compile), cold and warm runs of configs/mirocals.yaml."""
     out = {}
-    for label, env in (("reference_nutpie_compile", {"TRIALBAYES_COMPILER": "nutpie"}),
-                       ("cold_cache", {"TRIALBAYES_CACHE_DIR": cache}), ("warm_cache", {"TRIALBAYES_CACHE_DIR": cache})):
+    for label, env in (
+        ("reference_nutpie_compile", {"TRIALBAYES_COMPILER": "nutpie"}),
+        ("cold_cache", {"TRIALBAYES_CACHE_DIR": cache}),
+        ("warm_cache", {"TRIALBAYES_CACHE_DIR": cache}),
+    ):
         with tempfile.TemporaryDirectory() as tmp:
-            wall, rss, _ = run([py, "-m", "trialbayes.cli", "run", "configs/mirocals.yaml", "--out", tmp], env)
-            timings = json.loads((Path(tmp) / "mirocals" / "results.json").read_text())["provenance"]["timings"]
+            wall, rss, _ = run(
+                [py, "-m", "trialbayes.cli", "run", "configs/mirocals.yaml", "--out", tmp], env
+            )
+            timings = json.loads((Path(tmp) / "mirocals" / "results.json").read_text())[
+                "provenance"
+            ]["timings"]
         compile_s = sum(t["compile_s"] for t in timings.values())
-        out[label] = {"wall_s": round(wall, 1), "peak_rss_mib": round(rss), "compile_s": round(compile_s, 1),
-                      "compile_share": round(compile_s / wall, 2), "models": timings}
-        print(f"default analysis, {label}: {wall:.1f} s wall, compile {compile_s:.1f} s ({compile_s / wall:.0%}), "
-              + ", ".join(f"{m} {t['compile_s']:.1f}+{t['sample_s']:.1f} s ({t['compiled_from']})" for m, t in timings.items()),
-              flush=True)
+        out[label] = {
+            "wall_s": round(wall, 1),
+            "peak_rss_mib": round(rss),
+            "compile_s": round(compile_s, 1),
+            "compile_share": round(compile_s / wall, 2),
+            "models": timings,
+        }
+        print(
+            f"default analysis, {label}: {wall:.1f} s wall, compile {compile_s:.1f} s ({compile_s / wall:.0%}), "
+            + ", ".join(
+                f"{m} {t['compile_s']:.1f}+{t['sample_s']:.1f} s ({t['compiled_from']})"
+                for m, t in timings.items()
+            ),
+            flush=True,
+        )
     return out
 
 
@@ -117,12 +142,20 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="*", default=[220, 2000, 20000, 100000])
     ap.add_argument("--poisson-up-to", type=int, default=20000)
     ap.add_argument("--skip-default", action="store_true")
-    ap.add_argument("--fused", nargs="*", default=["fused", "fused32"], choices=["fused", "fused32"],
-                    help="fused-likelihood forms timed beside the graph one (pem)")
+    ap.add_argument(
+        "--fused",
+        nargs="*",
+        default=["fused", "fused32"],
+        choices=["fused", "fused32"],
+        help="fused-likelihood forms timed beside the graph one (pem)",
+    )
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     args = ap.parse_args()
     py = sys.executable
-    results = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "single_fit": []}
+    results = {
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "single_fit": [],
+    }
     cache = tempfile.mkdtemp(prefix="trialbayes-bench-cache-")
     if not args.skip_default:
         results["default_analysis"] = default_analysis(py, cache)
@@ -130,15 +163,22 @@ def main() -> None:
     for n in args.sizes:
         forms = ["pem", *args.fused] + (["poisson"] if n <= args.poisson_up_to else [])
         for form in forms:
-            wall, rss, out = run([py, "-c", SINGLE_FIT, str(n), form], {"TRIALBAYES_CACHE_DIR": single_cache})
+            wall, rss, out = run(
+                [py, "-c", SINGLE_FIT, str(n), form], {"TRIALBAYES_CACHE_DIR": single_cache}
+            )
             rec = json.loads(out.strip().splitlines()[-1])
             rec.update({"wall_s": round(wall, 1), "peak_rss_mib": round(rec["peak_rss_mib"])})
             results["single_fit"].append(rec)
-            print(f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f} ({rec['compiled_from']})  "
-                  f"sample {rec['sample_s']:6.1f}  "
-                  f"rows {rec['rows']:>7}  div {rec['divergences']}  R-hat {rec['rhat_max']:.3f}", flush=True)
+            print(
+                f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f} ({rec['compiled_from']})  "
+                f"sample {rec['sample_s']:6.1f}  "
+                f"rows {rec['rows']:>7}  div {rec['divergences']}  R-hat {rec['rhat_max']:.3f}",
+                flush=True,
+            )
     if 100000 in args.sizes:  # per-gradient cost against a hand-written kernel (bench_gradient.py)
-        _, _, out = run([py, "bench/bench_gradient.py", "--n", "100000"], {"TRIALBAYES_CACHE_DIR": single_cache})
+        _, _, out = run(
+            [py, "bench/bench_gradient.py", "--n", "100000"], {"TRIALBAYES_CACHE_DIR": single_cache}
+        )
         results["gradient_n100000"] = json.loads(out.strip().splitlines()[-1])
         print("gradient at N=100000:", results["gradient_n100000"], flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

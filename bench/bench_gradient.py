@@ -66,7 +66,11 @@ def build(n: int, likelihood: str = "graph"):
 
     df, _ = generate(n=n, seed=1)
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
-    design = build_design(data, ModelSpec(name="adjusted", covariates="all"), Baseline(n_intervals=8, likelihood=likelihood))
+    design = build_design(
+        data,
+        ModelSpec(name="adjusted", covariates="all"),
+        Baseline(n_intervals=8, likelihood=likelihood),
+    )
     return design, build_model(design, merge_priors({}))
 
 
@@ -88,8 +92,10 @@ def check_kernel(design, args) -> float:
         up, dn = theta.copy(), theta.copy()
         up[i] += h
         dn[i] -= h
-        fd = (pem_logp_grad(up[:k], up[k], up[k + 1:], *args[3:])[0]
-              - pem_logp_grad(dn[:k], dn[k], dn[k + 1:], *args[3:])[0]) / (2 * h)
+        fd = (
+            pem_logp_grad(up[:k], up[k], up[k + 1 :], *args[3:])[0]
+            - pem_logp_grad(dn[:k], dn[k], dn[k + 1 :], *args[3:])[0]
+        ) / (2 * h)
         worst = max(worst, abs(fd - grad[i]) / max(1.0, abs(grad[i])))
     assert worst < 1e-4, worst
     return worst
@@ -98,8 +104,12 @@ def check_kernel(design, args) -> float:
 def call(compiled, x):
     dbl = ctypes.POINTER(ctypes.c_double)
     out, lp = np.zeros_like(x), np.zeros(())
-    ptrs = (x.ctypes.data_as(dbl), out.ctypes.data_as(dbl), lp.ctypes.data_as(dbl),
-            compiled.user_data.ctypes.data)
+    ptrs = (
+        x.ctypes.data_as(dbl),
+        out.ctypes.data_as(dbl),
+        lp.ctypes.data_as(dbl),
+        compiled.user_data.ctypes.data,
+    )
     return compiled.compiled_logp_func.ctypes, ptrs, lp, out
 
 
@@ -136,16 +146,25 @@ def main() -> None:
     x = compiled["graph"][0].initial_point_func(1)  # same parameters, same order in all three
     dd = design.data_dict()
     rng = np.random.default_rng(0)
-    args = (np.log(design.event.sum() / dd["widths"].sum()) + 0.1 * rng.standard_normal(design.n_intervals),
-            -0.2, 0.1 * rng.standard_normal(dd["X"].shape[1]), dd["treat"].astype(float),
-            np.ascontiguousarray(dd["X"]), dd["interval_idx"].astype(np.int64), dd["offset"],
-            dd["event"].astype(float), dd["widths"])
+    args = (
+        np.log(design.event.sum() / dd["widths"].sum())
+        + 0.1 * rng.standard_normal(design.n_intervals),
+        -0.2,
+        0.1 * rng.standard_normal(dd["X"].shape[1]),
+        dd["treat"].astype(float),
+        np.ascontiguousarray(dd["X"]),
+        dd["interval_idx"].astype(np.int64),
+        dd["offset"],
+        dd["event"].astype(float),
+        dd["widths"],
+    )
     fd_err = check_kernel(design, args)
     res = {"n": a.n}
     lp64, g64 = logp_grad(compiled["fused"][0], x)
     lp32, g32 = logp_grad(compiled["fused_float32"][0], x)
     res["float32_logp_rel_err"] = abs(lp32 - lp64) / abs(lp64)
     res["float32_grad_rel_err"] = float(np.max(np.abs(g32 - g64)) / np.max(np.abs(g64)))
+
     def hand_written(evals):
         pem_logp_grad(*args)
         t0 = time.perf_counter()

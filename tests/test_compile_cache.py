@@ -220,7 +220,9 @@ def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatc
     cfg = parse_config(raw, base_dir=tmp_path)
     assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
     seen = []  # what the Sampler hands to compile_model (writing to a given folder: tests above)
-    monkeypatch.setattr(cc, "compile_model", lambda model, cache_dir: seen.append(cache_dir) or (
+    import trialbayes.inference.sampler as sampler_module  # where the Sampler looks it up
+
+    monkeypatch.setattr(sampler_module, "compile_model", lambda model, cache_dir: seen.append(cache_dir) or (
         None, cc.CompileRecord(None, "uncached", 0.0)))
     for setting, expected in ((cfg.sampler.cache_dir, tmp_path / "rel" / "cache"),
                               ("off", None), (None, True)):

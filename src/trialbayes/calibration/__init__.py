@@ -3,6 +3,4 @@ trial, refit, ranks) and the rank-uniformity summary."""
 
 from .sbc import CalibrationResults, sbc_cell, summarise
 
-__all__ = [
-    "CalibrationResults", "sbc_cell", "summarise"
-]
+__all__ = ["CalibrationResults", "sbc_cell", "summarise"]

@@ -17,9 +17,16 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+import pymc as pm
+from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
 from ..config.calibration import CalibrationSettings
+from ..data.design import interval_stats
+from ..data.sources import load_data
+from ..estimands.draws import flatten_draws
+from ..inference.sampler import diagnose, free_var_names
+from ..models.pem import DRAW_NAMES, PiecewiseExponentialModel
 from ..nextphase.simulate import Population, StatesOfNature, TrialDesign, observe, pem_times
 
 #: worker-level cache: one built and compiled model per (config hash, model)
@@ -29,9 +36,6 @@ _MODELS: dict = {}
 def _model(cfg, name: str, s: CalibrationSettings):
     key = (cfg.hash(), name, s.chains, s.draws, s.tune)
     if key not in _MODELS:
-        from ..data.sources import load_data
-        from ..models.pem import PiecewiseExponentialModel
-
         spec = {m.name: m for m in cfg.models}[name]
         sampler = cfg.sampler.model_copy(
             update={"chains": s.chains, "draws": s.draws, "tune": s.tune, "progress": "off"}
@@ -61,8 +65,6 @@ def _scalar(values: dict, name: str) -> np.ndarray:
 
 
 def _prior_draw(pem, rng) -> dict:
-    import pymc as pm
-
     names = [v.name for v in pem.model.free_RVs] + ["log_baseline_hazard"]
     names += [
         n
@@ -98,10 +100,6 @@ def _simulate(pem, prior: dict, rng, dropout: float):
 def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     """One SBC replicate: prior draw → simulated trial → refit (one compilation per worker)
     → ranks."""
-    from ..data.design import interval_stats
-    from ..estimands.draws import flatten_draws
-    from ..inference.sampler import diagnose, free_var_names
-    from ..models.pem import DRAW_NAMES
 
     s: CalibrationSettings = args["settings"]
     pem = _model(args["config"], s.model, s)
@@ -172,8 +170,6 @@ def fractional_ranks(ranks, thin: int, rng) -> np.ndarray:
 
 def ecdf_band(u: np.ndarray, prob: float = 0.95, seed: int = 0):
     """(x, ECDF − x, lower − x, upper − x) with simultaneous bands (arviz_stats.ecdf_utils)."""
-    from arviz_stats.ecdf_utils import ecdf_pit
-
     x, ecdf, lo, hi = ecdf_pit(u, prob, 1000, rng=np.random.default_rng(seed))
     return x, ecdf - x, lo - x, hi - x
 

@@ -8,6 +8,15 @@ from .priors import merge_priors
 from .schema import ColumnMap, Config, Diagnostics, ModelSpec, Sampler, load_config, parse_config
 
 __all__ = [
-    "CalibrationSettings", "CalibrationSpec", "ColumnMap", "Config", "Diagnostics", "ModelSpec",
-    "NextPhase", "Sampler", "load_config", "merge_priors", "parse_config"
+    "CalibrationSettings",
+    "CalibrationSpec",
+    "ColumnMap",
+    "Config",
+    "Diagnostics",
+    "ModelSpec",
+    "NextPhase",
+    "Sampler",
+    "load_config",
+    "merge_priors",
+    "parse_config",
 ]

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
-from .priors import _Strict
+from .priors import _Strict, describe, merge_priors
 
 
 class Accrual(_Strict):
@@ -107,8 +107,6 @@ class AnalysisSpec(_Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        from .priors import merge_priors
-
         extra = sorted(set(self.model_fields_set) & set(BAYES_KEYS))
         if self.method != "bayes" and extra:
             raise ValueError(f"{extra} apply to method 'bayes' only")  # loc names the section
@@ -129,8 +127,6 @@ class AnalysisSpec(_Strict):
         return f"{name}, one-sided α = {alpha:g}"
 
     def describe(self, alpha: float, min_hr: float | None) -> str:
-        from .priors import describe, merge_priors
-
         if self.method == "bayes":
             pri = merge_priors(self.priors)
             s = (
@@ -141,8 +137,9 @@ class AnalysisSpec(_Strict):
             )
             est = "posterior median HR"
         elif self.method == "cox":
-            s, est = f"Cox model (treatment only, Efron ties), one-sided Wald alpha {alpha:g}", (
-                "Cox estimate of the HR"
+            s, est = (
+                f"Cox model (treatment only, Efron ties), one-sided Wald alpha {alpha:g}",
+                ("Cox estimate of the HR"),
             )
         else:
             s, est = f"log-rank test, one-sided alpha {alpha:g}", "Peto estimate of the HR"

@@ -13,7 +13,8 @@ import difflib
 import math
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from scipy import stats
 
 
@@ -143,7 +144,6 @@ def parse_prior(term: str, spec) -> BaseModel:
         spec = spec.model_dump()
     if term in SCALE_TERMS:
         return HalfNormalPrior.model_validate(spec)
-    from pydantic import TypeAdapter
 
     return TypeAdapter(LocationPrior).validate_python(spec)
 
@@ -277,8 +277,6 @@ def prior_draws(prior: BaseModel, n: int, seed: int = 0):
     """``n`` draws from a location prior exactly as the patient-level model carries it (the
     two-component Student-t mixture of :func:`as_mixture_params`; flat as N(0, FLAT_SIGMA²)).
     Stored as the ``prior`` group of the posterior file for prior-vs-posterior figures."""
-    import numpy as np
-
     p = as_mixture_params(prior)
     rng = np.random.default_rng(seed)
     comp = rng.choice(2, size=n, p=np.asarray(p["w"]) / np.sum(p["w"]))

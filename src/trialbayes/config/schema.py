@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+import numpy as np
 import yaml
 from pydantic import (
     Field,
@@ -279,8 +280,6 @@ class GridSpec(_Strict):
         return self
 
     def values(self):
-        import numpy as np
-
         return np.linspace(self.lo, self.hi, self.n)
 
 

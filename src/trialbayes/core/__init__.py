@@ -17,7 +17,18 @@ from .outputs import OutputDir
 from .text import level_text, md_table, prob
 
 __all__ = [
-    "Cell", "ConfigError", "DataError", "Executor", "Flag", "Interrupted", "NotFittedError",
-    "OutputDir", "RawConfigError", "ReconstructionError", "SamplingIncomplete", "level_text",
-    "md_table", "prob"
+    "Cell",
+    "ConfigError",
+    "DataError",
+    "Executor",
+    "Flag",
+    "Interrupted",
+    "NotFittedError",
+    "OutputDir",
+    "RawConfigError",
+    "ReconstructionError",
+    "SamplingIncomplete",
+    "level_text",
+    "md_table",
+    "prob",
 ]

@@ -18,6 +18,7 @@ with the executor — the progress line says "Dask LocalCluster of N workers").
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import re
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .outputs import dumps
 from .progress import CellProgress
 
 #: below this many cells "auto" runs in-process (no worker start-up cost)
@@ -109,8 +111,6 @@ class CellStore:
         return res if res.status == "ok" else None  # failed cells are run again
 
     def save(self, res: CellResult) -> None:
-        from .outputs import dumps
-
         p = self._path(res.key)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
         tmp.write_text(dumps(asdict(res)))
@@ -269,8 +269,6 @@ class Executor:
                     self._finish(report, res)
 
     def _processes(self, fn, cells, root_seed, report):
-        import multiprocessing as mp
-
         if self._pool is None:  # spawn: no forked copies of threaded runtimes (BLAS, nutpie)
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
         pool = self._pool

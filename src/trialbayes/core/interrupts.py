@@ -18,14 +18,12 @@ import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
+
 from .errors import Interrupted, SamplingIncomplete
 
 _received: int | None = None
 _phase: list[str] = []
-
-
-
-
 
 
 _deferring = 0  # > 0 inside deferred(): a signal is held until the block is done
@@ -126,7 +124,6 @@ def failure_phase(exc: BaseException) -> str:
 def check_complete(idata, chains: int, draws: int, var_names: list[str]) -> None:
     """Refuse a trace that is shorter than asked or holds non-finite draws (a truncated run)."""
     raise_if_interrupted()
-    import numpy as np
 
     post = idata.posterior
     got = (int(post.sizes.get("chain", 0)), int(post.sizes.get("draw", 0)))

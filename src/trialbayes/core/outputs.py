@@ -8,12 +8,14 @@ import json
 import math
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .escape import csv_frame
+from .interrupts import deferred, note_committed
 
 
 def jsonable(obj):
@@ -87,8 +89,6 @@ class OutputDir:
 
     def commit(self) -> Path:
         """Swap the staging folder into place (two renames on the same filesystem)."""
-        from .interrupts import deferred, note_committed
-
         backup = self.root / f".{self.final.name}.old-{os.getpid()}"
         try:
             with deferred():  # a signal waits until both renames are done
@@ -151,8 +151,6 @@ def recover_stale(root: Path, name: str) -> list[str]:
 def write_problem(path: Path) -> str | None:
     """Why a folder cannot be created and written to (the OS's reason), or None. A probe file is
     written and removed; the folder itself (and its parents) stay created."""
-    import tempfile
-
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".trialbayes-probe-", dir=path)

@@ -20,6 +20,8 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from .interrupts import phase as named
+
 
 @dataclass
 class Progress:
@@ -44,8 +46,6 @@ class Progress:
     def phase(self, text: str, record: bool = True) -> Iterator[None]:
         """Announce a phase now and say when it ends, with its own duration. ``record``: also name
         it for ``interrupts`` (an interruption or failure inside says "while <text>")."""
-        from .interrupts import phase as named
-
         self.say(f"{text} …")
         t0 = time.perf_counter()
         with named(text) if record else nullcontext():

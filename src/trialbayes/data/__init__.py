@@ -10,6 +10,12 @@ from .sources import load_data
 from .table import TrialData, from_frame
 
 __all__ = [
-    "Design", "Evidence", "TrialData", "build_design", "evidence_of", "from_frame", "load_data",
-    "resolve"
+    "Design",
+    "Evidence",
+    "TrialData",
+    "build_design",
+    "evidence_of",
+    "from_frame",
+    "load_data",
+    "resolve",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
+from .design import build_design
 from .table import TrialData
 
 #: relative singular value below which two sets of columns count as perfectly collinear
@@ -39,10 +40,10 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
         )
 
 
-def fixed_effects(data: TrialData, spec: ModelSpec, baseline: Baseline) -> tuple[np.ndarray, list[str]]:
+def fixed_effects(
+    data: TrialData, spec: ModelSpec, baseline: Baseline
+) -> tuple[np.ndarray, list[str]]:
     """The model's fixed-effect columns beside an intercept (the baseline hazard), standardised."""
-    from .design import build_design
-
     d = build_design(data, spec, baseline)
     cols, names = [np.ones(d.n), d.treat], ["(baseline)", "treatment"]
     for j, c in enumerate(d.cov_names):

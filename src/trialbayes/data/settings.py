@@ -27,6 +27,7 @@ import numpy as np
 from ..config.schema import Config
 from ..core.errors import DataError
 from ..results.model import Setting
+from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
 from .table import TrialData
 
 LANDMARK_RULE = "median follow-up time, rounded down to 2 significant figures"
@@ -76,8 +77,6 @@ def _units(cfg: Config) -> tuple[Setting, Setting]:
     )
     un_s = Setting(units, "config") if units else Setting({}, "none", "not given")
     if src.kind == "synthetic":
-        from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
-
         if not tu:
             tu_s = Setting(SYNTHETIC_TIME_UNIT, "default", "the synthetic generator's")
         un_s = Setting({**SYNTHETIC_UNITS, **units}, "default", "the synthetic generator's")

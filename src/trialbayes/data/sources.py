@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from ..config.schema import ColumnMap, Config, FileSource, SyntheticSource
 from ..core.errors import DataError
+from .reconstruct.guyot import load_reconstructed
+from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
 from .table import TrialData, from_frame, read_table
 
 
@@ -13,8 +15,6 @@ def load_data(cfg: Config) -> TrialData:
     """Load the config's patient-level data source and validate it."""
     src = cfg.data
     if isinstance(src, SyntheticSource):
-        from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
-
         df, truth = generate(n=src.n, seed=src.seed)
         return from_frame(
             df,
@@ -35,7 +35,5 @@ def load_data(cfg: Config) -> TrialData:
             time_unit=src.time_unit,
         )
     if src.kind == "reconstructed":
-        from .reconstruct.guyot import load_reconstructed
-
         return load_reconstructed(src)
     raise DataError(f"data kind '{src.kind}' has no patient-level data")

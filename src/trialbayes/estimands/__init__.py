@@ -6,5 +6,10 @@ from .draws import hr_curve, hr_summary, subgroup_effects, survival_estimands
 from .frequentist import cox_fit, km_curves
 
 __all__ = [
-    "cox_fit", "hr_curve", "hr_summary", "km_curves", "subgroup_effects", "survival_estimands"
+    "cox_fit",
+    "hr_curve",
+    "hr_summary",
+    "km_curves",
+    "subgroup_effects",
+    "survival_estimands",
 ]

@@ -3,6 +3,4 @@ compile cache (one compilation per model structure)."""
 
 from .sampler import Sampler, diagnose
 
-__all__ = [
-    "Sampler", "diagnose"
-]
+__all__ = ["Sampler", "diagnose"]

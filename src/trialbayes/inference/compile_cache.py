@@ -27,6 +27,7 @@ that cannot be identified across processes (a lambda, a closure) makes the model
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import platform
@@ -39,11 +40,14 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import pytensor
+from filelock import FileLock
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import graph_inputs, toposort
 
+from ..core.outputs import write_problem
 from . import numba_wrappers as nw
 
 ENV_VAR = "TRIALBAYES_CACHE_DIR"
@@ -70,7 +74,6 @@ def default_cache_dir() -> Path | None:
     env = os.environ.get(ENV_VAR)
     if env is not None:
         return None if env.strip().lower() in _OFF else Path(env)
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("trialbayes")) / "compiled"
 
@@ -89,8 +92,6 @@ def configured_cache_dir(setting: str | None) -> Path | None | bool:
 def cache_dir_problem(path: Path) -> str | None:
     """Why a compile cache folder cannot be used (created, written), or None. Nothing is left
     behind but the folder itself."""
-    from ..core.outputs import write_problem
-
     return write_problem(path)
 
 
@@ -143,8 +144,6 @@ def _value_key(v):
 def _importable_name(f) -> str:
     """module.qualname of a class or function that is found again under that name (a lambda or a
     closure is not: two of them could share a name, so they make the graph unhashable)."""
-    import importlib
-
     try:
         obj = importlib.import_module(f.__module__)
         for part in f.__qualname__.split("."):
@@ -415,8 +414,6 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
 
 
 def _through_disk(model, key, shared, cache: Path, t0):
-    from filelock import FileLock
-
     for sub in ("meta", "numba", "locks"):
         (cache / sub).mkdir(parents=True, exist_ok=True)
     with FileLock(str(cache / "locks" / f"{key}.lock"), timeout=900):

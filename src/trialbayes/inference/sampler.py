@@ -28,6 +28,7 @@ from ..config.schema import Diagnostics
 from ..config.schema import Sampler as SamplerConfig
 from ..core.interrupts import check_complete, phase
 from ..core.progress import sampler_bar
+from .compile_cache import compile_model, configured_cache_dir
 
 
 def stack_versions() -> dict[str, str]:
@@ -81,8 +82,6 @@ class Sampler:
 
     def compile(self):
         if self.config.backend == "nutpie" and self.compiled is None:
-            from .compile_cache import compile_model, configured_cache_dir
-
             cache = configured_cache_dir(self.config.cache_dir)
             self.compiled, record = compile_model(self.model, cache_dir=cache)
             self.compile_seconds += record.seconds

@@ -5,6 +5,4 @@ shrinkage of published subgroups."""
 from .graph import build_model
 from .pem import PiecewiseExponentialModel
 
-__all__ = [
-    "PiecewiseExponentialModel", "build_model"
-]
+__all__ = ["PiecewiseExponentialModel", "build_model"]

@@ -18,6 +18,7 @@ import pytensor.tensor as pt
 
 from ..config.priors import FLAT_SIGMA, as_mixture_params
 from ..data.design import Design
+from .fused import fused_loglik_terms
 
 # ----------------------------------------------------------------------------- likelihood
 
@@ -62,14 +63,10 @@ def _pem_logp(value, log_h, cum_h):
 
 
 def _fused_logp(value, alpha, eta, interval, offset, widths):
-    from .fused import fused_loglik_terms
-
     return fused_loglik_terms(alpha, eta, interval, offset, value, widths)
 
 
 def _fused32_logp(value, alpha, eta, interval, offset, widths):
-    from .fused import fused_loglik_terms
-
     return fused_loglik_terms(alpha, eta, interval, offset, value, widths, precision="float32")
 
 

@@ -16,12 +16,12 @@ import pandas as pd
 import xarray as xr
 
 from ..config.priors import describe, merge_priors, parse_prior
-from ..config.schema import Baseline, Diagnostics, ModelSpec
+from ..config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec
 from ..config.schema import Sampler as SamplerConfig
 from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
-from ..data.table import TrialData
-from ..estimands.draws import flatten_draws, hr_summary, interval, pointwise_loglik
+from ..data.table import TrialData, from_frame
+from ..estimands.draws import flatten_draws, hr_curve, hr_summary, interval, pointwise_loglik
 from ..inference.sampler import Sampler, diagnose, free_var_names
 from .graph import build_model, default_target_accept, prior_data
 
@@ -31,9 +31,6 @@ def as_trial_data(data, columns=None) -> TrialData:
     if isinstance(data, TrialData):
         return data
     if isinstance(data, pd.DataFrame):
-        from ..config.schema import ColumnMap
-        from ..data.table import from_frame
-
         cols = columns if isinstance(columns, ColumnMap) else ColumnMap(**(columns or {}))
         return from_frame(data, cols, label="user DataFrame", source="<DataFrame>")
     raise TypeError(f"data must be TrialData or a pandas DataFrame, not {type(data).__name__}")
@@ -242,8 +239,6 @@ class PiecewiseExponentialModel:
     def hr_by_biomarker(self, values=None, prob: float = 0.95, n: int = 60) -> pd.DataFrame:
         """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th
         percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_plot``."""
-        from ..estimands.draws import hr_curve
-
         self._require_fit("hr_by_biomarker")
         if self.design.basis is None:
             raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")

@@ -17,9 +17,13 @@ from pydantic import BaseModel
 from scipy import integrate, stats
 
 from ..config.priors import FlatPrior, NormalPrior, describe
+from ..config.schema import Diagnostics
+from ..config.schema import Sampler as SamplerConfig
 from ..data.evidence import Evidence
 from ..estimands.draws import hr_summary
+from ..inference.sampler import Sampler, diagnose
 from ..results.model import HRSummary, ScenarioPosterior, tkey
+from .graph import location_prior_rv, prior_data
 
 # ----------------------------------------------------------------------------- evidence
 
@@ -113,9 +117,6 @@ class PublishedSampler:
         target_accept: float = 0.9,
         backend: str = "nutpie",
     ):
-        from ..config.schema import Sampler as SamplerConfig
-        from ..inference.sampler import Sampler
-        from .graph import location_prior_rv
 
         with pm.Model() as model:
             y = pm.Data("y", 0.0)
@@ -139,8 +140,6 @@ class PublishedSampler:
         return self.runner.compile_count
 
     def sample(self, ev: Evidence, prior: BaseModel, seed: int | None = None):
-        from .graph import prior_data
-
         data = {"y": np.asarray(ev.log_hr), "se": np.asarray(ev.se), **prior_data("log_hr", prior)}
         return self.runner.sample(data=data, seed=seed, log_likelihood=False)
 
@@ -167,8 +166,6 @@ def posterior(
         )
     if sampler is None:
         raise ValueError("a non-conjugate prior needs a PublishedSampler")
-    from ..config.schema import Diagnostics
-    from ..inference.sampler import diagnose
 
     idata = sampler.sample(ev, prior, seed)
     draws = np.asarray(idata.posterior["log_hr"].values).ravel()

@@ -16,8 +16,11 @@ import pymc as pm
 from scipy import stats
 
 from ..config.priors import FLAT_SIGMA, NormalPrior
+from ..config.schema import Diagnostics
+from ..config.schema import Sampler as SamplerConfig
 from ..data.evidence import Evidence
 from ..estimands.draws import hr_summary
+from ..inference.sampler import Sampler, diagnose
 from .published import summary_normal
 
 
@@ -54,9 +57,6 @@ def shrink(
     gate=None,
 ) -> dict:
     """Fit the hierarchical model by NUTS and summarise it (``gate``: diagnostics thresholds)."""
-    from ..config.schema import Diagnostics
-    from ..config.schema import Sampler as SamplerConfig
-    from ..inference.sampler import Sampler, diagnose
 
     if len(evs) < 2:
         raise ValueError("subgroup shrinkage needs at least two subgroup estimates")

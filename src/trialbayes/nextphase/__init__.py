@@ -4,6 +4,4 @@
 from .grid import NextPhaseResults, run_for_models
 from .simulate import simulate_trials
 
-__all__ = [
-    "NextPhaseResults", "run_for_models", "simulate_trials"
-]
+__all__ = ["NextPhaseResults", "run_for_models", "simulate_trials"]

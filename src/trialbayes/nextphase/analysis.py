@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config.next_phase import AnalysisSpec
+from .bayes import bayes_many
+from .cox_many import cox_many
+from .logrank import logrank
 
 
 @dataclass
@@ -35,17 +38,12 @@ def analyse(sim, spec: AnalysisSpec, args: dict, rng: np.random.Generator) -> De
     ``min_hr`` and, for the Bayesian analysis, ``n_model`` / ``events_hint`` (the analysis
     model's fixed patient dimension and the grid's largest event count)."""
     if spec.method == "logrank":
-        from .logrank import logrank
-
         lr = logrank(sim.time, sim.event, sim.treat)
         return Decisions(lr.success(args["alpha"], args["min_hr"]))
     if spec.method == "cox":
-        from .cox_many import cox_many
-
         cx = cox_many(sim.time, sim.event, sim.treat)
         ok = cx.success(args["alpha"], args["min_hr"]) & cx.converged
         return Decisions(ok, failed=int((~cx.converged).sum()), errors=cx.failure_notes())
-    from .bayes import bayes_many
 
     b = bayes_many(sim, spec, args["n_model"], args["events_hint"], rng)
     return Decisions(

@@ -27,6 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config.next_phase import AnalysisSpec
+from ..config.priors import merge_priors
+from ..config.schema import ModelSpec
+from ..config.schema import Sampler as SamplerConfig
+from ..data.design import Design, interval_stats
+from ..inference.sampler import Sampler
+from ..models.graph import build_model, default_target_accept
 
 #: per-process memo: (patients, analysis settings) -> a compiled inference.Sampler
 _SAMPLERS: dict = {}
@@ -50,8 +56,6 @@ class BayesAnalysis:
 def placeholder_design(n: int, spec: AnalysisSpec, events_hint: int):
     """A design of the analysis model's shape (its values are replaced at every refit).
     ``events_hint`` (the grid's largest event count) decides ``parametrisation: auto``."""
-    from ..config.schema import ModelSpec
-    from ..data.design import Design
 
     k = spec.intervals
     starts = np.arange(k, dtype=float)
@@ -80,11 +84,6 @@ def analysis_sampler(n: int, spec: AnalysisSpec, events_hint: int):
     """The worker's compiled analysis model for ``n`` patients (built and compiled once)."""
     key = (n, events_hint, spec.model_dump_json())
     if key not in _SAMPLERS:
-        from ..config.priors import merge_priors
-        from ..config.schema import Sampler as SamplerConfig
-        from ..inference.sampler import Sampler
-        from ..models.graph import build_model, default_target_accept
-
         design = placeholder_design(n, spec, events_hint)
         model = build_model(design, merge_priors(spec.priors))
         cfg = SamplerConfig(
@@ -112,8 +111,6 @@ def trial_cuts(t: np.ndarray, ev: np.ndarray, k: int) -> np.ndarray:
 
 def trial_data(time, event, treat, n: int, k: int) -> dict[str, np.ndarray]:
     """pm.Data values for one simulated trial, padded to ``n`` zero-exposure patients."""
-    from ..data.design import interval_stats
-
     time = np.asarray(time, float)
     fin = np.isfinite(time)
     t = np.zeros(n)

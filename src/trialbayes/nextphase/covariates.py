@@ -36,6 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..core.flags import Flag
+from .simulate import Population
+
 #: at most this many distinct values: the column keeps its values and frequencies exactly
 DISCRETE_MAX_LEVELS = 20
 #: common random numbers per pair for the latent-to-output correlation map
@@ -186,8 +189,6 @@ def fitted_population(design, rng: np.random.Generator, size: int = 20_000):
     """A synthetic cohort of ``size`` patients from the copula fitted to ``design``'s covariates
     (standardised; a factor of >= 3 levels as one scored column, so that every patient is in
     exactly one level) and biomarker (on its basis scale), as a simulate.Population."""
-    from .simulate import Population
-
     p = design.X.shape[1]
     basis = design.basis
     if p == 0 and basis is None:
@@ -210,8 +211,6 @@ def enrichment_flags(cfg, data, models) -> list:
     """A flag (flags.Flag) for every enriched population of ``next_phase.populations`` that holds
     every patient of the data (e.g. ``below 19`` when the biomarker's maximum is 18): it is
     accepted (the next trial may recruit a wider range) but is all comers in the fitted cohort."""
-    from ..core.flags import Flag
-
     spec = {m.name: m for m in models}[cfg.model]
     out = []
     for ps in cfg.populations:

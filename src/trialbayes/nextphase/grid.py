@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shutil
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,8 +27,11 @@ from ..config.next_phase import (
     NextPhase,
     PopulationSpec,
 )
+from ..core.errors import DataError
 from ..core.executor import Cell, Executor
+from ..core.progress import current, say
 from .analysis import analyse
+from .covariates import fitted_population
 from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
 
 
@@ -81,6 +86,7 @@ def trial_design(cfg: NextPhase, pop: PopulationSpec, events: int) -> TrialDesig
 # ----------------------------------------------------------------------------- cells
 #: the analysis of cells whose arguments name none (bench/, older callers): log-rank
 LOGRANK = AnalysisSpec()
+
 
 def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / n)
@@ -275,7 +281,6 @@ def population(cfg: NextPhase, design) -> Population:
     or a synthetic cohort from the Gaussian copula fitted to it (``fitted``; seeded by ``seed``)."""
     if cfg.covariates == "resample":
         return Population.from_design(design)
-    from .covariates import fitted_population
 
     rng = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 1])
     return fitted_population(design, rng, cfg.fitted_cohort)
@@ -302,8 +307,6 @@ def run_next_phase(
     main, oc = _cells(cfg, states, pop)
     light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) < LIGHT_WORK
     if cfg.analysis.method == "bayes":
-        from ..core.progress import say
-
         say(refits_text(cfg, main + oc))
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
         rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
@@ -361,9 +364,7 @@ def refits_text(cfg: NextPhase, cells: list[Cell]) -> str:
     fits = sum(c.args["trials"] for c in cells)
     a = cfg.analysis
     n_model = cells[0].args["n_model"] if cells else 500
-    per = REFIT_SECONDS * max(n_model, 100) / 500 * a.chains * (
-        a.draws + a.tune
-    ) / 2000
+    per = REFIT_SECONDS * max(n_model, 100) / 500 * a.chains * (a.draws + a.tune) / 2000
     workers = 1 if cfg.executor == "inprocess" else cfg.workers
     minutes = fits * per / workers / 60
     return (
@@ -385,8 +386,6 @@ def _oc_values(v: dict) -> dict:
 # ----------------------------------------------------------------------------- pipeline wiring
 def check_data(cfg: NextPhase, data, models) -> None:
     """Before any fit: every enriched population has patients in the data (DataError otherwise)."""
-    from ..core.errors import DataError
-
     spec = {m.name: m for m in models}[cfg.model]
     for ps in cfg.populations:
         if ps.kind == "all":
@@ -409,8 +408,6 @@ def run_for_models(
     """Run the grid on the configured fitted model; finished cells are kept (resumable) in
     ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/`` (other fingerprints' folders
     of the same config are removed after the run)."""
-    from pathlib import Path
-
     pem = models[cfg.model]
     draws = pem.draws()
     fp = fingerprint(
@@ -418,8 +415,6 @@ def run_for_models(
     )
     store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
     if progress is None:  # the run's progress lines (off under --quiet)
-        from ..core.progress import current
-
         progress = current().enabled
     res = run_next_phase(
         cfg, draws, pem.design, store=store, progress=progress, time_unit=time_unit, units=units
@@ -431,8 +426,6 @@ def run_for_models(
 def prune_stale(store) -> list:
     """Remove the other ``next_phase-<fingerprint>`` stores of the same config (older inputs,
     never reused) after a finished run; the current one is kept. Returns what was removed."""
-    import shutil
-    from pathlib import Path
 
     store = Path(store)
     stale = [p for p in store.parent.glob("next_phase-*") if p.is_dir() and p != store]

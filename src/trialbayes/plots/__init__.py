@@ -5,6 +5,4 @@ figures (Kaplan–Meier with numbers at risk, HR along a biomarker, prior vs pos
 from .general import forest_plot, save
 from .journal import hr_curve_figure, km_figure
 
-__all__ = [
-    "forest_plot", "hr_curve_figure", "km_figure", "save"
-]
+__all__ = ["forest_plot", "hr_curve_figure", "km_figure", "save"]

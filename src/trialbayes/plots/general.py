@@ -7,6 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 from scipy import stats
 
 BLUE, ORANGE, GREY = "#1f5fa8", "#d9731a", "#555555"
@@ -48,8 +49,6 @@ def hr_ticks(lo: float, hi: float) -> list[float]:
 def _hr_axis(axis, lo: float, hi: float):
     """Readable ticks on a log HR axis (0.1, 0.2, 0.5, 1, 2, ...) instead of powers of ten; the
     axis spans from the first to the last tick."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
-
     ticks = hr_ticks(lo, hi)
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

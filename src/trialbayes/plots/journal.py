@@ -17,6 +17,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from lifelines import KaplanMeierFitter
 from scipy import stats
 
 from ..data.reconstruct.guyot import clean_curve
@@ -28,8 +29,6 @@ P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 # ----------------------------------------------------------------------------- KM + model
 def km_fit(times, events) -> pd.DataFrame:
     """Kaplan–Meier step function (time, survival) of one arm, starting at (0, 1)."""
-    from lifelines import KaplanMeierFitter
-
     km = KaplanMeierFitter().fit(np.asarray(times, float), np.asarray(events, int))
     sf = km.survival_function_.iloc[:, 0]
     return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
@@ -38,8 +37,6 @@ def km_fit(times, events) -> pd.DataFrame:
 def median_follow_up(times, events) -> float | None:
     """Median follow-up by the reverse Kaplan–Meier method (censoring treated as the event);
     None if fewer than half the patients are censored before the last time."""
-    from lifelines import KaplanMeierFitter
-
     km = KaplanMeierFitter().fit(np.asarray(times, float), 1 - np.asarray(events, int))
     m = float(km.median_survival_time_)
     return m if np.isfinite(m) else None

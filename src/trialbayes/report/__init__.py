@@ -3,6 +3,4 @@ self-contained report.html, and the one writer of every route (atomic output fol
 
 from .writer import RunResult, render_reports, write_run
 
-__all__ = [
-    "RunResult", "render_reports", "write_run"
-]
+__all__ = ["RunResult", "render_reports", "write_run"]

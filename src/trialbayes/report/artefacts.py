@@ -13,6 +13,7 @@ from ..plots import general as plots
 from ..plots import journal as figures
 from ..results.model import Results
 from . import run_figures as rf
+from .nextphase import write_next_phase
 from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_table
 
 
@@ -62,8 +63,6 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
         _reconstruction(out, cfg, data, r)
     _sensitivity(out, cfg, data, run)
     if run.tables.get("next_phase") is not None:
-        from .nextphase import write_next_phase
-
         figs = write_next_phase(
             out, run.tables["next_phase"], cfg.report.dpi, cfg.report.figures, _label(data)
         )

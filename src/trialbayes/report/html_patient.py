@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.text import level_text
+from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
 from .markdown import _no_cox, summary_lines
+from .nextphase import html_blocks
 
 MISSING = {
     "error": "no missing values allowed (a missing value in a used column stops the run "
@@ -44,8 +46,6 @@ def patient_view(r: Results, root: Path) -> dict:
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
     if r.sections.get("next_phase"):  # owned by nextphase_report.py
-        from .nextphase import html_blocks
-
         secs.insert(
             -1,
             section(
@@ -134,8 +134,6 @@ def _reconstruction_cox(c: dict) -> str:
 
 
 def model_blocks(r: Results) -> list:
-    from ..data.settings import describe_settings
-
     rows = []
     for name, m in r.models.items():
         s = m.spec

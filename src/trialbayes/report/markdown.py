@@ -8,8 +8,10 @@ import pandas as pd
 
 from ..core.escape import md_text
 from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
+from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
+from .nextphase import report_section
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
@@ -125,8 +127,6 @@ def render_patient_report(r: Results) -> str:
     L += _sensitivity_section(r)
     L += _loo_section(r)
     if r.sections.get("next_phase"):
-        from .nextphase import report_section
-
         L.append(report_section(r.sections["next_phase"], r.figures, r.time_unit))
     if r.sections.get("synthetic_truth"):
         t = r.sections["synthetic_truth"]
@@ -169,8 +169,6 @@ def _data_section(r: Results) -> list[str]:
 
 
 def _settings_section(r: Results) -> list[str]:
-    from ..data.settings import describe_settings
-
     return [
         "\n## Analysis settings",
         "Resolved for this trial (config values, or derived from its data by the stated rule):\n",

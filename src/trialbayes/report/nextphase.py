@@ -9,11 +9,17 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
+import textwrap
+
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..core.escape import md_text
+from ..core.text import md_table
 from ..nextphase.grid import NextPhaseResults  # noqa: E402
+from ..plots.general import save
+from .html import bullets, cell, p, table
 
 COLOURS = ["#1f5fa8", "#d9731a", "#2a9d55", "#a23b72", "#555555", "#8c6d1f"]
 
@@ -150,8 +156,6 @@ def oc_curves(
 
 
 def _wrap(s: str, width: int = 60) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(s, width))
 
 
@@ -215,8 +219,6 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
 
 
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
-    from ..core.text import md_table
-
     return md_table(design_table(res, time_unit))
 
 
@@ -232,8 +234,6 @@ def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
 
 
 def oc_md(oc: pd.DataFrame) -> str:
-    from ..core.text import md_table
-
     return md_table(oc_wide(oc))
 
 
@@ -341,7 +341,6 @@ def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
     errors = [e for r in rows for e in r.analysis_errors]
     if not errors:
         return text + "."
-    from ..core.escape import md_text
 
     return text + f". First error: {md_text(errors[0]) if md else errors[0]}"
 
@@ -356,8 +355,6 @@ def write_next_phase(
     out, res: NextPhaseResults, dpi: int = 110, figures: bool = True, label: str | None = None
 ) -> dict[str, str]:
     """Tables and figures into an OutputDir; returns the figure paths by title."""
-    from ..plots.general import save
-
     df, oc = res.designs_table(), res.oc_table()
     out.write_csv("tables/next_phase_designs.csv", csv_designs(res))
     out.write_csv("tables/next_phase_oc.csv", oc)
@@ -381,8 +378,6 @@ def write_next_phase(
 
 def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[list]:
     """Table cells: ints without decimals, floats with 3 (or ``digits[column]``)."""
-    from .html import cell
-
     dig = [(digits or {}).get(c, 3) for c in t.columns]
     return [
         [cell(v.item() if hasattr(v, "item") else v, d) for v, d in zip(r, dig)]
@@ -393,8 +388,6 @@ def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[li
 def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
     """Blocks of the report.html section (``html_report`` helpers; ``fig`` numbers the figures):
     the same content as report.md's section."""
-    from .html import bullets, p, table
-
     res = NextPhaseResults.from_dict(d)
     tu = time_unit_of(res, time_unit)
     t = design_table(res, tu)

@@ -4,6 +4,4 @@ results.json back."""
 from .io import load_results
 from .model import HRSummary, ModelResult, Results, Setting
 
-__all__ = [
-    "HRSummary", "ModelResult", "Results", "Setting", "load_results"
-]
+__all__ = ["HRSummary", "ModelResult", "Results", "Setting", "load_results"]

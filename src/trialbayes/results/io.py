@@ -14,6 +14,7 @@ from .model import HRSummary, Results
 def from_dict(cls, data):
     """Rebuild a results object (e.g. :class:`Results`) from its ``to_dict()`` / results.json form,
     guided by the dataclass type hints. Used by ``trialbayes report OUTDIR``."""
+
     def build(tp, v):
         if v is None:
             return None

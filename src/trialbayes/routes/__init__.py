@@ -8,6 +8,4 @@ from .patient_level import run_patient_level
 from .published import run_published
 from .validate import preflight
 
-__all__ = [
-    "run_calibration", "run_config", "run_patient_level", "run_published", "preflight"
-]
+__all__ = ["run_calibration", "run_config", "run_patient_level", "run_published", "preflight"]

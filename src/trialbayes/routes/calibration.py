@@ -18,8 +18,12 @@ from scipy import stats  # noqa: E402
 
 from ..calibration.sbc import CalibrationResults, ecdf_band, fractional_ranks, sbc_cell, summarise  # noqa: E402
 from ..config.calibration import CalibrationSettings  # noqa: E402
+from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor  # noqa: E402
 from ..core.outputs import OutputDir  # noqa: E402
+from ..core.text import md_table
+from ..plots.general import save
+from .validate import check_writable, preflight
 
 
 def run_calibration(
@@ -32,12 +36,9 @@ def run_calibration(
     progress=False,
 ) -> tuple[CalibrationResults, Path]:
     if s.model not in {m.name for m in cfg.models}:
-        from ..core.errors import ConfigError
-
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
-    from .validate import check_writable, preflight
 
     preflight(cfg)
     check_writable(out_root, f"{cfg.name}_calibration")
@@ -103,8 +104,6 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
 
 # ----------------------------------------------------------------------------- writing
 def report_md(res: CalibrationResults) -> str:
-    from ..core.text import md_table
-
     s = res.settings
     t = res.table()
     pp = res.prior_predictive
@@ -144,8 +143,6 @@ def _q(d: dict) -> str:
 
 
 def write_calibration(out: OutputDir, res: CalibrationResults, dpi: int = 110) -> None:
-    from ..plots.general import save
-
     out.write_json("calibration.json", {"calibration": res.to_dict()})
     out.write_csv("tables/sbc_summary.csv", res.table())
     out.write_csv("tables/sbc_ranks.csv", pd.DataFrame(res.ranks))

@@ -19,6 +19,7 @@ from ..config.schema import Config
 from ..core import progress
 from ..core.flags import Flag
 from ..core.interrupts import phase
+from ..data.settings import round_sig
 from ..data.table import TrialData
 from ..estimands import caution
 from ..estimands import draws as est
@@ -26,6 +27,9 @@ from ..estimands.frequentist import cox_fit, km_at, km_curves
 from ..inference.sampler import stack_versions
 from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
+from ..nextphase.covariates import enrichment_flags
+from ..nextphase.grid import run_for_models
+from ..report.artefacts import write_patient_outputs
 from ..report.writer import RunResult, write_run
 from ..results.model import (
     Coefficient,
@@ -36,6 +40,7 @@ from ..results.model import (
     Results,
     Subgroups,
 )
+from .sensitivity import run_sensitivity
 from .validate import preflight
 
 __all__ = ["RunResult", "run_patient_level", "analyse_model"]
@@ -240,8 +245,6 @@ def _region(curve: pd.DataFrame, col: str, level: float):
 def probe_points(values) -> list[float]:
     """Biomarker values to report the HR at: the 10th, 50th and 90th percentiles of the data,
     rounded to 2 significant figures (distinct values only)."""
-    from ..data.settings import round_sig
-
     return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
@@ -360,13 +363,9 @@ def run_patient_level(
     _sections(results, data)
     results.flags += caution.data_flags(data)  # each model's own flags are on its ModelResult
     if cfg.next_phase is not None:
-        from ..nextphase.covariates import enrichment_flags
-
         results.flags += enrichment_flags(cfg.next_phase, data, cfg.models)
     sens = None
     if cfg.sensitivity.enabled:
-        from .sensitivity import run_sensitivity
-
         with progress.phase("refitting under the prior scenarios"):
             sens = run_sensitivity(cfg, models, settings)
         results.sensitivity = {
@@ -380,8 +379,6 @@ def run_patient_level(
         }
     nxt = None
     if cfg.next_phase is not None:
-        from ..nextphase.grid import run_for_models
-
         with phase("simulating next trials"):
             nxt = run_for_models(
                 cfg.next_phase, models, out_root, cfg.name,
@@ -403,8 +400,6 @@ def run_patient_level(
         },
     )
     if write:
-        from ..report.artefacts import write_patient_outputs
-
         provenance["wall_seconds"] = round(time.perf_counter() - t_start, 2)
         with progress.phase("writing outputs"):
             run.out_dir = write_run(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -21,8 +22,6 @@ from ..models.pem import PiecewiseExponentialModel
 
 
 def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
-    import arviz as az
-
     idata = pem.idata
     if "log_prior" not in idata.children:
         pm.stats.compute_log_prior(

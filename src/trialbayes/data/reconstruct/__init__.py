@@ -3,6 +3,4 @@ of the digitised input."""
 
 from .guyot import load_reconstructed, quality, read_inputs, reconstruct
 
-__all__ = [
-    "load_reconstructed", "quality", "read_inputs", "reconstruct"
-]
+__all__ = ["load_reconstructed", "quality", "read_inputs", "reconstruct"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from lifelines import KaplanMeierFitter
 
 from ...core.errors import DataError
 from ..table import _rows
@@ -86,8 +87,6 @@ def risk_warnings(curves: dict, risks: dict) -> list[str]:
 
 def raw_agreement(ipd: pd.DataFrame, curve: pd.DataFrame, percent: bool) -> dict[str, float]:
     """Max |reconstructed KM − raw digitised point| per arm (the raw points, before cleaning)."""
-    from lifelines import KaplanMeierFitter
-
     c = curve.assign(
         arm=curve["arm"].astype(str),
         time=pd.to_numeric(curve["time"]),

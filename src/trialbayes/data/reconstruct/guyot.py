@@ -15,17 +15,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lifelines import CoxPHFitter, KaplanMeierFitter
 
+from ...config.schema import ColumnMap
 from ...core.errors import ReconstructionError
-from ..table import _rows
+from ..table import _rows, from_frame, read_table
 from .checks import check_percent, check_rises, raw_agreement, risk_warnings
 
 COX_LEVEL = 0.95  # level of the Wald interval of the reconstructed data's Cox HR
 SURVIVAL_TOLERANCE = (
     0.02  # how far outside [0, 1] a digitised value may stray before it is an error
 )
-
-
 
 
 # ----------------------------------------------------------------------------- input cleaning
@@ -321,8 +321,6 @@ def quality(
     thresholds: QualityThresholds | None = None,
 ) -> dict:
     """Agreement of the reconstruction with what was digitised and published, plus its Cox HR."""
-    from lifelines import KaplanMeierFitter
-
     th = thresholds or QualityThresholds()
     curves = clean_curve(curve, percent)
     risks = clean_risk(risk, curves)
@@ -389,8 +387,6 @@ def quality(
 
 def _reconstructed_cox(ipd: pd.DataFrame, trt: str, level: float = COX_LEVEL) -> dict:
     """Cox HR of arm ``trt`` vs the other arm with its Wald interval at ``level`` (in the dict)."""
-    from lifelines import CoxPHFitter
-
     df = pd.DataFrame(
         {"time": ipd["time"], "event": ipd["event"], "treatment": (ipd["arm"] == trt).astype(int)}
     )
@@ -433,8 +429,6 @@ def simulate_digitisation(
       clicks them;
 
     with Gaussian noise on time and survival; numbers at risk at ``risk_times``; events per arm."""
-    from lifelines import KaplanMeierFitter
-
     rng = np.random.default_rng(seed)
     times, events, arms = (
         np.asarray(times, float),
@@ -481,8 +475,6 @@ def simulate_digitisation(
 
 
 def read_inputs(curve_path: Path, risk_path: Path, events_path: Path | None):
-    from ..table import read_table
-
     curve = read_table(curve_path)
     risk = read_table(risk_path)
     events = read_table(events_path) if events_path else None
@@ -491,8 +483,6 @@ def read_inputs(curve_path: Path, risk_path: Path, events_path: Path | None):
 
 def load_reconstructed(src):
     """Data kind "reconstructed": digitised files → IPD → validated TrialData (with its quality report)."""
-    from ...config.schema import ColumnMap
-    from ..table import from_frame
 
     curve, risk, events = read_inputs(src.curve, src.risk, src.events)
     ipd = reconstruct(curve, risk, events, src.percent)
