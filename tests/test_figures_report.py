@@ -22,6 +22,7 @@ from trialbayes.config.priors import (
 from trialbayes.core import progress
 from trialbayes.plots import general as plots
 from trialbayes.plots import journal as figures
+from trialbayes.plots import style
 from trialbayes.report import html as html_report
 
 
@@ -113,7 +114,7 @@ def test_hr_ticks_never_collide_and_cover_the_range():
         (0.6, 1.1),
         (1e-4, 1e3),
     ]:
-        t = plots.hr_ticks(lo, hi)
+        t = style.hr_ticks(lo, hi)
         assert len(t) >= 2
         assert t[0] <= lo * 1.03 and t[-1] >= hi * 0.97
         span = np.log10(t[-1] / t[0])
@@ -220,7 +221,7 @@ def test_figures_draw_on_given_axes_and_leave_the_backend_alone(name, tmp_path):
     assert matplotlib.get_backend() == backend
     fresh = call(None)
     assert fresh is not fig
-    plots.save(fresh, tmp_path / f"{name}.png")
+    style.save(fresh, tmp_path / f"{name}.png")
     plt.close(fig)
     assert (tmp_path / f"{name}.png").stat().st_size > 5000
 
@@ -234,9 +235,9 @@ def test_one_colour_per_arm_in_km_figure():
         for ln in ax.get_lines()
         if ":" in ln.get_label()
     }
-    assert colours == {"ctl": plots.ARM_COLOURS[0], "trt": plots.ARM_COLOURS[1]}
+    assert colours == {"ctl": style.ARM_COLOURS[0], "trt": style.ARM_COLOURS[1]}
     table_colours = {t.get_color() for t in tab.texts}
-    assert table_colours == {plots.ARM_COLOURS[0], plots.ARM_COLOURS[1]}
+    assert table_colours == {style.ARM_COLOURS[0], style.ARM_COLOURS[1]}
     plt.close(fig)
 
 
@@ -314,7 +315,7 @@ def test_html_escapes_user_strings_and_formats_cells():
 
 def test_html_embeds_figures_and_marks_missing_ones(tmp_path):
     fig = plots.hr_posterior_plot(np.random.default_rng(0).normal(size=500))
-    plots.save(fig, tmp_path / "f.png")
+    style.save(fig, tmp_path / "f.png")
     uri = html_report.data_uri(tmp_path / "f.png")
     assert uri.startswith("data:image/png;base64,")
     html = html_report.render(_view("t", uri))

@@ -213,8 +213,8 @@ def reconstruct(
     from .core.outputs import dumps
     from .data.reconstruct.guyot import quality, read_inputs
     from .data.reconstruct.guyot import reconstruct as rebuild
-    from .plots.general import ARM_COLOURS, save
     from .plots.journal import quality_plot
+    from .plots.style import ARM_COLOURS, save
 
     stem = out.with_suffix("")
     targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}

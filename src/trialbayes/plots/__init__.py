@@ -1,8 +1,28 @@
-"""Figures: each takes ``ax=`` (where it draws one panel) and returns the matplotlib Figure;
-none sets the backend. General figures (forest, HR posterior, prior grid, assurance) and journal
-figures (Kaplan–Meier with numbers at risk, HR along a biomarker, prior vs posterior)."""
+"""Figures: each takes ``ax=`` (where it draws one panel) and returns the matplotlib Figure; none
+sets the backend. ``style``: the palette, log-HR axis, data stamp and saving; ``general``: forest,
+HR posterior, HR along a biomarker, prior grid, assurance; ``journal``: Kaplan–Meier with numbers
+at risk, HR along a biomarker with its data, prior vs posterior, reconstruction quality."""
 
-from .general import forest_plot, save
-from .journal import hr_curve_figure, km_figure
+from .general import (
+    assurance_plot,
+    forest_plot,
+    hr_curve_plot,
+    hr_posterior_plot,
+    prior_grid_panels,
+)
+from .journal import hr_curve_figure, km_figure, prior_posterior_figure, quality_plot
+from .style import ARM_COLOURS, save
 
-__all__ = ["forest_plot", "hr_curve_figure", "km_figure", "save"]
+__all__ = [
+    "ARM_COLOURS",
+    "assurance_plot",
+    "forest_plot",
+    "hr_curve_figure",
+    "hr_curve_plot",
+    "hr_posterior_plot",
+    "km_figure",
+    "prior_grid_panels",
+    "prior_posterior_figure",
+    "quality_plot",
+    "save",
+]

@@ -9,7 +9,7 @@
   log-HR axis.
 
 Every function takes ``ax=`` / ``axes=`` (new figure if None), returns the Figure and never changes
-the matplotlib backend. One colour per arm everywhere: :data:`plots.ARM_COLOURS`.
+the matplotlib backend. One colour per arm everywhere: :data:`style.ARM_COLOURS`.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import pandas as pd
 from lifelines import KaplanMeierFitter
 from scipy import stats
 
+from ..core.text import level_text
 from ..data.reconstruct.guyot import clean_curve
-from .general import ARM_COLOURS, BLUE, FREQ, GREY, _ax, _hr_axis, pct, stamp_figure
+from .style import ARM_COLOURS, BLUE, FREQ, GREY, hr_axis, new_axes, stamp_figure
 
 P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 
@@ -118,7 +119,7 @@ def km_caption(agree: dict, landmark: float | None, unit: str, level: float = 0.
     parts = []
     for arm, a in agree.items():
         share = a["share_outside_band"]
-        s = f"{arm}: KM outside the model's {pct(level)} band at {share:.0%} of times"
+        s = f"{arm}: KM outside the model's {level_text(level)} band at {share:.0%} of times"
         if a["outside_spans"]:
             spans = ", ".join(
                 f"{lo:.3g}–{hi:.3g}" if hi > lo else f"{lo:.3g}"
@@ -212,7 +213,7 @@ def km_figure(
                 color=col,
                 ls="--",
                 lw=1.2,
-                label=f"{arm_labels[arm]}: model, median and {pct(level)} band",
+                label=f"{arm_labels[arm]}: model, median and {level_text(level)} band",
             )
     ax.set_xlim(0, float(times.max()) * 1.02)
     ax.set_ylim(0, 1.05)
@@ -286,14 +287,14 @@ def hr_curve_figure(
         color=BLUE,
         alpha=0.2,
         lw=0,
-        label=f"{pct(level)} credible band",
+        label=f"{level_text(level)} credible band",
     )
     ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
     if cox is not None:
         ax.plot(cox["biomarker"], cox["hr"], color=FREQ, ls="--", label=cox_label)
     ax.axhline(1.0, color=GREY, ls="--", lw=1)
     ax.set_yscale("log")
-    _hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
+    hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
     ax.set_ylabel("HR, treatment vs control\n(log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {xl}", fontsize=10, pad=14)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
@@ -402,7 +403,7 @@ def quality_plot(
 ):
     """Digitised points vs the reconstructed Kaplan–Meier curve, per arm; ``colours`` maps an arm to
     its colour (the same as in every other figure of the run)."""
-    fig, ax = _ax(ax)
+    fig, ax = new_axes(ax)
     curves = clean_curve(curve, percent)
     spare = iter(("#555555", "#2a9d5c", "#7a4f9a", "#b8860b"))
     for arm, c in curves.items():

@@ -9,11 +9,19 @@ import json
 import xarray as xr
 
 from ..core.outputs import OutputDir, dumps
-from ..plots import general as plots
-from ..plots import journal as figures
+from ..plots.general import forest_plot
+from ..plots.journal import median_follow_up, quality_plot
+from ..plots.style import ARM_COLOURS
 from ..results.model import Results
-from . import run_figures as rf
 from .nextphase import write_next_phase
+from .run_figures import (
+    attach_prior,
+    forest_caption,
+    model_figures,
+    prior_group,
+    save_figure,
+    sensitivity_figure,
+)
 from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_table
 
 
@@ -25,7 +33,7 @@ def arm_labels(data) -> tuple[str, str]:
 def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) -> None:
     r: Results = run.results
     f = data.frame
-    r.data["median_follow_up_reverse_km"] = figures.median_follow_up(f["time"], f["event"])
+    r.data["median_follow_up_reverse_km"] = median_follow_up(f["time"], f["event"])
     r.data["missing_policy"] = getattr(cfg.data, "missing", None)
     out.write_csv("tables/coefficients.csv", coefficient_table(r))
     sub = subgroup_table(r)
@@ -44,19 +52,19 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
             out.write_csv(f"tables/hr_curve_{name}.csv", curve)
         pem = run.models[name]
-        prior = rf.prior_group(pem, cfg.sampler.seed)
+        prior = prior_group(pem, cfg.sampler.seed)
         dt = posterior_file(pem, data, r, cfg.hash())
-        rf.attach_prior(dt, prior)
+        attach_prior(dt, prior)
         dt.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
         if cfg.report.figures:
-            rf.model_figures(out, cfg, data, run, name, draws_by_model[name], prior, _label(data))
+            model_figures(out, cfg, data, run, name, draws_by_model[name], prior, _label(data))
     if cfg.report.figures:
-        rf.save(
+        save_figure(
             out,
             r,
             "forest",
-            plots.forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
-            rf.forest_caption(cfg.estimands.ci_prob),
+            forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
+            forest_caption(cfg.estimands.ci_prob),
             cfg.report.dpi,
         )
     if data.reconstruction is not None:
@@ -80,14 +88,14 @@ def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
     if cfg.report.figures:
         rc = data.reconstruction
         colours = {
-            data.control_label: plots.ARM_COLOURS[0],
-            data.treatment_label: plots.ARM_COLOURS[1],
+            data.control_label: ARM_COLOURS[0],
+            data.treatment_label: ARM_COLOURS[1],
         }
-        rf.save(
+        save_figure(
             out,
             r,
             "reconstruction_quality",
-            figures.quality_plot(
+            quality_plot(
                 rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit
             ),
             "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
@@ -104,7 +112,7 @@ def _sensitivity(out: OutputDir, cfg, data, run) -> None:
     if len(sens["psense"]):
         out.write_csv("tables/psense.csv", sens["psense"])
     if cfg.report.figures:
-        rf.sensitivity_figure(out, cfg, sens, run.results, _label(data))
+        sensitivity_figure(out, cfg, sens, run.results, _label(data))
 
 
 # ----------------------------------------------------------------------------- netCDF

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 from ..core.escape import md_text
 from ..core.text import md_table
 from ..nextphase.grid import NextPhaseResults  # noqa: E402
-from ..plots.general import save
+from ..plots.style import save, stamp
 from .html import bullets, cell, p, table
 
 COLOURS = ["#1f5fa8", "#d9731a", "#2a9d55", "#a23b72", "#555555", "#8c6d1f"]
@@ -60,7 +60,7 @@ def assurance_vs_events(
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("assurance (P(success))")
     axes[0].legend(fontsize=8, loc="lower right")
-    _stamp(axes[-1], label)
+    stamp(axes[-1], label)
     _suptitle(fig, analysis)
     return fig
 
@@ -115,7 +115,7 @@ def assurance_vs_cutoff(
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("assurance (P(success))")
     axes[0].legend(fontsize=7, loc="lower right")
-    _stamp(axes[-1], label)
+    stamp(axes[-1], label)
     _suptitle(fig, analysis)
     return fig
 
@@ -150,27 +150,13 @@ def oc_curves(
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("P(success | true HR)")
     axes[0].legend(fontsize=8)
-    _stamp(axes[-1], label)
+    stamp(axes[-1], label)
     _suptitle(fig, analysis)
     return fig
 
 
 def _wrap(s: str, width: int = 60) -> str:
     return "\n".join(textwrap.wrap(s, width))
-
-
-def _stamp(ax, label):
-    if label:
-        ax.text(
-            0.99,
-            0.01,
-            label,
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=7,
-            color="#a00000",
-        )
 
 
 # ----------------------------------------------------------------------------- report

@@ -9,7 +9,8 @@ import pandas as pd
 from scipy import stats
 
 from ..core.outputs import OutputDir
-from ..plots import general as plots
+from ..plots.general import assurance_plot, forest_plot, prior_grid_panels
+from ..plots.style import save
 from ..results.model import Results
 
 
@@ -59,8 +60,8 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
                         "p": h.p_benefit,
                     }
                 )
-        plots.save(
-            plots.forest_plot(
+        save(
+            forest_plot(
                 rows, title="Published estimates: posterior HR by prior scenario", level=lv
             ),
             out.path("figures/forest_scenarios.png"),
@@ -72,8 +73,8 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
             "scenario (circle, median and credible interval), grouped by estimate; right: posterior P(HR < 1)."
         )
         tips = {n: ev.tipping_points for n, ev in r.estimates.items()}
-        plots.save(
-            plots.prior_grid_panels(run.tables["grids"], means, sds, tips),
+        save(
+            prior_grid_panels(run.tables["grids"], means, sds, tips),
             out.path("figures/prior_grid.png"),
             dpi,
         )
@@ -97,7 +98,7 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
             ),
         )
         if cfg.report.figures:
-            plots.save(plots.assurance_plot(a), out.path("figures/assurance.png"), dpi)
+            save(assurance_plot(a), out.path("figures/assurance.png"), dpi)
             r.figures["assurance"] = "figures/assurance.png"
             r.figure_captions["assurance"] = (
                 "Probability that a next trial is significant (assurance, solid) and its power at the posterior "
@@ -148,8 +149,8 @@ def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
             "p": o.p_benefit,
         }
     )
-    plots.save(
-        plots.forest_plot(
+    save(
+        forest_plot(
             rows, title="Subgroup shrinkage (hierarchical model)", level=cfg.estimands.ci_prob
         ),
         out.path("figures/subgroup_shrinkage.png"),

@@ -9,9 +9,16 @@ import numpy as np
 import xarray as xr
 
 from ..config.priors import prior_draws
-from ..plots import general as plots
-from ..plots import journal as figures
-from ..plots.general import pct
+from ..core.text import level_text
+from ..plots.general import forest_plot, hr_posterior_plot
+from ..plots.journal import (
+    hr_curve_figure,
+    km_agreement,
+    km_caption,
+    km_figure,
+    prior_posterior_figure,
+)
+from ..plots.style import save
 from ..results.model import Results
 
 N_PRIOR_DRAWS = 4000
@@ -34,10 +41,10 @@ def attach_prior(idata, draws: dict[str, np.ndarray]) -> None:
     idata["prior"] = xr.DataTree(ds)
 
 
-def save(out, r: Results, key: str, fig, caption: str, dpi: int) -> None:
+def save_figure(out, r: Results, key: str, fig, caption: str, dpi: int) -> None:
     """Write figure ``key`` and record its path and caption in the results."""
     path = f"figures/{key}.png"
-    plots.save(fig, out.path(path), dpi)
+    save(fig, out.path(path), dpi)
     r.figures[key] = path
     r.figure_captions[key] = caption
 
@@ -51,27 +58,27 @@ def model_figures(out, cfg, data, run, name: str, draws: dict, prior: dict, labe
     r: Results = run.results
     m, pem, tabs = r.models[name], run.models[name], run.tables["per_model"][name]
     dpi, te, lv = cfg.report.dpi, m.treatment_effect, cfg.estimands.ci_prob
-    save(
+    save_figure(
         out,
         r,
         f"hr_posterior_{name}",
-        plots.hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
+        hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
         "axis; "
         f"the shaded area is P(HR < 1) = {te.p_benefit:.3f}.",
         dpi,
     )
-    save(out, r, f"survival_{name}", *_km(r, data, run, name, label, lv), dpi)
+    save_figure(out, r, f"survival_{name}", *_km(r, data, run, name, label, lv), dpi)
     pairs = {f"treatment: {m.estimand}": (prior["treatment"], draws["treatment"])}
     if "interaction" in prior:
         scale = "log " if pem.design.basis.log else ""
         key = f"treatment × {pem.spec.biomarker} (per SD of {scale}{pem.spec.biomarker})"
         pairs[key] = (prior["interaction"], draws["interaction"])
-    save(
+    save_figure(
         out,
         r,
         f"prior_posterior_{name}",
-        figures.prior_posterior_figure(
+        prior_posterior_figure(
             pairs, title=f"{name}: prior and posterior (log-HR scale)", label=label
         ),
         f"Model {name}: prior (dashed) and posterior (shaded) densities on the log hazard-ratio "
@@ -82,15 +89,15 @@ def model_figures(out, cfg, data, run, name: str, draws: dict, prior: dict, labe
         dpi,
     )
     if "hr_curve" in tabs:
-        save(out, r, f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv), dpi)
+        save_figure(out, r, f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv), dpi)
 
 
 def _km(r: Results, data, run, name: str, label, lv: float):
     m, tabs, tu = r.models[name], run.tables["per_model"][name], r.time_unit
     lm, f, arms = r.setting("landmark"), data.frame, arm_labels(data)
     km_lm = lm if lm is not None and lm <= float(f["time"].max()) else None
-    agree = figures.km_agreement(run.tables["km"], tabs["survival_curves"], km_lm, arms)
-    fig = figures.km_figure(
+    agree = km_agreement(run.tables["km"], tabs["survival_curves"], km_lm, arms)
+    fig = km_figure(
         f["time"],
         f["event"],
         f["treat"],
@@ -105,10 +112,10 @@ def _km(r: Results, data, run, name: str, label, lv: float):
     cap = (
         f"Model {name}: Kaplan–Meier curves per arm (solid, ticks = censored patients) with the "
         "model's "
-        f"standardised survival (dashed median, shaded {pct(lv)} credible band) and the numbers "
+        f"standardised survival (dashed median, shaded {level_text(lv)} credible band) and the numbers "
         "at risk; "
         f"dotted line: the landmark ({lm:g} {tu}). Posterior predictive check for censored data — "
-        + figures.km_caption(agree, km_lm, tu, lv)
+        + km_caption(agree, km_lm, tu, lv)
         + _difference_sentence(agree, m.survival, arms, lv)
     )
     return fig, cap
@@ -120,7 +127,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
     unit = r.unit_of(b)
     cuts = (r.setting("subgroup_cutoffs") or []) if r.setting("biomarker") == b else []
     spline = pem.design.basis.kind == "spline"
-    fig = figures.hr_curve_figure(
+    fig = hr_curve_figure(
         c,
         b,
         unit,
@@ -136,7 +143,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
     cap = (
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
-        + f" on a log axis — posterior median and {pct(lv)} credible band, Cox estimate dashed; "
+        + f" on a log axis — posterior median and {level_text(lv)} credible band, Cox estimate dashed; "
         f"middle: posterior probability that the HR is {_below_words(c)}; bottom: the observed "
         f"distribution of {b}"
         + (
@@ -168,7 +175,7 @@ def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
         + (
             "."
             if inside
-            else f" — the Kaplan–Meier difference lies OUTSIDE the model's {pct(lv)} CrI."
+            else f" — the Kaplan–Meier difference lies OUTSIDE the model's {level_text(lv)} CrI."
         )
     )
 
@@ -187,14 +194,12 @@ def sensitivity_figure(out, cfg, sens, r: Results, label) -> None:
         for x in sens["table"].to_dict(orient="records")
     ]
     lv = cfg.estimands.ci_prob
-    save(
+    save_figure(
         out,
         r,
         "sensitivity",
-        plots.forest_plot(
-            rows, title="Treatment HR under each prior scenario", label=label, level=lv
-        ),
-        f"Treatment hazard ratio (posterior median, {pct(lv)} CrI) and P(HR < 1) of each model "
+        forest_plot(rows, title="Treatment HR under each prior scenario", label=label, level=lv),
+        f"Treatment hazard ratio (posterior median, {level_text(lv)} CrI) and P(HR < 1) of each model "
         "refitted "
         "under each named prior scenario, grouped by model.",
         cfg.report.dpi,
@@ -203,8 +208,8 @@ def sensitivity_figure(out, cfg, sens, r: Results, label) -> None:
 
 def forest_caption(lv: float) -> str:
     return (
-        f"Treatment hazard ratios of every model — posterior median with {pct(lv)} credible "
+        f"Treatment hazard ratios of every model — posterior median with {level_text(lv)} credible "
         "interval "
-        f"(circles) beside the Cox estimate with {pct(lv)} confidence interval (squares) — and the "
+        f"(circles) beside the Cox estimate with {level_text(lv)} confidence interval (squares) — and the "
         "conditional HRs of the biomarker subgroups; right: P(HR < 1) of each posterior."
     )

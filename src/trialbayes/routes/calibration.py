@@ -22,7 +22,7 @@ from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor  # noqa: E402
 from ..core.outputs import OutputDir  # noqa: E402
 from ..core.text import md_table
-from ..plots.general import save
+from ..plots.style import save
 from .validate import check_writable, preflight
 
 

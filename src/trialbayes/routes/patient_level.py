@@ -22,7 +22,14 @@ from ..core.interrupts import phase
 from ..data.settings import round_sig
 from ..data.table import TrialData
 from ..estimands import caution
-from ..estimands import draws as est
+from ..estimands.draws import (
+    hr_curve,
+    hr_summary,
+    log_hr_at,
+    subgroup_effects,
+    survival_curves,
+    survival_estimands,
+)
 from ..estimands.frequentist import cox_fit, km_at, km_curves
 from ..inference.sampler import stack_versions
 from ..models.graph import used_prior_terms
@@ -128,7 +135,7 @@ def analyse_model(
     thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
 
     def hs(v):
-        return est.hr_summary(v, thr, harm, prob)
+        return hr_summary(v, thr, harm, prob)
 
     units, tu = settings["units"].value or {}, settings["time_unit"].value or "time units"
     landmark = settings["landmark"].value
@@ -151,22 +158,20 @@ def analyse_model(
         cox_method=cox["method"],
         cox_status=cox["status"],
         coefficients=coefs,
-        survival=est.survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
+        survival=survival_estimands(draws, pem.design, landmark, prob, time_unit=tu),
     )
     res.flags += caution.model_flags(
         pem.spec.name, cox, draws["treatment"], pem.priors["treatment"]
     )
     tables = {
-        "survival_curves": est.survival_curves(
+        "survival_curves": survival_curves(
             draws, pem.design, float(times.max()), e.curve_points, prob
         )
     }
     bname, cuts = settings["biomarker"].value, settings["subgroup_cutoffs"]
     if bname and bname in data.frame and cuts.value:
         vals = data.frame[bname].to_numpy(float)
-        groups = est.subgroup_effects(
-            draws, pem.design, vals, cuts.value, landmark, thr, harm, prob
-        )
+        groups = subgroup_effects(draws, pem.design, vals, cuts.value, landmark, thr, harm, prob)
         if pem.spec.biomarker == bname:
             for g in groups:
                 g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
@@ -211,7 +216,7 @@ def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
 def _hr_curve(pem, draws, cox, cfg, units, hs):
     e, b, bm = cfg.estimands, pem.design.basis, pem.spec.biomarker
     grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
-    curve = est.hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
+    curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
     z, _ = b.evaluate(grid)
     tc = cox["terms"]
     if cox["status"] == "ok":  # a failed or runaway Cox fit draws no curve
@@ -220,7 +225,7 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
         curve["cox_hr"] = np.nan
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
     at = {
-        f"{x:g}": hs(est.log_hr_at(draws, b, [x])[:, 0])
+        f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0])
         for x in probe_points(pem.design.biomarker_values)
     }
     return HRCurve(

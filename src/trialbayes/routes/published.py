@@ -16,7 +16,14 @@ from ..config.priors import default_scenarios, describe, parse_prior, scenario_p
 from ..config.schema import Config
 from ..core import progress
 from ..data.evidence import evidence_of
-from ..estimands import assurance as pos
+from ..estimands.assurance import (
+    assurance,
+    assurance_draws,
+    events_for,
+    power,
+    prob_estimate_below,
+    prob_estimate_below_draws,
+)
 from ..estimands.caution import published_flags
 from ..inference.sampler import stack_versions
 from ..models.published import (
@@ -206,19 +213,19 @@ def assurance_section(a, evs, posteriors, shrunk) -> dict:
         if draws is not None:  # the shrunken subgroup posterior: average over its draws
 
             def at(d, draws=draws):
-                return pos.assurance_draws(draws, d, a.allocation, a.alpha)
+                return assurance_draws(draws, d, a.allocation, a.alpha)
 
             def below(d, draws=draws):
-                return pos.prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
+                return prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
 
             limit = float(np.mean(draws < 0))
         else:  # a closed-form normal posterior
 
             def at(d, m=m, sd=sd):
-                return pos.assurance(m, sd, d, a.allocation, a.alpha)
+                return assurance(m, sd, d, a.allocation, a.alpha)
 
             def below(d, m=m, sd=sd):
-                return pos.prob_estimate_below(m, sd, d, a.target_hr, a.allocation)
+                return prob_estimate_below(m, sd, d, a.target_hr, a.allocation)
 
             limit = float(stats.norm.cdf(-m / sd))
         by_events = []
@@ -228,7 +235,7 @@ def assurance_section(a, evs, posteriors, shrunk) -> dict:
                     "events": d,
                     "assurance": at(d),
                     "p_hr_estimate_below_target": below(d),
-                    "power_at_posterior_mean": pos.power(m, d, a.allocation, a.alpha),
+                    "power_at_posterior_mean": power(m, d, a.allocation, a.alpha),
                 }
             )
         out["designs"][label] = {
@@ -237,7 +244,7 @@ def assurance_section(a, evs, posteriors, shrunk) -> dict:
             "log_hr_sd": sd,
             "share": evs[name].share,
             "by_events": by_events,
-            "events_needed": {f"{lv:g}": pos.events_for(at, lv, limit) for lv in a.levels},
+            "events_needed": {f"{lv:g}": events_for(at, lv, limit) for lv in a.levels},
             "assurance_limit": limit,
         }
     return out
