@@ -275,7 +275,7 @@ class Executor:
         self._drive(lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed), cells, report)
 
     def _dask_client(self):
-        from distributed import Client, LocalCluster
+        from distributed import Client, LocalCluster  # lazy: only a Dask executor needs it
 
         if self._client is None:
             if self.scheduler in (None, "local"):
@@ -291,7 +291,7 @@ class Executor:
         return self._client
 
     def _dask(self, fn, cells, root_seed, report):
-        from distributed import wait as dwait
+        from distributed import wait as dwait  # lazy: only a Dask executor needs it
 
         client = self._dask_client()
         report.workers = len(client.scheduler_info()["workers"])

@@ -43,6 +43,7 @@ import numpy as np
 import platformdirs
 import pytensor
 from filelock import FileLock
+from pymc.initial_point import make_initial_point_fn
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import graph_inputs, toposort
@@ -116,6 +117,7 @@ def _stack_fingerprint(model) -> list:
 
 def _value_key(v):
     """A process-independent key of an Op property (or of anything an Op holds)."""
+    # lazy: PyTensor's numba backend loads numba (seconds); only a nutpie compilation needs it
     from pytensor.graph.op import Op
     from pytensor.link.numba.cache import hash_from_pickle_dump
     from pytensor.link.numba.dispatch.basic import cache_key_for_constant
@@ -172,6 +174,7 @@ def _graph_fingerprint(outputs, leaves: dict) -> tuple[list, dict[str, SharedVar
     """Every Apply in topological order as (Op key, input coordinates); leaves: those given in
     ``leaves`` (value variables, inner inputs), shared variables by (name, type), constants by
     data hash."""
+    # lazy: PyTensor's numba backend loads numba (seconds); only a nutpie compilation needs it
     from pytensor.link.numba.dispatch.basic import cache_key_for_constant
 
     coord, shared, items, op_keys = {}, {}, [], {}
@@ -202,7 +205,7 @@ def _transform_key(t):
 
 def structure_key(model) -> tuple[str | None, dict[str, SharedVariable]]:
     """(key, shared variables by name) of a PyMC model; key None when it cannot be hashed."""
-    from nutpie.compile_pymc import _compute_shapes
+    from nutpie.compile_pymc import _compute_shapes  # lazy: nutpie takes ~3 s to import
 
     values = [model.rvs_to_values[rv] for rv in model.free_RVs]
     value_names = {v: ("value", v.name, str(v.type)) for v in values}
@@ -224,7 +227,7 @@ def structure_key(model) -> tuple[str | None, dict[str, SharedVariable]]:
 
 
 def _layout(shared_names, dtypes, ndims):
-    from nutpie.compile_pymc import make_user_data
+    from nutpie.compile_pymc import make_user_data  # lazy: nutpie takes ~3 s to import
 
     keys = {_Named(n, ndims[n]): f"s{i}" for i, n in enumerate(shared_names)}
     data = {k: np.zeros((0,) * ndims[v.name], dtype=dtypes[v.name]) for v, k in keys.items()}
@@ -261,6 +264,7 @@ def _sources(meta) -> tuple[str, str]:
 def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable], fns=(None, None)):
     """nutpie's CompiledPyMCModel around the callbacks, with *this* model's data and initial
     point."""
+    # lazy: nutpie takes ~3 s to import; the PyMC backend and `check` never need it
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
         _prepare_dims_and_coords,
@@ -268,7 +272,6 @@ def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable]
         _wrap_with_lock,
         make_user_data,
     )
-    from pymc.initial_point import make_initial_point_fn
 
     keys = {shared[n]: f"s{i}" for i, n in enumerate(meta["shared"])}
     data = {}
@@ -313,7 +316,7 @@ def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable]
 
 
 def _compile_fresh(model, key: str, cache_dir: Path | None):
-    from nutpie.compile_pymc import _make_functions
+    from nutpie.compile_pymc import _make_functions  # lazy: nutpie takes ~3 s to import
 
     n_dim, n_exp, logp_pt, expand_pt, _, shape_info, reparam = _make_functions(
         model,
@@ -429,7 +432,7 @@ def _through_disk(model, key, shared, cache: Path, t0):
 
 
 def _fresh_uncached(model, t0):
-    import nutpie
+    import nutpie  # lazy: nutpie takes ~3 s to import
 
     return _done(nutpie.compile_pymc_model(model, freeze_model=False), None, "uncached", t0)
 

@@ -139,7 +139,7 @@ class Sampler:
 
     def _draw(self, cfg, seed):
         if cfg.backend == "nutpie":
-            import nutpie
+            import nutpie  # lazy: ~3 s to import; only the nutpie backend needs it
 
             compiled = (
                 self.compiled.with_data(**self.current_data) if self.current_data else self.compiled
