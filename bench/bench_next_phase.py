@@ -116,6 +116,7 @@ def bench_refits(fits=200, n=500, workers=2) -> dict:
     from trialbayes.config.calibration import CalibrationSettings
     from trialbayes.config.schema import parse_config
     from trialbayes.core.executor import Cell, Executor
+    from trialbayes.routes.calibration import calibration_case
 
     cfg = parse_config(
         {
@@ -126,7 +127,8 @@ def bench_refits(fits=200, n=500, workers=2) -> dict:
         }
     )
     s = CalibrationSettings(model="adjusted", fits=fits, chains=2, draws=500, tune=500)
-    cells = [Cell(f"r{i:04d}", {"config": cfg, "settings": s}) for i in range(fits)]
+    case = calibration_case(cfg, "adjusted")
+    cells = [Cell(f"r{i:04d}", {"case": case, "settings": s}) for i in range(fits)]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, Executor("processes", workers, store=tmp) as ex:
         rep = ex.map(sbc_cell, cells, 9)

@@ -230,6 +230,34 @@ def test_each_package_states_its_public_names():
                 assert n.level == 1, f"{mod}: the package exports only its own modules' names"
 
 
+def test_no_package_exports_a_name_of_its_own_modules():
+    """``routes.validate`` must stay the module: a package attribute named like a submodule
+    shadows it (``import trialbayes.routes.validate as v`` would give the function)."""
+    for mod, path in MODULES.items():
+        if path.name != "__init__.py":
+            continue
+        subs = {p.stem for p in path.parent.glob("*.py")} | {
+            p.name for p in path.parent.iterdir() if (p / "__init__.py").exists()
+        }
+        tree = ast.parse(path.read_text())
+        bound = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                 for a in n.names if n.module}
+        assert not bound & subs, f"{mod} exports {sorted(bound & subs)}, names of its modules"
+
+
+def test_the_config_stops_at_the_routes():
+    """Below routes/, no module imports the whole ``Config``: the routes cut it into narrow
+    inputs (a model spec, a data source, settings, output settings, ...)."""
+    bad = []
+    for mod, path in MODULES.items():
+        if layer(mod) in ("config", "routes", "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and any(a.name == "Config" for a in node.names):
+                bad.append(f"{mod}:{node.lineno}")
+    assert not bad, "modules below the routes importing Config: " + ", ".join(bad)
+
+
 def test_the_front_door_exports_from_packages_and_lists_them():
     import trialbayes
 

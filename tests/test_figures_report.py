@@ -20,6 +20,7 @@ from trialbayes.config.priors import (
     prior_draws,
 )
 from trialbayes.core import progress
+from trialbayes.estimands.frequentist import km_fit, median_follow_up
 from trialbayes.plots import general as plots
 from trialbayes.plots import journal as figures
 from trialbayes.plots import style
@@ -65,7 +66,7 @@ def test_km_step_matches_lifelines():
     km = KaplanMeierFitter().fit(times, events)
     probe = np.linspace(0, times.max(), 57)
     assert np.allclose(
-        figures.step_at(figures.km_fit(times, events), probe), km.survival_function_at_times(probe)
+        figures.step_at(km_fit(times, events), probe), km.survival_function_at_times(probe)
     )
 
 
@@ -75,10 +76,10 @@ def test_median_follow_up_is_reverse_km():
     from lifelines import KaplanMeierFitter
 
     t = np.arange(1.0, 102.0)
-    assert figures.median_follow_up(t, np.zeros(101, int)) == pytest.approx(51.0)
+    assert median_follow_up(t, np.zeros(101, int)) == pytest.approx(51.0)
     times, events, _ = _km_data()
     ref = KaplanMeierFitter().fit(times, 1 - events).median_survival_time_
-    assert figures.median_follow_up(times, events) == pytest.approx(ref)
+    assert median_follow_up(times, events) == pytest.approx(ref)
 
 
 def test_km_agreement_flags_exactly_where_km_leaves_the_band():

@@ -77,7 +77,7 @@ def test_complete_case_reports_dropped_count(tmp_path):
     cols = dict(COLUMNS)
     cfg = write_case(tmp_path, _df("age", (1, 2, 3), np.nan),
                      config={"data": {"kind": "file", "path": "patients.csv", "columns": cols, "missing": "complete_case"}})
-    data = load_data(load_config(cfg))
+    data = load_data(load_config(cfg).data)
     assert data.n == 57 and data.n_dropped == 3 and "3 incomplete rows dropped" in data.notes[0]
 
 

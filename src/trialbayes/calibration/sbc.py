@@ -22,6 +22,7 @@ from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
 from ..config.calibration import CalibrationSettings
+from ..config.schema import Baseline, Diagnostics, ModelSpec, PatientSource, Sampler
 from ..data.design import interval_stats
 from ..data.sources import load_data
 from ..estimands.draws import flatten_draws
@@ -29,19 +30,35 @@ from ..inference.sampler import diagnose, free_var_names
 from ..models.pem import DRAW_NAMES, PiecewiseExponentialModel
 from ..nextphase.simulate import Population, StatesOfNature, TrialDesign, observe, pem_times
 
-#: worker-level cache: one built and compiled model per (config hash, model)
+#: worker-level cache: one built and compiled model per (config hash, model, sampler sizes)
 _MODELS: dict = {}
 
 
-def _model(cfg, name: str, s: CalibrationSettings):
-    key = (cfg.hash(), name, s.chains, s.draws, s.tune)
+@dataclass(frozen=True)
+class CalibrationCase:
+    """What a calibration replicate needs of the config, resolved by the route: the model (its
+    spec, priors, baseline and gate), the sampler settings, the patient data source, and the
+    config hash (the key of the worker-level model cache)."""
+
+    key: str
+    spec: ModelSpec
+    priors: dict
+    baseline: Baseline
+    sampler: Sampler
+    diagnostics: Diagnostics
+    data: PatientSource
+
+
+def _model(case: CalibrationCase, s: CalibrationSettings):
+    key = (case.key, case.spec.name, s.chains, s.draws, s.tune)
     if key not in _MODELS:
-        spec = {m.name: m for m in cfg.models}[name]
-        sampler = cfg.sampler.model_copy(
+        sampler = case.sampler.model_copy(
             update={"chains": s.chains, "draws": s.draws, "tune": s.tune, "progress": "off"}
         )
-        pem = PiecewiseExponentialModel(spec, cfg.priors, cfg.baseline, sampler, cfg.diagnostics)
-        pem.build(load_data(cfg)).sampler.compile()
+        pem = PiecewiseExponentialModel(
+            case.spec, case.priors, case.baseline, sampler, case.diagnostics
+        )
+        pem.build(load_data(case.data)).sampler.compile()
         _MODELS[key] = pem
     return _MODELS[key]
 
@@ -102,7 +119,7 @@ def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     → ranks."""
 
     s: CalibrationSettings = args["settings"]
-    pem = _model(args["config"], s.model, s)
+    pem = _model(args["case"], s)
     rng = np.random.default_rng(seed)
     prior = _prior_draw(pem, rng)
     time, event, eta, states = _simulate(pem, prior, rng, s.dropout_rate)

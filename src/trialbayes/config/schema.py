@@ -154,6 +154,9 @@ class ReconstructedSource(_Strict):
     units: dict[str, str] = {}
 
 
+#: the data sources with patient-level data (every kind but ``published``)
+PatientSource = Union[SyntheticSource, FileSource, ReconstructedSource]
+
 DataSource = Annotated[
     Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource],
     Field(discriminator="kind"),

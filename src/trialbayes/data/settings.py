@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ..config.schema import Config
+from ..config.schema import Estimands, ModelSpec, PatientSource
 from ..core.errors import DataError
 from ..results.model import Setting
 from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
@@ -60,17 +60,16 @@ def derived_cutoffs(values: np.ndarray) -> list[float]:
     return sorted(c for c in cuts if c < v[-1])
 
 
-def pick_biomarker(cfg: Config, data: TrialData) -> str | None:
-    if cfg.estimands.biomarker:
-        return cfg.estimands.biomarker
-    for m in cfg.models:
+def pick_biomarker(estimands: Estimands, models: list[ModelSpec], data: TrialData) -> str | None:
+    if estimands.biomarker:
+        return estimands.biomarker
+    for m in models:
         if m.biomarker:
             return m.biomarker
     return data.biomarkers[0] if data.biomarkers else None
 
 
-def _units(cfg: Config) -> tuple[Setting, Setting]:
-    src = cfg.data
+def _units(src: PatientSource) -> tuple[Setting, Setting]:
     tu, units = getattr(src, "time_unit", None), dict(getattr(src, "units", {}) or {})
     tu_s = (
         Setting(tu, "config") if tu else Setting(None, "none", "not given: shown as 'time units'")
@@ -83,15 +82,17 @@ def _units(cfg: Config) -> tuple[Setting, Setting]:
     return tu_s, un_s
 
 
-def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
-    """All trial-dependent settings, validated against the data. Raises DataError."""
-    e = cfg.estimands
+def resolve(
+    src: PatientSource, models: list[ModelSpec], e: Estimands, data: TrialData
+) -> dict[str, Setting]:
+    """All trial-dependent settings of a run on ``data`` (from ``src``), validated against the
+    data. Raises DataError."""
     times = data.frame["time"].to_numpy(float)
     tmax = float(times.max())
-    tu_s, un_s = _units(cfg)
+    tu_s, un_s = _units(src)
     tu, units = tu_s.value, un_s.value
-    if cfg.data.kind == "file":
-        c = cfg.data.columns
+    if src.kind == "file":
+        c = src.columns
         known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
         unknown = sorted(set(units) - known)
         if unknown:
@@ -116,7 +117,7 @@ def resolve(cfg: Config, data: TrialData) -> dict[str, Setting]:
         out["landmark"] = Setting(float(e.landmark), "config")
     else:
         out["landmark"] = Setting(derived_landmark(times), "derived", LANDMARK_RULE)
-    b = pick_biomarker(cfg, data)
+    b = pick_biomarker(e, models, data)
     src = "config" if e.biomarker else ("derived" if b else "none")
     out["biomarker"] = Setting(
         b, src, "" if e.biomarker or not b else "the model's / data's first biomarker"

@@ -4,16 +4,15 @@ file or reconstructed (a digitised KM figure). Kept apart from ``data`` (validat
 
 from __future__ import annotations
 
-from ..config.schema import ColumnMap, Config, FileSource, SyntheticSource
+from ..config.schema import ColumnMap, FileSource, PatientSource, SyntheticSource
 from ..core.errors import DataError
 from .reconstruct.guyot import load_reconstructed
 from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
 from .table import TrialData, from_frame, read_table
 
 
-def load_data(cfg: Config) -> TrialData:
-    """Load the config's patient-level data source and validate it."""
-    src = cfg.data
+def load_data(src: PatientSource) -> TrialData:
+    """Load a patient-level data source (the config's ``data:``) and validate it."""
     if isinstance(src, SyntheticSource):
         df, truth = generate(n=src.n, seed=src.seed)
         return from_frame(

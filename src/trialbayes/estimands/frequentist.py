@@ -123,3 +123,18 @@ def km_curves(
 def km_at(curves: pd.DataFrame, arm: int, t: float) -> float:
     c = curves[curves["arm"] == arm]
     return float(c.loc[c["time"] <= t, "survival"].iloc[-1])
+
+
+def km_fit(times, events) -> pd.DataFrame:
+    """Kaplan–Meier step function (time, survival) of one arm, starting at (0, 1)."""
+    km = KaplanMeierFitter().fit(np.asarray(times, float), np.asarray(events, int))
+    sf = km.survival_function_.iloc[:, 0]
+    return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
+
+
+def median_follow_up(times, events) -> float | None:
+    """Median follow-up by the reverse Kaplan–Meier method (censoring treated as the event);
+    None if fewer than half the patients are censored before the last time."""
+    km = KaplanMeierFitter().fit(np.asarray(times, float), 1 - np.asarray(events, int))
+    m = float(km.median_survival_time_)
+    return m if np.isfinite(m) else None

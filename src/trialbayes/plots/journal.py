@@ -17,32 +17,17 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
 from scipy import stats
 
 from ..core.text import level_text
 from ..data.reconstruct.guyot import clean_curve
+from ..estimands.frequentist import km_fit
 from .style import ARM_COLOURS, BLUE, FREQ, GREY, hr_axis, new_axes, stamp_figure
 
 P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 
 
 # ----------------------------------------------------------------------------- KM + model
-def km_fit(times, events) -> pd.DataFrame:
-    """Kaplan–Meier step function (time, survival) of one arm, starting at (0, 1)."""
-    km = KaplanMeierFitter().fit(np.asarray(times, float), np.asarray(events, int))
-    sf = km.survival_function_.iloc[:, 0]
-    return pd.DataFrame({"time": sf.index.to_numpy(float), "survival": sf.to_numpy(float)})
-
-
-def median_follow_up(times, events) -> float | None:
-    """Median follow-up by the reverse Kaplan–Meier method (censoring treated as the event);
-    None if fewer than half the patients are censored before the last time."""
-    km = KaplanMeierFitter().fit(np.asarray(times, float), 1 - np.asarray(events, int))
-    m = float(km.median_survival_time_)
-    return m if np.isfinite(m) else None
-
-
 def step_at(step: pd.DataFrame, t) -> np.ndarray:
     """Right-continuous step function value at times ``t``."""
     idx = np.searchsorted(step["time"].to_numpy(), np.asarray(t, float), side="right") - 1

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..core.outputs import OutputDir, dumps
 from ..plots.general import forest_plot
-from ..plots.journal import median_follow_up, quality_plot
+from ..plots.journal import quality_plot
 from ..plots.style import ARM_COLOURS
 from ..results.model import Results
 from .nextphase import write_next_phase
@@ -23,6 +23,7 @@ from .run_figures import (
     sensitivity_figure,
 )
 from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_table
+from .writer import OutputSettings
 
 
 def arm_labels(data) -> tuple[str, str]:
@@ -30,11 +31,10 @@ def arm_labels(data) -> tuple[str, str]:
     return data.arm_display(False), data.arm_display(True)
 
 
-def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) -> None:
+def write_patient_outputs(
+    out: OutputDir, s: OutputSettings, data, run, draws_by_model: dict
+) -> None:
     r: Results = run.results
-    f = data.frame
-    r.data["median_follow_up_reverse_km"] = median_follow_up(f["time"], f["event"])
-    r.data["missing_policy"] = getattr(cfg.data, "missing", None)
     out.write_csv("tables/coefficients.csv", coefficient_table(r))
     sub = subgroup_table(r)
     if len(sub):
@@ -52,28 +52,26 @@ def write_patient_outputs(out: OutputDir, cfg, data, run, draws_by_model: dict) 
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
             out.write_csv(f"tables/hr_curve_{name}.csv", curve)
         pem = run.models[name]
-        prior = prior_group(pem, cfg.sampler.seed)
-        dt = posterior_file(pem, data, r, cfg.hash())
+        prior = prior_group(pem, s.seed)
+        dt = posterior_file(pem, data, r, s.config_hash)
         attach_prior(dt, prior)
         dt.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
-        if cfg.report.figures:
-            model_figures(out, cfg, data, run, name, draws_by_model[name], prior, _label(data))
-    if cfg.report.figures:
+        if s.figures:
+            model_figures(out, s, data, run, name, draws_by_model[name], prior, _label(data))
+    if s.figures:
         save_figure(
             out,
             r,
             "forest",
-            forest_plot(forest_rows(r), label=_label(data), level=cfg.estimands.ci_prob),
-            forest_caption(cfg.estimands.ci_prob),
-            cfg.report.dpi,
+            forest_plot(forest_rows(r), label=_label(data), level=s.level),
+            forest_caption(s.level),
+            s.dpi,
         )
     if data.reconstruction is not None:
-        _reconstruction(out, cfg, data, r)
-    _sensitivity(out, cfg, data, run)
+        _reconstruction(out, s, data, r)
+    _sensitivity(out, s, data, run)
     if run.tables.get("next_phase") is not None:
-        figs = write_next_phase(
-            out, run.tables["next_phase"], cfg.report.dpi, cfg.report.figures, _label(data)
-        )
+        figs = write_next_phase(out, run.tables["next_phase"], s.dpi, s.figures, _label(data))
         r.figures.update({f"next_phase: {k}": v for k, v in figs.items()})
 
 
@@ -83,9 +81,9 @@ def _label(data):
     return "RECONSTRUCTED DATA" if data.reconstruction is not None else None
 
 
-def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
+def _reconstruction(out: OutputDir, s: OutputSettings, data, r: Results) -> None:
     out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
-    if cfg.report.figures:
+    if s.figures:
         rc = data.reconstruction
         colours = {
             data.control_label: ARM_COLOURS[0],
@@ -100,19 +98,19 @@ def _reconstruction(out: OutputDir, cfg, data, r: Results) -> None:
             ),
             "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
             "reconstructed patient data (steps), per arm.",
-            cfg.report.dpi,
+            s.dpi,
         )
 
 
-def _sensitivity(out: OutputDir, cfg, data, run) -> None:
+def _sensitivity(out: OutputDir, s: OutputSettings, data, run) -> None:
     sens = run.tables.get("sensitivity")
     if sens is None:
         return
     out.write_csv("tables/sensitivity.csv", sens["table"])
     if len(sens["psense"]):
         out.write_csv("tables/psense.csv", sens["psense"])
-    if cfg.report.figures:
-        sensitivity_figure(out, cfg, sens, run.results, _label(data))
+    if s.figures:
+        sensitivity_figure(out, s, sens, run.results, _label(data))
 
 
 # ----------------------------------------------------------------------------- netCDF

@@ -12,11 +12,14 @@ from ..core.outputs import OutputDir
 from ..plots.general import assurance_plot, forest_plot, prior_grid_panels
 from ..plots.style import save
 from ..results.model import Results
+from .writer import OutputSettings
 
 
-def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk) -> None:
+def write_published_outputs(
+    out: OutputDir, s: OutputSettings, run, chosen, means, sds, shrunk
+) -> None:
     r: Results = run.results
-    dpi, lv = cfg.report.dpi, cfg.estimands.ci_prob
+    dpi, lv = s.dpi, s.level
     out.write_csv("tables/posteriors.csv", run.tables["posteriors"])
     grid_rows = [
         {"estimate": n, "prior_mean": m, "prior_sd": s, "p_hr_below_1": g[i, j]}
@@ -31,7 +34,7 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
             [{"estimate": n, **t} for n, ev in r.estimates.items() for t in ev.tipping_points]
         ),
     )
-    if cfg.report.figures:
+    if s.figures:
         z = stats.norm.ppf((1 + lv) / 2)
         rows = []
         for (
@@ -84,7 +87,7 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
             "at 0.5, 0.9 and 0.95; dots: tipping-point SDs of a centred prior."
         )
     if shrunk is not None:
-        _write_shrinkage(out, cfg, r)
+        _write_shrinkage(out, s, r)
     if "assurance" in r.sections:
         a = r.sections["assurance"]
         out.write_csv(
@@ -97,7 +100,7 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
                 ]
             ),
         )
-        if cfg.report.figures:
+        if s.figures:
             save(assurance_plot(a), out.path("figures/assurance.png"), dpi)
             r.figures["assurance"] = "figures/assurance.png"
             r.figure_captions["assurance"] = (
@@ -106,7 +109,7 @@ def write_published_outputs(out: OutputDir, cfg, run, chosen, means, sds, shrunk
             )
 
 
-def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
+def _write_shrinkage(out: OutputDir, s: OutputSettings, r: Results) -> None:
     sg = r.sections["subgroup_shrinkage"]
     srows = [
         {
@@ -119,7 +122,7 @@ def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
         for g in sg["groups"]
     ]
     out.write_csv("tables/subgroup_shrinkage.csv", pd.DataFrame(srows))
-    if not cfg.report.figures:
+    if not s.figures:
         return
     rows = []
     for g in sg["groups"]:
@@ -150,11 +153,9 @@ def _write_shrinkage(out: OutputDir, cfg, r: Results) -> None:
         }
     )
     save(
-        forest_plot(
-            rows, title="Subgroup shrinkage (hierarchical model)", level=cfg.estimands.ci_prob
-        ),
+        forest_plot(rows, title="Subgroup shrinkage (hierarchical model)", level=s.level),
         out.path("figures/subgroup_shrinkage.png"),
-        cfg.report.dpi,
+        s.dpi,
     )
     r.figures["subgroup_shrinkage"] = "figures/subgroup_shrinkage.png"
     r.figure_captions["subgroup_shrinkage"] = (

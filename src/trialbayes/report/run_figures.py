@@ -20,6 +20,7 @@ from ..plots.journal import (
 )
 from ..plots.style import save
 from ..results.model import Results
+from .writer import OutputSettings
 
 N_PRIOR_DRAWS = 4000
 
@@ -53,11 +54,13 @@ def arm_labels(data) -> tuple[str, str]:
     return data.arm_display(False), data.arm_display(True)
 
 
-def model_figures(out, cfg, data, run, name: str, draws: dict, prior: dict, label) -> None:
+def model_figures(
+    out, s: OutputSettings, data, run, name: str, draws: dict, prior: dict, label
+) -> None:
     """Posterior HR, KM with the model's survival, HR along the biomarker, prior vs posterior."""
     r: Results = run.results
     m, pem, tabs = r.models[name], run.models[name], run.tables["per_model"][name]
-    dpi, te, lv = cfg.report.dpi, m.treatment_effect, cfg.estimands.ci_prob
+    dpi, te, lv = s.dpi, m.treatment_effect, s.level
     save_figure(
         out,
         r,
@@ -180,7 +183,7 @@ def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
     )
 
 
-def sensitivity_figure(out, cfg, sens, r: Results, label) -> None:
+def sensitivity_figure(out, s: OutputSettings, sens, r: Results, label) -> None:
     rows = [
         {
             "group": f"model {x['model']}",
@@ -193,7 +196,7 @@ def sensitivity_figure(out, cfg, sens, r: Results, label) -> None:
         }
         for x in sens["table"].to_dict(orient="records")
     ]
-    lv = cfg.estimands.ci_prob
+    lv = s.level
     save_figure(
         out,
         r,
@@ -202,7 +205,7 @@ def sensitivity_figure(out, cfg, sens, r: Results, label) -> None:
         f"Treatment hazard ratio (posterior median, {level_text(lv)} CrI) and P(HR < 1) of each model "
         "refitted "
         "under each named prior scenario, grouped by model.",
-        cfg.report.dpi,
+        s.dpi,
     )
 
 

@@ -33,6 +33,20 @@ def render_reports(results: Results, root: Path, html: bool = True) -> dict[str,
     return out
 
 
+@dataclass(frozen=True)
+class OutputSettings:
+    """What writing a run needs of its config (resolved by the route): figures and their
+    resolution, report.html, the credible level of figure bands, and the seed and config hash
+    recorded in posterior files."""
+
+    dpi: int = 110
+    figures: bool = True
+    html: bool = True
+    level: float = 0.95
+    seed: int = 0
+    config_hash: str = ""
+
+
 @dataclass
 class RunResult:
     """What a route returns: the typed results, where they were written, and the live objects

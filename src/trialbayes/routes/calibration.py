@@ -8,13 +8,22 @@ import hashlib
 from dataclasses import asdict
 from pathlib import Path
 
-from ..calibration.sbc import CalibrationResults, sbc_cell, summarise
+from ..calibration.sbc import CalibrationCase, CalibrationResults, sbc_cell, summarise
 from ..config.calibration import CalibrationSettings
+from ..config.schema import Config
 from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor
 from ..core.outputs import OutputDir
 from ..report.calibration import write_calibration
 from .validate import check_writable, preflight
+
+
+def calibration_case(cfg: Config, model: str) -> CalibrationCase:
+    """What a calibration replicate of ``model`` needs of the config."""
+    spec = {m.name: m for m in cfg.models}[model]
+    return CalibrationCase(
+        cfg.hash(), spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics, cfg.data
+    )
 
 
 def run_calibration(
@@ -35,7 +44,8 @@ def run_calibration(
     check_writable(out_root, f"{cfg.name}_calibration")
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"
-    cells = [Cell(f"sbc-{i:04d}", {"config": cfg, "settings": s}) for i in range(s.fits)]
+    case = calibration_case(cfg, s.model)
+    cells = [Cell(f"sbc-{i:04d}", {"case": case, "settings": s}) for i in range(s.fits)]
     with Executor(backend, workers, scheduler, store, progress=progress) as ex:
         rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
     res = summarise(rep.values(), s)

@@ -30,7 +30,7 @@ from ..estimands.draws import (
     survival_curves,
     survival_estimands,
 )
-from ..estimands.frequentist import cox_fit, km_at, km_curves
+from ..estimands.frequentist import cox_fit, km_at, km_curves, median_follow_up
 from ..inference.sampler import stack_versions
 from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
@@ -47,6 +47,7 @@ from ..results.model import (
     Results,
     Subgroups,
 )
+from .resolve import output_settings
 from .sensitivity import run_sensitivity
 from .validate import preflight
 
@@ -354,7 +355,11 @@ def run_patient_level(
         data_label=data.label,
         synthetic=data.synthetic,
         settings=settings,
-        data=data.describe(),
+        data={
+            **data.describe(),
+            "median_follow_up_reverse_km": median_follow_up(f["time"], f["event"]),
+            "missing_policy": getattr(cfg.data, "missing", None),
+        },
         models=per_model,
         loo=loo,
         kaplan_meier={
@@ -411,7 +416,9 @@ def run_patient_level(
                 results,
                 provenance,
                 out_root,
-                lambda out: write_patient_outputs(out, cfg, data, run, draws_by_model),
+                lambda out: write_patient_outputs(
+                    out, output_settings(cfg), data, run, draws_by_model
+                ),
                 csv_label=csv_label(data),
                 html=cfg.report.html,
             )

@@ -37,6 +37,7 @@ from ..models.shrinkage import shrink
 from ..report.published_artefacts import write_published_outputs
 from ..report.writer import RunResult, write_run
 from ..results.model import PublishedEstimateResult, Results, Setting
+from .resolve import output_settings
 from .validate import check_writable
 
 
@@ -140,7 +141,9 @@ def run_published(
                 results,
                 provenance,
                 out_root,
-                lambda out: write_published_outputs(out, cfg, run, chosen, means, sds, shrunk),
+                lambda out: write_published_outputs(
+                    out, output_settings(cfg), run, chosen, means, sds, shrunk
+                ),
                 html=cfg.report.html,
             )
     return run

@@ -99,7 +99,7 @@ def preflight(cfg: Config, out_root: str | Path | None = None) -> tuple[TrialDat
     ``calibrate``: the data and its cross-checks with the models (and the next-phase section),
     biomarkers and collinearity per model, memory, the compile cache folder, the output folder
     (``out_root``; None: not written). Returns the data and the resolved settings."""
-    data = load_data(cfg)
+    data = load_data(cfg.data)
     check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
     if cfg.next_phase is not None:
         check_data(cfg.next_phase, data, cfg.models)
@@ -110,4 +110,4 @@ def preflight(cfg: Config, out_root: str | Path | None = None) -> tuple[TrialDat
     check_cache_dir(cfg)
     if out_root is not None:
         check_writable(out_root, cfg.name)
-    return data, resolve(cfg, data)
+    return data, resolve(cfg.data, cfg.models, cfg.estimands, data)
