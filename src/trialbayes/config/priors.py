@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -70,8 +70,8 @@ class MixturePrior(_Strict):
 
     family: Literal["mixture"] = "mixture"
     weight: float = Field(0.8, gt=0.0, lt=1.0)
-    informative: Union[NormalPrior, StudentTPrior]
-    vague: Union[NormalPrior, StudentTPrior] = NormalPrior(mu=0.0, sigma=2.0)
+    informative: NormalPrior | StudentTPrior
+    vague: NormalPrior | StudentTPrior = NormalPrior(mu=0.0, sigma=2.0)
 
 
 class HalfNormalPrior(_Strict):
@@ -80,7 +80,7 @@ class HalfNormalPrior(_Strict):
 
 
 LocationPrior = Annotated[
-    Union[NormalPrior, StudentTPrior, FlatPrior, MixturePrior], Field(discriminator="family")
+    NormalPrior | StudentTPrior | FlatPrior | MixturePrior, Field(discriminator="family")
 ]
 ScalePrior = HalfNormalPrior
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -37,11 +37,11 @@ class ColumnMap(_Strict):
     id: str = "id"
     time: str = "time"
     event: str = "event"
-    event_value: Union[int, float, str, bool] = 1
-    censored_value: Union[int, float, str, bool] = 0
+    event_value: int | float | str | bool = 1
+    censored_value: int | float | str | bool = 0
     arm: str = "arm"
-    treatment_level: Union[str, int, float, bool] = 1
-    control_level: Union[str, int, float, bool, None] = None
+    treatment_level: str | int | float | bool = 1
+    control_level: str | int | float | bool | None = None
     biomarkers: list[str] = []
     covariates: list[str] = []
     centre: str | None = None
@@ -155,10 +155,10 @@ class ReconstructedSource(_Strict):
 
 
 #: the data sources with patient-level data (every kind but ``published``)
-PatientSource = Union[SyntheticSource, FileSource, ReconstructedSource]
+PatientSource = SyntheticSource | FileSource | ReconstructedSource
 
 DataSource = Annotated[
-    Union[SyntheticSource, FileSource, ReconstructedSource, PublishedSource],
+    SyntheticSource | FileSource | ReconstructedSource | PublishedSource,
     Field(discriminator="kind"),
 ]
 
@@ -166,7 +166,7 @@ DataSource = Annotated[
 # ----------------------------------------------------------------------------- models
 class ModelSpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # used in file names and reports
-    covariates: Union[list[str], Literal["all"]] = []
+    covariates: list[str] | Literal["all"] = []
     covariate_pooling: Literal["partial", "none"] = "partial"
     centre_frailty: bool = False
     interaction: Literal["none", "linear", "log_linear", "spline"] = "none"

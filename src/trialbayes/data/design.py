@@ -64,7 +64,7 @@ class BiomarkerBasis:
     ref_row: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8) -> "BiomarkerBasis":
+    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8) -> BiomarkerBasis:
         log = kind in ("log_linear", "spline")
         g = np.log(x) if log else x
         ref = float(np.median(x))

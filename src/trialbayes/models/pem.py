@@ -70,7 +70,7 @@ class PiecewiseExponentialModel:
         self.data: TrialData | None = None
 
     # ------------------------------------------------------------------ build / fit
-    def build(self, data, columns=None) -> "PiecewiseExponentialModel":
+    def build(self, data, columns=None) -> PiecewiseExponentialModel:
         """Make the design and the PyMC model for ``data`` (nothing is compiled or sampled yet)."""
         data = as_trial_data(data, columns)
         self.data = data
@@ -128,7 +128,7 @@ class PiecewiseExponentialModel:
         *,
         gate: bool = True,
         log_likelihood: bool = True,
-    ) -> "PiecewiseExponentialModel":
+    ) -> PiecewiseExponentialModel:
         """Refit on new data of the same shape (patients, intervals) with the compiled model: never
         recompiles (new values go in through pm.Data); a different shape is an error — use
         ``fit(new_data)``, which builds and compiles a new model.

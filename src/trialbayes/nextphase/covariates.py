@@ -52,7 +52,7 @@ class Marginal:
     discrete: bool
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> "Marginal":
+    def fit(cls, x: np.ndarray) -> Marginal:
         x = np.sort(np.asarray(x, float))
         return cls(x, len(np.unique(x)) <= DISCRETE_MAX_LEVELS)
 
@@ -87,7 +87,7 @@ class GaussianCopula:
     target_corr: np.ndarray  # the data's Pearson correlations
 
     @classmethod
-    def fit(cls, data: np.ndarray, rng: np.random.Generator) -> "GaussianCopula":
+    def fit(cls, data: np.ndarray, rng: np.random.Generator) -> GaussianCopula:
         data = np.asarray(data, float)
         p = data.shape[1]
         marg = [Marginal.fit(data[:, j]) for j in range(p)]

@@ -73,9 +73,9 @@ def _score_info(beta, g, c_steps, ties: str):
     if ties == "breslow":
         m = np.where(g.use, s1 / np.where(g.use, s0, 1.0), 0.0)
         return u - (g.d * m).sum(1), (g.d * m * (1 - m)).sum(1)
-    for l in range(c_steps):  # Efron: one term per tied death, l = 0 .. d − 1
-        on = g.use & (g.d > l)
-        c = np.where(on, l / np.maximum(g.d, 1), 0.0)
+    for k in range(c_steps):  # Efron: one term per tied death, k = 0 .. d − 1
+        on = g.use & (g.d > k)
+        c = np.where(on, k / np.maximum(g.d, 1), 0.0)
         m = np.where(on, (s1 - c * a1) / np.where(on, s0 - c * a0, 1.0), 0.0)
         u = u - m.sum(1)
         info = info + (m * (1 - m)).sum(1)

@@ -202,7 +202,7 @@ class NextPhaseResults:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NextPhaseResults":
+    def from_dict(cls, d: dict) -> NextPhaseResults:
         """Back from ``to_dict()`` / results.json."""
         d = dict(d)
         d["designs"] = [DesignResult(**x) for x in d.get("designs", [])]

@@ -36,7 +36,7 @@ class Population:
     )
 
     @classmethod
-    def from_design(cls, design) -> "Population":
+    def from_design(cls, design) -> Population:
         n = design.n
         if design.basis is None:
             return cls(design.X, np.zeros(n), np.zeros((n, 0)))
@@ -75,7 +75,7 @@ class StatesOfNature:
     centre_frailty: np.ndarray | None = None  # (S, C): used with Population.centre_idx only
 
     @classmethod
-    def from_draws(cls, draws: dict, starts, label: str = "posterior as it is") -> "StatesOfNature":
+    def from_draws(cls, draws: dict, starts, label: str = "posterior as it is") -> StatesOfNature:
         """From ``PiecewiseExponentialModel.draws()`` (missing terms become zeros)."""
         s = draws["treatment"].shape[0]
 
@@ -98,7 +98,7 @@ class StatesOfNature:
     def n(self) -> int:
         return self.treatment.shape[0]
 
-    def take(self, idx) -> "StatesOfNature":
+    def take(self, idx) -> StatesOfNature:
         idx = np.asarray(idx)
         return replace(
             self,
@@ -112,7 +112,7 @@ class StatesOfNature:
             centre_frailty=None if self.centre_frailty is None else self.centre_frailty[idx],
         )
 
-    def with_effect(self, log_hr, label: str) -> "StatesOfNature":
+    def with_effect(self, log_hr, label: str) -> StatesOfNature:
         """The same baseline and prognostic draws, a constant treatment log-HR, no interaction."""
         lh = np.broadcast_to(np.asarray(log_hr, float), (self.n,)).copy()
         return replace(

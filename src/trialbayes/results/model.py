@@ -53,7 +53,7 @@ class HRSummary:
     @classmethod
     def from_log_draws(
         cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
-    ) -> "HRSummary":
+    ) -> HRSummary:
         v = np.asarray(log_hr, float).ravel()
         lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
         return cls(
@@ -71,7 +71,7 @@ class HRSummary:
     @classmethod
     def from_normal(
         cls, mean: float, sd: float, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
-    ) -> "HRSummary":
+    ) -> HRSummary:
         z = stats.norm.ppf((1 + level) / 2)
         return cls(
             median=math.exp(mean),
@@ -138,7 +138,7 @@ class Quantity:
     p_positive: float | None = None
 
     @classmethod
-    def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> "Quantity":
+    def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> Quantity:
         v = np.asarray(v, float).ravel()
         lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
         return cls(

@@ -7,7 +7,7 @@ Everything is validated before the first model is built; outputs are written ato
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import arviz as az
@@ -451,7 +451,7 @@ def _sections(results: Results, data: TrialData) -> None:
 
 def _provenance(cfg: Config, data: TrialData, models: dict, seeds: dict, config_path) -> dict:
     return {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "config_path": config_path,
         "config_hash": cfg.hash(),
         "config": cfg.model_dump(mode="json"),

@@ -5,7 +5,7 @@ writer: results.json, CSV, PNG, report.md)."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +128,7 @@ def run_published(
     )
     if write:
         provenance = {
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "config_path": config_path,
             "config_hash": cfg.hash(),
             "config": cfg.model_dump(mode="json"),
