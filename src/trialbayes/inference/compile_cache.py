@@ -105,6 +105,7 @@ def _stack_fingerprint(model) -> list:
         platform.python_version(),
         platform.machine(),
         nw.WRAPPER_VERSION,
+        nw.__name__,  # numba's cached entries refer to the wrappers' module by this path
         *(metadata.version(p) for p in _STACK),
         cfg.floatX,
         cfg.numba__fastmath,
