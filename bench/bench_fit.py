@@ -35,10 +35,10 @@ SINGLE_FIT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pymc as pm, pytensor.tensor as pt
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
 from trialbayes.data.table import from_frame
 from trialbayes.data.design import build_design
-from trialbayes.inference.sampler import Sampler as Runner, diagnose
+from trialbayes.inference.sampler import SamplerRunner, diagnose
 from trialbayes.models.graph import build_model, poisson_expand
 from trialbayes.config.priors import merge_priors
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
@@ -69,8 +69,8 @@ else:  # reference: Poisson trick on the patient x interval expansion, same prio
         eta = beta * design.treat + pt.dot(design.X, gamma)
         pm.Poisson("d", mu=expo * pt.exp(alpha[ks] + eta[rows]), observed=dk)
 from trialbayes.models.graph import default_target_accept
-cfg = Sampler(chains=4, draws=1000, tune=1000, seed=1, progress="off")
-runner = Runner(model, cfg, target_accept=default_target_accept(design)).compile()
+cfg = SamplerSpec(chains=4, draws=1000, tune=1000, seed=1, progress="off")
+runner = SamplerRunner(model, cfg, target_accept=default_target_accept(design)).compile()
 t1 = time.perf_counter()
 idata = runner.sample(log_likelihood=False)
 t2 = time.perf_counter()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.models.pem import PiecewiseExponentialModel
@@ -52,11 +52,11 @@ def acceptance_region(r: int, level: float, false_failure: float, n_checks: int)
 
 
 def run_coverage(r: int = 200, level: float = 0.9, n: int = 220, seed: int = 20261129,
-                 sampler: Sampler | None = None) -> Coverage:
+                 sampler: SamplerSpec | None = None) -> Coverage:
     """Refit one compiled model on ``r`` generator replicates; count covering intervals."""
     cols = ColumnMap(**SYNTHETIC_COLUMNS)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(r)]
-    sampler = sampler or Sampler(chains=2, draws=250, tune=250, seed=1, progress="off")
+    sampler = sampler or SamplerSpec(chains=2, draws=250, tune=250, seed=1, progress="off")
     model = PiecewiseExponentialModel(SPEC, priors=WEAK, baseline=Baseline(n_intervals=6),
                                       sampler=sampler)
     out = Coverage(replicates=r, level=level, covered={"treatment": 0, "interaction": 0},

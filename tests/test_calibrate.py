@@ -98,9 +98,10 @@ def test_calibrate_reads_the_config_section_and_cli_options_override(tmp_path, m
 
     seen = {}
 
-    def fake(cfg, s, out, backend, workers, scheduler, progress):
+    def fake(cfg, s, out, backend, workers, scheduler, progress, config_path=None):
         seen.update(s=s, backend=backend, workers=workers, progress=progress)
-        return types.SimpleNamespace(parameters=[]), tmp_path / "x"
+        calibration = types.SimpleNamespace(parameters=[], failed_cells=[])
+        return types.SimpleNamespace(calibration=calibration), tmp_path / "x"
 
     monkeypatch.setattr(cr, "run_calibration", fake)
     section = {"model": "unadjusted", "replicates": 30, "draws": 200, "thin": 49,
@@ -149,7 +150,7 @@ def test_calibrate_cli_override_that_breaks_the_section_is_one_line(tmp_path):
 
 
 def test_diagnose_with_one_chain_says_rhat_is_undefined_without_a_numpy_warning():
-    """R-hat of a single chain is NaN: the gate fails with a sentence saying why, and no
+    """R-hat of a single chain is undefined: the gate fails with a sentence saying why, and no
     'All-NaN axis' RuntimeWarning is raised (warnings are errors here)."""
     import warnings
 
@@ -167,5 +168,5 @@ def test_diagnose_with_one_chain_says_rhat_is_undefined_without_a_numpy_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = diagnose(idata, ["a", "b"], Diagnostics())
-    assert np.isnan(res["rhat_max"]) and not res["reliable"]
-    assert res["failures"][0] == "R-hat undefined with 1 chain (run 2 or more)"
+    assert res.rhat_max is None and not res.reliable
+    assert res.failures[0] == "R-hat undefined with 1 chain (run 2 or more)"

@@ -16,9 +16,9 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from trialbayes.config.schema import Sampler as SamplerConfig
+from trialbayes.config.schema import SamplerSpec
 from trialbayes.inference import compile_cache as cc
-from trialbayes.inference.sampler import Sampler
+from trialbayes.inference.sampler import SamplerRunner
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -165,11 +165,11 @@ def test_concurrent_processes_compile_once_and_a_new_process_loads_from_disk(tmp
 def test_sampler_reports_where_the_model_came_from_and_draws_agree(tmp_path, monkeypatch):
     """A cache hit samples exactly like a fresh compile (same seed, same machine code)."""
     monkeypatch.setenv(cc.ENV_VAR, str(tmp_path))
-    cfg = SamplerConfig(chains=2, draws=100, tune=100, seed=3, progress="off")
-    first = Sampler(tiny_model(Y, sd_scale=0.9), cfg)
+    cfg = SamplerSpec(chains=2, draws=100, tune=100, seed=3, progress="off")
+    first = SamplerRunner(tiny_model(Y, sd_scale=0.9), cfg)
     a = first.sample(log_likelihood=False)
     cc.clear_memory()
-    second = Sampler(tiny_model(Y, sd_scale=0.9), cfg)
+    second = SamplerRunner(tiny_model(Y, sd_scale=0.9), cfg)
     b = second.sample(log_likelihood=False)
     assert (first.compile_source, second.compile_source) == ("compiled", "disk")
     assert first.compile_count == second.compile_count == 1
@@ -219,14 +219,14 @@ def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatc
            "sampler": {"cache_dir": "rel/cache"}}
     cfg = parse_config(raw, base_dir=tmp_path)
     assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
-    seen = []  # what the Sampler hands to compile_model (writing to a given folder: tests above)
-    import trialbayes.inference.sampler as sampler_module  # where the Sampler looks it up
+    seen = []  # what the SamplerRunner hands to compile_model (writing to a given folder: tests above)
+    import trialbayes.inference.sampler as sampler_module  # where the SamplerRunner looks it up
 
     monkeypatch.setattr(sampler_module, "compile_model", lambda model, cache_dir: seen.append(cache_dir) or (
         None, cc.CompileRecord(None, "uncached", 0.0)))
     for setting, expected in ((cfg.sampler.cache_dir, tmp_path / "rel" / "cache"),
                               ("off", None), (None, True)):
-        Sampler(tiny_model(Y), SamplerConfig(cache_dir=setting)).compile()
+        SamplerRunner(tiny_model(Y), SamplerSpec(cache_dir=setting)).compile()
         assert seen.pop() == expected
 
 

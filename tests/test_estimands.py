@@ -19,7 +19,7 @@ def test_hr_summary_matches_normal_closed_form():
     rng = np.random.default_rng(0)
     m, s = -0.2, 0.2
     draws = rng.normal(m, s, 400_000)
-    out = est.hr_summary(draws, thresholds=(1.0, 0.8), harm=1.1, prob=0.95)
+    out = est.hr_summary(draws, thresholds=(1.0, 0.8), harm=1.1, level=0.95)
     assert out.p_hr_below["1"] == pytest.approx(stats.norm.cdf(0, m, s), abs=3e-3)
     assert out.p_hr_below["0.8"] == pytest.approx(stats.norm.cdf(np.log(0.8), m, s), abs=3e-3)
     assert out.p_hr_above["1.1"] == pytest.approx(stats.norm.sf(np.log(1.1), m, s), abs=3e-3)

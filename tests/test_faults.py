@@ -245,13 +245,15 @@ def test_model_flags_prior_dominated_and_cox():
     from trialbayes.estimands.caution import headline_tag, model_flags
 
     rng = np.random.default_rng(1)
-    cox = {"status": "failed", "error": "ConvergenceError: singular", "terms": {}}
+    from trialbayes.estimands.frequentist import CoxFit
+
+    cox = CoxFit("Cox PH", "failed", error="ConvergenceError: singular")
     vague_data = rng.normal(-2.0, 0.9, 4000)  # posterior about as wide as the N(0, 1) prior
     flags = model_flags("m", cox, vague_data, NormalPrior(sigma=1.0))
     assert {f.code for f in flags} == {"prior_dominated", "cox_failed"}
     assert "PRIOR-DRIVEN" in headline_tag(flags, "m") and "COX" in headline_tag(flags, "m")
     assert headline_tag(flags, "other") == ""
-    cox = {"status": "ok", "terms": {}}
+    cox = CoxFit("Cox PH", "ok")
     assert model_flags("m", cox, rng.normal(-0.3, 0.1, 4000), NormalPrior(sigma=1.0)) == []
 
 
@@ -265,7 +267,8 @@ def test_cox_fit_never_raises():
     data = _data(df)
     d = build_design(data, ModelSpec(name="u"), Baseline(n_intervals=2))
     cox = cox_fit(d, data.frame["time"].to_numpy())
-    assert cox["status"] == "not_converged" and abs(cox["terms"]["treatment"]["log_hr"]) > 5
+    assert cox.status == "not_converged" and abs(cox.terms["treatment"].log_mean) > 5
+    assert cox.term("treatment") is None  # a fit that ran off gives no estimate to read
     tiny = good_frame().iloc[:5].copy()
     tiny["arm"] = ["IL-2LD", "Placebo", "IL-2LD", "Placebo", "IL-2LD"]
     tiny["event"] = [1, 0, 1, 0, 0]
@@ -273,7 +276,7 @@ def test_cox_fit_never_raises():
     d = build_design(data, ModelSpec(name="adj", covariates="all"), Baseline(n_intervals=1))
     d.X[:, 1] = d.X[:, 0]  # collinear covariates inside the Cox fit itself
     cox = cox_fit(d, data.frame["time"].to_numpy())
-    assert cox["status"] in ("failed", "not_converged")
+    assert cox.status in ("failed", "not_converged")
 
 
 @pytest.fixture(scope="module")
@@ -360,15 +363,15 @@ def test_sigint_during_sampling_raises_not_returns():
     few seconds, never a partial trace."""
     import pymc as pm
 
-    from trialbayes.config.schema import Sampler as SamplerConfig
+    from trialbayes.config.schema import SamplerSpec
     from trialbayes.core.errors import Interrupted
     from trialbayes.core.interrupts import handle_signals
-    from trialbayes.inference.sampler import Sampler
+    from trialbayes.inference.sampler import SamplerRunner
 
     with pm.Model() as m:
         pm.Normal("x", 0, 1)
-    sc = SamplerConfig(chains=2, draws=1_000_000, tune=1000, seed=1, progress="off")
-    s = Sampler(m, sc).compile()
+    sc = SamplerSpec(chains=2, draws=1_000_000, tune=1000, seed=1, progress="off")
+    s = SamplerRunner(m, sc).compile()
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     with handle_signals(), pytest.raises(Interrupted) as info:
         t0 = time.perf_counter()
@@ -471,16 +474,16 @@ def test_rising_curve_refused_naming_rows():
 
 
 def test_risk_table_typo_is_warned_and_raw_points_compared():
-    from trialbayes.data.reconstruct.guyot import quality, reconstruct
+    from trialbayes.data.reconstruct.guyot import reconstruct
+    from trialbayes.estimands.reconstruction import quality
 
     c, r = _digitised()
-    assert not quality(reconstruct(c, r, percent=True), c, r, percent=True)["warnings"]
+    assert not quality(reconstruct(c, r, percent=True), c, r, percent=True).warnings
     typo = r.copy()
     typo.loc[(typo["time"] == 0) & (typo["arm"] == "no_aid"), "n_at_risk"] *= 100
     q = quality(reconstruct(c, typo, percent=True), c, typo, percent=True)
-    assert any("mistyped" in w and "no_aid" in w for w in q["warnings"])
-    assert all("km_max_abs_diff_raw" in a for a in q["arms"].values())
-    assert q["data"] == "RECONSTRUCTED"
+    assert any("mistyped" in w and "no_aid" in w for w in q.warnings)
+    assert all(a.km_max_abs_diff_raw is not None for a in q.arms.values())
 
 
 def test_risk_above_what_the_curve_allows_is_warned():

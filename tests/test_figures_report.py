@@ -184,9 +184,9 @@ def _figure_calls(tmp_path):
     curve = pd.DataFrame(
         {
             "biomarker": x,
-            "hr_median": np.exp(-1 + x / 4000),
-            "hr_lower": np.exp(-1.6 + x / 4000),
-            "hr_upper": np.exp(-0.4 + x / 4000),
+            "median": np.exp(-1 + x / 4000),
+            "lower": np.exp(-1.6 + x / 4000),
+            "upper": np.exp(-0.4 + x / 4000),
             "p_hr_below_1": 1 - x / 8000,
             "p_hr_below_0.8": 0.8 - x / 10000,
         }

@@ -205,7 +205,7 @@ def test_fused_posteriors_match_graph_posterior(tmp_path, monkeypatch):
     2 × 500 draws per fit)."""
     from helpers import mcse, z_bound
 
-    from trialbayes.config.schema import Sampler
+    from trialbayes.config.schema import SamplerSpec
     from trialbayes.models.pem import PiecewiseExponentialModel
 
     monkeypatch.setenv("TRIALBAYES_CACHE_DIR", str(tmp_path / "cache"))
@@ -214,7 +214,7 @@ def test_fused_posteriors_match_graph_posterior(tmp_path, monkeypatch):
         lik: PiecewiseExponentialModel(
             SPECS["covariates"],
             baseline=Baseline(n_intervals=4, likelihood=lik),
-            sampler=Sampler(chains=2, draws=500, tune=500, seed=3, progress="off"),
+            sampler=SamplerSpec(chains=2, draws=500, tune=500, seed=3, progress="off"),
         ).fit(data, log_likelihood=False)
         for lik in ("graph", "fused", "fused_float32")
     }

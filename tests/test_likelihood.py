@@ -46,7 +46,7 @@ def test_numpy_pointwise_loglik_equals_pymc():
     """The NumPy pointwise log-likelihood used for LOO equals PyMC's, model with every term."""
     import pymc as pm
 
-    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
+    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
     from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
     from trialbayes.data.table import from_frame
     from trialbayes.models.pem import PiecewiseExponentialModel
@@ -55,7 +55,7 @@ def test_numpy_pointwise_loglik_equals_pymc():
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
     spec = ModelSpec(name="all", covariates="all", centre_frailty=True, interaction="spline", biomarker="pnfh", spline_basis=6)
     m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=5),
-                                  sampler=Sampler(chains=2, draws=30, tune=30, seed=1)).fit(data)
+                                  sampler=SamplerSpec(chains=2, draws=30, tune=30, seed=1)).fit(data)
     ours = m.idata.log_likelihood["survival"].values
     ref = pm.compute_log_likelihood(m.idata.copy(), model=m.model, extend_inferencedata=False, progressbar=False)
     np.testing.assert_allclose(ours, ref["survival"].values, rtol=0, atol=1e-8)

@@ -297,7 +297,7 @@ def test_run_writes_next_phase_results_on_rossi(tmp_path):
     res = _rossi_case(tmp_path, np_cfg)
     assert res.exit_code == 0, res.output
     root = tmp_path / "out" / "rossi_np"
-    r = json.loads((root / "results.json").read_text())["sections"]["next_phase"]
+    r = json.loads((root / "results.json").read_text())["next_phase"]
     assert len(r["designs"]) == 8 and len(r["oc"]) == 2 * 2 * 6 and not r["failed_cells"]
     assert "sceptical" in r["design_priors"]["half_sceptical"]
     for f in ("next_phase_events.png", "next_phase_cutoff.png", "next_phase_oc.png"):
@@ -337,8 +337,8 @@ def test_grid_rerun_resumes_from_the_store(tmp_path):
     )
     first = run_next_phase(cfg, draws, ToyDesign(), store=tmp_path / "s")
     again = run_next_phase(cfg, draws, ToyDesign(), store=tmp_path / "s")
-    assert first.executor["assurance"]["resumed"] == 0
-    assert again.executor["assurance"]["resumed"] == 4 and again.executor["oc"]["resumed"] == 2 * 6
+    assert first.executor["assurance"].resumed == 0
+    assert again.executor["assurance"].resumed == 4 and again.executor["oc"].resumed == 2 * 6
     assert again.designs == first.designs and again.oc == first.oc
     power = {hr: np.mean([o.p_success for o in first.oc if o.true_hr == hr]) for hr in (0.5, 1.0)}
     assert power[0.5] > 0.5 > 0.1 > power[1.0]
@@ -439,9 +439,8 @@ def test_report_section_has_units_labels_every_oc_hr_and_blank_lines_after_table
     from trialbayes.report.nextphase import report_section
 
     res = _small_grid()
-    d = res.to_dict()
-    assert d["time_unit"] == "weeks" and d["biomarker_unit"] == "convictions"
-    md = report_section(d, {})
+    assert res.time_unit == "weeks" and res.biomarker_unit == "convictions"
+    md = report_section(res, {})
     assert "at 9 weeks after the first randomisation" in md and "Accrual over 1 weeks" in md
     assert "duration (weeks, mean)" in md and "prio below 3 convictions" in md
     tables = _tables(md)
@@ -456,7 +455,7 @@ def test_report_section_has_units_labels_every_oc_hr_and_blank_lines_after_table
 def test_html_section_shows_setup_oc_table_and_integer_counts():
     from trialbayes.report.nextphase import html_blocks
 
-    blocks = html_blocks(_small_grid().to_dict(), lambda key, cap: [])
+    blocks = html_blocks(_small_grid(), lambda key, cap: [])
     items = [i for b in blocks if b["type"] == "list" for i in b["items"]]
     wanted = (
         "100 per design",
@@ -480,12 +479,19 @@ def test_html_section_shows_setup_oc_table_and_integer_counts():
 def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_method(tmp_path):
     import pandas as pd
 
+    from trialbayes.config.next_phase import AnalysisSpec
     from trialbayes.core.outputs import OutputDir
-    from trialbayes.report.nextphase import oc_alpha, oc_curves, write_next_phase
+    from trialbayes.report.nextphase import (
+        next_phase_figures,
+        oc_alpha,
+        oc_curves,
+        write_next_phase_tables,
+    )
+    from trialbayes.report.plan import FigurePlan
 
     res = _small_grid()
     assert oc_alpha(res) == 0.025
-    res.settings["analysis"]["method"] = "bayes"
+    res.settings = res.settings.model_copy(update={"analysis": AnalysisSpec(method="bayes")})
     assert oc_alpha(res) is None
 
     def alpha_lines(fig):
@@ -498,11 +504,15 @@ def test_oc_figure_marks_alpha_for_frequentist_analyses_only_and_names_the_metho
     assert len(alpha_lines(freq)) == 2 and not alpha_lines(bayes)
     assert "γ = 0.9" in bayes._suptitle.get_text()
     assert all("α" not in ax.get_title() for ax in bayes.axes)
+    plan = FigurePlan()
+    next_phase_figures(plan, _small_grid())
     with OutputDir(tmp_path, "o") as out:
-        figs = write_next_phase(out, _small_grid())
+        write_next_phase_tables(out, _small_grid())
+        plan.render(out, 60)
         csv = pd.read_csv(out.path("tables/next_phase_designs.csv"))
         out.commit()
-    assert "expected_duration_weeks" in csv.columns and len(figs) == 3
+    assert "expected_duration_weeks" in csv.columns and len(plan.jobs) == 3
+    assert all((tmp_path / "o" / j.path).is_file() for j in plan.jobs)
 
 
 def test_cutoff_figure_names_the_biomarker_and_its_unit():

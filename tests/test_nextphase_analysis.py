@@ -291,8 +291,8 @@ def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
 
     import trialbayes.nextphase.bayes as nb
     from trialbayes.nextphase.analysis import analyse
-    from trialbayes.nextphase.grid import DesignResult, NextPhaseResults
     from trialbayes.report.nextphase import analysis_counts
+    from trialbayes.results.next_phase import DesignResult, NextPhaseResults
 
     calls = []
 
@@ -317,8 +317,8 @@ def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
     assert dec.counts()["analysis_errors"] == ["trial 1: RuntimeError: initial point not finite"]
     row = DesignResult("p", "all comers", None, 30, 60, *[0.5] * 2, 4, *[0.0] * 11, **{
         k: v for k, v in dec.counts().items()})  # fmt: skip
-    res = NextPhaseResults("m", {}, "a", "r", {"oc_trials": 100, "analysis": {"method": "bayes"}},
-                           designs=[row])  # fmt: skip
+    settings = types.SimpleNamespace(oc_trials=100, analysis=types.SimpleNamespace(method="bayes"))
+    res = NextPhaseResults("m", {}, "a", "r", settings, designs=[row])
     text = analysis_counts(res)
     assert "1 of 4 simulated trials" in text and "divergent transitions (kept): 1" in text
     assert "initial point not finite" in text

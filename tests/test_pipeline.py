@@ -20,14 +20,15 @@ def test_end_to_end_outputs(small_run):
     r = json.loads((out / "results.json").read_text())
     assert r["synthetic"] is True and "SYNTHETIC" in r["data_label"]
     assert set(r["models"]) == {"unadjusted", "adjusted", "interaction"}
-    assert r["kind"] == "patient_level" and r["schema_version"] == "2.0"
+    assert r["kind"] == "patient_level" and r["schema_version"] == "3.0"
     assert r["settings"]["landmark"] == {"value": 640.0, "source": "config", "rule": ""}
     for m in r["models"].values():
         te = m["treatment_effect"]
         assert 0 < te["lower"] < te["median"] < te["upper"] and te["level"] == 0.95
         assert set(te["p_hr_below"]) == {"1", "0.8"} and set(te["p_hr_above"]) == {"1.1"}
         assert m["coefficients"][0]["term"] == "treatment" and m["coefficients"][0]["posterior"] == te
-        assert m["coefficients"][0]["cox"]["hr"] > 0
+        cox = m["coefficients"][0]["cox"]
+        assert cox["median"] > 0 and cox["method"] == "cox" and 0 <= cox["p_value"] <= 1
         assert len(m["subgroups"]["groups"]) == 3
     inter = r["models"]["interaction"]
     assert inter["hr_curve"]["biomarker"] == "pnfh"
@@ -45,7 +46,10 @@ def test_end_to_end_outputs(small_run):
         assert (pd.read_csv(table)["data"] == "SYNTHETIC").all(), table
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["versions"]["pymc"].startswith("6.") and prov["sampler"]["backend"] == "nutpie"
-    assert prov["seeds"] == {"unadjusted": 20250601, "adjusted": 20250601 + 1000, "interaction": 20250601 + 2000}
+    from trialbayes.core.seeds import child_seed
+
+    assert prov["seeds"] == {m: child_seed(20250601, "fit", m) for m in r["models"]}
+    assert len(set(prov["seeds"].values())) == 3 and "child_seed" in prov["seed_rule"]
     assert not list((tmp / "out").glob(".mirocals*")), "staging folder left behind"
 
 

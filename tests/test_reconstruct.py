@@ -12,7 +12,8 @@ from helpers import run_cli
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from trialbayes.core.errors import ReconstructionError
-from trialbayes.data.reconstruct.guyot import quality, reconstruct, simulate_digitisation
+from trialbayes.data.reconstruct.guyot import reconstruct
+from trialbayes.estimands.reconstruction import quality, simulate_digitisation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,7 +131,7 @@ def test_cli_reconstruct_writes_ipd_and_quality(tmp_path):
     assert (ipd["data"] == "RECONSTRUCTED").all()
     q = json.loads((tmp_path / "ipd" / "rossi.quality.json").read_text())
     assert q["arms"]["no_aid"]["published_events"] == 66 and abs(q["arms"]["no_aid"]["events"] - 66) <= 2
-    assert q["cox"]["treatment_arm"] == "financial_aid"
+    assert q["treatment_arm"] == "financial_aid" and q["cox"]["method"] == "cox"
     assert (tmp_path / "ipd" / "rossi.quality.png").is_file()
 
 
@@ -148,7 +149,7 @@ def test_quality_flags_poor_agreement():
     ipd = reconstruct(curve, risk, ev)
     ev_wrong = ev.assign(events=ev["events"] + 30)
     q = quality(ipd, curve, risk, ev_wrong, treatment_arm=treated)
-    assert q["poor_agreement"] and any("published" in w for w in q["warnings"])
+    assert q.poor_agreement and any("published" in w for w in q.warnings)
 
 
 @pytest.mark.slow
@@ -170,8 +171,8 @@ def test_run_from_digitised_figure(tmp_path):
     r = json.loads((tmp_path / "rossi_reconstructed" / "results.json").read_text())
     dg = r["models"]["unadjusted"]["diagnostics"]
     assert dg["rhat_max"] <= 1.02 and dg["divergences"] <= 6 and dg["ess_bulk_min"] >= 400, dg
-    assert r["sections"]["reconstruction"]["method"] == "Guyot et al. 2012"
-    assert not r["sections"]["reconstruction"]["poor_agreement"]
+    assert r["reconstruction"]["method"] == "Guyot et al. 2012"
+    assert not r["reconstruction"]["poor_agreement"]
     te = r["models"]["unadjusted"]["treatment_effect"]
     assert r["kind"] == "reconstructed" and r["settings"]["time_unit"]["value"] == "weeks"
     assert 0.5 < te["median"] < 1.0  # Rossi's financial-aid HR is about 0.69

@@ -16,9 +16,9 @@ from scipy import stats
 from trialbayes.core.text import level_text
 from trialbayes.data.settings import derived_cutoffs, derived_landmark, round_sig
 from trialbayes.report.markdown import p_text
-from trialbayes.results.io import from_dict
+from trialbayes.results.io import results_from_dict
 from trialbayes.results.model import HRSummary, Results, SubgroupResult
-from trialbayes.routes.patient_level import loo_verdict, subgroup_flags
+from trialbayes.routes.analyse import loo_verdict, subgroup_flags
 
 
 # ----------------------------------------------------------------------------- HRSummary
@@ -56,14 +56,15 @@ def test_harm_probability_is_p_hr_above_and_labelled_so():
 def test_flat_vocabulary_and_level_text():
     s = HRSummary.from_normal(0.0, 0.1, (1.0, 0.8), (1.1,), 0.8)
     assert list(s.flat()) == [
-        "hr_median",
-        "hr_lower",
-        "hr_upper",
+        "median",
+        "lower",
+        "upper",
         "level",
         "p_hr_below_1",
         "p_hr_below_0.8",
         "p_hr_above_1.1",
     ]
+    assert list(s.flat("cox_"))[:3] == ["cox_median", "cox_lower", "cox_upper"]
     assert level_text(0.8) == "80%" and level_text(0.975) == "97.5%"
 
 
@@ -73,13 +74,13 @@ def test_results_json_round_trip():
 
     g.flags.append(Flag("sparse_subgroup", "few events", "caution", "m"))
     r = Results(kind="patient_level", config_name="x", title="x", data_label="d")
-    r.sections["anything"] = {"a": 1}
-    back = from_dict(Results, json.loads(json.dumps(r.to_dict())))
+    r.data_notes.append("a note")
+    back = results_from_dict(json.loads(json.dumps(r.to_dict())))
     assert back == r
-    assert (
-        from_dict(SubgroupResult, json.loads(json.dumps(g.__dict__, default=lambda o: o.__dict__)))
-        == g
-    )
+    from pydantic import TypeAdapter
+
+    ta = TypeAdapter(SubgroupResult)
+    assert ta.validate_python(json.loads(json.dumps(ta.dump_python(g, mode="json")))) == g
 
 
 # ----------------------------------------------------------------------------- wording

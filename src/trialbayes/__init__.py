@@ -26,7 +26,7 @@ _EXPORTS = {
     "Config": "config",
     "ModelSpec": "config",
     "ColumnMap": "config",
-    "Sampler": "config",
+    "SamplerSpec": "config",
     "Diagnostics": "config",
     "ConfigError": "core",
     "DataError": "core",

@@ -78,10 +78,10 @@ def run(
         )
     for line in headline(r):
         typer.echo(line)
-    if r.sections.get("next_phase"):
+    if r.next_phase is not None:
         from .nextphase.grid import headline as next_phase_headline
 
-        for line in next_phase_headline(r.sections["next_phase"]):
+        for line in next_phase_headline(r.next_phase):
             typer.echo(line)
     if not result.reliable:
         msg = f"UNRELIABLE: {', '.join(r.unreliable_models)} failed the diagnostics gate (see report.md)"
@@ -104,7 +104,8 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
-            data, settings = preflight(cfg)
+            checked = preflight(cfg)
+            data, settings = checked.data, checked.settings
             typer.echo(
                 f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "
                 f"biomarkers {data.biomarkers}"
@@ -114,7 +115,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
             )
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
-            for f in data_flags(data):  # the run would flag these too
+            for f in data_flags(data, checked.reconstruction):  # the run would flag these too
                 typer.echo(f"{f.severity.upper()}: {f.message}", err=True)
         else:
             typer.echo(f"ok: {len(cfg.data.estimates)} published estimates")
@@ -159,14 +160,22 @@ def calibrate(
         except ValueError as exc:
             raise ConfigError(f"calibrate: {exc}") from None
         res, path = run_calibration(
-            cfg, spec.settings(cfg), out, spec.backend(), spec.workers, spec.scheduler, not quiet
-        )
+            cfg, spec.settings(cfg), out, spec.backend(), spec.workers, spec.scheduler, not quiet,
+            config_path=str(config),
+        )  # fmt: skip
     except (ConfigError, DataError) as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
     typer.echo(f"wrote {path}")
-    for p in res.parameters:
-        flag = "  [NOT UNIFORM]" if p.chi2_p < 0.01 or p.ecdf_outside_95_band else ""
+    c = res.calibration
+    if c.failed_cells:
+        n = len(c.failed_cells)
+        errors = "; ".join(c.executor.first_errors) if c.executor else ""
+        _err(f"{n} of {c.settings.fits} replicates failed ({errors})")
+        if n == c.settings.fits:
+            raise typer.Exit(1)
+    for p in c.parameters:
+        flag = "" if p.uniform else "  [NOT UNIFORM]"
         typer.echo(
             f"  {p.parameter:<26} chi2 p = {p.chi2_p:.3f}, "
             f"ECDF outside 95% band: {p.ecdf_outside_95_band}{flag}"
@@ -211,8 +220,9 @@ def reconstruct(
     from .core.errors import DataError
     from .core.escape import csv_frame
     from .core.outputs import dumps
-    from .data.reconstruct.guyot import quality, read_inputs
+    from .data.reconstruct.guyot import read_inputs
     from .data.reconstruct.guyot import reconstruct as rebuild
+    from .estimands.reconstruction import quality
     from .plots.journal import quality_plot
     from .plots.style import ARM_COLOURS, save
 
@@ -251,18 +261,14 @@ def reconstruct(
         f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
         f"{int(ipd['event'].sum())} events) and its quality report"
     )
-    for arm, a in q["arms"].items():
+    for arm, a in q.arms.items():
         typer.echo(
-            f"  {arm}: n {a['n']}, events {a['events']}, KM max |diff| {a['km_max_abs_diff']:.3f}, "
-            f"n-at-risk max rel diff {a['n_at_risk_max_rel_diff']:.3f}"
+            f"  {arm}: n {a.n}, events {a.events}, KM max |diff| {a.km_max_abs_diff:.3f}, "
+            f"n-at-risk max rel diff {a.n_at_risk_max_rel_diff:.3f}"
         )
-    if "cox" in q:
-        c = q["cox"]
-        typer.echo(
-            f"  Cox HR ({c['treatment_arm']} vs other) {c['hr']:.3f} "
-            f"({c.get('level', 0.95):.0%} CI {c['hr_lower']:.3f}-{c['hr_upper']:.3f})"
-        )
-    for w in q["warnings"]:
+    if q.cox is not None:
+        typer.echo(f"  Cox HR ({q.treatment_arm} vs other) {q.cox.sentence(3)}")
+    for w in q.warnings:
         typer.echo(f"WARNING: {w}", err=True)
 
 

@@ -1,6 +1,6 @@
 """Simulation-based calibration of a patient-level model: one replicate (prior draw, simulated
 trial, refit, ranks) and the rank-uniformity summary."""
 
-from .sbc import CalibrationResults, sbc_cell, summarise
+from .sbc import CalibrationCase, sbc_cell, summarise
 
-__all__ = ["CalibrationResults", "sbc_cell", "summarise"]
+__all__ = ["CalibrationCase", "sbc_cell", "summarise"]

@@ -13,22 +13,27 @@ with arviz_stats). The prior draws also give a prior predictive summary.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pymc as pm
 from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
 from ..config.calibration import CalibrationSettings
-from ..config.schema import Baseline, Diagnostics, ModelSpec, PatientSource, Sampler
+from ..config.schema import Baseline, Diagnostics, ModelSpec, PatientSource, SamplerSpec
 from ..data.design import interval_stats
 from ..data.sources import load_data
 from ..estimands.draws import flatten_draws
 from ..inference.sampler import diagnose, free_var_names
 from ..models.pem import DRAW_NAMES, PiecewiseExponentialModel
 from ..nextphase.simulate import Population, StatesOfNature, TrialDesign, observe, pem_times
+from ..results.calibration import (
+    CalibrationSummary,
+    ParameterCalibration,
+    PriorPredictive,
+    Quantiles,
+)
 
 #: worker-level cache: one built and compiled model per (config hash, model, sampler sizes)
 _MODELS: dict = {}
@@ -44,7 +49,7 @@ class CalibrationCase:
     spec: ModelSpec
     priors: dict
     baseline: Baseline
-    sampler: Sampler
+    sampler: SamplerSpec
     diagnostics: Diagnostics
     data: PatientSource
 
@@ -145,49 +150,21 @@ def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
         "events": int(event.sum()),
         "event_share": float(event.mean()),
         "control_survival_at_median_follow_up": float(np.exp(-h0 * np.exp(eta[control])).mean()),
-        "divergences": diag["divergences"],
-        "rhat_max": diag["rhat_max"],
+        "divergences": diag.divergences,
+        "rhat_max": diag.rhat_max,
     }
 
 
 # ----------------------------------------------------------------------------- summaries
-@dataclass
-class ParameterCalibration:
-    parameter: str
-    n: int
-    chi2: float
-    chi2_p: float
-    ecdf_outside_95_band: bool
-    max_abs_ecdf_diff: float
-
-
-@dataclass
-class CalibrationResults:
-    model: str
-    settings: dict
-    parameters: list[ParameterCalibration]
-    prior_predictive: dict
-    ranks: dict  # parameter -> list of ranks
-    failed_cells: list[str] = field(default_factory=list)
-    executor: dict = field(default_factory=dict)
-    divergent_fits: int = 0
-
-    def table(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(p) for p in self.parameters])
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def fractional_ranks(ranks, thin: int, rng) -> np.ndarray:
     """Ranks 0..L spread to (0, 1): (r + U)/(L + 1), exactly uniform under calibration."""
     r = np.asarray(ranks, float)
     return (r + rng.random(r.shape)) / (thin + 1)
 
 
-def ecdf_band(u: np.ndarray, prob: float = 0.95, seed: int = 0):
+def ecdf_band(u: np.ndarray, level: float = 0.95, seed: int = 0):
     """(x, ECDF − x, lower − x, upper − x) with simultaneous bands (arviz_stats.ecdf_utils)."""
-    x, ecdf, lo, hi = ecdf_pit(u, prob, 1000, rng=np.random.default_rng(seed))
+    x, ecdf, lo, hi = ecdf_pit(u, level, 1000, rng=np.random.default_rng(seed))
     return x, ecdf - x, lo - x, hi - x
 
 
@@ -206,7 +183,7 @@ def rank_uniformity(ranks, thin: int, bins: int, seed: int = 0) -> dict:
     }
 
 
-def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationResults:
+def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationSummary:
     ok = list(values.values())
     params = list(ok[0]["ranks"]) if ok else []
     ranks = {p: [v["ranks"][p] for v in ok] for p in params}
@@ -219,36 +196,23 @@ def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationRes
             )
         )
 
-    def q(key):
-        v = np.array([x[key] for x in ok])
-        return (
-            dict(zip(("q05", "median", "q95"), np.quantile(v, [0.05, 0.5, 0.95]).tolist()))
-            if len(v)
-            else {}
-        )
+    def q(values) -> Quantiles | None:
+        if not len(values):
+            return None
+        return Quantiles(*(float(x) for x in np.quantile(values, [0.05, 0.5, 0.95])))
 
     surv = np.array([x["control_survival_at_median_follow_up"] for x in ok])
-    pp = {
-        "event_share": q("event_share"),
-        "control_survival_at_median_follow_up": q("control_survival_at_median_follow_up"),
-        "hr_at_reference": (
-            {
-                k: float(np.exp(v))
-                for k, v in zip(
-                    ("q05", "median", "q95"),
-                    np.quantile([x["truth"]["treatment"] for x in ok], [0.05, 0.5, 0.95]),
-                )
-            }
-            if ok
-            else {}
-        ),
-        "share_extreme_survival": float(((surv < 0.01) | (surv > 0.99)).mean()) if ok else None,
-    }
-    return CalibrationResults(
+    pp = PriorPredictive(
+        event_share=q([x["event_share"] for x in ok]),
+        control_survival_at_median_follow_up=q(surv),
+        treatment_hr=q(np.exp([x["truth"]["treatment"] for x in ok])),
+        share_extreme_survival=float(((surv < 0.01) | (surv > 0.99)).mean()) if ok else None,
+    )
+    return CalibrationSummary(
         s.model,
-        asdict(s),
+        s,
         rows,
         pp,
-        ranks,
+        {k: [int(r) for r in v] for k, v in ranks.items()},
         divergent_fits=sum(1 for x in ok if x["divergences"] > 0),
     )

@@ -5,7 +5,15 @@ the YAML reader (duplicate keys, non-finite numbers), priors by term and scenari
 from .calibration import CalibrationSettings, CalibrationSpec
 from .next_phase import NextPhase
 from .priors import merge_priors
-from .schema import ColumnMap, Config, Diagnostics, ModelSpec, Sampler, load_config, parse_config
+from .schema import (
+    ColumnMap,
+    Config,
+    Diagnostics,
+    ModelSpec,
+    SamplerSpec,
+    load_config,
+    parse_config,
+)
 
 __all__ = [
     "CalibrationSettings",
@@ -15,7 +23,7 @@ __all__ = [
     "Diagnostics",
     "ModelSpec",
     "NextPhase",
-    "Sampler",
+    "SamplerSpec",
     "load_config",
     "merge_priors",
     "parse_config",

@@ -208,7 +208,7 @@ class Baseline(_Strict):
         return v
 
 
-class Sampler(_Strict):
+class SamplerSpec(_Strict):
     backend: Literal["nutpie", "pymc"] = "nutpie"
     chains: int = Field(4, ge=1, le=16)
     # 2000: at 1000, converged fits miss R-hat 1.01 by chance in ~2% of seeds (README, Tests)
@@ -348,7 +348,7 @@ class Config(_Strict):
     models: list[ModelSpec] = []
     baseline: Baseline = Baseline()
     priors: dict[str, dict[str, Any]] = {}
-    sampler: Sampler = Sampler()
+    sampler: SamplerSpec = SamplerSpec()
     diagnostics: Diagnostics = Diagnostics()
     estimands: Estimands = Estimands()
     sensitivity: Sensitivity = Sensitivity()

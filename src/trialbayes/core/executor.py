@@ -33,6 +33,7 @@ import numpy as np
 
 from .outputs import dumps
 from .progress import CellProgress
+from .seeds import child_sequence
 
 #: below this many cells "auto" runs in-process (no worker start-up cost)
 INPROCESS_MAX_CELLS = 4
@@ -78,11 +79,21 @@ class JobReport:
             "failed": self.failed,
             "resumed": sum(r.resumed for r in self.results.values()),
             "wall_seconds": round(self.wall_seconds, 2),
+            "first_errors": self.first_errors(),
         }
+
+    def first_errors(self, n: int = 3) -> list[str]:
+        """Up to ``n`` distinct errors of the failed cells, each with a cell that raised it."""
+        seen: dict[str, str] = {}
+        for k, r in self.results.items():
+            if r.status != "ok" and r.error and r.error not in seen:
+                seen[r.error] = k
+        return [f"{k}: {err}" for err, k in list(seen.items())[:n]]
 
 
 def cell_seed(root_seed: int, key: str) -> np.random.SeedSequence:
-    return np.random.SeedSequence([int(root_seed) & 0xFFFFFFFF, zlib.crc32(key.encode())])
+    """The cell's own random stream (:mod:`.seeds`)."""
+    return child_sequence(root_seed, key)
 
 
 def run_cell(fn: Callable, args: dict, key: str, root_seed: int) -> tuple[dict, float]:

@@ -4,6 +4,7 @@ leaves the previous results untouched and no half-written folder behind."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -19,7 +20,12 @@ from .interrupts import deferred, note_committed
 
 
 def jsonable(obj):
-    """Plain JSON types; NaN and infinities become null."""
+    """Plain JSON types (dataclasses and pydantic models as objects); NaN and infinities become
+    null."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    if hasattr(obj, "model_dump"):
+        return jsonable(obj.model_dump(mode="json"))
     if isinstance(obj, dict):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -35,10 +35,12 @@ def with_unit(x: float, unit: str | None, fmt=None) -> str:
     return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
 
 
-def prob(v: float, n_draws: int | None, digits: int = 3) -> str:
+def prob(v: float | None, n_draws: int | None, digits: int = 3) -> str:
     """A posterior probability; from draws, 0 or 1 is shown as "< 1/n" or "> 1 − 1/n" (what the
     draws can tell) instead of a certainty; an exact value that rounds to 0 or 1 as "< 0.001" or
     "> 0.999"."""
+    if v is None or v != v:  # not computed, or NaN
+        return "–"
     f = 10.0**digits
     if n_draws and v <= 0:
         return f"< {math.ceil(f / n_draws) / f:.{digits}f}"

@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..config.schema import ColumnMap, ModelSpec
 from ..core.errors import DataError
+from ..results.sections import ArmSummary, DataSummary
 
 
 @dataclass
@@ -34,9 +35,7 @@ class TrialData:
     source: str = ""
     n_dropped: int = 0
     notes: list[str] = field(default_factory=list)
-    reconstruction: dict | None = (
-        None  # quality report and inputs, for data rebuilt from a KM figure
-    )
+    reconstruction: Any = None  # quality report and inputs, for data rebuilt from a KM figure
     arm_column: str = ""  # the source column of the arm, to show numeric arm codes with their name
 
     @property
@@ -64,26 +63,25 @@ class TrialData:
             pd.util.hash_pandas_object(self.frame, index=False).values.tobytes()
         ).hexdigest()
 
-    def describe(self) -> dict:
+    def describe(self) -> DataSummary:
         f = self.frame
         by_arm = {
-            lab: {
-                "n": int((f["treat"] == t).sum()),
-                "events": int(f.loc[f["treat"] == t, "event"].sum()),
-            }
+            lab: ArmSummary(
+                n=int((f["treat"] == t).sum()), events=int(f.loc[f["treat"] == t, "event"].sum())
+            )
             for t, lab in ((1, self.arm_display(True)), (0, self.arm_display(False)))
         }
-        return {
-            "label": self.label,
-            "synthetic": self.synthetic,
-            "source": self.source,
-            "n": self.n,
-            "events": self.events,
-            "by_arm": by_arm,
-            "max_follow_up": float(f["time"].max()),
-            "n_dropped_incomplete": self.n_dropped,
-            "sha256": self.sha256(),
-        }
+        return DataSummary(
+            label=self.label,
+            synthetic=self.synthetic,
+            source=self.source,
+            n=self.n,
+            events=self.events,
+            by_arm=by_arm,
+            max_follow_up=float(f["time"].max()),
+            n_dropped_incomplete=self.n_dropped,
+            sha256=self.sha256(),
+        )
 
 
 def _rows(mask) -> str:

@@ -16,6 +16,8 @@ import math
 import numpy as np
 from scipy import optimize, stats
 
+from ..results.published import AssuranceAtEvents, AssuranceDesign
+
 
 def trial_se(events: float, allocation: float = 0.5) -> float:
     return 1.0 / math.sqrt(events * allocation * (1 - allocation))
@@ -57,11 +59,51 @@ def prob_estimate_below(
     return float(stats.norm.cdf((math.log(target_hr) - mean) / math.sqrt(sd**2 + s**2)))
 
 
-def events_for(assurance_at, level: float, limit: float, max_events: float = 1e6) -> float | None:
-    """Fewest events D with ``assurance_at(D)`` ≥ level (assurance rises with D towards ``limit``,
-    the posterior P(θ < 0)); None when the level is unreachable within ``max_events``."""
+def events_for(assurance_at, level: float, limit: float, max_events: float = 1e6) -> int | None:
+    """Fewest whole events D with ``assurance_at(D)`` ≥ level (assurance rises with D towards
+    ``limit``, the posterior P(θ < 0)); None when the level is unreachable within
+    ``max_events``."""
     if limit <= level or assurance_at(max_events) < level:
         return None
     if assurance_at(1.0) >= level:
-        return 1.0
-    return float(optimize.brentq(lambda d: assurance_at(d) - level, 1.0, max_events))
+        return 1
+    return math.ceil(optimize.brentq(lambda d: assurance_at(d) - level, 1.0, max_events))
+
+
+def design_assurance(
+    spec, mean: float, sd: float, draws: np.ndarray | None, posterior: str, share: float | None
+) -> AssuranceDesign:
+    """One next-trial design (``spec``: the config's ``published.assurance``) over a log-HR
+    posterior: normal (``mean``, ``sd``) or, when ``draws`` are given, averaged over them."""
+    a = spec
+    if draws is not None:
+
+        def at(d):
+            return assurance_draws(draws, d, a.allocation, a.alpha)
+
+        def below(d):
+            return prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
+
+        limit = float(np.mean(draws < 0))
+    else:
+
+        def at(d):
+            return assurance(mean, sd, d, a.allocation, a.alpha)
+
+        def below(d):
+            return prob_estimate_below(mean, sd, d, a.target_hr, a.allocation)
+
+        limit = float(stats.norm.cdf(-mean / sd))
+    rows = [
+        AssuranceAtEvents(d, at(d), below(d), power(mean, d, a.allocation, a.alpha))
+        for d in a.events
+    ]
+    return AssuranceDesign(
+        posterior=posterior,
+        log_hr_mean=mean,
+        log_hr_sd=sd,
+        share=share,
+        by_events=rows,
+        events_needed={f"{lv:g}": events_for(at, lv, limit) for lv in a.levels},
+        assurance_limit=limit,
+    )

@@ -14,6 +14,10 @@ from scipy import optimize, stats
 
 from ..config.priors import as_mixture_params
 from ..core.flags import Flag
+from ..core.text import level_text
+from ..results.sections import ReconstructionQuality
+from ..results.summaries import equal_tailed
+from .frequentist import CoxFit
 
 #: fewer events than this in an arm: the arm's hazard is mostly prior
 MIN_EVENTS_ARM = 5
@@ -25,34 +29,35 @@ PRIOR_WIDTH_SHARE = 0.5
 PRIOR_DRIVEN = {"zero_events_in_arm", "few_events_in_arm", "prior_dominated"}
 
 
-def data_flags(data) -> list[Flag]:
-    """Sparse events in the data (``data.TrialData``)."""
+def data_flags(data, reconstruction: ReconstructionQuality | None = None) -> list[Flag]:
+    """Sparse events in the data (``data.TrialData``), and the warnings of a reconstruction."""
     d = data.describe()
     out = []
-    for arm, v in d["by_arm"].items():
-        if v["events"] == 0:
+    for arm, v in d.by_arm.items():
+        if v.events == 0:
             msg = (
-                f"No events in arm '{arm}' (n = {v['n']}): the treatment HR is set by the "
+                f"No events in arm '{arm}' (n = {v.n}): the treatment HR is set by the "
                 "prior, not estimated from the data"
             )
-            out.append(Flag("zero_events_in_arm", msg, detail={"arm": arm, **v}))
-        elif v["events"] < MIN_EVENTS_ARM:
+            out.append(Flag("zero_events_in_arm", msg, detail={"arm": arm, "n": v.n, "events": 0}))
+        elif v.events < MIN_EVENTS_ARM:
             msg = (
-                f"Only {v['events']} events in arm '{arm}' (n = {v['n']}): the treatment HR "
+                f"Only {v.events} events in arm '{arm}' (n = {v.n}): the treatment HR "
                 "leans on the prior"
             )
-            out.append(Flag("few_events_in_arm", msg, detail={"arm": arm, **v}))
-    if d["events"] < MIN_EVENTS_TOTAL:
-        msg = f"Only {d['events']} events in all: estimates are imprecise and prior-sensitive"
-        out.append(Flag("few_events", msg, severity="caution", detail={"events": d["events"]}))
-    if data.reconstruction is not None:  # "reconstructed_data" itself: analysis._sections
-        for w in data.reconstruction["quality"]["warnings"]:
-            out.append(Flag("reconstruction_check", f"Reconstruction: {w}"))
+            out.append(
+                Flag("few_events_in_arm", msg, detail={"arm": arm, "n": v.n, "events": v.events})
+            )
+    if d.events < MIN_EVENTS_TOTAL:
+        msg = f"Only {d.events} events in all: estimates are imprecise and prior-sensitive"
+        out.append(Flag("few_events", msg, severity="caution", detail={"events": d.events}))
+    for w in reconstruction.warnings if reconstruction is not None else []:
+        out.append(Flag("reconstruction_check", f"Reconstruction: {w}"))
     return out
 
 
-def prior_width(prior, prob: float = 0.95) -> float:
-    """Width of the central ``prob`` interval of a location prior (any family, as its mixture)."""
+def prior_width(prior, level: float = 0.95) -> float:
+    """Width of the central ``level`` interval of a location prior (any family, as a mixture)."""
     p = as_mixture_params(prior)
     comps = [
         stats.t(df=min(nu, 1e6), loc=mu, scale=s) for nu, mu, s in zip(p["nu"], p["mu"], p["sigma"])
@@ -63,36 +68,42 @@ def prior_width(prior, prob: float = 0.95) -> float:
 
     lo_b = min(c.ppf(1e-6) for c in comps)
     hi_b = max(c.ppf(1 - 1e-6) for c in comps)
-    a = (1 - prob) / 2
+    a = (1 - level) / 2
     lo = optimize.brentq(lambda x: cdf(x) - a, lo_b, hi_b)
     hi = optimize.brentq(lambda x: cdf(x) - (1 - a), lo_b, hi_b)
     return float(hi - lo)
 
 
-def model_flags(name: str, cox: dict, treatment_draws: np.ndarray, treatment_prior) -> list[Flag]:
-    """Flags of one fitted model: prior dominance and the Cox cross-check (``frequentist.cox_fit``).
-    Sparse subgroups are flagged where they are estimated (``analysis.subgroup_flags``)."""
+def model_flags(
+    name: str, cox: CoxFit, treatment_draws: np.ndarray, treatment_prior, level: float = 0.95
+) -> list[Flag]:
+    """Flags of one fitted model: prior dominance (posterior vs prior interval widths at the
+    run's ``level``) and the Cox cross-check (``frequentist.cox_fit``). Sparse subgroups are
+    flagged where they are estimated (``routes.analyse.subgroup_flags``)."""
     out = []
-    lo, hi = np.quantile(treatment_draws, [0.025, 0.975])
-    share = float((hi - lo) / prior_width(treatment_prior))
+    lo, _, hi = equal_tailed(treatment_draws, level)
+    share = float((hi - lo) / prior_width(treatment_prior, level))
     if share > PRIOR_WIDTH_SHARE:
         msg = (
-            f"The posterior 95% interval of the treatment log-HR is {100 * share:.0f}% as wide "
-            "as the prior's: the data add little, the answer is mostly the prior"
+            f"The posterior {level_text(level)} interval of the treatment log-HR is "
+            f"{100 * share:.0f}% as wide as the prior's: the data add little, the answer is mostly "
+            "the prior"
         )
         out.append(Flag("prior_dominated", msg, model=name, detail={"width_share": share}))
-    if cox["status"] == "failed":
+    if cox.status == "failed":
         msg = (
-            f"The Cox cross-check could not be fitted ({cox['error']}); the Bayesian result is "
+            f"The Cox cross-check could not be fitted ({cox.error}); the Bayesian result is "
             "not cross-checked"
         )
-        out.append(Flag("cox_failed", msg, model=name, detail={"error": cox["error"]}))
-    elif cox["status"] == "not_converged":
+        out.append(Flag("cox_failed", msg, model=name, detail={"error": cox.error}))
+    elif cox.status == "not_converged":
         msg = (
-            "The Cox cross-check did not converge (" + "; ".join(cox["problems"]) + "): its "
+            "The Cox cross-check did not converge (" + "; ".join(cox.problems) + "): its "
             "numbers are not estimates (sparse events or separation)"
         )
-        out.append(Flag("cox_not_converged", msg, model=name, detail={"problems": cox["problems"]}))
+        out.append(
+            Flag("cox_not_converged", msg, model=name, detail={"problems": "; ".join(cox.problems)})
+        )
     return out
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from ..data.design import BiomarkerBasis, Design
-from ..results.model import HRSummary, Quantity, SubgroupResult, SurvivalSummary
+from ..results.model import SubgroupResult, SurvivalSummary
+from ..results.summaries import HRSummary, Quantity
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -29,16 +30,11 @@ def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, n
     return out
 
 
-def interval(draws: np.ndarray, prob: float = 0.95) -> tuple[float, float]:
-    lo, hi = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-    return float(lo), float(hi)
-
-
 def hr_summary(
-    log_hr: np.ndarray, thresholds=(1.0, 0.8), harm=1.1, prob: float = 0.95
+    log_hr: np.ndarray, thresholds=(1.0, 0.8), harm=1.1, level: float = 0.95
 ) -> HRSummary:
     """Posterior summary of a hazard ratio from draws of its log (see :class:`HRSummary`)."""
-    return HRSummary.from_log_draws(log_hr, thresholds, harm, prob)
+    return HRSummary.from_log_draws(log_hr, thresholds, harm, level)
 
 
 def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
@@ -55,17 +51,17 @@ def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
 
 
 def hr_curve(
-    draws: dict, basis: BiomarkerBasis, grid, thresholds=(1.0,), prob: float = 0.95
+    draws: dict, basis: BiomarkerBasis, grid, thresholds=(1.0,), level: float = 0.95
 ) -> pd.DataFrame:
     """HR as a function of the biomarker with a pointwise credible band and P(HR < t)."""
     lh = log_hr_at(draws, basis, grid)
-    lo, hi = np.quantile(lh, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    lo, hi = np.quantile(lh, [(1 - level) / 2, (1 + level) / 2], axis=0)
     df = pd.DataFrame(
         {
             "biomarker": np.asarray(grid, float),
-            "hr_median": np.exp(np.median(lh, 0)),
-            "hr_lower": np.exp(lo),
-            "hr_upper": np.exp(hi),
+            "median": np.exp(np.median(lh, 0)),
+            "lower": np.exp(lo),
+            "upper": np.exp(hi),
         }
     )
     for t in thresholds:
@@ -142,7 +138,7 @@ def survival_estimands(
     draws: dict,
     design: Design,
     landmark: float,
-    prob: float = 0.95,
+    level: float = 0.95,
     n_grid: int = 200,
     time_unit: str = "time units",
 ) -> SurvivalSummary:
@@ -153,7 +149,7 @@ def survival_estimands(
     r1, r0 = rmst(grid, s1), rmst(grid, s0)
 
     def q(v, with_p=False):
-        return Quantity.from_draws(v, prob, with_p)
+        return Quantity.from_draws(v, level, with_p)
 
     return SurvivalSummary(
         landmark=float(landmark),
@@ -168,14 +164,14 @@ def survival_estimands(
 
 
 def survival_curves(
-    draws: dict, design: Design, t_max: float, n: int = 60, prob: float = 0.95
+    draws: dict, design: Design, t_max: float, n: int = 60, level: float = 0.95
 ) -> pd.DataFrame:
     """Standardised survival curves per arm with pointwise bands, for plotting and CSV."""
     grid = np.linspace(0.0, t_max, n)
     rows = []
     for arm in (0, 1):
         s = standardized_survival(draws, design, grid, arm)
-        lo, hi = np.quantile(s, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2], axis=0)
         rows.append(
             pd.DataFrame(
                 {"arm": arm, "time": grid, "median": np.median(s, 0), "lower": lo, "upper": hi}
@@ -214,7 +210,7 @@ def subgroup_effects(
     landmark: float,
     thresholds=(1.0, 0.8),
     harm=1.1,
-    prob: float = 0.95,
+    level: float = 0.95,
 ) -> list[SubgroupResult]:
     """Per subgroup: conditional HR (mean patient log-HR) and marginal HR (standardised), P(benefit).
 
@@ -235,8 +231,8 @@ def subgroup_effects(
         s1 = standardized_survival(draws, design, [landmark], 1, mask)[:, 0]
         s0 = standardized_survival(draws, design, [landmark], 0, mask)[:, 0]
         marg = np.log(np.log(s1) / np.log(s0))
-        row.conditional = hr_summary(cond, thresholds, harm, prob)
-        row.marginal = hr_summary(marg, thresholds, harm, prob)
+        row.conditional = hr_summary(cond, thresholds, harm, level)
+        row.marginal = hr_summary(marg, thresholds, harm, level)
     return out
 
 

@@ -9,12 +9,15 @@ fit of such a model is stratified by centre instead (noted in the output).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from ..data.design import Design
+from ..results.summaries import HRSummary
 
 
 def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = None) -> pd.DataFrame:
@@ -34,27 +37,47 @@ def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = Non
 COX_MAX_ABS_LOG_HR, COX_MAX_SE = 10.0, 5.0
 
 
-def cox_fit(
-    design: Design, times: np.ndarray, centre: np.ndarray | None = None, prob: float = 0.95
-) -> dict:
-    """Cox partial-likelihood fit of the design's terms (Efron ties). Returns a JSON-able dict.
+@dataclass
+class CoxFit:
+    """A Cox partial-likelihood fit: each term's HR (an :class:`HRSummary` of method ``cox``:
+    the point estimate as ``median``, the Wald interval at ``level``, ``p_value``) and whether the
+    fit can be read (``status``: ``ok``; ``not_converged`` — kept but not to be read as
+    estimates, ``problems`` say why; ``failed`` — no terms, ``error`` says why)."""
 
-    Never raises: ``status`` is "ok", "not_converged" (a convergence warning from lifelines, or a
-    coefficient / SE that ran off to where only separation takes it; the terms are kept but must
-    not be read as estimates) or "failed" (no terms; ``error`` says why). It is a cross-check:
-    the Bayesian result stands on its own."""
-    strata = ["centre"] if (design.centre_labels and centre is not None) else None
-    method = "Cox PH (lifelines, Efron ties)" + (", stratified by centre" if strata else "")
-    df = cox_frame(design, times, centre if strata else None)
-    cph = CoxPHFitter(alpha=1 - prob)
+    method: str
+    status: Literal["ok", "not_converged", "failed"]
+    terms: dict[str, HRSummary] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def term(self, name: str) -> HRSummary | None:
+        """A term's HR when the fit can be read, else None."""
+        return self.terms.get(name) if self.status == "ok" else None
+
+
+def cox(
+    df: pd.DataFrame, level: float = 0.95, strata: list[str] | None = None, method: str = ""
+) -> CoxFit:
+    """The one Cox wrapper (lifelines, Efron ties): columns ``time``, ``event`` and the terms.
+
+    Never raises: a lifelines failure gives status ``failed``; a convergence warning, or a
+    coefficient / SE that ran off to where only separation takes it, ``not_converged``. It is a
+    cross-check: the Bayesian result stands on its own."""
+    method = method or "Cox PH (lifelines, Efron ties)" + (
+        ", stratified by " + ", ".join(strata) if strata else ""
+    )
     try:
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
             warnings.simplefilter("always")
-            cph.fit(df, "time", "event", strata=strata)
-            terms = _cox_terms(cph.summary)
+            s = CoxPHFitter(alpha=1 - level).fit(df, "time", "event", strata=strata).summary
     except Exception as exc:  # noqa: BLE001 - any lifelines failure is recorded, never fatal
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
-        return {"method": method, "status": "failed", "error": error, "terms": {}}
+        return CoxFit(method, "failed", error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    terms = {
+        str(name): HRSummary.from_normal(
+            float(r["coef"]), float(r["se(coef)"]), level=level, method="cox", p_value=float(r["p"])
+        )
+        for name, r in s.iterrows()
+    }
     problems = sorted(
         {
             str(w.message).split(". ")[0].strip()[:200]
@@ -64,34 +87,24 @@ def cox_fit(
     )
     runaway = [
         n
-        for n, t in terms.items()
-        if not (abs(t["log_hr"]) <= COX_MAX_ABS_LOG_HR and t["se"] <= COX_MAX_SE)
+        for n, h in terms.items()
+        if not (abs(h.log_mean) <= COX_MAX_ABS_LOG_HR and h.log_sd <= COX_MAX_SE)
     ]
     if runaway:
         problems.append(
             f"coefficients ran off (|log HR| > {COX_MAX_ABS_LOG_HR:g} or SE > "
             f"{COX_MAX_SE:g}): " + ", ".join(runaway)
         )
-    out = {"method": method, "status": "not_converged" if problems else "ok", "terms": terms}
-    if problems:
-        out["problems"] = problems
-    return out
+    return CoxFit(method, "not_converged" if problems else "ok", terms, problems)
 
 
-def _cox_terms(s: pd.DataFrame) -> dict:
-    lo_col = [c for c in s.columns if c.startswith("coef lower")][0]
-    hi_col = [c for c in s.columns if c.startswith("coef upper")][0]
-    terms = {}
-    for name, r in s.iterrows():
-        terms[str(name)] = {
-            "log_hr": float(r["coef"]),
-            "se": float(r["se(coef)"]),
-            "hr": float(np.exp(r["coef"])),
-            "hr_lower": float(np.exp(r[lo_col])),
-            "hr_upper": float(np.exp(r[hi_col])),
-            "p": float(r["p"]),
-        }
-    return terms
+def cox_fit(
+    design: Design, times: np.ndarray, centre: np.ndarray | None = None, level: float = 0.95
+) -> CoxFit:
+    """Cox fit of a model's terms on the model's own coding (stratified by centre for a model
+    with centre frailty, which has no lifelines counterpart)."""
+    strata = ["centre"] if (design.centre_labels and centre is not None) else None
+    return cox(cox_frame(design, times, centre if strata else None), level, strata)
 
 
 def km_curves(
@@ -138,3 +151,9 @@ def median_follow_up(times, events) -> float | None:
     km = KaplanMeierFitter().fit(np.asarray(times, float), 1 - np.asarray(events, int))
     m = float(km.median_survival_time_)
     return m if np.isfinite(m) else None
+
+
+def step_at(step: pd.DataFrame, t) -> np.ndarray:
+    """Right-continuous step function value at times ``t``."""
+    idx = np.searchsorted(step["time"].to_numpy(), np.asarray(t, float), side="right") - 1
+    return step["survival"].to_numpy()[np.clip(idx, 0, None)]

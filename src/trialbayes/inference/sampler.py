@@ -1,6 +1,6 @@
 """Sampling (nutpie by default, PyMC's own NUTS selectable) and the diagnostics gate.
 
-Compilation is separated from sampling: a :class:`Sampler` compiles a model once and samples it
+Compilation is separated from sampling: a :class:`SamplerRunner` compiles a model once and samples it
 again with new ``pm.Data`` values (new data of the same shape, or another prior scenario) without
 recompiling. ``compile_count`` records how often it compiled. With nutpie the compiled model
 comes from :mod:`compile_cache`: a model whose structure was compiled before, in this process or
@@ -24,10 +24,10 @@ import pymc as pm
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from ..config.schema import Diagnostics
-from ..config.schema import Sampler as SamplerConfig
+from ..config.schema import Diagnostics, SamplerSpec
 from ..core.interrupts import check_complete, phase
 from ..core.progress import sampler_bar
+from ..results.sections import GateResult, GateThresholds
 from .compile_cache import compile_model, configured_cache_dir
 
 
@@ -62,11 +62,11 @@ def show_progress(setting: str) -> bool:
 
 
 @dataclass
-class Sampler:
+class SamplerRunner:
     """Compile once, sample many times. ``backend`` is 'nutpie' or 'pymc'."""
 
     model: pm.Model
-    config: SamplerConfig
+    config: SamplerSpec
     target_accept: float = 0.9  # used when the config leaves it to the model
     compiled: object = None
     compile_count: int = 0
@@ -207,36 +207,36 @@ def _min(da) -> float:
     return float(np.nanmin(vals)) if not np.isnan(vals).all() else float("nan")
 
 
-def diagnose(idata, var_names: list[str], gate: Diagnostics) -> dict:
+def diagnose(idata, var_names: list[str], gate: Diagnostics) -> GateResult:
     """Apply the gate: R-hat, bulk and tail ESS, divergences, E-BFMI. Never hides a failure."""
     post = idata.posterior.to_dataset()[var_names]
-    rhat = az.rhat(post)
-    ess_b = az.ess(post, method="bulk")
-    ess_t = az.ess(post, method="tail")
+    chains = post.sizes["chain"]
+    rhat = _max(az.rhat(post)) if chains >= 2 else None  # R-hat compares chains
+    ess_b = _min(az.ess(post, method="bulk"))
+    ess_t = _min(az.ess(post, method="tail"))
     div = int(idata.sample_stats["diverging"].sum())
-    bfmi = np.atleast_1d(np.asarray(az.bfmi(idata).to_dataset()["energy"]))
-    res = {
-        "rhat_max": _max(rhat),
-        "ess_bulk_min": _min(ess_b),
-        "ess_tail_min": _min(ess_t),
-        "divergences": div,
-        "bfmi_min": float(bfmi.min()),
-        "n_draws": int(post.sizes["chain"] * post.sizes["draw"]),
-        "thresholds": gate.model_dump(exclude={"allow_unreliable"}),
-    }
+    bfmi = float(np.atleast_1d(np.asarray(az.bfmi(idata).to_dataset()["energy"])).min())
     fails = []
-    if post.sizes["chain"] < 2:  # R-hat compares chains: undefined (NaN) with one
+    if rhat is None:
         fails.append("R-hat undefined with 1 chain (run 2 or more)")
-    elif not res["rhat_max"] <= gate.rhat_max:
-        fails.append(f"R-hat {res['rhat_max']:.3f} > {gate.rhat_max}")
-    if not res["ess_bulk_min"] >= gate.ess_bulk_min:
-        fails.append(f"bulk ESS {res['ess_bulk_min']:.0f} < {gate.ess_bulk_min:g}")
-    if not res["ess_tail_min"] >= gate.ess_tail_min:
-        fails.append(f"tail ESS {res['ess_tail_min']:.0f} < {gate.ess_tail_min:g}")
+    elif not rhat <= gate.rhat_max:
+        fails.append(f"R-hat {rhat:.3f} > {gate.rhat_max}")
+    if not ess_b >= gate.ess_bulk_min:
+        fails.append(f"bulk ESS {ess_b:.0f} < {gate.ess_bulk_min:g}")
+    if not ess_t >= gate.ess_tail_min:
+        fails.append(f"tail ESS {ess_t:.0f} < {gate.ess_tail_min:g}")
     if div > gate.max_divergences:
         fails.append(f"{div} divergent transitions (allowed {gate.max_divergences})")
-    if not res["bfmi_min"] >= gate.bfmi_min:
-        fails.append(f"E-BFMI {res['bfmi_min']:.2f} < {gate.bfmi_min}")
-    res["failures"] = fails
-    res["reliable"] = not fails
-    return res
+    if not bfmi >= gate.bfmi_min:
+        fails.append(f"E-BFMI {bfmi:.2f} < {gate.bfmi_min}")
+    return GateResult(
+        rhat_max=rhat,
+        ess_bulk_min=ess_b,
+        ess_tail_min=ess_t,
+        divergences=div,
+        bfmi_min=bfmi,
+        n_draws=int(chains * post.sizes["draw"]),
+        thresholds=GateThresholds(**gate.model_dump(exclude={"allow_unreliable"})),
+        failures=fails,
+        reliable=not fails,
+    )

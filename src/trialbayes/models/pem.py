@@ -16,13 +16,15 @@ import pandas as pd
 import xarray as xr
 
 from ..config.priors import describe, merge_priors, parse_prior
-from ..config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec
-from ..config.schema import Sampler as SamplerConfig
+from ..config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec, SamplerSpec
 from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
 from ..data.table import TrialData, from_frame
-from ..estimands.draws import flatten_draws, hr_curve, hr_summary, interval, pointwise_loglik
-from ..inference.sampler import Sampler, diagnose, free_var_names
+from ..estimands.coefficients import coefficients
+from ..estimands.draws import flatten_draws, hr_curve, hr_summary, pointwise_loglik
+from ..estimands.frequentist import CoxFit
+from ..inference.sampler import SamplerRunner, diagnose, free_var_names
+from ..results.model import Coefficient
 from .graph import build_model, default_target_accept, prior_data
 
 
@@ -54,17 +56,17 @@ class PiecewiseExponentialModel:
         spec: ModelSpec,
         priors: dict | None = None,
         baseline: Baseline | None = None,
-        sampler: SamplerConfig | None = None,
+        sampler: SamplerSpec | None = None,
         diagnostics: Diagnostics | None = None,
     ):
         self.spec = spec
         self.priors = merge_priors(priors)
         self.baseline = baseline or Baseline()
-        self.sampler_config = sampler or SamplerConfig()
+        self.sampler_config = sampler or SamplerSpec()
         self.gate = diagnostics or Diagnostics()
         self.design: Design | None = None
         self.model = None
-        self.sampler: Sampler | None = None
+        self.sampler: SamplerRunner | None = None
         self.idata = None
         self.diagnostics: dict | None = None
         self.data: TrialData | None = None
@@ -76,7 +78,7 @@ class PiecewiseExponentialModel:
         self.data = data
         self.design = build_design(data, self.spec, self.baseline)
         self.model = build_model(self.design, self.priors)
-        self.sampler = Sampler(
+        self.sampler = SamplerRunner(
             self.model, self.sampler_config, target_accept=default_target_accept(self.design)
         )
         return self
@@ -177,93 +179,60 @@ class PiecewiseExponentialModel:
 
     @property
     def reliable(self) -> bool:
-        return bool(self.diagnostics and self.diagnostics["reliable"])
+        return bool(self.diagnostics and self.diagnostics.reliable)
+
+    def _failures(self) -> str:
+        return "; ".join(self.diagnostics.failures) if self.diagnostics else "not checked"
 
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
         self._require_fit("draws")
         return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
 
-    def coefficients(self, prob: float = 0.95) -> pd.DataFrame:
-        """Log-HR coefficients: per SD for covariates, per SD of the (log-)biomarker for z terms,
-        and (linear / log-linear) also per original unit. HR < 1 is benefit / lower hazard."""
+    def coefficients(self, level: float = 0.95, cox: CoxFit | None = None) -> list[Coefficient]:
+        """Every term's posterior HR (treatment at the biomarker reference, covariates per SD,
+        biomarker and interaction per SD and per unit; HR < 1 is benefit / lower hazard), with
+        the Cox estimate of the same term when ``cox`` is given."""
         self._require_fit("coefficients")
-        d = self.draws()
-        rows = []
+        return coefficients(
+            self.design,
+            self.draws(),
+            lambda v: hr_summary(v, (1.0,), 1.1, level),
+            cox,
+        )
 
-        def add(term, v, unit):
-            lo, hi = interval(v, prob)
-            rows.append(
-                {
-                    "term": term,
-                    "unit": unit,
-                    "log_hr_mean": v.mean(),
-                    "log_hr_sd": v.std(ddof=1),
-                    "hr_median": np.exp(np.median(v)),
-                    "hr_lower": np.exp(lo),
-                    "hr_upper": np.exp(hi),
-                    "p_hr_below_1": (v < 0).mean(),
-                }
-            )
+    def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, level=0.95):
+        """The treatment HR as an :class:`~trialbayes.results.summaries.HRSummary`."""
+        return hr_summary(self.draws()["treatment"], thresholds, harm, level)
 
-        b = self.design.basis
-        ref = f" at {self.spec.biomarker} = {b.reference:g}" if b is not None else ""
-        add("treatment", d["treatment"], "treated vs control" + ref)
-        for j, name in enumerate(self.design.cov_names):
-            add(name, d["covariate_effects"][:, j], f"per SD ({self.design.cov_sd[j]:.3g})")
-        if b is not None:
-            scale = "log " if b.log else ""
-            add(
-                f"{self.spec.biomarker} (main)",
-                d["biomarker_effect"],
-                f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})",
-            )
-            add(
-                f"treatment × {self.spec.biomarker}",
-                d["interaction"],
-                f"per SD of {scale}{self.spec.biomarker} ({b.scale:.3g})",
-            )
-            if b.kind != "spline":  # also per a round number of original units (or per log unit)
-                step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
-                unit = "per log unit" if b.log else f"per {step:g} units"
-                add(
-                    f"treatment × {self.spec.biomarker}",
-                    d["interaction"] * step / b.scale,
-                    f"{unit} of {self.spec.biomarker}",
-                )
-        return pd.DataFrame(rows)
-
-    def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95):
-        """The treatment HR as an :class:`~trialbayes.results.model.HRSummary`."""
-        return hr_summary(self.draws()["treatment"], thresholds, harm, prob)
-
-    def hr_by_biomarker(self, values=None, prob: float = 0.95, n: int = 60) -> pd.DataFrame:
+    def hr_by_biomarker(self, values=None, level: float = 0.95, n: int = 60) -> pd.DataFrame:
         """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th
-        percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_plot``."""
+        percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_figure``."""
         self._require_fit("hr_by_biomarker")
         if self.design.basis is None:
             raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
         if values is None:
             lo, hi = np.quantile(self.design.biomarker_values, [0.02, 0.98])
             values = np.linspace(lo, hi, n)
-        return hr_curve(self.draws(), self.design.basis, values, (1.0,), prob)
+        return hr_curve(self.draws(), self.design.basis, values, (1.0,), level)
 
-    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """The coefficient table as a DataFrame indexed by (term, unit)."""
         self._require_fit("summary")
-        return self.coefficients(prob).set_index(["term", "unit"])
+        rows = [c.flat() for c in self.coefficients(level)]
+        return pd.DataFrame(rows).set_index(["term", "unit"])
 
-    def print_summary(self, prob: float = 0.95) -> None:
+    def print_summary(self, level: float = 0.95) -> None:
         self._require_fit("print_summary")
         d = self.data
-        diag = self.diagnostics or {}
         lines = [
             f"<trialbayes.PiecewiseExponentialModel: {self.spec.name}>",
             f"data = {d.label if d else '?'}",
             f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = {self.design.n_intervals}",
             f"sampler = {self.idata.attrs.get('sampler', '?') if self.idata is not None else 'not fitted'}",
             f"treatment prior = {describe(self.priors['treatment'])}",
-            f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + '; '.join(diag.get('failures', []))}",
+            f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + self._failures()}",
             "---",
         ]
         print("\n".join(lines))
         with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(self.summary(prob).round(3))
+            print(self.summary(level).round(3))

@@ -17,12 +17,12 @@ from pydantic import BaseModel
 from scipy import integrate, stats
 
 from ..config.priors import FlatPrior, NormalPrior, describe
-from ..config.schema import Diagnostics
-from ..config.schema import Sampler as SamplerConfig
+from ..config.schema import Diagnostics, SamplerSpec
 from ..data.evidence import Evidence
 from ..estimands.draws import hr_summary
-from ..inference.sampler import Sampler, diagnose
-from ..results.model import HRSummary, ScenarioPosterior, tkey
+from ..inference.sampler import SamplerRunner, diagnose
+from ..results.published import QuadratureCheck, ScenarioPosterior, TippingPoint
+from ..results.summaries import HRSummary, tkey
 from .graph import location_prior_rv, prior_data
 
 # ----------------------------------------------------------------------------- evidence
@@ -31,9 +31,12 @@ from .graph import location_prior_rv, prior_data
 # ----------------------------------------------------------------------------- summaries
 
 
-def summary_normal(mean: float, sd: float, thresholds, harm, prob: float = 0.95) -> HRSummary:
-    """Exact posterior summary of a normal log-HR posterior."""
-    return HRSummary.from_normal(mean, sd, thresholds, harm, prob)
+def summary_normal(
+    mean: float, sd: float, thresholds, harm, level: float = 0.95, method: str = "normal"
+) -> HRSummary:
+    """A normal log-HR: an exact posterior (``normal``), or a published estimate with its SE
+    (``published``)."""
+    return HRSummary.from_normal(mean, sd, thresholds, harm, level, method=method)
 
 
 # ----------------------------------------------------------------------------- closed form
@@ -69,7 +72,7 @@ def log_prior_density(prior: BaseModel, theta: np.ndarray) -> np.ndarray:
 
 
 def quadrature_posterior(
-    ev: Evidence, prior: BaseModel, thresholds, harm: float, prob: float = 0.95, n: int = 40001
+    ev: Evidence, prior: BaseModel, thresholds, harm: float, level: float = 0.95, n: int = 40001
 ) -> HRSummary:
     """Posterior summary by numerical integration on a fine grid (any prior; used as an oracle)."""
     grid = np.linspace(ev.log_hr - 14 * ev.se, ev.log_hr + 14 * ev.se, n)
@@ -90,9 +93,9 @@ def quadrature_posterior(
     harms = (harm,) if isinstance(harm, (int, float)) else tuple(harm)
     return HRSummary(
         median=math.exp(q(0.5)),
-        lower=math.exp(q((1 - prob) / 2)),
-        upper=math.exp(q((1 + prob) / 2)),
-        level=prob,
+        lower=math.exp(q((1 - level) / 2)),
+        upper=math.exp(q((1 + level) / 2)),
+        level=level,
         log_mean=mean,
         log_sd=sd,
         p_hr_below={tkey(t): below(math.log(t)) for t in thresholds},
@@ -123,7 +126,7 @@ class PublishedSampler:
             se = pm.Data("se", 1.0)
             theta = location_prior_rv("log_hr", NormalPrior(mu=0.0, sigma=1.0))
             pm.Normal("obs", theta, se, observed=y)
-        cfg = SamplerConfig(
+        cfg = SamplerSpec(
             chains=chains,
             draws=draws,
             tune=tune,
@@ -132,7 +135,7 @@ class PublishedSampler:
             progress="off",
             backend=backend,
         )
-        self.runner = Sampler(model, cfg)
+        self.runner = SamplerRunner(model, cfg)
         self.backend = backend
 
     @property
@@ -149,7 +152,7 @@ def posterior(
     prior: BaseModel,
     thresholds,
     harm: float,
-    prob: float = 0.95,
+    level: float = 0.95,
     sampler: PublishedSampler | None = None,
     seed: int | None = None,
     gate=None,
@@ -162,19 +165,19 @@ def posterior(
             describe(prior),
             "",
             "closed form (normal-normal)",
-            summary_normal(*conj, thresholds, harm, prob),
+            summary_normal(*conj, thresholds, harm, level),
         )
     if sampler is None:
         raise ValueError("a non-conjugate prior needs a PublishedSampler")
 
     idata = sampler.sample(ev, prior, seed)
     draws = np.asarray(idata.posterior["log_hr"].values).ravel()
-    hs = hr_summary(draws, thresholds, harm, prob)
-    quad = quadrature_posterior(ev, prior, thresholds, harm, prob)
-    check = {
-        "max_abs_diff_p": max(abs(hs.p_hr_below[k] - quad.p_hr_below[k]) for k in quad.p_hr_below),
-        "abs_diff_median_hr": abs(hs.median - quad.median),
-    }
+    hs = hr_summary(draws, thresholds, harm, level)
+    quad = quadrature_posterior(ev, prior, thresholds, harm, level)
+    check = QuadratureCheck(
+        max_abs_diff_p=max(abs(hs.p_hr_below[k] - quad.p_hr_below[k]) for k in quad.p_hr_below),
+        abs_diff_median_hr=abs(hs.median - quad.median),
+    )
     return ScenarioPosterior(
         describe(prior),
         "",
@@ -205,33 +208,23 @@ def p_benefit_sceptical(ev: Evidence, sd: float) -> float:
     return float(stats.norm.cdf(-mean / post_sd))
 
 
-def tipping_point(ev: Evidence, level: float, design_hr: float = 0.5) -> dict:
-    """The least sceptical prior N(0, s²) under which P(HR < 1) falls below ``level``: the largest
-    such s. P(HR < 1) under N(0, s²) rises monotonically with s (for y < 0) from 0.5 to the flat-prior
-    value, so s solves P(s) = level when level lies between them."""
+def tipping_point(ev: Evidence, level: float, design_hr: float = 0.5) -> TippingPoint:
+    """The least sceptical prior N(0, s²) under which P(HR < 1) falls below ``level``: the
+    largest such s. P(HR < 1) under N(0, s²) rises monotonically with s (for y < 0) from 0.5 to the
+    flat-prior value, so s solves P(s) = level when level lies between them."""
     flat = p_benefit_sceptical(ev, np.inf)
-    base = {"level": level, "p_flat": flat}
     if ev.log_hr >= 0 or flat <= level:
-        return {**base, "sd": None, "note": "P(HR < 1) is below the level even under a flat prior"}
+        return TippingPoint(
+            level, flat, None, "P(HR < 1) is below the level even under a flat prior"
+        )
     # closed form: −y·s / (se·√(s² + se²)) = Φ⁻¹(level)  ⇒  s = z·se² / √(y² − z²·se²)
     z = stats.norm.ppf(level)
     sd = z * ev.se**2 / math.sqrt(ev.log_hr**2 - (z * ev.se) ** 2)
-    return {
-        **base,
-        "sd": sd,
-        "design_hr": design_hr,
-        "prior_p_hr_below_design": float(stats.norm.cdf(math.log(design_hr) / sd)),
-        "note": f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}",
-    }
-
-
-def scenario_table_row(
-    ev: Evidence, scenario_name: str, prior: BaseModel, post: ScenarioPosterior
-) -> dict:
-    return {
-        "estimate": ev.name,
-        "scenario": scenario_name,
-        "prior": describe(prior),
-        "method": post.method,
-        **post.hr.flat(),
-    }
+    return TippingPoint(
+        level=level,
+        p_flat=flat,
+        sd=sd,
+        note=f"centred priors N(0, s²) with s < {sd:.3f} give P(HR < 1) < {level}",
+        design_hr=design_hr,
+        prior_p_hr_below_design=float(stats.norm.cdf(math.log(design_hr) / sd)),
+    )

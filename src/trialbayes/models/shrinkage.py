@@ -13,14 +13,14 @@ import itertools
 
 import numpy as np
 import pymc as pm
-from scipy import stats
 
 from ..config.priors import FLAT_SIGMA, NormalPrior
-from ..config.schema import Diagnostics
-from ..config.schema import Sampler as SamplerConfig
+from ..config.schema import Diagnostics, SamplerSpec
 from ..data.evidence import Evidence
 from ..estimands.draws import hr_summary
-from ..inference.sampler import Sampler, diagnose
+from ..inference.sampler import SamplerRunner, diagnose
+from ..results.published import Contrast, Shrinkage, ShrunkGroup
+from ..results.summaries import Quantity
 from .published import summary_normal
 
 
@@ -47,7 +47,7 @@ def shrink(
     mu_prior=None,
     thresholds=(1.0, 0.8),
     harm: float = 1.1,
-    prob: float = 0.95,
+    level: float = 0.95,
     chains: int = 4,
     draws: int = 5000,
     tune: int = 2000,
@@ -55,13 +55,14 @@ def shrink(
     target_accept: float = 0.99,
     backend: str = "nutpie",
     gate=None,
-) -> dict:
-    """Fit the hierarchical model by NUTS and summarise it (``gate``: diagnostics thresholds)."""
+) -> tuple[Shrinkage, dict[str, np.ndarray]]:
+    """Fit the hierarchical model by NUTS and summarise it (``gate``: diagnostics thresholds);
+    with the draws of θ (per subgroup), μ and τ."""
 
     if len(evs) < 2:
         raise ValueError("subgroup shrinkage needs at least two subgroup estimates")
     model = build_shrinkage_model(evs, tau_sigma, mu_prior)
-    cfg = SamplerConfig(
+    cfg = SamplerSpec(
         chains=chains,
         draws=draws,
         tune=tune,
@@ -70,55 +71,42 @@ def shrink(
         progress="off",
         backend=backend,
     )
-    idata = Sampler(model, cfg).sample(log_likelihood=False)
+    idata = SamplerRunner(model, cfg).sample(log_likelihood=False)
     post = idata.posterior
     theta = np.asarray(post["theta"].values).reshape(-1, len(evs))
     mu = np.asarray(post["mu"].values).ravel()
     tau = np.asarray(post["tau"].values).ravel()
-    groups = []
-    for j, e in enumerate(evs):
-        groups.append(
-            {
-                "name": e.name,
-                "subgroup": e.subgroup,
-                "share": e.share,
-                "unshrunk": summary_normal(e.log_hr, e.se, thresholds, harm, prob),
-                "shrunk": hr_summary(theta[:, j], thresholds, harm, prob),
-            }
+    groups = [
+        ShrunkGroup(
+            e.name,
+            e.subgroup,
+            e.share,
+            summary_normal(e.log_hr, e.se, thresholds, harm, level, method="published"),
+            hr_summary(theta[:, j], thresholds, harm, level),
         )
+        for j, e in enumerate(evs)
+    ]
     contrasts = []
     for a, b in itertools.combinations(range(len(evs)), 2):
-        d = theta[:, a] - theta[:, b]
-        lo, med, hi = np.quantile(d, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-        raw = evs[a].log_hr - evs[b].log_hr
-        raw_se = float(np.hypot(evs[a].se, evs[b].se))
+        raw, raw_se = evs[a].log_hr - evs[b].log_hr, float(np.hypot(evs[a].se, evs[b].se))
         contrasts.append(
-            {
-                "contrast": f"{evs[a].name} / {evs[b].name}",
-                "ratio_median": float(np.exp(med)),
-                "ratio_lower": float(np.exp(lo)),
-                "ratio_upper": float(np.exp(hi)),
-                "p_ratio_below_1": float((d < 0).mean()),
-                "unshrunk_ratio": float(np.exp(raw)),
-                "unshrunk_p_ratio_below_1": float(stats.norm.cdf(-raw / raw_se)),
-            }
+            Contrast(
+                f"{evs[a].name} / {evs[b].name}",
+                hr_summary(theta[:, a] - theta[:, b], (1.0,), (), level),
+                summary_normal(raw, raw_se, (), (), level, method="published"),
+            )
         )
-    tlo, tmed, thi = np.quantile(tau, [(1 - prob) / 2, 0.5, (1 + prob) / 2])
-    return {
-        "model": f"y_g ~ N(θ_g, se_g²), θ_g = μ + τ z_g, τ ~ HalfNormal({tau_sigma:g}), non-centred",
-        "tau_prior_sigma": tau_sigma,
-        "groups": groups,
-        "overall_mu": hr_summary(mu, thresholds, harm, prob),
-        "contrasts": contrasts,
-        "tau": {
-            "median": float(tmed),
-            "lower": float(tlo),
-            "upper": float(thi),
-            "p_above_0.2": float((tau > 0.2).mean()),
-        },
-        "diagnostics": diagnose(idata, ["mu", "tau", "z"], gate or Diagnostics()),
-        "_draws": {"theta": theta, "mu": mu, "tau": tau},
-    }
+    out = Shrinkage(
+        model=f"y_g ~ N(θ_g, se_g²), θ_g = μ + τ z_g, τ ~ HalfNormal({tau_sigma:g}), non-centred",
+        tau_prior_sigma=tau_sigma,
+        groups=groups,
+        overall_mu=hr_summary(mu, thresholds, harm, level),
+        contrasts=contrasts,
+        tau=Quantity.from_draws(tau, level),
+        p_tau_above_0_2=float((tau > 0.2).mean()),
+        diagnostics=diagnose(idata, ["mu", "tau", "z"], gate or Diagnostics()),
+    )
+    return out, {"theta": theta, "mu": mu, "tau": tau}
 
 
 def pooled(evs: list[Evidence]) -> tuple[float, float]:

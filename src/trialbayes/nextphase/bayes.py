@@ -15,7 +15,7 @@ recompilation); if that trial's event times have ties at a quantile, K equal ste
 follow-up are used instead. Fits that raise are counted (``failed``) and never succeed;
 fits with divergent transitions are counted (``divergent``) and kept.
 
-Sampler: always nutpie through the compile-once path (inference.Sampler with its default
+Sampler: always nutpie through the compile-once path (inference.SamplerRunner with its default
 backend), with ``analysis.chains`` / ``draws`` / ``tune`` / ``target_accept``; the config's
 ``sampler:`` section (``backend`` included) applies to the fit of the trial data, not here.
 """
@@ -28,13 +28,12 @@ import numpy as np
 
 from ..config.next_phase import AnalysisSpec
 from ..config.priors import merge_priors
-from ..config.schema import ModelSpec
-from ..config.schema import Sampler as SamplerConfig
+from ..config.schema import ModelSpec, SamplerSpec
 from ..data.design import Design, interval_stats
-from ..inference.sampler import Sampler
+from ..inference.sampler import SamplerRunner
 from ..models.graph import build_model, default_target_accept
 
-#: per-process memo: (patients, analysis settings) -> a compiled inference.Sampler
+#: per-process memo: (patients, analysis settings) -> a compiled inference.SamplerRunner
 _SAMPLERS: dict = {}
 
 
@@ -86,14 +85,14 @@ def analysis_sampler(n: int, spec: AnalysisSpec, events_hint: int):
     if key not in _SAMPLERS:
         design = placeholder_design(n, spec, events_hint)
         model = build_model(design, merge_priors(spec.priors))
-        cfg = SamplerConfig(
+        cfg = SamplerSpec(
             chains=spec.chains,
             draws=spec.draws,
             tune=spec.tune,
             target_accept=spec.target_accept,
             progress="off",
         )
-        sampler = Sampler(model, cfg, target_accept=default_target_accept(design))
+        sampler = SamplerRunner(model, cfg, target_accept=default_target_accept(design))
         sampler.label = "next-trial analysis"
         _SAMPLERS[key] = sampler.compile()
     return _SAMPLERS[key]

@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import math
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ..config.next_phase import (
     AnalysisSpec,
@@ -30,6 +29,8 @@ from ..config.next_phase import (
 from ..core.errors import DataError
 from ..core.executor import Cell, Executor
 from ..core.progress import current, say
+from ..results.next_phase import DesignResult, NextPhaseResults, OCPoint
+from ..results.sections import ExecutorSummary
 from .analysis import analyse
 from .covariates import fitted_population
 from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
@@ -137,79 +138,6 @@ def oc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
 
 
 # ----------------------------------------------------------------------------- results
-@dataclass
-class DesignResult:
-    design_prior: str
-    population: str
-    cutoff: float | None
-    events: int
-    n_planned: int
-    assurance: float
-    mc_se: float
-    trials: int
-    expected_events: float
-    expected_randomised: float
-    expected_screened: float
-    expected_duration: float
-    p_events_reached: float
-    p_go: float
-    false_go: float
-    false_stop: float
-    p_true_hr_below_null: float
-    p_true_hr_below_target: float
-    true_hr_median: float
-    analysis_failed: int = 0  # trials whose analysis gave no result (counted as no success)
-    analysis_divergent: int = 0  # Bayesian analyses with divergent transitions (kept)
-    analysis_errors: list[str] = field(default_factory=list)  # first errors of failed analyses
-    population_kind: str = ""  # all / below / above ("" in results written before it existed)
-
-
-@dataclass
-class OCPoint:
-    population: str
-    events: int
-    true_hr: float
-    p_success: float
-    mc_se: float
-    analysis_failed: int = 0
-    analysis_divergent: int = 0
-    analysis_errors: list[str] = field(default_factory=list)
-
-
-@dataclass
-class NextPhaseResults:
-    model: str
-    design_priors: dict[str, str]  # name -> what it is (stated in every output)
-    analysis: str
-    decision_rule: str
-    settings: dict
-    designs: list[DesignResult] = field(default_factory=list)
-    oc: list[OCPoint] = field(default_factory=list)
-    failed_cells: list[str] = field(default_factory=list)
-    executor: dict = field(default_factory=dict)
-    time_unit: str = "time units"  # the data's (data.time_unit): calendar cut, accrual, durations
-    biomarker: str | None = None  # the model's biomarker (enriched populations' labels)
-    biomarker_unit: str = ""
-    analysis_short: str = ""  # method and level in a few words (figure titles)
-
-    def designs_table(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(d) for d in self.designs])
-
-    def oc_table(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(o) for o in self.oc])
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> NextPhaseResults:
-        """Back from ``to_dict()`` / results.json."""
-        d = dict(d)
-        d["designs"] = [DesignResult(**x) for x in d.get("designs", [])]
-        d["oc"] = [OCPoint(**x) for x in d.get("oc", [])]
-        return cls(**d)
-
-
 def _analysis_text(cfg: NextPhase) -> str:
     return cfg.analysis.describe(cfg.alpha, cfg.min_observed_hr)
 
@@ -320,9 +248,12 @@ def run_next_phase(
             f"enrolled population >= {cfg.decision.null_hr:g}; false stop: true HR <= "
             f"{cfg.decision.target_hr:g} (joint probabilities over the design prior)"
         ),
-        settings=cfg.model_dump(mode="json", exclude={"executor", "scheduler", "workers"}),
+        settings=cfg.model_copy(update={"executor": "auto", "scheduler": None}),
         failed_cells=rep_main.failed + rep_oc.failed,
-        executor={"assurance": rep_main.summary(), "oc": rep_oc.summary()},
+        executor={
+            "assurance": ExecutorSummary(**rep_main.summary()),
+            "oc": ExecutorSummary(**rep_oc.summary()),
+        },
         time_unit=time_unit,
         biomarker=pop.biomarker_name,
         biomarker_unit=(units or {}).get(pop.biomarker_name or "", ""),
@@ -407,19 +338,22 @@ def run_for_models(
 ) -> NextPhaseResults:
     """Run the grid on the configured fitted model; finished cells are kept (resumable) in
     ``<out_root>/.cache/<config name>/next_phase-<fingerprint>/`` (other fingerprints' folders
-    of the same config are removed after the run)."""
+    of the same config are removed after the run); ``out_root`` None keeps nothing."""
     pem = models[cfg.model]
     draws = pem.draws()
     fp = fingerprint(
         cfg, StatesOfNature.from_draws(draws, pem.design.starts), Population.from_design(pem.design)
     )
-    store = Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
+    store = (
+        None if out_root is None else Path(out_root) / ".cache" / config_name / f"next_phase-{fp}"
+    )
     if progress is None:  # the run's progress lines (off under --quiet)
         progress = current().enabled
     res = run_next_phase(
         cfg, draws, pem.design, store=store, progress=progress, time_unit=time_unit, units=units
     )
-    prune_stale(store)
+    if store is not None:
+        prune_stale(store)
     return res
 
 
@@ -434,15 +368,15 @@ def prune_stale(store) -> list:
     return stale
 
 
-def headline(d: dict) -> list[str]:
+def headline(res: NextPhaseResults) -> list[str]:
     """CLI lines: the design with the highest assurance under each design prior."""
     out = []
-    for prior in d.get("design_priors", {}):
-        rows = [x for x in d["designs"] if x["design_prior"] == prior]
+    for prior in res.design_priors:
+        rows = [x for x in res.designs if x.design_prior == prior]
         if rows:
-            b = max(rows, key=lambda x: x["assurance"])
+            b = max(rows, key=lambda x: x.assurance)
             out.append(
-                f"  next phase ({prior}): best {b['population']}, {b['events']} events: "
-                f"assurance {b['assurance']:.2f} (MC SE {b['mc_se']:.3f})"
+                f"  next phase ({prior}): best {b.population}, {b.events} events: "
+                f"assurance {b.assurance:.2f} (MC SE {b.mc_se:.3f})"
             )
     return out

@@ -1,12 +1,11 @@
 """Figures: each takes ``ax=`` (where it draws one panel) and returns the matplotlib Figure; none
 sets the backend. ``style``: the palette, log-HR axis, data stamp and saving; ``general``: forest,
-HR posterior, HR along a biomarker, prior grid, assurance; ``journal``: Kaplan–Meier with numbers
+HR posterior, prior grid, assurance; ``journal``: Kaplan–Meier with numbers
 at risk, HR along a biomarker with its data, prior vs posterior, reconstruction quality."""
 
 from .general import (
     assurance_plot,
     forest_plot,
-    hr_curve_plot,
     hr_posterior_plot,
     prior_grid_panels,
 )
@@ -18,7 +17,6 @@ __all__ = [
     "assurance_plot",
     "forest_plot",
     "hr_curve_figure",
-    "hr_curve_plot",
     "hr_posterior_plot",
     "km_figure",
     "prior_grid_panels",

@@ -6,18 +6,32 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 from scipy import stats
 
-from ..core.text import level_text
+from ..core.text import level_text, prob
+from ..results.published import Assurance
+from ..results.summaries import HRSummary
 from .style import BLUE, FREQ, GREY, ORANGE, hr_axis, new_axes, stamp
 
-KIND_STYLE = {
-    "bayes": (BLUE, "o"),
-    "shrunk": (BLUE, "o"),
-    "cox": (FREQ, "s"),
-    "unshrunk": (FREQ, "s"),
+#: marker of a forest row by the method of its HR: a posterior, or a frequentist / published
+#: estimate with its confidence interval
+KIND_STYLE = {"posterior": (BLUE, "o"), "cox": (FREQ, "s"), "published": (FREQ, "s")}
+LEGEND = {
+    "posterior": "Bayesian posterior median, {lv} CrI",
+    "cox": "Cox estimate, {lv} CI",
+    "published": "published estimate, {lv} CI",
 }
+
+
+def forest_row(group: str | None, label: str, hr: HRSummary) -> dict:
+    """The one way a forest row is made: an HR summary under a group header; a posterior also
+    fills the P(HR < 1) column (formatted from its draws: never a certainty)."""
+    kind = hr.method if hr.frequentist else "posterior"
+    row = {"group": group, "label": label, "hr": hr.median, "lower": hr.lower,
+           "upper": hr.upper, "kind": kind}  # fmt: skip
+    if kind == "posterior" and "1" in hr.p_hr_below:
+        row["p"], row["n_draws"] = hr.p_benefit, hr.n_draws
+    return row
 
 
 #: the forest's text columns, in points right of the axes (independent of the axes' width)
@@ -62,20 +76,21 @@ def forest_plot(
     p_label: str = "P(HR < 1)",
     level: float = 0.95,
 ):
-    """rows: dicts with label, hr, lower, upper; optional kind ('bayes' / 'cox' / 'unshrunk' /
-    'shrunk'), p (P(HR < 1), printed in its own column) and group (rows are grouped under a
-    bold header, in the order given). The legend sits under the axis, never over the title."""
+    """rows: from :func:`forest_row` (label, hr, lower, upper, kind — posterior, cox or
+    published —, for a posterior p = P(HR < 1) printed in its own column, and group: rows are
+    grouped under a bold header, in the order given). The legend sits under the axis, never over
+    the title."""
     placed, headers = _forest_layout(rows)
     n_lines = len(placed) + len(headers)
     fig, ax = new_axes(ax, (8.2, 0.36 * n_lines + 1.9))
     for yi, r in placed:
-        col, mk = KIND_STYLE.get(r.get("kind", "bayes"), (GREY, "o"))
+        col, mk = KIND_STYLE.get(r.get("kind", "posterior"), (GREY, "o"))
         ax.plot([r["lower"], r["upper"]], [yi, yi], color=col, lw=2)
         ax.plot(r["hr"], yi, mk, color=col, ms=6)
         hr_text = f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})"
         _column(ax, yi, hr_text, HR_COL_PT)
         if r.get("p") is not None:
-            _column(ax, yi, f"{r['p']:.3f}", P_COL_PT)
+            _column(ax, yi, prob(r["p"], r.get("n_draws")), P_COL_PT)
     top = max([y for y, _ in placed] + [y for y, _ in headers]) + 0.8
     _column(ax, top, f"HR ({level_text(level)} interval)", HR_COL_PT, weight="bold", va="bottom")
     if any(r.get("p") is not None for _, r in placed):
@@ -93,28 +108,18 @@ def forest_plot(
     ax.set_ylim(min(y for y, _ in placed) - 0.7, top + 0.9)
     ax.set_xlabel("hazard ratio (log scale); HR < 1 favours treatment")
     ax.set_title(title, fontsize=10)
-    kinds = {r.get("kind", "bayes") for _, r in placed}
-    handles = []
-    if kinds & {"bayes", "shrunk"}:
-        handles.append(
-            plt.Line2D(
-                [],
-                [],
-                color=BLUE,
-                marker="o",
-                label=f"Bayesian posterior median, {level_text(level)} CrI",
-            )
-        )
-    if kinds & {"cox", "unshrunk"}:
-        handles.append(
-            plt.Line2D(
-                [],
-                [],
-                color=FREQ,
-                marker="s",
-                label=f"Cox / published estimate, {level_text(level)} CI",
-            )
-        )
+    kinds = {r.get("kind", "posterior") for _, r in placed}
+    handles = [
+        plt.Line2D(
+            [],
+            [],
+            color=KIND_STYLE[k][0],
+            marker=KIND_STYLE[k][1],
+            label=LEGEND[k].format(lv=level_text(level)),
+        )  # fmt: skip
+        for k in LEGEND
+        if k in kinds
+    ]
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     if handles:
         fig.legend(
@@ -158,62 +163,8 @@ def hr_posterior_plot(
     return fig
 
 
-def hr_curve_plot(
-    curve: pd.DataFrame,
-    ax=None,
-    biomarker="biomarker",
-    cox: pd.DataFrame | None = None,
-    values: np.ndarray | None = None,
-    cutoffs=(),
-    title=None,
-    label=None,
-    log_x=False,
-    cox_label: str = "Cox estimate",
-    unit: str = "",
-    level: float = 0.95,
-):
-    """HR(x) with its credible band; optional Cox curve, patient rug and subgroup cut-offs."""
-    fig, ax = new_axes(ax)
-    x = curve["biomarker"]
-    ax.fill_between(
-        x,
-        curve["hr_lower"],
-        curve["hr_upper"],
-        color=BLUE,
-        alpha=0.2,
-        label=f"{level_text(level)} credible band",
-    )
-    ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
-    if cox is not None:
-        ax.plot(cox["biomarker"], cox["hr"], color=FREQ, ls="--", label=cox_label)
-    if values is not None:
-        ax.plot(
-            values,
-            np.zeros(len(values)),
-            "|",
-            color=GREY,
-            alpha=0.5,
-            transform=ax.get_xaxis_transform(),
-            ms=8,
-        )
-    for c in cutoffs:
-        ax.axvline(c, color=GREY, ls=":", lw=1)
-    ax.axhline(1.0, color=GREY, ls="--", lw=1)
-    ax.set_yscale("log")
-    hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(f"{biomarker} ({unit})" if unit else biomarker)
-    ax.set_ylabel("HR, treatment vs control (log scale)")
-    ax.set_title(title or f"Treatment hazard ratio by {biomarker}", fontsize=10)
-    ax.legend(fontsize=8)
-    stamp(ax, label)
-    fig.tight_layout()
-    return fig
-
-
 def prior_grid_heatmap(
-    grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list[dict] | None = None
+    grid: np.ndarray, means, sds, ax=None, title="P(HR < 1)", tipping: list | None = None
 ):
     """P(HR < 1) over prior mean (x, log-HR) × prior SD (y); contours at 0.5, 0.9 and 0.95;
     tipping SDs marked."""
@@ -221,9 +172,9 @@ def prior_grid_heatmap(
     im = ax.pcolormesh(means, sds, grid, cmap="RdBu", vmin=0, vmax=1, shading="auto")
     cs = ax.contour(means, sds, grid, levels=[0.5, 0.9, 0.95], colors="k", linewidths=0.8)
     ax.clabel(cs, fontsize=7)
-    for t in tipping or []:
-        if t.get("sd") is not None and sds[0] <= t["sd"] <= sds[-1]:
-            ax.plot(0, t["sd"], "o", color="gold", mec="k", ms=6)
+    for t in tipping or []:  # TippingPoint: the SD of a centred prior
+        if t.sd is not None and sds[0] <= t.sd <= sds[-1]:
+            ax.plot(0, t.sd, "o", color="gold", mec="k", ms=6)
     ax.axvline(0, color=GREY, lw=0.6)
     ax.set_xlabel("prior mean (log-HR)")
     ax.set_ylabel("prior SD")
@@ -243,33 +194,21 @@ def prior_grid_panels(grids: dict, means, sds, tipping: dict):
     return fig
 
 
-def assurance_plot(section: dict, ax=None):
+def assurance_plot(assurance: Assurance, ax=None):
     """Assurance (probability of a significant next trial) against its events, per design."""
     fig, ax = new_axes(ax)
-    for (label, d), col in zip(section["designs"].items(), (BLUE, ORANGE, GREY)):
-        ev = [r["events"] for r in d["by_events"]]
-        ax.plot(
-            ev,
-            [r["assurance"] for r in d["by_events"]],
-            "o-",
-            color=col,
-            label=f"{label}: assurance",
-        )
-        ax.plot(
-            ev,
-            [r["power_at_posterior_mean"] for r in d["by_events"]],
-            ":",
-            color=col,
-            label=f"{label}: power at posterior mean",
-        )
+    for (label, d), col in zip(assurance.designs.items(), (BLUE, ORANGE, GREY)):
+        ev = [r.events for r in d.by_events]
+        ax.plot(ev, [r.assurance for r in d.by_events], "o-", color=col,
+                label=f"{label}: assurance")  # fmt: skip
+        ax.plot(ev, [r.power_at_posterior_mean for r in d.by_events], ":", color=col,
+                label=f"{label}: power at posterior mean")  # fmt: skip
     for lv in (0.8, 0.9):
         ax.axhline(lv, color=GREY, lw=0.6, ls="--")
     ax.set_ylim(0, 1)
     ax.set_xlabel("events in the next trial")
     ax.set_ylabel("probability of success")
-    ax.set_title(
-        f"Probability of success (one-sided α = {section['alpha_one_sided']})", fontsize=10
-    )
+    ax.set_title(f"Probability of success (one-sided α = {assurance.alpha:g})", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -21,19 +21,13 @@ from scipy import stats
 
 from ..core.text import level_text
 from ..data.reconstruct.guyot import clean_curve
-from ..estimands.frequentist import km_fit
+from ..estimands.frequentist import km_fit, step_at
 from .style import ARM_COLOURS, BLUE, FREQ, GREY, hr_axis, new_axes, stamp_figure
 
 P_COLOURS = ("#1f5fa8", "#2a9d5c", "#7a4f9a", "#b8860b")
 
 
 # ----------------------------------------------------------------------------- KM + model
-def step_at(step: pd.DataFrame, t) -> np.ndarray:
-    """Right-continuous step function value at times ``t``."""
-    idx = np.searchsorted(step["time"].to_numpy(), np.asarray(t, float), side="right") - 1
-    return step["survival"].to_numpy()[np.clip(idx, 0, None)]
-
-
 def at_risk(times, t) -> np.ndarray:
     """Numbers still at risk (time >= t) at each of ``t``."""
     times = np.sort(np.asarray(times, float))
@@ -249,9 +243,11 @@ def hr_curve_figure(
     cox_label: str = "Cox estimate",
     level: float = 0.95,
 ):
-    """Three panels sharing the biomarker axis: HR (log scale) with its credible band, optional Cox
-    curve and labelled cut-offs; P(HR < t) for every threshold column ``p_hr_below_t`` of
-    ``curve``; and a histogram of the observed biomarker values. ``axes``: three axes, or None for a new figure."""
+    """The one HR-along-a-biomarker figure: three panels sharing the biomarker axis — HR (log
+    scale) with its credible band (``curve``: biomarker, median, lower, upper, as made by
+    ``estimands.draws.hr_curve``), optional Cox curve (biomarker, median) and labelled cut-offs;
+    P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; a histogram of the
+    observed biomarker ``values``. ``axes``: three axes, or None for a new figure."""
     if axes is None:
         fig, axes = plt.subplots(
             3,
@@ -267,19 +263,19 @@ def hr_curve_figure(
     xl = f"{biomarker} ({unit})" if unit else biomarker
     ax.fill_between(
         x,
-        curve["hr_lower"],
-        curve["hr_upper"],
+        curve["lower"],
+        curve["upper"],
         color=BLUE,
         alpha=0.2,
         lw=0,
         label=f"{level_text(level)} credible band",
     )
-    ax.plot(x, curve["hr_median"], color=BLUE, label="posterior median")
+    ax.plot(x, curve["median"], color=BLUE, label="posterior median")
     if cox is not None:
-        ax.plot(cox["biomarker"], cox["hr"], color=FREQ, ls="--", label=cox_label)
+        ax.plot(cox["biomarker"], cox["median"], color=FREQ, ls="--", label=cox_label)
     ax.axhline(1.0, color=GREY, ls="--", lw=1)
     ax.set_yscale("log")
-    hr_axis(ax.yaxis, float(curve["hr_lower"].min()), float(curve["hr_upper"].max()))
+    hr_axis(ax.yaxis, float(curve["lower"].min()), float(curve["upper"].max()))
     ax.set_ylabel("HR, treatment vs control\n(log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {xl}", fontsize=10, pad=14)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)

@@ -5,7 +5,9 @@ the typed results (report text: :mod:`trialbayes.report.markdown`)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
+import pandas as pd
 import xarray as xr
 
 from ..core.outputs import OutputDir, dumps
@@ -13,27 +15,15 @@ from ..plots.general import forest_plot
 from ..plots.journal import quality_plot
 from ..plots.style import ARM_COLOURS
 from ..results.model import Results
-from .nextphase import write_next_phase
-from .run_figures import (
-    attach_prior,
-    forest_caption,
-    model_figures,
-    prior_group,
-    save_figure,
-    sensitivity_figure,
-)
+from ..results.sections import SensitivityResults
+from .nextphase import next_phase_figures, write_next_phase_tables
+from .plan import FigurePlan, OutputSettings
+from .run_figures import attach_prior, forest_caption, model_figures, sensitivity_figure
 from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_table
-from .writer import OutputSettings
 
 
-def arm_labels(data) -> tuple[str, str]:
-    """(control, treatment) display labels; numeric codes are shown with their column and role."""
-    return data.arm_display(False), data.arm_display(True)
-
-
-def write_patient_outputs(
-    out: OutputDir, s: OutputSettings, data, run, draws_by_model: dict
-) -> None:
+def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: dict) -> None:
+    """tables/ and posterior/ of a patient-level run (its figures: :func:`patient_figures`)."""
     r: Results = run.results
     out.write_csv("tables/coefficients.csv", coefficient_table(r))
     sub = subgroup_table(r)
@@ -52,65 +42,73 @@ def write_patient_outputs(
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
             out.write_csv(f"tables/hr_curve_{name}.csv", curve)
         pem = run.models[name]
-        prior = prior_group(pem, s.seed)
         dt = posterior_file(pem, data, r, s.config_hash)
-        attach_prior(dt, prior)
+        attach_prior(dt, priors[name])
         dt.to_netcdf(out.path(f"posterior/{name}.nc"), engine="h5netcdf")
-        if s.figures:
-            model_figures(out, s, data, run, name, draws_by_model[name], prior, _label(data))
-    if s.figures:
-        save_figure(
-            out,
-            r,
-            "forest",
-            forest_plot(forest_rows(r), label=_label(data), level=s.level),
-            forest_caption(s.level),
-            s.dpi,
-        )
     if data.reconstruction is not None:
-        _reconstruction(out, s, data, r)
-    _sensitivity(out, s, data, run)
-    if run.tables.get("next_phase") is not None:
-        figs = write_next_phase(out, run.tables["next_phase"], s.dpi, s.figures, _label(data))
-        r.figures.update({f"next_phase: {k}": v for k, v in figs.items()})
+        out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction.ipd)
+    if r.sensitivity is not None:
+        out.write_csv("tables/sensitivity.csv", sensitivity_table(r.sensitivity))
+        if r.sensitivity.psense:
+            out.write_csv(
+                "tables/psense.csv", pd.DataFrame([asdict(x) for x in r.sensitivity.psense])
+            )
+    if r.next_phase is not None:
+        write_next_phase_tables(out, r.next_phase)
 
 
-def _label(data):
+def patient_figures(
+    plan: FigurePlan, s: OutputSettings, data, run, draws_by_model: dict, priors: dict
+) -> None:
+    """Every figure of a patient-level run, with its caption (drawn by the writer)."""
+    if not s.figures:
+        return
+    r: Results = run.results
+    label = data_stamp(data)
+    for name in run.models:
+        model_figures(plan, s, data, run, name, draws_by_model[name], priors[name], label)
+    rows = forest_rows(r)
+    plan.add(
+        "forest", forest_caption(s.level), lambda: forest_plot(rows, label=label, level=s.level)
+    )
+    if data.reconstruction is not None:
+        _reconstruction_figure(plan, data, r)
+    if r.sensitivity is not None:
+        sensitivity_figure(plan, s, r.sensitivity, label)
+    if r.next_phase is not None:
+        next_phase_figures(plan, r.next_phase, label)
+
+
+def data_stamp(data) -> str | None:
+    """The label stamped on every figure of the run: SYNTHETIC or RECONSTRUCTED DATA."""
     if data.synthetic:
         return "SYNTHETIC DATA"
     return "RECONSTRUCTED DATA" if data.reconstruction is not None else None
 
 
-def _reconstruction(out: OutputDir, s: OutputSettings, data, r: Results) -> None:
-    out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction["ipd"])
-    if s.figures:
-        rc = data.reconstruction
-        colours = {
-            data.control_label: ARM_COLOURS[0],
-            data.treatment_label: ARM_COLOURS[1],
-        }
-        save_figure(
-            out,
-            r,
-            "reconstruction_quality",
-            quality_plot(
-                rc["ipd"], rc["curve"], rc["percent"], colours=colours, time_unit=r.time_unit
-            ),
-            "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of the "
-            "reconstructed patient data (steps), per arm.",
-            s.dpi,
-        )
+def _reconstruction_figure(plan: FigurePlan, data, r: Results) -> None:
+    rc = data.reconstruction
+    colours = {data.control_label: ARM_COLOURS[0], data.treatment_label: ARM_COLOURS[1]}
+    plan.add(
+        "reconstruction_quality",
+        "Reconstruction quality: the digitised points (dots) against the Kaplan–Meier curve of "
+        "the reconstructed patient data (steps), per arm.",
+        lambda: quality_plot(rc.ipd, rc.curve, rc.percent, colours=colours, time_unit=r.time_unit),
+    )
 
 
-def _sensitivity(out: OutputDir, s: OutputSettings, data, run) -> None:
-    sens = run.tables.get("sensitivity")
-    if sens is None:
-        return
-    out.write_csv("tables/sensitivity.csv", sens["table"])
-    if len(sens["psense"]):
-        out.write_csv("tables/psense.csv", sens["psense"])
-    if s.figures:
-        sensitivity_figure(out, s, sens, run.results, _label(data))
+def sensitivity_table(sens: SensitivityResults) -> pd.DataFrame:
+    """tables/sensitivity.csv: one row per model and scenario; the treatment HR's columns, then
+    the HR at each biomarker value of an interaction model (prefixed ``at_<value>_``)."""
+    rows = []
+    for x in sens.refits:
+        row = {"model": x.model, "scenario": x.scenario, "treatment_prior": x.treatment_prior,
+               "interaction_prior": x.interaction_prior, "reliable": x.reliable,
+               "divergences": x.divergences, "rhat_max": x.rhat_max, **x.treatment.flat()}  # fmt: skip
+        for v, h in x.at.items():
+            row |= h.flat(f"at_{v}_")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- netCDF
@@ -166,4 +164,5 @@ def posterior_file(pem, data, results: Results, config_hash: str):
 
 
 def _model_results(results: Results, name: str) -> dict:
-    return {"model": results.to_dict()["models"][name], "settings": results.to_dict()["settings"]}
+    d = results.to_dict()
+    return {"model": d["models"][name], "settings": d["settings"]}

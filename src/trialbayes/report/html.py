@@ -16,7 +16,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..core.text import prob
-from ..results.model import HRSummary, Results
+from ..results.model import Results
+from ..results.summaries import HRSummary, Quantity
 
 
 def _env() -> Environment:
@@ -156,6 +157,6 @@ def banners(r: Results) -> list[dict]:
     return out
 
 
-def pr(v: float, s: HRSummary) -> dict:
+def pr(v: float | None, s: HRSummary | Quantity) -> dict:
     """A probability cell that never shows a certainty the draws cannot give."""
     return {"text": prob(v, s.n_draws), "cls": "num"}

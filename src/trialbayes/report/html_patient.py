@@ -45,50 +45,48 @@ def patient_view(r: Results, root: Path) -> dict:
         section("comparison", "Model comparison", comparison_blocks(r)),
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
-    if r.sections.get("next_phase"):  # owned by nextphase_report.py
+    if r.next_phase is not None:  # owned by report/nextphase.py
         secs.insert(
             -1,
             section(
                 "next_phase",
                 "Next-phase trial simulation",
-                html_blocks(r.sections["next_phase"], fig, r.time_unit),
+                html_blocks(r.next_phase, fig, r.time_unit),
             ),
         )
     return {
         "title": r.title,
-        "subtitle": f"Bayesian reanalysis — {r.data.get('source', r.data_label)}",
+        "subtitle": f"Bayesian reanalysis — {r.data.source if r.data else r.data_label}",
         "banners": banners(r),
         "sections": secs,
-        "created_at": r.provenance.get("created_at", ""),
+        "created_at": r.provenance.created_at if r.provenance else "",
     }
 
 
 def data_blocks(r: Results, fig) -> list:
     d, tu = r.data, r.time_unit
-    rows = [[arm, v["n"], v["events"]] for arm, v in d["by_arm"].items()] + [
-        ["all", d["n"], d["events"]]
-    ]
-    med = d.get("median_follow_up_reverse_km")
+    rows = [[arm, v.n, v.events] for arm, v in d.by_arm.items()] + [["all", d.n, d.events]]
+    med = d.median_follow_up_reverse_km
     out = [
         p(
-            f"{d['n']} patients, {d['events']} events; "
+            f"{d.n} patients, {d.events} events; "
             + (f"median follow-up {med:.4g} {tu} (reverse Kaplan–Meier), " if med else "")
-            + f"longest follow-up {d['max_follow_up']:g} {tu}. Source: {d['source']}. "
-            f"Data SHA-256 {d['sha256'][:16]}…"
+            + f"longest follow-up {d.max_follow_up:g} {tu}. Source: {d.source}. "
+            f"Data SHA-256 {d.sha256[:16]}…"
         ),
         table(["arm", "patients", "events"], rows, "Patients and events by arm"),
     ]
-    policy = MISSING.get(d.get("missing_policy", ""), "the data source has no missing values")
-    dropped = d.get("n_dropped_incomplete") or 0
+    policy = MISSING.get(d.missing_policy or "", "the data source has no missing values")
+    dropped = d.n_dropped_incomplete
     out.append(
         p(
             f"Missing values: {policy}; "
             + (f"{dropped} rows were dropped." if dropped else "no rows were dropped.")
         )
     )
-    out += [p(f"Note: {n}.") for n in r.sections.get("data_notes", [])]
-    if "reconstruction" in r.sections:
-        q = r.sections["reconstruction"]
+    out += [p(f"Note: {n}.") for n in r.data_notes]
+    if r.reconstruction is not None:
+        q = r.reconstruction
         out.append(h3("Reconstruction from a digitised Kaplan–Meier figure (Guyot et al. 2012)"))
         out.append(
             table(
@@ -104,33 +102,29 @@ def data_blocks(r: Results, fig) -> list:
                 [
                     [
                         a,
-                        v["n"],
-                        v["events"],
-                        v.get("published_events"),
-                        v["km_max_abs_diff"],
-                        v["km_rms_diff"],
-                        v["n_at_risk_max_rel_diff"],
+                        v.n,
+                        v.events,
+                        v.published_events,
+                        v.km_max_abs_diff,
+                        v.km_rms_diff,
+                        v.n_at_risk_max_rel_diff,
                     ]
-                    for a, v in q["arms"].items()
+                    for a, v in q.arms.items()
                 ],
                 "Reconstruction quality",
             )
         )
-        if "cox" in q:
-            out.append(p(_reconstruction_cox(q["cox"])))
-        if q.get("warnings"):
-            out.append(note("Poor agreement: " + "; ".join(q["warnings"]), "unreliable"))
+        if q.cox is not None:
+            out.append(
+                p(
+                    f"Cox HR of the reconstructed data ({q.treatment_arm} vs the other arm): "
+                    f"{q.cox.sentence(3)}."
+                )
+            )
+        if q.warnings:
+            out.append(note("Poor agreement: " + "; ".join(q.warnings), "unreliable"))
         out += fig("reconstruction_quality")
     return out
-
-
-def _reconstruction_cox(c: dict) -> str:
-    """The Cox HR of the reconstructed data with its interval and that interval's level."""
-    return (
-        f"Cox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
-        f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI {c['hr_lower']:.3f}–"
-        f"{c['hr_upper']:.3f})."
-    )
 
 
 def model_blocks(r: Results) -> list:
@@ -188,29 +182,28 @@ def model_blocks(r: Results) -> list:
 
 
 def diagnostics_blocks(r: Results) -> list:
-    th = next(iter(r.models.values())).diagnostics["thresholds"]
+    th = next(iter(r.models.values())).diagnostics.thresholds
     out = [
         p(
-            f"The gate: max R-hat ≤ {th['rhat_max']}, bulk and tail ESS ≥ {th['ess_bulk_min']:g} / "
-            f"{th['ess_tail_min']:g}, at most {th['max_divergences']} divergent transitions, "
-            "E-BFMI ≥ "
-            f"{th['bfmi_min']}. A model that fails is marked UNRELIABLE everywhere."
+            f"The gate: max R-hat ≤ {th.rhat_max}, bulk and tail ESS ≥ {th.ess_bulk_min:g} / "
+            f"{th.ess_tail_min:g}, at most {th.max_divergences} divergent transitions, "
+            f"E-BFMI ≥ {th.bfmi_min}. A model that fails is marked UNRELIABLE everywhere."
         )
     ]
     rows = []
     for name, m in r.models.items():
         d = m.diagnostics
-        verdict = "passed" if not d["failures"] else "FAILED: " + "; ".join(d["failures"])
+        verdict = "passed" if not d.failures else "FAILED: " + "; ".join(d.failures)
         rows.append(
             [
                 name,
-                cell(d["rhat_max"]),
-                cell(d["ess_bulk_min"], 0),
-                cell(d["ess_tail_min"], 0),
-                d["divergences"],
-                cell(d["bfmi_min"], 2),
-                d["n_draws"],
-                cell(verdict, bad=bool(d["failures"])),
+                cell(d.rhat_max),
+                cell(d.ess_bulk_min, 0),
+                cell(d.ess_tail_min, 0),
+                d.divergences,
+                cell(d.bfmi_min, 2),
+                d.n_draws,
+                cell(verdict, bad=bool(d.failures)),
             ]
         )
     out.append(
@@ -282,7 +275,7 @@ def effect_blocks(r: Results, fig) -> list:
                         c.posterior.text(3),
                         pr(c.posterior.p_benefit, c.posterior),
                         c.cox.text(3) if c.cox else _no_cox(m),
-                        c.cox.p if c.cox else None,
+                        c.cox.p_value if c.cox else None,
                     ]
                     for c in m.coefficients
                 ],
@@ -393,9 +386,9 @@ def survival_blocks(r: Results, fig) -> list:
                 s.survival_control.median,
                 s.survival_treatment.median,
                 f"{sd.median:+.3f} ({sd.lower:+.3f} to {sd.upper:+.3f})",
-                sd.p_positive,
+                pr(sd.p_positive, sd),
                 f"{rd.median:+.3g} ({rd.lower:+.3g} to {rd.upper:+.3g})",
-                rd.p_positive,
+                pr(rd.p_positive, rd),
             ]
         )
     s0 = next(iter(r.models.values())).survival
@@ -417,12 +410,12 @@ def survival_blocks(r: Results, fig) -> list:
             "to it",
         )
     ]
-    km = r.kaplan_meier or {}
-    if km.get("survival_control") is not None:
+    km = r.kaplan_meier
+    if km is not None:
         out.append(
             p(
-                f"Kaplan–Meier at {km['landmark']:g} {tu}: control {km['survival_control']:.3f}, "
-                f"treatment {km['survival_treatment']:.3f}."
+                f"Kaplan–Meier at {km.landmark:g} {tu}: control {km.survival_control:.3f}, "
+                f"treatment {km.survival_treatment:.3f}."
             )
         )
     for name in r.models:
@@ -435,45 +428,34 @@ def sensitivity_blocks(r: Results, fig) -> list:
     for name in r.models:
         out += fig(f"prior_posterior_{name}")
     sv = r.sensitivity
-    if not sv:
+    if sv is None:
         return out + [p("No prior-scenario refits were requested (sensitivity.enabled: false).")]
     out.append(
         table(
             ["scenario", "kind", "treatment prior"],
-            [[s["name"], s["kind"], s["treatment_prior"]] for s in sv["scenarios"]],
+            [[s.name, s.kind, s.prior] for s in sv.scenarios],
             "Prior scenarios",
         )
     )
-    ps = [k for k in sv["table"][0] if k.startswith("p_hr_below_") and "_at_" not in k]
-    out.append(
-        table(
-            [
-                "model",
-                "scenario",
-                "HR (CrI)",
-                *[f"P(HR < {k.removeprefix('p_hr_below_')})" for k in ps],
-                "reliable",
-            ],
-            [
-                [
-                    t["model"],
-                    t["scenario"],
-                    f"{t['hr_median']:.2f} ({t['hr_lower']:.2f}–{t['hr_upper']:.2f})",
-                    *[t[k] for k in ps],
-                    t["reliable"],
-                ]
-                for t in sv["table"]
-            ],
-            "Treatment HR under each scenario",
-        )
-    )
+    ks = list(sv.refits[0].treatment.p_hr_below) if sv.refits else []
+    rows = [
+        [
+            x.model,
+            x.scenario,
+            x.treatment.text(),
+            *[pr(x.treatment.p_hr_below[k], x.treatment) for k in ks],
+            cell("yes" if x.reliable else "no", bad=not x.reliable),
+        ]  # fmt: skip
+        for x in sv.refits
+    ]
+    head = ["model", "scenario", f"HR ({level_text(r.level)} CrI)", *[f"P(HR < {k})" for k in ks]]
+    out.append(table([*head, "reliable"], rows, "Treatment HR under each scenario"))
     out += fig("sensitivity")
-    if sv.get("psense"):
-        cols = list(sv["psense"][0])
+    if sv.psense:
         out.append(
             table(
-                cols,
-                [[row[c] for c in cols] for row in sv["psense"]],
+                ["model", "parameter", "prior", "likelihood", "diagnosis"],
+                [[x.model, x.parameter, x.prior, x.likelihood, x.diagnosis] for x in sv.psense],
                 "Power-scaling sensitivity (ArviZ psense; above 0.05 flags sensitivity)",
             )
         )
@@ -483,10 +465,7 @@ def sensitivity_blocks(r: Results, fig) -> list:
 def comparison_blocks(r: Results) -> list:
     if r.loo is None or not r.loo.table:
         return [p("One model only: no comparison.")]
-    rows = [
-        [x["model"], x["elpd"], x["se"], x["elpd_diff"], x["dse"], x["p"], x["weight"]]
-        for x in r.loo.table
-    ]
+    rows = [[x.model, x.elpd, x.se, x.elpd_diff, x.dse, x.p, x.weight] for x in r.loo.table]
     out = [
         table(
             [
@@ -503,12 +482,12 @@ def comparison_blocks(r: Results) -> list:
         ),
         p(plain(r.loo.verdict)),
     ]
-    bad = {n: v for n, v in r.loo.pareto_k.items() if v["n_k_above_0.7"]}
+    bad = {n: v for n, v in r.loo.pareto_k.items() if v.n_k_above_0_7}
     if bad:
         out.append(
             note(
                 "Pareto k > 0.7 for some patients (LOO less reliable there): "
-                + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items()),
+                + ", ".join(f"{n}: {v.n_k_above_0_7}" for n, v in bad.items()),
                 "synthetic",
             )
         )
@@ -517,29 +496,19 @@ def comparison_blocks(r: Results) -> list:
 
 def provenance_blocks(r: Results) -> list:
     pv = r.provenance
-    seeds = pv.get("seeds")
+    if pv is None:
+        return [p("No provenance recorded.")]
     rows = [
-        ["created", pv.get("created_at")],
-        ["config", pv.get("config_path")],
-        ["config hash", pv.get("config_hash")],
-        ["data SHA-256", pv.get("data_sha256")],
-        [
-            "seeds",
-            ", ".join(f"{k}: {v}" for k, v in seeds.items())
-            if isinstance(seeds, dict)
-            else pv.get("seed"),
-        ],
+        ["created", pv.created_at],
+        ["config", pv.config_path],
+        ["config hash", pv.config_hash],
+        ["data SHA-256", pv.data_sha256],
+        ["seeds", ", ".join(f"{k}: {v}" for k, v in pv.seeds.items())],
+        ["seed rule", pv.seed_rule],
         ["results schema", r.schema_version],
     ]
-    rows += [[k, v] for k, v in pv.get("versions", {}).items()]
+    rows += [[k, v] for k, v in pv.versions.items()]
     out = [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
-    t = r.sections.get("synthetic_truth")
-    if t:
-        out.append(
-            p(
-                f"Synthetic truth: log HR(x) = {t['log_hr_intercept']:.3f} + "
-                f"{t['log_hr_slope_per_pgml']:g}·x "
-                f"(x = pnfh, {r.unit_of('pnfh')})."
-            )
-        )
+    if r.synthetic_truth is not None:
+        out.append(p("Synthetic truth: " + "; ".join(r.synthetic_truth.description) + "."))
     return out

@@ -1,6 +1,7 @@
-"""The report.html view of a published-estimates run (typed :class:`~trialbayes.results.model.Results`),
-in the same section order as a patient-level report; sections that need patient data say why
-they are empty."""
+"""The report.html view of a published-estimates run (typed
+:class:`~trialbayes.results.model.Results`), in the order of a patient-level report; sections that
+need patient data (survival, effect modification along a biomarker) are left out, and the contents
+list names only the sections the report has."""
 
 from __future__ import annotations
 
@@ -8,17 +9,14 @@ from pathlib import Path
 
 from ..core.text import level_text
 from ..results.model import Results
+from ..results.sections import GateResult
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
-from .markdown_published import published_summary
-
-NO_IPD = (
-    "Not available from published estimates: this needs patient-level data "
-    "(or a digitised Kaplan–Meier figure)."
-)
+from .markdown_published import events_needed_text, published_summary
 
 
 def published_view(r: Results, root: Path) -> dict:
     fig = Figures(root, r.figures, r.figure_captions)
+    pub = r.published
     secs = [
         section(
             "summary",
@@ -29,41 +27,41 @@ def published_view(r: Results, root: Path) -> dict:
         section("models", "Models and priors", model_blocks(r)),
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),
-        section("modification", "Effect modification", modification_blocks(r)),
-        section("subgroups", "Subgroups", subgroup_blocks(r, fig)),
-        section("survival", "Survival and restricted mean survival time", [p(NO_IPD)]),
-        section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)),
-        section("comparison", "Model comparison and the next trial", next_trial_blocks(r, fig)),
-        section("provenance", "Provenance", provenance_blocks(r)),
     ]
+    if pub.shrinkage is not None and pub.shrinkage.contrasts:
+        secs.append(section("modification", "Effect modification", modification_blocks(r)))
+    if pub.shrinkage is not None:
+        secs.append(section("subgroups", "Subgroups", subgroup_blocks(r, fig)))
+    secs.append(section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)))
+    if pub.assurance is not None:
+        secs.append(section("next_trial", "The next trial", next_trial_blocks(r, fig)))
+    secs.append(section("provenance", "Provenance", provenance_blocks(r)))
     return {
         "title": r.title,
         "subtitle": f"Bayesian reanalysis of published estimates — {r.data_label}",
         "banners": banners(r),
         "sections": secs,
-        "created_at": r.provenance.get("created_at", ""),
+        "created_at": r.provenance.created_at if r.provenance else "",
     }
 
 
 def data_blocks(r: Results) -> list:
+    lv = level_text(r.level)
     rows = [
-        [n, e.hr, e.log_hr, e.se, e.subgroup or "all patients", e.share]
+        [
+            n,
+            e.estimate.text(),
+            e.estimate.log_mean,
+            e.estimate.log_sd,
+            e.subgroup or "all patients",
+            e.share,
+        ]  # fmt: skip
         for n, e in r.estimates.items()
     ]
+    head = ["estimate", f"published HR ({lv} CI)", "log-HR", "SE of log-HR", "population"]
     return [
-        p(f"Evidence model: {r.sections.get('evidence_model', '')}."),
-        table(
-            [
-                "estimate",
-                "published HR",
-                "log-HR",
-                "SE of log-HR",
-                "population",
-                "share of patients",
-            ],
-            rows,
-            "Published estimates analysed",
-        ),
+        p(f"Evidence model: {r.published.evidence_model}."),
+        table([*head, "share of patients"], rows, "Published estimates analysed"),
     ]
 
 
@@ -71,67 +69,57 @@ def model_blocks(r: Results) -> list:
     return [
         p(
             "Each published log-HR is combined with a prior on the log-HR under every named "
-            "scenario: closed "
-            "form for normal and flat priors, NUTS (checked against numerical quadrature) for "
-            "Student-t and "
-            "mixture priors."
+            "scenario: closed form for normal and flat priors, NUTS (checked against numerical "
+            "quadrature) for Student-t and mixture priors."
         ),
         table(
             ["scenario", "kind", "prior on the log-HR"],
-            [[s["name"], s["kind"], s["prior"]] for s in r.sections.get("scenarios", [])],
+            [[s.name, s.kind, s.prior] for s in r.published.scenarios],
             "Prior scenarios",
         ),
     ]
 
 
+def _verdict(d: GateResult) -> str:
+    return "passed" if not d.failures else "FAILED: " + "; ".join(d.failures)
+
+
 def diagnostics_blocks(r: Results) -> list:
-    rows = []
-    for name, ev in r.estimates.items():
-        for sc, s in ev.scenarios.items():
-            d = s.diagnostics
-            if d is None:
-                continue
-            q = s.quadrature_check or {}
-            verdict = "passed" if not d["failures"] else "FAILED: " + "; ".join(d["failures"])
-            rows.append(
-                [
-                    name,
-                    sc,
-                    cell(d["rhat_max"]),
-                    cell(d["ess_bulk_min"], 0),
-                    d["divergences"],
-                    q.get("max_abs_diff_p"),
-                    cell(verdict, bad=bool(d["failures"])),
-                ]
-            )
+    rows = [
+        [
+            name,
+            sc,
+            cell(s.diagnostics.rhat_max),
+            cell(s.diagnostics.ess_bulk_min, 0),
+            s.diagnostics.divergences,
+            s.quadrature_check.max_abs_diff_p if s.quadrature_check else None,
+            cell(_verdict(s.diagnostics), bad=bool(s.diagnostics.failures)),
+        ]  # fmt: skip
+        for name, ev in r.estimates.items()
+        for sc, s in ev.scenarios.items()
+        if s.diagnostics is not None
+    ]
+    head = ["estimate", "scenario", "max R-hat", "min bulk ESS", "divergences"]
     out = [
         table(
-            [
-                "estimate",
-                "scenario",
-                "max R-hat",
-                "min bulk ESS",
-                "divergences",
-                "max |P − quadrature P|",
-                "gate",
-            ],
+            [*head, "max |P − quadrature P|", "gate"],
             rows,
             "Sampled posteriors (the others are closed form)",
-        )
+        )  # fmt: skip
         if rows
         else p("Every posterior is in closed form: nothing was sampled.")
     ]
-    sg = r.sections.get("subgroup_shrinkage")
-    if sg:
-        d = sg["diagnostics"]
+    sg = r.published.shrinkage
+    if sg is not None:
+        d = sg.diagnostics
+        rhat = "undefined" if d.rhat_max is None else f"{d.rhat_max:.3f}"
         out.append(
             p(
-                f"Subgroup shrinkage model: max R-hat {d['rhat_max']:.3f}, min bulk ESS "
-                f"{d['ess_bulk_min']:.0f}, "
-                f"{d['divergences']} divergences — "
-                + ("passed." if not d["failures"] else "FAILED: " + "; ".join(d["failures"]) + ".")
+                f"Subgroup shrinkage model: max R-hat {rhat}, min bulk ESS {d.ess_bulk_min:.0f}, "
+                f"{d.divergences} divergences — {_verdict(d)}."
             )
         )
+    out.append(note(f"NUTS compilations in this run: {r.published.compilations}"))
     return out
 
 
@@ -140,191 +128,117 @@ def effect_blocks(r: Results, fig) -> list:
     for name, ev in r.estimates.items():
         h0 = next(iter(ev.scenarios.values())).hr
         below, above, lv = list(h0.p_hr_below), list(h0.p_hr_above), level_text(h0.level)
-        out.append(
-            h3(
-                f"{name}"
-                + (f" — {ev.subgroup}" if ev.subgroup else "")
-                + f": published HR {ev.hr:.2f}"
-            )
-        )
-        out.append(
-            table(
-                [
-                    "scenario",
-                    "prior",
-                    "method",
-                    f"posterior HR ({lv} CrI)",
-                    *[f"P(HR < {k})" for k in below],
-                    *[f"P(HR > {k})" for k in above],
-                ],
-                [
-                    [
-                        sc,
-                        s.prior,
-                        s.method,
-                        s.hr.text(),
-                        *[pr(s.hr.p_hr_below[k], s.hr) for k in below],
-                        *[pr(s.hr.p_hr_above[k], s.hr) for k in above],
-                    ]
-                    for sc, s in ev.scenarios.items()
-                ],
-            )
-        )
+        where = f" — {ev.subgroup}" if ev.subgroup else ""
+        out.append(h3(f"{name}{where}: published HR {ev.estimate.sentence()}"))
+        head = ["scenario", "prior", "method", f"posterior HR ({lv} CrI)"]
+        head += [f"P(HR < {k})" for k in below] + [f"P(HR > {k})" for k in above]
+        rows = [
+            [
+                sc,
+                s.prior,
+                s.method,
+                s.hr.text(),
+                *[pr(s.hr.p_hr_below[k], s.hr) for k in below],
+                *[pr(s.hr.p_hr_above[k], s.hr) for k in above],
+            ]  # fmt: skip
+            for sc, s in ev.scenarios.items()
+        ]
+        out.append(table(head, rows))
     return out + fig("forest_scenarios")
 
 
 def modification_blocks(r: Results) -> list:
-    c = r.sections.get("subgroup_shrinkage", {}).get("contrasts", [])
-    if not c:
-        return [p("No subgroup contrasts. " + NO_IPD)]
+    lv = level_text(r.level)
+    rows = [
+        [x.contrast, x.shrunk.text(), pr(x.shrunk.p_benefit, x.shrunk), x.unshrunk.text()]
+        for x in r.published.shrinkage.contrasts
+    ]
+    head = ["contrast", f"ratio of HRs after shrinkage ({lv} CrI)", "P(ratio < 1)"]
     return [
         p(
-            "From published subgroup estimates only the ratio of subgroup HRs can be assessed (no "
-            "HR along a "
-            "continuous biomarker without patient data)."
+            "From published subgroup estimates only the ratio of subgroup HRs can be assessed "
+            "(no HR along a continuous biomarker without patient data)."
         ),
-        table(
-            [
-                "contrast",
-                "ratio of HRs after shrinkage (CrI)",
-                "P(ratio < 1)",
-                "unshrunk ratio",
-                "P(ratio < 1), unshrunk",
-            ],
-            [
-                [
-                    x["contrast"],
-                    f"{x['ratio_median']:.2f} ({x['ratio_lower']:.2f} to {x['ratio_upper']:.2f})",
-                    x["p_ratio_below_1"],
-                    x["unshrunk_ratio"],
-                    x["unshrunk_p_ratio_below_1"],
-                ]
-                for x in c
-            ],
-            "Ratio of subgroup hazard ratios",
-        ),
+        table([*head, f"ratio as published ({lv} CI)"], rows, "Ratio of subgroup hazard ratios"),
     ]
 
 
 def subgroup_blocks(r: Results, fig) -> list:
-    sg = r.sections.get("subgroup_shrinkage")
-    if not sg:
-        return [p("No subgroup shrinkage was requested.")]
-    t, mu = sg["tau"], sg["overall_mu"]
+    sg = r.published.shrinkage
+    t, mu, lv = sg.tau, sg.overall_mu, level_text(r.level)
+    rows = [
+        [
+            g.subgroup or g.name,
+            g.share,
+            g.unshrunk.text(),
+            g.shrunk.text(),
+            pr(g.shrunk.p_benefit, g.shrunk),
+        ]  # fmt: skip
+        for g in sg.groups
+    ]
+    head = ["subgroup", "share", f"as published ({lv} CI)", f"shrunk HR ({lv} CrI)"]
     return [
         p(
-            f"Hierarchical model: {sg['model']}. Between-subgroup SD τ: median {t['median']:.3f} "
-            f"(CrI {t['lower']:.3f} to {t['upper']:.3f}). Overall μ: HR {mu.text()}."
+            f"Hierarchical model: {sg.model}. Between-subgroup SD τ: median {t.median:.3f} "
+            f"({lv} CrI {t.lower:.3f} to {t.upper:.3f}). Overall μ: HR {mu.sentence()}."
         ),
-        table(
-            [
-                "subgroup",
-                "share",
-                "unshrunk HR (CI)",
-                "P(HR < 1), unshrunk",
-                "shrunk HR (CrI)",
-                "P(HR < 1), shrunk",
-            ],
-            [
-                [
-                    g["subgroup"] or g["name"],
-                    g["share"],
-                    g["unshrunk"].text(),
-                    pr(g["unshrunk"].p_benefit, g["unshrunk"]),
-                    g["shrunk"].text(),
-                    pr(g["shrunk"].p_benefit, g["shrunk"]),
-                ]
-                for g in sg["groups"]
-            ],
-            "Subgroup estimates before and after shrinkage",
-        ),
+        table([*head, "P(HR < 1), shrunk"], rows, "Subgroup estimates before and after shrinkage"),
         *fig("subgroup_shrinkage"),
     ]
 
 
 def sensitivity_blocks(r: Results, fig) -> list:
     rows = [
-        [name, t["level"], t["p_flat"], t["sd"], t.get("note") or ""]
+        [name, t.level, t.p_flat, t.sd, t.note]
         for name, ev in r.estimates.items()
         for t in ev.tipping_points
     ]
+    head = ["estimate", "level of P(HR < 1)", "P(HR < 1), flat prior", "tipping prior SD (log-HR)"]
     return [
         p(
             "Tipping point: the SD s of a centred sceptical prior N(0, s²) below which P(HR < 1) "
-            "falls under "
-            "each level."
+            "falls under each level."
         ),
-        table(
-            [
-                "estimate",
-                "level of P(HR < 1)",
-                "P(HR < 1), flat prior",
-                "tipping prior SD (log-HR)",
-                "note",
-            ],
-            rows,
-            "Tipping points",
-        ),
+        table([*head, "note"], rows, "Tipping points"),
         *fig("prior_grid"),
     ]
 
 
 def next_trial_blocks(r: Results, fig) -> list:
-    out = [p("One evidence model per estimate: there are no competing models to compare.")]
-    a = r.sections.get("assurance")
-    if not a:
-        return out
-    out.append(
+    a = r.published.assurance
+    out = [
         h3(
-            f"Probability of success of a next trial (one-sided α = {a['alpha_one_sided']}, "
-            f"allocation {a['allocation']})"
+            f"Probability of success of a next trial (one-sided α = {a.alpha:g}, "
+            f"allocation {a.allocation:g})"
         )
-    )
-    for lab, d in a["designs"].items():
-        need = ", ".join(
-            f"{float(k):.0%}: {v:.0f} events" if v else f"{float(k):.0%}: not reachable"
-            for k, v in d["events_needed"].items()
-        )
+    ]
+    for lab, d in a.designs.items():
         out.append(
             p(
-                f"{lab} — posterior: {d['posterior']}. Events needed for assurance {need} "
-                f"(limit {d['assurance_limit']:.3f})."
+                f"{lab} — posterior: {d.posterior}. Events needed for assurance "
+                f"{events_needed_text(d)} (limit {d.assurance_limit:.3f})."
             )
         )
-        out.append(
-            table(
-                [
-                    "events",
-                    "assurance",
-                    f"P(HR estimate < {a['target_hr']})",
-                    "power at the posterior mean",
-                ],
-                [
-                    [
-                        x["events"],
-                        x["assurance"],
-                        x["p_hr_estimate_below_target"],
-                        x["power_at_posterior_mean"],
-                    ]
-                    for x in d["by_events"]
-                ],
-                lab,
-            )
-        )
+        head = ["events", "assurance", f"P(HR estimate < {a.target_hr:g})"]
+        rows = [
+            [x.events, x.assurance, x.p_hr_estimate_below_target, x.power_at_posterior_mean]
+            for x in d.by_events
+        ]
+        out.append(table([*head, "power at the posterior mean"], rows, lab))
     return out + fig("assurance")
 
 
 def provenance_blocks(r: Results) -> list:
     pv = r.provenance
+    if pv is None:
+        return [p("No provenance recorded.")]
     rows = [
-        ["created", pv.get("created_at")],
-        ["config", pv.get("config_path")],
-        ["config hash", pv.get("config_hash")],
-        ["seed", pv.get("seed")],
+        ["created", pv.created_at],
+        ["config", pv.config_path],
+        ["config hash", pv.config_hash],
+        ["seeds", ", ".join(f"{k}: {v}" for k, v in pv.seeds.items())],
+        ["seed rule", pv.seed_rule],
         ["results schema", r.schema_version],
     ]
-    rows += [[k, v] for k, v in pv.get("versions", {}).items()]
-    return [
-        table(["item", "value"], rows, "Provenance (full details in provenance.json)"),
-        note("NUTS compilations in this run: " + str(r.sections.get("nuts_compilations", "–"))),
-    ]
+    rows += [[k, v] for k, v in pv.versions.items()]
+    return [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]

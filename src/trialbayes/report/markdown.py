@@ -4,6 +4,8 @@ the credible level come from the run's resolved settings."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 
 from ..core.escape import md_text
@@ -126,22 +128,17 @@ def render_patient_report(r: Results) -> str:
         L += _model_section(r, name, m)
     L += _sensitivity_section(r)
     L += _loo_section(r)
-    if r.sections.get("next_phase"):
-        L.append(report_section(r.sections["next_phase"], r.figures, r.time_unit))
-    if r.sections.get("synthetic_truth"):
-        t = r.sections["synthetic_truth"]
+    if r.next_phase is not None:
+        L.append(report_section(r.next_phase, r.figures, r.time_unit))
+    if r.synthetic_truth is not None:
         L.append("\n## Synthetic truth")
-        L.append(
-            f"Generated with log HR(x) = {t['log_hr_intercept']:.3f} + "
-            f"{t['log_hr_slope_per_pgml']:g}·x "
-            f"(x = pnfh, {r.unit_of('pnfh')})."
-        )
+        L += [f"- {md_text(x)}." for x in r.synthetic_truth.description]
     p = r.provenance
     if p:
         L.append("\n## Provenance")
         L.append(
-            f"Config hash `{p['config_hash'][:16]}…`; seeds {p.get('seeds')}; "
-            + ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+            f"Config hash `{p.config_hash[:16]}…`; seeds {p.seeds}; "
+            + ", ".join(f"{k} {v}" for k, v in p.versions.items())
             + ". Full details in `provenance.json`."
         )
     return "\n".join(L) + "\n"
@@ -149,20 +146,16 @@ def render_patient_report(r: Results) -> str:
 
 def _data_section(r: Results) -> list[str]:
     d, tu = r.data, r.time_unit
-    arms = "; ".join(
-        f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items()
-    )
+    arms = "; ".join(f"{md_text(a)}: n = {v.n}, events = {v.events}" for a, v in d.by_arm.items())
     L = [
         "\n## Data",
-        f"{d['n']} patients, {d['events']} events; {arms}. Longest follow-up "
-        f"{d['max_follow_up']:g} {tu}. Source: {md_text(d['source'])}. Data sha256 `{d['sha256'][:16]}…`.",
+        f"{d.n} patients, {d.events} events; {arms}. Longest follow-up {d.max_follow_up:g} {tu}. "
+        f"Source: {md_text(d.source)}. Data sha256 `{d.sha256[:16]}…`.",
     ]
-    if d["n_dropped_incomplete"]:
-        L.append(
-            f"Complete-case analysis: {d['n_dropped_incomplete']} incomplete rows were dropped."
-        )
-    L += [f"Note: {md_text(n)}." for n in r.sections.get("data_notes", [])]
-    if "reconstruction" in r.sections:
+    if d.n_dropped_incomplete:
+        L.append(f"Complete-case analysis: {d.n_dropped_incomplete} incomplete rows were dropped.")
+    L += [f"Note: {md_text(n)}." for n in r.data_notes]
+    if r.reconstruction is not None:
         L += _reconstruction_section(r)
     L.append(f"\nSign convention: {r.sign_convention}.")
     return L
@@ -177,7 +170,7 @@ def _settings_section(r: Results) -> list[str]:
 
 
 def _reconstruction_section(r: Results) -> list[str]:
-    q = r.sections["reconstruction"]
+    q = r.reconstruction
     L = [
         "\n### Reconstruction quality (Guyot et al. 2012)",
         "These patient data were rebuilt from a digitised Kaplan–Meier figure: approximations of "
@@ -187,30 +180,28 @@ def _reconstruction_section(r: Results) -> list[str]:
                 [
                     {
                         "arm": a,
-                        "n": v["n"],
-                        "events": v["events"],
-                        "published events": v.get("published_events", "–"),
-                        "KM max |diff|": v["km_max_abs_diff"],
-                        "KM RMS diff": v["km_rms_diff"],
-                        "n at risk max rel. diff": v["n_at_risk_max_rel_diff"],
+                        "n": v.n,
+                        "events": v.events,
+                        "published events": v.published_events or "–",
+                        "KM max |diff|": v.km_max_abs_diff,
+                        "KM RMS diff": v.km_rms_diff,
+                        "n at risk max rel. diff": v.n_at_risk_max_rel_diff,
                     }
-                    for a, v in q["arms"].items()
+                    for a, v in q.arms.items()
                 ]
             )
         ),
     ]
-    if "cox" in q:
-        c = q["cox"]
+    if q.cox is not None:
         L.append(
-            f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
-            f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI "
-            f"{c['hr_lower']:.3f}–{c['hr_upper']:.3f})."
+            f"\nCox HR of the reconstructed data ({md_text(q.treatment_arm)} vs the other arm): "
+            f"{q.cox.sentence(3)}."
         )
     L.append(
         "\n"
         + (
-            "**Poor agreement:** " + "; ".join(md_text(w) for w in q["warnings"])
-            if q["warnings"]
+            "**Poor agreement:** " + "; ".join(md_text(w) for w in q.warnings)
+            if q.warnings
             else "Agreement within the thresholds (KM 0.05, numbers at risk and events 5%)."
         )
     )
@@ -265,12 +256,11 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
         + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
     )
     L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
+    rhat = "undefined" if dg.rhat_max is None else f"{dg.rhat_max:.3f}"
     L.append(
-        f"Diagnostics: max R-hat {dg['rhat_max']:.3f}, min bulk ESS {dg['ess_bulk_min']:.0f}, min "
-        "tail ESS "
-        f"{dg['ess_tail_min']:.0f}, divergences {dg['divergences']}, min E-BFMI "
-        f"{dg['bfmi_min']:.2f}"
-        + (" — **failed: " + "; ".join(dg["failures"]) + "**" if dg["failures"] else " — passed")
+        f"Diagnostics: max R-hat {rhat}, min bulk ESS {dg.ess_bulk_min:.0f}, min tail ESS "
+        f"{dg.ess_tail_min:.0f}, divergences {dg.divergences}, min E-BFMI {dg.bfmi_min:.2f}"
+        + (" — **failed: " + "; ".join(dg.failures) + "**" if dg.failures else " — passed")
         + "."
     )
     L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
@@ -376,31 +366,40 @@ def _survival_lines(r: Results, m: ModelResult) -> list[str]:
 
 def _sensitivity_section(r: Results) -> list[str]:
     sv = r.sensitivity
-    if not sv:
+    if sv is None:
         return []
+    comp = ", ".join(
+        f"{k}: {v.compilations} ({v.during_scenarios} during the refits)"
+        for k, v in sv.compilations.items()
+    )
     L = [
         "\n## Prior sensitivity",
         "Each model refitted under named scenarios for its treatment (and interaction) "
-        "coefficient; "
-        "compilations per model: "
-        + ", ".join(
-            f"{k}: {v['compilations']} ({v['during_scenarios']} during the refits)"
-            for k, v in sv["compile_counts"].items()
-        )
-        + ".\n",
-        md_table(pd.DataFrame(sv["scenarios"])),
+        f"coefficient; compilations per model: {comp}.\n",
+        md_table(pd.DataFrame([asdict(s) for s in sv.scenarios])),
     ]
-    first = sv["table"][0]
-    keep = ["model", "scenario", "hr_median", "hr_lower", "hr_upper", "level"]
-    keep += [k for k in first if k.startswith("p_hr_")] + ["reliable"]
-    L.append("\n" + md_table(pd.DataFrame(sv["table"])[[k for k in keep if k in first]]))
-    if sv["unreliable_refits"]:
-        L.append(f"\n⚠ Refits that failed the diagnostics gate: {sv['unreliable_refits']}")
-    if sv["psense"]:
+    rows = [
+        {
+            "model": x.model,
+            "scenario": x.scenario,
+            f"treatment HR ({level_text(x.treatment.level)} CrI)": x.treatment.text(),
+            **{
+                f"P(HR<{k})": prob(v, x.treatment.n_draws)
+                for k, v in x.treatment.p_hr_below.items()
+            },
+            "reliable": "yes" if x.reliable else "⚠ no",
+        }
+        for x in sv.refits
+    ]
+    L.append("\n" + md_table(pd.DataFrame(rows)))
+    if sv.unreliable_refits:
+        bad = ", ".join(f"{x.model}/{x.scenario}" for x in sv.unreliable_refits)
+        L.append(f"\n⚠ Refits that failed the diagnostics gate: {bad}")
+    if sv.psense:
         L.append(
             "\nPower-scaling sensitivity (ArviZ psense; a value above 0.05 flags sensitivity):\n"
         )
-        L.append(md_table(pd.DataFrame(sv["psense"])))
+        L.append(md_table(pd.DataFrame([asdict(x) for x in sv.psense])))
     if "sensitivity" in r.figures:
         L.append(f"\n![Prior sensitivity]({r.figures['sensitivity']})")
     return L
@@ -409,21 +408,21 @@ def _sensitivity_section(r: Results) -> list[str]:
 def _loo_section(r: Results) -> list[str]:
     L = []
     km, tu = r.kaplan_meier, r.time_unit
-    if km and km.get("survival_control") is not None:
+    if km is not None:
         L.append(
-            f"\nKaplan–Meier at {km['landmark']:g} {tu}: control {km['survival_control']:.3f}, "
-            f"treatment {km['survival_treatment']:.3f}."
+            f"\nKaplan–Meier at {km.landmark:g} {tu}: control {km.survival_control:.3f}, "
+            f"treatment {km.survival_treatment:.3f}."
         )
     if r.loo is not None and r.loo.table:
         L += [
             "\n## Model comparison (PSIS-LOO)",
-            md_table(pd.DataFrame(r.loo.table)),
+            md_table(pd.DataFrame([asdict(x) for x in r.loo.table])),
             "\n" + r.loo.verdict,
         ]
-        bad = {n: v for n, v in r.loo.pareto_k.items() if v["n_k_above_0.7"]}
+        bad = {n: v for n, v in r.loo.pareto_k.items() if v.n_k_above_0_7}
         if bad:
             L.append(
                 "\nPareto k > 0.7 for some patients (LOO less reliable): "
-                + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items())
+                + ", ".join(f"{n}: {v.n_k_above_0_7}" for n, v in bad.items())
             )
     return L

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..config.next_phase import NextPhase
 from ..core.escape import md_text
 from ..core.text import md_table
-from ..nextphase.grid import NextPhaseResults
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
-from ..plots.style import save
+from ..results.next_phase import NextPhaseResults
 from .html import bullets, cell, p, table
 
 # ----------------------------------------------------------------------------- report
@@ -82,19 +82,17 @@ def oc_md(oc: pd.DataFrame) -> str:
 def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str]:
     """What was simulated, one item each (report.md and report.html)."""
     s, tu = res.settings, time_unit or time_unit_of(res)
-    acc = s["accrual"]
-    weights = list(acc.get("weights", [1.0]))
+    weights = list(s.accrual.weights or [1.0])
     rates = "" if len(weights) == 1 else f" (relative rates {weights} in equal segments)"
-    drop = s["dropout_rate"]
-    cut = s.get("calendar_cut")
+    drop, cut = s.dropout_rate, s.calendar_cut
     return [
-        f"Simulated trials: {s['trials']} per design (design prior × population × events), "
-        f"{s['oc_trials']} per OC point (population × events × true HR)",
+        f"Simulated trials: {s.trials} per design (design prior × population × events), "
+        f"{s.oc_trials} per OC point (population × events × true HR)",
         patients_text(s).capitalize(),
-        f"Accrual over {acc['time']:g} {tu}{rates}",
+        f"Accrual over {s.accrual.time:g} {tu}{rates}",
         f"Dropout: exponential, {drop:g} per {tu.removesuffix('s')}" if drop else "Dropout: none",
-        f"Allocation: {s['allocation']:g} of randomised patients to treatment",
-        f"Size: {s['patients_per_event']:g} patients randomised per target event",
+        f"Allocation: {s.allocation:g} of randomised patients to treatment",
+        f"Size: {s.patients_per_event:g} patients randomised per target event",
         "Analysis at the target event count"
         + (f" or at {cut:g} {tu} after the first randomisation, whichever is first" if cut else ""),
         f"Analysis: {res.analysis}",
@@ -102,17 +100,10 @@ def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str
 
 
 def report_section(
-    res: NextPhaseResults | dict, figures: dict[str, str], time_unit: str = "time units"
+    res: NextPhaseResults, figures: dict[str, str], time_unit: str = "time units"
 ) -> str:
-    """Markdown for report.md (from the results or their results.json form): what was simulated,
-    the design table, OC, and the next-phase figures among ``figures``."""
-    if isinstance(res, dict):
-        res = NextPhaseResults.from_dict(res)
-    figures = {
-        k.removeprefix("next_phase: "): v
-        for k, v in figures.items()
-        if k.startswith("next_phase: ")
-    }
+    """Markdown for report.md: what was simulated, the design table, OC, and the next-phase
+    figures among ``figures``."""
     tu = time_unit_of(res, time_unit)
     L = [
         "\n## Next-phase trial simulation",
@@ -138,8 +129,9 @@ def report_section(
     ]
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
-    for name, path in figures.items():
-        L.append(f"\n![{name} ({analysis_short(res)})]({path})")
+    for key, name in NEXT_PHASE_FIGURES.items():
+        if key in figures:
+            L.append(f"\n![{name} ({analysis_short(res)})]({figures[key]})")
     return "\n".join(L) + "\n"
 
 
@@ -150,8 +142,7 @@ def analysis_short(res: NextPhaseResults) -> str:
 
 def oc_alpha(res: NextPhaseResults) -> float | None:
     """The level to mark on the OC figure: the frequentist analyses' alpha; none for Bayes."""
-    bayes = res.settings.get("analysis", {}).get("method") == "bayes"
-    return None if bayes else res.settings["alpha"]
+    return None if res.settings.analysis.method == "bayes" else res.settings.alpha
 
 
 def biomarker_axis(res: NextPhaseResults) -> str:
@@ -159,12 +150,12 @@ def biomarker_axis(res: NextPhaseResults) -> str:
     return f"{bm}, {res.biomarker_unit}" if res.biomarker_unit else bm
 
 
-def patients_text(settings: dict) -> str:
+def patients_text(settings: NextPhase) -> str:
     """Where a simulated trial's patients come from (``next_phase.covariates``)."""
-    if settings.get("covariates", "resample") == "fitted":
+    if settings.covariates == "fitted":
         return (
             "patients drawn from a Gaussian copula fitted to the cohort's covariates and biomarker "
-            f"(data marginals and correlations; a synthetic cohort of {settings['fitted_cohort']})"
+            f"(data marginals and correlations; a synthetic cohort of {settings.fitted_cohort})"
         )
     return "patients resampled from the fitted cohort"
 
@@ -174,11 +165,11 @@ def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
     rows = [*res.designs, *res.oc]
     failed = sum(r.analysis_failed for r in rows)
     div = sum(r.analysis_divergent for r in rows)
-    total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings["oc_trials"]
+    total = sum(d.trials for d in res.designs) + len(res.oc) * res.settings.oc_trials
     text = (
         f"Analyses without a result (counted as no success): {failed} of {total} simulated trials"
     )
-    if res.settings.get("analysis", {}).get("method") == "bayes":
+    if res.settings.analysis.method == "bayes":
         text += f"; Bayesian fits with divergent transitions (kept): {div}"
     errors = [e for r in rows for e in r.analysis_errors]
     if not errors:
@@ -193,29 +184,46 @@ def csv_designs(res: NextPhaseResults) -> pd.DataFrame:
     return res.designs_table().rename(columns={"expected_duration": f"expected_duration_{tu}"})
 
 
-def write_next_phase(
-    out, res: NextPhaseResults, dpi: int = 110, figures: bool = True, label: str | None = None
-) -> dict[str, str]:
-    """Tables and figures into an OutputDir; returns the figure paths by title."""
-    df, oc = res.designs_table(), res.oc_table()
+def write_next_phase_tables(out, res: NextPhaseResults) -> None:
+    """tables/next_phase_designs.csv and tables/next_phase_oc.csv."""
     out.write_csv("tables/next_phase_designs.csv", csv_designs(res))
-    out.write_csv("tables/next_phase_oc.csv", oc)
-    figs, how = {}, analysis_short(res)
-    if figures and len(df):
-        fig = assurance_vs_events(df, res.design_priors, label=label, analysis=how)
-        save(fig, out.path("figures/next_phase_events.png"), dpi)
-        figs["assurance vs events"] = "figures/next_phase_events.png"
+    out.write_csv("tables/next_phase_oc.csv", res.oc_table())
+
+
+#: next-phase figure keys (in results.figures) and their titles in the reports
+NEXT_PHASE_FIGURES = {
+    "next_phase_events": "assurance vs events",
+    "next_phase_cutoff": "assurance vs cut-off",
+    "next_phase_oc": "operating characteristics",
+}
+
+
+def next_phase_figures(plan, res: NextPhaseResults, label: str | None = None) -> None:
+    """The next-phase figures, each with its caption."""
+    df, oc, how = res.designs_table(), res.oc_table(), analysis_short(res)
+    if len(df):
+        plan.add(
+            "next_phase_events",
+            f"Assurance against the number of events, per design prior and population "
+            f"(±2 Monte Carlo SE); analysis of each simulated trial: {how}.",
+            lambda: assurance_vs_events(df, res.design_priors, label=label, analysis=how),
+        )
         if df["cutoff"].notna().any():
-            fig = assurance_vs_cutoff(
-                df, res.design_priors, label=label, analysis=how, biomarker=biomarker_axis(res)
+            plan.add(
+                "next_phase_cutoff",
+                "Assurance against the enrichment cut-off, per number of events; dashed: all "
+                f"comers (±2 Monte Carlo SE); analysis: {how}.",
+                lambda: assurance_vs_cutoff(
+                    df, res.design_priors, label=label, analysis=how, biomarker=biomarker_axis(res)
+                ),
             )
-            save(fig, out.path("figures/next_phase_cutoff.png"), dpi)
-            figs["assurance vs cut-off"] = "figures/next_phase_cutoff.png"
-    if figures and len(oc):
-        fig = oc_curves(oc, oc_alpha(res), res.settings["design_hr"], label=label, analysis=how)
-        save(fig, out.path("figures/next_phase_oc.png"), dpi)
-        figs["operating characteristics"] = "figures/next_phase_oc.png"
-    return figs
+    if len(oc):
+        plan.add(
+            "next_phase_oc",
+            "Operating characteristics: P(success | true HR) per population and number of events "
+            f"(±2 Monte Carlo SE); analysis: {how}.",
+            lambda: oc_curves(oc, oc_alpha(res), res.settings.design_hr, label=label, analysis=how),
+        )
 
 
 def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[list]:
@@ -227,10 +235,9 @@ def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[li
     ]
 
 
-def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
+def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> list:
     """Blocks of the report.html section (``html_report`` helpers; ``fig`` numbers the figures):
     the same content as report.md's section."""
-    res = NextPhaseResults.from_dict(d)
     tu = time_unit_of(res, time_unit)
     t = design_table(res, tu)
     out = [
@@ -252,8 +259,8 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
     if res.oc:
         w = oc_wide(res.oc_table())
         out.append(table(list(w.columns), _html_rows(w), "P(success | true HR)"))
-    for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
-        out += fig(f"next_phase: {key}", f"Next phase: {key} ({analysis_short(res)})")
+    for key, name in NEXT_PHASE_FIGURES.items():
+        out += fig(key, f"Next phase: {name} ({analysis_short(res)})")
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))

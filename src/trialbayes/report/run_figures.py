@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..config.priors import prior_draws
-from ..core.text import level_text
-from ..plots.general import forest_plot, hr_posterior_plot
+from ..core.text import eq_text, level_text, prob
+from ..plots.general import forest_plot, forest_row, hr_posterior_plot
 from ..plots.journal import (
     hr_curve_figure,
     km_agreement,
@@ -18,19 +17,8 @@ from ..plots.journal import (
     km_figure,
     prior_posterior_figure,
 )
-from ..plots.style import save
 from ..results.model import Results
-from .writer import OutputSettings
-
-N_PRIOR_DRAWS = 4000
-
-
-def prior_group(pem, seed: int) -> dict[str, np.ndarray]:
-    """Draws of the treatment (and interaction) priors as the model carries them."""
-    out = {"treatment": prior_draws(pem.priors["treatment"], N_PRIOR_DRAWS, seed)}
-    if pem.design.basis is not None:
-        out["interaction"] = prior_draws(pem.priors["interaction"], N_PRIOR_DRAWS, seed + 1)
-    return out
+from .plan import FigurePlan, OutputSettings
 
 
 def attach_prior(idata, draws: dict[str, np.ndarray]) -> None:
@@ -42,120 +30,96 @@ def attach_prior(idata, draws: dict[str, np.ndarray]) -> None:
     idata["prior"] = xr.DataTree(ds)
 
 
-def save_figure(out, r: Results, key: str, fig, caption: str, dpi: int) -> None:
-    """Write figure ``key`` and record its path and caption in the results."""
-    path = f"figures/{key}.png"
-    save(fig, out.path(path), dpi)
-    r.figures[key] = path
-    r.figure_captions[key] = caption
-
-
 def arm_labels(data) -> tuple[str, str]:
     return data.arm_display(False), data.arm_display(True)
 
 
 def model_figures(
-    out, s: OutputSettings, data, run, name: str, draws: dict, prior: dict, label
+    plan: FigurePlan, s: OutputSettings, data, run, name: str, draws: dict, prior: dict, label
 ) -> None:
     """Posterior HR, KM with the model's survival, HR along the biomarker, prior vs posterior."""
     r: Results = run.results
     m, pem, tabs = r.models[name], run.models[name], run.tables["per_model"][name]
-    dpi, te, lv = s.dpi, m.treatment_effect, s.level
-    save_figure(
-        out,
-        r,
+    te, lv = m.treatment_effect, s.level
+    plan.add(
         f"hr_posterior_{name}",
-        hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
-        "axis; "
-        f"the shaded area is P(HR < 1) = {te.p_benefit:.3f}.",
-        dpi,
+        f"axis; the shaded area is P(HR < 1) {eq_text(prob(te.p_benefit, te.n_draws))}.",
+        lambda: hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
     )
-    save_figure(out, r, f"survival_{name}", *_km(r, data, run, name, label, lv), dpi)
+    plan.add(f"survival_{name}", *_km(r, data, run, name, label, lv))
     pairs = {f"treatment: {m.estimand}": (prior["treatment"], draws["treatment"])}
     if "interaction" in prior:
         scale = "log " if pem.design.basis.log else ""
         key = f"treatment × {pem.spec.biomarker} (per SD of {scale}{pem.spec.biomarker})"
         pairs[key] = (prior["interaction"], draws["interaction"])
-    save_figure(
-        out,
-        r,
+    plan.add(
         f"prior_posterior_{name}",
-        prior_posterior_figure(
+        f"Model {name}: prior (dashed) and posterior (shaded) densities on the log hazard-ratio "
+        "axis (hazard ratio on the top axis); the further the posterior from the prior, the more "
+        "the data dominate.",
+        lambda: prior_posterior_figure(
             pairs, title=f"{name}: prior and posterior (log-HR scale)", label=label
         ),
-        f"Model {name}: prior (dashed) and posterior (shaded) densities on the log hazard-ratio "
-        "axis "
-        "(hazard ratio on the top axis); the further the posterior from the prior, the more the "
-        "data "
-        "dominate.",
-        dpi,
     )
     if "hr_curve" in tabs:
-        save_figure(out, r, f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv), dpi)
+        plan.add(f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv))
 
 
 def _km(r: Results, data, run, name: str, label, lv: float):
+    """(caption, draw) of the Kaplan–Meier figure with the model's survival."""
     m, tabs, tu = r.models[name], run.tables["per_model"][name], r.time_unit
     lm, f, arms = r.setting("landmark"), data.frame, arm_labels(data)
     km_lm = lm if lm is not None and lm <= float(f["time"].max()) else None
     agree = km_agreement(run.tables["km"], tabs["survival_curves"], km_lm, arms)
-    fig = km_figure(
-        f["time"],
-        f["event"],
-        f["treat"],
-        tabs["survival_curves"],
-        arm_labels=arms,
-        landmark=lm,
-        unit=tu,
-        title=f"{name}: Kaplan–Meier and model survival",
-        label=label,
-        level=lv,
-    )
     cap = (
         f"Model {name}: Kaplan–Meier curves per arm (solid, ticks = censored patients) with the "
-        "model's "
-        f"standardised survival (dashed median, shaded {level_text(lv)} credible band) and the numbers "
-        "at risk; "
-        f"dotted line: the landmark ({lm:g} {tu}). Posterior predictive check for censored data — "
+        f"model's standardised survival (dashed median, shaded {level_text(lv)} credible band) "
+        f"and the numbers at risk; dotted line: the landmark ({lm:g} {tu}). Posterior predictive "
+        "check for censored data — "
         + km_caption(agree, km_lm, tu, lv)
         + _difference_sentence(agree, m.survival, arms, lv)
     )
-    return fig, cap
+
+    def draw():
+        return km_figure(
+            f["time"], f["event"], f["treat"], tabs["survival_curves"], arm_labels=arms,
+            landmark=lm, unit=tu, title=f"{name}: Kaplan–Meier and model survival", label=label,
+            level=lv,
+        )  # fmt: skip
+
+    return cap, draw
 
 
 def _hr_curve(r: Results, run, name: str, label, lv: float):
+    """(caption, draw) of the HR-along-the-biomarker figure."""
     pem, c = run.models[name], run.tables["per_model"][name]["hr_curve"]
     b = pem.spec.biomarker
     unit = r.unit_of(b)
     cuts = (r.setting("subgroup_cutoffs") or []) if r.setting("biomarker") == b else []
     spline = pem.design.basis.kind == "spline"
-    fig = hr_curve_figure(
-        c,
-        b,
-        unit,
-        pem.design.biomarker_values,
-        cuts,
-        cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
-        log_x=pem.design.basis.log,
-        title=f"{name}: treatment HR by {b}",
-        label=label,
-        level=lv,
-        cox_label="Cox, log-linear term only" if spline else "Cox estimate",
-    )
     cap = (
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
-        + f" on a log axis — posterior median and {level_text(lv)} credible band, Cox estimate dashed; "
-        f"middle: posterior probability that the HR is {_below_words(c)}; bottom: the observed "
-        f"distribution of {b}"
+        + f" on a log axis — posterior median and {level_text(lv)} credible band, Cox estimate "
+        f"dashed; middle: posterior probability that the HR is {_below_words(c)}; bottom: the "
+        f"observed distribution of {b}"
         + (
             f"; dotted lines: subgroup cut-offs {', '.join(f'{x:g}' for x in cuts)}."
             if cuts
             else "."
         )
     )
-    return fig, cap
+
+    def draw():
+        return hr_curve_figure(
+            c, b, unit, pem.design.biomarker_values, cuts,
+            cox=c.rename(columns={"cox_median": "median"})[["biomarker", "median"]],
+            log_x=pem.design.basis.log, title=f"{name}: treatment HR by {b}", label=label,
+            level=lv, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
+        )  # fmt: skip
+
+    return cap, draw
 
 
 def _below_words(curve) -> str:
@@ -183,29 +147,17 @@ def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
     )
 
 
-def sensitivity_figure(out, s: OutputSettings, sens, r: Results, label) -> None:
-    rows = [
-        {
-            "group": f"model {x['model']}",
-            "label": x["scenario"],
-            "hr": x["hr_median"],
-            "lower": x["hr_lower"],
-            "upper": x["hr_upper"],
-            "kind": "bayes",
-            "p": x.get("p_hr_below_1"),
-        }
-        for x in sens["table"].to_dict(orient="records")
-    ]
+def sensitivity_figure(plan: FigurePlan, s: OutputSettings, sens, label) -> None:
+    """Every model's treatment HR under every prior scenario (one forest)."""
+    rows = [forest_row(f"model {x.model}", x.scenario, x.treatment) for x in sens.refits]
     lv = s.level
-    save_figure(
-        out,
-        r,
+    plan.add(
         "sensitivity",
-        forest_plot(rows, title="Treatment HR under each prior scenario", label=label, level=lv),
-        f"Treatment hazard ratio (posterior median, {level_text(lv)} CrI) and P(HR < 1) of each model "
-        "refitted "
-        "under each named prior scenario, grouped by model.",
-        s.dpi,
+        f"Treatment hazard ratio (posterior median, {level_text(lv)} CrI) and P(HR < 1) of each "
+        "model refitted under each named prior scenario, grouped by model.",
+        lambda: forest_plot(
+            rows, title="Treatment HR under each prior scenario", label=label, level=lv
+        ),
     )
 
 

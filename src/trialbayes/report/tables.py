@@ -1,43 +1,22 @@
-"""CSV tables of a patient-level :class:`~trialbayes.results.model.Results`: coefficients, subgroups,
-diagnostics, and the forest plot's rows. Every number comes from the typed results."""
+"""CSV tables of a patient-level :class:`~trialbayes.results.model.Results`: coefficients,
+subgroups, diagnostics, and the forest plot's rows. Every number comes from the typed results;
+column names follow the results vocabulary (:mod:`trialbayes.results.model`)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pandas as pd
 
+from ..plots.general import forest_row
 from ..results.model import Results
 
 
 def coefficient_table(r: Results) -> pd.DataFrame:
-    rows = []
-    for name, m in r.models.items():
-        for c in m.coefficients:
-            cox = (
-                {}
-                if c.cox is None
-                else {
-                    "cox_hr": c.cox.hr,
-                    "cox_hr_lower": c.cox.lower,
-                    "cox_hr_upper": c.cox.upper,
-                    "cox_level": c.cox.level,
-                    "cox_log_hr": c.cox.log_hr,
-                    "cox_se": c.cox.se,
-                    "cox_p": c.cox.p,
-                }
-            )
-            rows.append(
-                {
-                    "model": name,
-                    "term": c.term,
-                    "unit": c.unit,
-                    **c.posterior.flat(),
-                    "log_hr_mean": c.posterior.log_mean,
-                    "log_hr_sd": c.posterior.log_sd,
-                    "n_draws": c.posterior.n_draws,
-                    **cox,
-                }
-            )
-    return pd.DataFrame(rows)
+    """tables/coefficients.csv: one row per model term (:meth:`Coefficient.flat`)."""
+    return pd.DataFrame(
+        [{"model": name, **c.flat()} for name, m in r.models.items() for c in m.coefficients]
+    )
 
 
 def subgroup_table(r: Results) -> pd.DataFrame:
@@ -65,67 +44,29 @@ def subgroup_table(r: Results) -> pd.DataFrame:
 
 
 def diagnostics_table(r: Results) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "model": n,
-                "reliable": m.reliable,
-                **{
-                    k: v
-                    for k, v in m.diagnostics.items()
-                    if k not in ("thresholds", "failures", "reliable")
-                },
-                "failures": "; ".join(m.diagnostics["failures"]),
-            }
-            for n, m in r.models.items()
-        ]
-    )
+    rows = []
+    for n, m in r.models.items():
+        d = asdict(m.diagnostics)
+        d.pop("thresholds")
+        rows.append({"model": n, **d, "failures": "; ".join(m.diagnostics.failures)})
+    return pd.DataFrame(rows)
 
 
 def forest_rows(r: Results) -> list[dict]:
-    """Forest rows grouped by model: posterior and Cox treatment HR, then the biomarker subgroups;
-    ``p`` = P(HR < 1) of each posterior."""
+    """Forest rows grouped by model: posterior and Cox treatment HR, then the biomarker subgroups
+    (conditional HRs) of a model with the interaction."""
     rows = []
     for name, m in r.models.items():
-        te, grp = m.treatment_effect, f"model {name}"
-        rows.append(
-            {
-                "group": grp,
-                "label": "treatment (posterior)",
-                "hr": te.median,
-                "lower": te.lower,
-                "upper": te.upper,
-                "kind": "bayes",
-                "p": te.p_benefit,
-            }
-        )
+        grp = f"model {name}"
+        rows.append(forest_row(grp, "treatment (posterior)", m.treatment_effect))
         c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
-            rows.append(
-                {
-                    "group": grp,
-                    "label": "treatment (Cox)",
-                    "hr": c.hr,
-                    "lower": c.lower,
-                    "upper": c.upper,
-                    "kind": "cox",
-                }
-            )
+            rows.append(forest_row(grp, "treatment (Cox)", c))
         if m.spec.get("biomarker") and m.subgroups:
-            unit = f" {m.subgroups.unit}" if m.subgroups.unit else ""
-            for g in m.subgroups.groups:
+            sg = m.subgroups
+            unit = f" {sg.unit}" if sg.unit else ""
+            for g in sg.groups:
                 if g.conditional is not None:
-                    s = g.conditional
-                    label = f"{m.subgroups.biomarker} {g.label}{unit} (n={g.n}, events={g.events})"
-                    rows.append(
-                        {
-                            "group": grp,
-                            "label": label,
-                            "hr": s.median,
-                            "lower": s.lower,
-                            "upper": s.upper,
-                            "kind": "bayes",
-                            "p": s.p_benefit,
-                        }
-                    )
+                    label = f"{sg.biomarker} {g.label}{unit} (n={g.n}, events={g.events})"
+                    rows.append(forest_row(grp, label, g.conditional))
     return rows

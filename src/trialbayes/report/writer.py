@@ -10,17 +10,20 @@ from pathlib import Path
 
 from ..core.outputs import OutputDir
 from ..results.model import Results
+from .calibration import calibration_view, render_calibration_report
 from .html import render as render_html
 from .html_patient import patient_view
 from .html_published import published_view
 from .markdown import render_patient_report
 from .markdown_published import render_published_report
+from .plan import FigurePlan, OutputSettings
 
 #: the one dispatch on a run's kind: (report.md renderer, report.html view)
 REPORTS: dict[str, tuple[Callable[[Results], str], Callable[[Results, Path], dict]]] = {
     "patient_level": (render_patient_report, patient_view),
     "reconstructed": (render_patient_report, patient_view),
     "published": (render_published_report, published_view),
+    "calibration": (render_calibration_report, calibration_view),
 }
 
 
@@ -31,20 +34,6 @@ def render_reports(results: Results, root: Path, html: bool = True) -> dict[str,
     if html:
         out["report.html"] = render_html(view(results, root))
     return out
-
-
-@dataclass(frozen=True)
-class OutputSettings:
-    """What writing a run needs of its config (resolved by the route): figures and their
-    resolution, report.html, the credible level of figure bands, and the seed and config hash
-    recorded in posterior files."""
-
-    dpi: int = 110
-    figures: bool = True
-    html: bool = True
-    level: float = 0.95
-    seed: int = 0
-    config_hash: str = ""
 
 
 @dataclass
@@ -61,24 +50,23 @@ class RunResult:
 
 def write_run(
     results: Results,
-    provenance: dict,
     out_root: str | Path,
     artefacts: Callable[[OutputDir], None],
+    figures: FigurePlan,
+    settings: OutputSettings,
+    run_facts: dict | None = None,
     csv_label: str | None = None,
-    html: bool = True,
 ) -> Path:
-    """Write a run atomically. ``artefacts(out)`` writes the route's tables / figures and fills
-    ``results.figures``; everything else is rendered here from ``results`` (``html``: also the
-    self-contained report.html, figures embedded)."""
+    """Write a run atomically, changing nothing in ``results``: ``artefacts(out)`` writes the
+    route's tables and posterior files, ``figures`` are drawn, then results.json (exactly
+    ``results.to_dict()``), provenance.json (the provenance, the whole config and ``run_facts``
+    such as wall times) and the reports rendered from ``results``."""
     with OutputDir(out_root, results.config_name, csv_label=csv_label) as out:
         artefacts(out)
-        results.provenance = {
-            k: v
-            for k, v in provenance.items()
-            if k not in ("timings_seconds", "wall_seconds", "config")
-        }
-        out.write_json("results.json", results.to_dict())
-        out.write_json("provenance.json", provenance)
-        for name, text in render_reports(results, out.staging, html).items():
+        figures.render(out, settings.dpi)
+        data = results.to_dict()
+        out.write_json("results.json", data)
+        out.write_json("provenance.json", {**(data["provenance"] or {}), **(run_facts or {})})
+        for name, text in render_reports(results, out.staging, settings.html).items():
             out.write_text(name, text)
         return out.commit()

@@ -1,7 +1,18 @@
-"""The typed results model of every route (HRSummary, ModelResult, Results, ...) and reading
-results.json back."""
+"""The typed results model of every route (HRSummary, ModelResult, Results and the typed
+sections), reading results.json back (2.x files migrated), and its JSON Schema."""
 
-from .io import load_results
-from .model import HRSummary, ModelResult, Results, Setting
+from .io import load_results, results_from_dict, results_schema
+from .model import SCHEMA_VERSION, ModelResult, Results, Setting
+from .summaries import HRSummary, Quantity
 
-__all__ = ["HRSummary", "ModelResult", "Results", "Setting", "load_results"]
+__all__ = [
+    "HRSummary",
+    "ModelResult",
+    "Quantity",
+    "Results",
+    "SCHEMA_VERSION",
+    "Setting",
+    "load_results",
+    "results_from_dict",
+    "results_schema",
+]

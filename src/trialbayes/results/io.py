@@ -1,65 +1,76 @@
-"""Reading a run's results.json back into the typed results (``trialbayes report OUTDIR``)."""
+"""results.json back into the typed results, and the JSON Schema of the results.
+
+``load_results`` validates the file against the types (ranges included: probabilities in [0, 1],
+booleans are booleans, levels in (0, 1)) and returns the same object ``Results.to_dict()`` wrote;
+a 2.x file (the previous schema) is migrated first. A file that is not valid results raises
+:class:`~trialbayes.core.errors.DataError` naming the key. ``results_schema()`` is the JSON Schema
+generated from the types (kept in ``src/trialbayes/results/results.schema.json``; a test keeps it
+current).
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import types
-import typing
 from pathlib import Path
 
-from .model import HRSummary, Results
+from pydantic import ValidationError
+
+from ..core.errors import DataError
+from .migrate import from_2x
+from .model import SCHEMA_VERSION, Results, results_adapter
+
+SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
 
-def from_dict(cls, data):
-    """Rebuild a results object (e.g. :class:`Results`) from its ``to_dict()`` / results.json form,
-    guided by the dataclass type hints. Used by ``trialbayes report OUTDIR``."""
-
-    def build(tp, v):
-        if v is None:
-            return None
-        origin, args = typing.get_origin(tp), typing.get_args(tp)
-        if origin in (typing.Union, types.UnionType):
-            inner = [a for a in args if a is not type(None)]
-            return build(inner[0], v) if len(inner) == 1 else v
-        if origin is dict and args:
-            return {k: build(args[1], x) for k, x in v.items()}
-        if origin is list and args:
-            return [build(args[0], x) for x in v]
-        if dataclasses.is_dataclass(tp):
-            hints = typing.get_type_hints(tp)
-            return tp(
-                **{
-                    f.name: build(hints[f.name], v[f.name])
-                    for f in dataclasses.fields(tp)
-                    if f.name in v
-                }
-            )
-        return v
-
-    return build(cls, data)
-
-
-def load_results(path) -> Results:
-    """Read a run's results.json back into :class:`Results` (schema 2.x only)."""
-    d = json.loads(Path(path).read_text())
-    if not str(d.get("schema_version", "")).startswith("2."):
-        raise ValueError(
-            f"{path}: schema_version {d.get('schema_version')!r}; this trialbayes reads 2.x"
+def results_from_dict(d: dict, source: str = "results") -> Results:
+    """A results dictionary (results.json's content) as typed :class:`Results`; 2.x migrated."""
+    if not isinstance(d, dict):
+        raise DataError(f"{source}: not a JSON object")
+    version = str(d.get("schema_version", ""))
+    major = version.split(".")[0]
+    if major == "2":
+        d = from_2x(d)
+    elif major != SCHEMA_VERSION.split(".")[0]:
+        raise DataError(
+            f"{source}: schema_version {version or 'missing'!r}; this trialbayes reads "
+            f"{SCHEMA_VERSION} and 2.x"
         )
-    r = from_dict(Results, d)
-    r.sections = _revive_sections(r.sections)
-    return r
+    try:  # strict: a boolean is true/false, a number a number (not "no", not "0.5")
+        return results_adapter().validate_json(json.dumps(d), strict=True)
+    except ValidationError as err:
+        raise DataError(f"{source} is not valid results:\n{_errors(err)}") from None
 
 
-def _revive_sections(sections: dict) -> dict:
-    """HR summaries nested in free-form sections (subgroup shrinkage) back to HRSummary."""
-    sg = sections.get("subgroup_shrinkage")
-    if sg:
-        for g in sg["groups"]:
-            g["unshrunk"], g["shrunk"] = (
-                from_dict(HRSummary, g["unshrunk"]),
-                from_dict(HRSummary, g["shrunk"]),
-            )
-        sg["overall_mu"] = from_dict(HRSummary, sg["overall_mu"])
-    return sections
+def load_results(path: str | Path) -> Results:
+    """Read a run's results.json back into :class:`Results`."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not JSON ({exc})") from None
+    return results_from_dict(d, str(path))
+
+
+def results_schema() -> dict:
+    """The JSON Schema of results.json, generated from the types."""
+    schema = results_adapter().json_schema(mode="serialization")
+    schema["title"] = f"trialbayes results, schema_version {SCHEMA_VERSION}"
+    return schema
+
+
+def write_schema(path: str | Path = SCHEMA_FILE) -> Path:
+    """Write :func:`results_schema` (after a change of the results types; a test compares)."""
+    path = Path(path)
+    path.write_text(json.dumps(results_schema(), indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def _errors(err: ValidationError, limit: int = 8) -> str:
+    lines = []
+    for e in err.errors()[:limit]:
+        loc = ".".join(str(p) for p in e["loc"])
+        lines.append(f"  - {loc}: {e['msg']} (got {str(e.get('input'))[:60]!r})")
+    more = len(err.errors()) - limit
+    return "\n".join(lines + ([f"  - ... and {more} more"] if more > 0 else []))

@@ -1,157 +1,68 @@
 """The typed results model: every number a run reports lives here, computed once.
 
-One hazard-ratio summary type (:class:`HRSummary`) with one vocabulary — ``median``, ``lower``,
-``upper`` (the equal-tailed credible interval at ``level``), ``p_hr_below[t]`` = P(HR < t) and
-``p_hr_above[t]`` = P(HR > t), keyed by the threshold written with ``:g`` ("1", "0.8", "1.1").
-Flat tables use the same names with an ``hr_`` prefix (``hr_median``, ``hr_lower``, ``hr_upper``,
-``level``, ``p_hr_below_1``, ``p_hr_above_1.1``).
+Vocabulary (one name for one thing, across the package, its tables and results.json):
 
-A run's :class:`Results` has a ``kind`` (``patient_level``, ``reconstructed``, ``published``), the
-``schema_version`` below (changed whenever the JSON shape changes), the resolved ``settings`` (each
-with where it came from: ``config`` or ``derived`` and the rule), run-level ``flags`` and, per
-patient-level model, a :class:`ModelResult` with its own flags. ``Results.to_dict()`` is what
-``results.json`` holds; CSV tables, reports and the CLI headline are rendered from these objects.
+* **An HR is an** :class:`HRSummary`: ``median`` (the posterior median; for a frequentist or
+  published estimate, the point estimate), ``lower`` / ``upper`` (the equal-tailed interval at
+  ``level``), ``log_mean`` / ``log_sd`` (log scale), ``p_hr_below[t]`` = P(HR < t) and
+  ``p_hr_above[t]`` = P(HR > t) keyed by the threshold written with ``:g`` ("1", "0.8", "1.1"),
+  ``n_draws`` (None: exact), ``method`` (``draws``: posterior draws; ``normal``: a closed-form
+  normal posterior; ``cox``: a Cox partial-likelihood fit with its Wald interval; ``published``: a
+  published estimate) and, for frequentist estimates only, ``p_value``. A ratio of two HRs (a
+  contrast) is an HRSummary too.
+* **The credible (or confidence) level** is ``level`` in every signature and field.
+* ``p_value`` is a frequentist p-value; ``p_hr_below`` / ``p_hr_above`` are posterior
+  probabilities; ``alpha`` is only ever a significance level.
+* Flat tables (CSV) use the same names, prefixed where a row holds several HRs: ``median``,
+  ``lower``, ``upper``, ``level``, ``p_hr_below_1``, ``p_hr_above_1.1``; ``cox_median``, ...
+* ``SamplerSpec`` (config) says how to sample; ``inference.sampler.SamplerRunner`` samples.
+
+A run's :class:`Results` has a ``kind`` (``patient_level``, ``reconstructed``, ``published``,
+``calibration``), the ``schema_version`` below (changed whenever the JSON shape changes), the
+resolved ``settings`` (each with where it came from), run-level ``flags``, and typed sections.
+``Results.to_dict()`` is exactly what ``results.json`` holds (:mod:`.io` reads it back into the
+same object and keeps the JSON Schema generated from these types); CSV tables, reports and the CLI
+headline are rendered from these objects.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
 
-import numpy as np
-from scipy import stats
+from pydantic import TypeAdapter
 
 from ..core.flags import Flag
-from ..core.text import level_text
+from .calibration import CalibrationSummary
+from .next_phase import NextPhaseResults
+from .published import PublishedEstimateResult, PublishedSections
+from .sections import (
+    DataSummary,
+    GateResult,
+    KaplanMeierAt,
+    LooComparison,
+    Provenance,
+    ReconstructionQuality,
+    SensitivityResults,
+    SyntheticTruth,
+)
+from .summaries import HRSummary, Probability, Quantity
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "3.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
-Kind = Literal["patient_level", "reconstructed", "published"]
-
-
-def tkey(t: float) -> str:
-    """The key of a threshold in ``p_hr_below`` / ``p_hr_above``: 1.0 -> "1", 0.8 -> "0.8"."""
-    return f"{float(t):g}"
-
-
-# ----------------------------------------------------------------------------- HR summary
-@dataclass(frozen=True)
-class HRSummary:
-    """Posterior (or closed-form normal) summary of a hazard ratio, from its log scale."""
-
-    median: float
-    lower: float
-    upper: float
-    level: float
-    log_mean: float
-    log_sd: float
-    p_hr_below: dict[str, float]
-    p_hr_above: dict[str, float]
-    n_draws: int | None = None  # None: exact (closed form)
-
-    @classmethod
-    def from_log_draws(
-        cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
-    ) -> HRSummary:
-        v = np.asarray(log_hr, float).ravel()
-        lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
-        return cls(
-            median=float(np.exp(med)),
-            lower=float(np.exp(lo)),
-            upper=float(np.exp(hi)),
-            level=level,
-            log_mean=float(v.mean()),
-            log_sd=float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            p_hr_below={tkey(t): float((v < math.log(t)).mean()) for t in _seq(thresholds)},
-            p_hr_above={tkey(t): float((v > math.log(t)).mean()) for t in _seq(harm)},
-            n_draws=int(v.size),
-        )
-
-    @classmethod
-    def from_normal(
-        cls, mean: float, sd: float, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
-    ) -> HRSummary:
-        z = stats.norm.ppf((1 + level) / 2)
-        return cls(
-            median=math.exp(mean),
-            lower=math.exp(mean - z * sd),
-            upper=math.exp(mean + z * sd),
-            level=level,
-            log_mean=float(mean),
-            log_sd=float(sd),
-            p_hr_below={
-                tkey(t): float(stats.norm.cdf(math.log(t), mean, sd)) for t in _seq(thresholds)
-            },
-            p_hr_above={tkey(t): float(stats.norm.sf(math.log(t), mean, sd)) for t in _seq(harm)},
-            n_draws=None,
-        )
-
-    @property
-    def p_benefit(self) -> float:
-        """P(HR < 1)."""
-        return self.p_hr_below["1"]
-
-    def text(self, digits: int = 2) -> str:
-        """ "0.70 (0.45–1.08)"."""
-        f = f"{{:.{digits}f}}"
-        return f"{f.format(self.median)} ({f.format(self.lower)}–{f.format(self.upper)})"
-
-    def sentence(self, digits: int = 2) -> str:
-        """ "0.70 (95% CrI 0.45–1.08)"."""
-        f = f"{{:.{digits}f}}"
-        return (
-            f"{f.format(self.median)} ({level_text(self.level)} CrI {f.format(self.lower)}–"
-            f"{f.format(self.upper)})"
-        )
-
-    def flat(self, prefix: str = "") -> dict[str, float]:
-        """One table row's worth: hr_median, hr_lower, hr_upper, level, p_hr_below_1, ..."""
-        out = {
-            f"{prefix}hr_median": self.median,
-            f"{prefix}hr_lower": self.lower,
-            f"{prefix}hr_upper": self.upper,
-            f"{prefix}level": self.level,
-        }
-        out.update({f"{prefix}p_hr_below_{k}": v for k, v in self.p_hr_below.items()})
-        out.update({f"{prefix}p_hr_above_{k}": v for k, v in self.p_hr_above.items()})
-        return out
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def _seq(t) -> tuple[float, ...]:
-    if t is None:
-        return ()
-    return (float(t),) if isinstance(t, (int, float)) else tuple(float(x) for x in t)
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A summary of a non-HR posterior quantity (survival probability, RMST, their difference)."""
-
-    median: float
-    lower: float
-    upper: float
-    level: float
-    p_positive: float | None = None
-
-    @classmethod
-    def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> Quantity:
-        v = np.asarray(v, float).ravel()
-        lo, med, hi = np.quantile(v, [(1 - level) / 2, 0.5, (1 + level) / 2])
-        return cls(
-            float(med), float(lo), float(hi), level, float((v > 0).mean()) if with_p else None
-        )
+Kind = Literal["patient_level", "reconstructed", "published", "calibration"]
 
 
 # ----------------------------------------------------------------------------- settings
+SettingValue = float | str | list[float] | dict[str, str] | None
+
+
 @dataclass(frozen=True)
 class Setting:
     """A resolved analysis setting and where it came from (``config`` or ``derived`` + rule)."""
 
-    value: Any
+    value: SettingValue
     source: Literal["config", "derived", "default", "none"]
     rule: str = ""
 
@@ -164,30 +75,29 @@ class Setting:
 
 
 # ----------------------------------------------------------------------------- patient-level
-@dataclass(frozen=True)
-class CoxTerm:
-    """A frequentist Cox estimate on the same coding: HR with its confidence interval
-    at ``level``."""
-
-    hr: float
-    lower: float
-    upper: float
-    level: float
-    log_hr: float
-    se: float
-    p: float
-
-    def text(self, digits: int = 2) -> str:
-        f = f"{{:.{digits}f}}"
-        return f"{f.format(self.hr)} ({f.format(self.lower)}–{f.format(self.upper)})"
-
-
 @dataclass
 class Coefficient:
+    """A model term: its posterior beside the Cox estimate of the same term on the same coding
+    (``cox`` is None when the Cox fit gave no estimate)."""
+
     term: str
     unit: str
     posterior: HRSummary
-    cox: CoxTerm | None = None
+    cox: HRSummary | None = None
+
+    def flat(self) -> dict[str, str | float | int | None]:
+        """One row of the coefficient table (CSV, notebook summary): the posterior's columns
+        unprefixed, the Cox estimate's prefixed ``cox_``."""
+        post = self.posterior
+        row: dict[str, str | float | int | None] = {"term": self.term, "unit": self.unit}
+        row |= post.flat() | {"log_mean": post.log_mean, "log_sd": post.log_sd}
+        row["n_draws"] = post.n_draws
+        if self.cox is not None:
+            row |= self.cox.flat("cox_") | {
+                "cox_log_mean": self.cox.log_mean,
+                "cox_log_sd": self.cox.log_sd,
+            }
+        return row
 
 
 @dataclass
@@ -206,7 +116,7 @@ class SurvivalSummary:
 class SubgroupResult:
     label: str
     n: int
-    share: float
+    share: Probability
     events: int
     conditional: HRSummary | None = None
     marginal: HRSummary | None = None
@@ -224,14 +134,17 @@ class Subgroups:
 
 @dataclass
 class HRCurve:
+    """The treatment HR along a biomarker: summaries at a few values (``at``, keyed by the value
+    written with ``:g``), where P(HR < 1) > 0.9 on the grid, and where the median crosses 1."""
+
     biomarker: str
     unit: str
     reference: float
     transform: str
     kind: str
-    benefit_region: list[float] | None  # where P(HR < 1) > 0.9
+    benefit_region: list[float] | None
     median_crosses_1_at: float | None
-    at: dict[str, HRSummary]  # keyed by the biomarker value (:g)
+    at: dict[str, HRSummary]
 
 
 @dataclass
@@ -243,9 +156,9 @@ class ModelResult:
     estimand: str
     treatment_effect: HRSummary
     reliable: bool
-    diagnostics: dict
+    diagnostics: GateResult
     sampler: str | None
-    spec: dict
+    spec: dict[str, str | int | float | bool | list[str] | None]
     priors: dict[str, str]
     n_intervals: int
     cut_points: list[float]
@@ -255,42 +168,15 @@ class ModelResult:
     subgroups: Subgroups | None = None
     hr_curve: HRCurve | None = None
     flags: list[Flag] = field(default_factory=list)
-    cox_status: str = "ok"  # "not_converged" / "failed": no Cox terms are reported (see flags)
-
-
-@dataclass
-class LooComparison:
-    table: list[dict] | None
-    pareto_k: dict[str, dict]
-    verdict: str  # "`a` preferred (Δelpd 5.1, SE 1.9)" or "no clear preference (...)"
-
-
-# ----------------------------------------------------------------------------- published route
-@dataclass
-class ScenarioPosterior:
-    prior: str
-    kind: str
-    method: str
-    hr: HRSummary
-    diagnostics: dict | None = None
-    quadrature_check: dict | None = None
-
-
-@dataclass
-class PublishedEstimateResult:
-    name: str
-    log_hr: float
-    se: float
-    hr: float
-    subgroup: str | None
-    share: float | None
-    scenarios: dict[str, ScenarioPosterior]
-    tipping_points: list[dict] = field(default_factory=list)
+    cox_status: Literal["ok", "not_converged", "failed"] = "ok"
 
 
 # ----------------------------------------------------------------------------- the run
 @dataclass
 class Results:
+    """Everything a run reports. Sections that do not apply to a run's kind are None (or
+    empty); ``to_dict()`` is results.json."""
+
     kind: Kind
     config_name: str
     title: str
@@ -302,20 +188,21 @@ class Results:
     unreliable_models: list[str] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     settings: dict[str, Setting] = field(default_factory=dict)
-    data: dict = field(default_factory=dict)
+    data: DataSummary | None = None
     models: dict[str, ModelResult] = field(default_factory=dict)
     loo: LooComparison | None = None
-    kaplan_meier: dict | None = None
+    kaplan_meier: KaplanMeierAt | None = None
+    synthetic_truth: SyntheticTruth | None = None
+    reconstruction: ReconstructionQuality | None = None
+    data_notes: list[str] = field(default_factory=list)
+    sensitivity: SensitivityResults | None = None
+    next_phase: NextPhaseResults | None = None
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)
-    sensitivity: dict | None = None  # prior-scenario refits and power-scaling (patient level)
-    sections: dict[str, Any] = field(
-        default_factory=dict
-    )  # reconstruction, shrinkage, assurance...
+    published: PublishedSections | None = None
+    calibration: CalibrationSummary | None = None
     figures: dict[str, str] = field(default_factory=dict)
-    figure_captions: dict[str, str] = field(
-        default_factory=dict
-    )  # what each figure shows (report.html)
-    provenance: dict = field(default_factory=dict)
+    figure_captions: dict[str, str] = field(default_factory=dict)  # what each figure shows
+    provenance: Provenance | None = None
 
     @property
     def all_flags(self) -> list[Flag]:
@@ -331,6 +218,11 @@ class Results:
         return default if s is None else s.value
 
     @property
+    def level(self) -> float:
+        """The run's credible level (``estimands.level``)."""
+        return float(self.setting("level", 0.95))
+
+    @property
     def time_unit(self) -> str:
         return self.setting("time_unit") or "time units"
 
@@ -338,4 +230,11 @@ class Results:
         return (self.setting("units") or {}).get(column, "") if column else ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What results.json holds (JSON types only: NaN and ±inf become null)."""
+        return results_adapter().dump_python(self, mode="json")
+
+
+@cache
+def results_adapter() -> TypeAdapter:
+    """The pydantic adapter of :class:`Results`: JSON dumping, validation, JSON Schema."""
+    return TypeAdapter(Results)

@@ -1,20 +1,28 @@
-"""`trialbayes calibrate CONFIG`: run simulation-based calibration through the executor and write
-outputs/<name>_calibration/ (calibration.json, tables, rank histograms, ECDF-difference plot,
-report.md) atomically. Finished replicates are kept in outputs/.cache/ (a rerun resumes)."""
+"""`trialbayes calibrate CONFIG`: simulation-based calibration through the executor, into typed
+Results written by the one writer to outputs/<name>_calibration/ (results.json, tables, rank
+histograms, ECDF-difference plot, report.md, report.html) atomically. Finished replicates are
+kept in outputs/.cache/ (a rerun resumes)."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict
+import time
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
-from ..calibration.sbc import CalibrationCase, CalibrationResults, sbc_cell, summarise
+from ..calibration.sbc import CalibrationCase, sbc_cell, summarise
 from ..config.calibration import CalibrationSettings
 from ..config.schema import Config
 from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor
-from ..core.outputs import OutputDir
-from ..report.calibration import write_calibration
+from ..inference.sampler import stack_versions
+from ..report.calibration import calibration_figures, write_calibration_tables
+from ..report.plan import FigurePlan
+from ..report.writer import write_run
+from ..results.model import Results
+from ..results.sections import ExecutorSummary, Provenance
+from .resolve import output_settings
 from .validate import check_writable, preflight
 
 
@@ -27,30 +35,70 @@ def calibration_case(cfg: Config, model: str) -> CalibrationCase:
 
 
 def run_calibration(
-    cfg,
+    cfg: Config,
     s: CalibrationSettings,
     out_root="outputs",
     backend="auto",
     workers=2,
     scheduler=None,
     progress=False,
-) -> tuple[CalibrationResults, Path]:
+    config_path: str | None = None,
+    write: bool = True,
+) -> tuple[Results, Path | None]:
+    """Run the SBC replicates into typed Results (kind ``calibration``) and write them like every
+    run (``write``): results.json, provenance.json, tables, figures, report.md and report.html in
+    ``<out_root>/<name>_calibration/``; finished replicates are kept (resumable) under
+    ``<out_root>/.cache/`` when writing."""
+    t0 = time.perf_counter()
     if s.model not in {m.name for m in cfg.models}:
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
-
-    preflight(cfg)
-    check_writable(out_root, f"{cfg.name}_calibration")
-    fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
-    store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"
+    checked = preflight(cfg)
+    name = f"{cfg.name}_calibration"
+    store = None
+    if write:
+        check_writable(out_root, name)
+        fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
+        store = Path(out_root) / ".cache" / name / f"sbc-{fp}"
     case = calibration_case(cfg, s.model)
     cells = [Cell(f"sbc-{i:04d}", {"case": case, "settings": s}) for i in range(s.fits)]
     with Executor(backend, workers, scheduler, store, progress=progress) as ex:
         rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
-    res = summarise(rep.values(), s)
-    res.failed_cells, res.executor = rep.failed, rep.summary()
-    with OutputDir(out_root, f"{cfg.name}_calibration") as out:
-        write_calibration(out, res, cfg.report.dpi)
-        path = out.commit()
-    return res, path
+    summary = summarise(rep.values(), s)
+    summary.failed_cells, summary.executor = list(rep.failed), ExecutorSummary(**rep.summary())
+    results = Results(
+        kind="calibration",
+        config_name=name,
+        title=f"Simulation-based calibration of model `{s.model}` — {cfg.title or cfg.name}",
+        data_label=checked.data.label,
+        synthetic=checked.data.synthetic,
+        settings=checked.settings,
+        calibration=summary,
+        reliable=all(p.uniform for p in summary.parameters) and not summary.failed_cells,
+        provenance=Provenance(
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            config_path=config_path,
+            config_hash=cfg.hash(),
+            data_label=checked.data.label,
+            data_sha256=checked.data.sha256(),
+            seeds={"calibration": s.seed},
+            seed_rule="each replicate: the executor's cell stream under the calibration seed "
+            "(trialbayes.core.seeds)",
+            versions=stack_versions(),
+        ),
+    )
+    plan = FigurePlan()
+    calibration_figures(plan, summary)
+    plan.apply(results)
+    out_s = replace(output_settings(cfg), figures=True)
+    facts = {
+        "config": cfg.model_dump(mode="json"),
+        "wall_seconds": round(time.perf_counter() - t0, 2),
+    }
+    if not write:
+        return results, None
+    path = write_run(
+        results, out_root, lambda out: write_calibration_tables(out, summary), plan, out_s, facts
+    )
+    return results, path

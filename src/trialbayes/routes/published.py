@@ -1,6 +1,6 @@
-"""The published-estimates analysis: scenarios × estimates, prior grid, tipping points, subgroup
-shrinkage, probability of success; written like a patient-level run (typed Results, the one
-writer: results.json, CSV, PNG, report.md)."""
+"""The published-estimates route: scenarios × estimates, prior grid, tipping points, subgroup
+shrinkage, probability of success — computed into typed Results (figures' paths and captions and
+provenance included) and written by the one writer, like a patient-level run."""
 
 from __future__ import annotations
 
@@ -8,37 +8,41 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from scipy import stats
-
 from ..config.priors import default_scenarios, describe, parse_prior, scenario_prior
 from ..config.schema import Config
 from ..core import progress
-from ..data.evidence import evidence_of
-from ..estimands.assurance import (
-    assurance,
-    assurance_draws,
-    events_for,
-    power,
-    prob_estimate_below,
-    prob_estimate_below_draws,
-)
+from ..core.seeds import child_seed
+from ..data.evidence import Evidence, evidence_of
+from ..estimands.assurance import design_assurance
 from ..estimands.caution import published_flags
 from ..inference.sampler import stack_versions
 from ..models.published import (
     PublishedSampler,
     posterior,
     prior_grid,
-    scenario_table_row,
+    summary_normal,
     tipping_point,
 )
 from ..models.shrinkage import shrink
-from ..report.published_artefacts import write_published_outputs
+from ..report.plan import FigurePlan
+from ..report.published_artefacts import published_figures, write_published_tables
 from ..report.writer import RunResult, write_run
-from ..results.model import PublishedEstimateResult, Results, Setting
+from ..results.model import Results, Setting
+from ..results.published import (
+    Assurance,
+    PriorGrid,
+    PublishedEstimateResult,
+    PublishedSections,
+    Shrinkage,
+)
+from ..results.sections import Provenance, ScenarioInfo
 from .resolve import output_settings
 from .validate import check_writable
+
+EVIDENCE_MODEL = (
+    "log HR_hat ~ N(log HR, se^2); se from the CI as (log upper - log lower) / (2 z), or from "
+    "the events per arm as sqrt(1/d1 + 1/d0)"
+)
 
 
 def run_published(
@@ -53,201 +57,158 @@ def run_published(
     t0 = time.perf_counter()
     if write:
         check_writable(out_root, cfg.name)
-    p, e, sc_cfg = cfg.published, cfg.estimands, cfg.sampler
-    thr, harm, prob = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    p, e = cfg.published, cfg.estimands
     evs = {x.name: evidence_of(x) for x in cfg.data.estimates}
     chosen = [evs[n] for n in (p.estimates or list(evs))]
     scenarios = p.scenarios or default_scenarios(p.design_hr)
-    sampler = PublishedSampler(
-        chains=sc_cfg.chains,
-        draws=max(p.nuts_draws // sc_cfg.chains, 100),
-        tune=sc_cfg.tune,
-        seed=sc_cfg.seed,
-        backend=sc_cfg.backend,
-    )
-    means, sds = p.grid_mean.values(), p.grid_sd.values()
     results = Results(
         kind="published",
         config_name=cfg.name,
         title=cfg.title or cfg.report.title or cfg.name,
         data_label=cfg.data.label,
         settings={
-            "level": Setting(prob, "config" if "ci_prob" in e.model_fields_set else "default")
+            "level": Setting(e.ci_prob, "config" if "ci_prob" in e.model_fields_set else "default")
         },
     )
-    with progress.phase(
-        f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"
-    ):
-        rows = []
-        events = {x.name: x.events for x in cfg.data.estimates}
-        for ev in chosen:
-            per, priors = {}, {}
-            for i, sc in enumerate(scenarios):
-                prior = scenario_prior(sc)
-                post = posterior(
-                    ev, prior, thr, harm, prob, sampler, seed=sc_cfg.seed + i, gate=cfg.diagnostics
-                )
-                post.kind = sc.kind
-                per[sc.name], priors[sc.name] = post, (prior, post.hr)
-                rows.append(scenario_table_row(ev, sc.name, prior, post))
-            results.estimates[ev.name] = PublishedEstimateResult(
-                ev.name,
-                ev.log_hr,
-                ev.se,
-                ev.hr,
-                ev.subgroup,
-                ev.share,
-                per,
-                [tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels],
-            )
-            results.flags += published_flags(ev.name, events[ev.name], priors)
+    label = f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"
+    with progress.phase(label):
+        compilations = _posteriors(cfg, chosen, scenarios, results)
+    means, sds = p.grid_mean.values(), p.grid_sd.values()
     grids = {ev.name: prior_grid(ev, means, sds) for ev in chosen}
-    results.sections.update(
-        {
-            "evidence_model": "log HR_hat ~ N(log HR, se^2); se from the CI as (log upper - log lower) / (2 z)",
-            "scenarios": [
-                {"name": s.name, "kind": s.kind, "prior": describe(scenario_prior(s))}
-                for s in scenarios
-            ],
-            "prior_grid": {"means": means.tolist(), "sds": sds.tolist(), "threshold": 1.0},
-            "nuts_compilations": sampler.compile_count,
-        }
+    results.published = PublishedSections(
+        evidence_model=EVIDENCE_MODEL,
+        scenarios=[ScenarioInfo(s.name, s.kind, describe(scenario_prior(s))) for s in scenarios],
+        prior_grid=PriorGrid(means.tolist(), sds.tolist(), 1.0),
+        compilations=compilations,
     )
     with progress.phase("subgroup shrinkage"):
-        shrunk = _shrinkage(cfg, evs, results, thr, harm, prob)
+        shrinkage, theta = _shrinkage(cfg, evs)
+    results.published.shrinkage = shrinkage
     if p.assurance is not None:
-        results.sections["assurance"] = assurance_section(
-            p.assurance, evs, results.estimates, shrunk
-        )
-    _reliability(results, shrunk)
-    run = RunResult(
-        results=results,
-        out_dir=None,
-        reliable=results.reliable,
-        tables={"posteriors": pd.DataFrame(rows), "grids": grids},
+        results.published.assurance = _assurance(p.assurance, evs, results, shrinkage, theta)
+    _reliability(results)
+    results.provenance = Provenance(
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        config_path=config_path,
+        config_hash=cfg.hash(),
+        data_label=cfg.data.label,
+        seeds={"sampler": cfg.sampler.seed},
+        seed_rule="child_seed(sampler.seed, 'published', estimate, scenario); 'shrinkage' "
+        "(trialbayes.core.seeds)",
+        versions=stack_versions(),
     )
+    run = RunResult(
+        results=results, out_dir=None, reliable=results.reliable, tables={"grids": grids}
+    )
+    s = output_settings(cfg)
+    plan = FigurePlan()
+    if s.figures:
+        published_figures(plan, results, grids, s.level)
+    plan.apply(results)
     if write:
-        provenance = {
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "config_path": config_path,
-            "config_hash": cfg.hash(),
-            "config": cfg.model_dump(mode="json"),
-            "seed": sc_cfg.seed,
-            "versions": stack_versions(),
-            "wall_seconds": round(time.perf_counter() - t0, 2),
-        }
         with progress.phase("writing outputs"):
             run.out_dir = write_run(
                 results,
-                provenance,
                 out_root,
-                lambda out: write_published_outputs(
-                    out, output_settings(cfg), run, chosen, means, sds, shrunk
-                ),
-                html=cfg.report.html,
+                lambda out: write_published_tables(out, results, grids),
+                plan,
+                s,
+                {
+                    "config": cfg.model_dump(mode="json"),
+                    "wall_seconds": round(time.perf_counter() - t0, 2),
+                },  # fmt: skip
             )
     return run
 
 
-def _shrinkage(cfg, evs, results: Results, thr, harm, prob):
-    p = cfg.published
+def _posteriors(cfg: Config, chosen: list[Evidence], scenarios, results: Results) -> int:
+    """Every estimate's posterior under every scenario into ``results``; NUTS compilations."""
+    p, e, s = cfg.published, cfg.estimands, cfg.sampler
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    sampler = PublishedSampler(
+        chains=s.chains,
+        draws=max(p.nuts_draws // s.chains, 100),
+        tune=s.tune,
+        seed=s.seed,
+        backend=s.backend,
+    )
+    events = {x.name: x.events for x in cfg.data.estimates}
+    for ev in chosen:
+        per, priors = {}, {}
+        for sc in scenarios:
+            prior = scenario_prior(sc)
+            seed = child_seed(s.seed, "published", ev.name, sc.name)
+            post = posterior(ev, prior, thr, harm, level, sampler, seed=seed, gate=cfg.diagnostics)
+            post.kind = sc.kind
+            per[sc.name], priors[sc.name] = post, (prior, post.hr)
+        results.estimates[ev.name] = PublishedEstimateResult(
+            name=ev.name,
+            estimate=summary_normal(ev.log_hr, ev.se, (), (), level, method="published"),
+            subgroup=ev.subgroup,
+            share=ev.share,
+            scenarios=per,
+            tipping_points=[tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels],
+        )
+        results.flags += published_flags(ev.name, events[ev.name], priors)
+    return sampler.compile_count
+
+
+def _shrinkage(cfg: Config, evs: dict[str, Evidence]) -> tuple[Shrinkage | None, dict]:
+    p, e, s = cfg.published, cfg.estimands, cfg.sampler
     if p.subgroups is None:
-        return None
+        return None, {}
     names = p.subgroups.estimates or [n for n, v in evs.items() if v.subgroup]
     if len(names) < 2:
-        return None
+        return None, {}
     mu_prior = parse_prior("treatment", p.subgroups.mu_prior) if p.subgroups.mu_prior else None
-    s = cfg.sampler
-    shrunk = shrink(
+    shrunk, draws = shrink(
         [evs[n] for n in names],
         p.subgroups.tau_sigma,
         mu_prior,
-        thr,
-        harm,
-        prob,
-        seed=s.seed,
+        tuple(e.hr_thresholds),
+        e.harm_threshold,
+        e.ci_prob,
+        seed=child_seed(s.seed, "shrinkage"),
         chains=s.chains,
         tune=max(s.tune, 2000),
         draws=max(p.nuts_draws // s.chains, 100),
         backend=s.backend,
         gate=cfg.diagnostics,
     )
-    results.sections["subgroup_shrinkage"] = {
-        k: v for k, v in shrunk.items() if not k.startswith("_")
-    }
-    return shrunk
+    return shrunk, {g.name: draws["theta"][:, j] for j, g in enumerate(shrunk.groups)}
 
 
-def _reliability(results: Results, shrunk) -> None:
+def _reliability(results: Results) -> None:
     bad = [
         f"{n}/{sc}"
         for n, ev in results.estimates.items()
         for sc, post in ev.scenarios.items()
-        if post.diagnostics is not None and not post.diagnostics["reliable"]
+        if post.diagnostics is not None and not post.diagnostics.reliable
     ]
-    if shrunk is not None and not shrunk["diagnostics"]["reliable"]:
+    sg = results.published.shrinkage
+    if sg is not None and not sg.diagnostics.reliable:
         bad.append("subgroup shrinkage")
     results.reliable = not bad
     results.unreliable_models = bad
 
 
-def _posterior_of(name, scenario, posteriors, shrunk):
-    """(mean, sd, draws or None) of a log-HR posterior used for assurance."""
-    if shrunk is not None and name in [g["name"] for g in shrunk["groups"]]:
-        j = [g["name"] for g in shrunk["groups"]].index(name)
-        d = shrunk["_draws"]["theta"][:, j]
-        return float(d.mean()), float(d.std(ddof=1)), d, f"shrunken subgroup posterior ({name})"
-    s = posteriors[name].scenarios[scenario].hr
-    return s.log_mean, s.log_sd, None, f"{name} under the {scenario} prior"
-
-
-def assurance_section(a, evs, posteriors, shrunk) -> dict:
+def _assurance(a, evs, results: Results, shrinkage, theta: dict) -> Assurance:
+    """Each design over its posterior: a shrunken subgroup's draws, else the estimate's
+    closed-form posterior under the chosen scenario."""
     designs = {"all-comers": a.overall}
     if a.enriched:
         designs[f"enriched ({a.enriched})"] = a.enriched
-    out = {
-        "alpha_one_sided": a.alpha,
-        "allocation": a.allocation,
-        "target_hr": a.target_hr,
-        "designs": {},
-    }
+    out = Assurance(alpha=a.alpha, allocation=a.allocation, target_hr=a.target_hr, designs={})
     for label, name in designs.items():
-        m, sd, draws, source = _posterior_of(name, a.scenario, posteriors, shrunk)
-        if draws is not None:  # the shrunken subgroup posterior: average over its draws
-
-            def at(d, draws=draws):
-                return assurance_draws(draws, d, a.allocation, a.alpha)
-
-            def below(d, draws=draws):
-                return prob_estimate_below_draws(draws, d, a.target_hr, a.allocation)
-
-            limit = float(np.mean(draws < 0))
-        else:  # a closed-form normal posterior
-
-            def at(d, m=m, sd=sd):
-                return assurance(m, sd, d, a.allocation, a.alpha)
-
-            def below(d, m=m, sd=sd):
-                return prob_estimate_below(m, sd, d, a.target_hr, a.allocation)
-
-            limit = float(stats.norm.cdf(-m / sd))
-        by_events = []
-        for d in a.events:
-            by_events.append(
-                {
-                    "events": d,
-                    "assurance": at(d),
-                    "p_hr_estimate_below_target": below(d),
-                    "power_at_posterior_mean": power(m, d, a.allocation, a.alpha),
-                }
+        if name in theta:
+            d = theta[name]
+            m, sd, source = (
+                float(d.mean()),
+                float(d.std(ddof=1)),
+                f"shrunken subgroup posterior ({name})",
             )
-        out["designs"][label] = {
-            "posterior": source,
-            "log_hr_mean": m,
-            "log_hr_sd": sd,
-            "share": evs[name].share,
-            "by_events": by_events,
-            "events_needed": {f"{lv:g}": events_for(at, lv, limit) for lv in a.levels},
-            "assurance_limit": limit,
-        }
+        else:
+            h = results.estimates[name].scenarios[a.scenario].hr
+            d, m, sd, source = None, h.log_mean, h.log_sd, f"{name} under the {a.scenario} prior"
+        out.designs[label] = design_assurance(a, m, sd, d, source, evs[name].share)
     return out

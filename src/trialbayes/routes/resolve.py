@@ -4,7 +4,7 @@ here): what writing a run needs (:class:`~trialbayes.report.writer.OutputSetting
 from __future__ import annotations
 
 from ..config.schema import Config
-from ..report.writer import OutputSettings
+from ..report.plan import OutputSettings
 
 
 def output_settings(cfg: Config) -> OutputSettings:

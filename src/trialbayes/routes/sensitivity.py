@@ -11,14 +11,21 @@
 from __future__ import annotations
 
 import arviz as az
-import numpy as np
 import pandas as pd
 import pymc as pm
 
 from ..config.priors import default_scenarios, describe, scenario_interaction_prior, scenario_prior
+from ..core.seeds import child_seed
 from ..estimands.draws import hr_summary, log_hr_at
 from ..models.graph import prior_data
 from ..models.pem import PiecewiseExponentialModel
+from ..results.sections import (
+    Compilations,
+    PsenseRow,
+    ScenarioInfo,
+    ScenarioRefit,
+    SensitivityResults,
+)
 
 
 def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
@@ -37,69 +44,80 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
 
 def run_sensitivity(
     cfg, models: dict[str, PiecewiseExponentialModel], settings: dict | None = None
-) -> dict:
-    s = cfg.sensitivity
-    e = cfg.estimands
+) -> SensitivityResults:
+    """Refit the selected models under every prior scenario (one compilation per model) and
+    the power-scaling sensitivity of the main fits; the main fits are restored afterwards."""
+    s, e = cfg.sensitivity, cfg.estimands
     scenarios = s.scenarios or default_scenarios(s.design_hr)
-    rows, psense_rows, compile_counts = [], [], {}
+    refits, psense, compilations = [], [], {}
     for name in s.models or list(models):
         pem = models[name]
         before = pem.sampler.compile_count
         saved = (pem.idata, pem.diagnostics, dict(pem.priors))
         if s.psense:
-            tab = psense_table(pem)
-            for r in tab.to_dict(orient="records"):
-                psense_rows.append({"model": name, **r})
-        for i, sc in enumerate(scenarios):
+            psense += _psense_rows(name, psense_table(pem))
+        for sc in scenarios:
             tp = scenario_prior(sc)
             ip = scenario_interaction_prior(sc, saved[2]["interaction"])
             pem.fit(
                 prior_overrides={"treatment": tp, "interaction": ip},
-                seed=cfg.sampler.seed + 7919 * (i + 1),
+                seed=child_seed(cfg.sampler.seed, "scenario", name, sc.name),
                 log_likelihood=False,
             )
-            d = pem.draws(e.max_draws)
-            te = hr_summary(d["treatment"], tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob)
-            row = {
-                "model": name,
-                "scenario": sc.name,
-                "treatment_prior": describe(tp),
-                "interaction_prior": describe(ip) if pem.design.basis is not None else "",
-                "reliable": pem.reliable,
-                "divergences": pem.diagnostics["divergences"],
-                "rhat_max": pem.diagnostics["rhat_max"],
-                **te.flat(),
-            }
-            b = pem.design.basis
-            if b is not None:
-                cuts = (
-                    settings["subgroup_cutoffs"].value if settings else (e.subgroup_cutoffs or [])
-                )
-                for x in _probe_values(cuts, b):
-                    lh = log_hr_at(d, b, [x])[:, 0]
-                    row[f"hr_at_{x:g}"] = float(np.exp(np.median(lh)))
-                    row[f"p_hr_below_1_at_{x:g}"] = float((lh < 0).mean())
-            rows.append(row)
-        # restore the main fit and the PyMC model's prior data
-        pem.idata, pem.diagnostics, pem.priors = saved
-        restore = {**prior_data("treatment", saved[2]["treatment"])}
-        if pem.design.basis is not None:
-            restore.update(prior_data("interaction", saved[2]["interaction"]))
-        pm.set_data(restore, model=pem.model)
-        pem.sampler.current_data.update(restore)
-        compile_counts[name] = {
-            "compilations": pem.sampler.compile_count,
-            "during_scenarios": pem.sampler.compile_count - before,
+            refits.append(_refit(pem, name, sc.name, tp, ip, e, settings))
+        _restore(pem, saved)
+        compilations[name] = Compilations(
+            pem.sampler.compile_count, pem.sampler.compile_count - before
+        )
+    infos = [ScenarioInfo(sc.name, sc.kind, describe(scenario_prior(sc))) for sc in scenarios]
+    return SensitivityResults(infos, refits, psense, compilations)
+
+
+def _refit(pem, name, scenario, tp, ip, e, settings) -> ScenarioRefit:
+    d = pem.draws(e.max_draws)
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    b = pem.design.basis
+    at = {}
+    if b is not None:
+        cuts = settings["subgroup_cutoffs"].value if settings else (e.subgroup_cutoffs or [])
+        at = {
+            f"{x:g}": hr_summary(log_hr_at(d, b, [x])[:, 0], thr, harm, level)
+            for x in _probe_values(cuts, b)
         }
-    return {
-        "scenarios": [
-            {"name": sc.name, "kind": sc.kind, "treatment_prior": describe(scenario_prior(sc))}
-            for sc in scenarios
-        ],
-        "table": pd.DataFrame(rows),
-        "psense": pd.DataFrame(psense_rows),
-        "compile_counts": compile_counts,
-    }
+    return ScenarioRefit(
+        model=name,
+        scenario=scenario,
+        treatment_prior=describe(tp),
+        interaction_prior=describe(ip) if b is not None else "",
+        reliable=pem.reliable,
+        divergences=pem.diagnostics.divergences,
+        rhat_max=pem.diagnostics.rhat_max,
+        treatment=hr_summary(d["treatment"], thr, harm, level),
+        at=at,
+    )
+
+
+def _restore(pem, saved) -> None:
+    """The main fit back, and the PyMC model's prior data."""
+    pem.idata, pem.diagnostics, pem.priors = saved
+    restore = {**prior_data("treatment", saved[2]["treatment"])}
+    if pem.design.basis is not None:
+        restore.update(prior_data("interaction", saved[2]["interaction"]))
+    pm.set_data(restore, model=pem.model)
+    pem.sampler.current_data.update(restore)
+
+
+def _psense_rows(model: str, tab: pd.DataFrame) -> list[PsenseRow]:
+    return [
+        PsenseRow(
+            model,
+            str(r["parameter"]),
+            float(r["prior"]),
+            float(r["likelihood"]),
+            str(r.get("diagnosis", "")),
+        )  # fmt: skip
+        for r in tab.to_dict(orient="records")
+    ]
 
 
 def _probe_values(cutoffs, basis) -> list[float]:

@@ -12,6 +12,7 @@ Each failure raises ``DataError`` or ``ConfigError`` naming the key or columns; 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.schema import Config, ModelSpec
@@ -21,9 +22,12 @@ from ..data.checks import available_memory, check_biomarker, check_collinearity
 from ..data.settings import resolve
 from ..data.sources import load_data
 from ..data.table import TrialData, check_against_models
+from ..estimands.reconstruction import reconstruction_quality
 from ..inference.compile_cache import cache_dir_problem, configured_cache_dir
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.grid import check_data
+from ..results.model import Setting
+from ..results.sections import ReconstructionQuality
 
 #: share of the available memory a run may plan to fill with draws
 MEMORY_SHARE = 0.5
@@ -94,11 +98,21 @@ def check_cache_dir(cfg: Config) -> None:
             )
 
 
-def preflight(cfg: Config, out_root: str | Path | None = None) -> tuple[TrialData, dict]:
+@dataclass
+class Checked:
+    """What passed every check: the data, the resolved settings and, for reconstructed data,
+    the reconstruction's agreement with its figure."""
+
+    data: TrialData
+    settings: dict[str, Setting]
+    reconstruction: ReconstructionQuality | None = None
+
+
+def preflight(cfg: Config, out_root: str | Path | None = None) -> Checked:
     """Every check before anything is fitted, in one order for ``run``, ``check`` and
     ``calibrate``: the data and its cross-checks with the models (and the next-phase section),
     biomarkers and collinearity per model, memory, the compile cache folder, the output folder
-    (``out_root``; None: not written). Returns the data and the resolved settings."""
+    (``out_root``; None: not written)."""
     data = load_data(cfg.data)
     check_against_models(data, cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
     if cfg.next_phase is not None:
@@ -110,4 +124,6 @@ def preflight(cfg: Config, out_root: str | Path | None = None) -> tuple[TrialDat
     check_cache_dir(cfg)
     if out_root is not None:
         check_writable(out_root, cfg.name)
-    return data, resolve(cfg.data, cfg.models, cfg.estimands, data)
+    settings = resolve(cfg.data, cfg.models, cfg.estimands, data)
+    rq = reconstruction_quality(data.reconstruction) if data.reconstruction is not None else None
+    return Checked(data, settings, rq)

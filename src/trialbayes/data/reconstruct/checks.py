@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
 
 from ...core.errors import DataError
 from ..table import _rows
@@ -82,20 +81,4 @@ def risk_warnings(curves: dict, risks: dict) -> list[str]:
                     f"{int(n[0])} randomised censored before time {t[1]:g} (is the number "
                     "randomised mistyped?)"
                 )
-    return out
-
-
-def raw_agreement(ipd: pd.DataFrame, curve: pd.DataFrame, percent: bool) -> dict[str, float]:
-    """Max |reconstructed KM − raw digitised point| per arm (the raw points, before cleaning)."""
-    c = curve.assign(
-        arm=curve["arm"].astype(str),
-        time=pd.to_numeric(curve["time"]),
-        survival=pd.to_numeric(curve["survival"]) / (100.0 if percent else 1.0),
-    )
-    out = {}
-    for arm, g in c.groupby("arm"):
-        sub = ipd[ipd["arm"] == arm]
-        km = KaplanMeierFitter().fit(sub["time"], sub["event"])
-        rec = km.survival_function_at_times(g["time"]).to_numpy()
-        out[str(arm)] = float(np.abs(rec - g["survival"].to_numpy()).max())
     return out

@@ -9,20 +9,17 @@ reconstructed numbers at risk match the published ones. Output: ``id, time, even
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
 
 from ...config.schema import ColumnMap
 from ...core.errors import ReconstructionError
 from ..table import _rows, from_frame, read_table
-from .checks import check_percent, check_rises, raw_agreement, risk_warnings
+from .checks import check_percent, check_rises
 
-COX_LEVEL = 0.95  # level of the Wald interval of the reconstructed data's Cox HR
 SURVIVAL_TOLERANCE = (
     0.02  # how far outside [0, 1] a digitised value may stray before it is an error
 )
@@ -301,179 +298,6 @@ def reconstruct(
     return ipd
 
 
-# ----------------------------------------------------------------------------- quality
-
-
-@dataclass
-class QualityThresholds:
-    max_abs_km: float = 0.05
-    n_risk_rel: float = 0.05
-    events_rel: float = 0.05
-
-
-def quality(
-    ipd: pd.DataFrame,
-    curve: pd.DataFrame,
-    risk: pd.DataFrame,
-    events: pd.DataFrame | None = None,
-    percent: bool = False,
-    treatment_arm: str | None = None,
-    thresholds: QualityThresholds | None = None,
-) -> dict:
-    """Agreement of the reconstruction with what was digitised and published, plus its Cox HR."""
-    th = thresholds or QualityThresholds()
-    curves = clean_curve(curve, percent)
-    risks = clean_risk(risk, curves)
-    per_arm, warnings = {}, []
-    raw = raw_agreement(ipd, curve, percent)
-    for arm, c in curves.items():
-        g = ipd[ipd["arm"] == arm]
-        km = KaplanMeierFitter().fit(g["time"], g["event"])
-        rec = km.survival_function_at_times(c["time"]).to_numpy()
-        diff = rec - c["survival"].to_numpy()
-        r = risks[arm]
-        n_rec = np.array([(g["time"] >= t).sum() for t in r["time"]])
-        rel = np.abs(n_rec - r["n_at_risk"].to_numpy()) / np.maximum(r["n_at_risk"].to_numpy(), 1)
-        per_arm[arm] = {
-            "n": int(len(g)),
-            "events": int(g["event"].sum()),
-            "km_max_abs_diff": float(np.abs(diff).max()),
-            "km_rms_diff": float(np.sqrt((diff**2).mean())),
-            "risk_table": [
-                {"time": float(t), "published": int(p), "reconstructed": int(q)}
-                for t, p, q in zip(r["time"], r["n_at_risk"], n_rec)
-            ],
-            "n_at_risk_max_rel_diff": float(rel.max()),
-            "km_max_abs_diff_raw": raw[arm],
-        }
-        if per_arm[arm]["km_max_abs_diff"] > th.max_abs_km:
-            warnings.append(
-                f"arm '{arm}': reconstructed KM differs from the digitised curve by up to {per_arm[arm]['km_max_abs_diff']:.3f}"
-            )
-        if raw[arm] > th.max_abs_km:
-            warnings.append(
-                f"arm '{arm}': reconstructed KM differs from the raw digitised points by "
-                f"up to {raw[arm]:.3f}"
-            )
-        if rel.max() > th.n_risk_rel:
-            warnings.append(
-                f"arm '{arm}': numbers at risk differ from the published ones by up to {100 * rel.max():.0f}%"
-            )
-    warnings += risk_warnings(curves, risks)
-    if events is not None:
-        for a, v in zip(events["arm"].astype(str), pd.to_numeric(events["events"])):
-            per_arm[a]["published_events"] = int(v)
-            if abs(per_arm[a]["events"] - v) > th.events_rel * max(v, 1):
-                warnings.append(
-                    f"arm '{a}': {per_arm[a]['events']} events reconstructed vs {int(v)} published"
-                )
-    out = {
-        "data": "RECONSTRUCTED",
-        "method": "Guyot et al. 2012",
-        "arms": per_arm,
-        "warnings": warnings,
-        "poor_agreement": bool(warnings),
-    }
-    arms = sorted(per_arm)
-    if len(arms) == 2:
-        trt = treatment_arm if treatment_arm in arms else arms[1]
-        try:
-            out["cox"] = _reconstructed_cox(ipd, trt)
-        except Exception as exc:  # noqa: BLE001 - a quality statistic, never fatal
-            warnings.append(f"the Cox fit of the reconstructed data failed ({type(exc).__name__})")
-            out["poor_agreement"] = True
-    return out
-
-
-def _reconstructed_cox(ipd: pd.DataFrame, trt: str, level: float = COX_LEVEL) -> dict:
-    """Cox HR of arm ``trt`` vs the other arm with its Wald interval at ``level`` (in the dict)."""
-    df = pd.DataFrame(
-        {"time": ipd["time"], "event": ipd["event"], "treatment": (ipd["arm"] == trt).astype(int)}
-    )
-    with np.errstate(all="ignore"):
-        s = CoxPHFitter(alpha=1 - level).fit(df, "time", "event").summary
-    row = s.loc["treatment"]
-    lo, hi = (
-        next(c for c in s.columns if c.startswith(f"exp(coef) {b} ")) for b in ("lower", "upper")
-    )
-    return {
-        "treatment_arm": trt,
-        "log_hr": float(row["coef"]),
-        "se": float(row["se(coef)"]),
-        "hr": float(math.exp(row["coef"])),
-        "hr_lower": float(row[lo]),
-        "hr_upper": float(row[hi]),
-        "level": level,
-    }
-
-
-# ----------------------------------------------------------------------------- digitiser simulation
-
-
-def simulate_digitisation(
-    times,
-    events,
-    arms,
-    n_points: int = 40,
-    risk_times=None,
-    time_noise: float = 0.0,
-    surv_noise: float = 0.0,
-    seed: int = 0,
-    mode: str = "trace",
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """From real patient data, what a reader would digitise from its KM figure, per arm:
-
-    * ``mode="trace"``: ``n_points`` points read along the curve at evenly spaced times (as an
-      automatic line trace exports them), plus the curve's end;
-    * ``mode="corners"``: the top and bottom of up to ``n_points`` of the curve's drops, as a reader
-      clicks them;
-
-    with Gaussian noise on time and survival; numbers at risk at ``risk_times``; events per arm."""
-    rng = np.random.default_rng(seed)
-    times, events, arms = (
-        np.asarray(times, float),
-        np.asarray(events, int),
-        np.asarray(arms).astype(str),
-    )
-    curve_rows, risk_rows, ev_rows = [], [], []
-    for arm in sorted(set(arms)):
-        m = arms == arm
-        km = KaplanMeierFitter().fit(times[m], events[m])
-        sf = km.survival_function_.iloc[:, 0]
-        t, s = sf.index.to_numpy(), sf.to_numpy()
-        if mode == "trace":
-            grid = np.linspace(0, times[m].max(), n_points + 1)[1:]
-            pts = [(g, s[np.searchsorted(t, g, side="right") - 1]) for g in grid]
-        elif mode == "corners":
-            drops = np.flatnonzero(np.diff(s) < 0) + 1
-            pick = (
-                drops
-                if len(drops) <= n_points
-                else drops[np.linspace(0, len(drops) - 1, n_points).round().astype(int)]
-            )
-            pts = [p for k in pick for p in ((t[k], s[k - 1]), (t[k], s[k]))]
-        else:
-            raise ValueError(f"mode must be 'trace' or 'corners', not {mode!r}")
-        pts.append((float(times[m].max()), float(s[-1])))
-        for tt, ss in pts:
-            curve_rows.append(
-                {
-                    "arm": arm,
-                    "time": max(0.0, tt + rng.normal(0, time_noise)),
-                    "survival": ss + rng.normal(0, surv_noise),
-                }
-            )
-        for rt in risk_times if risk_times is not None else np.linspace(0, times.max(), 6)[:-1]:
-            risk_rows.append(
-                {"arm": arm, "time": float(rt), "n_at_risk": int((times[m] >= rt).sum())}
-            )
-        ev_rows.append({"arm": arm, "events": int(events[m].sum())})
-    return pd.DataFrame(curve_rows), pd.DataFrame(risk_rows), pd.DataFrame(ev_rows)
-
-
-# ----------------------------------------------------------------------------- config data source
-
-
 def read_inputs(curve_path: Path, risk_path: Path, events_path: Path | None):
     curve = read_table(curve_path)
     risk = read_table(risk_path)
@@ -481,9 +305,21 @@ def read_inputs(curve_path: Path, risk_path: Path, events_path: Path | None):
     return curve, risk, events
 
 
-def load_reconstructed(src):
-    """Data kind "reconstructed": digitised files → IPD → validated TrialData (with its quality report)."""
+@dataclass
+class Reconstruction:
+    """Patient data rebuilt from a digitised figure, with what they were rebuilt from."""
 
+    ipd: pd.DataFrame
+    curve: pd.DataFrame
+    risk: pd.DataFrame
+    events: pd.DataFrame | None
+    percent: bool
+    treatment_arm: str
+
+
+def load_reconstructed(src):
+    """Data kind "reconstructed": digitised files → IPD → validated TrialData (its quality against
+    the figure: ``estimands.reconstruction.quality``)."""
     curve, risk, events = read_inputs(src.curve, src.risk, src.events)
     ipd = reconstruct(curve, risk, events, src.percent)
     arms = sorted(ipd["arm"].unique())
@@ -491,15 +327,16 @@ def load_reconstructed(src):
         raise ReconstructionError(
             f"data.treatment_level '{src.treatment_level}' is not one of the digitised arms {arms}"
         )
-    q = quality(ipd, curve, risk, events, src.percent, treatment_arm=str(src.treatment_level))
     data = from_frame(
         ipd,
         ColumnMap(
             id="id", time="time", event="event", arm="arm", treatment_level=str(src.treatment_level)
         ),
-        label=f"{src.label} — patient data RECONSTRUCTED from a digitised Kaplan–Meier figure (Guyot 2012)",
+        label=f"{src.label} — patient data RECONSTRUCTED from a digitised Kaplan–Meier figure "
+        "(Guyot 2012)",
         source=f"reconstructed({src.curve.name}, {src.risk.name})",
     )
-    data.reconstruction = {"quality": q, "ipd": ipd, "curve": curve, "percent": src.percent}
-    data.notes += [f"reconstruction warning: {w}" for w in q["warnings"]]
+    data.reconstruction = Reconstruction(
+        ipd, curve, risk, events, src.percent, str(src.treatment_level)
+    )
     return data

@@ -1,0 +1,323 @@
+"""results.json of schema 2.x (trialbayes before the typed sections) as a 3.0 dictionary.
+
+What moved: the free-form ``sections`` became typed top-level sections (``synthetic_truth``,
+``reconstruction``, ``data_notes``, ``next_phase``, ``published``); Cox terms became HR summaries
+(``method: cox``, ``p_value``); a published estimate became an HR summary (``method:
+published``); prior-scenario refits became typed rows. Two things 2.x did not store are
+approximated, and only these: the log-scale SD of a refit's HR (from its interval), and the level
+of a published estimate's interval (the run's level).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from statistics import NormalDist
+
+from pydantic import BaseModel
+
+from ..config.next_phase import NextPhase
+
+
+def from_2x(d: dict) -> dict:
+    """A 2.x results dictionary in the 3.0 shape (see the module docstring); ``d`` is left as
+    it was."""
+    d = copy.deepcopy(d)
+    level = _level(d)
+    sections = d.pop("sections", None) or {}
+    d["schema_version"] = "3.0"
+    for m in (d.get("models") or {}).values():
+        _model(m)
+    if d.get("loo"):
+        d["loo"] = _loo(d["loo"])
+    if sections.get("synthetic_truth"):
+        d["synthetic_truth"] = _truth(sections["synthetic_truth"])
+    if sections.get("reconstruction"):
+        d["reconstruction"] = _reconstruction(sections["reconstruction"])
+    d["data_notes"] = list(sections.get("data_notes") or [])
+    if sections.get("next_phase"):
+        d["next_phase"] = _next_phase(sections["next_phase"])
+    if d.get("sensitivity"):
+        d["sensitivity"] = _sensitivity(d["sensitivity"], level)
+    if not d.get("data"):
+        d["data"] = None
+    if d.get("kind") == "published":
+        d["estimates"] = {k: _estimate(v, level) for k, v in (d.get("estimates") or {}).items()}
+        d["published"] = _published(sections, level)
+    if d.get("provenance"):
+        d["provenance"] = _provenance(d["provenance"])
+    else:
+        d["provenance"] = None
+    _hr_methods(d)
+    return d
+
+
+def _level(d: dict) -> float:
+    s = (d.get("settings") or {}).get("level") or {}
+    return float(s.get("value") or 0.95)
+
+
+def _hr(
+    median, lower, upper, level, method, log_mean=None, log_sd=None, p_value=None, below=None
+) -> dict:
+    if log_mean is None:
+        log_mean = math.log(median)
+    if log_sd is None:
+        z = NormalDist().inv_cdf((1 + level) / 2)
+        log_sd = (math.log(upper) - math.log(lower)) / (2 * z)
+    return {
+        "median": median,
+        "lower": lower,
+        "upper": upper,
+        "level": level,
+        "log_mean": log_mean,
+        "log_sd": log_sd,
+        "p_hr_below": below or {},
+        "p_hr_above": {},
+        "n_draws": None,
+        "method": method,
+        "p_value": p_value,
+    }
+
+
+def _hr_methods(obj) -> None:
+    """Every 2.x HRSummary (a dict with median, log_mean, n_draws) gets its method."""
+    if isinstance(obj, dict):
+        if {"median", "log_mean", "p_hr_below"} <= obj.keys() and "method" not in obj:
+            obj["method"] = "draws" if obj.get("n_draws") else "normal"
+        for v in obj.values():
+            _hr_methods(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            _hr_methods(v)
+
+
+def _model(m: dict) -> None:
+    for c in m.get("coefficients") or []:
+        x = c.get("cox")
+        if x:
+            c["cox"] = _hr(
+                x["hr"], x["lower"], x["upper"], x["level"], "cox", x["log_hr"], x["se"], x["p"]
+            )
+    diag = m.get("diagnostics") or {}
+    diag.setdefault("failures", [])
+    if m.get("cox_status") is None:
+        m["cox_status"] = "ok"
+
+
+def _loo(loo: dict) -> dict:
+    pk = {
+        k: {"max_pareto_k": v["max_pareto_k"], "n_k_above_0_7": v.get("n_k_above_0.7", 0)}
+        for k, v in (loo.get("pareto_k") or {}).items()
+    }
+    return {**loo, "pareto_k": pk}
+
+
+def _truth(t: dict) -> dict:
+    params = {}
+    for k, v in t.items():
+        if isinstance(v, bool) or k == "label":
+            continue
+        if isinstance(v, int | float):
+            params[k] = float(v)
+        elif isinstance(v, dict):
+            params.update(
+                {f"{k}.{c}": float(x) for c, x in v.items() if isinstance(x, int | float)}
+            )
+    lines = []
+    if "log_hr_intercept" in t and "log_hr_slope_per_pgml" in t:
+        lines.append(
+            f"log HR(x) = {t['log_hr_intercept']:.3f} + {t['log_hr_slope_per_pgml']:g}·x "
+            "(x = pnfh, pg/mL)"
+        )
+    return {"label": t.get("label", "synthetic cohort"), "description": lines, "parameters": params}
+
+
+def _reconstruction(q: dict) -> dict:
+    out = {k: v for k, v in q.items() if k not in ("data", "cox")}
+    cox = q.get("cox")
+    if cox:
+        out["cox"] = _hr(
+            cox["hr"],
+            cox["hr_lower"],
+            cox["hr_upper"],
+            cox.get("level", 0.95),
+            "cox",
+            cox["log_hr"],
+            cox["se"],
+        )
+        out["treatment_arm"] = cox["treatment_arm"]
+    return out
+
+
+def _next_phase(n: dict) -> dict:
+    n = dict(n)
+    n["settings"] = _non_default(NextPhase, n.get("settings") or {})
+    ex = n.get("executor") or {}
+    n["executor"] = {k: {**v, "failed": list(v.get("failed") or [])} for k, v in ex.items()}
+    return n
+
+
+def _non_default(model: type[BaseModel], d: dict) -> dict:
+    """The keys of a 2.x config dump that differ from the section's defaults (3.0 stores only
+    those: some defaults are refused together, e.g. Bayesian settings under a log-rank test)."""
+    out = {}
+    for k, v in d.items():
+        f = model.model_fields.get(k)
+        if f is None:
+            continue
+        default = f.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump(mode="json")
+        if v == default:
+            continue
+        sub = getattr(f.annotation, "model_fields", None)
+        out[k] = _non_default(f.annotation, v) if sub and isinstance(v, dict) else v
+    return out
+
+
+def _sensitivity(s: dict, level: float) -> dict:
+    refits = []
+    for row in s.get("table") or []:
+        below = {
+            k.removeprefix("p_hr_below_"): v
+            for k, v in row.items()
+            if k.startswith("p_hr_below_") and "_at_" not in k
+        }
+        treatment = _hr(
+            row["hr_median"], row["hr_lower"], row["hr_upper"], row.get("level", level),
+            "draws", below=below,
+        )  # fmt: skip
+        at = {}
+        for k, v in row.items():
+            if k.startswith("hr_at_") and v is not None:  # None: a model without the biomarker
+                x = k.removeprefix("hr_at_")
+                p = row.get(f"p_hr_below_1_at_{x}")
+                at[x] = _hr(v, v, v, row.get("level", level), "draws", log_sd=0.0,
+                            below={"1": p} if p is not None else {})  # fmt: skip
+        refits.append(
+            {
+                "model": row["model"],
+                "scenario": row["scenario"],
+                "treatment_prior": row.get("treatment_prior", ""),
+                "interaction_prior": row.get("interaction_prior", "") or "",
+                "reliable": bool(row.get("reliable", True)),
+                "divergences": int(row.get("divergences", 0)),
+                "rhat_max": row.get("rhat_max"),
+                "treatment": treatment,
+                "at": at,
+            }
+        )
+    psense = [
+        {
+            "model": r["model"],
+            "parameter": r["parameter"],
+            "prior": r.get("prior"),
+            "likelihood": r.get("likelihood"),
+            "diagnosis": r.get("diagnosis", ""),
+        }
+        for r in s.get("psense") or []
+    ]
+    scenarios = [
+        {"name": x["name"], "kind": x["kind"], "prior": x.get("treatment_prior", "")}
+        for x in s.get("scenarios") or []
+    ]
+    return {
+        "scenarios": scenarios,
+        "refits": refits,
+        "psense": psense,
+        "compilations": s.get("compile_counts") or {},
+    }
+
+
+def _estimate(e: dict, level: float) -> dict:
+    z = NormalDist().inv_cdf((1 + level) / 2)
+    est = _hr(
+        math.exp(e["log_hr"]),
+        math.exp(e["log_hr"] - z * e["se"]),
+        math.exp(e["log_hr"] + z * e["se"]),
+        level, "published", e["log_hr"], e["se"],
+    )  # fmt: skip
+    return {
+        "name": e["name"],
+        "estimate": est,
+        "subgroup": e.get("subgroup"),
+        "share": e.get("share"),
+        "scenarios": e.get("scenarios") or {},
+        "tipping_points": e.get("tipping_points") or [],
+    }
+
+
+def _published(sections: dict, level: float) -> dict:
+    sg = sections.get("subgroup_shrinkage")
+    shrinkage = None
+    if sg:
+        t = sg["tau"]
+        shrinkage = {
+            "model": sg["model"],
+            "tau_prior_sigma": sg["tau_prior_sigma"],
+            "groups": sg["groups"],
+            "overall_mu": sg["overall_mu"],
+            "contrasts": [_contrast(c, level) for c in sg.get("contrasts") or []],
+            "tau": {
+                "median": t["median"],
+                "lower": t["lower"],
+                "upper": t["upper"],
+                "level": level,
+                "p_positive": None,
+            },  # fmt: skip
+            "p_tau_above_0_2": t.get("p_above_0.2", 0.0),
+            "diagnostics": sg["diagnostics"],
+        }
+    a = sections.get("assurance")
+    assurance = None
+    if a:
+        designs = {
+            k: {
+                **v,
+                "events_needed": {
+                    lv: None if n is None else math.ceil(n) for lv, n in v["events_needed"].items()
+                },
+            }  # fmt: skip
+            for k, v in a["designs"].items()
+        }
+        assurance = {
+            "alpha": a["alpha_one_sided"],
+            "allocation": a["allocation"],
+            "target_hr": a["target_hr"],
+            "designs": designs,
+        }
+    return {
+        "evidence_model": sections.get("evidence_model", ""),
+        "scenarios": sections.get("scenarios") or [],
+        "prior_grid": sections.get("prior_grid") or {"means": [], "sds": [], "threshold": 1.0},
+        "compilations": int(sections.get("nuts_compilations") or 0),
+        "shrinkage": shrinkage,
+        "assurance": assurance,
+    }
+
+
+def _contrast(c: dict, level: float) -> dict:
+    shrunk = _hr(c["ratio_median"], c["ratio_lower"], c["ratio_upper"], level, "draws",
+                 below={"1": c["p_ratio_below_1"]})  # fmt: skip
+    u = c["unshrunk_ratio"]
+    p = c["unshrunk_p_ratio_below_1"]
+    # the published ratio's SE from its one-sided probability: P(ratio < 1) = Φ(−log u / se)
+    z = NormalDist().inv_cdf(min(max(p, 1e-12), 1 - 1e-12))
+    se = abs(math.log(u) / z) if z and u != 1 else float("nan")
+    zl = NormalDist().inv_cdf((1 + level) / 2)
+    unshrunk = _hr(u, math.exp(math.log(u) - zl * se), math.exp(math.log(u) + zl * se), level,
+                   "published", math.log(u), se)  # fmt: skip
+    return {"contrast": c["contrast"], "shrunk": shrunk, "unshrunk": unshrunk}
+
+
+def _provenance(p: dict) -> dict:
+    keep = ("created_at", "config_path", "config_hash", "data_label", "data_sha256", "seeds",
+            "sampler", "versions", "timings")  # fmt: skip
+    out = {k: p[k] for k in keep if k in p}
+    if "seed" in p and "seeds" not in out:
+        out["seeds"] = {"run": p["seed"]}
+    out.setdefault("created_at", "")
+    out.setdefault("config_path", None)
+    out.setdefault("config_hash", "")
+    return out

@@ -1,0 +1,243 @@
+"""Typed sections of a run's results besides the models: the data summary, Kaplan–Meier at the
+landmark, the synthetic truth, the reconstruction quality, the sampler gate, the LOO comparison,
+the prior-scenario refits and the provenance. Vocabulary: :mod:`.model`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .summaries import HRSummary, Probability
+
+
+# ----------------------------------------------------------------------------- data
+@dataclass
+class ArmSummary:
+    n: int
+    events: int
+
+
+@dataclass
+class DataSummary:
+    """What the analysed data are: where from, how many patients and events (per arm, keyed by
+    the arm's display label), follow-up, and what was dropped."""
+
+    label: str
+    synthetic: bool
+    source: str
+    n: int
+    events: int
+    by_arm: dict[str, ArmSummary]
+    max_follow_up: float
+    n_dropped_incomplete: int = 0
+    sha256: str = ""
+    median_follow_up_reverse_km: float | None = None  # None: not estimable (too few censored)
+    missing_policy: str | None = None
+
+
+@dataclass
+class KaplanMeierAt:
+    """Kaplan–Meier survival per arm at the landmark."""
+
+    landmark: float
+    survival_control: Probability
+    survival_treatment: Probability
+
+
+@dataclass
+class SyntheticTruth:
+    """The generating model of a synthetic cohort, as its generator states it: sentences for the
+    reports and the parameters by name (natural units)."""
+
+    label: str
+    description: list[str]
+    parameters: dict[str, float]
+
+
+# ----------------------------------------------------------------------------- reconstruction
+@dataclass
+class RiskRow:
+    time: float
+    published: int
+    reconstructed: int
+
+
+@dataclass
+class ReconstructionArm:
+    n: int
+    events: int
+    km_max_abs_diff: float
+    km_rms_diff: float
+    risk_table: list[RiskRow]
+    n_at_risk_max_rel_diff: float
+    km_max_abs_diff_raw: float | None = None
+    published_events: int | None = None
+
+
+@dataclass
+class ReconstructionQuality:
+    """Agreement of patient data rebuilt from a digitised KM figure with the figure (Guyot)."""
+
+    method: str
+    arms: dict[str, ReconstructionArm]
+    warnings: list[str]
+    poor_agreement: bool
+    cox: HRSummary | None = None  # method cox: treatment_arm vs the other arm
+    treatment_arm: str | None = None
+
+
+# ----------------------------------------------------------------------------- sampler gate
+@dataclass
+class GateThresholds:
+    rhat_max: float
+    ess_bulk_min: float
+    ess_tail_min: float
+    max_divergences: int
+    bfmi_min: float
+
+
+@dataclass
+class GateResult:
+    """The sampler diagnostics of one fit against the gate; ``failures`` names every miss."""
+
+    rhat_max: float | None  # None: undefined (one chain)
+    ess_bulk_min: float
+    ess_tail_min: float
+    divergences: int
+    bfmi_min: float
+    n_draws: int
+    thresholds: GateThresholds
+    failures: list[str]
+    reliable: bool
+
+
+# ----------------------------------------------------------------------------- LOO
+@dataclass
+class LooRow:
+    """One model in the PSIS-LOO comparison (ArviZ ``compare``): ``p`` is its effective number
+    of parameters, ``p_worse`` the probability that it predicts worse than the best (None for the
+    best), ``diagnostics`` ArviZ's notes (Pareto k̂, few observations)."""
+
+    model: str
+    rank: int
+    elpd: float
+    se: float
+    p: float
+    elpd_diff: float
+    dse: float
+    weight: float
+    p_worse: Probability | None = None
+    diagnostics: str = ""
+
+
+@dataclass
+class ParetoK:
+    max_pareto_k: float
+    n_k_above_0_7: int
+
+
+@dataclass
+class LooComparison:
+    table: list[LooRow] | None
+    pareto_k: dict[str, ParetoK]
+    verdict: str  # "PSIS-LOO prefers `a` (...)" or "no clear preference (...)"
+
+
+# ----------------------------------------------------------------------------- sensitivity
+@dataclass
+class ScenarioInfo:
+    name: str
+    kind: str
+    prior: str  # the treatment prior, described
+
+
+@dataclass
+class ScenarioRefit:
+    """One model refitted under one prior scenario: its treatment HR and, for an interaction
+    model, the HR at a few biomarker values (``at``, keyed by the value written with ``:g``)."""
+
+    model: str
+    scenario: str
+    treatment_prior: str
+    interaction_prior: str
+    reliable: bool
+    divergences: int
+    rhat_max: float | None
+    treatment: HRSummary
+    at: dict[str, HRSummary] = field(default_factory=dict)
+
+
+@dataclass
+class PsenseRow:
+    """ArviZ power-scaling sensitivity of one parameter of one model."""
+
+    model: str
+    parameter: str
+    prior: float
+    likelihood: float
+    diagnosis: str
+
+
+@dataclass
+class Compilations:
+    compilations: int
+    during_scenarios: int
+
+
+@dataclass
+class SensitivityResults:
+    scenarios: list[ScenarioInfo]
+    refits: list[ScenarioRefit]
+    psense: list[PsenseRow]
+    compilations: dict[str, Compilations]
+
+    @property
+    def unreliable_refits(self) -> list[ScenarioRefit]:
+        return [r for r in self.refits if not r.reliable]
+
+
+# ----------------------------------------------------------------------------- many-cell jobs
+@dataclass
+class ExecutorSummary:
+    """How a many-cell job ran: backend, workers, cells done, failed (their keys), resumed."""
+
+    backend: str
+    workers: int
+    cells: int
+    failed: list[str]
+    resumed: int
+    wall_seconds: float
+    first_errors: list[str] = field(default_factory=list)  # distinct errors, with a cell each
+
+
+# ----------------------------------------------------------------------------- provenance
+@dataclass
+class ModelTimings:
+    compile_s: float
+    sample_s: float
+    analyse_s: float | None = None
+    compiled_from: str | None = None  # memory, disk, compiled or uncached
+
+
+@dataclass
+class SamplerProvenance:
+    backend: str
+    chains: int
+    draws: int
+    tune: int
+    target_accept: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Provenance:
+    """Where a result came from; provenance.json adds the whole config and wall times."""
+
+    created_at: str
+    config_path: str | None
+    config_hash: str
+    data_label: str = ""
+    data_sha256: str = ""
+    seeds: dict[str, int] = field(default_factory=dict)
+    seed_rule: str = ""
+    sampler: SamplerProvenance | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, ModelTimings] = field(default_factory=dict)

@@ -1,0 +1,235 @@
+"""Everything a patient-level run reports of one fitted model, from ONE set of draws: the
+coefficient table beside Cox, the survival estimands, the biomarker subgroups, the HR along the
+biomarker, and the model's flags; and the PSIS-LOO comparison of the models."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from ..config.priors import describe
+from ..config.schema import Estimands
+from ..core.flags import Flag
+from ..data.settings import round_sig
+from ..data.table import TrialData
+from ..estimands import caution
+from ..estimands.coefficients import coefficients
+from ..estimands.draws import (
+    hr_curve,
+    hr_summary,
+    log_hr_at,
+    subgroup_effects,
+    survival_curves,
+    survival_estimands,
+)
+from ..estimands.frequentist import CoxFit, cox_fit
+from ..models.graph import used_prior_terms
+from ..models.pem import PiecewiseExponentialModel
+from ..results.model import HRCurve, ModelResult, Setting, Subgroups
+from ..results.sections import LooComparison, LooRow, ParetoK
+
+#: a subgroup P(benefit) resting on fewer events than this is flagged
+MIN_SUBGROUP_EVENTS = 10
+
+
+@dataclass
+class Analysis:
+    """One model's results with the tables and draws the writer and figures need."""
+
+    result: ModelResult
+    tables: dict[str, pd.DataFrame]
+    draws: dict[str, np.ndarray]
+
+
+def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> str:
+    s = pem.spec
+    if s.biomarker:
+        u = (units or {}).get(s.biomarker)
+        ref = f"{pem.design.basis.reference:.4g}" + (f" {u}" if u else "")
+        return f"conditional HR at {s.biomarker} = {ref} (the median)"
+    if s.covariates == [] and not s.centre_frailty:
+        return "unadjusted HR"
+    return "adjusted HR (conditional on covariates" + (" and centre)" if s.centre_frailty else ")")
+
+
+def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
+    lo, hi = np.quantile(x, [0.02, 0.98])
+    return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
+
+
+def analyse_model(
+    pem: PiecewiseExponentialModel, data: TrialData, e: Estimands, settings: dict[str, Setting]
+) -> Analysis:
+    """All estimands of one fitted model from ONE set of draws, plus its Cox counterpart."""
+    draws = pem.draws(e.max_draws)
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+
+    def hs(v):
+        return hr_summary(v, thr, harm, level)
+
+    units, tu = settings["units"].value or {}, settings["time_unit"].value or "time units"
+    landmark = settings["landmark"].value
+    times = data.frame["time"].to_numpy()
+    centre = data.frame["centre"].to_numpy() if data.has_centre else None
+    cox = cox_fit(pem.design, times, centre, level)
+    coefs = coefficients(pem.design, draws, hs, cox, units)
+    res = ModelResult(
+        name=pem.spec.name,
+        estimand=estimand_role(pem, units),
+        treatment_effect=coefs[0].posterior,
+        reliable=pem.reliable,
+        diagnostics=pem.diagnostics,
+        sampler=pem.idata.attrs.get("sampler"),
+        spec=pem.spec.model_dump(mode="json"),
+        priors={k: describe(pem.priors[k]) for k in used_prior_terms(pem.design)},
+        n_intervals=pem.design.n_intervals,
+        cut_points=pem.design.cuts.tolist(),
+        cox_method=cox.method,
+        cox_status=cox.status,
+        coefficients=coefs,
+        survival=survival_estimands(draws, pem.design, landmark, level, time_unit=tu),
+    )
+    res.flags += caution.model_flags(
+        pem.spec.name, cox, draws["treatment"], pem.priors["treatment"], level
+    )
+    tables = {
+        "survival_curves": survival_curves(
+            draws, pem.design, float(times.max()), e.curve_points, level
+        )
+    }
+    _subgroups(res, pem, data, draws, settings, e)
+    if pem.design.basis is not None:
+        res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, e, units, hs)
+    return Analysis(res, tables, draws)
+
+
+def _subgroups(res: ModelResult, pem, data, draws, settings, e: Estimands) -> None:
+    bname, cuts = settings["biomarker"].value, settings["subgroup_cutoffs"]
+    if not (bname and bname in data.frame and cuts.value):
+        return
+    units = settings["units"].value or {}
+    vals = data.frame[bname].to_numpy(float)
+    groups = subgroup_effects(
+        draws, pem.design, vals, cuts.value, settings["landmark"].value,
+        tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob,
+    )  # fmt: skip
+    if pem.spec.biomarker == bname:
+        for g in groups:
+            g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+    else:  # no interaction: the conditional HR is the overall HR in every subgroup
+        res.flags.append(
+            Flag(
+                "subgroup_without_interaction",
+                f"no treatment × {bname} interaction in this model: its {bname} subgroup HRs"
+                " restate the overall effect (only the standardisation differs), they are not"
+                " evidence of effect modification",
+                "caution",
+                pem.spec.name,
+            )
+        )
+    res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+
+
+def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
+    if g.events >= MIN_SUBGROUP_EVENTS:
+        return []
+    return [
+        Flag(
+            "sparse_subgroup",
+            f"subgroup {biomarker} {g.label} has {g.events} events "
+            f"(< {MIN_SUBGROUP_EVENTS}): its P(benefit) rests mostly on the prior and the model",
+            "caution",
+            model,
+            {"events": g.events, "n": g.n},
+        )
+    ]
+
+
+def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
+    b, bm = pem.design.basis, pem.spec.biomarker
+    grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
+    curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
+    z, _ = b.evaluate(grid)
+    main, inter = cox.term("treatment"), cox.term(f"treatment × {bm}")
+    # a failed or runaway Cox fit draws no curve
+    curve["cox_median"] = np.exp(main.log_mean + inter.log_mean * z) if main and inter else np.nan
+    crossing = curve.loc[curve["median"] >= 1, "biomarker"]
+    at = {
+        f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0])
+        for x in probe_points(pem.design.biomarker_values)
+    }
+    crosses = float(crossing.iloc[0]) if len(crossing) and crossing.iloc[0] > grid[0] else None
+    return HRCurve(
+        biomarker=bm,
+        unit=units.get(bm, ""),
+        reference=b.reference,
+        transform="log" if b.log else "identity",
+        kind=b.kind,
+        benefit_region=_region(curve, "p_hr_below_1", 0.9),
+        median_crosses_1_at=crosses,
+        at=at,
+    ), curve
+
+
+def _region(curve: pd.DataFrame, col: str, level: float):
+    sel = curve.loc[curve[col] > level, "biomarker"]
+    return None if sel.empty else [float(sel.min()), float(sel.max())]
+
+
+def probe_points(values) -> list[float]:
+    """Biomarker values to report the HR at: the 10th, 50th and 90th percentiles of the data,
+    rounded to 2 significant figures (distinct values only)."""
+    return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
+
+
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel],
+) -> tuple[pd.DataFrame | None, LooComparison]:
+    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
+    loos = {
+        n: az.loo(m.idata, pointwise=True)
+        for n, m in models.items()
+        if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
+    }
+    khat = {}
+    for n, loo in loos.items():
+        k = np.asarray(loo.pareto_k).ravel()
+        khat[n] = ParetoK(float(k.max()), int((k > 0.7).sum()))
+    left_out = [n for n in models if n not in loos]
+    note = (
+        f" Not compared: {', '.join(f'`{n}`' for n in left_out)} (draws × patients above "
+        f"{PiecewiseExponentialModel.MAX_LOGLIK_CELLS:,}: no pointwise log-likelihood kept)."
+        if left_out
+        else ""
+    )
+    if len(loos) < 2:
+        return None, LooComparison(None, khat, note.strip())
+    df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
+    rows = [
+        LooRow(
+            model=str(x["model"]),
+            rank=int(x["rank"]),
+            **{c: float(x[c]) for c in ("elpd", "se", "p", "elpd_diff", "dse", "weight")},
+            p_worse=None if pd.isna(x.get("p_worse")) else float(x["p_worse"]),
+            diagnostics="; ".join(str(x[c]) for c in ("diag_elpd", "diag_diff") if c in x and x[c]),
+        )
+        for x in df.to_dict(orient="records")
+    ]
+    df = pd.DataFrame([asdict(r) for r in rows])
+    return df, LooComparison(rows, khat, loo_verdict(df) + note)
+
+
+def loo_verdict(df: pd.DataFrame) -> str:
+    """ "PSIS-LOO prefers `a`" only when the best model's elpd exceeds the next by more than 2 SE
+    of the difference; otherwise "no clear preference"."""
+    best, nxt = df.iloc[0], df.iloc[1]
+    diff, se = abs(float(nxt["elpd_diff"])), float(nxt["dse"])
+    nums = f"Δelpd to `{nxt['model']}` {diff:.1f}, SE {se:.1f}"
+    if diff > 2 * se:
+        return f"PSIS-LOO prefers `{best['model']}` ({nums})."
+    return (
+        f"PSIS-LOO: no clear preference between the models (best `{best['model']}`, {nums} < 2 SE)."
+    )
