@@ -26,7 +26,7 @@ class _Strict(BaseModel):
     @classmethod
     def _typo_hint(cls, data):
         if isinstance(data, dict):
-            known = set(cls.model_fields)
+            known = set(cls.model_fields) | _aliases(cls)
             for key in data:
                 if key not in known:
                     close = difflib.get_close_matches(str(key), sorted(known), n=1)
@@ -37,6 +37,15 @@ class _Strict(BaseModel):
                     )
                     raise ValueError(f"unknown key '{key}'{hint}")
         return data
+
+
+def _aliases(cls) -> set[str]:
+    """Former names a field still accepts (``validation_alias=AliasChoices(name, former)``)."""
+    out = set()
+    for f in cls.model_fields.values():
+        choices = getattr(f.validation_alias, "choices", None) or []
+        out |= {c for c in choices if isinstance(c, str)}
+    return out
 
 
 # Bounds of prior parameters (log scales): beyond them a prior is numerically degenerate (the
@@ -83,6 +92,8 @@ LocationPrior = Annotated[
     NormalPrior | StudentTPrior | FlatPrior | MixturePrior, Field(discriminator="family")
 ]
 ScalePrior = HalfNormalPrior
+#: any prior of a model term (a location prior or a scale prior)
+Prior = NormalPrior | StudentTPrior | FlatPrior | MixturePrior | HalfNormalPrior
 
 #: Patient-level stand-in for an improper flat prior (log-HR scale: HR from 1e-9 to 1e9 at ±2 SD).
 FLAT_SIGMA = 10.0
@@ -92,7 +103,7 @@ NORMAL_ONLY = ("biomarker", "baseline_start", "covariates")
 SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
 
 
-def default_priors() -> dict[str, NormalPrior | HalfNormalPrior]:
+def default_priors() -> dict[str, Prior]:
     return {
         # log-HR of treatment at the biomarker reference value: 95% prior mass on HR 0.14–7.1
         "treatment": NormalPrior(mu=0.0, sigma=1.0),
@@ -114,7 +125,14 @@ def default_priors() -> dict[str, NormalPrior | HalfNormalPrior]:
     }
 
 
-def merge_priors(overrides: dict[str, dict] | None) -> dict:
+def require_normal_or_flat(where: str, prior: Prior) -> None:
+    """The one check of the terms a model gives a normal prior only (the non-centred baseline,
+    covariates, the subgroup-shrinkage mean): ValueError naming ``where`` otherwise."""
+    if prior.family not in ("normal", "flat"):
+        raise ValueError(f"{where} must be normal or flat, got {prior.family}")
+
+
+def merge_priors(overrides: dict[str, dict] | None) -> dict[str, Prior]:
     """Default | user priors, keyed by term. Unknown terms and wrong families are errors."""
     merged = default_priors()
     for term, spec in (overrides or {}).items():
@@ -124,8 +142,8 @@ def merge_priors(overrides: dict[str, dict] | None) -> dict:
             raise ValueError(f"priors: unknown term '{term}'{hint}; terms are {', '.join(merged)}")
         try:
             merged[term] = parse_prior(term, spec)
-            if term in NORMAL_ONLY and merged[term].family not in ("normal", "flat"):
-                raise ValueError(f"priors.{term} must be normal or flat, got {merged[term].family}")
+            if term in NORMAL_ONLY:
+                require_normal_or_flat(f"priors.{term}", merged[term])
         except ValidationError as err:
             msgs = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or term}: {e['msg']}" for e in err.errors()
@@ -139,29 +157,32 @@ def merge_priors(overrides: dict[str, dict] | None) -> dict:
     return merged
 
 
-def parse_prior(term: str, spec) -> BaseModel:
+def parse_prior(term: str, spec) -> Prior:
+    """The prior of model term ``term`` from its config form (a scale prior for the scale terms,
+    else a location prior)."""
     if isinstance(spec, BaseModel):
         spec = spec.model_dump()
     if term in SCALE_TERMS:
         return HalfNormalPrior.model_validate(spec)
+    prior: Prior = TypeAdapter(LocationPrior).validate_python(spec)
+    return prior
 
-    return TypeAdapter(LocationPrior).validate_python(spec)
 
-
-def describe(prior: BaseModel) -> str:
+def describe(prior: Prior) -> str:
     """One-line human description, used in reports."""
-    f = prior.family
-    if f == "normal":
-        return f"Normal({prior.mu:.3g}, {prior.sigma:.3g}²)"
-    if f == "student_t":
-        return f"Student-t(ν={prior.nu:.3g}, {prior.mu:.3g}, {prior.sigma:.3g})"
-    if f == "flat":
-        return "flat (improper uniform)"
-    if f == "half_normal":
-        return f"HalfNormal({prior.sigma:.3g})"
-    if f == "mixture":
-        return f"{prior.weight:.2g}·{describe(prior.informative)} + {1 - prior.weight:.2g}·{describe(prior.vague)}"
-    raise ValueError(f)
+    match prior:
+        case NormalPrior():
+            return f"Normal({prior.mu:.3g}, {prior.sigma:.3g}²)"
+        case StudentTPrior():
+            return f"Student-t(ν={prior.nu:.3g}, {prior.mu:.3g}, {prior.sigma:.3g})"
+        case FlatPrior():
+            return "flat (improper uniform)"
+        case HalfNormalPrior():
+            return f"HalfNormal({prior.sigma:.3g})"
+        case MixturePrior():
+            w = prior.weight
+            return f"{w:.2g}·{describe(prior.informative)} + {1 - w:.2g}·{describe(prior.vague)}"
+    raise ValueError(prior)
 
 
 # --------------------------------------------------------------------------------------
@@ -204,7 +225,7 @@ def sceptical_sigma(design_hr: float = 0.5, tail: float = 0.05) -> float:
     return abs(math.log(design_hr)) / stats.norm.ppf(1 - tail)
 
 
-def scenario_prior(spec: ScenarioSpec) -> BaseModel:
+def scenario_prior(spec: ScenarioSpec) -> Prior:
     """The log-HR prior a scenario stands for."""
     s = sceptical_sigma(spec.design_hr, spec.tail)
     d = math.log(spec.design_hr)
@@ -225,19 +246,19 @@ def scenario_prior(spec: ScenarioSpec) -> BaseModel:
                 informative=NormalPrior(mu=0.0, sigma=s),
                 vague=NormalPrior(mu=0.0, sigma=spec.vague_sigma),
             )
-        case "custom":
+        case "custom" if spec.prior is not None:
             return spec.prior
     raise ValueError(spec.kind)
 
 
-def scenario_interaction_prior(spec: ScenarioSpec, configured: BaseModel) -> BaseModel:
+def scenario_interaction_prior(spec: ScenarioSpec, configured: Prior) -> Prior:
     """The interaction (effect-modification) prior that goes with a scenario in the patient-level
     models: the scenario's spread, centred on no effect modification. ``custom`` keeps the
     configured interaction prior."""
     if spec.kind == "custom":
         return configured
     p = scenario_prior(spec)
-    if p.family in ("normal", "student_t"):
+    if isinstance(p, NormalPrior | StudentTPrior):
         return p.model_copy(update={"mu": 0.0})
     return p  # flat, or a mixture already centred on 0
 
@@ -246,7 +267,7 @@ def default_scenarios(design_hr: float = 0.5) -> list[ScenarioSpec]:
     return [ScenarioSpec(name=k, kind=k, design_hr=design_hr) for k in SCENARIOS]
 
 
-def as_mixture_params(prior: BaseModel) -> dict[str, list[float]]:
+def as_mixture_params(prior: Prior) -> dict[str, list[float]]:
     """Any location prior as a two-component Student-t mixture (weights, nu, mu, sigma).
 
     The patient-level models carry the treatment and interaction priors in this form as
@@ -255,25 +276,23 @@ def as_mixture_params(prior: BaseModel) -> dict[str, list[float]]:
     (indistinguishable from the normal to ~1e-6 in log density at |z| < 5).
     """
     big = 1e6
-    f = prior.family
-    if f == "flat":
+    if isinstance(prior, FlatPrior):
         prior = NormalPrior(mu=0.0, sigma=FLAT_SIGMA)
-        f = "normal"
-    if f in ("normal", "student_t"):
-        nu = big if f == "normal" else prior.nu
+    if isinstance(prior, NormalPrior | StudentTPrior):
+        nu = big if isinstance(prior, NormalPrior) else prior.nu
         return {"w": [0.5, 0.5], "nu": [nu, nu], "mu": [prior.mu] * 2, "sigma": [prior.sigma] * 2}
-    if f == "mixture":
+    if isinstance(prior, MixturePrior):
         comps = [prior.informative, prior.vague]
         return {
             "w": [prior.weight, 1 - prior.weight],
-            "nu": [big if c.family == "normal" else c.nu for c in comps],
+            "nu": [big if isinstance(c, NormalPrior) else c.nu for c in comps],
             "mu": [c.mu for c in comps],
             "sigma": [c.sigma for c in comps],
         }
-    raise ValueError(f"family '{f}' is not a location prior")
+    raise ValueError(f"family '{prior.family}' is not a location prior")
 
 
-def prior_draws(prior: BaseModel, n: int, seed: int = 0):
+def prior_draws(prior: Prior, n: int, seed: int = 0) -> np.ndarray:
     """``n`` draws from a location prior exactly as the patient-level model carries it (the
     two-component Student-t mixture of :func:`as_mixture_params`; flat as N(0, FLAT_SIGMA²)).
     Stored as the ``prior`` group of the posterior file for prior-vs-posterior figures."""

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import yaml
 from pydantic import (
+    AliasChoices,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -236,7 +237,8 @@ class Estimands(_Strict):
     biomarker: str | None = None
     subgroup_cutoffs: list[float] | None = None  # None: biomarker tertiles (settings.py)
     landmark: PositiveFloat | None = None  # None: median follow-up (settings.py)
-    ci_prob: float = Field(0.95, gt=0.5, lt=1.0)
+    #: the credible (and confidence) level of every interval; ``ci_prob`` is its former name
+    level: float = Field(0.95, gt=0.5, lt=1.0, validation_alias=AliasChoices("level", "ci_prob"))
     curve_points: int = Field(60, ge=10, le=400)
     max_draws: int = Field(4000, ge=100)  # one set of draws (thinned evenly) for every estimate
 

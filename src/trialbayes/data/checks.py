@@ -11,6 +11,7 @@ pre-sampling sequence (these, memory, output and cache folders) is ``routes.vali
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
-from .design import build_design
+from .design import build_design, check_cuts, check_log_biomarker
 from .table import TrialData
 
 #: relative singular value below which two sets of columns count as perfectly collinear
@@ -83,3 +84,38 @@ def available_memory() -> float:
     except OSError:
         pass
     return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_against_models(
+    data: TrialData,
+    models: list[ModelSpec],
+    cuts: list[float] | None,
+    estimand_biomarker: str | None = None,
+) -> None:
+    """Cross-checks between data and config, before any model is built."""
+    for m in models:
+        covs = data.covariates if m.covariates == "all" else m.covariates
+        for c in covs:
+            if c not in data.covariates:
+                close = difflib.get_close_matches(c, data.covariates, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise DataError(
+                    f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}"
+                )
+        if m.centre_frailty and not data.has_centre:
+            raise DataError(
+                f"model '{m.name}': centre_frailty needs a centre column (columns.centre)"
+            )
+        if m.biomarker:
+            if m.biomarker not in data.biomarkers:
+                raise DataError(
+                    f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
+                )
+            if m.log_biomarker:
+                check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m)
+    if estimand_biomarker and estimand_biomarker not in data.biomarkers:
+        raise DataError(
+            f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"
+        )
+    if cuts:
+        check_cuts(cuts, float(data.frame["time"].max()))

@@ -14,18 +14,33 @@ from scipy.interpolate import BSpline
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
-from .table import TrialData
+from .table import TrialData, rows_text
+
+
+def check_cuts(cuts, tmax: float) -> None:
+    """The one check of configured cut points: every one before the last follow-up time."""
+    beyond = [float(c) for c in cuts if c >= tmax]
+    if beyond:
+        raise DataError(
+            f"baseline.cuts: cut points {beyond} are at or beyond the last follow-up time {tmax:g}"
+        )
+
+
+def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
+    """The one check of a biomarker a model log-transforms: every value > 0 (rows named)."""
+    bad = np.asarray(values, float) <= 0
+    if bad.any():
+        raise DataError(
+            f"column '{spec.biomarker}' (biomarker): values ≤ 0 at {rows_text(bad)}, but model "
+            f"'{spec.name}' ({spec.interaction}) log-transforms it"
+        )
 
 
 def cut_points(times: np.ndarray, events: np.ndarray, baseline: Baseline) -> np.ndarray:
     """Interior cut points: as given, or at quantiles of the event times."""
     if baseline.cuts:
-        cuts = np.asarray(baseline.cuts, float)
-        if cuts.max() >= times.max():
-            raise DataError(
-                f"baseline.cuts: cut points beyond the last follow-up time {times.max():g}"
-            )
-        return cuts
+        check_cuts(baseline.cuts, float(times.max()))
+        return np.asarray(baseline.cuts, float)
     ev_t = np.sort(times[events == 1])
     k = baseline.n_intervals
     if k == 1 or len(ev_t) < 2:
@@ -105,8 +120,10 @@ class BiomarkerBasis:
     def evaluate(self, x) -> tuple[np.ndarray, np.ndarray]:
         """(linear column z, penalised columns) at biomarker values ``x`` (original units)."""
         x = np.asarray(x, float)
-        if self.log and (x <= 0).any():
-            raise DataError("biomarker values must be > 0 for a log-scale basis")
+        if (
+            self.log and (x <= 0).any()
+        ):  # the data were checked (check_log_biomarker): a caller's grid
+            raise ValueError("a log-scale basis is evaluated at values > 0 only")
         z = self._z(x)
         pen = (
             self._penalised_raw(z) - self.ref_row
@@ -218,6 +235,8 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     )
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)
+        if spec.log_biomarker:
+            check_log_biomarker(x, spec)
         design.basis = BiomarkerBasis.fit(x, spec.interaction, spec.spline_basis)
         design.bm_z, design.bm_pen = design.basis.evaluate(x)
         design.biomarker_values = x

@@ -104,9 +104,9 @@ def resolve(
     out = {
         "time_unit": tu_s,
         "units": un_s,
-        "level": Setting(e.ci_prob, "config")
-        if "ci_prob" in given
-        else Setting(e.ci_prob, "default", "estimands.ci_prob default"),
+        "level": Setting(e.level, "config")
+        if "level" in given
+        else Setting(e.level, "default", "estimands.level default"),
     }
     if e.landmark is not None:
         if e.landmark > tmax:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config.schema import ColumnMap, ModelSpec
+from ..config.schema import ColumnMap
 from ..core.errors import DataError
 from ..results.sections import ArmSummary, DataSummary
 
@@ -84,7 +84,8 @@ class TrialData:
         )
 
 
-def _rows(mask) -> str:
+def rows_text(mask) -> str:
+    """ "rows 3, 5 and 12 more" for a boolean mask over the rows (1-based)."""
     idx = np.flatnonzero(np.asarray(mask)) + 1
     shown = ", ".join(str(i) for i in idx[:10])
     more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
@@ -137,11 +138,11 @@ def _numeric(col: pd.Series, name: str, what: str) -> np.ndarray:
     bad = num.isna() & col.notna()
     if bad.any():
         vals = sorted({str(v) for v in col[bad]})[:5]
-        raise DataError(f"column '{name}' ({what}): non-numeric values {vals} at {_rows(bad)}")
+        raise DataError(f"column '{name}' ({what}): non-numeric values {vals} at {rows_text(bad)}")
     out = num.to_numpy(dtype=float)
     inf = np.isinf(out)
     if inf.any():
-        raise DataError(f"column '{name}' ({what}): infinite values at {_rows(inf)}")
+        raise DataError(f"column '{name}' ({what}): infinite values at {rows_text(inf)}")
     return out
 
 
@@ -168,14 +169,14 @@ def _covariate(col: pd.Series, name: str) -> pd.Series | None:
     if not text.any():
         if np.isinf(num).any():
             raise DataError(
-                f"column '{name}' (covariate): infinite values at {_rows(np.isinf(num))}"
+                f"column '{name}' (covariate): infinite values at {rows_text(np.isinf(num))}"
             )
         return num.astype(float)
     if (~text & col.notna()).any():
         vals = sorted({str(v) for v in col[text]})[:5]
         raise DataError(
             f"column '{name}' (covariate): mostly numbers but text values {vals} at "
-            f"{_rows(text)}; fix those cells (a categorical covariate must be text "
+            f"{rows_text(text)}; fix those cells (a categorical covariate must be text "
             "throughout)"
         )
     n_lv = col.dropna().astype(str).nunique()
@@ -221,27 +222,27 @@ def from_frame(
 
     ids = df[cols.id]
     if ids.isna().any():
-        raise DataError(f"column '{cols.id}' (id): missing ids at {_rows(ids.isna())}")
+        raise DataError(f"column '{cols.id}' (id): missing ids at {rows_text(ids.isna())}")
     dup = ids.duplicated(keep=False)
     if dup.any():
         raise DataError(
-            f"column '{cols.id}' (id): duplicate ids {sorted(map(str, ids[dup].unique()))[:10]} at {_rows(dup)}"
+            f"column '{cols.id}' (id): duplicate ids {sorted(map(str, ids[dup].unique()))[:10]} at {rows_text(dup)}"
         )
 
     t_raw = df[cols.time]
     if t_raw.isna().any():
-        raise DataError(f"column '{cols.time}' (time): missing times at {_rows(t_raw.isna())}")
+        raise DataError(f"column '{cols.time}' (time): missing times at {rows_text(t_raw.isna())}")
     t_raw, time_notes = _time_column(t_raw, cols.time, time_unit)
     time = _numeric(t_raw, cols.time, "time")
     if not np.isfinite(time).all():
         raise DataError(
-            f"column '{cols.time}' (time): non-finite times at {_rows(~np.isfinite(time))}"
+            f"column '{cols.time}' (time): non-finite times at {rows_text(~np.isfinite(time))}"
         )
     if (time < 0).any():
-        raise DataError(f"column '{cols.time}' (time): negative times at {_rows(time < 0)}")
+        raise DataError(f"column '{cols.time}' (time): negative times at {rows_text(time < 0)}")
     if (time == 0).any():
         raise DataError(
-            f"column '{cols.time}' (time): zero times at {_rows(time == 0)}; follow-up must be > 0"
+            f"column '{cols.time}' (time): zero times at {rows_text(time == 0)}; follow-up must be > 0"
         )
 
     ev_raw = df[cols.event]
@@ -251,7 +252,7 @@ def from_frame(
     if bad.any():
         vals = sorted({str(v) for v in ev_raw[bad]})[:5]
         raise DataError(
-            f"column '{cols.event}' (event): values {vals} at {_rows(bad)} are outside the declared pair "
+            f"column '{cols.event}' (event): values {vals} at {rows_text(bad)} are outside the declared pair "
             f"event_value={cols.event_value!r} / censored_value={cols.censored_value!r}"
         )
     if not is_ev.any():
@@ -261,7 +262,7 @@ def from_frame(
 
     arm = df[cols.arm]
     if arm.isna().any():
-        raise DataError(f"column '{cols.arm}' (arm): missing arm at {_rows(arm.isna())}")
+        raise DataError(f"column '{cols.arm}' (arm): missing arm at {rows_text(arm.isna())}")
     levels = list(pd.unique(arm))
     if len(levels) != 2:
         raise DataError(
@@ -290,9 +291,9 @@ def from_frame(
         num = _covariate(col, c)
         if num is None:  # categorical: dummy-code, first level is the reference
             cats = sorted(col.dropna().astype(str).unique())
-            for lv in cats[1:]:
-                name = f"{c}[{lv}]"
-                out[name] = np.where(col.isna(), np.nan, (col.astype(str) == lv).astype(float))
+            for cat in cats[1:]:
+                name = f"{c}[{cat}]"
+                out[name] = np.where(col.isna(), np.nan, (col.astype(str) == cat).astype(float))
                 covariates.append(name)
         else:
             out[c] = num.to_numpy(dtype=float)
@@ -301,7 +302,7 @@ def from_frame(
         cen = df[cols.centre]
         if cen.isna().any():
             raise DataError(
-                f"column '{cols.centre}' (centre): missing centre at {_rows(cen.isna())}"
+                f"column '{cols.centre}' (centre): missing centre at {rows_text(cen.isna())}"
             )
         out["centre"] = cen.astype(str).to_numpy()
 
@@ -313,7 +314,7 @@ def from_frame(
             if missing != "complete_case":
                 first = next(c for c in need if out[c].isna().any())
                 raise DataError(
-                    f"column '{first}': missing values at {_rows(out[first].isna())} "
+                    f"column '{first}': missing values at {rows_text(out[first].isna())} "
                     f"({int(miss.sum())} rows incomplete in all); set data.missing: complete_case to drop them"
                 )
             n_dropped = int(miss.sum())
@@ -332,7 +333,7 @@ def from_frame(
         if not np.isfinite(sd):
             big = np.abs(out[c].to_numpy()) > 1e150
             raise DataError(
-                f"column '{c}': values too large to standardise at {_rows(big)} "
+                f"column '{c}': values too large to standardise at {rows_text(big)} "
                 f"(largest {np.abs(out[c]).max():g}); check the units"
             )
 
@@ -352,48 +353,3 @@ def from_frame(
         + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
         arm_column=str(cols.arm),
     )
-
-
-def check_against_models(
-    data: TrialData,
-    models: list[ModelSpec],
-    cuts: list[float] | None,
-    estimand_biomarker: str | None = None,
-) -> None:
-    """Cross-checks between data and config, before any model is built."""
-    for m in models:
-        covs = data.covariates if m.covariates == "all" else m.covariates
-        for c in covs:
-            if c not in data.covariates:
-                close = difflib.get_close_matches(c, data.covariates, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise DataError(
-                    f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}"
-                )
-        if m.centre_frailty and not data.has_centre:
-            raise DataError(
-                f"model '{m.name}': centre_frailty needs a centre column (columns.centre)"
-            )
-        if m.biomarker:
-            if m.biomarker not in data.biomarkers:
-                raise DataError(
-                    f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
-                )
-            if m.log_biomarker:
-                bad = data.frame[m.biomarker].to_numpy() <= 0
-                if bad.any():
-                    raise DataError(
-                        f"column '{m.biomarker}' (biomarker): values ≤ 0 at {_rows(bad)}, but model '{m.name}' "
-                        f"({m.interaction}) log-transforms it"
-                    )
-    if estimand_biomarker and estimand_biomarker not in data.biomarkers:
-        raise DataError(
-            f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"
-        )
-    if cuts:
-        tmax = float(data.frame["time"].max())
-        beyond = [c for c in cuts if c >= tmax]
-        if beyond:
-            raise DataError(
-                f"baseline.cuts: cut points {beyond} are at or beyond the last follow-up time {tmax:g}"
-            )

@@ -104,6 +104,6 @@ def design_assurance(
         log_hr_sd=sd,
         share=share,
         by_events=rows,
-        events_needed={f"{lv:g}": events_for(at, lv, limit) for lv in a.levels},
+        events_needed={f"{q:g}": events_for(at, q, limit) for q in a.levels},
         assurance_limit=limit,
     )

@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..data.design import BiomarkerBasis, Design
 from ..results.model import SubgroupResult, SurvivalSummary
-from ..results.summaries import HRSummary, Quantity
+from ..results.summaries import HRSummary, Quantity, equal_tailed
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -55,11 +55,11 @@ def hr_curve(
 ) -> pd.DataFrame:
     """HR as a function of the biomarker with a pointwise credible band and P(HR < t)."""
     lh = log_hr_at(draws, basis, grid)
-    lo, hi = np.quantile(lh, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    lo, med, hi = equal_tailed(lh, level, axis=0)
     df = pd.DataFrame(
         {
             "biomarker": np.asarray(grid, float),
-            "median": np.exp(np.median(lh, 0)),
+            "median": np.exp(med),
             "lower": np.exp(lo),
             "upper": np.exp(hi),
         }
@@ -71,8 +71,8 @@ def hr_curve(
 
 def baseline_cumhaz(draws: dict, starts: np.ndarray, times) -> np.ndarray:
     """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards."""
-    alpha = draws["log_baseline_hazard"]
-    lam = np.exp(alpha)
+    log_h = draws["log_baseline_hazard"]
+    lam = np.exp(log_h)
     widths = np.diff(starts)
     cum_start = np.concatenate(
         [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
@@ -171,11 +171,9 @@ def survival_curves(
     rows = []
     for arm in (0, 1):
         s = standardized_survival(draws, design, grid, arm)
-        lo, hi = np.quantile(s, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        lo, med, hi = equal_tailed(s, level, axis=0)
         rows.append(
-            pd.DataFrame(
-                {"arm": arm, "time": grid, "median": np.median(s, 0), "lower": lo, "upper": hi}
-            )
+            pd.DataFrame({"arm": arm, "time": grid, "median": med, "lower": lo, "upper": hi})
         )
     return pd.concat(rows, ignore_index=True)
 
@@ -242,5 +240,5 @@ def pointwise_loglik(draws: dict, design: Design) -> np.ndarray:
     times = design.starts[design.interval] + design.offset
     eta = prognostic_eta(draws, design) + design.treat[None, :] * patient_log_hr(draws, design)
     h0 = baseline_cumhaz(draws, design.starts, times)
-    alpha = draws["log_baseline_hazard"][:, design.interval]
-    return design.event[None, :] * (alpha + eta) - np.exp(eta) * h0
+    log_h = draws["log_baseline_hazard"][:, design.interval]
+    return design.event[None, :] * (log_h + eta) - np.exp(eta) * h0

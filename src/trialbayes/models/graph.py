@@ -16,7 +16,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ..config.priors import FLAT_SIGMA, as_mixture_params
+from ..config.priors import FLAT_SIGMA, as_mixture_params, require_normal_or_flat
 from ..data.design import Design
 from .fused import fused_loglik_terms
 
@@ -90,10 +90,9 @@ def prior_data(name: str, prior) -> dict[str, np.ndarray]:
 
 
 def _normal(name, prior, **kw):
+    require_normal_or_flat(f"the prior of '{name}'", prior)
     if prior.family == "flat":
         return pm.Normal(name, 0.0, FLAT_SIGMA, **kw)
-    if prior.family != "normal":
-        raise ValueError(f"prior for '{name}' must be normal or flat, got {prior.family}")
     return pm.Normal(name, prior.mu, prior.sigma, **kw)
 
 

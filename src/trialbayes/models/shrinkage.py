@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pymc as pm
 
-from ..config.priors import FLAT_SIGMA, NormalPrior
+from ..config.priors import FLAT_SIGMA, NormalPrior, require_normal_or_flat
 from ..config.schema import Diagnostics, SamplerSpec
 from ..data.evidence import Evidence
 from ..estimands.draws import hr_summary
@@ -26,10 +26,9 @@ from .published import summary_normal
 
 def build_shrinkage_model(evs: list[Evidence], tau_sigma: float, mu_prior=None) -> pm.Model:
     mu_prior = mu_prior or NormalPrior(mu=0.0, sigma=FLAT_SIGMA)
+    require_normal_or_flat("published.subgroups.mu_prior", mu_prior)
     if mu_prior.family == "flat":
         mu_prior = NormalPrior(mu=0.0, sigma=FLAT_SIGMA)
-    if mu_prior.family != "normal":
-        raise ValueError("the overall-effect prior of the shrinkage model must be normal or flat")
     with pm.Model(coords={"subgroup": [e.name for e in evs]}) as model:
         y = pm.Data("y", np.array([e.log_hr for e in evs]), dims="subgroup")
         se = pm.Data("se", np.array([e.se for e in evs]), dims="subgroup")

@@ -170,8 +170,8 @@ def _copula_columns(design, names, X_raw):
         out = np.empty((len(sim), len(names)))
         out[:, plain] = sim[:, : len(plain)]
         for k, (g, s) in enumerate(factors):
-            lv = np.abs(sim[:, len(plain) + k][:, None] - s[None, :]).argmin(1)
-            dum = (lv[:, None] == np.arange(1, len(s))[None, :]).astype(float)
+            level_idx = np.abs(sim[:, len(plain) + k][:, None] - s[None, :]).argmin(1)
+            dum = (level_idx[:, None] == np.arange(1, len(s))[None, :]).astype(float)
             out[:, g] = (dum - design.cov_mean[g]) / design.cov_sd[g]  # the design's scale
         return out
 

@@ -17,9 +17,9 @@ from .style import BLUE, FREQ, GREY, ORANGE, hr_axis, new_axes, stamp
 #: estimate with its confidence interval
 KIND_STYLE = {"posterior": (BLUE, "o"), "cox": (FREQ, "s"), "published": (FREQ, "s")}
 LEGEND = {
-    "posterior": "Bayesian posterior median, {lv} CrI",
-    "cox": "Cox estimate, {lv} CI",
-    "published": "published estimate, {lv} CI",
+    "posterior": "Bayesian posterior median, {level} CrI",
+    "cox": "Cox estimate, {level} CI",
+    "published": "published estimate, {level} CI",
 }
 
 
@@ -30,7 +30,7 @@ def forest_row(group: str | None, label: str, hr: HRSummary) -> dict:
     row = {"group": group, "label": label, "hr": hr.median, "lower": hr.lower,
            "upper": hr.upper, "kind": kind}  # fmt: skip
     if kind == "posterior" and "1" in hr.p_hr_below:
-        row["p"], row["n_draws"] = hr.p_benefit, hr.n_draws
+        row["p_benefit"], row["n_draws"] = hr.p_benefit, hr.n_draws
     return row
 
 
@@ -77,7 +77,7 @@ def forest_plot(
     level: float = 0.95,
 ):
     """rows: from :func:`forest_row` (label, hr, lower, upper, kind — posterior, cox or
-    published —, for a posterior p = P(HR < 1) printed in its own column, and group: rows are
+    published —, for a posterior p_benefit = P(HR < 1) printed in its own column, and group: rows are
     grouped under a bold header, in the order given). The legend sits under the axis, never over
     the title."""
     placed, headers = _forest_layout(rows)
@@ -89,11 +89,11 @@ def forest_plot(
         ax.plot(r["hr"], yi, mk, color=col, ms=6)
         hr_text = f"{r['hr']:.2f} ({r['lower']:.2f}–{r['upper']:.2f})"
         _column(ax, yi, hr_text, HR_COL_PT)
-        if r.get("p") is not None:
-            _column(ax, yi, prob(r["p"], r.get("n_draws")), P_COL_PT)
+        if r.get("p_benefit") is not None:
+            _column(ax, yi, prob(r["p_benefit"], r.get("n_draws")), P_COL_PT)
     top = max([y for y, _ in placed] + [y for y, _ in headers]) + 0.8
     _column(ax, top, f"HR ({level_text(level)} interval)", HR_COL_PT, weight="bold", va="bottom")
-    if any(r.get("p") is not None for _, r in placed):
+    if any(r.get("p_benefit") is not None for _, r in placed):
         _column(ax, top, p_label, P_COL_PT, weight="bold", va="bottom")
     ax.axvline(1.0, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
@@ -115,7 +115,7 @@ def forest_plot(
             [],
             color=KIND_STYLE[k][0],
             marker=KIND_STYLE[k][1],
-            label=LEGEND[k].format(lv=level_text(level)),
+            label=LEGEND[k].format(level=level_text(level)),
         )  # fmt: skip
         for k in LEGEND
         if k in kinds
@@ -203,8 +203,8 @@ def assurance_plot(assurance: Assurance, ax=None):
                 label=f"{label}: assurance")  # fmt: skip
         ax.plot(ev, [r.power_at_posterior_mean for r in d.by_events], ":", color=col,
                 label=f"{label}: power at posterior mean")  # fmt: skip
-    for lv in (0.8, 0.9):
-        ax.axhline(lv, color=GREY, lw=0.6, ls="--")
+    for y in (0.8, 0.9):
+        ax.axhline(y, color=GREY, lw=0.6, ls="--")
     ax.set_ylim(0, 1)
     ax.set_xlabel("events in the next trial")
     ax.set_ylabel("probability of success")

@@ -282,8 +282,8 @@ def hr_curve_figure(
     pcols = [c for c in curve.columns if c.startswith("p_hr_below_")]
     for c, col in zip(pcols, P_COLOURS):
         pax.plot(x, curve[c], color=col, label=f"P(HR < {c.removeprefix('p_hr_below_')})")
-    for lv in (0.5, 0.9):
-        pax.axhline(lv, color=GREY, lw=0.6, ls=":")
+    for y in (0.5, 0.9):
+        pax.axhline(y, color=GREY, lw=0.6, ls=":")
     pax.set_ylim(-0.02, 1.02)
     pax.set_yticks([0, 0.5, 0.9, 1])
     pax.set_ylabel("posterior\nprobability")

@@ -227,7 +227,11 @@ def diagnostics_blocks(r: Results) -> list:
 
 def effect_blocks(r: Results, fig) -> list:
     first = next(iter(r.models.values())).treatment_effect
-    below, above, lv = list(first.p_hr_below), list(first.p_hr_above), level_text(first.level)
+    below, above, level_label = (
+        list(first.p_hr_below),
+        list(first.p_hr_above),
+        level_text(first.level),
+    )
     rows = []
     for name, m in r.models.items():
         te, cx = m.treatment_effect, (m.coefficients[0].cox if m.coefficients else None)
@@ -246,10 +250,10 @@ def effect_blocks(r: Results, fig) -> list:
             [
                 "model",
                 "estimand",
-                f"posterior HR ({lv} CrI)",
+                f"posterior HR ({level_label} CrI)",
                 *[f"P(HR < {k})" for k in below],
                 *[f"P(HR > {k})" for k in above],
-                f"Cox HR ({lv} CI)",
+                f"Cox HR ({level_label} CI)",
             ],
             rows,
             "Treatment hazard ratio, by model",
@@ -263,9 +267,9 @@ def effect_blocks(r: Results, fig) -> list:
                 [
                     "term",
                     "per",
-                    f"posterior HR ({lv} CrI)",
+                    f"posterior HR ({level_label} CrI)",
                     "P(HR < 1)",
-                    f"Cox HR ({lv} CI)",
+                    f"Cox HR ({level_label} CI)",
                     "Cox p",
                 ],
                 [
@@ -311,10 +315,10 @@ def modification_blocks(r: Results, fig) -> list:
             )
         )
         ks = list(next(iter(hc.at.values())).p_hr_below)
-        lv = level_text(m.treatment_effect.level)
+        level_label = level_text(m.treatment_effect.level)
         out.append(
             table(
-                [f"{hc.biomarker}{u}", f"HR ({lv} CrI)", *[f"P(HR < {k})" for k in ks]],
+                [f"{hc.biomarker}{u}", f"HR ({level_label} CrI)", *[f"P(HR < {k})" for k in ks]],
                 [[x, v.text(), *[pr(v.p_hr_below[k], v) for k in ks]] for x, v in hc.at.items()],
             )
         )
@@ -328,7 +332,7 @@ def subgroup_blocks(r: Results) -> list:
         sg = m.subgroups
         if sg is None:
             continue
-        lv = level_text(m.treatment_effect.level)
+        level_label = level_text(m.treatment_effect.level)
         rows = [
             [
                 f"{sg.biomarker} {g.label}",
@@ -351,9 +355,9 @@ def subgroup_blocks(r: Results) -> list:
                         f"subgroup{u}",
                         "patients",
                         "events",
-                        f"conditional HR ({lv} CrI)",
+                        f"conditional HR ({level_label} CrI)",
                         "P(HR < 1), conditional",
-                        f"marginal HR ({lv} CrI)",
+                        f"marginal HR ({level_label} CrI)",
                         "P(HR < 1), marginal",
                         "flag",
                     ],
@@ -392,7 +396,7 @@ def survival_blocks(r: Results, fig) -> list:
             ]
         )
     s0 = next(iter(r.models.values())).survival
-    lv = level_text(s0.survival_difference.level)
+    level_label = level_text(s0.survival_difference.level)
     lm_src = r.settings["landmark"].text() if "landmark" in r.settings else ""
     out = [
         table(
@@ -400,9 +404,9 @@ def survival_blocks(r: Results, fig) -> list:
                 "model",
                 "control survival",
                 "treatment survival",
-                f"difference ({lv} CrI)",
+                f"difference ({level_label} CrI)",
                 "P(difference > 0)",
-                f"RMST difference, {tu} ({lv} CrI)",
+                f"RMST difference, {tu} ({level_label} CrI)",
                 "P(RMST difference > 0)",
             ],
             rows,
@@ -465,7 +469,7 @@ def sensitivity_blocks(r: Results, fig) -> list:
 def comparison_blocks(r: Results) -> list:
     if r.loo is None or not r.loo.table:
         return [p("One model only: no comparison.")]
-    rows = [[x.model, x.elpd, x.se, x.elpd_diff, x.dse, x.p, x.weight] for x in r.loo.table]
+    rows = [[x.model, x.elpd, x.se, x.elpd_diff, x.dse, x.p_loo, x.weight] for x in r.loo.table]
     out = [
         table(
             [

@@ -46,7 +46,7 @@ def published_view(r: Results, root: Path) -> dict:
 
 
 def data_blocks(r: Results) -> list:
-    lv = level_text(r.level)
+    level_label = level_text(r.level)
     rows = [
         [
             n,
@@ -58,7 +58,7 @@ def data_blocks(r: Results) -> list:
         ]  # fmt: skip
         for n, e in r.estimates.items()
     ]
-    head = ["estimate", f"published HR ({lv} CI)", "log-HR", "SE of log-HR", "population"]
+    head = ["estimate", f"published HR ({level_label} CI)", "log-HR", "SE of log-HR", "population"]
     return [
         p(f"Evidence model: {r.published.evidence_model}."),
         table([*head, "share of patients"], rows, "Published estimates analysed"),
@@ -127,10 +127,10 @@ def effect_blocks(r: Results, fig) -> list:
     out = []
     for name, ev in r.estimates.items():
         h0 = next(iter(ev.scenarios.values())).hr
-        below, above, lv = list(h0.p_hr_below), list(h0.p_hr_above), level_text(h0.level)
+        below, above, level_label = list(h0.p_hr_below), list(h0.p_hr_above), level_text(h0.level)
         where = f" — {ev.subgroup}" if ev.subgroup else ""
         out.append(h3(f"{name}{where}: published HR {ev.estimate.sentence()}"))
-        head = ["scenario", "prior", "method", f"posterior HR ({lv} CrI)"]
+        head = ["scenario", "prior", "method", f"posterior HR ({level_label} CrI)"]
         head += [f"P(HR < {k})" for k in below] + [f"P(HR > {k})" for k in above]
         rows = [
             [
@@ -148,24 +148,28 @@ def effect_blocks(r: Results, fig) -> list:
 
 
 def modification_blocks(r: Results) -> list:
-    lv = level_text(r.level)
+    level_label = level_text(r.level)
     rows = [
         [x.contrast, x.shrunk.text(), pr(x.shrunk.p_benefit, x.shrunk), x.unshrunk.text()]
         for x in r.published.shrinkage.contrasts
     ]
-    head = ["contrast", f"ratio of HRs after shrinkage ({lv} CrI)", "P(ratio < 1)"]
+    head = ["contrast", f"ratio of HRs after shrinkage ({level_label} CrI)", "P(ratio < 1)"]
     return [
         p(
             "From published subgroup estimates only the ratio of subgroup HRs can be assessed "
             "(no HR along a continuous biomarker without patient data)."
         ),
-        table([*head, f"ratio as published ({lv} CI)"], rows, "Ratio of subgroup hazard ratios"),
+        table(
+            [*head, f"ratio as published ({level_label} CI)"],
+            rows,
+            "Ratio of subgroup hazard ratios",
+        ),
     ]
 
 
 def subgroup_blocks(r: Results, fig) -> list:
     sg = r.published.shrinkage
-    t, mu, lv = sg.tau, sg.overall_mu, level_text(r.level)
+    t, mu, level_label = sg.tau, sg.overall_mu, level_text(r.level)
     rows = [
         [
             g.subgroup or g.name,
@@ -176,11 +180,16 @@ def subgroup_blocks(r: Results, fig) -> list:
         ]  # fmt: skip
         for g in sg.groups
     ]
-    head = ["subgroup", "share", f"as published ({lv} CI)", f"shrunk HR ({lv} CrI)"]
+    head = [
+        "subgroup",
+        "share",
+        f"as published ({level_label} CI)",
+        f"shrunk HR ({level_label} CrI)",
+    ]
     return [
         p(
             f"Hierarchical model: {sg.model}. Between-subgroup SD τ: median {t.median:.3f} "
-            f"({lv} CrI {t.lower:.3f} to {t.upper:.3f}). Overall μ: HR {mu.sentence()}."
+            f"({level_label} CrI {t.lower:.3f} to {t.upper:.3f}). Overall μ: HR {mu.sentence()}."
         ),
         table([*head, "P(HR < 1), shrunk"], rows, "Subgroup estimates before and after shrinkage"),
         *fig("subgroup_shrinkage"),

@@ -246,7 +246,7 @@ def _names(v) -> str:
 
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
-    lv = level_text(te.level)
+    level_label = level_text(te.level)
     L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
         f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
@@ -269,7 +269,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
             {
                 "term": c.term,
                 "unit": c.unit,
-                f"posterior HR ({lv} CrI)": c.posterior.text(3),
+                f"posterior HR ({level_label} CrI)": c.posterior.text(3),
                 "P(HR<1)": prob(c.posterior.p_benefit, c.posterior.n_draws),
                 f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
                 if c.cox
@@ -297,13 +297,17 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     hc = m.hr_curve
     bm, unit = md_text(hc.biomarker), md_text(hc.unit) if hc.unit else ""
     head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
-    lv = level_text(m.treatment_effect.level)
+    level_label = level_text(m.treatment_effect.level)
     L = [
         f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
         md_table(
             pd.DataFrame(
                 [
-                    {head: k, f"HR ({lv} CrI)": v.text(), "P(HR<1)": prob(v.p_benefit, v.n_draws)}
+                    {
+                        head: k,
+                        f"HR ({level_label} CrI)": v.text(),
+                        "P(HR<1)": prob(v.p_benefit, v.n_draws),
+                    }
                     for k, v in hc.at.items()
                 ]
             )
@@ -322,16 +326,16 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
 
 def _subgroup_section(m: ModelResult) -> list[str]:
     sg = m.subgroups
-    lv = level_text(m.treatment_effect.level)
+    level_label = level_text(m.treatment_effect.level)
     u = f" {sg.unit}" if sg.unit else ""
     rows = [
         {
             "subgroup": f"{sg.biomarker} {g.label}{u}",
             "n": g.n,
             "events": g.events,
-            f"conditional HR ({lv} CrI)": g.conditional.text(),
+            f"conditional HR ({level_label} CrI)": g.conditional.text(),
             "P(HR<1) cond.": prob(g.conditional.p_benefit, g.conditional.n_draws),
-            f"marginal HR ({lv} CrI)": g.marginal.text(),
+            f"marginal HR ({level_label} CrI)": g.marginal.text(),
             "P(HR<1) marg.": prob(g.marginal.p_benefit, g.marginal.n_draws),
             "flag": f"⚠ {g.events} events" if g.flags else "",
         }
@@ -352,12 +356,12 @@ def _subgroup_section(m: ModelResult) -> list[str]:
 def _survival_lines(r: Results, m: ModelResult) -> list[str]:
     sv, tu = m.survival, m.survival.time_unit
     d, rd = sv.survival_difference, sv.rmst_difference
-    lv = level_text(d.level)
+    level_label = level_text(d.level)
     return [
         f"\nStandardised survival at {sv.landmark:g} {tu} ({r.settings['landmark'].text()}): "
         "treatment "
         f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
-        f"{d.median:+.3f} ({lv} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
+        f"{d.median:+.3f} ({level_label} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
         "time to "
         f"{sv.landmark:g} {tu}: difference {rd.median:+.3g} {tu} ({rd.lower:+.3g} to "
         f"{rd.upper:+.3g})."

@@ -48,7 +48,7 @@ def published_summary(r: Results) -> list[str]:
 
 
 def render_published_report(r: Results) -> str:
-    lv = level_text(r.level)
+    level_label = level_text(r.level)
     pub = r.published
     L = [
         f"# {md_text(r.title)}",
@@ -68,14 +68,14 @@ def render_published_report(r: Results) -> str:
         )
     L.append("\n## Posterior by estimate and scenario")
     for name, ev in r.estimates.items():
-        L += _estimate_md(name, ev, lv)
+        L += _estimate_md(name, ev, level_label)
     for key, cap in (
         ("forest_scenarios", "Posterior HR by scenario"),
         ("prior_grid", "P(HR < 1) over prior mean × SD"),
     ):
         if key in r.figures:
             L.append(f"\n![{cap}]({r.figures[key]})")
-    L += _shrinkage_md(r, lv) + _assurance_md(r)
+    L += _shrinkage_md(r, level_label) + _assurance_md(r)
     p = r.provenance
     if p is not None:
         L.append(
@@ -86,7 +86,7 @@ def render_published_report(r: Results) -> str:
     return "\n".join(L) + "\n"
 
 
-def _estimate_md(name: str, ev, lv: str) -> list[str]:
+def _estimate_md(name: str, ev, level_label: str) -> list[str]:
     e = ev.estimate
     L = [
         f"\n### {md_text(name)}"
@@ -98,7 +98,7 @@ def _estimate_md(name: str, ev, lv: str) -> list[str]:
             "scenario": sc,
             "prior": s.prior,
             "method": s.method,
-            f"median HR ({lv} CrI)": s.hr.text(3),
+            f"median HR ({level_label} CrI)": s.hr.text(3),
             **{f"P(HR<{k})": prob(v, s.hr.n_draws) for k, v in s.hr.p_hr_below.items()},
             **{f"P(HR>{k})": prob(v, s.hr.n_draws) for k, v in s.hr.p_hr_above.items()},
         }
@@ -115,7 +115,7 @@ def _estimate_md(name: str, ev, lv: str) -> list[str]:
     return L
 
 
-def _shrinkage_md(r: Results, lv: str) -> list[str]:
+def _shrinkage_md(r: Results, level_label: str) -> list[str]:
     sg = r.published.shrinkage
     if sg is None:
         return []
@@ -124,8 +124,8 @@ def _shrinkage_md(r: Results, lv: str) -> list[str]:
         [
             {
                 "subgroup": g.name,
-                f"as published ({lv} CI)": g.unshrunk.text(3),
-                f"shrunk HR ({lv} CrI)": g.shrunk.text(3),
+                f"as published ({level_label} CI)": g.unshrunk.text(3),
+                f"shrunk HR ({level_label} CrI)": g.shrunk.text(3),
                 "P(HR<1) shrunk": prob(g.shrunk.p_benefit, g.shrunk.n_draws),
             }
             for g in sg.groups
@@ -135,16 +135,16 @@ def _shrinkage_md(r: Results, lv: str) -> list[str]:
         [
             {
                 "contrast": c.contrast,
-                f"ratio of HRs, shrunk ({lv} CrI)": c.shrunk.text(3),
+                f"ratio of HRs, shrunk ({level_label} CrI)": c.shrunk.text(3),
                 "P(ratio<1)": prob(c.shrunk.p_benefit, c.shrunk.n_draws),
-                f"ratio as published ({lv} CI)": c.unshrunk.text(3),
+                f"ratio as published ({level_label} CI)": c.unshrunk.text(3),
             }
             for c in sg.contrasts
         ]
     )
     L = [
         "\n## Subgroup shrinkage",
-        f"Model: {sg.model}. Between-subgroup SD τ: median {t.median:.3f} ({lv} CrI "
+        f"Model: {sg.model}. Between-subgroup SD τ: median {t.median:.3f} ({level_label} CrI "
         f"{t.lower:.3f}–{t.upper:.3f}). Overall μ: HR {sg.overall_mu.sentence(3)}.\n",
         md_table(groups),
         "\n" + md_table(contrasts),

@@ -60,11 +60,11 @@ def published_figures(plan: FigurePlan, r: Results, grids: dict, level: float) -
     for name, ev in r.estimates.items():  # the published estimate, then each scenario's posterior
         rows.append(forest_row(name, "published", ev.estimate))
         rows += [forest_row(name, sc, p.hr) for sc, p in ev.scenarios.items()]
-    lv = level_text(level)
+    level_label = level_text(level)
     plan.add(
         "forest_scenarios",
-        f"Each published estimate (square, its {lv} confidence interval) and its posterior under "
-        f"every prior scenario (circle, median and {lv} credible interval), grouped by estimate; "
+        f"Each published estimate (square, its {level_label} confidence interval) and its posterior under "
+        f"every prior scenario (circle, median and {level_label} credible interval), grouped by estimate; "
         "right: posterior P(HR < 1).",
         lambda: forest_plot(
             rows, title="Published estimates: posterior HR by prior scenario", level=level
@@ -97,11 +97,11 @@ def _shrinkage_figure(plan: FigurePlan, r: Results, level: float) -> None:
         grp = g.name + (f" ({g.subgroup})" if g.subgroup else "")
         rows += [forest_row(grp, "as published", g.unshrunk), forest_row(grp, "shrunk", g.shrunk)]
     rows.append(forest_row("overall", "μ (mean of the subgroups)", sg.overall_mu))
-    lv = level_text(level)
+    level_label = level_text(level)
     plan.add(
         "subgroup_shrinkage",
-        f"Subgroup hazard ratios as published (squares, {lv} confidence interval) and after "
-        f"hierarchical shrinkage (circles, {lv} credible interval), with the overall mean μ; "
+        f"Subgroup hazard ratios as published (squares, {level_label} confidence interval) and after "
+        f"hierarchical shrinkage (circles, {level_label} credible interval), with the overall mean μ; "
         "right: P(HR < 1).",
         lambda: forest_plot(rows, title="Subgroup shrinkage (hierarchical model)", level=level),
     )

@@ -40,14 +40,14 @@ def model_figures(
     """Posterior HR, KM with the model's survival, HR along the biomarker, prior vs posterior."""
     r: Results = run.results
     m, pem, tabs = r.models[name], run.models[name], run.tables["per_model"][name]
-    te, lv = m.treatment_effect, s.level
+    te, level = m.treatment_effect, s.level
     plan.add(
         f"hr_posterior_{name}",
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
         f"axis; the shaded area is P(HR < 1) {eq_text(prob(te.p_benefit, te.n_draws))}.",
         lambda: hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
     )
-    plan.add(f"survival_{name}", *_km(r, data, run, name, label, lv))
+    plan.add(f"survival_{name}", *_km(r, data, run, name, label, level))
     pairs = {f"treatment: {m.estimand}": (prior["treatment"], draws["treatment"])}
     if "interaction" in prior:
         scale = "log " if pem.design.basis.log else ""
@@ -63,10 +63,10 @@ def model_figures(
         ),
     )
     if "hr_curve" in tabs:
-        plan.add(f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv))
+        plan.add(f"hr_curve_{name}", *_hr_curve(r, run, name, label, level))
 
 
-def _km(r: Results, data, run, name: str, label, lv: float):
+def _km(r: Results, data, run, name: str, label, level: float):
     """(caption, draw) of the Kaplan–Meier figure with the model's survival."""
     m, tabs, tu = r.models[name], run.tables["per_model"][name], r.time_unit
     lm, f, arms = r.setting("landmark"), data.frame, arm_labels(data)
@@ -74,24 +74,24 @@ def _km(r: Results, data, run, name: str, label, lv: float):
     agree = km_agreement(run.tables["km"], tabs["survival_curves"], km_lm, arms)
     cap = (
         f"Model {name}: Kaplan–Meier curves per arm (solid, ticks = censored patients) with the "
-        f"model's standardised survival (dashed median, shaded {level_text(lv)} credible band) "
+        f"model's standardised survival (dashed median, shaded {level_text(level)} credible band) "
         f"and the numbers at risk; dotted line: the landmark ({lm:g} {tu}). Posterior predictive "
         "check for censored data — "
-        + km_caption(agree, km_lm, tu, lv)
-        + _difference_sentence(agree, m.survival, arms, lv)
+        + km_caption(agree, km_lm, tu, level)
+        + _difference_sentence(agree, m.survival, arms, level)
     )
 
     def draw():
         return km_figure(
             f["time"], f["event"], f["treat"], tabs["survival_curves"], arm_labels=arms,
             landmark=lm, unit=tu, title=f"{name}: Kaplan–Meier and model survival", label=label,
-            level=lv,
+            level=level,
         )  # fmt: skip
 
     return cap, draw
 
 
-def _hr_curve(r: Results, run, name: str, label, lv: float):
+def _hr_curve(r: Results, run, name: str, label, level: float):
     """(caption, draw) of the HR-along-the-biomarker figure."""
     pem, c = run.models[name], run.tables["per_model"][name]["hr_curve"]
     b = pem.spec.biomarker
@@ -101,7 +101,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
     cap = (
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
-        + f" on a log axis — posterior median and {level_text(lv)} credible band, Cox estimate "
+        + f" on a log axis — posterior median and {level_text(level)} credible band, Cox estimate "
         f"dashed; middle: posterior probability that the HR is {_below_words(c)}; bottom: the "
         f"observed distribution of {b}"
         + (
@@ -116,7 +116,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
             c, b, unit, pem.design.biomarker_values, cuts,
             cox=c.rename(columns={"cox_median": "median"})[["biomarker", "median"]],
             log_x=pem.design.basis.log, title=f"{name}: treatment HR by {b}", label=label,
-            level=lv, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
+            level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
         )  # fmt: skip
 
     return cap, draw
@@ -129,7 +129,7 @@ def _below_words(curve) -> str:
     return " and ".join(filter(None, [", ".join(words[:-1]), words[-1]])) if words else "–"
 
 
-def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
+def _difference_sentence(agree: dict, surv, arms, level: float) -> str:
     """KM vs model treatment − control survival difference at the landmark."""
     c, t = (agree[a].get("landmark") for a in arms)
     if not (c and t):
@@ -142,7 +142,7 @@ def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
         + (
             "."
             if inside
-            else f" — the Kaplan–Meier difference lies OUTSIDE the model's {level_text(lv)} CrI."
+            else f" — the Kaplan–Meier difference lies OUTSIDE the model's {level_text(level)} CrI."
         )
     )
 
@@ -150,21 +150,21 @@ def _difference_sentence(agree: dict, surv, arms, lv: float) -> str:
 def sensitivity_figure(plan: FigurePlan, s: OutputSettings, sens, label) -> None:
     """Every model's treatment HR under every prior scenario (one forest)."""
     rows = [forest_row(f"model {x.model}", x.scenario, x.treatment) for x in sens.refits]
-    lv = s.level
+    level = s.level
     plan.add(
         "sensitivity",
-        f"Treatment hazard ratio (posterior median, {level_text(lv)} CrI) and P(HR < 1) of each "
+        f"Treatment hazard ratio (posterior median, {level_text(level)} CrI) and P(HR < 1) of each "
         "model refitted under each named prior scenario, grouped by model.",
         lambda: forest_plot(
-            rows, title="Treatment HR under each prior scenario", label=label, level=lv
+            rows, title="Treatment HR under each prior scenario", label=label, level=level
         ),
     )
 
 
-def forest_caption(lv: float) -> str:
+def forest_caption(level: float) -> str:
     return (
-        f"Treatment hazard ratios of every model — posterior median with {level_text(lv)} credible "
+        f"Treatment hazard ratios of every model — posterior median with {level_text(level)} credible "
         "interval "
-        f"(circles) beside the Cox estimate with {level_text(lv)} confidence interval (squares) — and the "
+        f"(circles) beside the Cox estimate with {level_text(level)} confidence interval (squares) — and the "
         "conditional HRs of the biomarker subgroups; right: P(HR < 1) of each posterior."
     )

@@ -106,11 +106,26 @@ def _model(m: dict) -> None:
 
 
 def _loo(loo: dict) -> dict:
+    rows = [
+        {
+            "model": x["model"],
+            "rank": int(x["rank"]),
+            "elpd": x["elpd"],
+            "se": x["se"],
+            "p_loo": x["p"],
+            "elpd_diff": x["elpd_diff"],
+            "dse": x["dse"],
+            "weight": x["weight"],
+            "p_worse": x.get("p_worse"),
+            "diagnostics": "",
+        }  # fmt: skip
+        for x in loo.get("table") or []
+    ]
     pk = {
         k: {"max_pareto_k": v["max_pareto_k"], "n_k_above_0_7": v.get("n_k_above_0.7", 0)}
         for k, v in (loo.get("pareto_k") or {}).items()
     }
-    return {**loo, "pareto_k": pk}
+    return {**loo, "table": rows or None, "pareto_k": pk}
 
 
 def _truth(t: dict) -> dict:
@@ -171,8 +186,11 @@ def _non_default(model: type[BaseModel], d: dict) -> dict:
             default = default.model_dump(mode="json")
         if v == default:
             continue
-        sub = getattr(f.annotation, "model_fields", None)
-        out[k] = _non_default(f.annotation, v) if sub and isinstance(v, dict) else v
+        sub = f.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(v, dict):
+            out[k] = _non_default(sub, v)
+        else:
+            out[k] = v
     return out
 
 
@@ -276,7 +294,7 @@ def _published(sections: dict, level: float) -> dict:
             k: {
                 **v,
                 "events_needed": {
-                    lv: None if n is None else math.ceil(n) for lv, n in v["events_needed"].items()
+                    q: None if n is None else math.ceil(n) for q, n in v["events_needed"].items()
                 },
             }  # fmt: skip
             for k, v in a["designs"].items()

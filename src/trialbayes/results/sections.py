@@ -113,15 +113,15 @@ class GateResult:
 # ----------------------------------------------------------------------------- LOO
 @dataclass
 class LooRow:
-    """One model in the PSIS-LOO comparison (ArviZ ``compare``): ``p`` is its effective number
-    of parameters, ``p_worse`` the probability that it predicts worse than the best (None for the
+    """One model in the PSIS-LOO comparison (ArviZ ``compare``): ``p_loo`` is its effective
+    number of parameters, ``p_worse`` the probability that it predicts worse than the best (None for the
     best), ``diagnostics`` ArviZ's notes (Pareto k̂, few observations)."""
 
     model: str
     rank: int
     elpd: float
     se: float
-    p: float
+    p_loo: float
     elpd_diff: float
     dse: float
     weight: float

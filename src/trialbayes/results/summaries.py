@@ -30,11 +30,16 @@ def tkey(t: float) -> str:
     return f"{float(t):g}"
 
 
-def equal_tailed(v, level: float) -> tuple[float, float, float]:
+def equal_tailed(v, level: float, axis: int | None = None):
     """(lower, median, upper) of draws ``v``: the equal-tailed interval at ``level`` and the
-    median. The one interval from draws in the package."""
-    lo, med, hi = np.quantile(np.asarray(v, float).ravel(), [(1 - level) / 2, 0.5, (1 + level) / 2])
-    return float(lo), float(med), float(hi)
+    median — the one interval from draws in the package. ``axis``: the draws' axis of an array
+    (arrays over the other axes are returned); None: every value is a draw (floats)."""
+    q = [(1 - level) / 2, 0.5, (1 + level) / 2]
+    if axis is None:
+        lo, med, hi = np.quantile(np.asarray(v, float).ravel(), q)
+        return float(lo), float(med), float(hi)
+    lo, med, hi = np.quantile(np.asarray(v, float), q, axis=axis)
+    return lo, med, hi
 
 
 # ----------------------------------------------------------------------------- HR summary

@@ -65,7 +65,7 @@ def analyse_model(
 ) -> Analysis:
     """All estimands of one fitted model from ONE set of draws, plus its Cox counterpart."""
     draws = pem.draws(e.max_draws)
-    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.level
 
     def hs(v):
         return hr_summary(v, thr, harm, level)
@@ -114,7 +114,7 @@ def _subgroups(res: ModelResult, pem, data, draws, settings, e: Estimands) -> No
     vals = data.frame[bname].to_numpy(float)
     groups = subgroup_effects(
         draws, pem.design, vals, cuts.value, settings["landmark"].value,
-        tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob,
+        tuple(e.hr_thresholds), e.harm_threshold, e.level,
     )  # fmt: skip
     if pem.spec.biomarker == bname:
         for g in groups:
@@ -151,7 +151,7 @@ def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
 def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
     b, bm = pem.design.basis, pem.spec.biomarker
     grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
-    curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
+    curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.level)
     z, _ = b.evaluate(grid)
     main, inter = cox.term("treatment"), cox.term(f"treatment × {bm}")
     # a failed or runaway Cox fit draws no curve
@@ -212,7 +212,8 @@ def loo_table(
         LooRow(
             model=str(x["model"]),
             rank=int(x["rank"]),
-            **{c: float(x[c]) for c in ("elpd", "se", "p", "elpd_diff", "dse", "weight")},
+            **{c: float(x[c]) for c in ("elpd", "se", "elpd_diff", "dse", "weight")},
+            p_loo=float(x["p"]),
             p_worse=None if pd.isna(x.get("p_worse")) else float(x["p_worse"]),
             diagnostics="; ".join(str(x[c]) for c in ("diag_elpd", "diag_diff") if c in x and x[c]),
         )

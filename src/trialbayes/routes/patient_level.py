@@ -82,7 +82,7 @@ def run_patient_level(
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
-    km = _kaplan_meier(results, data, cfg.estimands.ci_prob)
+    km = _kaplan_meier(results, data, cfg.estimands.level)
     if cfg.sensitivity.enabled:
         with progress.phase("refitting under the prior scenarios"):
             results.sensitivity = run_sensitivity(cfg, models, settings)

@@ -67,7 +67,7 @@ def run_published(
         title=cfg.title or cfg.report.title or cfg.name,
         data_label=cfg.data.label,
         settings={
-            "level": Setting(e.ci_prob, "config" if "ci_prob" in e.model_fields_set else "default")
+            "level": Setting(e.level, "config" if "level" in e.model_fields_set else "default")
         },
     )
     label = f"posteriors of {len(chosen)} estimates under {len(scenarios)} prior scenarios"
@@ -124,7 +124,7 @@ def run_published(
 def _posteriors(cfg: Config, chosen: list[Evidence], scenarios, results: Results) -> int:
     """Every estimate's posterior under every scenario into ``results``; NUTS compilations."""
     p, e, s = cfg.published, cfg.estimands, cfg.sampler
-    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.level
     sampler = PublishedSampler(
         chains=s.chains,
         draws=max(p.nuts_draws // s.chains, 100),
@@ -147,7 +147,7 @@ def _posteriors(cfg: Config, chosen: list[Evidence], scenarios, results: Results
             subgroup=ev.subgroup,
             share=ev.share,
             scenarios=per,
-            tipping_points=[tipping_point(ev, lv, p.design_hr) for lv in p.tipping_levels],
+            tipping_points=[tipping_point(ev, q, p.design_hr) for q in p.tipping_levels],
         )
         results.flags += published_flags(ev.name, events[ev.name], priors)
     return sampler.compile_count
@@ -167,7 +167,7 @@ def _shrinkage(cfg: Config, evs: dict[str, Evidence]) -> tuple[Shrinkage | None,
         mu_prior,
         tuple(e.hr_thresholds),
         e.harm_threshold,
-        e.ci_prob,
+        e.level,
         seed=child_seed(s.seed, "shrinkage"),
         chains=s.chains,
         tune=max(s.tune, 2000),

@@ -13,7 +13,7 @@ def output_settings(cfg: Config) -> OutputSettings:
         dpi=cfg.report.dpi,
         figures=cfg.report.figures,
         html=cfg.report.html,
-        level=cfg.estimands.ci_prob,
+        level=cfg.estimands.level,
         seed=cfg.sampler.seed,
         config_hash=cfg.hash(),
     )

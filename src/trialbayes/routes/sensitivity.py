@@ -75,7 +75,7 @@ def run_sensitivity(
 
 def _refit(pem, name, scenario, tp, ip, e, settings) -> ScenarioRefit:
     d = pem.draws(e.max_draws)
-    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.ci_prob
+    thr, harm, level = tuple(e.hr_thresholds), e.harm_threshold, e.level
     b = pem.design.basis
     at = {}
     if b is not None:

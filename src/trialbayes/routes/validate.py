@@ -18,10 +18,15 @@ from pathlib import Path
 from ..config.schema import Config, ModelSpec
 from ..core.errors import ConfigError
 from ..core.outputs import recover_stale, write_problem
-from ..data.checks import available_memory, check_biomarker, check_collinearity
+from ..data.checks import (
+    available_memory,
+    check_against_models,
+    check_biomarker,
+    check_collinearity,
+)
 from ..data.settings import resolve
 from ..data.sources import load_data
-from ..data.table import TrialData, check_against_models
+from ..data.table import TrialData
 from ..estimands.reconstruction import reconstruction_quality
 from ..inference.compile_cache import cache_dir_problem, configured_cache_dir
 from ..models.pem import PiecewiseExponentialModel

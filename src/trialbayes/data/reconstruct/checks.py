@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DataError
-from ..table import _rows
+from ..table import rows_text
 
 #: a rise of the digitised curve larger than this is not digitiser noise
 MAX_RISE = 0.05
@@ -45,7 +45,7 @@ def check_rises(arm: str, g: pd.DataFrame, what: str) -> None:
         mask[g.index[bad]] = True
         raise DataError(
             f"{what}, arm '{arm}': the curve rises from {run_min[k]:.3f} back to "
-            f"{s[k]:.3f} (at time {g['time'].iloc[k]:g}) at {_rows(mask)}; a survival "
+            f"{s[k]:.3f} (at time {g['time'].iloc[k]:g}) at {rows_text(mask)}; a survival "
             "curve cannot rise — are two arms' points mixed up? (rises up to "
             f"{MAX_RISE} are flattened as noise)"
         )

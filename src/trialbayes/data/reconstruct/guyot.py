@@ -17,7 +17,7 @@ import pandas as pd
 
 from ...config.schema import ColumnMap
 from ...core.errors import ReconstructionError
-from ..table import _rows, from_frame, read_table
+from ..table import from_frame, read_table, rows_text
 from .checks import check_percent, check_rises
 
 SURVIVAL_TOLERANCE = (
@@ -41,7 +41,7 @@ def _require(df: pd.DataFrame, cols: list[str], what: str) -> None:
         bad = num.isna()
         if bad.any():
             raise ReconstructionError(
-                f"{what}: column '{c}' has missing or non-numeric values at {_rows(bad)}"
+                f"{what}: column '{c}' has missing or non-numeric values at {rows_text(bad)}"
             )
 
 
@@ -61,7 +61,7 @@ def clean_curve(
         c["survival"] = c["survival"] / 100.0
     neg = c["time"] < 0
     if neg.any():
-        raise ReconstructionError(f"{what}: negative times at {_rows(neg)}")
+        raise ReconstructionError(f"{what}: negative times at {rows_text(neg)}")
     out_of = (c["survival"] < -SURVIVAL_TOLERANCE) | (c["survival"] > 1 + SURVIVAL_TOLERANCE)
     if out_of.any():
         hint = (
@@ -70,7 +70,7 @@ def clean_curve(
             else ""
         )
         raise ReconstructionError(
-            f"{what}: survival outside [0, 1] beyond ±{SURVIVAL_TOLERANCE} at {_rows(out_of)}{hint}"
+            f"{what}: survival outside [0, 1] beyond ±{SURVIVAL_TOLERANCE} at {rows_text(out_of)}{hint}"
         )
     out = {}
     for arm, g in c.groupby("arm", sort=True):
@@ -103,10 +103,10 @@ def clean_risk(
         n_at_risk=pd.to_numeric(risk["n_at_risk"]),
     )
     if (r["time"] < 0).any():
-        raise ReconstructionError(f"{what}: negative times at {_rows(r['time'] < 0)}")
+        raise ReconstructionError(f"{what}: negative times at {rows_text(r['time'] < 0)}")
     if (r["n_at_risk"] < 0).any() or (r["n_at_risk"] % 1 != 0).any():
         raise ReconstructionError(
-            f"{what}: n_at_risk must be whole numbers ≥ 0, see {_rows((r['n_at_risk'] < 0) | (r['n_at_risk'] % 1 != 0))}"
+            f"{what}: n_at_risk must be whole numbers ≥ 0, see {rows_text((r['n_at_risk'] < 0) | (r['n_at_risk'] % 1 != 0))}"
         )
     if set(r["arm"]) != set(curves):
         raise ReconstructionError(
