@@ -281,7 +281,7 @@ def test_forest_rows_label_subgroups_with_unit_and_events():
     r = Results(kind="patient_level", config_name="x", title="x", data_label="d", models={"m": m})
     row = forest_rows(r)[-1]  # rows are grouped under their model (issue 10)
     assert row["group"] == "model m" and row["label"] == "progrec < 13 fmol/mg (n=40, events=12)"
-    assert row["p"] == h.p_benefit
+    assert row["p_benefit"] == h.p_benefit
 
 
 def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):

@@ -20,6 +20,23 @@ app = typer.Typer(
 )
 
 
+def _version(show: bool) -> None:
+    if show:
+        from . import __version__
+
+        typer.echo(f"trialbayes {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Bayesian reanalysis of time-to-event trials."""
+
+
 def _err(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
 
@@ -139,7 +156,7 @@ def calibrate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/.
-    Settings: the config's ``calibration:`` section, overridden by the options given here."""
+    Settings: the config's calibration: section, overridden by the options given here."""
     from .config.calibration import with_cli_options
     from .config.schema import load_config
     from .core import progress

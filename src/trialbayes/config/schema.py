@@ -236,7 +236,7 @@ class Estimands(_Strict):
     harm_threshold: PositiveFloat = 1.1
     biomarker: str | None = None
     subgroup_cutoffs: list[float] | None = None  # None: biomarker tertiles (settings.py)
-    landmark: PositiveFloat | None = None  # None: median follow-up (settings.py)
+    landmark: PositiveFloat | None = None  # None: the median observed time (data/settings.py)
     #: the credible (and confidence) level of every interval; ``ci_prob`` is its former name
     level: float = Field(0.95, gt=0.5, lt=1.0, validation_alias=AliasChoices("level", "ci_prob"))
     curve_points: int = Field(60, ge=10, le=400)

@@ -24,3 +24,22 @@ class Flag:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def grouped(flags: list[Flag]) -> list[tuple[Flag, list[str]]]:
+    """Each kind of flag once: flags with the same code, severity and message (they differ only
+    in the model they apply to) as one, with the models listed (empty: the whole run)."""
+    out: dict[tuple, tuple[Flag, list[str]]] = {}
+    for f in flags:
+        key = (f.code, f.severity, f.message)
+        first, models = out.setdefault(key, (f, []))
+        if f.model and f.model not in models:
+            models.append(f.model)
+    return list(out.values())
+
+
+def where(models: list[str]) -> str:
+    """ "model a" / "models a, b" / "" (the whole run)."""
+    if not models:
+        return ""
+    return ("model " if len(models) == 1 else "models ") + ", ".join(models)

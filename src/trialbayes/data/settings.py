@@ -30,7 +30,10 @@ from ..results.model import Setting
 from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS
 from .table import TrialData
 
-LANDMARK_RULE = "median follow-up time, rounded down to 2 significant figures"
+LANDMARK_RULE = (
+    "median observed time (to event or censoring, all patients), rounded down to 2 significant "
+    "figures"
+)
 CUTOFF_RULE = "tertiles of {b}, rounded to 3 significant figures"
 
 

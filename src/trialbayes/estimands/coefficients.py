@@ -4,6 +4,9 @@ results.json, the CSV table, the reports and the notebook's ``summary()``."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..data.design import Design
@@ -20,31 +23,83 @@ def _num(x: float, unit: str | None, sig: int = 4) -> str:
     return f"{x:.{sig}g}{_u(unit)}"
 
 
-def coefficient_rows(
-    design: Design, draws: dict, units: dict | None = None
-) -> list[tuple[str, str, np.ndarray, str | None]]:
-    """(term, unit, log-HR draws, the Cox term's name) for every term: treatment (at the
-    biomarker reference), covariates per SD, the biomarker's main effect and the interaction
-    per SD of the (log) biomarker and, for a linear or log-linear interaction, per a round number
-    of original units (no Cox counterpart: the same coefficient rescaled)."""
+def covariate_kind(design: Design, j: int) -> str:
+    """``binary`` (0/1), ``level`` (a factor's dummy column ``name[level]``) or ``continuous``."""
+    raw = design.X[:, j] * design.cov_sd[j] + design.cov_mean[j]
+    if _LEVEL.fullmatch(design.cov_names[j]):
+        return "level"
+    values = np.unique(np.round(raw, 9))
+    return "binary" if set(values.tolist()) <= {0.0, 1.0} else "continuous"
+
+
+_LEVEL = re.compile(r"(.+)\[(.+)\]")
+
+
+def _covariate_rows(design: Design, draws: dict, units: dict) -> list[Row]:
+    """Per covariate: a binary one as yes vs no, a factor level vs the reference level (the
+    natural contrast: the standardised coefficient ÷ its SD), a continuous one per SD and per
+    unit."""
+    rows = []
+    for j, c in enumerate(design.cov_names):
+        v, sd, kind = (
+            draws["covariate_effects"][:, j],
+            float(design.cov_sd[j]),
+            covariate_kind(design, j),
+        )
+        if kind == "binary":
+            rows.append(Row(c, "yes (1) vs no (0)", v / sd, c, 1 / sd))
+        elif kind == "level":
+            level = _LEVEL.fullmatch(c).group(2)
+            rows.append(Row(c, f"{level} vs the reference level", v / sd, c, 1 / sd))
+        else:
+            u = units.get(c)
+            rows.append(Row(c, f"per SD ({_num(sd, u, 3)})", v, c, 1.0))
+            rows.append(Row(c, _per_one(u), v / sd, c, 1 / sd))
+    return rows
+
+
+def _per_one(unit: str | None) -> str:
+    """ "per year" (for unit "years"), "per 1 mg/L", or "per unit"."""
+    if not unit:
+        return "per unit"
+    if unit.isalpha() and unit.endswith("s") and len(unit) > 3:
+        return f"per {unit[:-1]}"
+    return f"per 1 {unit}"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One coefficient: its log-HR draws on the row's scale, and the Cox term (standardised
+    coding) with the factor that puts it on the same scale."""
+
+    term: str
+    unit: str
+    draws: np.ndarray
+    cox_term: str | None
+    cox_scale: float = 1.0
+
+
+def coefficient_rows(design: Design, draws: dict, units: dict | None = None) -> list[Row]:
+    """Every term: treatment (at the biomarker reference), each covariate as its natural
+    contrast (:func:`_covariate_rows`), the biomarker's main effect and the interaction per SD of
+    the (log) biomarker and, for a linear or log-linear interaction, per a round number of
+    original units."""
     units = units or {}
     b, bm = design.basis, design.spec.biomarker
     ref = f" at {bm} = {_num(b.reference, units.get(bm))}" if b is not None else ""
-    rows = [("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
-    for j, c in enumerate(design.cov_names):
-        per = f"per SD ({_num(design.cov_sd[j], units.get(c), 3)})"
-        rows.append((c, per, draws["covariate_effects"][:, j], c))
+    rows = [Row("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
+    rows += _covariate_rows(design, draws, units)
     if b is not None:
         unit = "" if b.log else _u(units.get(bm))
         per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{unit})"
-        rows.append((f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
-        rows.append((f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
+        rows.append(Row(f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
+        rows.append(Row(f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
         if b.kind != "spline":  # also per a round number of original units (or per log unit)
             step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
             per_unit = "per log unit" if b.log else f"per {step:g}{_u(units.get(bm)) or ' units'}"
             rows.append(
-                (f"treatment × {bm}", f"{per_unit} of {bm}", draws["interaction"] * step / b.scale,
-                 None)
+                Row(f"treatment × {bm}", f"{per_unit} of {bm}",
+                    draws["interaction"] * step / b.scale, f"treatment × {bm}", step / b.scale)
             )  # fmt: skip
     return rows
 
@@ -60,7 +115,16 @@ def coefficients(
     makes the posterior :class:`HRSummary` (the run's thresholds and level). A Cox fit that failed
     or ran off gives no Cox estimates (its flag says why)."""
     out = []
-    for term, unit, v, cox_term in coefficient_rows(design, draws, units):
-        c: HRSummary | None = cox.term(cox_term) if cox is not None and cox_term else None
-        out.append(Coefficient(term, unit, summarise(v), c))
+    for r in coefficient_rows(design, draws, units):
+        c: HRSummary | None = cox.term(r.cox_term) if cox is not None and r.cox_term else None
+        out.append(Coefficient(r.term, r.unit, summarise(r.draws), _rescaled(c, r.cox_scale)))
     return out
+
+
+def _rescaled(h: HRSummary | None, k: float) -> HRSummary | None:
+    """A Cox estimate on another scale of its covariate (log HR and SE times ``k``)."""
+    if h is None or k == 1.0:
+        return h
+    return HRSummary.from_normal(
+        h.log_mean * k, h.log_sd * abs(k), level=h.level, method=h.method, p_value=h.p_value
+    )

@@ -202,6 +202,7 @@ class PiecewiseExponentialModel:
 
     def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, level=0.95):
         """The treatment HR as an :class:`~trialbayes.results.summaries.HRSummary`."""
+        self._require_fit("treatment_effect")
         return hr_summary(self.draws()["treatment"], thresholds, harm, level)
 
     def hr_by_biomarker(self, values=None, level: float = 0.95, n: int = 60) -> pd.DataFrame:

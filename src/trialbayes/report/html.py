@@ -15,6 +15,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..core.flags import grouped, where
 from ..core.text import prob
 from ..results.model import Results
 from ..results.summaries import HRSummary, Quantity
@@ -146,12 +147,12 @@ def banners(r: Results) -> list[dict]:
                 "be used.",
             }
         )
-    for f in r.all_flags:
-        where = f" (model {f.model})" if f.model else ""
+    for f, models in grouped(r.all_flags):
+        at = f" ({where(models)})" if models else ""
         out.append(
             {
                 "kind": "unreliable" if f.severity == "warning" else "synthetic",
-                "text": f"{f.severity.upper()}{where}: {f.message}.",
+                "text": f"{f.severity.upper()}{at}: {f.message}.",
             }
         )
     return out

@@ -15,7 +15,7 @@ from ..core.text import level_text
 from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
-from .markdown import _no_cox, summary_lines
+from .markdown import _no_cox, pooling_note, summary_lines
 from .nextphase import html_blocks
 
 MISSING = {
@@ -71,6 +71,12 @@ def data_blocks(r: Results, fig) -> list:
         p(
             f"{d.n} patients, {d.events} events; "
             + (f"median follow-up {med:.4g} {tu} (reverse Kaplan–Meier), " if med else "")
+            + (
+                f"median observed time {d.median_observed_time:.4g} {tu} (to event or "
+                "censoring), "
+                if d.median_observed_time
+                else ""
+            )
             + f"longest follow-up {d.max_follow_up:g} {tu}. Source: {d.source}. "
             f"Data SHA-256 {d.sha256[:16]}…"
         ),
@@ -271,6 +277,7 @@ def effect_blocks(r: Results, fig) -> list:
                     "P(HR < 1)",
                     f"Cox HR ({level_label} CI)",
                     "Cox p",
+                    "posterior − Cox (SDs)",
                 ],
                 [
                     [
@@ -280,11 +287,13 @@ def effect_blocks(r: Results, fig) -> list:
                         pr(c.posterior.p_benefit, c.posterior),
                         c.cox.text(3) if c.cox else _no_cox(m),
                         c.cox.p_value if c.cox else None,
+                        c.gap_sd,
                     ]
                     for c in m.coefficients
                 ],
             )
         )
+        out.append(note(pooling_note(m)))
         out += fig(f"hr_posterior_{name}")
     return out
 

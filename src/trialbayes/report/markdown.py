@@ -9,6 +9,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from ..core.escape import md_text
+from ..core.flags import grouped, where
 from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
@@ -41,8 +42,9 @@ def headline(r: Results) -> list[str]:
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
             f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
         )
-    for f in r.all_flags:
-        lines.append(f"  flag [{f.severity}] {f.model + ': ' if f.model else ''}{f.message}")
+    for f, models in grouped(r.all_flags):
+        at = where(models)
+        lines.append(f"  flag [{f.severity}] {at + ': ' if at else ''}{f.message}")
     return lines
 
 
@@ -116,9 +118,9 @@ def render_patient_report(r: Results) -> str:
             "but "
             "must not be used.\n"
         )
-    for f in r.all_flags:
-        where = f", {f.model}" if f.model else ""
-        L.append(f"> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+    for f, models in grouped(r.all_flags):
+        at = f", {md_text(where(models))}" if models else ""
+        L.append(f"> **{f.severity}** ({f.code}{at}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
@@ -149,7 +151,7 @@ def _data_section(r: Results) -> list[str]:
     arms = "; ".join(f"{md_text(a)}: n = {v.n}, events = {v.events}" for a, v in d.by_arm.items())
     L = [
         "\n## Data",
-        f"{d.n} patients, {d.events} events; {arms}. Longest follow-up {d.max_follow_up:g} {tu}. "
+        f"{d.n} patients, {d.events} events; {arms}. {_follow_up(d, tu)}"
         f"Source: {md_text(d.source)}. Data sha256 `{d.sha256[:16]}…`.",
     ]
     if d.n_dropped_incomplete:
@@ -159,6 +161,17 @@ def _data_section(r: Results) -> list[str]:
         L += _reconstruction_section(r)
     L.append(f"\nSign convention: {r.sign_convention}.")
     return L
+
+
+def _follow_up(d, tu: str) -> str:
+    """The follow-up quantities, each named (report.md)."""
+    parts = []
+    if d.median_follow_up_reverse_km:
+        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse KM)")
+    if d.median_observed_time:
+        parts.append(f"median observed time {d.median_observed_time:.4g} {tu}")
+    parts.append(f"longest follow-up {d.max_follow_up:g} {tu}")
+    return "; ".join(parts).capitalize() + ". "
 
 
 def _settings_section(r: Results) -> list[str]:
@@ -208,6 +221,27 @@ def _reconstruction_section(r: Results) -> list[str]:
     if "reconstruction_quality" in r.figures:
         L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
     return L
+
+
+def pooling_note(m: ModelResult) -> str:
+    """What the covariate prior does to the covariates' posteriors beside Cox (report.md and
+    report.html, under the coefficient table)."""
+    if not m.spec.get("covariates"):
+        return "No covariates in this model."
+    if m.spec.get("covariate_pooling") == "partial":
+        return (
+            "Covariate effects are partially pooled (covariate_pooling: partial, the default): "
+            "their standardised coefficients share one half-normal scale, which shrinks them "
+            "towards no effect — a guard against overfitting when events are few per covariate "
+            "(model card). Cox does not pool, so a strongly prognostic covariate lies further "
+            "from HR 1 under Cox; the last column gives the gap in posterior SDs. With many "
+            "events per covariate, covariate_pooling: none gives independent N(0, 1) priors per "
+            "SD and agrees with Cox."
+        )
+    return (
+        "Covariate effects have independent N(0, 1) priors per SD (covariate_pooling: none): "
+        "no pooling; the last column is the gap to Cox in posterior SDs."
+    )
 
 
 def _no_cox(m: ModelResult) -> str:
@@ -271,14 +305,14 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
                 "unit": c.unit,
                 f"posterior HR ({level_label} CrI)": c.posterior.text(3),
                 "P(HR<1)": prob(c.posterior.p_benefit, c.posterior.n_draws),
-                f"Cox HR ({level_text(c.cox.level)} CI)" if c.cox else "Cox HR": c.cox.text(3)
-                if c.cox
-                else _no_cox(m),
+                f"Cox HR ({level_label} CI)": c.cox.text(3) if c.cox else _no_cox(m),
+                "posterior − Cox (SDs)": "–" if c.gap_sd is None else f"{c.gap_sd:+.2f}",
             }
             for c in m.coefficients
         ]
     )
-    L += ["\nCoefficients (HR per SD for covariates), posterior beside Cox:\n", md_table(coef)]
+    L += ["\nCoefficients, posterior beside Cox on the same coding:\n", md_table(coef)]
+    L.append("\n" + pooling_note(m))
     if m.hr_curve is not None:
         L += _curve_section(r, name, m)
     if m.subgroups is not None:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from ..core.escape import md_text
+from ..core.flags import grouped
 from ..core.text import level_text, md_table, prob
 from ..results.model import Results
 from ..results.published import AssuranceDesign
@@ -55,9 +56,9 @@ def render_published_report(r: Results) -> str:
         f"\nSource: {md_text(r.data_label)}. {r.sign_convention}.",
         f"Evidence model: {pub.evidence_model}.",
     ]
-    for f in r.all_flags:
-        where = f", {md_text(f.model)}" if f.model else ""
-        L.append(f"\n> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+    for f, names in grouped(r.all_flags):
+        at = f", {md_text(', '.join(names))}" if names else ""
+        L.append(f"\n> **{f.severity}** ({f.code}{at}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in published_summary(r))
     scen = pd.DataFrame([asdict(s) for s in pub.scenarios])

@@ -161,10 +161,16 @@ def sensitivity_figure(plan: FigurePlan, s: OutputSettings, sens, label) -> None
     )
 
 
-def forest_caption(level: float) -> str:
+def forest_caption(level: float, pooled: bool = False) -> str:
+    lv = level_text(level)
     return (
-        f"Treatment hazard ratios of every model — posterior median with {level_text(level)} credible "
-        "interval "
-        f"(circles) beside the Cox estimate with {level_text(level)} confidence interval (squares) — and the "
+        f"Treatment hazard ratios of every model — posterior median with {lv} credible interval "
+        f"(circles) beside the Cox estimate with {lv} confidence interval (squares) — and the "
         "conditional HRs of the biomarker subgroups; right: P(HR < 1) of each posterior."
+        + (
+            " In the adjusted models the covariates are partially pooled (Cox's are not): see "
+            "each model's coefficient table."
+            if pooled
+            else ""
+        )
     )

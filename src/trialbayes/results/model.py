@@ -85,6 +85,14 @@ class Coefficient:
     posterior: HRSummary
     cox: HRSummary | None = None
 
+    @property
+    def gap_sd(self) -> float | None:
+        """How far the posterior lies from the Cox estimate, in posterior SDs of the log HR
+        (posterior minus Cox); None without a Cox estimate."""
+        if self.cox is None or self.posterior.log_sd <= 0:
+            return None
+        return (self.posterior.log_mean - self.cox.log_mean) / self.posterior.log_sd
+
     def flat(self) -> dict[str, str | float | int | None]:
         """One row of the coefficient table (CSV, notebook summary): the posterior's columns
         unprefixed, the Cox estimate's prefixed ``cox_``."""

@@ -30,7 +30,11 @@ class DataSummary:
     max_follow_up: float
     n_dropped_incomplete: int = 0
     sha256: str = ""
-    median_follow_up_reverse_km: float | None = None  # None: not estimable (too few censored)
+    #: two different quantities, each named: the median follow-up by the reverse Kaplan–Meier
+    #: method (censoring as the event; None: not estimable) and the median observed time (to
+    #: event or censoring), from which the default landmark is derived
+    median_follow_up_reverse_km: float | None = None
+    median_observed_time: float | None = None
     missing_policy: str | None = None
 
 

@@ -123,9 +123,9 @@ def _subgroups(res: ModelResult, pem, data, draws, settings, e: Estimands) -> No
         res.flags.append(
             Flag(
                 "subgroup_without_interaction",
-                f"no treatment × {bname} interaction in this model: its {bname} subgroup HRs"
-                " restate the overall effect (only the standardisation differs), they are not"
-                " evidence of effect modification",
+                f"no treatment × {bname} interaction: the {bname} subgroup HRs of a model "
+                "without it restate its overall effect (only the standardisation differs); they "
+                "are not evidence of effect modification",
                 "caution",
                 pem.spec.name,
             )

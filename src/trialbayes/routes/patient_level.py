@@ -124,6 +124,7 @@ def _results(cfg: Config, data: TrialData, settings, analyses, loo, reconstructi
     f = data.frame
     summary = data.describe()
     summary.median_follow_up_reverse_km = median_follow_up(f["time"], f["event"])
+    summary.median_observed_time = float(f["time"].median())
     summary.missing_policy = getattr(cfg.data, "missing", None)
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",
