@@ -140,7 +140,7 @@ def test_check_prints_every_resolved_value_and_derives_from_the_data(tmp_path):
     res = run_cli("check", _rossi_case(tmp_path))
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "landmark: 52 weeks (derived: median follow-up time" in out
+    assert "landmark: 52 weeks (derived: median observed time" in out
     assert "subgroup_cutoffs: 1, 3 arrests (derived: tertiles of prio" in out
     assert "time_unit: weeks (from the config)" in out and "biomarker: prio" in out
     assert "treatment fin = 1 (treatment), control fin = 0 (control)" in out
