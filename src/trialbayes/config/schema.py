@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -69,6 +70,13 @@ class FileSource(_Strict):
     time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
     # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
     units: dict[str, str] = {}  # column -> unit, e.g. {crp: mg/L}; shown on every value
+    #: the path as outputs show it: as written in the config (relative to it), or the file's
+    #: name when the config gave an absolute path — never the analyst's absolute path
+    _shown: str | None = PrivateAttr(None)
+
+    @property
+    def shown_path(self) -> str:
+        return self._shown or self.path.name
 
 
 class EventsPerArm(_Strict):
@@ -475,4 +483,6 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():
             setattr(cfg.data, attr, (base / p).resolve())
+            if attr == "path":
+                cfg.data._shown = p.as_posix()
     return cfg

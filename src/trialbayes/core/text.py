@@ -5,6 +5,7 @@ tables and figures."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,3 +61,12 @@ def eq_text(txt: str) -> str:
 def level_text(level: float) -> str:
     """0.95 -> "95%", 0.9 -> "90%", 0.975 -> "97.5%"."""
     return f"{100 * level:g}%"
+
+
+def shown_path(path: str | Path | None) -> str | None:
+    """A path as outputs show it: as given when relative, else only the file's name (outputs
+    never carry the analyst's absolute paths)."""
+    if path is None:
+        return None
+    p = Path(path)
+    return p.name if p.is_absolute() else p.as_posix()

@@ -29,8 +29,8 @@ def load_data(src: PatientSource) -> TrialData:
             df,
             src.columns,
             missing=src.missing,
-            label=src.label or str(src.path),
-            source=str(src.path),
+            label=src.label or src.shown_path,
+            source=src.shown_path,
             time_unit=src.time_unit,
         )
     if src.kind == "reconstructed":

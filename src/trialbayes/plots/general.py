@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from ..core.text import level_text, prob
+from ..core.text import eq_text, level_text, prob
 from ..results.published import Assurance
 from ..results.summaries import HRSummary
 from .style import BLUE, FREQ, GREY, ORANGE, hr_axis, new_axes, stamp
@@ -151,13 +151,13 @@ def hr_posterior_plot(
     ax.plot(hr, dens, color=BLUE)
     m = hr < threshold
     ax.fill_between(hr[m], dens[m], color=BLUE, alpha=0.3, lw=0)
-    p = float((lh < np.log(threshold)).mean())
+    p = prob(float((lh < np.log(threshold)).mean()), lh.size)
     ax.axvline(threshold, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
     hr_axis(ax.xaxis, float(hr[0]), float(hr[-1]))
     ax.set_xlabel("hazard ratio (log scale)")
     ax.set_ylabel("posterior density of the log-HR")
-    ax.set_title(f"{title}\nP(HR < {threshold:g}) = {p:.3f} (shaded)", fontsize=10)
+    ax.set_title(f"{title}\nP(HR < {threshold:g}) {eq_text(p)} (shaded)", fontsize=10)
     fig.tight_layout()
     stamp(ax, label)
     return fig

@@ -16,6 +16,7 @@ from ..config.calibration import CalibrationSettings
 from ..config.schema import Config
 from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor
+from ..core.text import shown_path
 from ..inference.sampler import stack_versions
 from ..report.calibration import calibration_figures, write_calibration_tables
 from ..report.plan import FigurePlan
@@ -78,7 +79,7 @@ def run_calibration(
         reliable=all(p.uniform for p in summary.parameters) and not summary.failed_cells,
         provenance=Provenance(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            config_path=config_path,
+            config_path=shown_path(config_path),
             config_hash=cfg.hash(),
             data_label=checked.data.label,
             data_sha256=checked.data.sha256(),

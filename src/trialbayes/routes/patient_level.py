@@ -15,6 +15,7 @@ from ..core import progress
 from ..core.flags import Flag
 from ..core.interrupts import phase
 from ..core.seeds import child_seed
+from ..core.text import shown_path
 from ..data.synthetic import truth_section
 from ..data.table import TrialData
 from ..estimands import caution
@@ -196,7 +197,7 @@ def _provenance(
 ) -> Provenance:
     return Provenance(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        config_path=config_path,
+        config_path=shown_path(config_path),
         config_hash=cfg.hash(),
         data_label=data.label,
         data_sha256=data.sha256(),

@@ -12,6 +12,7 @@ from ..config.priors import default_scenarios, describe, parse_prior, scenario_p
 from ..config.schema import Config
 from ..core import progress
 from ..core.seeds import child_seed
+from ..core.text import shown_path
 from ..data.evidence import Evidence, evidence_of
 from ..estimands.assurance import design_assurance
 from ..estimands.caution import published_flags
@@ -89,7 +90,7 @@ def run_published(
     _reliability(results)
     results.provenance = Provenance(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        config_path=config_path,
+        config_path=shown_path(config_path),
         config_hash=cfg.hash(),
         data_label=cfg.data.label,
         seeds={"sampler": cfg.sampler.seed},
