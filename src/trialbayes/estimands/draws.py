@@ -13,6 +13,15 @@ import pandas as pd
 from ..data.design import BiomarkerBasis, Design
 from ..results.model import SubgroupResult, SurvivalSummary
 from ..results.summaries import HRSummary, Quantity, equal_tailed
+from .kernels import (
+    cumulative_hazard,
+    map_blocks,
+    mean_survival,
+    patient_patterns,
+    runs_cells,
+    survival_rmst,
+    trapezoid_runs,
+)
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -71,53 +80,73 @@ def hr_curve(
 
 def baseline_cumhaz(draws: dict, starts: np.ndarray, times) -> np.ndarray:
     """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards."""
-    log_h = draws["log_baseline_hazard"]
-    lam = np.exp(log_h)
-    widths = np.diff(starts)
-    cum_start = np.concatenate(
-        [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
-    )
-    times = np.asarray(times, float)
-    k = np.searchsorted(starts[1:], times, side="left")
-    return cum_start[:, k] + lam[:, k] * (times - starts[k])[None, :]
+    return cumulative_hazard(np.exp(draws["log_baseline_hazard"]), starts, times)
 
 
-def prognostic_eta(draws: dict, design: Design) -> np.ndarray:
-    """Linear predictor without the treatment part: xᵀγ + f(b) + centre frailty. (draws × N)."""
+def prognostic_eta(draws: dict, design: Design, rows=None) -> np.ndarray:
+    """Linear predictor without the treatment part: xᵀγ + f(b) + centre frailty. (draws × N), or
+    draws × len(rows) for the patients ``rows``."""
+    sel = slice(None) if rows is None else rows
     s = draws["treatment"].shape[0]
-    eta = np.zeros((s, design.n))
+    eta = np.zeros((s, design.n if rows is None else len(rows)))
     if design.cov_names:
-        eta += draws["covariate_effects"] @ design.X.T
+        eta += draws["covariate_effects"] @ design.X[sel].T
     if design.basis is not None:
-        eta += draws["biomarker_effect"][:, None] * design.bm_z[None, :]
+        eta += draws["biomarker_effect"][:, None] * design.bm_z[None, sel]
         if design.bm_pen.shape[1]:
-            eta += draws["biomarker_spline"] @ design.bm_pen.T
+            eta += draws["biomarker_spline"] @ design.bm_pen[sel].T
     if design.centre_labels:
-        eta += draws["centre_frailty"][:, design.centre_idx]
+        eta += draws["centre_frailty"][:, design.centre_idx[sel]]
     return eta
 
 
-def patient_log_hr(draws: dict, design: Design) -> np.ndarray:
-    """Each patient's conditional treatment log-HR (draws × N)."""
+def patient_log_hr(draws: dict, design: Design, rows=None) -> np.ndarray:
+    """Each patient's conditional treatment log-HR (draws × N, or × len(rows))."""
+    n = design.n if rows is None else len(rows)
     if design.basis is None:
-        return np.repeat(draws["treatment"][:, None], design.n, axis=1)
-    return log_hr_at(draws, design.basis, design.biomarker_values)
+        return np.repeat(draws["treatment"][:, None], n, axis=1)
+    values = design.biomarker_values if rows is None else design.biomarker_values[rows]
+    return log_hr_at(draws, design.basis, values)
+
+
+def patient_features(design: Design) -> np.ndarray:
+    """Per patient, every value the prognostic linear predictor and the treatment log-HR depend
+    on (patients × values): patients with equal rows have equal standardised-survival terms."""
+    cols = [design.X]
+    if design.basis is not None:
+        cols += [design.bm_z[:, None], design.bm_pen, design.biomarker_values[:, None]]
+    if design.centre_labels:
+        cols.append(design.centre_idx[:, None].astype(float))
+    return np.column_stack(cols) if sum(c.shape[1] for c in cols) else np.zeros((design.n, 0))
+
+
+def _by_arm(draws: dict, design: Design, groups: list[np.ndarray], fn, cells: int) -> list:
+    """``fn(eta_control, patient_log_hr, lam)`` for each block of draws, over the distinct
+    patients of ``groups`` (masks; see kernels.patient_patterns), with the patterns' weights:
+    the prognostic predictor and the log-HR are computed once for both arms."""
+    pat = patient_patterns(patient_features(design), groups)
+    lam = np.exp(draws["log_baseline_hazard"])
+
+    def one(sl: slice):
+        d = {k: v[sl] for k, v in draws.items()}
+        eta = prognostic_eta(d, design, pat.rows)
+        return fn(eta, patient_log_hr(d, design, pat.rows), lam[sl], pat.weights)
+
+    return map_blocks(one, lam.shape[0], cells * len(pat.rows))
 
 
 def standardized_survival(
     draws: dict, design: Design, times, arm: int, patients=None
 ) -> np.ndarray:
-    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H0(t)): draws × T, everyone set to arm ``a``."""
-    sel = np.arange(design.n) if patients is None else np.flatnonzero(patients)
-    eta = prognostic_eta(draws, design)[:, sel]
-    if arm == 1:
-        eta = eta + patient_log_hr(draws, design)[:, sel]
-    risk = np.exp(eta)
-    h0 = baseline_cumhaz(draws, design.starts, times)
-    out = np.empty_like(h0)
-    for j in range(h0.shape[1]):
-        out[:, j] = np.exp(-risk * h0[:, j : j + 1]).mean(axis=1)
-    return out
+    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H0(t)): draws × T, everyone set to arm
+    ``a`` (``patients``: a mask of the patients averaged over)."""
+    sel = np.ones(design.n, bool) if patients is None else np.asarray(patients, bool)
+    times = np.atleast_1d(np.asarray(times, float))
+
+    def block(eta, lhr, lam, w):
+        return mean_survival(eta + lhr if arm == 1 else eta, lam, design.starts, times, w)[..., 0]
+
+    return np.concatenate(_by_arm(draws, design, [sel], block, len(times)))
 
 
 def rmst(times: np.ndarray, surv: np.ndarray) -> np.ndarray:
@@ -142,11 +171,21 @@ def survival_estimands(
     n_grid: int = 200,
     time_unit: str = "time units",
 ) -> SurvivalSummary:
-    """Standardised survival per arm, their difference at the landmark, and the RMST difference."""
+    """Standardised survival per arm, their difference at the landmark, and the RMST difference
+    (the trapezoid rule over :func:`time_grid`, summed by kernels.survival_rmst)."""
     grid = time_grid(landmark, design, n_grid)
-    s1 = standardized_survival(draws, design, grid, 1)
-    s0 = standardized_survival(draws, design, grid, 0)
-    r1, r0 = rmst(grid, s1), rmst(grid, s0)
+    runs = trapezoid_runs(grid, design.starts)
+    starts = design.starts
+
+    def block(eta, lhr, lam, w):
+        return survival_rmst(eta + lhr, lam, starts, runs, w), survival_rmst(
+            eta, lam, starts, runs, w
+        )
+
+    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, runs_cells(runs))
+    (r1, s1), (r0, s0) = (
+        [np.concatenate([o[a][i][:, 0] for o in out]) for i in (0, 1)] for a in (0, 1)
+    )
 
     def q(v, with_p=False):
         return Quantity.from_draws(v, level, with_p)
@@ -154,9 +193,9 @@ def survival_estimands(
     return SurvivalSummary(
         landmark=float(landmark),
         time_unit=time_unit,
-        survival_treatment=q(s1[:, -1]),
-        survival_control=q(s0[:, -1]),
-        survival_difference=q(s1[:, -1] - s0[:, -1], True),
+        survival_treatment=q(s1),
+        survival_control=q(s0),
+        survival_difference=q(s1 - s0, True),
         rmst_treatment=q(r1),
         rmst_control=q(r0),
         rmst_difference=q(r1 - r0, True),
@@ -168,9 +207,15 @@ def survival_curves(
 ) -> pd.DataFrame:
     """Standardised survival curves per arm with pointwise bands, for plotting and CSV."""
     grid = np.linspace(0.0, t_max, n)
+    starts = design.starts
+
+    def block(eta, lhr, lam, w):
+        return [mean_survival(e, lam, starts, grid, w)[..., 0] for e in (eta, eta + lhr)]
+
+    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, n)
     rows = []
     for arm in (0, 1):
-        s = standardized_survival(draws, design, grid, arm)
+        s = np.concatenate([o[arm] for o in out])
         lo, med, hi = equal_tailed(s, level, axis=0)
         rows.append(
             pd.DataFrame({"arm": arm, "time": grid, "median": med, "lower": lo, "upper": hi})
@@ -215,9 +260,20 @@ def subgroup_effects(
     Marginal HR of a subgroup G at landmark τ: H̄_1(τ) / H̄_0(τ), with H̄_a = −log mean_{i∈G} S_i(τ | a):
     the ratio of the cumulative hazards of the subgroup's standardised survival curves.
     """
-    plh = patient_log_hr(draws, design)
-    out = []
-    for label, mask in subgroup_masks(values, cutoffs):
+    masks = subgroup_masks(values, cutoffs)
+    groups = [m for _, m in masks if m.any()]
+    t, starts = [float(landmark)], design.starts
+
+    def block(eta, lhr, lam, w):
+        s1 = mean_survival(eta + lhr, lam, starts, t, w)[:, 0, :]
+        s0 = mean_survival(eta, lam, starts, t, w)[:, 0, :]
+        return lhr @ w, np.log(np.log(s1) / np.log(s0))
+
+    per = _by_arm(draws, design, groups, block, 3) if groups else []
+    cond_all = np.concatenate([p[0] for p in per]) if per else None
+    marg_all = np.concatenate([p[1] for p in per]) if per else None
+    out, g = [], 0
+    for label, mask in masks:
         n = int(mask.sum())
         row = SubgroupResult(
             label=label, n=n, share=n / len(values), events=int(design.event[mask].sum())
@@ -225,12 +281,9 @@ def subgroup_effects(
         out.append(row)
         if n == 0:
             continue
-        cond = plh[:, mask].mean(axis=1)
-        s1 = standardized_survival(draws, design, [landmark], 1, mask)[:, 0]
-        s0 = standardized_survival(draws, design, [landmark], 0, mask)[:, 0]
-        marg = np.log(np.log(s1) / np.log(s0))
-        row.conditional = hr_summary(cond, thresholds, harm, level)
-        row.marginal = hr_summary(marg, thresholds, harm, level)
+        row.conditional = hr_summary(cond_all[:, g], thresholds, harm, level)
+        row.marginal = hr_summary(marg_all[:, g], thresholds, harm, level)
+        g += 1
     return out
 
 

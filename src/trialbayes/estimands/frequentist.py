@@ -14,7 +14,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines import KaplanMeierFitter
+from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 
 from ..data.design import Design
 from ..results.summaries import HRSummary
@@ -31,6 +32,16 @@ def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = Non
     if centre is not None:
         df["centre"] = centre
     return df
+
+
+class _CoxPH(SemiParametricPHFitter):
+    """lifelines' Cox fit (the semi-parametric fitter ``CoxPHFitter`` runs with its default
+    Breslow baseline) without the "central values" of the data that only its plots use (a pandas
+    ``describe`` per stratum: most of a stratified fit's time); the estimates are lifelines'
+    own."""
+
+    def _compute_central_values_of_raw_training_data(self, df, strata=None, name="baseline"):
+        return pd.DataFrame(index=[name])
 
 
 #: a standardised-scale Cox coefficient or SE beyond these is a fit that ran off (separation)
@@ -69,7 +80,7 @@ def cox(
     try:
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
             warnings.simplefilter("always")
-            s = CoxPHFitter(alpha=1 - level).fit(df, "time", "event", strata=strata).summary
+            s = _CoxPH(alpha=1 - level).fit(df, "time", "event", strata=strata).summary
     except Exception as exc:  # noqa: BLE001 - any lifelines failure is recorded, never fatal
         return CoxFit(method, "failed", error=f"{type(exc).__name__}: {str(exc)[:300]}")
     terms = {

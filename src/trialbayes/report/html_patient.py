@@ -15,7 +15,7 @@ from ..core.text import level_text
 from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
-from .markdown import _no_cox, pooling_note, summary_lines
+from .markdown import _no_cox, pooling_note, summary_lines, timings_text
 from .nextphase import html_blocks
 
 MISSING = {
@@ -72,8 +72,7 @@ def data_blocks(r: Results, fig) -> list:
             f"{d.n} patients, {d.events} events; "
             + (f"median follow-up {med:.4g} {tu} (reverse Kaplan–Meier), " if med else "")
             + (
-                f"median observed time {d.median_observed_time:.4g} {tu} (to event or "
-                "censoring), "
+                f"median observed time {d.median_observed_time:.4g} {tu} (to event or censoring), "
                 if d.median_observed_time
                 else ""
             )
@@ -521,6 +520,8 @@ def provenance_blocks(r: Results) -> list:
         ["results schema", r.schema_version],
     ]
     rows += [[k, v] for k, v in pv.versions.items()]
+    if pv.timings:
+        rows.append(["seconds per model", timings_text(pv.timings)])
     out = [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
     if r.synthetic_truth is not None:
         out.append(p("Synthetic truth: " + "; ".join(r.synthetic_truth.description) + "."))

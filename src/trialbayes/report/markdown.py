@@ -143,7 +143,21 @@ def render_patient_report(r: Results) -> str:
             + ", ".join(f"{k} {v}" for k, v in p.versions.items())
             + ". Full details in `provenance.json`."
         )
+        if p.timings:
+            L.append(f"\nSeconds per model: {timings_text(p.timings)}.")
     return "\n".join(L) + "\n"
+
+
+def timings_text(timings: dict) -> str:
+    """Each model's compile (and where the compiled model came from), sampling and analysis
+    seconds: what a user waited for."""
+
+    def one(name: str, t) -> str:
+        src = f" ({t.compiled_from})" if t.compiled_from else ""
+        ana = f", analysis {t.analyse_s:.1f}" if t.analyse_s is not None else ""
+        return f"{name}: compile {t.compile_s:.1f}{src}, sampling {t.sample_s:.1f}{ana}"
+
+    return "; ".join(one(n, t) for n, t in timings.items())
 
 
 def _data_section(r: Results) -> list[str]:

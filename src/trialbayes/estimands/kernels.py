@@ -1,0 +1,216 @@
+"""Vectorised kernels of the standardised-survival estimands: draws × patients × times.
+
+The callers (:mod:`.draws`) keep the estimands' definitions; this module only makes them fast:
+
+* **Blocks of draws.** Every array a kernel makes holds at most :data:`BLOCK_CELLS` numbers
+  (draws × patients × times of one block), whatever the number of draws, patients or times; the
+  blocks run on a few threads (NumPy releases the GIL inside its array loops). Each draw's numbers
+  come from that draw alone, so the results do not depend on the block size or the threads.
+* **Patients computed once per pattern.** Patients who share every value their linear predictor
+  depends on (covariates, biomarker, centre) have the same survival curve: it is computed once and
+  weighted (:func:`patient_patterns`); an unadjusted model has one pattern.
+* **The RMST trapezoid in closed form.** The RMST is the trapezoid rule over a time grid; inside
+  one baseline interval, at equally spaced grid points, a patient's survival is a geometric
+  sequence (S(t + d) = S(t)·exp(−r·λ_k·d)), so a run of R such segments sums in closed form
+  (:func:`trapezoid_runs`, :func:`survival_rmst`): about five exponentials per patient and
+  interval instead of one per grid point. Same rule, same grid: equal to the term-by-term sum up
+  to floating-point rounding (tests/test_estimand_kernels.py).
+
+A patient's cumulative hazard at ``t`` is ``exp(η_i)·H(t)`` with ``H`` the piecewise-linear
+cumulative hazard of the per-draw interval hazards ``lam`` (draws × K): a per-arm ``lam`` covers
+any effect that multiplies the baseline by interval.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+#: the largest array of one block of draws (numbers): 2**21 float64 = 16 MB
+BLOCK_CELLS = 1 << 21
+
+#: relative tolerance within which grid spacings count as equal (a linspace's rounding)
+SPACING_RTOL = 1e-9
+
+
+def n_threads() -> int:
+    """Threads for the blocks: the CPUs this process may use (at most 4), or
+    ``TRIALBAYES_THREADS``."""
+    env = os.environ.get("TRIALBAYES_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cpus or 1))
+
+
+def draw_blocks(n_draws: int, cells_per_draw: int, threads: int = 1) -> list[slice]:
+    """Consecutive slices of draws, each at most BLOCK_CELLS cells (at least one draw), and at
+    least ``threads`` of them when there are that many draws."""
+    size = max(1, BLOCK_CELLS // max(1, cells_per_draw))
+    size = min(size, max(1, -(-n_draws // threads)))
+    return [slice(a, min(a + size, n_draws)) for a in range(0, n_draws, size)]
+
+
+def map_blocks(fn: Callable[[slice], object], n_draws: int, cells_per_draw: int) -> list:
+    """``fn(block)`` for every block of draws, in order (threads when there are several)."""
+    threads = n_threads()
+    blocks = draw_blocks(n_draws, cells_per_draw, threads)
+    # one BLAS thread per block: the blocks already use the cores
+    with threadpool_limits(1, user_api="blas"):
+        if threads == 1 or len(blocks) == 1:
+            return [fn(b) for b in blocks]
+        with ThreadPoolExecutor(min(threads, len(blocks))) as pool:
+            return list(pool.map(fn, blocks))
+
+
+@dataclass(frozen=True)
+class PatientPatterns:
+    """Distinct patients: ``rows`` (one representative patient per pattern) and ``weights``
+    (patterns × groups: each group's share of patients with that pattern; a column sums to 1)."""
+
+    rows: np.ndarray
+    weights: np.ndarray
+
+
+def patient_patterns(features: np.ndarray, groups: list[np.ndarray]) -> PatientPatterns:
+    """The distinct rows of ``features`` (patients × values their prediction depends on) and each
+    group's (boolean mask over patients, non-empty) weight on each of them."""
+    n = features.shape[0]
+    if features.shape[1] == 0:
+        rows, inverse = np.zeros(1, "int64"), np.zeros(n, "int64")
+    else:
+        _, rows, inverse = np.unique(features, axis=0, return_index=True, return_inverse=True)
+        inverse = inverse.ravel()
+    w = np.zeros((len(rows), len(groups)))
+    for g, mask in enumerate(groups):
+        np.add.at(w[:, g], inverse[mask], 1.0)
+        w[:, g] /= mask.sum()
+    return PatientPatterns(rows, w)
+
+
+def cumulative_hazard(lam: np.ndarray, starts: np.ndarray, times) -> np.ndarray:
+    """H(t) for each draw at ``times`` (draws × T) from piecewise-constant hazards ``lam``
+    (draws × K) on intervals starting at ``starts``."""
+    widths = np.diff(starts)
+    cum_start = np.concatenate(
+        [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
+    )
+    times = np.asarray(times, float)
+    k = np.searchsorted(starts[1:], times, side="left")
+    return cum_start[:, k] + lam[:, k] * (times - starts[k])[None, :]
+
+
+def mean_survival(
+    eta: np.ndarray, lam: np.ndarray, starts: np.ndarray, times, weights: np.ndarray
+) -> np.ndarray:
+    """Σ_u w_ug exp(−exp(η_u) H(t)) for one block: (draws × T × groups), from η (draws × U),
+    hazards ``lam`` (draws × K) and pattern weights (U × groups)."""
+    minus_h = -cumulative_hazard(lam, starts, times)
+    x = np.multiply(np.exp(eta)[:, None, :], minus_h[:, :, None])  # draws × T × U
+    np.exp(x, out=x)
+    return x @ weights
+
+
+@dataclass(frozen=True)
+class TrapezoidRuns:
+    """The trapezoid rule over a grid as runs of segments: ``single`` segments (grid index of
+    their start, width) summed term by term, and ``regular`` runs (start index, R segments of
+    equal width ``d`` inside baseline interval ``k``) summed in closed form."""
+
+    times: np.ndarray
+    single_start: np.ndarray
+    single_width: np.ndarray
+    regular_start: np.ndarray
+    regular_count: np.ndarray
+    regular_width: np.ndarray
+    regular_interval: np.ndarray
+
+
+def trapezoid_runs(times, starts: np.ndarray) -> TrapezoidRuns:
+    """Split the grid's segments into runs of ≥ 2 consecutive equal-width segments inside one
+    baseline interval (geometric) and the rest (term by term)."""
+    t = np.asarray(times, float)
+    a, b = t[:-1], t[1:]
+    d = b - a
+    k = np.searchsorted(starts, a, side="right") - 1
+    end = np.append(starts[1:], np.inf)[k]
+    inside = b <= end  # the segment does not cross a cut point
+    single, regular = [], []
+    j, m = 0, len(d)
+    while j < m:
+        r = 1
+        if inside[j]:
+            while (
+                j + r < m
+                and inside[j + r]
+                and k[j + r] == k[j]
+                and abs(d[j + r] - d[j]) <= SPACING_RTOL * d[j]
+            ):
+                r += 1
+        if r >= 2:
+            regular.append((j, r, (t[j + r] - t[j]) / r, k[j]))
+        else:
+            single.append((j, d[j]))
+        j += r
+    s = np.array(single, dtype=float).reshape(-1, 2)
+    g = np.array(regular, dtype=float).reshape(-1, 4)
+    return TrapezoidRuns(
+        t,
+        s[:, 0].astype("int64"),
+        s[:, 1],
+        g[:, 0].astype("int64"),
+        g[:, 1],
+        g[:, 2],
+        g[:, 3].astype("int64"),
+    )
+
+
+def survival_rmst(
+    eta: np.ndarray, lam: np.ndarray, starts: np.ndarray, runs: TrapezoidRuns, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(RMST to the grid's end, survival at the grid's end), each draws × groups, of the
+    standardised survival Σ_u w_ug exp(−exp(η_u) H(t)), for one block of draws.
+
+    Per pattern: single segments add d/2·(S(a) + S(a + d)); a regular run of R segments of width
+    d from a adds d/2·S(a)·(1 + q)(1 − q^R)/(1 − q), q = exp(−x), x = r·λ_k·d, evaluated as
+    d/2·S(a)·(2 + expm1(−x))·expm1(−R·x)/expm1(−x) (exact as x → 0)."""
+    t = runs.times
+    last = len(t) - 1
+    points = np.unique(
+        np.concatenate([runs.single_start, runs.single_start + 1, runs.regular_start, [last]])
+    )
+    pos = np.full(len(t), -1)
+    pos[points] = np.arange(len(points))
+    r = np.exp(eta)  # draws × U
+    minus_h = -cumulative_hazard(lam, starts, t[points])  # draws × P
+    f = np.multiply(r[:, :, None], minus_h[:, None, :])  # draws × U × P
+    np.exp(f, out=f)
+    coef = np.zeros(len(points))
+    np.add.at(coef, pos[runs.single_start], runs.single_width / 2)
+    np.add.at(coef, pos[runs.single_start + 1], runs.single_width / 2)
+    total = f @ coef  # draws × U
+    if len(runs.regular_start):
+        minus_step = -lam[:, runs.regular_interval] * runs.regular_width  # draws × G
+        x = np.multiply(r[:, :, None], minus_step[:, None, :])  # draws × U × G: −x
+        one = np.expm1(x)
+        x *= runs.regular_count
+        many = np.expm1(x, out=x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            many /= one  # (1 − q^R) / (1 − q)
+        if not one.all():  # x underflowed to 0: the limit R
+            many[one == 0.0] = np.broadcast_to(runs.regular_count, many.shape)[one == 0.0]
+        one += 2.0  # 1 + q
+        one *= many
+        one *= f[:, :, pos[runs.regular_start]]
+        total += one @ (runs.regular_width / 2)
+    return total @ weights, f[:, :, pos[last]] @ weights
+
+
+def runs_cells(runs: TrapezoidRuns) -> int:
+    """Numbers per draw and pattern of :func:`survival_rmst`'s largest arrays."""
+    return 2 * (len(runs.single_start) + len(runs.regular_start) + 1) + len(runs.regular_start)

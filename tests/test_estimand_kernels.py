@@ -1,0 +1,254 @@
+"""The vectorised survival estimands (estimands/kernels.py) against the term-by-term
+implementation they replaced (kept below verbatim as the reference), on a fitted model's draws
+and on draws that exercise every path (spline basis, centres, tied patients, subgroups, blocks,
+threads). Deterministic: no Monte Carlo error, the tolerances are floating-point rounding."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trialbayes.config import load_config
+from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.data.design import build_design
+from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
+from trialbayes.data.table import from_frame
+from trialbayes.estimands import draws as est
+from trialbayes.estimands import kernels
+from trialbayes.estimands.draws import flatten_draws, log_hr_at
+from trialbayes.models.pem import DRAW_NAMES
+from trialbayes.results.summaries import equal_tailed
+
+#: relative tolerance of "equal up to floating-point rounding": the closed-form trapezoid sums
+#: and the weighted means differ from the term-by-term sums by a few ulp per term
+RTOL = 1e-11
+
+
+# ----------------------------------------------------------------------------- the reference
+def ref_prognostic_eta(draws, design):
+    s = draws["treatment"].shape[0]
+    eta = np.zeros((s, design.n))
+    if design.cov_names:
+        eta += draws["covariate_effects"] @ design.X.T
+    if design.basis is not None:
+        eta += draws["biomarker_effect"][:, None] * design.bm_z[None, :]
+        if design.bm_pen.shape[1]:
+            eta += draws["biomarker_spline"] @ design.bm_pen.T
+    if design.centre_labels:
+        eta += draws["centre_frailty"][:, design.centre_idx]
+    return eta
+
+
+def ref_patient_log_hr(draws, design):
+    if design.basis is None:
+        return np.repeat(draws["treatment"][:, None], design.n, axis=1)
+    return log_hr_at(draws, design.basis, design.biomarker_values)
+
+
+def ref_baseline_cumhaz(draws, starts, times):
+    lam = np.exp(draws["log_baseline_hazard"])
+    widths = np.diff(starts)
+    cum_start = np.concatenate(
+        [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
+    )
+    times = np.asarray(times, float)
+    k = np.searchsorted(starts[1:], times, side="left")
+    return cum_start[:, k] + lam[:, k] * (times - starts[k])[None, :]
+
+
+def ref_standardized_survival(draws, design, times, arm, patients=None):
+    sel = np.arange(design.n) if patients is None else np.flatnonzero(patients)
+    eta = ref_prognostic_eta(draws, design)[:, sel]
+    if arm == 1:
+        eta = eta + ref_patient_log_hr(draws, design)[:, sel]
+    risk = np.exp(eta)
+    h0 = ref_baseline_cumhaz(draws, design.starts, times)
+    out = np.empty_like(h0)
+    for j in range(h0.shape[1]):
+        out[:, j] = np.exp(-risk * h0[:, j : j + 1]).mean(axis=1)
+    return out
+
+
+def ref_survival(draws, design, landmark, n_grid=200):
+    """(S1(τ), S0(τ), RMST1, RMST0) per draw, as survival_estimands computed them."""
+    grid = est.time_grid(landmark, design, n_grid)
+    s1 = ref_standardized_survival(draws, design, grid, 1)
+    s0 = ref_standardized_survival(draws, design, grid, 0)
+    return s1[:, -1], s0[:, -1], np.trapezoid(s1, grid, axis=-1), np.trapezoid(s0, grid, axis=-1)
+
+
+def ref_curves(draws, design, t_max, n=60, level=0.95):
+    grid = np.linspace(0.0, t_max, n)
+    rows = []
+    for arm in (0, 1):
+        s = ref_standardized_survival(draws, design, grid, arm)
+        lo, med, hi = equal_tailed(s, level, axis=0)
+        rows.append(
+            pd.DataFrame({"arm": arm, "time": grid, "median": med, "lower": lo, "upper": hi})
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def ref_subgroups(draws, design, values, cutoffs, landmark):
+    """(conditional, marginal) log-HR draws per non-empty subgroup."""
+    plh = ref_patient_log_hr(draws, design)
+    out = []
+    for _, mask in est.subgroup_masks(values, cutoffs):
+        if not mask.any():
+            continue
+        s1 = ref_standardized_survival(draws, design, [landmark], 1, mask)[:, 0]
+        s0 = ref_standardized_survival(draws, design, [landmark], 0, mask)[:, 0]
+        out.append((plh[:, mask].mean(axis=1), np.log(np.log(s1) / np.log(s0))))
+    return out
+
+
+# ----------------------------------------------------------------------------- comparisons
+def new_survival(draws, design, landmark, n_grid=200):
+    """The new survival_estimands' per-draw arrays (its summaries are quantiles of these)."""
+    grid = est.time_grid(landmark, design, n_grid)
+    runs = kernels.trapezoid_runs(grid, design.starts)
+    pat = kernels.patient_patterns(est.patient_features(design), [np.ones(design.n, bool)])
+    eta = est.prognostic_eta(draws, design, pat.rows)
+    lhr = est.patient_log_hr(draws, design, pat.rows)
+    lam = np.exp(draws["log_baseline_hazard"])
+    r1, s1 = kernels.survival_rmst(eta + lhr, lam, design.starts, runs, pat.weights)
+    r0, s0 = kernels.survival_rmst(eta, lam, design.starts, runs, pat.weights)
+    return s1[:, 0], s0[:, 0], r1[:, 0], r0[:, 0]
+
+
+def assert_same(draws, design, landmark, values=None, cutoffs=(), t_max=None):
+    for new, old in zip(
+        new_survival(draws, design, landmark), ref_survival(draws, design, landmark)
+    ):
+        np.testing.assert_allclose(new, old, rtol=RTOL)
+    summary = est.survival_estimands(draws, design, landmark)
+    s1, s0, r1, r0 = ref_survival(draws, design, landmark)
+    assert summary.rmst_difference.median == pytest.approx(np.median(r1 - r0), rel=RTOL)
+    assert summary.survival_treatment.median == pytest.approx(np.median(s1), rel=RTOL)
+    t_max = t_max or float(design.starts[-1] * 1.3)
+    for times in ([0.0, landmark], np.linspace(0, t_max, 37)):
+        for arm in (0, 1):
+            np.testing.assert_allclose(
+                est.standardized_survival(draws, design, times, arm),
+                ref_standardized_survival(draws, design, times, arm),
+                rtol=RTOL,
+            )
+    new_c, old_c = est.survival_curves(draws, design, t_max), ref_curves(draws, design, t_max)
+    pd.testing.assert_frame_equal(new_c, old_c, rtol=RTOL, atol=0)
+    if values is not None:
+        groups = est.subgroup_effects(draws, design, values, list(cutoffs), landmark)
+        ref = ref_subgroups(draws, design, values, list(cutoffs), landmark)
+        got = [g for g in groups if g.n]
+        assert len(got) == len(ref)
+        for g, (cond, marg) in zip(got, ref):
+            # summaries of draws equal to rounding: means and quantiles compared
+            assert g.conditional.log_mean == pytest.approx(cond.mean(), rel=RTOL, abs=1e-13)
+            assert g.marginal.log_mean == pytest.approx(marg.mean(), rel=RTOL, abs=1e-13)
+            assert g.marginal.median == pytest.approx(np.exp(np.median(marg)), rel=RTOL)
+
+
+def test_fitted_models_draws_give_the_same_estimands(small_run):
+    """The three models of the shared small run (2 × 300 draws of the fitted posterior)."""
+    import arviz as az
+
+    tmp, cfg_path, _ = small_run
+    from trialbayes.routes.validate import preflight
+
+    cfg = load_config(cfg_path)
+    checked = preflight(cfg, None)
+    landmark = checked.settings["landmark"].value
+    pnfh = checked.data.frame["pnfh"].to_numpy(float)
+    for spec in cfg.models:
+        design = build_design(checked.data, spec, cfg.baseline)
+        dt = az.from_netcdf(tmp / "out" / "mirocals" / "posterior" / f"{spec.name}.nc")
+        draws = flatten_draws(dt.posterior, DRAW_NAMES)
+        assert_same(
+            draws, design, landmark, pnfh, [750, 3700], float(checked.data.frame["time"].max())
+        )
+
+
+def _random_draws(design, s, rng):
+    k, p = design.n_intervals, len(design.cov_names)
+    d = {
+        "treatment": rng.normal(-0.3, 0.3, s),
+        "log_baseline_hazard": rng.normal(np.log(1e-3), 0.4, (s, k)),
+        "covariate_effects": rng.normal(0, 0.4, (s, p)),
+    }
+    if design.basis is not None:
+        d["biomarker_effect"] = rng.normal(0.3, 0.2, s)
+        d["interaction"] = rng.normal(0.1, 0.2, s)
+        q = design.bm_pen.shape[1]
+        d["biomarker_spline"] = rng.normal(0, 0.3, (s, q))
+        d["interaction_spline"] = rng.normal(0, 0.3, (s, q))
+    if design.centre_labels:
+        d["centre_frailty"] = rng.normal(0, 0.3, (s, len(design.centre_labels)))
+    return d
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(
+            name="spline",
+            covariates="all",
+            centre_frailty=True,
+            interaction="spline",
+            biomarker="pnfh",
+        ),
+        ModelSpec(name="binary", covariates=["bulbar_onset"]),  # two patterns only
+        ModelSpec(name="unadjusted"),  # one pattern
+    ],
+)
+def test_every_path_matches_the_reference(spec, monkeypatch):
+    """Spline basis, centres, tied patients (patterns), empty subgroups, tiny blocks of draws
+    (many blocks on several threads) and one thread give the reference's numbers."""
+    df, _ = generate(n=150, seed=3)
+    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
+    design = build_design(data, spec, Baseline(n_intervals=6))
+    draws = _random_draws(design, 300, np.random.default_rng(1))
+    values = df["pnfh"].to_numpy(float)
+    landmark = float(np.quantile(df["time"], 0.6))
+    assert_same(draws, design, landmark, values, [1e9])  # the second group is empty
+    monkeypatch.setattr(kernels, "BLOCK_CELLS", 5000)
+    monkeypatch.setenv("TRIALBAYES_THREADS", "3")
+    assert_same(draws, design, landmark, values, [750, 3700])
+    monkeypatch.setenv("TRIALBAYES_THREADS", "1")
+    assert_same(draws, design, float(design.starts[-1]) + 10.0)
+
+
+def test_trapezoid_runs_on_any_grid():
+    """Irregular grids, grids that skip cut points and single points: the closed-form sum is the
+    trapezoid rule of the directly computed survival."""
+    rng = np.random.default_rng(4)
+    starts = np.array([0.0, 3.0, 7.5, 20.0])
+    lam = np.exp(rng.normal(-2, 1, (50, 4)))
+    eta = rng.normal(0, 1, (50, 7))
+    w = np.full((7, 1), 1 / 7)
+    grids = [
+        np.linspace(0, 25, 301),
+        np.sort(np.r_[0, rng.uniform(0, 25, 40)]),
+        np.array([0.0, 10.0]),
+        np.r_[np.linspace(0, 7.5, 11), np.linspace(8, 30, 5)],
+    ]
+    for g in grids:
+        runs = kernels.trapezoid_runs(g, starts)
+        r, s = kernels.survival_rmst(eta, lam, starts, runs, w)
+        direct = kernels.mean_survival(eta, lam, starts, g, w)[..., 0]
+        np.testing.assert_allclose(r[:, 0], np.trapezoid(direct, g, axis=-1), rtol=RTOL)
+        np.testing.assert_allclose(s[:, 0], direct[:, -1], rtol=RTOL)
+    # hazards so small that r·λ·d underflows to 0: the run's limit (R segments of S = 1)
+    tiny = np.full((1, 4), 1e-320)
+    r, _ = kernels.survival_rmst(
+        np.zeros((1, 1)), tiny, starts, kernels.trapezoid_runs(grids[0], starts), np.ones((1, 1))
+    )
+    assert r[0, 0] == pytest.approx(25.0, rel=1e-12)
+
+
+def test_patient_patterns_weights():
+    f = np.array([[1.0, 0], [1, 0], [2, 1], [1, 0]])
+    pat = kernels.patient_patterns(f, [np.ones(4, bool), np.array([False, True, True, False])])
+    assert len(pat.rows) == 2
+    np.testing.assert_allclose(pat.weights.sum(0), 1.0)
+    np.testing.assert_allclose(sorted(pat.weights[:, 0]), [0.25, 0.75])
+    np.testing.assert_allclose(sorted(pat.weights[:, 1]), [0.5, 0.5])
+    one = kernels.patient_patterns(np.zeros((5, 0)), [np.ones(5, bool)])
+    assert len(one.rows) == 1 and one.weights[0, 0] == 1.0
