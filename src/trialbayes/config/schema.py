@@ -272,6 +272,10 @@ class Sensitivity(_Strict):
     design_hr: float = Field(0.5, gt=0, lt=1)
     scenarios: list[ScenarioSpec] | None = None
     psense: bool = True
+    # the refits run on a process pool of `workers` (auto: when there are more refits than
+    # workers and the compiled models load from the compile cache), else in this process
+    executor: Literal["auto", "inprocess", "processes"] = "auto"
+    workers: PositiveInt = 2
 
 
 def _in_unit_interval(v: list[float], what: str) -> list[float]:

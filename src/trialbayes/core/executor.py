@@ -150,6 +150,7 @@ class Executor:
         self.store = CellStore(store) if store else None
         self._pool = self._client = self._cluster = None
         self._bar: CellProgress | None = None
+        self._on_cell: Callable[[CellResult], None] | None = None
 
     # ------------------------------------------------------------------ lifetime
     def __enter__(self):
@@ -178,15 +179,18 @@ class Executor:
         root_seed: int,
         light: bool = False,
         label: str = "cells",
+        on_cell: Callable[[CellResult], None] | None = None,
     ) -> JobReport:
         """Run every cell (``light``: quick cells, run in-process under ``auto``); with
-        ``progress``, cells done / total on stderr under ``label`` (progress.CellProgress)."""
+        ``progress``, cells done / total on stderr under ``label`` (progress.CellProgress);
+        ``on_cell(result)`` is called in this process as each cell finishes (not for cells
+        loaded from the store)."""
         cells = list(cells)
         keys = [c.key for c in cells]
         if len(set(keys)) != len(keys):
             raise ValueError("cell keys must be unique")
         t0 = time.perf_counter()
-        backend = "inprocess" if light and self.backend == "auto" else self._backend_for(len(cells))
+        backend = "inprocess" if light and self.backend == "auto" else self.backend_for(len(cells))
         report = JobReport(backend=backend, workers=1 if backend == "inprocess" else self.workers)
         report.total = len(cells)
         todo = []
@@ -198,6 +202,7 @@ class Executor:
             else:
                 todo.append(c)
         how = self._how(backend)
+        self._on_cell = on_cell
         self._bar = CellProgress(label, len(cells), how=how) if self.progress else None
         if self._bar:
             self._bar.start(len(cells) - len(todo))
@@ -223,7 +228,9 @@ class Executor:
             return f"Dask scheduler {self.scheduler}"
         return "a process pool of " + n if backend == "processes" else ""
 
-    def _backend_for(self, n: int) -> str:
+    def backend_for(self, n: int) -> str:
+        """The backend ``map`` uses for ``n`` cells (``auto``: in-process for a few cells or one
+        worker, else a process pool)."""
         if self.backend != "auto":
             return self.backend
         return "inprocess" if n <= INPROCESS_MAX_CELLS or self.workers == 1 else "processes"
@@ -235,6 +242,8 @@ class Executor:
             self.store.save(res)
         if self._bar:
             self._bar.update(len(report.results))
+        if self._on_cell is not None:
+            self._on_cell(res)
 
     def _outcome(
         self, cell: Cell, attempt: int, value=None, seconds=0.0, exc=None

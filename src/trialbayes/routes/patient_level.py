@@ -84,9 +84,10 @@ def run_patient_level(
         loo_df, loo = loo_table(models)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
     km = _kaplan_meier(results, data, cfg.estimands.level)
+    refit_s: list = []
     if cfg.sensitivity.enabled:
         with progress.phase("refitting under the prior scenarios"):
-            results.sensitivity = run_sensitivity(cfg, models, settings)
+            results.sensitivity = run_sensitivity(cfg, models, settings, refit_s)
     if cfg.next_phase is not None:
         results.flags += enrichment_flags(cfg.next_phase, data, cfg.models)
         with phase("simulating next trials"):
@@ -115,7 +116,7 @@ def run_patient_level(
                 lambda out: write_patient_tables(out, s, data, run, priors),
                 plan,
                 s,
-                {"config": cfg.model_dump(mode="json"), **_timings(models, t_start)},
+                {"config": cfg.model_dump(mode="json"), **_timings(models, t_start, refit_s)},
                 csv_label=csv_label(data),
             )
     return run
@@ -218,12 +219,16 @@ def _provenance(
     )
 
 
-def _timings(models: dict, t_start: float) -> dict:
-    """provenance.json only (they differ between otherwise identical runs)."""
-    return {
+def _timings(models: dict, t_start: float, refits: list | None = None) -> dict:
+    """provenance.json only (they differ between otherwise identical runs); ``refits``: each
+    prior-sensitivity refit's seconds and how the refits ran."""
+    out = {
         "timings_seconds": {
             n: {"compile": m.sampler.compile_seconds, "sample": sum(m.sampler.timings)}
             for n, m in models.items()
         },
         "wall_seconds": round(time.perf_counter() - t_start, 2),
     }
+    if refits:
+        out["sensitivity_refit_seconds"] = refits
+    return out

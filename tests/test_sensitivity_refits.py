@@ -1,0 +1,111 @@
+"""Prior-sensitivity refits as executor cells (issue 18.12, issue 19): a progress line per refit
+(model, scenario, seconds, elapsed, time left), library warnings as one line each naming the
+model and scenario, and the same numbers in this process and on a process pool."""
+
+import io
+import json
+import warnings
+
+import pytest
+
+from trialbayes.config.schema import parse_config
+from trialbayes.core import progress
+from trialbayes.core.executor import CellResult
+from trialbayes.data.sources import load_data
+from trialbayes.models import scenarios
+from trialbayes.models.pem import PiecewiseExponentialModel
+from trialbayes.routes.sensitivity import _RefitLines, run_sensitivity
+
+
+def _config(**sens):
+    return parse_config({
+        "name": "sens_lines",
+        "data": {"kind": "synthetic", "n": 60, "seed": 3},
+        "models": [{"name": "m"}],
+        "sampler": {"chains": 2, "draws": 100, "tune": 100, "seed": 2, "progress": "off"},
+        "diagnostics": {"allow_unreliable": True},
+        "sensitivity": {"enabled": True, "psense": False, "scenarios": [
+            {"name": "a", "kind": "sceptical"}, {"name": "b", "kind": "flat"}], **sens},
+    })
+
+
+def test_a_line_per_refit_and_warnings_as_one_line_each(monkeypatch):
+    """Two refits in this process: two progress lines naming model and scenario with the elapsed
+    time and the time left; a multi-line library warning raised during each refit is one line
+    naming the model and scenario (its first line only); the main fit is restored."""
+    cfg = _config()
+    pem = PiecewiseExponentialModel(cfg.models[0], cfg.priors, cfg.baseline, cfg.sampler,
+                                    cfg.diagnostics).fit(load_data(cfg.data), seed=1)
+    main = pem.idata
+    real = scenarios.flatten_draws
+
+    def noisy(*a, **k):
+        warnings.warn("something odd in the draws\n  raw detail line\n  another", UserWarning,
+                      stacklevel=2)
+        return real(*a, **k)
+
+    monkeypatch.setattr(scenarios, "flatten_draws", noisy)
+    out = io.StringIO()
+    progress.configure(True, out)
+    try:
+        res = run_sensitivity(cfg, {"m": pem})
+    finally:
+        progress.configure(False)
+    lines = out.getvalue().splitlines()
+    refit = [x for x in lines if "] refit " in x]
+    assert len(refit) == 2
+    for i, (line, sc) in enumerate(zip(refit, ("a", "b")), 1):
+        assert f"refit {i}/2: model m, scenario {sc} in " in line
+        assert "sampling" in line and "s elapsed, about" in line and line.endswith("s left")
+    warned = [x for x in lines if "warning while refitting" in x]
+    assert [w.split("] ", 1)[1] for w in warned] == [
+        f"warning while refitting model m under scenario {sc}: UserWarning: something odd in "
+        "the draws" for sc in ("a", "b")]
+    assert "raw detail" not in out.getvalue()
+    assert pem.idata is main and [r.scenario for r in res.refits] == ["a", "b"]
+    assert res.compilations["m"].during_scenarios == 0
+
+
+def test_refit_lines_say_failures():
+    out = io.StringIO()
+    progress.configure(True, out)
+    try:
+        lines = _RefitLines(3)
+        lines(CellResult("m/a", "failed", error="RuntimeError: boom", attempts=2))
+    finally:
+        progress.configure(False)
+    assert "refit 1/3: model m, scenario a: FAILED (RuntimeError: boom)" in out.getvalue()
+
+
+def test_warning_lines_are_distinct_first_lines():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("first\nsecond", RuntimeWarning, stacklevel=1)
+        warnings.warn("", UserWarning, stacklevel=1)
+    assert scenarios.warning_lines(caught) == ["RuntimeWarning: first", "UserWarning: "]
+
+
+@pytest.mark.slow
+def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
+    """The refits on a pool of 2 workers (compiled models loaded from the compile cache) equal
+    the refits in this process, number for number, and nothing is compiled during them."""
+    from helpers import run_cli
+    import yaml
+
+    out = {}
+    for ex in ("inprocess", "processes"):
+        cfg = _config(executor=ex, workers=2).model_dump(mode="json", exclude_none=True)
+        cfg["sensitivity"]["scenarios"] += [{"name": "c", "kind": "enthusiastic"},
+                                            {"name": "d", "kind": "pessimistic"},
+                                            {"name": "e", "kind": "heavy_tailed"}]
+        p = tmp_path / f"{ex}.yaml"
+        p.write_text(yaml.safe_dump(cfg))
+        res = run_cli("run", p, "--out", tmp_path / ex)
+        assert res.exit_code in (0, 3), res.output
+        root = tmp_path / ex / "sens_lines"
+        out[ex] = json.loads((root / "results.json").read_text())["sensitivity"]
+        ran = json.loads((root / "provenance.json").read_text())["sensitivity_refit_seconds"][-1]
+        assert ran["backend"] == ex
+    assert out["inprocess"] == out["processes"]
+    assert out["processes"]["compilations"]["m"]["during_scenarios"] == 0
