@@ -287,27 +287,24 @@ def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
     diverges, the others put all posterior mass below 0."""
     import types
 
-    import xarray as xr
-
     import trialbayes.nextphase.bayes as nb
+    from trialbayes.inference.raw_draws import RawDraws
     from trialbayes.nextphase.analysis import analyse
     from trialbayes.report.nextphase import analysis_counts
     from trialbayes.results.next_phase import DesignResult, NextPhaseResults
 
     calls = []
 
-    def sample(data, seed, log_likelihood):
+    def sample_draws(names, data, seed, stats):
         calls.append(data["event"].shape)
         if len(calls) == 2:
             raise RuntimeError("initial point not finite")
         div = np.zeros((2, 50), bool)
         div[0, 0] = len(calls) == 3
-        post = xr.Dataset({"treatment": (("chain", "draw"), np.full((2, 50), -1.0))})
-        return types.SimpleNamespace(
-            posterior=post, sample_stats=xr.Dataset({"diverging": (("chain", "draw"), div)})
-        )
+        return RawDraws({"treatment": np.full((2, 50), -1.0)}, {"diverging": div})
 
-    monkeypatch.setattr(nb, "analysis_sampler", lambda *a: types.SimpleNamespace(sample=sample))
+    monkeypatch.setattr(nb, "analysis_sampler",
+                        lambda *a: types.SimpleNamespace(sample_draws=sample_draws))
     sim = _trials(math.log(0.7), 4, 30, 60)
     args = {"alpha": 0.025, "min_hr": None, "n_model": 80, "events_hint": 30}
     dec = analyse(sim, AnalysisSpec(method="bayes"), args, np.random.default_rng())

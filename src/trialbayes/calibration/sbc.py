@@ -24,7 +24,6 @@ from ..config.calibration import CalibrationSettings
 from ..config.schema import Baseline, Diagnostics, ModelSpec, PatientSource, SamplerSpec
 from ..data.design import interval_stats
 from ..data.sources import load_data
-from ..estimands.draws import flatten_draws
 from ..inference.sampler import diagnose, free_var_names
 from ..models.pem import DRAW_NAMES, PiecewiseExponentialModel
 from ..nextphase.simulate import Population, StatesOfNature, TrialDesign, observe, pem_times
@@ -130,14 +129,20 @@ def sbc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
     time, event, eta, states = _simulate(pem, prior, rng, s.dropout_rate)
     interval, offset, _ = interval_stats(time, pem.design.cuts)
     data = {"event": event.astype(float), "interval_idx": interval, "offset": offset}
-    idata = pem.sampler.sample(data=data, seed=int(rng.integers(2**31)), log_likelihood=False)
-    post = flatten_draws(idata.posterior, DRAW_NAMES + ["baseline_rw_sigma"])
+    free = free_var_names(pem.model)
+    # the draws the ranks and the diagnostics read, without a DataTree of every variable
+    raw = pem.sampler.sample_draws(
+        list(dict.fromkeys(DRAW_NAMES + ["baseline_rw_sigma"] + free)),
+        data=data,
+        seed=int(rng.integers(2**31)),
+    )
+    post = {n: raw.flat(n) for n in raw.draws}
     m = post["treatment"].shape[0]
     keep = np.linspace(0, m - 1, s.thin).round().astype(int)
     ranks = {
         p: int((_scalar(post, p)[keep] < _scalar(prior, p)[0]).sum()) for p in tracked(pem.design)
     }
-    diag = diagnose(idata, free_var_names(pem.model), pem.gate)
+    diag = diagnose(raw.datatree(), free, pem.gate)
     landmark = float(np.median(time))
     h0 = float(
         np.exp(states.log_baseline[0])

@@ -22,13 +22,24 @@ import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ..config.schema import Diagnostics, SamplerSpec
 from ..core.interrupts import check_complete, phase
 from ..core.progress import sampler_bar
 from ..results.sections import GateResult, GateThresholds
 from .compile_cache import compile_model, configured_cache_dir
+from .raw_draws import DEFAULT_STATS, RawDraws, arrow_draws
+
+_BLAS: list = []  # the process's threadpool controller, made once (it scans the loaded libraries)
+
+
+def one_blas_thread():
+    """A context with one BLAS thread: the chains already run in parallel, and nested BLAS
+    threads oversubscribe the cores (measured 4x slower at N = 100 000 on 2 cores)."""
+    if not _BLAS:
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=1, user_api="blas")
 
 
 def stack_versions() -> dict[str, str]:
@@ -122,9 +133,7 @@ class SamplerRunner:
             pm.set_data(
                 data, model=self.model
             )  # keep the PyMC model in step (log-likelihood, log-prior)
-        # one BLAS thread per chain: the chains already run in parallel, and nested BLAS threads
-        # oversubscribe the cores (measured 4x slower at N = 100 000 on 2 cores)
-        with threadpool_limits(1, user_api="blas"), phase("sampling"):
+        with one_blas_thread(), phase("sampling"):
             idata = self._draw(cfg, seed)
         check_complete(idata, cfg.chains, cfg.draws, free_var_names(self.model))
         if callable(log_likelihood):
@@ -137,7 +146,41 @@ class SamplerRunner:
         idata.attrs["sampler"] = f"NUTS via {cfg.backend}"
         return idata
 
-    def _draw(self, cfg, seed):
+    def sample_draws(
+        self,
+        names,
+        data: dict | None = None,
+        seed: int | None = None,
+        stats=DEFAULT_STATS,
+    ) -> RawDraws:
+        """Like :meth:`sample`, for jobs that refit many times and read a few variables: the
+        post-warm-up draws of ``names`` (those the model has) and the sampler ``stats`` as
+        arrays (:class:`~.raw_draws.RawDraws`), without building the ArviZ DataTree of every
+        variable; no log-likelihood. Timed in ``timings`` like :meth:`sample`."""
+        cfg = self.config
+        seed = cfg.seed if seed is None else seed
+        with phase("compiling"):
+            self.compile()
+        t0 = time.perf_counter()
+        if data:
+            self.current_data.update(data)
+            pm.set_data(data, model=self.model)
+        with one_blas_thread(), phase("sampling"):
+            if cfg.backend == "nutpie":
+                trace = self._draw(cfg, seed, raw=True)
+                out = arrow_draws(trace, names, stats, cfg.chains, cfg.draws)
+            else:
+                idata = self._draw(cfg, seed)
+                check_complete(idata, cfg.chains, cfg.draws, free_var_names(self.model))
+                post, st = idata.posterior, idata.sample_stats
+                out = RawDraws(
+                    {n: np.asarray(post[n]) for n in names if n in post},
+                    {n: np.asarray(st[n]) for n in stats},
+                )
+        self.timings.append(time.perf_counter() - t0)
+        return out
+
+    def _draw(self, cfg, seed, raw: bool = False):
         if cfg.backend == "nutpie":
             import nutpie  # lazy: ~3 s to import; only the nutpie backend needs it
 
@@ -162,6 +205,7 @@ class SamplerRunner:
                 progress_bar=False,
                 save_warmup=False,
                 blocking=False,
+                return_raw_trace=raw,
                 **bar,
             )
             try:
