@@ -417,6 +417,28 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
     return _done(_assemble(model, meta, lcf, ecf, {**by_name, **shared}, fns), key, "compiled", t0)
 
 
+def is_cached(model, cache_dir: Path | str | None | bool = True) -> bool:
+    """Whether :func:`compile_model` would find ``model`` without compiling it: in this process,
+    or as a disk entry (its layout written; the object code is checked when it is loaded). A
+    model that cannot be cached, or nutpie's own compilation, counts as not cached."""
+    if os.environ.get(COMPILER_ENV_VAR, "").lower() == "nutpie":
+        return False
+    cache = default_cache_dir() if cache_dir is True else (Path(cache_dir) if cache_dir else None)
+    key, _ = structure_key(model)
+    if key is None:
+        return False
+    with _LOCK:
+        if key in _MEMO:
+            return True
+    if cache is None:
+        return False
+    try:
+        meta = json.loads((cache / "meta" / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("key") == key and bool(meta.get("disk_cacheable"))
+
+
 def _through_disk(model, key, shared, cache: Path, t0):
     for sub in ("meta", "numba", "locks"):
         (cache / sub).mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ written, so ``tb.run(cfg)`` returns what results.json holds."""
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..data.table import TrialData
 from ..estimands import caution
 from ..estimands.frequentist import km_at, km_curves, median_follow_up
 from ..inference.sampler import stack_versions
+from ..models import precompile
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.covariates import enrichment_flags
 from ..nextphase.grid import run_for_models
@@ -57,6 +59,19 @@ def fit_with_progress(pem: PiecewiseExponentialModel, sampler, seed: int):
         return pem.fit(seed=seed)
 
 
+def compile_in_background(pems: list, priors: dict, data: TrialData):
+    """Later models the compile cache does not hold compile in worker processes while the first
+    is compiled and sampled here (models.precompile); a phase line says so."""
+    pre = precompile.start(pems, priors, data)
+    if pre is None:
+        return nullcontext()
+    progress.say(
+        f"compiling model{'s' if len(pre.names) > 1 else ''} {', '.join(pre.names)} in the "
+        "background (not in the compile cache yet)"
+    )
+    return pre
+
+
 def run_patient_level(
     cfg: Config,
     out_root: str | Path = "outputs",
@@ -68,18 +83,22 @@ def run_patient_level(
     with progress.phase("loading and validating the data"):
         checked = preflight(cfg, out_root if write else None)
     data, settings = checked.data, checked.settings
-    models, analyses, seeds, analyse_s = {}, {}, {}, {}
+    models, analyses, seeds, analyse_s, built = {}, {}, {}, {}, {}
     for spec in cfg.models:
-        seeds[spec.name] = seed = child_seed(cfg.sampler.seed, "fit", spec.name)
         with phase(f"fitting model '{spec.name}'"):
-            pem = PiecewiseExponentialModel(
+            built[spec.name] = PiecewiseExponentialModel(
                 spec, cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
             ).build(data)
-            models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
-        t0 = time.perf_counter()
-        with progress.phase(f"analysing model '{spec.name}'"):
-            analyses[spec.name] = analyse_model(pem, data, cfg.estimands, settings)
-        analyse_s[spec.name] = time.perf_counter() - t0
+    with compile_in_background(list(built.values()), cfg.priors, data):
+        for spec in cfg.models:
+            seeds[spec.name] = seed = child_seed(cfg.sampler.seed, "fit", spec.name)
+            pem = built[spec.name]
+            with phase(f"fitting model '{spec.name}'"):
+                models[spec.name] = fit_with_progress(pem, cfg.sampler, seed)
+            t0 = time.perf_counter()
+            with progress.phase(f"analysing model '{spec.name}'"):
+                analyses[spec.name] = analyse_model(pem, data, cfg.estimands, settings)
+            analyse_s[spec.name] = time.perf_counter() - t0
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
