@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/mirocals.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench clean-venv browser
+.PHONY: run test test-fast bench bench-fit clean-venv browser
 
 $(PY):
 	@PYBIN="$$(bash .ci/find-python)" || exit 1; \
@@ -29,7 +29,10 @@ test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 
 browser:  # headless Chromium for the report.html check (installs only as root with apt-get)
 	@bash .ci/install-browser
 
-bench: $(STAMP)
+bench: $(STAMP)           # issue 19's ratios beside their targets, ~6 min on a quiet 2-core machine
+	$(PY) bench/bench_speed.py
+
+bench-fit: $(STAMP)       # single fits at N = 220 ... 100 000 by likelihood form
 	$(PY) bench/bench_fit.py
 
 clean-venv:

@@ -4,6 +4,7 @@ can gain something, and what it compiles is what the run then loads from the dis
 import pytest
 
 from trialbayes.config.schema import ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.core import sidecar
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.inference import compile_cache
@@ -26,7 +27,8 @@ def _models(tmp_path, names=("a", "b", "c")):
 
 def test_nothing_starts_without_something_to_gain(tmp_path, monkeypatch):
     data, pems = _models(tmp_path)
-    monkeypatch.setattr(precompile, "idle_cpus", lambda: 1)
+    monkeypatch.setattr(sidecar, "cpus", lambda: 2)
+    monkeypatch.setattr(sidecar, "idle_cpus", lambda: 1)
     assert precompile.start(pems[:1], {}, data) is None  # one model
     monkeypatch.setenv(precompile.ENV_VAR, "off")
     assert precompile.start(pems, {}, data) is None
@@ -34,11 +36,31 @@ def test_nothing_starts_without_something_to_gain(tmp_path, monkeypatch):
     monkeypatch.setenv(compile_cache.COMPILER_ENV_VAR, "nutpie")
     assert precompile.start(pems, {}, data) is None
     monkeypatch.delenv(compile_cache.COMPILER_ENV_VAR)
-    monkeypatch.setattr(precompile, "idle_cpus", lambda: 0)  # a busy machine
+    monkeypatch.setattr(sidecar, "idle_cpus", lambda: 0)  # a busy machine
     assert precompile.start(pems, {}, data) is None
-    monkeypatch.setattr(precompile, "idle_cpus", lambda: 1)
+    monkeypatch.setattr(sidecar, "idle_cpus", lambda: 1)
     monkeypatch.setattr(precompile, "is_cached", lambda *a: True)  # a warm run
     assert precompile.start(pems, {}, data) is None
+
+
+def test_switches():
+    import os
+
+    for mode, idle, cpus, want in [
+        ("auto", 1, 2, True),
+        ("auto", 0, 2, False),
+        ("on", 0, 2, True),
+        ("on", 0, 1, False),
+        ("off", 3, 4, False),
+    ]:
+        os.environ["TB_TEST_SWITCH"] = mode
+        sidecar_idle, sidecar_cpus = sidecar.idle_cpus, sidecar.cpus
+        sidecar.idle_cpus, sidecar.cpus = (lambda: idle), (lambda: cpus)
+        try:
+            assert sidecar.wanted("TB_TEST_SWITCH") is want, (mode, idle, cpus)
+        finally:
+            sidecar.idle_cpus, sidecar.cpus = sidecar_idle, sidecar_cpus
+    del os.environ["TB_TEST_SWITCH"]
 
 
 @pytest.mark.slow
@@ -48,7 +70,7 @@ def test_background_workers_fill_the_cache_the_run_loads(tmp_path, monkeypatch):
     compile_cache.clear_memory()
     data, pems = _models(tmp_path)
     assert not any(compile_cache.is_cached(p.model, tmp_path) for p in pems)
-    monkeypatch.setattr(precompile, "idle_cpus", lambda: 1)
+    monkeypatch.setenv(precompile.ENV_VAR, "on")
     with precompile.start(pems, {}, data) as pre:
         assert pre.names == ["b", "c"]
         assert [f.result(timeout=600) for f in pre.futures] == ["compiled", "compiled"]

@@ -60,6 +60,18 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
+    from .core import sidecar
+
+    # a process that imports the plotting stack now, beside this one, and draws the figures
+    # while this one writes the rest (report.plan.FigurePlan)
+    sidecar.start(("matplotlib", "trialbayes.report.run_figures"), {"MPLBACKEND": "Agg"})
+    try:
+        _run(config, out, scheduler, quiet)
+    finally:
+        sidecar.stop()
+
+
+def _run(config: Path, out: Path, scheduler: str | None, quiet: bool) -> None:
     from .config.schema import load_config
     from .core import progress
     from .core.errors import ConfigError, DataError

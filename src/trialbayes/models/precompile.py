@@ -9,11 +9,12 @@ which build the same model and compile it into the disk compile cache
 (:mod:`~trialbayes.inference.compile_cache`); the run loads each model from the cache when it gets
 there, waiting on the cache's per-model lock if a worker is still compiling it. Nothing else is
 shared: a worker that fails or is stopped only means that the run compiles that model itself.
-Nothing starts when every later model is cached (a warm run), with one model, without an idle
-CPU (the 1-minute load average leaves less than one of this process's CPUs free: a busy machine
-gains nothing and pays for the compilations both processes make of PyTensor's shared kernels),
-with the compile cache off, nutpie's own compilation (``TRIALBAYES_COMPILER=nutpie``), or
-``TRIALBAYES_BACKGROUND_COMPILE=off``.
+Nothing starts when every later model is cached (a warm run), with one model, with the compile
+cache off or nutpie's own compilation (``TRIALBAYES_COMPILER=nutpie``), and — the switch
+``TRIALBAYES_BACKGROUND_COMPILE`` (``auto``, the default; ``on``; ``off``; core.sidecar.wanted) —
+under ``auto`` without an idle CPU (the 1-minute load average leaves less than one free: a busy
+machine gains nothing and pays for the compilations both processes make of PyTensor's shared
+kernels).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ..config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
+from ..core.sidecar import idle_cpus, wanted
 from ..data.table import TrialData
 from ..inference.compile_cache import COMPILER_ENV_VAR, configured_cache_dir, is_cached
 from .pem import PiecewiseExponentialModel
@@ -81,18 +83,8 @@ class Precompiler:
         return False
 
 
-#: ``off`` turns the background compilation off
+#: auto | on | off (core.sidecar.wanted)
 ENV_VAR = "TRIALBAYES_BACKGROUND_COMPILE"
-
-
-def cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def idle_cpus() -> int:
-    """CPUs left idle by the machine's 1-minute load (besides the one this run uses)."""
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return int(cpus() - 1 - load)
 
 
 def start(
@@ -100,18 +92,15 @@ def start(
 ) -> Precompiler | None:
     """Compile in the background every model after the first that the compile cache does not
     hold; None when there is nothing to gain (see the module docstring)."""
-    if len(pems) < 2 or os.environ.get(ENV_VAR, "").lower() in ("off", "0", "false", "no"):
+    if len(pems) < 2 or not wanted(ENV_VAR):
         return None
     if os.environ.get(COMPILER_ENV_VAR, "").lower() == "nutpie":
         return None
     first = pems[0].sampler_config
     if first.backend != "nutpie" or not configured_cache_dir(first.cache_dir):
         return None
-    idle = idle_cpus()
-    if idle < 1:
-        return None
     todo = [p for p in pems[1:] if not is_cached(p.model, configured_cache_dir(first.cache_dir))]
     if not todo:
         return None
     cases = [CompileCase(p.spec, priors, p.baseline, p.sampler_config, p.gate, data) for p in todo]
-    return Precompiler(cases, min(idle, len(cases)))
+    return Precompiler(cases, min(max(idle_cpus(), 1), len(cases)))

@@ -4,8 +4,12 @@ and the figures' plan (keys, paths, captions decided by the route; drawn by the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+import cloudpickle
+
+from ..core import sidecar
 from ..core.outputs import OutputDir
 from ..plots.style import save
 from ..results.model import Results
@@ -51,8 +55,45 @@ class FigurePlan:
             results.figure_captions[j.key] = j.caption
 
     def render(self, out: OutputDir, dpi: int) -> None:
+        self.finish(self.start(out, dpi), out, dpi)
+
+    def start(self, out: OutputDir, dpi: int) -> list[tuple[FigureJob, Future]]:
+        """Hand every figure to the sidecar process (core.sidecar) when one runs, so that it
+        draws them while this process writes the rest; figures that cannot be pickled stay
+        here. Returns the pending (job, future) pairs for :meth:`finish`."""
+        pending: list[tuple[FigureJob, Future]] = []
+        if not sidecar.running():
+            return pending
         for j in self.jobs:
-            save(j.draw(), out.path(j.path), dpi)
+            try:
+                payload = cloudpickle.dumps(j.draw)
+            except Exception:  # noqa: BLE001 - drawn here instead
+                continue
+            fut = sidecar.submit(draw_and_save, payload, str(out.path(j.path)), dpi)
+            if fut is not None:
+                pending.append((j, fut))
+        return pending
+
+    def finish(self, pending: list[tuple[FigureJob, Future]], out: OutputDir, dpi: int) -> None:
+        """Draw here every figure the sidecar has not started (the last first, while it works
+        from the first), then wait for the rest; one the sidecar failed on is drawn here."""
+        futures = {id(j): f for j, f in pending}
+        for j in reversed(self.jobs):
+            f = futures.get(id(j))
+            if f is None or f.cancel():
+                save(j.draw(), out.path(j.path), dpi)
+        for j, f in pending:
+            if f.cancelled():
+                continue
+            try:
+                f.result()
+            except Exception:  # noqa: BLE001 - the same figure drawn here (raises if it must)
+                save(j.draw(), out.path(j.path), dpi)
+
+
+def draw_and_save(payload: bytes, path: str, dpi: int) -> None:
+    """In the sidecar: unpickle a figure's draw function, draw it, write the PNG."""
+    save(cloudpickle.loads(payload)(), path, dpi)
 
 
 def _file_name(key: str) -> str:

@@ -111,11 +111,13 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
         )
     )
 
+    values, log_x = pem.design.biomarker_values, pem.design.basis.log  # not the model itself
+
     def draw():
         return hr_curve_figure(
-            c, b, unit, pem.design.biomarker_values, cuts,
+            c, b, unit, values, cuts,
             cox=c.rename(columns={"cox_median": "median"})[["biomarker", "median"]],
-            log_x=pem.design.basis.log, title=f"{name}: treatment HR by {b}", label=label,
+            log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
         )  # fmt: skip
 

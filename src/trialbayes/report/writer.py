@@ -62,8 +62,9 @@ def write_run(
     ``results.to_dict()``), provenance.json (the provenance, the whole config and ``run_facts``
     such as wall times) and the reports rendered from ``results``."""
     with OutputDir(out_root, results.config_name, csv_label=csv_label) as out:
+        pending = figures.start(out, settings.dpi)  # drawn by the sidecar meanwhile, if any
         artefacts(out)
-        figures.render(out, settings.dpi)
+        figures.finish(pending, out, settings.dpi)
         data = results.to_dict()
         out.write_json("results.json", data)
         out.write_json("provenance.json", {**(data["provenance"] or {}), **(run_facts or {})})
