@@ -79,7 +79,9 @@ dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
 print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form == "poisson" else n,
                   "compile_s": runner.compile_seconds, "sample_s": t2 - t1, "setup_s": t1 - t0 - runner.compile_seconds,
-                  "divergences": dg.divergences, "rhat_max": dg.rhat_max, "ess_bulk_min": dg.ess_bulk_min}))
+                  "divergences": dg.divergences, "rhat_max": dg.rhat_max, "ess_bulk_min": dg.ess_bulk_min,
+                  "grads_per_draw": float(idata.sample_stats["n_steps"].mean()), "tree_depth": float(idata.sample_stats["depth"].mean()),
+                  "step_size": float(idata.sample_stats["step_size"].mean()), "target_accept": runner.accept}))
 """
 
 

@@ -15,6 +15,7 @@ from ..results.model import SubgroupResult, SurvivalSummary
 from ..results.summaries import HRSummary, Quantity, equal_tailed
 from .kernels import (
     cumulative_hazard,
+    curve_survival,
     map_blocks,
     mean_survival,
     patient_patterns,
@@ -210,9 +211,9 @@ def survival_curves(
     starts = design.starts
 
     def block(eta, lhr, lam, w):
-        return [mean_survival(e, lam, starts, grid, w)[..., 0] for e in (eta, eta + lhr)]
+        return [curve_survival(e, lam, starts, grid, w)[..., 0] for e in (eta, eta + lhr)]
 
-    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, n)
+    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, 4)
     rows = []
     for arm in (0, 1):
         s = np.concatenate([o[arm] for o in out])

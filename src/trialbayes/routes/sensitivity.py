@@ -57,7 +57,7 @@ def run_sensitivity(
     of the main fits; the main fits are untouched (restored when refitted in this process).
 
     The refits are executor cells (models.scenarios): on a process pool of
-    ``sensitivity.workers`` when there are more refits than workers and the compiled models can
+    ``sensitivity.workers`` (executor ``auto``: more than 4 refits) when the compiled models can
     be loaded from the compile cache (each worker loads each model once), else in this process on
     the route's own compiled models. A progress line per refit (model, scenario, seconds, time
     left); library warnings as one line each naming the model and scenario. ``timings`` (a list)
