@@ -164,8 +164,11 @@ def main() -> None:
     rows = []
 
     def row(what, value, target, ok, la, note=""):
-        rows.append((what, value, target, "yes" if ok else "NO", la, note))
-        print(f"{what:<62} {value:>9} {target:>8}  {'met' if ok else 'NOT met'}  load {la}"
+        rows.append(
+            (what, value, target, "-" if target == "-" else ("yes" if ok else "NO"), la, note)
+        )
+        met = "" if target == "-" else ("met" if ok else "NOT met")
+        print(f"{what:<62} {value:>9} {target:>8}  {met}  load {la}"
               + (f"  {note}" if note else ""), flush=True)  # fmt: skip
 
     if "reference" not in a.skip:

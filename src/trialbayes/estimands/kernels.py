@@ -12,9 +12,10 @@ The callers (:mod:`.draws`) keep the estimands' definitions; this module only ma
 * **The RMST trapezoid in closed form.** The RMST is the trapezoid rule over a time grid; inside
   one baseline interval, at equally spaced grid points, a patient's survival is a geometric
   sequence (S(t + d) = S(t)·exp(−r·λ_k·d)), so a run of R such segments sums in closed form
-  (:func:`trapezoid_runs`, :func:`survival_rmst`): about five exponentials per patient and
-  interval instead of one per grid point. Same rule, same grid: equal to the term-by-term sum up
-  to floating-point rounding (tests/test_estimand_kernels.py).
+  (:func:`trapezoid_runs`, :func:`survival_rmst`, walking along the grid): two exponentials per
+  run and one per other segment (those that touch a cut point) instead of one per grid point.
+  Same rule, same grid: equal to the term-by-term sum up to floating-point rounding
+  (tests/test_estimand_kernels.py).
 * **Curves by steps.** Along an increasing time grid a patient's survival is multiplied by one
   factor per step, the same factor for every step of the usual spacing inside one baseline
   interval (:func:`curve_survival`): a multiplication per time instead of an exponential.
@@ -159,21 +160,14 @@ def curve_survival(
 
 @dataclass(frozen=True)
 class TrapezoidRuns:
-    """The trapezoid rule over a grid as runs of segments: ``single`` segments (grid index of
-    their start, width) summed term by term, and ``regular`` runs (start index, R segments of
-    equal width ``d`` inside baseline interval ``k``) summed in closed form."""
+    """The trapezoid rule over a grid as a walk along it: ``segments`` in order, each (grid index
+    of its start, number of segments R, width d, baseline interval k or −1): single segments
+    (R = 1, k = −1) summed term by term, regular runs (R ≥ 2 equal widths inside interval k)
+    summed in closed form; ``points``: the grid indices where the cumulative hazard is needed."""
 
     times: np.ndarray
-    single_start: np.ndarray
-    single_width: np.ndarray
-    regular_start: np.ndarray
-    regular_count: np.ndarray
-    regular_width: np.ndarray
-    regular_interval: np.ndarray
-    points: np.ndarray  # grid indices where S is computed: run starts, single ends, the last
-    coef: np.ndarray  # per point: the single segments' trapezoid weights
-    regular_pos: np.ndarray  # each regular run's start among the points
-    last_pos: int  # the grid's end among the points
+    segments: tuple[tuple[int, int, float, int], ...]
+    points: np.ndarray
 
 
 def trapezoid_runs(times, starts: np.ndarray) -> TrapezoidRuns:
@@ -185,7 +179,7 @@ def trapezoid_runs(times, starts: np.ndarray) -> TrapezoidRuns:
     k = np.searchsorted(starts, a, side="right") - 1
     end = np.append(starts[1:], np.inf)[k]
     inside = b <= end  # the segment does not cross a cut point
-    single, regular = [], []
+    segments, points = [], {0}
     j, m = 0, len(d)
     while j < m:
         r = 1
@@ -198,23 +192,12 @@ def trapezoid_runs(times, starts: np.ndarray) -> TrapezoidRuns:
             ):
                 r += 1
         if r >= 2:
-            regular.append((j, r, (t[j + r] - t[j]) / r, k[j]))
+            segments.append((j, r, float((t[j + r] - t[j]) / r), int(k[j])))
         else:
-            single.append((j, d[j]))
+            segments.append((j, 1, float(d[j]), -1))
+            points.update((j, j + 1))
         j += r
-    s = np.array(single, dtype=float).reshape(-1, 2)
-    g = np.array(regular, dtype=float).reshape(-1, 4)
-    s_start, g_start = s[:, 0].astype("int64"), g[:, 0].astype("int64")
-    points = np.unique(np.concatenate([s_start, s_start + 1, g_start, [len(t) - 1]]))
-    pos = np.full(len(t), -1)
-    pos[points] = np.arange(len(points))
-    coef = np.zeros(len(points))
-    np.add.at(coef, pos[s_start], s[:, 1] / 2)
-    np.add.at(coef, pos[s_start + 1], s[:, 1] / 2)
-    return TrapezoidRuns(
-        t, s_start, s[:, 1], g_start, g[:, 1], g[:, 2], g[:, 3].astype("int64"),
-        points, coef, pos[g_start], int(pos[len(t) - 1]),
-    )  # fmt: skip
+    return TrapezoidRuns(t, tuple(segments), np.array(sorted(points), dtype="int64"))
 
 
 def survival_rmst(
@@ -223,31 +206,47 @@ def survival_rmst(
     """(RMST to the grid's end, survival at the grid's end), each draws × groups, of the
     standardised survival Σ_u w_ug exp(−exp(η_u) H(t)), for one block of draws.
 
-    Per pattern: single segments add d/2·(S(a) + S(a + d)); a regular run of R segments of width
-    d from a adds d/2·S(a)·(1 + q)(1 − q^R)/(1 − q), q = exp(−x), x = r·λ_k·d, evaluated as
-    d/2·S(a)·(2 + expm1(−x))·expm1(−R·x)/expm1(−x) (exact as x → 0)."""
+    Per pattern, walking along the grid from S(0) = 1: a single segment of width d from a adds
+    d/2·(S(a) + S(a + d)) with S(a + d) = S(a)·exp(−r·(H(a + d) − H(a))); a regular run of R
+    segments of width d inside interval k adds d/2·S(a)·(1 + q)(1 − q^R)/(1 − q), q = exp(−x),
+    x = r·λ_k·d, evaluated as d/2·S(a)·(2 + expm1(−x))·expm1(−R·x)/expm1(−x) (exact as x → 0),
+    and leaves S(a)·q^R = S(a)·(1 + expm1(−R·x)): an exponential per single segment and two per
+    regular run."""
+    t = runs.times
     r = np.exp(eta)  # draws × U
-    minus_h = -cumulative_hazard(lam, starts, runs.times[runs.points])  # draws × P
-    f = np.multiply(r[:, :, None], minus_h[:, None, :])  # draws × U × P
-    np.exp(f, out=f)
-    total = f @ runs.coef  # draws × U
-    if len(runs.regular_start):
-        minus_step = -lam[:, runs.regular_interval] * runs.regular_width  # draws × G
-        x = np.multiply(r[:, :, None], minus_step[:, None, :])  # draws × U × G: −x
-        one = np.expm1(x)
-        x *= runs.regular_count
-        many = np.expm1(x, out=x)
+    h = cumulative_hazard(lam, starts, t[runs.points])  # draws × P
+    at = {int(i): j for j, i in enumerate(runs.points)}
+    v = np.multiply(r, -h[:, :1])  # S at the grid's start (1 when it starts at 0)
+    np.exp(v, out=v)
+    total = np.zeros_like(r)
+    nxt, one, many = np.empty_like(r), np.empty_like(r), np.empty_like(r)
+    for i, n, w, k in runs.segments:
+        if k < 0:  # single: S at its end directly from the cumulative hazards
+            dh = h[:, at[i + 1] : at[i + 1] + 1] - h[:, at[i] : at[i] + 1]
+            np.multiply(r, -dh, out=nxt)
+            np.exp(nxt, out=nxt)
+            nxt *= v
+            total += (v + nxt) * (w / 2)
+            v, nxt = nxt, v
+            continue
+        np.multiply(r, -lam[:, k : k + 1] * w, out=one)  # −x
+        np.multiply(one, n, out=many)
+        np.expm1(one, out=one)
+        np.expm1(many, out=many)
         with np.errstate(invalid="ignore", divide="ignore"):
-            many /= one  # (1 − q^R) / (1 − q)
+            ratio = many / one  # (1 − q^R) / (1 − q)
         if not one.all():  # x underflowed to 0: the limit R
-            many[one == 0.0] = np.broadcast_to(runs.regular_count, many.shape)[one == 0.0]
+            ratio[one == 0.0] = n
         one += 2.0  # 1 + q
-        one *= many
-        one *= f[:, :, runs.regular_pos]
-        total += one @ (runs.regular_width / 2)
-    return total @ weights, f[:, :, runs.last_pos] @ weights
+        one *= ratio
+        one *= v
+        total += one * (w / 2)
+        many += 1.0  # q^R
+        v *= many
+    return total @ weights, v @ weights
 
 
 def runs_cells(runs: TrapezoidRuns) -> int:
-    """Numbers per draw and pattern of :func:`survival_rmst`'s largest arrays."""
-    return len(runs.points) + 2 * len(runs.regular_start)
+    """Numbers per draw and pattern of :func:`survival_rmst`'s arrays, with room to spare: a
+    block's (draws × patterns) arrays then fit the cache."""
+    return 16
