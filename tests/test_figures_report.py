@@ -396,3 +396,37 @@ def test_forest_columns_never_overlap_and_stay_in_the_figure(label_len):
     assert max(b.x1 for b in hr) < min(b.x0 for b in pc)
     assert max(b.x1 for b in pc) <= fig_w
     plt.close(fig)
+
+
+def test_hr_curve_figure_draws_the_cox_line_once():
+    """The Cox line of the HR-along-the-biomarker figure is the Cox estimate (the curve's
+    ``cox_median`` column), drawn once: not also a copy of the posterior median (the renamed
+    column used to select both)."""
+    import types
+
+    import matplotlib.pyplot as plt
+
+    from trialbayes.report.run_figures import _hr_curve
+
+    x = np.linspace(100, 5000, 30)
+    curve = pd.DataFrame({"biomarker": x, "median": np.exp(0.1 + x / 4000),
+                          "lower": np.exp(x / 4000 - 0.5), "upper": np.exp(x / 4000 + 0.5),
+                          "p_hr_below_1": np.linspace(0.9, 0.1, 30),
+                          "cox_median": np.exp(-0.2 + x / 3000)})  # fmt: skip
+    design = types.SimpleNamespace(basis=types.SimpleNamespace(kind="linear", log=False),
+                                   biomarker_values=np.linspace(100, 5000, 80))  # fmt: skip
+    run = types.SimpleNamespace(
+        models={"m": types.SimpleNamespace(spec=types.SimpleNamespace(biomarker="b"),
+                                           design=design)},
+        tables={"per_model": {"m": {"hr_curve": curve}}},
+    )  # fmt: skip
+    r = types.SimpleNamespace(unit_of=lambda b: "", setting=lambda k: None)
+    _, draw = _hr_curve(r, run, "m", None, 0.95)
+    fig = draw()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("Cox estimate") == 1
+    cox = [ln for ln in ax.get_lines() if ln.get_label() == "Cox estimate"]
+    assert len(cox) == 1
+    np.testing.assert_allclose(cox[0].get_ydata(), curve["cox_median"])
+    plt.close(fig)

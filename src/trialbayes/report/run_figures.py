@@ -116,7 +116,7 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
     def draw():
         return hr_curve_figure(
             c, b, unit, values, cuts,
-            cox=c.rename(columns={"cox_median": "median"})[["biomarker", "median"]],
+            cox=c[["biomarker", "cox_median"]].rename(columns={"cox_median": "median"}),
             log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
         )  # fmt: skip
