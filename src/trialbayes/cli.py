@@ -60,34 +60,34 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
-    from .core import sidecar
-
-    # a process that imports the plotting stack now, beside this one, and draws the figures
-    # while this one writes the rest (report.plan.FigurePlan)
-    sidecar.start(("matplotlib", "trialbayes.report.run_figures"), {"MPLBACKEND": "Agg"})
-    try:
-        _run(config, out, scheduler, quiet)
-    finally:
-        sidecar.stop()
-
-
-def _run(config: Path, out: Path, scheduler: str | None, quiet: bool) -> None:
     from .config.schema import load_config
-    from .core import progress
-    from .core.errors import ConfigError, DataError
-    from .routes.dispatch import run_config
+    from .core import progress, sidecar
+    from .core.errors import ConfigError
 
     progress.configure(enabled=not quiet)
     progress.say(f"trialbayes run {config}")
     _quiet_libraries()
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
     try:
         cfg = load_config(config)
     except ConfigError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
+    if cfg.report.figures:  # a process that imports the plotting stack beside this one, and
+        # draws the figures while this one writes the rest (report.plan.FigurePlan)
+        sidecar.start(("matplotlib", "trialbayes.report.run_figures"), {"MPLBACKEND": "Agg"})
+    try:
+        _run(cfg, config, out, scheduler)
+    finally:
+        sidecar.stop()
+
+
+def _run(cfg, config: Path, out: Path, scheduler: str | None) -> None:
+    import matplotlib
+
+    from .core.errors import ConfigError, DataError
+    from .routes.dispatch import run_config
+
+    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
     if scheduler and cfg.next_phase is not None:
         cfg.next_phase.executor, cfg.next_phase.scheduler = "dask", scheduler
     try:
