@@ -67,6 +67,7 @@ class Setting:
     rule: str = ""
 
     def text(self) -> str:
+        """Where the setting came from, for reports."""
         return (
             "from the config"
             if self.source == "config"
@@ -110,6 +111,8 @@ class Coefficient:
 
 @dataclass
 class SurvivalSummary:
+    """Standardised survival and RMST per arm at the landmark, and their differences."""
+
     landmark: float
     time_unit: str
     survival_treatment: Quantity
@@ -122,6 +125,8 @@ class SurvivalSummary:
 
 @dataclass
 class SubgroupResult:
+    """One biomarker subgroup: its size, events, conditional and marginal HRs, flags."""
+
     label: str
     n: int
     share: Probability
@@ -133,6 +138,8 @@ class SubgroupResult:
 
 @dataclass
 class Subgroups:
+    """The biomarker subgroups of a model, with the cut-offs and where they came from."""
+
     biomarker: str
     unit: str
     cutoffs: list[float]
@@ -222,6 +229,7 @@ class Results:
         return out
 
     def setting(self, key: str, default=None):
+        """The value of a resolved setting (``default`` when it is absent)."""
         s = self.settings.get(key)
         return default if s is None else s.value
 
@@ -232,9 +240,11 @@ class Results:
 
     @property
     def time_unit(self) -> str:
+        """The data's time unit (``time units`` when none was given)."""
         return self.setting("time_unit") or "time units"
 
     def unit_of(self, column: str | None) -> str:
+        """The unit of a column ('' when none was given)."""
         return (self.setting("units") or {}).get(column, "") if column else ""
 
     def to_dict(self) -> dict:

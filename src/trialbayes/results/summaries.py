@@ -64,6 +64,7 @@ class HRSummary:
     def from_log_draws(
         cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
     ) -> HRSummary:
+        """The summary of draws of the log HR (posterior probabilities from the draws)."""
         v = np.asarray(log_hr, float).ravel()
         lo, med, hi = equal_tailed(v, level)
         return cls(
@@ -122,6 +123,7 @@ class HRSummary:
 
     @property
     def frequentist(self) -> bool:
+        """A Cox or published estimate (a confidence interval, no posterior probabilities)."""
         return self.method in ("cox", "published")
 
     def text(self, digits: int = 2) -> str:
@@ -184,6 +186,7 @@ class Quantity:
 
     @classmethod
     def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> Quantity:
+        """The summary of draws of the quantity (``with_p``: P(quantity > 0) too)."""
         v = np.asarray(v, float).ravel()
         lo, med, hi = equal_tailed(v, level)
         return cls(med, lo, hi, level, float((v > 0).mean()) if with_p else None, int(v.size))
