@@ -366,7 +366,7 @@ def headline(d: dict) -> list[str]:
     out = []
     for r in d.get("recommendation", []):
         if r["population"] is None:
-            out.append(f"  next phase ({r['design_prior']}): no design has {r['criterion']}")
+            out.append(f"  next phase ({r['design_prior']}): no design recommended: {r['note']}")
             continue
         out.append(
             f"  next phase ({r['design_prior']}): recommended {r['population']}, {r['events']} "

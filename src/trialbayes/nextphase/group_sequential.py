@@ -117,6 +117,7 @@ class SequentialOutcome:
 
 
 def _p_benefit(prior: NormalMixture, score, info) -> np.ndarray:
+    score, info = np.asarray(score, float), np.asarray(info, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         est = np.where(info > 0, -score / np.where(info > 0, info, 1.0), 0.0)
     return prior.p_below(est, np.maximum(info, 1e-12))

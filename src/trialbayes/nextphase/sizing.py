@@ -4,9 +4,9 @@ population's own ``patients_per_event``, the section's, or ``auto`` from the fit
 ``auto`` (needs ``calendar_cut``): for each state of nature of the design prior (up to 400 draws)
 the probability q that a randomised patient of the population has died by the calendar cut
 (entry over the accrual period, the model's hazard for resampled patients, allocation, dropout)
-is computed by simulation (1000 patients per draw); the trial randomises N = ⌈D / q₁₀⌉, q₁₀ the
-10th percentile of q over the draws, so that the expected deaths by the cut reach D in about 90%
-of the states of nature (P(D reached) ≈ 0.9 up to the binomial spread of the deaths).
+is computed by simulation (1000 patients per draw); the trial randomises the smallest N with
+mean over the draws of P(Binomial(N, q) ≥ D) ≥ 0.9, i.e. P(D reached by the cut) ≈ 0.9 under
+the design prior (deaths of different patients taken as independent given the state).
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from ..config.next_phase import NextPhase, PopulationSpec
 from .simulate import Population, StatesOfNature, TrialDesign, entry_times, pem_times
 
-#: draws and patients per draw of the ``auto`` rule
+#: draws and patients per draw of the ``auto`` rule, and the P(D reached) it aims at
 AUTO_DRAWS, AUTO_PATIENTS = 400, 1000
+TARGET_REACHED = 0.9
 
 
 def death_probability(
@@ -52,15 +54,27 @@ def patients_per_event(
         where = "population" if ps.patients_per_event is not None else "next_phase"
         return float(ppe), f"{float(ppe):g} ({where}.patients_per_event)"
     q = death_probability(cfg, states, pop, ps, cfg.seed)
-    q10 = float(np.quantile(q, 0.1))
-    if q10 <= 0:
-        raise ValueError(
-            f"next_phase: patients_per_event 'auto' for {ps.label()}: no death expected by "
-            f"calendar_cut {cfg.calendar_cut:g} in 10% of the states of nature; set it by hand"
-        )
-    return 1.0 / q10, (
-        f"{1 / q10:.2f} (auto: 1 / the 10th percentile over the design prior of P(death by "
-        f"{cfg.calendar_cut:g}) = 1 / {q10:.3f})"
+    d = max(cfg.events)
+
+    def reached(n: int) -> float:
+        return float(stats.binom.sf(d - 1, n, q).mean())
+
+    hi = d
+    while reached(hi) < TARGET_REACHED:
+        hi *= 2
+        if hi > 1000 * d:
+            raise ValueError(
+                f"next_phase: patients_per_event 'auto' for {ps.label()}: even {hi} patients "
+                f"do not reach {d} deaths by calendar_cut {cfg.calendar_cut:g} with probability "
+                f"{TARGET_REACHED:g}; set it by hand or move the cut"
+            )
+    lo = d
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if reached(mid) < TARGET_REACHED else (lo, mid)
+    return lo / d, (
+        f"{lo / d:.2f} (auto: P(D reached by {cfg.calendar_cut:g}) ≥ {TARGET_REACHED:g} at the "
+        f"largest D = {d} under the design prior; mean P(death by then) {float(q.mean()):.3f})"
     )
 
 
