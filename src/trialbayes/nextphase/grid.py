@@ -262,7 +262,8 @@ def run_next_phase(
         time_unit=time_unit,
         biomarker=pop.biomarker_name,
         biomarker_unit=(units or {}).get(pop.biomarker_name or "", ""),
-        analysis_short=cfg.analysis.short(cfg.alpha),
+        analysis_short=cfg.analysis.short(cfg.alpha)
+        + (f"; looks at {', '.join(f'{x:g}' for x in cfg.looks)} of D" if cfg.sequential else ""),
         sequential=sequential_text(cfg),
         sizing={
             ps.describe(pop.biomarker_name, (units or {}).get(pop.biomarker_name or "", "")): (

@@ -246,7 +246,7 @@ def events_flags(res: NextPhaseResults) -> list[Flag]:
     return [
         Flag(
             "target_deaths_not_reached",
-            f"next phase: {pop}, {ev} target deaths: P(D reached) is {p:.2f} (< "
+            f"next phase: {pop}, {ev} target deaths: P(D reached) is {p:.3f} (< "
             f"{P_EVENTS_REACHED_FLAG:g}); trials that do not reach D are analysed at the calendar "
             "cut or the end of follow-up with fewer deaths",
             "caution",

@@ -10,9 +10,10 @@ import pandas as pd
 
 from ..core.escape import md_text
 from ..core.text import md_table
-from ..nextphase.grid import NextPhaseResults
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
 from ..plots.style import save
+from ..results.next_phase import NextPhaseResults
+from . import nextphase_design as design_parts
 from .html import bullets, cell, p, table
 
 # ----------------------------------------------------------------------------- report
@@ -51,12 +52,17 @@ def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
 
 
 def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.DataFrame:
-    """The design table as shown (md and HTML): counts and durations rounded to integers."""
+    """The design table as shown (md and HTML): counts and durations rounded to integers; the
+    analysis prior as a column when the run borrows."""
     df = res.designs_table()
-    t = df[list(DESIGN_COLUMNS)].copy()
+    cols = list(DESIGN_COLUMNS)
+    if "analysis_prior" in df and (df["analysis_prior"] != "").any():
+        cols.insert(2, "analysis_prior")
+    t = df[cols].copy()
     for c in COUNTS:
         t[c] = t[c].round().astype(int)
-    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit)}
+    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit),
+             "analysis_prior": "analysis prior"}  # fmt: skip
     return t.rename(columns=names)
 
 
@@ -66,11 +72,12 @@ def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
 
 def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
     """P(success) at every HR of the OC grid (a column each) and the row's largest MC SE."""
-    wide = oc.pivot_table(
-        index=["population", "events"], columns="true_hr", values="p_success", sort=False
-    )
+    idx = ["population", "events"]
+    if "analysis_prior" in oc and (oc["analysis_prior"] != "").any():
+        idx.append("analysis_prior")
+    wide = oc.pivot_table(index=idx, columns="true_hr", values="p_success", sort=False)
     wide.columns = [f"HR {c:g}" for c in wide.columns]
-    se = oc.groupby(["population", "events"], sort=False)["mc_se"].max()
+    se = oc.groupby(idx, sort=False)["mc_se"].max()
     wide["max MC SE"] = se.reindex(wide.index)
     return wide.reset_index()
 
@@ -94,11 +101,20 @@ def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str
         f"Accrual over {acc['time']:g} {tu}{rates}",
         f"Dropout: exponential, {drop:g} per {tu.removesuffix('s')}" if drop else "Dropout: none",
         f"Allocation: {s['allocation']:g} of randomised patients to treatment",
-        f"Size: {s['patients_per_event']:g} patients randomised per target event",
+        size_text(res),
         "Analysis at the target event count"
         + (f" or at {cut:g} {tu} after the first randomisation, whichever is first" if cut else ""),
         f"Analysis: {res.analysis}",
     ]
+
+
+def size_text(res: NextPhaseResults) -> str:
+    """How many patients each population's trials randomise (per target death, or fixed)."""
+    if res.sizing:
+        return "Patients randomised per target death: " + "; ".join(
+            f"{k}: {v}" for k, v in res.sizing.items()
+        )
+    return f"Size: {res.settings['patients_per_event']:g} patients randomised per target event"
 
 
 def report_section(
@@ -117,8 +133,7 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         "",
-        f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        "simulated trial.",
+        source_text(res, md=True),
         "",
         *[f"- {x}." for x in setup_items(res, tu)],
         "",
@@ -130,17 +145,31 @@ def report_section(
         "",
         design_md(res, tu),
         "",
+        design_parts.REACHED_TEXT,
+        "",
         OC_TEXT,
         "",
         oc_md(res.oc_table()) if res.oc else "(no OC point finished)",
         "",
         analysis_counts(res),
+        *design_parts.markdown(res, tu),
     ]
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
     for name, path in figures.items():
         L.append(f"\n![{name} ({analysis_short(res)})]({path})")
     return "\n".join(L) + "\n"
+
+
+def source_text(res: NextPhaseResults, md: bool = False) -> str:
+    """Where the states of nature come from: a fitted model's posterior or stated assumptions."""
+    if res.source:
+        return res.source
+    name = f"`{res.model}`" if md else str(res.model)
+    return (
+        f"Model {name}: one state of nature (posterior draw under the design prior) per "
+        "simulated trial."
+    )
 
 
 def analysis_short(res: NextPhaseResults) -> str:
@@ -215,6 +244,9 @@ def write_next_phase(
         fig = oc_curves(oc, oc_alpha(res), res.settings["design_hr"], label=label, analysis=how)
         save(fig, out.path("figures/next_phase_oc.png"), dpi)
         figs["operating characteristics"] = "figures/next_phase_oc.png"
+    figs.update(
+        design_parts.write(out, res, dpi, figures, label, time_unit_of(res), oc_alpha(res), how)
+    )
     return figs
 
 
@@ -234,10 +266,7 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
     tu = time_unit_of(res, time_unit)
     t = design_table(res, tu)
     out = [
-        p(
-            f"Model {res.model}: one state of nature (posterior draw under the design prior) per "
-            "simulated trial."
-        ),
+        p(source_text(res)),
         bullets(setup_items(res, tu)),
         p("Design priors:"),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
@@ -247,6 +276,7 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
             _html_rows(t, {"events (mean)": 1}),
             "Assurance and expected size of each design",
         ),
+        p(design_parts.REACHED_TEXT),
         p(OC_TEXT),
     ]
     if res.oc:
@@ -255,6 +285,7 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
     for key in ("assurance vs events", "assurance vs cut-off", "operating characteristics"):
         out += fig(f"next_phase: {key}", f"Next phase: {key} ({analysis_short(res)})")
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
+    out += design_parts.html(res, tu, fig, _html_rows)
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
     return out

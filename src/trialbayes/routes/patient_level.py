@@ -36,6 +36,7 @@ from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.covariates import enrichment_flags
 from ..nextphase.grid import run_for_models
+from ..nextphase.summaries import events_flags
 from ..report.artefacts import write_patient_outputs
 from ..report.writer import RunResult, write_run
 from ..results.model import (
@@ -395,6 +396,7 @@ def run_patient_level(
                 time_unit=results.time_unit, units=results.setting("units") or {},
             )  # fmt: skip
         results.sections["next_phase"] = nxt.to_dict()
+        results.flags += events_flags(nxt)
     provenance = _provenance(cfg, data, models, seeds, config_path)
     run = RunResult(
         results=results,
