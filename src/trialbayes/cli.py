@@ -103,7 +103,14 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 
     try:
         cfg = load_config(config)
-        if cfg.data.kind != "published":
+        if cfg.data.kind == "assumptions":
+            d = cfg.data
+            typer.echo(
+                f"ok: design from assumptions (control hazard "
+                f"{d.control_hazard.describe(d.time_unit or 'time units')}, design prior "
+                f"{d.design_prior.kind}), no patient data"
+            )
+        elif cfg.data.kind != "published":
             data, settings = preflight(cfg)
             typer.echo(
                 f"ok: {data.n} patients, {data.events} events, covariates {data.covariates}, "

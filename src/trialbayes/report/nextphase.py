@@ -42,6 +42,15 @@ OC_TEXT = (
 )
 
 
+def oc_text(res: NextPhaseResults) -> str:
+    if res.assumptions is None:
+        return OC_TEXT
+    return (
+        "Operating characteristics P(success | true HR): every trial at the HR of the column, "
+        "the assumed control hazard. Max MC SE: the largest Monte Carlo standard error of the row."
+    )
+
+
 def time_unit_of(res: NextPhaseResults, fallback: str = "time units") -> str:
     """The data's time unit (results written before it was stored: ``fallback``)."""
     return res.time_unit if res.time_unit != "time units" else fallback
@@ -97,7 +106,12 @@ def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str
     return [
         f"Simulated trials: {s['trials']} per design (design prior × population × events), "
         f"{s['oc_trials']} per OC point (population × events × true HR)",
-        patients_text(s).capitalize(),
+        (
+            "Patients: no covariates or biomarker (a design from assumptions): every patient has "
+            "the assumed control hazard, times the HR if treated"
+            if res.assumptions is not None
+            else patients_text(s).capitalize()
+        ),
         f"Accrual over {acc['time']:g} {tu}{rates}",
         f"Dropout: exponential, {drop:g} per {tu.removesuffix('s')}" if drop else "Dropout: none",
         f"Allocation: {s['allocation']:g} of randomised patients to treatment",
@@ -147,7 +161,7 @@ def report_section(
         "",
         design_parts.REACHED_TEXT,
         "",
-        OC_TEXT,
+        oc_text(res),
         "",
         oc_md(res.oc_table()) if res.oc else "(no OC point finished)",
         "",
@@ -277,7 +291,7 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
             "Assurance and expected size of each design",
         ),
         p(design_parts.REACHED_TEXT),
-        p(OC_TEXT),
+        p(oc_text(res)),
     ]
     if res.oc:
         w = oc_wide(res.oc_table())

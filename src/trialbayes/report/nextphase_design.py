@@ -147,9 +147,42 @@ def recommendation_lines(res: NextPhaseResults) -> list[str]:
     return out
 
 
+def closed_form_table(res: NextPhaseResults) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "design prior": c.design_prior,
+                "target deaths": c.events,
+                "assurance (simulated)": _f(c.simulated),
+                "MC SE": _f(c.mc_se),
+                "assurance (closed form)": _f(c.closed_form),
+                "P(D reached)": _f(c.p_events_reached, 2),
+            }
+            for c in res.assumptions.closed_form
+        ]
+    )
+
+
 def sections(res: NextPhaseResults, tu: str) -> list[tuple[str, str, pd.DataFrame | None]]:
     """(heading, text, table) of every part the run has, in report order."""
     out = []
+    a = res.assumptions
+    if a is not None:
+        out.append(
+            (
+                "Assumptions",
+                f"Control hazard: {a.control_hazard}. Treatment HR: {a.design_prior} (median "
+                f"{a.design_hr.sentence()}, P(HR < 1) {a.design_hr.p_benefit:.3f}). "
+                + (
+                    "Simulated assurance beside the closed form (Schoenfeld's approximation "
+                    "averaged over the design prior; it ignores the calendar cut and the "
+                    "log-rank test's small-sample behaviour):"
+                    if a.closed_form
+                    else ""
+                ),
+                closed_form_table(res) if a.closed_form else None,
+            )
+        )
     if res.sequential:
         out.append(
             (

@@ -14,6 +14,7 @@ from .html import render as render_html
 from .html_patient import patient_view
 from .html_published import published_view
 from .markdown import render_patient_report
+from .assumptions import assumptions_view, render_assumptions_report
 from .markdown_published import render_published_report
 
 #: the one dispatch on a run's kind: (report.md renderer, report.html view)
@@ -21,6 +22,7 @@ REPORTS: dict[str, tuple[Callable[[Results], str], Callable[[Results, Path], dic
     "patient_level": (render_patient_report, patient_view),
     "reconstructed": (render_patient_report, patient_view),
     "published": (render_published_report, published_view),
+    "assumptions": (render_assumptions_report, assumptions_view),
 }
 
 

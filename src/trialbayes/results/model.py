@@ -27,7 +27,7 @@ from ..core.text import level_text
 
 SCHEMA_VERSION = "2.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
-Kind = Literal["patient_level", "reconstructed", "published"]
+Kind = Literal["patient_level", "reconstructed", "published", "assumptions"]
 
 
 def tkey(t: float) -> str:

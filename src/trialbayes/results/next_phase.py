@@ -214,6 +214,7 @@ class NextPhaseResults:
     recommendation: list[Recommended] = field(default_factory=list)
     sizing: dict[str, str] = field(default_factory=dict)  # population -> patients per death, how
     source: str = ""  # where the states of nature come from (a model's posterior, assumptions)
+    assumptions: AssumptionsSummary | None = None  # data kind assumptions only
 
     def designs_table(self) -> pd.DataFrame:
         rows = [{k: v for k, v in asdict(d).items() if k != "looks"} for d in self.designs]
@@ -245,3 +246,26 @@ class NextPhaseResults:
         """Back from ``to_dict()`` / results.json (sections written before a field existed get
         its default)."""
         return from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class ClosedFormAssurance:
+    """A one-look log-rank design from assumptions: simulated assurance beside the closed form
+    (Schoenfeld's normal approximation averaged over the design prior, estimands.assurance)."""
+
+    events: int
+    design_prior: str
+    simulated: float
+    mc_se: float
+    closed_form: float
+    p_events_reached: float
+
+
+@dataclass(frozen=True)
+class AssumptionsSummary:
+    """What a design from assumptions (data kind ``assumptions``) assumed."""
+
+    control_hazard: str
+    design_prior: str
+    design_hr: HRSummary  # the design prior of the treatment HR (from its draws)
+    closed_form: list[ClosedFormAssurance]
