@@ -282,22 +282,30 @@ class AdaptiveEnrichment(_Strict):
 
 class Recommendation(_Strict):
     """The design recommended: the one with the smallest expected number screened (``criterion:
-    min_screened``; or randomised, or events) among those with assurance ≥ ``assurance`` and
-    P(D reached) ≥ ``min_p_events_reached``, under each design prior; none when no design
-    qualifies (said so)."""
+    min_screened``; or randomised, or events) among those with assurance ≥ ``assurance``,
+    P(D reached) ≥ ``min_p_events_reached`` and (if set) simulated P(success | HR 1) ≤
+    ``max_type_one_error``, under each design prior; none when no design qualifies (said so).
+    The recommended design's simulated type I error is always reported beside it."""
 
     criterion: Literal["min_screened", "min_randomised", "min_events"] = "min_screened"
     assurance: float = Field(0.8, gt=0, lt=1)
     min_p_events_reached: float = Field(0.9, ge=0, le=1)
+    # designs whose simulated P(success | HR 1) exceeds this are not recommended (None: no limit)
+    max_type_one_error: float | None = Field(None, gt=0, lt=1)
 
     def describe(self) -> str:
         what = self.criterion.removeprefix("min_")
         what = {"events": "target deaths", "randomised": "expected number randomised"}.get(
             what, "expected number screened"
         )
+        t1 = (
+            f" and simulated type I error ≤ {self.max_type_one_error:g}"
+            if self.max_type_one_error is not None
+            else ""
+        )
         return (
-            f"the smallest {what} among designs with assurance ≥ {self.assurance:g} and "
-            f"P(D reached) ≥ {self.min_p_events_reached:g}"
+            f"the smallest {what} among designs with assurance ≥ {self.assurance:g}, "
+            f"P(D reached) ≥ {self.min_p_events_reached:g}{t1}"
         )
 
 

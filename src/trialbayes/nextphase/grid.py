@@ -34,6 +34,8 @@ from .group_sequential import SequentialPlan
 from .simulate import Population, StatesOfNature
 from .sizing import patients_per_event, trial_design
 from .summaries import (
+    analysis_short,
+    analysis_text,
     borrowing_summaries,
     collect,
     enrichment_results,
@@ -46,7 +48,7 @@ __all__ = ["DesignResult", "NextPhaseResults", "OCPoint", "design_prior", "run_n
 
 
 def _analysis_text(cfg: NextPhase) -> str:
-    return cfg.analysis.describe(cfg.alpha, cfg.min_observed_hr)
+    return analysis_text(cfg)
 
 
 # ----------------------------------------------------------------------------- run
@@ -262,8 +264,7 @@ def run_next_phase(
         time_unit=time_unit,
         biomarker=pop.biomarker_name,
         biomarker_unit=(units or {}).get(pop.biomarker_name or "", ""),
-        analysis_short=cfg.analysis.short(cfg.alpha)
-        + (f"; looks at {', '.join(f'{x:g}' for x in cfg.looks)} of D" if cfg.sequential else ""),
+        analysis_short=analysis_short(cfg),
         sequential=sequential_text(cfg),
         sizing={
             ps.describe(pop.biomarker_name, (units or {}).get(pop.biomarker_name or "", "")): (

@@ -72,6 +72,30 @@ def collect(res: NextPhaseResults, cfg, main, vals_main, oc, vals_oc, labels) ->
             )
 
 
+def analysis_text(cfg: NextPhase) -> str:
+    """How each simulated trial is analysed, rules included (every output states it)."""
+    base = cfg.analysis.describe(cfg.alpha, cfg.min_observed_hr)
+    if not cfg.sequential:
+        return base
+    name = "Cox model (treatment only, Efron ties)" if cfg.analysis.method == "cox" else (
+        "log-rank test")  # fmt: skip
+    return f"{name} at each look; success: {cfg.efficacy_rule().describe(cfg.alpha)}"
+
+
+def analysis_short(cfg: NextPhase) -> str:
+    if not cfg.sequential:
+        return cfg.analysis.short(cfg.alpha)
+    e = cfg.efficacy_rule()
+    name = "Cox" if cfg.analysis.method == "cox" else "log-rank"
+    looks = ", ".join(f"{x:g}" for x in cfg.looks)
+    rule = (
+        f"P(HR < 1) > {'/'.join(f'{g:g}' for g in e.gamma)}"
+        if e.kind == "posterior"
+        else f"{e.function.replace('_', '–').title()} α-spending, α = {cfg.alpha:g}"
+    )
+    return f"{name} at looks {looks} of D; {rule}"
+
+
 def sequential_text(cfg: NextPhase) -> str:
     if not cfg.sequential:
         return ""
@@ -198,13 +222,25 @@ def recommend(res: NextPhaseResults, rule: Recommendation) -> list[Recommended]:
     assurance ≥ rule.assurance and P(D reached) ≥ rule.min_p_events_reached."""
     key = {"min_screened": "expected_screened", "min_randomised": "expected_randomised",
            "min_events": "events"}[rule.criterion]  # fmt: skip
+    t1 = {(o.population, o.events, o.analysis_prior): o.p_success
+          for o in res.oc if o.true_hr == 1.0}  # fmt: skip
+
+    def size(d):
+        return t1.get((d.population, d.events, d.analysis_prior))
+
+    def fine(d):
+        lim = rule.max_type_one_error
+        return lim is None or (size(d) is not None and size(d) <= lim)
+
     out = []
     for prior in res.design_priors:
         rows = [d for d in res.designs if d.design_prior == prior]
         ok = [
             d
             for d in rows
-            if d.assurance >= rule.assurance and d.p_events_reached >= rule.min_p_events_reached
+            if d.assurance >= rule.assurance
+            and d.p_events_reached >= rule.min_p_events_reached
+            and fine(d)
         ]
         if not ok:
             best = max(rows, key=lambda d: d.assurance, default=None)

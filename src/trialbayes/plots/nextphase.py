@@ -124,7 +124,7 @@ def assurance_vs_cutoff(
         ax.set_xticks(range(len(ticks)), ticks, rotation=30, ha="right", fontsize=8)
         note = f"\n({REACHED_NOTE})" if (sub["p_events_reached"] < REACHED).any() else ""
         ax.set_title(f"design prior: {pr}\n{_wrap(descriptions.get(pr, ''))}{note}", fontsize=8)
-        ax.set_xlabel(f"population: enrichment cut-off ({biomarker})")
+        ax.set_xlabel(f"enrichment cut-off ({biomarker})")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("assurance (P(success))")

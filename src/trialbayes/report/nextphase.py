@@ -88,7 +88,7 @@ def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
     wide.columns = [f"HR {c:g}" for c in wide.columns]
     se = oc.groupby(idx, sort=False)["mc_se"].max()
     wide["max MC SE"] = se.reindex(wide.index)
-    return wide.reset_index()
+    return wide.reset_index().rename(columns={"analysis_prior": "analysis prior"})
 
 
 def oc_md(oc: pd.DataFrame) -> str:

@@ -63,7 +63,9 @@ def looks_table(res: NextPhaseResults) -> pd.DataFrame:
     cols = ["under", "population", "events", "analysis_prior", "look", "target_events",
             "p_performed", "p_efficacy", "p_futility"]  # fmt: skip
     t = t[cols].rename(columns={"events": "target deaths", "analysis_prior": "analysis prior",
-                                "target_events": "deaths at look"})  # fmt: skip
+                                "target_events": "deaths at look",
+                                "p_performed": "P(look reached)", "p_efficacy": "P(efficacy)",
+                                "p_futility": "P(futility)"})  # fmt: skip
     if (t["analysis prior"] == "").all():
         t = t.drop(columns="analysis prior")
     return t
@@ -139,10 +141,11 @@ def recommendation_lines(res: NextPhaseResults) -> list[str]:
             out.append(f"design prior `{r.design_prior}`: none recommended — {r.note}")
             continue
         prior = f", analysis prior: {r.analysis_prior}" if r.analysis_prior else ""
+        t1 = "" if r.type_one_error is None else f", type I error {r.type_one_error:.3f}"
         out.append(
             f"design prior `{r.design_prior}`: {r.population}, {r.events} target deaths"
             f"{prior} (assurance {r.assurance:.2f}, P(D reached) {r.p_events_reached:.2f}, "
-            f"{r.expected_screened:.0f} screened, {r.expected_randomised:.0f} randomised)"
+            f"{r.expected_screened:.0f} screened, {r.expected_randomised:.0f} randomised{t1})"
         )
     return out
 
@@ -222,8 +225,11 @@ def sections(res: NextPhaseResults, tu: str) -> list[tuple[str, str, pd.DataFram
             (
                 f"Adaptive enrichment ({e.subgroup}, prevalence {e.prevalence:.2f})",
                 f"Rule: {e.rule}. Fixed all comers, fixed enriched and adaptive designs on the "
-                "same simulated patients; false go: success while the true HR of the "
-                "population claimed is ≥ the null HR.",
+                "same simulated patients, each randomising the all-comers number of patients "
+                "for the target deaths (fixed enriched and the enriched stage screen for the "
+                "subgroup); false go: success while the true HR of the population claimed is "
+                "≥ the null HR. P(D reached) of the adaptive design: among trials not stopped "
+                "(after enrichment, D subgroup deaths).",
                 enrichment_table(res, tu),
             )
         )

@@ -145,6 +145,7 @@ class Recommended:
     expected_randomised: float | None
     p_events_reached: float | None
     note: str = ""
+    type_one_error: float | None = None  # simulated P(success | HR 1) of that design
 
 
 # ----------------------------------------------------------------------------- the grid
