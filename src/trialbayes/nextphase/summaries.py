@@ -219,7 +219,8 @@ def enrichment_results(cfg: NextPhase, cells, vals, res) -> EnrichmentResults:
 
 def recommend(res: NextPhaseResults, rule: Recommendation) -> list[Recommended]:
     """Under each design prior: the design with the smallest criterion value among those with
-    assurance ≥ rule.assurance and P(D reached) ≥ rule.min_p_events_reached."""
+    assurance ≥ rule.assurance, P(D reached) ≥ rule.min_p_events_reached and, if set, simulated
+    P(success | HR 1) ≤ rule.max_type_one_error (each design's type I error reported)."""
     key = {"min_screened": "expected_screened", "min_randomised": "expected_randomised",
            "min_events": "events"}[rule.criterion]  # fmt: skip
     t1 = {(o.population, o.events, o.analysis_prior): o.p_success
@@ -265,7 +266,8 @@ def recommend(res: NextPhaseResults, rule: Recommendation) -> list[Recommended]:
                 b.expected_screened,
                 b.expected_randomised,
                 b.p_events_reached,
-            )  # fmt: skip
+                type_one_error=size(b),
+            )
         )
     return out
 
