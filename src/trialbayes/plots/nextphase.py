@@ -190,7 +190,8 @@ def oc_with_looks(
     efficacy by look k) against the true HR (solid: cumulative to each look, the last one is
     the power curve) and P(stop for futility at an interim look) (dotted)."""
     lk = looks[looks["true_hr"].notna()]
-    if "analysis_prior" in lk and (lk["analysis_prior"] != "").any():
+    borrowing = "analysis_prior" in lk and (lk["analysis_prior"] != "").any()
+    if borrowing:
         lk = lk[lk["analysis_prior"] == "borrowing"]
     pops = list(dict.fromkeys(lk["population"]))
     fig, axes = _axes(axes, len(pops))
@@ -214,8 +215,8 @@ def oc_with_looks(
             ax.axhline(alpha, color="k", lw=0.8, ls=":")
         ax.axvline(1.0, color="k", lw=0.8, ls=":")
         ax.axvline(design_hr, color="#a00000", lw=0.8, ls="--")
-        ax.set_title(f"{pop}\n(thin: efficacy by an interim look; thick: power over all looks)",
-                     fontsize=8)  # fmt: skip
+        ax.set_title(f"{pop}{' (with borrowing)' if borrowing else ''}\n(thin: efficacy by an "
+                     "interim look; thick: power over all looks)", fontsize=8)  # fmt: skip
         ax.set_xlabel("true conditional HR (every patient)")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
