@@ -229,7 +229,8 @@ def sections(res: NextPhaseResults, tu: str) -> list[tuple[str, str, pd.DataFram
                 "for the target deaths (fixed enriched and the enriched stage screen for the "
                 "subgroup); the fixed designs are analysed once at D deaths (one-sided log-rank "
                 "at α; the section's looks and stopping rules do not apply here); false go: "
-                "success while the true HR of the population claimed is ≥ the null HR. P(D reached) of the adaptive design: among trials not stopped "
+                "success while the true HR of the population claimed is ≥ the null HR. "
+                "P(D reached) of the adaptive design: among trials not stopped "
                 "(after enrichment, D subgroup deaths).",
                 enrichment_table(res, tu),
             )
