@@ -267,7 +267,7 @@ def html(res: NextPhaseResults, tu: str, fig, cell_rows) -> list:
             out.append(table(list(t.columns), cell_rows(t), head))
     if res.recommendation:
         out.append(p(f"Recommended design (criterion: {res.recommendation[0].criterion}):"))
-        out.append(bullets(recommendation_lines(res)))
+        out.append(bullets(x.replace("`", "") for x in recommendation_lines(res)))
     for key in ("OC with looks", "adaptive enrichment"):
         out += fig(f"next_phase: {key}", f"Next phase: {key}")
     return out
