@@ -251,3 +251,23 @@ def test_ok_sequential_config_describes_its_rules():
     assert "O'Brien–Fleming" in n.efficacy_rule().describe(0.025)
     assert "non-binding" in n.futility.describe()
     assert DecisionRule().null_hr == 1.0
+
+
+@pytest.mark.parametrize("kind", ["conditional_power", "predictive", "posterior"])
+def test_binding_futility_keeps_alpha_with_futility_applied(kind):
+    """Binding futility: with the futility stops in the continuation region the efficacy
+    boundaries spend exactly α under HR 1 (a fixed point: conditional power and the predictive
+    probability depend on the final boundary); the final boundary is lower than the non-binding
+    one when futility can stop (deterministic, numerical integration)."""
+    from trialbayes.config.next_phase import FutilitySpec
+
+    def plan(binding):
+        fut = FutilitySpec(kind=kind, threshold=0.2, binding=binding)
+        return SequentialPlan(200, (0.5, 1.0), 0.025, 0.5, EfficacySpec(), fut, math.log(0.7))
+
+    prior = vague(0.0, 2.0)
+    looks = planned(plan(True), prior)
+    assert sum(x.p_efficacy_null for x in looks) == pytest.approx(0.025, abs=1e-6)
+    free = planned(plan(False), prior)
+    assert looks[-1].efficacy_z <= free[-1].efficacy_z + 1e-9
+    assert sum(x.p_efficacy_null for x in free) <= 0.025 + 1e-9  # non-binding: conservative

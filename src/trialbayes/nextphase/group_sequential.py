@@ -130,7 +130,7 @@ def final_score_threshold(plan: SequentialPlan, prior: NormalMixture) -> float:
         g = plan.efficacy.gamma[-1]
         z = z_threshold(lambda x: float(_p_benefit(prior, [x * math.sqrt(i_k)], [i_k])[0]), g)
         return z * math.sqrt(i_k)
-    return float(planned_bounds(plan)[-1]) * math.sqrt(i_k)
+    return float(planned_bounds(plan, prior)[-1]) * math.sqrt(i_k)
 
 
 def futility_prob(plan, prior, score, info, final_score: float) -> np.ndarray:
@@ -179,15 +179,22 @@ def planned_bounds(plan: SequentialPlan, prior: NormalMixture | None = None) -> 
 
 def _spending_bounds(plan: SequentialPlan, events: tuple, prior) -> np.ndarray:
     e = plan.efficacy
-    lower = None
-    if plan.futility is not None and plan.futility.binding and len(events) > 1:
-        # binding: futility thresholds at the planned information of each interim look
-        prov = _bounds(events, plan.events, plan.alpha, e.function, e.hsd_gamma(), None)
-        final = float(prov[-1]) * math.sqrt(plan.events * plan.unit)
+    b = _bounds(events, plan.events, plan.alpha, e.function, e.hsd_gamma(), None)
+    if plan.futility is None or not plan.futility.binding or len(events) < 2:
+        return b
+    # binding: the futility thresholds (at the planned information of each interim look) enter
+    # the continuation region; conditional power and the predictive probability depend on the
+    # final boundary in turn, so iterate to the fixed point (a few steps; ≤ 1e-7 in Z)
+    for _ in range(30):
+        final = float(b[-1]) * math.sqrt(plan.events * plan.unit)
         lower = tuple(
             [futility_z(plan, prior, x * plan.unit, final) for x in events[:-1]] + [-np.inf]
         )
-    return _bounds(events, plan.events, plan.alpha, e.function, e.hsd_gamma(), lower)
+        new = _bounds(events, plan.events, plan.alpha, e.function, e.hsd_gamma(), lower)
+        if abs(new[-1] - b[-1]) < 1e-7:
+            return new
+        b = new
+    return b
 
 
 def analyse_sequential(
