@@ -22,9 +22,9 @@ app = typer.Typer(
 
 def _version(show: bool) -> None:
     if show:
-        from . import __version__
+        from .core.version import package_version
 
-        typer.echo(f"trialbayes {__version__}")
+        typer.echo(f"trialbayes {package_version()}")
         raise typer.Exit()
 
 
@@ -120,7 +120,14 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
 
     try:
         cfg = load_config(config)
-        if cfg.data.kind != "published":
+        if cfg.data.kind == "assumptions":
+            d = cfg.data
+            typer.echo(
+                f"ok: design from assumptions (control hazard "
+                f"{d.control_hazard.describe(d.time_unit or 'time units')}, design prior "
+                f"{d.design_prior.kind}), no patient data"
+            )
+        elif cfg.data.kind != "published":
             checked = preflight(cfg)
             data, settings = checked.data, checked.settings
             typer.echo(

@@ -163,11 +163,106 @@ class ReconstructedSource(_Strict):
     units: dict[str, str] = {}
 
 
+class ControlHazard(_Strict):
+    """The control arm's hazard: exponential with a ``median`` survival, or piecewise constant
+    ``rates`` on the intervals the ``cuts`` make (len(rates) = len(cuts) + 1), per time unit."""
+
+    median: PositiveFloat | None = None
+    cuts: list[PositiveFloat] | None = None
+    rates: list[PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.median is None) == (self.rates is None):
+            raise ValueError("control_hazard: give median, or cuts and rates")
+        if self.rates is not None:
+            cuts = self.cuts or []
+            if len(self.rates) != len(cuts) + 1:
+                raise ValueError(
+                    f"control_hazard: {len(self.rates)} rates for {len(cuts)} cuts "
+                    "(one rate per interval: len(cuts) + 1)"
+                )
+            if any(b <= a for a, b in zip(cuts, cuts[1:])):
+                raise ValueError(f"control_hazard.cuts must increase strictly, got {cuts}")
+        elif self.cuts is not None:
+            raise ValueError("control_hazard: cuts go with rates, not with median")
+        return self
+
+    def starts_and_rates(self) -> tuple[list[float], list[float]]:
+        if self.median is not None:
+            return [0.0], [math.log(2) / self.median]
+        return [0.0, *(self.cuts or [])], list(self.rates)
+
+    def describe(self, unit: str = "time units") -> str:
+        if self.median is not None:
+            return f"exponential, median {self.median:g} {unit}"
+        edges = [0.0, *(self.cuts or [])]
+        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates, edges)]
+        return f"piecewise constant, per {unit.removesuffix('s')}: " + ", ".join(parts)
+
+
+class DesignPriorAssumption(_Strict):
+    """The treatment HR of the next trial: ``point`` (``hr``), ``normal`` (``log_hr_mean``,
+    ``log_hr_sd``) or ``from_published`` (the posterior of ``estimate`` — one of
+    ``data.estimates`` — under the prior scenario ``scenario``, as the published route gives)."""
+
+    kind: Literal["point", "normal", "from_published"]
+    hr: PositiveFloat | None = None
+    log_hr_mean: float | None = None
+    log_hr_sd: PositiveFloat | None = None
+    estimate: str | None = None
+    scenario: Literal[
+        "flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture"
+    ] = "flat"
+    scenario_design_hr: float = Field(0.5, gt=0, lt=1)  # the scenarios' design HR
+
+    @model_validator(mode="after")
+    def _check(self):
+        need = {"point": ("hr",), "normal": ("log_hr_mean", "log_hr_sd"),
+                "from_published": ("estimate",)}[self.kind]  # fmt: skip
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"design_prior kind '{self.kind}' needs {missing}")
+        other = {"hr", "log_hr_mean", "log_hr_sd", "estimate", "scenario", "scenario_design_hr"}
+        own = set(need) | ({"scenario", "scenario_design_hr"} if self.kind == "from_published"
+                           else set())  # fmt: skip
+        extra = sorted((self.model_fields_set & other) - own)
+        if extra:
+            raise ValueError(f"design_prior kind '{self.kind}' does not take {extra}")
+        return self
+
+
+class AssumptionsSource(_Strict):
+    """A design from assumptions, without patient data: the control hazard and a design prior
+    on the treatment HR; the trials of ``next_phase:`` are simulated from them."""
+
+    kind: Literal["assumptions"]
+    label: str = "design assumptions"
+    time_unit: TimeUnit | None = None
+    control_hazard: ControlHazard
+    design_prior: DesignPriorAssumption
+    estimates: list[PublishedEstimate] = []  # for design_prior kind from_published
+    draws: int = Field(4000, ge=100, le=1_000_000)  # states of nature drawn from the design prior
+    seed: int = Field(20250601, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [e.name for e in self.estimates]
+        dp = self.design_prior
+        if dp.kind == "from_published" and dp.estimate not in names:
+            close = difflib.get_close_matches(dp.estimate, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(
+                f"design_prior.estimate '{dp.estimate}' is not among data.estimates {names}{hint}"
+            )
+        return self
+
+
 #: the data sources with patient-level data (every kind but ``published``)
 PatientSource = SyntheticSource | FileSource | ReconstructedSource
 
 DataSource = Annotated[
-    SyntheticSource | FileSource | ReconstructedSource | PublishedSource,
+    SyntheticSource | FileSource | ReconstructedSource | PublishedSource | AssumptionsSource,
     Field(discriminator="kind"),
 ]
 
@@ -391,7 +486,16 @@ class Config(_Strict):
             self.next_phase.check_models(self.models, self.data.kind)
         if self.calibration is not None:
             self.calibration.check_models(self.models)
-        if self.data.kind == "published":
+        if self.data.kind == "assumptions":
+            if self.models:
+                raise ValueError("models: data kind 'assumptions' has no patients to fit")
+            if self.next_phase is None:
+                raise ValueError("data kind 'assumptions' needs a next_phase: section")
+            if self.published is not None or self.sensitivity.enabled:
+                raise ValueError("published / sensitivity: not for data kind 'assumptions'")
+            if self.calibration is not None:
+                raise ValueError("calibration: not for data kind 'assumptions'")
+        elif self.data.kind == "published":
             if self.models:
                 raise ValueError(
                     "models: patient-level models do not apply to data kind 'published'"

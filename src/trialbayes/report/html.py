@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import math
-from importlib import metadata
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..core.flags import grouped, where
 from ..core.text import prob
+from ..core.version import package_version
 from ..results.model import Results
 from ..results.summaries import HRSummary, Quantity
 
@@ -115,11 +115,8 @@ def section(sid: str, title: str, blocks: list) -> dict:
 
 
 def render(view: dict) -> str:
-    try:
-        version = metadata.version("trialbayes")
-    except metadata.PackageNotFoundError:
-        version = "dev"
-    return _env().get_template("report.html.j2").render(view=view, version=version)
+    """The report.html page of a view (its footer names the trialbayes version)."""
+    return _env().get_template("report.html.j2").render(view=view, version=package_version())
 
 
 # ----------------------------------------------------------------------------- shared blocks

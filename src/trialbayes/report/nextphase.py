@@ -13,6 +13,7 @@ from ..core.escape import md_text
 from ..core.text import md_table
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
 from ..results.next_phase import NextPhaseResults
+from . import nextphase_design as design_parts
 from .html import bullets, cell, p, table
 
 # ----------------------------------------------------------------------------- report
@@ -41,6 +42,15 @@ OC_TEXT = (
 )
 
 
+def oc_text(res: NextPhaseResults) -> str:
+    if res.assumptions is None:
+        return OC_TEXT
+    return (
+        "Operating characteristics P(success | true HR): every trial at the HR of the column, "
+        "the assumed control hazard. Max MC SE: the largest Monte Carlo standard error of the row."
+    )
+
+
 def time_unit_of(res: NextPhaseResults, fallback: str = "time units") -> str:
     """The data's time unit (results written before it was stored: ``fallback``)."""
     return res.time_unit if res.time_unit != "time units" else fallback
@@ -51,12 +61,17 @@ def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
 
 
 def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.DataFrame:
-    """The design table as shown (md and HTML): counts and durations rounded to integers."""
+    """The design table as shown (md and HTML): counts and durations rounded to integers; the
+    analysis prior as a column when the run borrows."""
     df = res.designs_table()
-    t = df[list(DESIGN_COLUMNS)].copy()
+    cols = list(DESIGN_COLUMNS)
+    if "analysis_prior" in df and (df["analysis_prior"] != "").any():
+        cols.insert(2, "analysis_prior")
+    t = df[cols].copy()
     for c in COUNTS:
         t[c] = t[c].round().astype(int)
-    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit)}
+    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit),
+             "analysis_prior": "analysis prior"}  # fmt: skip
     return t.rename(columns=names)
 
 
@@ -66,13 +81,14 @@ def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
 
 def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
     """P(success) at every HR of the OC grid (a column each) and the row's largest MC SE."""
-    wide = oc.pivot_table(
-        index=["population", "events"], columns="true_hr", values="p_success", sort=False
-    )
+    idx = ["population", "events"]
+    if "analysis_prior" in oc and (oc["analysis_prior"] != "").any():
+        idx.append("analysis_prior")
+    wide = oc.pivot_table(index=idx, columns="true_hr", values="p_success", sort=False)
     wide.columns = [f"HR {c:g}" for c in wide.columns]
-    se = oc.groupby(["population", "events"], sort=False)["mc_se"].max()
+    se = oc.groupby(idx, sort=False)["mc_se"].max()
     wide["max MC SE"] = se.reindex(wide.index)
-    return wide.reset_index()
+    return wide.reset_index().rename(columns={"analysis_prior": "analysis prior"})
 
 
 def oc_md(oc: pd.DataFrame) -> str:
@@ -88,15 +104,29 @@ def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str
     return [
         f"Simulated trials: {s.trials} per design (design prior × population × events), "
         f"{s.oc_trials} per OC point (population × events × true HR)",
-        patients_text(s).capitalize(),
+        (
+            "Patients: no covariates or biomarker (a design from assumptions): every patient has "
+            "the assumed control hazard, times the HR if treated"
+            if res.assumptions is not None
+            else patients_text(s).capitalize()
+        ),
         f"Accrual over {s.accrual.time:g} {tu}{rates}",
         f"Dropout: exponential, {drop:g} per {tu.removesuffix('s')}" if drop else "Dropout: none",
         f"Allocation: {s.allocation:g} of randomised patients to treatment",
-        f"Size: {s.patients_per_event:g} patients randomised per target event",
+        size_text(res),
         "Analysis at the target event count"
         + (f" or at {cut:g} {tu} after the first randomisation, whichever is first" if cut else ""),
         f"Analysis: {res.analysis}",
     ]
+
+
+def size_text(res: NextPhaseResults) -> str:
+    """How many patients each population's trials randomise (per target death, or fixed)."""
+    if res.sizing:
+        return "Patients randomised per target death: " + "; ".join(
+            f"{k}: {v}" for k, v in res.sizing.items()
+        )
+    return f"Size: {res.settings.patients_per_event:g} patients randomised per target event"
 
 
 def report_section(
@@ -108,8 +138,7 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         "",
-        f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        "simulated trial.",
+        source_text(res, md=True),
         "",
         *[f"- {x}." for x in setup_items(res, tu)],
         "",
@@ -121,11 +150,14 @@ def report_section(
         "",
         design_md(res, tu),
         "",
-        OC_TEXT,
+        design_parts.REACHED_TEXT,
+        "",
+        oc_text(res),
         "",
         oc_md(res.oc_table()) if res.oc else "(no OC point finished)",
         "",
         analysis_counts(res),
+        *design_parts.markdown(res, tu),
     ]
     if res.failed_cells:
         L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
@@ -133,6 +165,17 @@ def report_section(
         if key in figures:
             L.append(f"\n![{name} ({analysis_short(res)})]({figures[key]})")
     return "\n".join(L) + "\n"
+
+
+def source_text(res: NextPhaseResults, md: bool = False) -> str:
+    """Where the states of nature come from: a fitted model's posterior or stated assumptions."""
+    if res.source:
+        return res.source
+    name = f"`{res.model}`" if md else str(res.model)
+    return (
+        f"Model {name}: one state of nature (posterior draw under the design prior) per "
+        "simulated trial."
+    )
 
 
 def analysis_short(res: NextPhaseResults) -> str:
@@ -188,6 +231,7 @@ def write_next_phase_tables(out, res: NextPhaseResults) -> None:
     """tables/next_phase_designs.csv and tables/next_phase_oc.csv."""
     out.write_csv("tables/next_phase_designs.csv", csv_designs(res))
     out.write_csv("tables/next_phase_oc.csv", res.oc_table())
+    design_parts.write_tables(out, res)
 
 
 #: next-phase figure keys (in results.figures) and their titles in the reports
@@ -224,6 +268,7 @@ def next_phase_figures(plan, res: NextPhaseResults, label: str | None = None) ->
             f"(±2 Monte Carlo SE); analysis: {how}.",
             lambda: oc_curves(oc, oc_alpha(res), res.settings.design_hr, label=label, analysis=how),
         )
+    design_parts.figures(plan, res, label, time_unit_of(res), oc_alpha(res), how)
 
 
 def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[list]:
@@ -241,10 +286,7 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
     tu = time_unit_of(res, time_unit)
     t = design_table(res, tu)
     out = [
-        p(
-            f"Model {res.model}: one state of nature (posterior draw under the design prior) per "
-            "simulated trial."
-        ),
+        p(source_text(res)),
         bullets(setup_items(res, tu)),
         p("Design priors:"),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
@@ -254,7 +296,8 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
             _html_rows(t, {"events (mean)": 1}),
             "Assurance and expected size of each design",
         ),
-        p(OC_TEXT),
+        p(design_parts.REACHED_TEXT),
+        p(oc_text(res)),
     ]
     if res.oc:
         w = oc_wide(res.oc_table())
@@ -262,6 +305,7 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
     for key, name in NEXT_PHASE_FIGURES.items():
         out += fig(key, f"Next phase: {name} ({analysis_short(res)})")
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
+    out += design_parts.html(res, tu, fig, _html_rows)
     if res.failed_cells:
         out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
     return out

@@ -51,7 +51,7 @@ from .summaries import HRSummary, Probability, Quantity
 
 SCHEMA_VERSION = "3.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
-Kind = Literal["patient_level", "reconstructed", "published", "calibration"]
+Kind = Literal["patient_level", "reconstructed", "published", "calibration", "assumptions"]
 
 
 # ----------------------------------------------------------------------------- settings
