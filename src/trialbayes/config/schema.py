@@ -275,6 +275,8 @@ class ModelSpec(_Strict):
     centre_frailty: bool = False
     interaction: Literal["none", "linear", "log_linear", "spline"] = "none"
     biomarker: str | None = None
+    #: c in log(x + c) for log_linear / spline (a biomarker with zeros, e.g. a count)
+    biomarker_offset: float = Field(0.0, ge=0, allow_inf_nan=False)
     spline_basis: int = Field(8, ge=4, le=20)
 
     @model_validator(mode="after")
@@ -285,6 +287,11 @@ class ModelSpec(_Strict):
             )
         if self.interaction == "none" and self.biomarker:
             raise ValueError(f"model '{self.name}': 'biomarker' given but interaction is 'none'")
+        if self.biomarker_offset and not self.log_biomarker:
+            raise ValueError(
+                f"model '{self.name}': biomarker_offset applies to a log-scale biomarker "
+                f"(interaction log_linear or spline), not '{self.interaction}'"
+            )
         return self
 
     @property

@@ -27,12 +27,17 @@ def check_cuts(cuts, tmax: float) -> None:
 
 
 def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
-    """The one check of a biomarker a model log-transforms: every value > 0 (rows named)."""
-    bad = np.asarray(values, float) <= 0
+    """The one check of a biomarker a model log-transforms: every x + biomarker_offset > 0
+    (rows named)."""
+    c = spec.biomarker_offset
+    bad = np.asarray(values, float) + c <= 0
     if bad.any():
+        shown = f"log({spec.biomarker} + {c:g})" if c else f"log({spec.biomarker})"
+        hint = "; a biomarker with zeros: set models[].biomarker_offset (log(x + c))"
+        hint = "" if c else hint
         raise DataError(
-            f"column '{spec.biomarker}' (biomarker): values ≤ 0 at {rows_text(bad)}, but model "
-            f"'{spec.name}' ({spec.interaction}) log-transforms it"
+            f"column '{spec.biomarker}' (biomarker): values ≤ {-c:g} at {rows_text(bad)}, but "
+            f"model '{spec.name}' ({spec.interaction}) uses {shown}{hint}"
         )
 
 
@@ -61,7 +66,8 @@ def interval_stats(times: np.ndarray, cuts: np.ndarray):
 class BiomarkerBasis:
     """Effect-modification basis in the (log-)biomarker, zero at the reference value.
 
-    linear / log_linear: one column, z = (g(x) - centre) / scale with g = identity or log.
+    linear / log_linear: one column, z = (g(x) - centre) / scale with g = identity or
+    log(x + offset) (``offset``: models[].biomarker_offset, 0 by default).
     spline: z plus penalised cubic B-spline deviations in mixed-model form (Eilers & Marx P-spline,
     second-order difference penalty reparametrised so the penalised part has iid N(0, σ²)
     coefficients; σ → 0 recovers the linear model).
@@ -77,19 +83,16 @@ class BiomarkerBasis:
     lo: float = 0.0
     hi: float = 0.0
     ref_row: np.ndarray | None = None
+    offset: float = 0.0  # c in log(x + c) (log scale only)
 
     @classmethod
-    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8) -> BiomarkerBasis:
+    def fit(
+        cls, x: np.ndarray, kind: str, n_basis: int = 8, offset: float = 0.0
+    ) -> BiomarkerBasis:
         log = kind in ("log_linear", "spline")
-        g = np.log(x) if log else x
         ref = float(np.median(x))
-        b = cls(
-            kind=kind,
-            log=log,
-            centre=float(np.log(ref) if log else ref),
-            scale=float(np.std(g)),
-            reference=ref,
-        )
+        b = cls(kind=kind, log=log, centre=0.0, scale=1.0, reference=ref, offset=offset)
+        b.centre, b.scale = float(b.g(ref)), float(np.std(b.g(x)))
         if kind == "spline":
             z = b._z(x)
             b.lo, b.hi = float(z.min()), float(z.max())
@@ -105,9 +108,31 @@ class BiomarkerBasis:
             b.ref_row = b._penalised_raw(np.array([0.0]))[0]
         return b
 
+    def g(self, x):
+        """The biomarker on the model's scale: x, or log(x + offset)."""
+        x = np.asarray(x, float)
+        return np.log(x + self.offset) if self.log else x
+
+    def g_inverse(self, g):
+        """Original units from the model's scale."""
+        g = np.asarray(g, float)
+        return np.exp(g) - self.offset if self.log else g
+
+    def scale_label(self, name: str) -> str:
+        """The model's scale in words: 'pnfh', 'log pnfh' or 'log(pnfh + 1)'."""
+        if not self.log:
+            return name
+        return f"log({name} + {self.offset:g})" if self.offset else f"log {name}"
+
+    @property
+    def transform_name(self) -> str:
+        """'identity', 'log' or 'log(x + c)' (results hr_curve.transform)."""
+        if not self.log:
+            return "identity"
+        return f"log(x + {self.offset:g})" if self.offset else "log"
+
     def _z(self, x):
-        g = np.log(x) if self.log else np.asarray(x, float)
-        return (g - self.centre) / self.scale
+        return (self.g(x) - self.centre) / self.scale
 
     def _penalised_raw(self, z):
         zc = np.clip(z, self.lo, self.hi)
@@ -120,10 +145,8 @@ class BiomarkerBasis:
     def evaluate(self, x) -> tuple[np.ndarray, np.ndarray]:
         """(linear column z, penalised columns) at biomarker values ``x`` (original units)."""
         x = np.asarray(x, float)
-        if (
-            self.log and (x <= 0).any()
-        ):  # the data were checked (check_log_biomarker): a caller's grid
-            raise ValueError("a log-scale basis is evaluated at values > 0 only")
+        if self.log and (x + self.offset <= 0).any():  # data checked by check_log_biomarker
+            raise ValueError(f"a log-scale basis is evaluated at values > {-self.offset:g} only")
         z = self._z(x)
         pen = (
             self._penalised_raw(z) - self.ref_row
@@ -237,7 +260,9 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         x = f[spec.biomarker].to_numpy(float)
         if spec.log_biomarker:
             check_log_biomarker(x, spec)
-        design.basis = BiomarkerBasis.fit(x, spec.interaction, spec.spline_basis)
+        design.basis = BiomarkerBasis.fit(
+            x, spec.interaction, spec.spline_basis, spec.biomarker_offset
+        )
         design.bm_z, design.bm_pen = design.basis.evaluate(x)
         design.biomarker_values = x
     return design

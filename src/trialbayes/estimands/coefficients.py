@@ -91,14 +91,18 @@ def coefficient_rows(design: Design, draws: dict, units: dict | None = None) -> 
     rows += _covariate_rows(design, draws, units)
     if b is not None:
         unit = "" if b.log else _u(units.get(bm))
-        per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{unit})"
+        per = f"per SD of {b.scale_label(bm)} ({b.scale:.3g}{unit})"
         rows.append(Row(f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
         rows.append(Row(f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
         if b.kind != "spline":  # also per a round number of original units (or per log unit)
             step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
-            per_unit = "per log unit" if b.log else f"per {step:g}{_u(units.get(bm)) or ' units'}"
+            per_unit = (
+                f"per unit of {b.scale_label(bm)}"
+                if b.log
+                else f"per {step:g}{_u(units.get(bm)) or ' units'} of {bm}"
+            )
             rows.append(
-                Row(f"treatment × {bm}", f"{per_unit} of {bm}",
+                Row(f"treatment × {bm}", per_unit,
                     draws["interaction"] * step / b.scale, f"treatment × {bm}", step / b.scale)
             )  # fmt: skip
     return rows

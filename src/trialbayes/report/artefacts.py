@@ -138,7 +138,7 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
                 "biomarker_reference": b.reference,
                 "biomarker_centre": b.centre,
                 "biomarker_scale": b.scale,
-                "biomarker_transform": "log" if b.log else "identity",
+                "biomarker_transform": b.transform_name,
                 "biomarker_basis": b.kind,
             }
         )

@@ -50,8 +50,8 @@ def model_figures(
     plan.add(f"survival_{name}", *_km(r, data, run, name, label, level))
     pairs = {f"treatment: {m.estimand}": (prior["treatment"], draws["treatment"])}
     if "interaction" in prior:
-        scale = "log " if pem.design.basis.log else ""
-        key = f"treatment × {pem.spec.biomarker} (per SD of {scale}{pem.spec.biomarker})"
+        on = pem.design.basis.scale_label(pem.spec.biomarker)
+        key = f"treatment × {pem.spec.biomarker} (per SD of {on})"
         pairs[key] = (prior["interaction"], draws["interaction"])
     plan.add(
         f"prior_posterior_{name}",
@@ -111,11 +111,13 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
         )
     )
 
+    log_x = pem.design.basis.log and not pem.design.basis.offset  # log(x + c): x may be 0
+
     def draw():
         return hr_curve_figure(
             c, b, unit, pem.design.biomarker_values, cuts,
-            cox=c.rename(columns={"cox_median": "median"})[["biomarker", "median"]],
-            log_x=pem.design.basis.log, title=f"{name}: treatment HR by {b}", label=label,
+            cox=c[["biomarker", "cox_median"]].rename(columns={"cox_median": "median"}),
+            log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
         )  # fmt: skip
 

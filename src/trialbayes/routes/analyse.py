@@ -116,21 +116,38 @@ def _subgroups(res: ModelResult, pem, data, draws, settings, e: Estimands) -> No
         draws, pem.design, vals, cuts.value, settings["landmark"].value,
         tuple(e.hr_thresholds), e.harm_threshold, e.level,
     )  # fmt: skip
-    if pem.spec.biomarker == bname:
-        for g in groups:
-            g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
-    else:  # no interaction: the conditional HR is the overall HR in every subgroup
-        res.flags.append(
+    for g in groups:
+        g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+    res.flags += structure_flags(pem.spec, bname)
+    res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+
+
+def structure_flags(spec, bname: str) -> list[Flag]:
+    """What the model's structure lets its subgroup HRs by ``bname`` say, decided from the
+    model's interaction term (not from column names alone)."""
+    if spec.interaction == "none":  # the conditional HR is the overall HR in every subgroup
+        return [
             Flag(
                 "subgroup_without_interaction",
-                f"no treatment × {bname} interaction: the {bname} subgroup HRs of a model "
-                "without it restate its overall effect (only the standardisation differs); they "
-                "are not evidence of effect modification",
+                f"no treatment × biomarker interaction in this model: its {bname} subgroup HRs "
+                "restate its overall effect (only the standardisation differs); they are not "
+                "evidence of effect modification",
                 "caution",
-                pem.spec.name,
+                spec.name,
             )
-        )
-    res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+        ]
+    if spec.biomarker != bname:
+        return [
+            Flag(
+                "subgroup_by_other_column",
+                f"the treatment interaction is on '{spec.biomarker}', the subgroups are by "
+                f"'{bname}': their HRs differ only as far as {spec.biomarker} differs between "
+                f"{bname} subgroups",
+                "caution",
+                spec.name,
+            )
+        ]
+    return []
 
 
 def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
@@ -166,7 +183,7 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
         biomarker=bm,
         unit=units.get(bm, ""),
         reference=b.reference,
-        transform="log" if b.log else "identity",
+        transform=b.transform_name,
         kind=b.kind,
         benefit_region=_region(curve, "p_hr_below_1", 0.9),
         median_crosses_1_at=crosses,

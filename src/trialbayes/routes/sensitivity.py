@@ -122,5 +122,5 @@ def _psense_rows(model: str, tab: pd.DataFrame) -> list[PsenseRow]:
 
 def _probe_values(cutoffs, basis) -> list[float]:
     """Biomarker values at which to report HR across scenarios: the reference and the cut-offs."""
-    vals = [basis.reference] + [c for c in cutoffs if (c > 0 or not basis.log)]
+    vals = [basis.reference] + [c for c in cutoffs if (c + basis.offset > 0 or not basis.log)]
     return sorted(set(round(v, 6) for v in vals))
