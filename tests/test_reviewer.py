@@ -140,3 +140,20 @@ def test_a_run_with_an_offset_labels_it_everywhere_and_flags_only_models_without
     md = (root / "report.md").read_text()
     assert md.count("no treatment × biomarker interaction in this model") == 1
     assert yaml.safe_load(cfg.read_text())["models"][1]["biomarker_offset"] == 1
+
+
+# ----------------------------------------------------------------------------- 6. units
+def test_units_may_name_any_column_of_the_file_and_a_typo_names_the_files_columns(tmp_path):
+    cfg = rossi_case(tmp_path, [{"name": "u"}])
+    raw = yaml.safe_load(cfg.read_text())
+    raw["data"]["units"] = {"prio": "convictions", "age": "years", "mar": "yes/no"}  # mar unused
+    cfg.write_text(yaml.safe_dump(raw))
+    res = run_cli("check", cfg)
+    assert res.exit_code == 0, res.output
+    raw["data"]["units"] = {"prior": "convictions"}
+    cfg.write_text(yaml.safe_dump(raw))
+    res = run_cli("check", cfg)
+    assert res.exit_code == 2, res.output
+    assert "data.units: ['prior'] are not columns of rossi.csv (did you mean 'prio'?)" in res.output
+    assert "week, arrest, fin, age" in res.output
+    assert "treat" not in res.output.replace("treatment", "")

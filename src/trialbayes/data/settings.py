@@ -20,6 +20,7 @@ follow-up; a cut-off outside the biomarker's observed range.
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -94,14 +95,14 @@ def resolve(
     tmax = float(times.max())
     tu_s, un_s = _units(src)
     tu, units = tu_s.value, un_s.value
-    if src.kind == "file":
-        c = src.columns
-        known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
-        unknown = sorted(set(units) - known)
+    if src.kind == "file":  # any column of the file may have a unit, used or not
+        unknown = sorted(set(units) - set(data.source_columns))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], data.source_columns, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise DataError(
-                f"data.units: {unknown} are not among the analysed columns "
-                f"{sorted(map(str, known))}"
+                f"data.units: {unknown} are not columns of {src.shown_path}{hint}; its "
+                f"columns are {', '.join(data.source_columns)}"
             )
     given = e.model_fields_set
     out = {

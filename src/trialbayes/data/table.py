@@ -37,6 +37,7 @@ class TrialData:
     notes: list[str] = field(default_factory=list)
     reconstruction: Any = None  # quality report and inputs, for data rebuilt from a KM figure
     arm_column: str = ""  # the source column of the arm, to show numeric arm codes with their name
+    source_columns: list[str] = field(default_factory=list)  # the columns of the file as read
 
     @property
     def n(self) -> int:
@@ -352,4 +353,5 @@ def from_frame(
         notes=time_notes
         + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
         arm_column=str(cols.arm),
+        source_columns=[str(c) for c in df.columns],
     )
