@@ -137,11 +137,13 @@ def model_blocks(r: Results) -> list:
     rows = []
     for name, m in r.models.items():
         s = m.spec
-        covs = [
-            c.term
-            for c in m.coefficients[1:]
-            if not (c.term.endswith("(main)") or c.term.startswith("treatment"))
-        ]
+        covs = list(  # each term once (a continuous covariate has a row per SD and per unit)
+            dict.fromkeys(
+                c.term
+                for c in m.coefficients[1:]
+                if not (c.term.endswith("(main)") or c.term.startswith("treatment"))
+            )
+        )
         rows.append(
             [
                 name,
