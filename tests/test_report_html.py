@@ -216,7 +216,7 @@ def test_report_html_renders_in_chromium(runs, route):
     assert shot.stat().st_size > 10_000
     if route == "patient":
         assert "Synthetic &lt;cohort&gt; &amp; friends" in html and "<cohort>" not in html
-        assert "<td>age</td>" in html and "age, age" not in html  # each covariate named once
+        assert '<td class="">age</td>' in html and "age, age" not in html  # named once
     order = [
         "Summary in plain language",
         "Data",
