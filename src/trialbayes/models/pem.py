@@ -22,6 +22,7 @@ from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
 from ..data.table import TrialData, from_frame
 from ..estimands.draws import flatten_draws, hr_curve, hr_summary, interval, pointwise_loglik
+from ..estimands.imputed import complete_missing
 from ..inference.sampler import Sampler, diagnose, free_var_names
 from .graph import build_model, default_target_accept, prior_data
 
@@ -45,6 +46,8 @@ DRAW_NAMES = [
     "biomarker_spline",
     "interaction_spline",
     "centre_frailty",
+    "imputed_continuous",  # data.missing: impute (estimands.imputed)
+    "imputed_level_logweight",
 ]
 
 
@@ -162,9 +165,8 @@ class PiecewiseExponentialModel:
         c, d = post.sizes["chain"], post.sizes["draw"]
         if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
             return xr.Dataset()
-        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(
-            c, d, self.design.n
-        )
+        draws = complete_missing(flatten_draws(post, DRAW_NAMES), self.design)
+        ll = pointwise_loglik(draws, self.design).reshape(c, d, self.design.n)
         return xr.Dataset(
             {"survival": (("chain", "draw", "patient"), ll)},
             coords={"chain": post["chain"].values, "draw": post["draw"].values},
@@ -181,7 +183,9 @@ class PiecewiseExponentialModel:
 
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
         self._require_fit("draws")
-        return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
+        return complete_missing(
+            flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws), self.design
+        )
 
     def coefficients(self, prob: float = 0.95) -> pd.DataFrame:
         """Log-HR coefficients: per SD for covariates, per SD of the (log-)biomarker for z terms,
@@ -243,7 +247,7 @@ class PiecewiseExponentialModel:
         if self.design.basis is None:
             raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
         if values is None:
-            lo, hi = np.quantile(self.design.biomarker_values, [0.02, 0.98])
+            lo, hi = np.nanquantile(self.design.biomarker_values, [0.02, 0.98])
             values = np.linspace(lo, hi, n)
         return hr_curve(self.draws(), self.design.basis, values, (1.0,), prob)
 
