@@ -3,7 +3,9 @@
 The Cox models use exactly the Bayesian model's covariates, standardisation and biomarker
 coding (z = standardised (log-)biomarker, treatment effect at the biomarker reference), so that
 the coefficients are directly comparable. Centre frailty has no lifelines counterpart; the Cox
-fit of such a model is stratified by centre instead (noted in the output).
+fit of such a model is stratified by centre instead (noted in the output). Under
+``data.missing: impute`` the Cox fit is on the patients with every value of the model observed
+(complete cases; noted in ``method``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ def cox_fit(
     strata = ["centre"] if (design.centre_labels and centre is not None) else None
     method = "Cox PH (lifelines, Efron ties)" + (", stratified by centre" if strata else "")
     df = cox_frame(design, times, centre if strata else None)
+    if design.missing is not None:  # data.missing: impute — the Cox fit is on complete cases
+        df = df.drop(index=design.missing.rows_imputed())
+        method += f", complete cases (n = {len(df)})"
     cph = CoxPHFitter(alpha=1 - prob)
     try:
         with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):

@@ -16,6 +16,7 @@ from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
 from .markdown import _no_cox, summary_lines
+from .missing import html_blocks as missing_blocks
 from .nextphase import html_blocks
 
 MISSING = {
@@ -23,6 +24,7 @@ MISSING = {
     "before fitting)",
     "complete_case": "complete-case analysis (rows with a missing value in a used column "
     "are dropped)",
+    "impute": "imputed inside each model (see Missing values)",
 }
 
 
@@ -35,6 +37,11 @@ def patient_view(r: Results, root: Path) -> dict:
             [bullets(plain(x) for x in summary_lines(r)), p(r.sign_convention + ".")],
         ),
         section("data", "Data", data_blocks(r, fig)),
+        *(
+            [section("missing", "Missing values", missing_blocks(r))]
+            if r.sections.get("missing_data")
+            else []
+        ),
         section("models", "Models and priors", model_blocks(r)),
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),

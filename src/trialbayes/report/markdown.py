@@ -11,6 +11,7 @@ from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
+from .missing import markdown_lines as missing_markdown
 from .nextphase import report_section
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -120,6 +121,7 @@ def render_patient_report(r: Results) -> str:
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
+    L += missing_markdown(r)
     L += _settings_section(r)
     L += _effect_section(r)
     for name, m in r.models.items():

@@ -134,7 +134,7 @@ def _hr_curve(r: Results, run, name: str, label, lv: float):
         c,
         b,
         unit,
-        pem.design.biomarker_values,
+        pem.design.biomarker_values[~np.isnan(pem.design.biomarker_values)],  # the observed
         cuts,
         cox=c.rename(columns={"cox_hr": "hr"})[["biomarker", "hr"]],
         log_x=pem.design.basis.log,

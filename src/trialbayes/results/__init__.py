@@ -2,6 +2,7 @@
 results.json back."""
 
 from .io import load_results
+from .missing import MissingData
 from .model import HRSummary, ModelResult, Results, Setting
 
-__all__ = ["HRSummary", "ModelResult", "Results", "Setting", "load_results"]
+__all__ = ["HRSummary", "MissingData", "ModelResult", "Results", "Setting", "load_results"]

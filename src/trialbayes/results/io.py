@@ -8,6 +8,7 @@ import types
 import typing
 from pathlib import Path
 
+from .missing import MissingData
 from .model import HRSummary, Results
 
 
@@ -54,6 +55,8 @@ def load_results(path) -> Results:
 
 def _revive_sections(sections: dict) -> dict:
     """HR summaries nested in free-form sections (subgroup shrinkage) back to HRSummary."""
+    if sections.get("missing_data"):
+        sections["missing_data"] = from_dict(MissingData, sections["missing_data"])
     sg = sections.get("subgroup_shrinkage")
     if sg:
         for g in sg["groups"]:

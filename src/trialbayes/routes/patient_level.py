@@ -47,6 +47,7 @@ from ..results.model import (
     Results,
     Subgroups,
 )
+from .missing import compare_with_complete_case, missing_section
 from .resolve import output_settings
 from .sensitivity import run_sensitivity
 from .validate import preflight
@@ -216,7 +217,8 @@ def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
 
 def _hr_curve(pem, draws, cox, cfg, units, hs):
     e, b, bm = cfg.estimands, pem.design.basis, pem.spec.biomarker
-    grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
+    seen = pem.design.biomarker_values[~np.isnan(pem.design.biomarker_values)]  # data.missing
+    grid = biomarker_grid(seen, b.log, e.curve_points)
     curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.ci_prob)
     z, _ = b.evaluate(grid)
     tc = cox["terms"]
@@ -227,7 +229,7 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
     at = {
         f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0])
-        for x in probe_points(pem.design.biomarker_values)
+        for x in probe_points(seen)
     }
     return HRCurve(
         biomarker=bm,
@@ -322,7 +324,7 @@ def run_patient_level(
         data, settings = preflight(cfg, out_root if write else None)
 
     models: dict[str, PiecewiseExponentialModel] = {}
-    per_model, tables, draws_by_model, seeds = {}, {}, {}, {}
+    per_model, tables, draws_by_model, seeds, imputations = {}, {}, {}, {}, []
     for i, spec in enumerate(cfg.models):
         seeds[spec.name] = seed = cfg.sampler.seed + 1000 * i
         with phase(f"fitting model '{spec.name}'"):
@@ -337,6 +339,9 @@ def run_patient_level(
             res["tables"],
             res["draws"],
         )
+        if pem.design.missing is not None:  # data.missing: impute — beside its complete cases
+            with phase(f"fitting model '{spec.name}' on complete cases"):
+                imputations.append(compare_with_complete_case(pem, data, cfg, seed + 500)[0])
 
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
@@ -371,6 +376,8 @@ def run_patient_level(
     results.reliable = all(m.reliable for m in models.values())
     results.unreliable_models = [n for n, m in models.items() if not m.reliable]
     _sections(results, data)
+    if (missing := missing_section(data, imputations)) is not None:
+        results.sections["missing_data"] = missing
     results.flags += caution.data_flags(data)  # each model's own flags are on its ModelResult
     if cfg.next_phase is not None:
         results.flags += enrichment_flags(cfg.next_phase, data, cfg.models)

@@ -18,12 +18,14 @@ from ..config.schema import Config, ModelSpec
 from ..core.errors import ConfigError
 from ..core.outputs import recover_stale, write_problem
 from ..data.checks import available_memory, check_biomarker, check_collinearity
+from ..data.design import build_design
 from ..data.settings import resolve
 from ..data.sources import load_data
 from ..data.table import TrialData, check_against_models
 from ..inference.compile_cache import cache_dir_problem, configured_cache_dir
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.grid import check_data
+from .missing import check_imputation
 
 #: share of the available memory a run may plan to fill with draws
 MEMORY_SHARE = 0.5
@@ -106,6 +108,8 @@ def preflight(cfg: Config, out_root: str | Path | None = None) -> tuple[TrialDat
     for spec in cfg.models:
         check_biomarker(data, spec)
         check_collinearity(data, spec, cfg.baseline)
+        if data.missing is not None and data.missing.policy == "impute":
+            check_imputation(build_design(data, spec, cfg.baseline), spec.name)
     check_memory(cfg, data)
     check_cache_dir(cfg)
     if out_root is not None:
