@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..core.escape import md_text
 from ..core.text import level_text, md_table
 from ..results.missing import MissingData, ModelImputation
 from ..results.model import Results
-from .html import h3, note, p, table
+from .html import h3, p, table
 
 MAR = (
     "assuming the values are missing at random given what the model sees (the arm, the other "
@@ -52,31 +51,46 @@ def _cc(m: ModelImputation) -> str:
     )
 
 
-def _model_rows(m: MissingData) -> list[list]:
-    rows = []
-    for x in m.models:
-        cols = ", ".join(f"{c.column} {c.n_imputed}" for c in x.columns)
-        sd = x.imputed.log_sd
-        shift = (
-            "–"
-            if x.log_hr_shift is None
-            else f"{x.log_hr_shift:+.3f} ({x.log_hr_shift / sd:+.2f} SD)"
-            if sd > 0
-            else f"{x.log_hr_shift:+.3f}"
-        )
-        rows.append([x.model, cols, x.n_rows_imputed, x.compared_at, _hr(x.imputed), _cc(x), shift])
-    return rows
+def _shift(x: ModelImputation) -> str:
+    if x.log_hr_shift is None:
+        return "–"
+    sd = x.imputed.log_sd
+    return f"{x.log_hr_shift:+.3f}" + (f" ({x.log_hr_shift / sd:+.2f} SD)" if sd > 0 else "")
 
 
-MODEL_COLUMNS = [
+def _cc_hr(x: ModelImputation) -> str:
+    if x.complete_case is None:
+        return x.note or "–"
+    return x.complete_case.text() + ("" if x.complete_case_reliable else " [unreliable]")
+
+
+def _hr_rows(m: MissingData) -> list[list]:
+    return [
+        [
+            x.model,
+            x.compared_at,
+            _hr(x.imputed),
+            _cc_hr(x),
+            "–" if x.complete_case_n is None else f"{x.complete_case_n} ({x.complete_case_events})",
+            _shift(x),
+        ]
+        for x in m.models
+    ]
+
+
+HR_COLUMNS = [
     "model",
-    "values imputed",
-    "rows imputed",
     "compared",
     "imputed fit: HR (CrI)",
     "complete cases: HR (CrI)",
+    "complete cases: patients (events)",
     "log-HR shift",
 ]
+IMPUTED_COLUMNS = ["model", "column", "kind", "imputed", "how"]
+
+
+def _imputed_rows(m: MissingData) -> list[list]:
+    return [[x.model, c.column, c.kind, c.n_imputed, c.method] for x in m.models for c in x.columns]
 
 
 def markdown_lines(r: Results) -> list[str]:
@@ -93,18 +107,16 @@ def markdown_lines(r: Results) -> list[str]:
         lv = level_text(m.models[0].imputed.level)
         L += [
             "",
-            f"Imputed fit beside its complete-case refit (same model, priors and sampler; "
-            f"{lv} CrI). The shift is the posterior mean log-HR of the imputed fit minus the "
-            "complete-case one (in posterior SDs of the imputed fit):",
+            "Values imputed per model:",
             "",
-            md_table(pd.DataFrame(_model_rows(m), columns=MODEL_COLUMNS)),
+            md_table(pd.DataFrame(_imputed_rows(m), columns=IMPUTED_COLUMNS)),
             "",
-            "How each column was imputed:",
+            f"Treatment HR of each imputing model beside its complete-case refit (same model, "
+            f"priors and sampler; {lv} CrI). Shift: posterior mean log-HR of the imputed fit "
+            "minus the complete-case one (in posterior SDs of the imputed fit):",
             "",
+            md_table(pd.DataFrame(_hr_rows(m), columns=HR_COLUMNS)),
         ]
-        for x in m.models:
-            for c in x.columns:
-                L.append(f"- `{md_text(x.model)}` · {md_text(c.column)}: {md_text(c.method)}")
     return L
 
 
@@ -123,19 +135,13 @@ def html_blocks(r: Results) -> list:
     if m.models:
         out += [
             h3("Imputed fit beside the complete cases"),
-            table(
-                MODEL_COLUMNS,
-                _model_rows(m),
-                "Treatment HR of each imputing model and of its complete-case refit (same "
-                "model, priors and sampler); shift = posterior mean log-HR imputed − complete "
-                "case, in posterior SDs of the imputed fit",
-            ),
-            note(
-                "How each column was imputed: "
-                + "; ".join(
-                    f"{x.model} · {c.column}: {c.method}" for x in m.models for c in x.columns
-                )
-                + "."
+            table(IMPUTED_COLUMNS, _imputed_rows(m), "Values imputed per model, and how"),
+            table(HR_COLUMNS, _hr_rows(m), "Treatment HR: imputed fit and complete-case refit"),
+            p(
+                "The complete-case refit is the same model with the same priors, sampler and "
+                "baseline cut points on the patients with every value of the model observed. "
+                "Shift: posterior mean log-HR of the imputed fit minus the complete-case one, and "
+                "in posterior SDs of the imputed fit."
             ),
         ]
     return out
