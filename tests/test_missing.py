@@ -315,3 +315,37 @@ def test_check_says_what_will_be_imputed_or_dropped_per_column(tmp_path):
     assert res.exit_code == 0, res.output
     assert "complete_case — 4 of 60 rows will be dropped; missing values per column: pnfh 2 " \
            "(3.3%), age 3 (5.0%)" in res.output
+
+
+@pytest.mark.slow
+def test_a_run_with_imputation_reports_counts_and_the_complete_case_comparison(tmp_path):
+    """CLI run end to end: results.json's typed missing_data section (read back as
+    MissingData), report.md's section and the CLI lines."""
+    from trialbayes.results.io import load_results
+    from trialbayes.results.missing import MissingData
+
+    df = good_frame(n=120, seed=8)
+    df.loc[[1, 5, 9, 30, 44, 70], "age"] = np.nan
+    models = [{"name": "u"}, {"name": "adj", "covariates": ["age", "svc"]}]
+    cfg = write_case(tmp_path / "in", df, config=_impute_cfg() | {
+        "models": models, "diagnostics": {"allow_unreliable": True}})
+    res = run_cli("run", cfg, "--out", tmp_path / "out")
+    assert res.exit_code == 0, res.output
+    assert "missing values imputed in the model: age 6 (5.0%)" in res.output
+    assert "treatment HR: imputed" in res.output and "vs complete cases" in res.output
+    assert "(n = 114," in res.output
+    out = tmp_path / "out" / "case"
+    r = load_results(out / "results.json")
+    m = r.sections["missing_data"]
+    assert isinstance(m, MissingData) and m.policy == "impute" and m.n_rows_dropped == 0
+    assert [(c.column, c.n_missing) for c in m.columns if c.n_missing] == [("age", 6)]
+    (adj,) = m.models  # the unadjusted model uses no incomplete column: nothing imputed
+    assert adj.model == "adj" and adj.n_rows == 120 and adj.n_rows_imputed == 6
+    assert adj.columns[0].column == "age" and adj.columns[0].n_imputed == 6
+    assert adj.complete_case_n == 114 and adj.complete_case is not None
+    assert adj.log_hr_shift == pytest.approx(adj.imputed.log_mean - adj.complete_case.log_mean)
+    assert r.models["adj"].treatment_effect == adj.imputed
+    assert "complete cases (n = 114)" in r.models["adj"].cox_method
+    md = (out / "report.md").read_text()
+    assert "## Missing values" in md and "latent normal on the standardised scale" in md
+    assert 'id="missing"' in (out / "report.html").read_text()

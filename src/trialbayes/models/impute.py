@@ -65,25 +65,28 @@ def _data(name, value, dtype=None):
     return pm.Data(name, v.astype(dtype) if dtype else v)
 
 
+def _stack(cols: list) -> pt.TensorVariable:
+    return pt.stack(cols, axis=1)
+
+
 def fill_missing(design: Design, dd: dict, treat) -> dict:
-    """Inside a model context: the pm.Data of X / bm_z / bm_pen, the imputation models, and the
-    completed columns. Returns {"X", "bm_z", "bm_pen" (if any), "V"} as tensors."""
+    """Inside a model context: the pm.Data of X / bm_z / bm_pen, the continuous targets' models,
+    and the completed columns. Returns {"X", "bm_z", "bm_pen" (if any), "cols"}: tensors, "cols"
+    the completed V columns (vectors; kept as columns so that filling one is a 1-d scatter)."""
     md: MissingDesign = design.missing
     p = design.X.shape[1]
-    parts = []
     out = {}
+    cols = []
     if p:
-        out["X_data"] = pm.Data("X", dd["X"])
-        parts.append(out["X_data"])
+        X = pm.Data("X", dd["X"])
+        cols = [X[:, j] for j in range(p)]
     if design.basis is not None:
-        out["z_data"] = pm.Data("bm_z", dd["bm_z"])
-        parts.append(out["z_data"][:, None])
-    V = pt.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]
+        cols.append(pm.Data("bm_z", dd["bm_z"]))
     latents = []
     for i, t in enumerate(md.continuous):
         miss = _data(f"impute_c{i}_miss", t.miss_rows, "int64")
         obs = _data(f"impute_c{i}_obs", t.obs_rows, "int64")
-        W = pt.concatenate([treat[:, None], V[:, t.predictors]], axis=1)
+        W = _stack([treat] + [cols[j] for j in t.predictors])
         a = pm.Normal(f"impute_c{i}_intercept", 0.0, CONT_INTERCEPT_SD)
         b = pm.Normal(f"impute_c{i}_coef", 0.0, CONT_COEF_SD, shape=1 + len(t.predictors))
         s = pm.HalfNormal(f"impute_c{i}_sigma", CONT_SIGMA_SD)
@@ -96,15 +99,15 @@ def fill_missing(design: Design, dd: dict, treat) -> dict:
         )
         raw = pm.Normal(f"impute_c{i}_raw", 0.0, 1.0, shape=len(t.miss_rows))
         value = mu[miss] + s * raw
-        V = pt.set_subtensor(V[miss, t.vcol], value)
+        cols[t.vcol] = pt.set_subtensor(cols[t.vcol][miss], value)
         latents.append(value)
     if latents:
         pm.Deterministic("imputed_continuous", pt.concatenate(latents))
-    out["V"] = V
+    out["cols"] = cols
     if p:
-        out["X"] = V[:, :p]
+        out["X"] = _stack(cols[:p])
     if design.basis is not None:
-        z = V[:, p]
+        z = cols[p]
         out["bm_z"] = z
         if design.basis.n_penalised():
             pen = pm.Data("bm_pen", dd["bm_pen"])
@@ -116,25 +119,45 @@ def fill_missing(design: Design, dd: dict, treat) -> dict:
     return out
 
 
+def _onehot(levels: np.ndarray, n_levels: int) -> np.ndarray:
+    return (levels[:, None] == np.arange(n_levels)[None, :]).astype(float)
+
+
+def dense_copies(md: MissingDesign) -> tuple[np.ndarray, np.ndarray]:
+    """The copies laid out as (patients with a missing discrete value) × (most combinations):
+    the copy index of each cell (a short row repeats its first copy) and the cell's penalty
+    (0, or a large negative log-weight for a repeat)."""
+    n = len(md.copy_row)
+    idx = np.where(md.pad_idx < n, md.pad_idx, md.pad_idx[:, :1])
+    return idx, np.where(md.pad_idx < n, 0.0, _PAD)
+
+
 def discrete_terms(design: Design, filled: dict, treat, alpha, eta, gamma, surv: dict) -> None:
     """The discrete groups' models and the survival likelihood marginalised over their missing
     levels (see the module doc). ``surv``: interval, offset, event, widths (pm.Data)."""
     md: MissingDesign = design.missing
     if not md.discrete:
         return
-    V, p = filled["V"], design.X.shape[1]
+    cols, p = filled["cols"], design.X.shape[1]
     plain = _data("impute_plain_rows", md.plain_rows, "int64")
     has_mix = len(md.mix_rows) > 0
     if has_mix:
-        crow = _data("impute_copy_row", md.copy_row, "int64")
-        Vc = V[crow]
-        for k, grp in enumerate(md.discrete):
-            vals = _data(f"impute_d{k}_copy_values", grp.values[md.copy_level[:, k]], "float64")
-            Vc = pt.set_subtensor(Vc[:, grp.vcols], vals)
+        idx, penalty = dense_copies(md)
+        crow_np = md.copy_row[idx.ravel()]
+        crow = _data("impute_copy_row", crow_np, "int64")
+        cvals = md.copy_values()[idx.ravel()]  # copies × V: the copy's discrete values
+        disc = {c for g in md.discrete for c in g.vcols}
+        # a copy's columns: its discrete values, else the patient's completed column
+        ccols = {
+            j: (_data(f"impute_copy_v{j}", cvals[:, j], "float64") if j in disc else None)
+            for j in range(len(cols))
+        }
+
+        def copy_col(j):
+            return ccols[j] if ccols[j] is not None else cols[j][crow]
+
     log_pi = 0.0
     for k, grp in enumerate(md.discrete):
-        cols = [treat[:, None]] + ([V[:, grp.predictors]] if grp.predictors else [])
-        W = pt.concatenate(cols, axis=1)
         nl, npred = len(grp.levels), 1 + len(grp.predictors)
         c = pm.Normal(f"impute_d{k}_intercept", 0.0, DISC_INTERCEPT_SD, shape=nl - 1)
         d = pm.Normal(f"impute_d{k}_coef", 0.0, DISC_COEF_SD, shape=(npred, nl - 1))
@@ -143,18 +166,19 @@ def discrete_terms(design: Design, filled: dict, treat, alpha, eta, gamma, surv:
             lg = pt.concatenate([pt.zeros((w.shape[0], 1)), c[None, :] + pt.dot(w, d)], axis=1)
             return lg - pt.logsumexp(lg, axis=1, keepdims=True)
 
-        lev = _data(f"impute_d{k}_plain_level", grp.level[md.plain_rows], "int64")
-        lp = logprob(W[plain])
-        pm.Potential(f"impute_d{k}_observed", lp[pt.arange(lev.shape[0]), lev].sum())
+        W = _stack([treat[plain]] + [cols[j][plain] for j in grp.predictors])
+        hot = _data(f"impute_d{k}_plain_onehot", _onehot(grp.level[md.plain_rows], nl), "float64")
+        pm.Potential(f"impute_d{k}_observed", (logprob(W) * hot).sum())
         if has_mix:
-            wc = [treat[crow][:, None]] + ([Vc[:, grp.predictors]] if grp.predictors else [])
-            clev = _data(f"impute_d{k}_copy_level", md.copy_level[:, k], "int64")
-            lpc = logprob(pt.concatenate(wc, axis=1))
-            log_pi = log_pi + lpc[pt.arange(clev.shape[0]), clev]
+            Wc = _stack([treat[crow]] + [copy_col(j) for j in grp.predictors])
+            chot = _onehot(md.copy_level[idx.ravel(), k], nl)
+            log_pi = log_pi + (logprob(Wc) * _data(f"impute_d{k}_copy_onehot", chot)).sum(axis=1)
     if not has_mix:
         return
     mrow = _data("impute_mix_rows", md.mix_rows, "int64")
-    eta_c = eta[crow] + pt.dot(Vc[:, :p] - V[crow][:, :p], gamma)
+    # η of a copy: the patient's η (0 at their missing discrete cells) + the copy's values · γ
+    delta = np.where(np.isnan(cvals[:, :p]), 0.0, cvals[:, :p] - design.X[crow_np])
+    eta_c = eta[crow] + pt.dot(_data("impute_copy_delta", delta, "float64"), gamma)
 
     def ll(e, rows):
         return fused_loglik_terms(
@@ -162,8 +186,11 @@ def discrete_terms(design: Design, filled: dict, treat, alpha, eta, gamma, surv:
             surv["widths"],
         )  # fmt: skip
 
-    logw = pm.Deterministic("imputed_level_logweight", log_pi + ll(eta_c, crow))
-    pad = _data("impute_pad_idx", md.pad_idx, "int64")
-    padded = pt.concatenate([logw, pt.as_tensor([_PAD])])[pad]
-    mixed = pt.logsumexp(padded, axis=1).sum()
+    logw = (log_pi + ll(eta_c, crow)).reshape(idx.shape)
+    logw = logw + _data("impute_copy_penalty", penalty, "float64")
+    first = np.flatnonzero(md.pad_idx.ravel() < len(md.copy_row))  # each copy once, in order
+    pm.Deterministic(
+        "imputed_level_logweight", logw.ravel()[_data("impute_copy_cells", first, "int64")]
+    )
+    mixed = pt.logsumexp(logw, axis=1).sum()
     pm.Potential("impute_marginal_levels", mixed - ll(eta[mrow], mrow).sum())

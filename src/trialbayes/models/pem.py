@@ -142,6 +142,11 @@ class PiecewiseExponentialModel:
         self._require_fit("refit")
         data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
+        if self.design.missing is not None or new_design.missing is not None:
+            raise ValueError(
+                "refit cannot swap data with imputed values (the imputation is part of the "
+                "model's structure); use fit(new_data), which builds a new model"
+            )
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError(
                 "refit needs data of the same shape (patients and intervals); build a new model instead"

@@ -41,7 +41,9 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
     spline = 4 * spec.spline_basis if spec.interaction == "spline" else 0
     n_bm = 2 + spline if spec.biomarker else 0
     n_centre = 2 * data.frame["centre"].nunique() if spec.centre_frailty else 0
-    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + 16  # + sampler statistics
+    # imputed values (data.missing: impute): latent, completed and level weights (at most)
+    n_imp = 4 * data.missing.n_values_missing if data.missing is not None else 0
+    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + n_imp + 16  # + sampler statistics
     cells = s.chains * s.draws
     loglik = min(cells * data.n, PiecewiseExponentialModel.MAX_LOGLIK_CELLS)
     return 8.0 * (3 * cells * per_draw + 2 * loglik)
