@@ -349,3 +349,50 @@ def test_a_run_with_imputation_reports_counts_and_the_complete_case_comparison(t
     md = (out / "report.md").read_text()
     assert "## Missing values" in md and "latent normal on the standardised scale" in md
     assert 'id="missing"' in (out / "report.html").read_text()
+
+
+def _section(policy="impute"):
+    from trialbayes.results.missing import (
+        ColumnMissing,
+        ImputedColumn,
+        MissingData,
+        ModelImputation,
+    )
+    from trialbayes.results.model import HRSummary
+
+    cols = [ColumnMissing("age", "covariate", "continuous", 6, 0.05),
+            ColumnMissing("stage", "covariate", "factor", 3, 0.025)]
+    if policy == "complete_case":
+        return MissingData("complete_case", 120, 8, 8, cols)
+    imp = HRSummary.from_normal(-0.3, 0.15, (1.0,), (1.1,), 0.95)
+    cc = HRSummary.from_normal(-0.2, 0.18, (1.0,), (1.1,), 0.95)
+    mi = ModelImputation("adj", 120, 8, [ImputedColumn("age", "continuous", 6, "latent normal"),
+                                        ImputedColumn("stage", "factor", 3, "marginalised")],
+                         imp, "treatment HR", cc, 112, 40, True, -0.1)
+    return MissingData("impute", 120, 8, 0, cols, [mi])
+
+
+@pytest.mark.parametrize("policy", ["impute", "complete_case"])
+def test_missing_section_renders_and_reads_back_typed(policy):
+    """report.md / report.html / CLI lines from the typed section, and results.json's form read
+    back as the same objects."""
+    from trialbayes.report.missing import html_blocks, markdown_lines, missing_lines
+    from trialbayes.results.io import _revive_sections
+    from trialbayes.results.model import Results
+
+    m = _section(policy)
+    r = Results(kind="patient_level", config_name="c", title="t", data_label="d",
+                sections={"missing_data": m})
+    md = "\n".join(markdown_lines(r))
+    cli = "\n".join(missing_lines(r))
+    html = str(html_blocks(r))
+    assert "## Missing values" in md and "| age | covariate | continuous | 6 | 5.0% |" in md
+    if policy == "impute":
+        assert "0.74 (0.55–0.99)" in md and "0.82 (0.58–1.17)" in md and "-0.100 (-0.67 SD)" in md
+        assert "imputed 0.74 (0.55–0.99) vs complete cases 0.82 (0.58–1.17) (n = 112, 40 events)" \
+            in cli
+        assert "Imputed fit beside the complete cases" in html
+    else:
+        assert "8 of 120 rows had a missing covariate or biomarker value and were dropped" in md
+        assert "8 rows dropped (age 6 (5.0%), stage 3 (2.5%))" in cli
+    assert _revive_sections(r.to_dict()["sections"])["missing_data"] == m
