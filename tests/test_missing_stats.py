@@ -76,7 +76,8 @@ def targets(m, biomarker: bool) -> dict[str, np.ndarray]:
     if not biomarker:
         g1 = d["covariate_effects"][:, 0] / m.design.cov_sd[0]
         return {"treatment": (d["treatment"], BETA), "column": (g1, G1)}
-    b = m.design.basis  # z = (log b − centre) / scale: β_ref = β + δ·centre; δ = interaction / scale
+    # z = (log b − centre) / scale: β_ref = β + δ·centre; δ = interaction / scale
+    b = m.design.basis
     return {"treatment": (d["treatment"], BETA + DELTA * b.centre),
             "column": (d["interaction"] / b.scale, DELTA)}
 
@@ -107,7 +108,7 @@ def scenario(kind: str, mechanism: str, seed0: int) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def simulation():
+def simulation(tmp_path_factory):
     parts = [scenario(k, m, 1000 * i) for i, (k, m) in enumerate(
         [("covariate", "mcar"), ("covariate", "mar"), ("biomarker", "mcar"),
          ("biomarker", "mar")])]
@@ -116,6 +117,11 @@ def simulation():
         df[f"{q}_closer"] = df[f"{q}_imp_err"] < df[f"{q}_cc_err"]
     print("\n", df.groupby(["kind", "mechanism"]).mean(numeric_only=True).round(3).to_string())
     print(df.filter(like="_covered").sum().to_dict(), df.filter(like="_closer").sum().to_dict())
+    rms = {c: float(np.sqrt((df[c] ** 2).mean())) for c in df.filter(like="_err").columns}
+    print("RMS distance to the full-data fit:", {k: round(v, 4) for k, v in rms.items()})
+    path = tmp_path_factory.mktemp("missing_sim") / "replicates.csv"
+    df.to_csv(path, index=False)
+    print("per-trial results:", path)
     return df
 
 
@@ -141,20 +147,32 @@ def test_the_imputed_fit_covers_the_truth_at_the_nominal_rate(simulation, quanti
         f"{quantity}_covered"].mean()
 
 
-#: the imputed fit's posterior mean treatment log-HR is closer to the full-data fit's than the
-#: complete-case fit's in at least this many of the 60 trials. MEASURED_CLOSER
-MIN_CLOSER = 36
+#: closeness to the full-data fit's posterior mean (root mean square over trials). Measured on
+#: these 60 trials: treatment log-HR 0.033 (imputed) vs 0.087 (complete cases), ratio 0.38
+#: (bootstrap over trials within scenario: 99.9% quantile 0.54, above 0.7 in 0 of 20 000); x1's
+#: coefficient in the covariate scenarios 0.75 (above 1 in 0.085% of bootstraps). Imputed
+#: closer on the treatment log-HR in 47 of 60 trials; at a true share of 0.7, P(Bin(60, 0.7) <
+#: 30) = 0.0004. Mean imputation (the missing cells left at the mean, no latent values) fails:
+#: ratios 0.74 and 1.41 on 10 MAR covariate trials.
+RMS_RATIO, MIN_CLOSER = 0.7, 30
+
+
+def _rms_ratio(df, q):
+    return np.sqrt((df[f"{q}_imp_err"] ** 2).mean()) / np.sqrt((df[f"{q}_cc_err"] ** 2).mean())
 
 
 def test_the_imputed_fit_is_closer_to_the_full_data_fit_than_complete_cases(simulation):
-    """Treatment log-HR: |posterior mean (imputed) − posterior mean (full data)| < |complete
-    case − full data| in at least MIN_CLOSER of 60 trials, and smaller in root mean square.
-    (The incomplete column's own coefficient gains little under MCAR — the rows without the
-    value carry little information on it — so it is reported in the model card, not tested.)"""
+    """Distance of posterior means to the full-data fit's. Treatment log-HR: RMS ratio
+    imputed / complete case below 0.7 (false failure < 5e-5, bootstrap) and imputed closer in at
+    least 30 of 60 trials (false failure 0.0004 at a true share of 0.7); the incomplete
+    covariate's coefficient (covariate scenarios): RMS ratio below 1 (false failure 0.001,
+    bootstrap). The biomarker's interaction gains little under MCAR (the rows without the value
+    carry little information on it): reported in the model card, not tested."""
     imp, cc = simulation["treatment_imp_err"], simulation["treatment_cc_err"]
+    assert _rms_ratio(simulation, "treatment") < RMS_RATIO
     assert int((imp < cc).sum()) >= MIN_CLOSER, simulation.groupby(["kind", "mechanism"])[
         "treatment_closer"].mean()
-    assert np.sqrt((imp**2).mean()) < np.sqrt((cc**2).mean())
+    assert _rms_ratio(simulation[simulation["kind"] == "covariate"], "column") < 1
 
 
 # ----------------------------------------------------------------------------- MI cross-check
@@ -208,6 +226,7 @@ def test_the_imputed_fit_agrees_with_multiple_imputation_and_cox():
     bayes = {"arm": d["treatment"], "x1": d["covariate_effects"][:, 0] / m.design.cov_sd[0]}
     for name, v in bayes.items():
         est, se = mi[name]
-        print(f"\n{name}: PEM imputed {v.mean():.4f} (SD {v.std():.4f}); MI {est:.4f} (SE {se:.4f})")
+        print(f"\n{name}: PEM imputed {v.mean():.4f} (SD {v.std():.4f}); MI {est:.4f} "
+              f"(SE {se:.4f})")
         assert abs(v.mean() - est) < 0.25 * se, (name, v.mean(), est, se)
         assert 0.8 < v.std() / se < 1.2, (name, v.std(), se)
