@@ -306,7 +306,8 @@ def test_check_says_what_will_be_imputed_or_dropped_per_column(tmp_path):
     cfg = write_case(tmp_path / "a", df, config=_impute_cfg() | {"models": models})
     res = run_cli("check", cfg)
     assert res.exit_code == 0, res.output
-    assert "4 of 60 rows have a missing value; per column: pnfh 2 (3.3%), age 3 (5.0%)" in res.output
+    assert ("4 of 60 rows have a missing value; per column: pnfh 2 (3.3%), age 3 (5.0%)"
+            in res.output)
     assert "model 'u': nothing to impute" in res.output
     assert "model 'adj': will impute age 3 (continuous), in 3 rows" in res.output
     assert "model 'i': will impute pnfh 2 (continuous), age 3 (continuous), in 4 rows" in res.output
