@@ -212,10 +212,13 @@ def mice_cox(df: pd.DataFrame, m: int = 40) -> dict[str, tuple[float, float]]:
 def test_the_imputed_fit_agrees_with_multiple_imputation_and_cox():
     """One larger trial (n = 600, 20% of x1 missing at random on the outcome and x2): the
     posterior mean treatment log-HR and x1 coefficient of the imputed PEM fit agree with MICE
-    + Cox + Rubin's rules within 0.25 of the MI standard error, and the posterior SD with the MI
-    SE within 20%. The two differ by model (piecewise-exponential vs Cox partial likelihood),
-    priors and Monte Carlo error (MI with 40 imputations, 2 × 1000 draws); on the full data the
-    two models' estimates differ by about 0.05 SE."""
+    + Cox + Rubin's rules within 0.5 of the MI standard error, and the posterior SD with the MI
+    SE within 20%. The two differ by model (piecewise-exponential vs Cox partial likelihood;
+    the joint model's exact survival likelihood vs MI's linear use of the Nelson–Aalen hazard),
+    priors, and Monte Carlo error. Measured 0.04 SE (treatment) and 0.24 SE (x1) apart; the
+    Monte Carlo part of a difference (MI's sqrt(B/m) with 40 imputations and the posterior
+    mean's MCSE at 2 × 1000 draws) is about 0.07 SE, so the 0.26-SE margin left is 3.5 of its
+    SDs: a false failure from the seeds about 5e-4."""
     df = delete(trial(600, 4242), "x1", "mar", 4242)
     mi = mice_cox(df)
     spec = ModelSpec(name="a", covariates=["x1", "x2"], covariate_pooling="none")
@@ -228,5 +231,5 @@ def test_the_imputed_fit_agrees_with_multiple_imputation_and_cox():
         est, se = mi[name]
         print(f"\n{name}: PEM imputed {v.mean():.4f} (SD {v.std():.4f}); MI {est:.4f} "
               f"(SE {se:.4f})")
-        assert abs(v.mean() - est) < 0.25 * se, (name, v.mean(), est, se)
+        assert abs(v.mean() - est) < 0.5 * se, (name, v.mean(), est, se)
         assert 0.8 < v.std() / se < 1.2, (name, v.std(), se)
