@@ -227,10 +227,7 @@ def _hr_curve(pem, draws, cox, cfg, units, hs):
     else:
         curve["cox_hr"] = np.nan
     crossing = curve.loc[curve["hr_median"] >= 1, "biomarker"]
-    at = {
-        f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0])
-        for x in probe_points(seen)
-    }
+    at = {f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0]) for x in probe_points(seen)}
     return HRCurve(
         biomarker=bm,
         unit=units.get(bm, ""),
