@@ -95,6 +95,10 @@ def run(
         )
     for line in headline(r):
         typer.echo(line)
+    from .report.missing import missing_lines
+
+    for line in missing_lines(r):
+        typer.echo(line)
     if r.next_phase is not None:
         from .nextphase.grid import headline as next_phase_headline
 
@@ -116,6 +120,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     from .core.errors import ConfigError, DataError
     from .data.settings import describe_settings
     from .estimands.caution import data_flags
+    from .routes.missing import plan_lines
     from .routes.validate import preflight
 
     try:
@@ -139,6 +144,8 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
             )
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
+            for line in plan_lines(cfg, data):
+                typer.echo(line)
             for f in data_flags(data, checked.reconstruction):  # the run would flag these too
                 typer.echo(f"{f.severity.upper()}: {f.message}", err=True)
         else:

@@ -65,7 +65,9 @@ class FileSource(_Strict):
     path: Path
     format: Literal["auto", "csv", "parquet"] = "auto"
     columns: ColumnMap = ColumnMap()
-    missing: Literal["error", "complete_case"] = "error"
+    #: a missing covariate / biomarker value: stop (error), drop the row (complete_case), or
+    #: impute it inside the model (impute; models/missing_data.md)
+    missing: Literal["error", "complete_case", "impute"] = "error"
     label: str | None = None
     time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
     # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
@@ -469,6 +471,21 @@ class Config(_Strict):
     next_phase: NextPhase | None = None  # next-trial simulation (nextphase.py)
     calibration: CalibrationSpec | None = None  # `trialbayes calibrate` settings (calibrate.py)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_for_files(cls, raw):
+        d = raw.get("data") if isinstance(raw, dict) else None
+        if (
+            isinstance(d, dict)
+            and "missing" in d
+            and d.get("kind") in ("synthetic", "published", "reconstructed")
+        ):
+            raise ValueError(
+                f"data.missing: only for data kind 'file' (a {d.get('kind')} source has no "
+                "missing values to drop or impute); remove the key"
+            )
+        return raw
+
     @model_validator(mode="after")
     def _check(self):
         names = [m.name for m in self.models]
@@ -491,6 +508,11 @@ class Config(_Strict):
                 )
         if self.next_phase is not None:
             self.next_phase.check_models(self.models, self.data.kind)
+            if getattr(self.data, "missing", None) == "impute":
+                raise ValueError(
+                    "next_phase: not available with data.missing: impute (the next-trial "
+                    "simulation draws patients with every value observed); use complete_case"
+                )
         if self.calibration is not None:
             self.calibration.check_models(self.models)
         if self.data.kind == "assumptions":

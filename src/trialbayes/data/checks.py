@@ -31,6 +31,7 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
     if not spec.biomarker:
         return
     x = data.frame[spec.biomarker].to_numpy(float)
+    x = x[~np.isnan(x)]  # the observed values (data.missing: impute)
     distinct = np.unique(x).size
     need = spec.spline_basis if spec.interaction == "spline" else 3
     if distinct < need:
@@ -44,7 +45,8 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
 def fixed_effects(
     data: TrialData, spec: ModelSpec, baseline: Baseline
 ) -> tuple[np.ndarray, list[str]]:
-    """The model's fixed-effect columns beside an intercept (the baseline hazard), standardised."""
+    """The model's fixed-effect columns beside an intercept (the baseline hazard), standardised;
+    with values to impute, on the patients with every value of the model observed."""
     d = build_design(data, spec, baseline)
     cols, names = [np.ones(d.n), d.treat], ["(baseline)", "treatment"]
     for j, c in enumerate(d.cov_names):
@@ -53,7 +55,10 @@ def fixed_effects(
     if d.basis is not None:
         cols += [d.bm_z, d.treat * d.bm_z]
         names += [spec.biomarker, f"treatment × {spec.biomarker}"]
-    return np.column_stack(cols), names
+    X = np.column_stack(cols)
+    if d.missing is not None:
+        X = X[np.setdiff1d(np.arange(d.n), d.missing.rows_imputed())]
+    return X, names
 
 
 def collinear_sets(X: np.ndarray, names: list[str]) -> list[list[str]]:

@@ -14,6 +14,7 @@ from scipy.interpolate import BSpline
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
+from .missing import MissingDesign, build_missing
 from .table import TrialData, rows_text
 
 
@@ -28,7 +29,7 @@ def check_cuts(cuts, tmax: float) -> None:
 
 def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
     """The one check of a biomarker a model log-transforms: every x + biomarker_offset > 0
-    (rows named)."""
+    (rows named; missing values, left to data.missing, are not checked)."""
     c = spec.biomarker_offset
     bad = np.asarray(values, float) + c <= 0
     if bad.any():
@@ -36,7 +37,7 @@ def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
         hint = "; a biomarker with zeros: set models[].biomarker_offset (log(x + c))"
         hint = "" if c else hint
         raise DataError(
-            f"column '{spec.biomarker}' (biomarker): values ≤ {-c:g} at {rows_text(bad)}, but "
+            f"column '{spec.biomarker}' (biomarker): values ≤ {0.0 - c:g} at {rows_text(bad)}, but "
             f"model '{spec.name}' ({spec.interaction}) uses {shown}{hint}"
         )
 
@@ -183,6 +184,8 @@ class Design:
     biomarker_values: np.ndarray | None = None
     baseline_parametrisation: str = "auto"
     likelihood: str = "fused"  # 'graph' (model.pem_parts), 'fused'/'fused_float32' (fused.py)
+    #: data.missing: impute — what the model imputes (X / bm_z hold 0 at the missing cells)
+    missing: MissingDesign | None = None
 
     @property
     def n(self) -> int:
@@ -225,10 +228,11 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     covs = data.covariates if spec.covariates == "all" else list(spec.covariates)
     if covs:
         raw = f[covs].to_numpy(float)
-        mean, sd = raw.mean(0), raw.std(0)
-        X = (raw - mean) / sd
+        mean, sd = np.nanmean(raw, 0), np.nanstd(raw, 0)  # observed values (data.missing)
+        X = np.nan_to_num((raw - mean) / sd)  # a missing cell: 0 until imputed
     else:
-        X, mean, sd = np.zeros((len(f), 0)), np.zeros(0), np.zeros(0)
+        raw = np.zeros((len(f), 0))
+        X, mean, sd = raw, np.zeros(0), np.zeros(0)
 
     if spec.centre_frailty:
         labels, idx = np.unique(f["centre"].astype(str), return_inverse=True)
@@ -256,13 +260,21 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         baseline_parametrisation=baseline.parametrisation,
         likelihood=baseline.likelihood,
     )
+    z_all = None
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)
         if spec.log_biomarker:
             check_log_biomarker(x, spec)
+        seen = ~np.isnan(x)  # all but the values data.missing: impute leaves missing
         design.basis = BiomarkerBasis.fit(
-            x, spec.interaction, spec.spline_basis, spec.biomarker_offset
+            x[seen], spec.interaction, spec.spline_basis, spec.biomarker_offset
         )
-        design.bm_z, design.bm_pen = design.basis.evaluate(x)
+        z, pen = design.basis.evaluate(x[seen])
+        design.bm_z, design.bm_pen = np.zeros(len(x)), np.zeros((len(x), pen.shape[1]))
+        design.bm_z[seen], design.bm_pen[seen] = z, pen
         design.biomarker_values = x
+        z_all = np.where(seen, design.bm_z, np.nan)
+    design.missing = build_missing(
+        covs, raw, mean, sd, data.factors, spec.biomarker, z_all, bool(spec.log_biomarker)
+    )
     return design

@@ -134,6 +134,7 @@ def _cutoffs(given, b, data: TrialData, units: dict) -> Setting:
     if b is None:
         return Setting([], "none", "no biomarker")
     vals = data.frame[b].to_numpy(float)
+    vals = vals[~np.isnan(vals)]  # data.missing: impute keeps rows without a value
     lo, hi = float(vals.min()), float(vals.max())
     if given is None:
         return Setting(derived_cutoffs(vals), "derived", CUTOFF_RULE.format(b=b))

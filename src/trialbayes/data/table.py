@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..config.schema import ColumnMap
 from ..core.errors import DataError
+from ..results.missing import ColumnMissing, MissingData
 from ..results.sections import ArmSummary, DataSummary
 
 
@@ -38,6 +39,11 @@ class TrialData:
     reconstruction: Any = None  # quality report and inputs, for data rebuilt from a KM figure
     arm_column: str = ""  # the source column of the arm, to show numeric arm codes with their name
     source_columns: list[str] = field(default_factory=list)  # the columns of the file as read
+    #: text covariate -> its levels (sorted; the first is the reference, the others have the
+    #: dummy columns ``name[level]``)
+    factors: dict[str, list[str]] = field(default_factory=dict)
+    #: what was missing per column and what the policy did (None: the source cannot miss values)
+    missing: MissingData | None = None
 
     @property
     def n(self) -> int:
@@ -91,6 +97,18 @@ def rows_text(mask) -> str:
     shown = ", ".join(str(i) for i in idx[:10])
     more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
     return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def _ids(ids: pd.Series, mask) -> str:
+    shown = [str(v) for v in ids[np.asarray(mask)].tolist()[:10]]
+    return ", ".join(shown) + (" …" if int(np.asarray(mask).sum()) > 10 else "")
+
+
+#: the rule the outcome columns follow under every ``data.missing`` policy
+OUTCOME_OBSERVED = (
+    "the event time and status must be observed for every patient (data.missing handles "
+    "covariates and biomarkers only): remove these rows from the file or supply the values"
+)
 
 
 def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
@@ -193,7 +211,7 @@ def from_frame(
     df: pd.DataFrame,
     cols: ColumnMap,
     *,
-    missing: str = "error",
+    missing: str = "error",  # "error", "complete_case" or "impute" (data.missing)
     label: str = "",
     source: str = "<frame>",
     synthetic: bool = False,
@@ -232,7 +250,10 @@ def from_frame(
 
     t_raw = df[cols.time]
     if t_raw.isna().any():
-        raise DataError(f"column '{cols.time}' (time): missing times at {rows_text(t_raw.isna())}")
+        raise DataError(
+            f"column '{cols.time}' (time): missing times at {rows_text(t_raw.isna())} "
+            f"(ids {_ids(ids, t_raw.isna())}); {OUTCOME_OBSERVED}"
+        )
     t_raw, time_notes = _time_column(t_raw, cols.time, time_unit)
     time = _numeric(t_raw, cols.time, "time")
     if not np.isfinite(time).all():
@@ -247,6 +268,11 @@ def from_frame(
         )
 
     ev_raw = df[cols.event]
+    if ev_raw.isna().any():
+        raise DataError(
+            f"column '{cols.event}' (event): missing event status at {rows_text(ev_raw.isna())} "
+            f"(ids {_ids(ids, ev_raw.isna())}); {OUTCOME_OBSERVED}"
+        )
     is_ev = np.array([_same(v, cols.event_value) for v in ev_raw])
     is_cens = np.array([_same(v, cols.censored_value) for v in ev_raw])
     bad = ~(is_ev | is_cens)
@@ -284,21 +310,35 @@ def from_frame(
     out = pd.DataFrame(
         {"id": ids.astype(str).to_numpy(), "time": time, "event": is_ev.astype(int), "treat": treat}
     )
+    for name, what in [(b, "biomarker") for b in cols.biomarkers] + [
+        (c, "covariate") for c in cols.covariates
+    ]:
+        if df[name].isna().all():
+            raise DataError(
+                f"column '{name}' ({what}): all {len(df)} values are missing; nothing can be "
+                f"estimated or imputed from it — remove it from columns.{what}s"
+            )
+    kinds: dict[str, str] = {}
     for b in cols.biomarkers:
         out[b] = _numeric(df[b], b, "biomarker")
+        kinds[b] = "continuous"
     covariates: list[str] = []
+    factors: dict[str, list[str]] = {}
     for c in cols.covariates:
         col = df[c]
         num = _covariate(col, c)
         if num is None:  # categorical: dummy-code, first level is the reference
             cats = sorted(col.dropna().astype(str).unique())
-            for cat in cats[1:]:
-                name = f"{c}[{cat}]"
-                out[name] = np.where(col.isna(), np.nan, (col.astype(str) == cat).astype(float))
+            factors[c] = cats
+            for lv in cats[1:]:
+                name = f"{c}[{lv}]"
+                out[name] = np.where(col.isna(), np.nan, (col.astype(str) == lv).astype(float))
                 covariates.append(name)
+            kinds[c] = "factor"
         else:
             out[c] = num.to_numpy(dtype=float)
             covariates.append(c)
+            kinds[c] = "binary" if num.dropna().nunique() == 2 else "continuous"
     if cols.centre:
         cen = df[cols.centre]
         if cen.isna().any():
@@ -307,32 +347,45 @@ def from_frame(
             )
         out["centre"] = cen.astype(str).to_numpy()
 
+    summary = _missing_summary(df, cols, kinds, missing)
     n_dropped = 0
     need = list(cols.biomarkers) + covariates
-    if need:
-        miss = out[need].isna().any(axis=1).to_numpy()
-        if miss.any():
-            if missing != "complete_case":
-                first = next(c for c in need if out[c].isna().any())
+    miss = out[need].isna().any(axis=1).to_numpy() if need else np.zeros(len(out), bool)
+    if miss.any() and missing == "error":
+        first = next(c for c in need if out[c].isna().any())
+        raise DataError(
+            f"column '{first}': missing values at {rows_text(out[first].isna())} "
+            f"({int(miss.sum())} rows incomplete in all: {summary.column_text()}); set "
+            "data.missing: complete_case to drop them, or impute to impute them in the model"
+        )
+    if miss.any() and missing == "complete_case":
+        n_dropped = int(miss.sum())
+        out = out.loc[~miss].reset_index(drop=True)
+        if len(out) == 0:
+            raise DataError(
+                f"no complete rows remain after dropping incomplete cases ({summary.column_text()})"
+            )
+        if out["event"].sum() == 0 or out["treat"].nunique() < 2:
+            raise DataError("after dropping incomplete cases, no events or only one arm remain")
+    if miss.any() and missing == "impute":
+        for c in need:
+            if out[c].notna().sum() < 2:
                 raise DataError(
-                    f"column '{first}': missing values at {rows_text(out[first].isna())} "
-                    f"({int(miss.sum())} rows incomplete in all); set data.missing: complete_case to drop them"
+                    f"column '{c}': only {int(out[c].notna().sum())} observed value; "
+                    "data.missing: impute needs at least 2 to model it"
                 )
-            n_dropped = int(miss.sum())
-            out = out.loc[~miss].reset_index(drop=True)
-            if len(out) == 0:
-                raise DataError("no complete rows remain after dropping incomplete cases")
-            if out["event"].sum() == 0 or out["treat"].nunique() < 2:
-                raise DataError("after dropping incomplete cases, no events or only one arm remain")
+    summary = MissingData(
+        summary.policy, summary.n_rows_read, int(miss.sum()), n_dropped, summary.columns
+    )
     for c in covariates + list(cols.biomarkers):
         with np.errstate(over="ignore", invalid="ignore"):
-            sd = float(np.std(out[c].to_numpy()))
+            sd = float(np.nanstd(out[c].to_numpy()))
         if sd == 0 and c in covariates:
             raise DataError(
                 f"column '{c}' (covariate): constant across all patients, its effect cannot be estimated"
             )
         if not np.isfinite(sd):
-            big = np.abs(out[c].to_numpy()) > 1e150
+            big = np.abs(np.nan_to_num(out[c].to_numpy())) > 1e150
             raise DataError(
                 f"column '{c}': values too large to standardise at {rows_text(big)} "
                 f"(largest {np.abs(out[c]).max():g}); check the units"
@@ -350,8 +403,20 @@ def from_frame(
         truth=truth,
         source=source,
         n_dropped=n_dropped,
-        notes=time_notes
-        + ([f"{n_dropped} incomplete rows dropped (complete-case analysis)"] if n_dropped else []),
+        notes=time_notes,  # rows dropped for missing values: TrialData.missing says it once
         arm_column=str(cols.arm),
         source_columns=[str(c) for c in df.columns],
+        factors=factors,
+        missing=summary,
     )
+
+
+def _missing_summary(df: pd.DataFrame, cols: ColumnMap, kinds: dict, policy: str) -> MissingData:
+    """Missing values per declared source column (before any row is dropped)."""
+    n = len(df)
+    per = [
+        ColumnMissing(c, role, kinds[c], int(df[c].isna().sum()), float(df[c].isna().mean()))
+        for c, role in [(b, "biomarker") for b in cols.biomarkers]
+        + [(c, "covariate") for c in cols.covariates]
+    ]
+    return MissingData(policy, n, 0, 0, per)

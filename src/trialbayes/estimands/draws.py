@@ -13,6 +13,7 @@ import pandas as pd
 from ..data.design import BiomarkerBasis, Design
 from ..results.model import SubgroupResult, SurvivalSummary
 from ..results.summaries import HRSummary, Quantity, equal_tailed
+from .imputed import add_covariate_cells, imputed_biomarker
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -88,10 +89,17 @@ def prognostic_eta(draws: dict, design: Design) -> np.ndarray:
     eta = np.zeros((s, design.n))
     if design.cov_names:
         eta += draws["covariate_effects"] @ design.X.T
+        add_covariate_cells(eta, draws, design)  # data.missing: impute (0 in X until then)
     if design.basis is not None:
         eta += draws["biomarker_effect"][:, None] * design.bm_z[None, :]
         if design.bm_pen.shape[1]:
             eta += draws["biomarker_spline"] @ design.bm_pen.T
+        imp = imputed_biomarker(draws, design)
+        if imp is not None:
+            rows, z, pen = imp
+            eta[:, rows] += draws["biomarker_effect"][:, None] * z
+            if pen.shape[2]:
+                eta[:, rows] += np.einsum("smp,sp->sm", pen, draws["biomarker_spline"])
     if design.centre_labels:
         eta += draws["centre_frailty"][:, design.centre_idx]
     return eta
@@ -101,7 +109,18 @@ def patient_log_hr(draws: dict, design: Design) -> np.ndarray:
     """Each patient's conditional treatment log-HR (draws × N)."""
     if design.basis is None:
         return np.repeat(draws["treatment"][:, None], design.n, axis=1)
-    return log_hr_at(draws, design.basis, design.biomarker_values)
+    imp = imputed_biomarker(draws, design)
+    if imp is None:
+        return log_hr_at(draws, design.basis, design.biomarker_values)
+    # the design's z and spline columns (0 where imputed), then each draw's imputed values
+    out = draws["treatment"][:, None] + draws["interaction"][:, None] * design.bm_z[None, :]
+    if design.bm_pen.shape[1]:
+        out = out + draws["interaction_spline"] @ design.bm_pen.T
+    rows, z, pen = imp
+    out[:, rows] = draws["treatment"][:, None] + draws["interaction"][:, None] * z
+    if pen.shape[2]:
+        out[:, rows] += np.einsum("smp,sp->sm", pen, draws["interaction_spline"])
+    return out
 
 
 def standardized_survival(

@@ -3,7 +3,9 @@
 The Cox models use exactly the Bayesian model's covariates, standardisation and biomarker
 coding (z = standardised (log-)biomarker, treatment effect at the biomarker reference), so that
 the coefficients are directly comparable. Centre frailty has no lifelines counterpart; the Cox
-fit of such a model is stratified by centre instead (noted in the output).
+fit of such a model is stratified by centre instead (noted in the output). Under
+``data.missing: impute`` the Cox fit is on the patients with every value of the model observed
+(complete cases; noted in ``method``).
 """
 
 from __future__ import annotations
@@ -102,9 +104,16 @@ def cox_fit(
     design: Design, times: np.ndarray, centre: np.ndarray | None = None, level: float = 0.95
 ) -> CoxFit:
     """Cox fit of a model's terms on the model's own coding (stratified by centre for a model
-    with centre frailty, which has no lifelines counterpart)."""
+    with centre frailty, which has no lifelines counterpart); with values to impute
+    (data.missing: impute) on the complete cases, said in the method."""
     strata = ["centre"] if (design.centre_labels and centre is not None) else None
-    return cox(cox_frame(design, times, centre if strata else None), level, strata)
+    df = cox_frame(design, times, centre if strata else None)
+    method = ""
+    if design.missing is not None:
+        df = df.drop(index=design.missing.rows_imputed())
+        method = "Cox PH (lifelines, Efron ties)" + (", stratified by centre" if strata else "")
+        method += f", complete cases (n = {len(df)})"
+    return cox(df, level, strata, method)
 
 
 def km_curves(

@@ -119,8 +119,23 @@ def _unpack_lines(
     return lines
 
 
+#: CPython builds a call or tuple of more items than this through a list (LIST_TO_TUPLE), which
+#: numba cannot compile; longer argument lists are passed as a sum of shorter tuples
+_MAX_ITEMS = 24
+
+
+def _inner_call(n_args: int) -> tuple[list[str], str]:
+    """(lines before, the call) of ``inner(x, a0, a1, ...)`` for ``n_args`` shared arrays."""
+    names = ["x"] + [f"a{i}" for i in range(n_args)]
+    if len(names) <= _MAX_ITEMS:
+        return [], f"inner({', '.join(names)})"
+    chunks = [names[i : i + _MAX_ITEMS] for i in range(0, len(names), _MAX_ITEMS)]
+    tup = " + ".join("(" + ", ".join(c) + ",)" for c in chunks)
+    return [f"        args = {tup}"], "inner(*args)"
+
+
 def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
-    args = "".join(f", a{i}" for i in range(len(order)))
+    before, call = _inner_call(len(order))
     return "\n".join(
         [
             "def trialbayes_logp(dim, x_, out_, logp_, user_data_):",
@@ -132,7 +147,8 @@ def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
             f"        x = carray(x_, ({n_dim},))",
             f"        out = carray(out_, ({n_dim},))",
             "        logp = carray(logp_, ())",
-            f"        logp_val, grad = inner(x{args})",
+            *before,
+            f"        logp_val, grad = {call}",
             "        logp[()] = logp_val",
             f"        for i in range({n_dim}):  # a loop: out[...] = grad costs ~5 s to compile",
             "            out[i] = grad[i]",
@@ -150,7 +166,7 @@ def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
 
 
 def expand_source(n_dim: int, n_expanded: int, n_words: int, slots, order, dtypes) -> str:
-    args = "".join(f", a{i}" for i in range(len(order)))
+    before, call = _inner_call(len(order))
     return "\n".join(
         [
             "def trialbayes_expand(dim, expanded, x_, out_, user_data_):",
@@ -163,7 +179,8 @@ def expand_source(n_dim: int, n_expanded: int, n_words: int, slots, order, dtype
             *_unpack_lines(slots, order, dtypes),
             f"        x = carray(x_, ({n_dim},))",
             f"        out = carray(out_, ({n_expanded},))",
-            f"        (values,) = inner(x{args})",
+            *before,
+            f"        (values,) = {call}",
             f"        for i in range({n_expanded}):",
             "            out[i] = values[i]",
             "    except Exception:",

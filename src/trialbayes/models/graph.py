@@ -19,6 +19,7 @@ import pytensor.tensor as pt
 from ..config.priors import FLAT_SIGMA, as_mixture_params, require_normal_or_flat
 from ..data.design import Design
 from .fused import fused_loglik_terms
+from .impute import discrete_terms, fill_missing
 
 # ----------------------------------------------------------------------------- likelihood
 
@@ -161,9 +162,12 @@ def build_model(design: Design, priors: dict) -> pm.Model:
 
         beta = location_prior_rv("treatment", priors["treatment"])
         eta = beta * treat
+        # data.missing: impute — the columns with their missing values as parameters (impute.py)
+        filled = fill_missing(design, dd, treat) if design.missing is not None else {}
 
+        gamma = None
         if design.cov_names:
-            X = pm.Data("X", dd["X"])
+            X = filled["X"] if "X" in filled else pm.Data("X", dd["X"])
             if spec.covariate_pooling == "partial":  # exchangeable effects, common estimated scale
                 tau = pm.HalfNormal("covariate_scale", priors["covariate_scale"].sigma)
                 gamma = pm.Normal("covariate_effects", 0.0, tau, dims="covariate")
@@ -172,12 +176,13 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             eta = eta + pt.dot(X, gamma)
 
         if design.basis is not None:
-            z = pm.Data("bm_z", dd["bm_z"])
+            z = filled["bm_z"] if "bm_z" in filled else pm.Data("bm_z", dd["bm_z"])
             main = _normal("biomarker_effect", priors["biomarker"])
             inter = location_prior_rv("interaction", priors["interaction"])
             f_b, g_b = main * z, inter * z
             if n_pen:
-                pen = pm.Data("bm_pen", dd["bm_pen"])
+                pen = filled.get("bm_pen")
+                pen = pm.Data("bm_pen", dd["bm_pen"]) if pen is None else pen
                 s_f = pm.HalfNormal("biomarker_spline_sigma", priors["spline_sigma"].sigma)
                 s_g = pm.HalfNormal("interaction_spline_sigma", priors["spline_sigma"].sigma)
                 u_f = pm.Normal("biomarker_spline_raw", 0.0, 1.0, dims="spline_term")
@@ -194,6 +199,10 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             c_raw = pm.Normal("centre_raw", 0.0, 1.0, dims="centre")
             frailty = pm.Deterministic("centre_frailty", c_sigma * c_raw, dims="centre")
             eta = eta + frailty[cidx]
+
+        if design.missing is not None:  # missing discrete values: marginalised over their levels
+            surv = {"interval": interval, "offset": offset, "event": event, "widths": widths}
+            discrete_terms(design, filled, treat, alpha, eta, gamma, surv)
 
         if design.likelihood != "graph":  # the same terms from one O(N + K) Op (fused.py)
             pm.CustomDist(

@@ -23,6 +23,7 @@ from ..data.table import TrialData, from_frame
 from ..estimands.coefficients import coefficients
 from ..estimands.draws import flatten_draws, hr_curve, hr_summary, pointwise_loglik
 from ..estimands.frequentist import CoxFit
+from ..estimands.imputed import complete_missing
 from ..inference.sampler import SamplerRunner, diagnose, free_var_names
 from ..results.model import Coefficient
 from .graph import build_model, default_target_accept, prior_data
@@ -47,6 +48,8 @@ DRAW_NAMES = [
     "biomarker_spline",
     "interaction_spline",
     "centre_frailty",
+    "imputed_continuous",  # data.missing: impute (estimands.imputed)
+    "imputed_level_logweight",
 ]
 
 
@@ -141,6 +144,11 @@ class PiecewiseExponentialModel:
         self._require_fit("refit")
         data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
+        if self.design.missing is not None or new_design.missing is not None:
+            raise ValueError(
+                "refit cannot swap data with imputed values (the imputation is part of the "
+                "model's structure); use fit(new_data), which builds a new model"
+            )
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError(
                 "refit needs data of the same shape (patients and intervals); build a new model instead"
@@ -164,9 +172,8 @@ class PiecewiseExponentialModel:
         c, d = post.sizes["chain"], post.sizes["draw"]
         if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
             return xr.Dataset()
-        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(
-            c, d, self.design.n
-        )
+        draws = complete_missing(flatten_draws(post, DRAW_NAMES), self.design)
+        ll = pointwise_loglik(draws, self.design).reshape(c, d, self.design.n)
         return xr.Dataset(
             {"survival": (("chain", "draw", "patient"), ll)},
             coords={"chain": post["chain"].values, "draw": post["draw"].values},
@@ -186,7 +193,9 @@ class PiecewiseExponentialModel:
 
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
         self._require_fit("draws")
-        return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
+        return complete_missing(
+            flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws), self.design
+        )
 
     def coefficients(self, level: float = 0.95, cox: CoxFit | None = None) -> list[Coefficient]:
         """Every term's posterior HR (treatment at the biomarker reference, covariates per SD,
@@ -212,7 +221,7 @@ class PiecewiseExponentialModel:
         if self.design.basis is None:
             raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
         if values is None:
-            lo, hi = np.quantile(self.design.biomarker_values, [0.02, 0.98])
+            lo, hi = np.nanquantile(self.design.biomarker_values, [0.02, 0.98])
             values = np.linspace(lo, hi, n)
         return hr_curve(self.draws(), self.design.basis, values, (1.0,), level)
 

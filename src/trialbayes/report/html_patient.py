@@ -16,14 +16,8 @@ from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
 from .markdown import _no_cox, pooling_note, summary_lines
+from .missing import html_blocks as missing_blocks
 from .nextphase import html_blocks
-
-MISSING = {
-    "error": "no missing values allowed (a missing value in a used column stops the run "
-    "before fitting)",
-    "complete_case": "complete-case analysis (rows with a missing value in a used column "
-    "are dropped)",
-}
 
 
 def patient_view(r: Results, root: Path) -> dict:
@@ -35,6 +29,11 @@ def patient_view(r: Results, root: Path) -> dict:
             [bullets(plain(x) for x in summary_lines(r)), p(r.sign_convention + ".")],
         ),
         section("data", "Data", data_blocks(r, fig)),
+        *(
+            [section("missing", "Missing values", missing_blocks(r))]
+            if r.missing_data is not None
+            else []
+        ),
         section("models", "Models and priors", model_blocks(r)),
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),
@@ -82,12 +81,11 @@ def data_blocks(r: Results, fig) -> list:
         ),
         table(["arm", "patients", "events"], rows, "Patients and events by arm"),
     ]
-    policy = MISSING.get(d.missing_policy or "", "the data source has no missing values")
-    dropped = d.n_dropped_incomplete
     out.append(
         p(
-            f"Missing values: {policy}; "
-            + (f"{dropped} rows were dropped." if dropped else "no rows were dropped.")
+            "Missing values: none in the columns used."
+            if r.missing_data is None
+            else "Missing values: see the section Missing values."
         )
     )
     out += [p(f"Note: {n}.") for n in r.data_notes]

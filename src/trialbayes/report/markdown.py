@@ -14,6 +14,7 @@ from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
+from .missing import markdown_lines as missing_markdown
 from .nextphase import report_section
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -124,6 +125,7 @@ def render_patient_report(r: Results) -> str:
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
+    L += missing_markdown(r)
     L += _settings_section(r)
     L += _effect_section(r)
     for name, m in r.models.items():
@@ -154,8 +156,6 @@ def _data_section(r: Results) -> list[str]:
         f"{d.n} patients, {d.events} events; {arms}. {_follow_up(d, tu)}"
         f"Source: {md_text(d.source)}. Data sha256 `{d.sha256[:16]}…`.",
     ]
-    if d.n_dropped_incomplete:
-        L.append(f"Complete-case analysis: {d.n_dropped_incomplete} incomplete rows were dropped.")
     L += [f"Note: {md_text(n)}." for n in r.data_notes]
     if r.reconstruction is not None:
         L += _reconstruction_section(r)

@@ -112,10 +112,11 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
     )
 
     log_x = pem.design.basis.log and not pem.design.basis.offset  # log(x + c): x may be 0
+    seen = pem.design.biomarker_values[~np.isnan(pem.design.biomarker_values)]  # data.missing
 
     def draw():
         return hr_curve_figure(
-            c, b, unit, pem.design.biomarker_values, cuts,
+            c, b, unit, seen, cuts,
             cox=c[["biomarker", "cox_median"]].rename(columns={"cox_median": "median"}),
             log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",

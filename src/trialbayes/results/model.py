@@ -35,6 +35,7 @@ from pydantic import TypeAdapter
 
 from ..core.flags import Flag
 from .calibration import CalibrationSummary
+from .missing import MissingData
 from .next_phase import NextPhaseResults
 from .published import PublishedEstimateResult, PublishedSections
 from .sections import (
@@ -210,6 +211,7 @@ class Results:
     synthetic_truth: SyntheticTruth | None = None
     reconstruction: ReconstructionQuality | None = None
     data_notes: list[str] = field(default_factory=list)
+    missing_data: MissingData | None = None  # data.missing: per column, what was done
     sensitivity: SensitivityResults | None = None
     next_phase: NextPhaseResults | None = None
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)

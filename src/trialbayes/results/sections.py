@@ -37,7 +37,6 @@ class DataSummary:
     #: event or censoring), from which the default landmark is derived
     median_follow_up_reverse_km: float | None = None
     median_observed_time: float | None = None
-    missing_policy: str | None = None
 
 
 @dataclass

@@ -55,6 +55,11 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
+    if getattr(cfg.data, "missing", None) == "impute":
+        raise ConfigError(
+            "calibrate: data.missing: impute is not supported (a calibration replicate "
+            "simulates trials from the observed covariates); use complete_case"
+        )
     checked = preflight(cfg)
     name = f"{cfg.name}_calibration"
     store = None

@@ -37,6 +37,7 @@ from ..results.sections import (
     SamplerProvenance,
 )
 from .analyse import analyse_model, loo_table
+from .missing import compare_with_complete_case, missing_section
 from .resolve import output_settings
 from .sensitivity import run_sensitivity
 from .validate import preflight
@@ -70,6 +71,7 @@ def run_patient_level(
         checked = preflight(cfg, out_root if write else None)
     data, settings = checked.data, checked.settings
     models, analyses, seeds, analyse_s = {}, {}, {}, {}
+    imputations = []  # data.missing: impute — each imputing model beside its complete cases
     for spec in cfg.models:
         seeds[spec.name] = seed = child_seed(cfg.sampler.seed, "fit", spec.name)
         with phase(f"fitting model '{spec.name}'"):
@@ -81,9 +83,14 @@ def run_patient_level(
         with progress.phase(f"analysing model '{spec.name}'"):
             analyses[spec.name] = analyse_model(pem, data, cfg.estimands, settings)
         analyse_s[spec.name] = time.perf_counter() - t0
+        if pem.design.missing is not None:
+            cc_seed = child_seed(cfg.sampler.seed, "complete_case", spec.name)
+            with phase(f"fitting model '{spec.name}' on complete cases"):
+                imputations.append(compare_with_complete_case(pem, data, cfg, cc_seed)[0])
     with progress.phase("PSIS-LOO model comparison"):
         loo_df, loo = loo_table(models)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
+    results.missing_data = missing_section(data, imputations)
     km = _kaplan_meier(results, data, cfg.estimands.level)
     if cfg.sensitivity.enabled:
         with progress.phase("refitting under the prior scenarios"):
@@ -128,7 +135,6 @@ def _results(cfg: Config, data: TrialData, settings, analyses, loo, reconstructi
     summary = data.describe()
     summary.median_follow_up_reverse_km = median_follow_up(f["time"], f["event"])
     summary.median_observed_time = float(f["time"].median())
-    summary.missing_policy = getattr(cfg.data, "missing", None)
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",
         config_name=cfg.name,
