@@ -240,8 +240,8 @@ def test_published_route_honours_sampler_and_diagnostics():
     r = run_published(cfg, write=False).results
     post = r.estimates["o"].scenarios["ht"]
     assert r.kind == "published" and post.method == "NUTS (nutpie)"
-    assert post.hr.n_draws == 600 and post.diagnostics["n_draws"] == 600
-    assert post.diagnostics["thresholds"]["ess_bulk_min"] == 50
+    assert post.hr.n_draws == 600 and post.diagnostics.n_draws == 600
+    assert post.diagnostics.thresholds.ess_bulk_min == 50
 
 
 def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
