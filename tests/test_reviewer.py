@@ -157,3 +157,59 @@ def test_units_may_name_any_column_of_the_file_and_a_typo_names_the_files_column
     assert "data.units: ['prior'] are not columns of rossi.csv (did you mean 'prio'?)" in res.output
     assert "week, arrest, fin, age" in res.output
     assert "treat" not in res.output.replace("treatment", "")
+
+
+# ----------------------------------------------------------------------------- 4. file rows
+def test_errors_name_the_files_rows_and_ids_after_rows_were_dropped(tmp_path):
+    """Rows 1 and 2 miss `age` and are dropped (complete_case); the zeros of prio that a
+    log-scale model refuses are then named by their rows in the file and their ids."""
+    df = rossi()
+    df["id"] = [f"R{i:03d}" for i in range(1, len(df) + 1)]
+    df.loc[[0, 1], "age"] = np.nan
+    data = from_frame(df, ColumnMap(**ROSSI_COLUMNS), missing="complete_case")
+    assert data.n == len(df) - 2
+    spec = ModelSpec(name="lg", interaction="log_linear", biomarker="prio")
+    with pytest.raises(DataError) as err:
+        build_design(data, spec, Baseline(n_intervals=4))
+    zeros = [r for r in np.flatnonzero(df["prio"].to_numpy() == 0) + 1 if r > 2]
+    assert f"rows {zeros[0]}, {zeros[1]}," in str(err.value)
+    assert f"(ids R{zeros[0]:03d}, R{zeros[1]:03d}," in str(err.value)
+    bad = rossi().assign(week=lambda f: f["week"].where(f.index != 99, -1.0))
+    with pytest.raises(DataError, match=r"negative times at row 100 \(id 99\)"):
+        from_frame(bad, ColumnMap(**ROSSI_COLUMNS))
+
+
+# ----------------------------------------------------------------------------- 5. arms
+def _three_arms() -> pd.DataFrame:
+    df = rossi()
+    df.loc[:49, "fin"] = 2  # a third arm in the first 50 rows
+    df.loc[119, "week"] = -1.0  # file row 120, an analysed row after the left-out ones
+    return df
+
+
+def test_two_named_arms_are_kept_from_a_file_with_three():
+    cols = {**ROSSI_COLUMNS, "control_level": 0}
+    with pytest.raises(DataError, match=r"negative times at row 120 \(id 119\)"):
+        from_frame(_three_arms(), ColumnMap(**cols))
+    df = _three_arms()
+    df.loc[119, "week"] = 5.0
+    data = from_frame(df, ColumnMap(**cols))
+    assert data.n == len(df) - 50 and data.arms_left_out == {"2": 50}
+    assert set(data.frame["id"]) == set(df["id"].astype(str)[50:])
+    assert data.describe().arms_left_out == {"2": 50}
+    assert "50 rows of other arms left out ('2' (50 rows))" in data.notes[-1]
+    with pytest.raises(DataError, match=r"need two arms, found 3.*columns.control_level"):
+        from_frame(df, ColumnMap(**ROSSI_COLUMNS))
+
+
+def test_check_says_which_arms_were_left_out(tmp_path):
+    df = _three_arms()
+    df.loc[119, "week"] = 5.0
+    cols = {**ROSSI_COLUMNS, "control_level": 0}
+    cfg = write_case(tmp_path, df, data_name="rossi.csv", config={
+        "data": {"kind": "file", "path": "rossi.csv", "columns": cols},
+        "models": [{"name": "u"}]})  # fmt: skip
+    res = run_cli("check", cfg)
+    assert res.exit_code == 0, res.output
+    assert "note: arm column 'fin': 50 rows of other arms left out" in res.output
+    assert "ok: 382 patients" in res.output

@@ -46,13 +46,14 @@ def test_event_outside_declared_pair(tmp_path):
 
 
 def test_three_arms(tmp_path):
-    _reject(tmp_path, ["'arm'", "exactly two arms", "found 3"], df=_df("arm", 0, "high-dose"))
+    _reject(tmp_path, ["'arm'", "need two arms", "found 3", "columns.control_level"],
+            df=_df("arm", 0, "high-dose"))
 
 
 def test_one_arm(tmp_path):
     df = good_frame()
     df["arm"] = "IL-2LD"
-    _reject(tmp_path, ["'arm'", "exactly two arms", "found 1"], df=df)
+    _reject(tmp_path, ["'arm'", "need two arms", "found 1"], df=df)
 
 
 def test_treatment_level_not_found(tmp_path):

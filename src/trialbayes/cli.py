@@ -144,6 +144,8 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
             )
             for line in describe_settings(settings):
                 typer.echo(f"  {line}")
+            for note in data.notes:  # e.g. the rows of other arms left out
+                typer.echo(f"note: {note}")
             for line in plan_lines(cfg, data):
                 typer.echo(line)
             for f in data_flags(data, checked.reconstruction):  # the run would flag these too

@@ -117,7 +117,7 @@ def check_against_models(
                     f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
                 )
             if m.log_biomarker:
-                check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m)
+                check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m, data.rows_text)
     if estimand_biomarker and estimand_biomarker not in data.biomarkers:
         raise DataError(
             f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"

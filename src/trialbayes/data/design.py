@@ -15,7 +15,8 @@ from scipy.interpolate import BSpline
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
 from .missing import MissingDesign, build_missing
-from .table import TrialData, rows_text
+from .columns import rows_text
+from .table import TrialData
 
 
 def check_cuts(cuts, tmax: float) -> None:
@@ -27,9 +28,10 @@ def check_cuts(cuts, tmax: float) -> None:
         )
 
 
-def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
+def check_log_biomarker(values: np.ndarray, spec: ModelSpec, where=rows_text) -> None:
     """The one check of a biomarker a model log-transforms: every x + biomarker_offset > 0
-    (rows named; missing values, left to data.missing, are not checked)."""
+    (rows named by ``where``, e.g. TrialData.rows_text: the file's rows and ids; missing
+    values, left to data.missing, are not checked)."""
     c = spec.biomarker_offset
     bad = np.asarray(values, float) + c <= 0
     if bad.any():
@@ -37,7 +39,7 @@ def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
         hint = "; a biomarker with zeros: set models[].biomarker_offset (log(x + c))"
         hint = "" if c else hint
         raise DataError(
-            f"column '{spec.biomarker}' (biomarker): values ≤ {0.0 - c:g} at {rows_text(bad)}, but "
+            f"column '{spec.biomarker}' (biomarker): values ≤ {0.0 - c:g} at {where(bad)}, but "
             f"model '{spec.name}' ({spec.interaction}) uses {shown}{hint}"
         )
 
@@ -264,7 +266,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)
         if spec.log_biomarker:
-            check_log_biomarker(x, spec)
+            check_log_biomarker(x, spec, data.rows_text)
         seen = ~np.isnan(x)  # all but the values data.missing: impute leaves missing
         design.basis = BiomarkerBasis.fit(
             x[seen], spec.interaction, spec.spline_basis, spec.biomarker_offset

@@ -31,6 +31,7 @@ class DataSummary:
     by_arm: dict[str, ArmSummary]
     max_follow_up: float
     n_dropped_incomplete: int = 0
+    arms_left_out: dict[str, int] = field(default_factory=dict)  # a file's other arms: rows
     sha256: str = ""
     #: two different quantities, each named: the median follow-up by the reverse Kaplan–Meier
     #: method (censoring as the event; None: not estimable) and the median observed time (to

@@ -17,7 +17,8 @@ import pandas as pd
 
 from ...config.schema import ColumnMap
 from ...core.errors import ReconstructionError
-from ..table import from_frame, read_table, rows_text
+from ..columns import rows_text
+from ..table import from_frame, read_table
 from .checks import check_percent, check_rises
 
 SURVIVAL_TOLERANCE = (
