@@ -217,6 +217,9 @@ def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatc
 
     raw = {"name": "x", "data": {"kind": "file", "path": "d.csv"}, "models": [{"name": "u"}],
            "sampler": {"cache_dir": "rel/cache"}}
+    with pytest.warns(RuntimeWarning, match="relative to the config"):  # not trusted by default
+        assert parse_config(raw, base_dir=tmp_path).sampler.cache_dir is None
+    monkeypatch.setenv("TRIALBAYES_TRUST_CONFIG_CACHE", "1")  # the user's opt-in
     cfg = parse_config(raw, base_dir=tmp_path)
     assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
     seen = []  # what the Sampler hands to compile_model (writing to a given folder: tests above)

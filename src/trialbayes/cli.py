@@ -24,6 +24,41 @@ def _err(msg: str) -> None:
     typer.echo(f"error: {msg}", err=True)
 
 
+def _one_line_warnings() -> None:
+    """trialbayes' own warnings (an unused cache folder, …) as one ``warning:`` line each."""
+    import warnings
+
+    default = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):
+        if category.__module__.startswith("trialbayes"):
+            return f"warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
+
+
+@app.callback()
+def _setup() -> None:
+    """Bayesian reanalysis of time-to-event trials."""
+    _one_line_warnings()
+
+
+TRUST_CACHE_HELP = (
+    "use a sampler.cache_dir written relative to the config (a folder that may have come with "
+    "it; its files are still verified before use)"
+)
+
+
+def _trust_cache(flag: bool) -> None:
+    if flag:
+        import os
+
+        from .cache_trust import TRUST_ENV_VAR
+
+        os.environ[TRUST_ENV_VAR] = "1"  # read by config loading, inherited by worker processes
+
+
 def _quiet_libraries() -> None:
     import logging
     import warnings
@@ -41,12 +76,14 @@ def run(
         None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
+    trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
     from . import progress
     from .config import ConfigError, load_config
     from .data import DataError
 
+    _trust_cache(trust_config_cache)
     progress.configure(enabled=not quiet)
     progress.say(f"trialbayes run {config}")
     _quiet_libraries()
@@ -102,7 +139,10 @@ def _dispatch(cfg, out: Path, config_path: str):
 
 
 @app.command()
-def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
+def check(
+    config: Path = typer.Argument(..., help="analysis config (YAML)"),
+    trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
+):
     """Validate a config and its data without fitting anything."""
     from .config import ConfigError, load_config
     from .caution import data_flags
@@ -111,6 +151,7 @@ def check(config: Path = typer.Argument(..., help="analysis config (YAML)")):
     from .sources import load_data
     from .settings import describe_settings, resolve
 
+    _trust_cache(trust_config_cache)
     try:
         cfg = load_config(config)
         if cfg.data.kind != "published":
@@ -153,9 +194,11 @@ def calibrate(
     workers: int = typer.Option(None, "--workers", min=1, help="(default 2)"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address, or 'local'"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
+    trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
 ):
     """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/.
     Settings: the config's ``calibration:`` section, overridden by the options given here."""
+    _trust_cache(trust_config_cache)
     from . import progress
     from .calibrate_run import run_calibration
     from .calibration_config import with_cli_options

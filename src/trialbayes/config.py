@@ -480,6 +480,38 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, base_dir=path.parent, source=str(path))
 
 
+def _resolve_cache_dir(cfg: Config, base: Path, source: str) -> None:
+    """A relative ``sampler.cache_dir`` names a folder beside the config, which may have come
+    with it: used only when the user opts in (cache_trust.TRUST_ENV_VAR); otherwise the user
+    cache folder is used, with one warning. The cache's own checks apply either way."""
+    import warnings
+
+    from .cache_trust import TRUST_ENV_VAR, trust_config_cache
+
+    cache = cfg.sampler.cache_dir
+    if not cache or cache.strip().lower() in ("", "0", "off", "none", "false"):
+        return
+    path = Path(cache).expanduser()
+    if path.is_absolute():
+        return
+    resolved = (base / path).resolve()
+    if trust_config_cache():
+        cfg.sampler.cache_dir = str(resolved)
+        return
+    cfg.sampler.cache_dir = None
+    warnings.warn(
+        f"{source}: sampler.cache_dir '{cache}' is relative to the config, a folder that may "
+        f"have come with it, so it is not used (the user cache is); to use {resolved}, set "
+        f"{TRUST_ENV_VAR}=1 or pass --trust-config-cache",
+        UntrustedCacheWarning,
+        stacklevel=3,
+    )
+
+
+class UntrustedCacheWarning(RuntimeWarning):
+    """A config's relative ``sampler.cache_dir`` that is not used without the user's opt-in."""
+
+
 def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
     try:
         check_finite(raw)
@@ -490,9 +522,7 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source)) from None
     base = Path(base_dir) if base_dir else Path.cwd()
-    cache = cfg.sampler.cache_dir
-    if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():
-        cfg.sampler.cache_dir = str((base / Path(cache).expanduser()).resolve())
+    _resolve_cache_dir(cfg, base, source)
     for attr in ("path", "curve", "risk", "events"):
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():
