@@ -60,8 +60,8 @@ def _own_and_private(st: os.stat_result, what: str, bits: int) -> str | None:
     if st.st_uid != os.geteuid():
         return f"{what} belongs to another user (uid {st.st_uid})"
     if st.st_mode & bits:
-        how = "writable" if bits == 0o022 else "readable"
-        return f"{what} is {how} by others (mode {stat.S_IMODE(st.st_mode):o})"
+        how, fix = ("writable", "go-w") if bits == 0o022 else ("readable", "go-rwx")
+        return f"{what} is {how} by others (mode {stat.S_IMODE(st.st_mode):o}; chmod {fix})"
     return None
 
 
@@ -87,8 +87,17 @@ def folder_problem(folder: Path, root: Path) -> str | None:
 
 
 def make_private_dir(p: Path) -> None:
-    """Create ``p`` (and missing parents) as folders only this user can write."""
-    p.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create ``p`` and any missing parents as folders only this user can use (0700, whatever
+    the umask); existing folders are left as they are."""
+    missing = []
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for q in reversed(missing):
+        try:
+            q.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
 
 
 def user_key() -> bytes:
