@@ -27,6 +27,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from .outputs import read_nofollow as _read, write_atomic
+
 #: opt-in for a ``sampler.cache_dir`` relative to the config file
 TRUST_ENV_VAR = "TRIALBAYES_TRUST_CONFIG_CACHE"
 KEY_NAME = "cache-hmac.key"
@@ -148,10 +150,10 @@ class Signer:
     def write(self, path: Path, data: bytes) -> None:
         """Write ``data`` to ``path`` and its tag, each by an exclusive temp file and a rename."""
         path = Path(path)
-        write_atomic(path, data)
+        write_atomic(path, data, mode=0o600)
         tag = self._tag_path(path)
         make_private_dir(tag.parent)
-        write_atomic(tag, self._mac(path, data))
+        write_atomic(tag, self._mac(path, data), mode=0o600)
 
     def read(self, path: Path) -> bytes | None:
         """The bytes of ``path`` if its folder is trusted and its tag verifies, else None (absent)
@@ -170,37 +172,8 @@ class Signer:
 
 
 def read_nofollow(path: Path) -> bytes | None:
-    """A regular file's bytes (never through a symbolic link), or None if it does not exist."""
+    """:func:`outputs.read_nofollow`, any refusal as :class:`UntrustedCache`."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
-    except FileNotFoundError:
-        return None
+        return _read(path)
     except OSError as exc:
-        raise UntrustedCache(f"{path.name}: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UntrustedCache(f"{path.name} is not a regular file")
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """``path`` replaced by ``data`` through a temporary file created exclusively (a planted file
-    or link under the temporary name is never followed or reused)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        raise UntrustedCache(f"{Path(path).name}: {exc.strerror or exc}") from None

@@ -235,13 +235,26 @@ def calibrate(
 
 @app.command()
 def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
-    """Re-render report.md and report.html from a run's results.json, without refitting anything."""
-    from .results import load_results
+    """Re-render report.md and report.html from a run's results.json, without refitting anything.
 
+    Reads only results.json and the PNG figures it names inside OUTDIR (checked first: types,
+    ranges, figure paths); writes the two reports atomically (exit 2 if OUTDIR is read-only)."""
+    from .outputs import write_atomic, write_problem
+    from .results import load_results
+    from .results_check import ResultsError
+
+    if not outdir.is_dir():
+        _err(f"{outdir} is not a folder (give a run's output folder, with results.json)")
+        raise typer.Exit(EXIT_INPUT)
     try:
         r = load_results(outdir / "results.json")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _err(f"cannot read {outdir / 'results.json'}: {exc}")
+        why = str(exc) if isinstance(exc, ResultsError) else f"{type(exc).__name__}: {exc}"
+        _err(f"cannot use {outdir / 'results.json'}: {why}")
+        raise typer.Exit(EXIT_INPUT)
+    why = write_problem(outdir)
+    if why:
+        _err(f"{outdir}: the reports cannot be written there ({why})")
         raise typer.Exit(EXIT_INPUT)
     if r.kind == "published":
         from .published_run import render_published_report as render
@@ -249,11 +262,18 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
         from .render import render_patient_report as render
     from .report_views import report_html
 
-    for name, text in (("report.md", render(r)), ("report.html", report_html(r, outdir))):
-        target, tmp = outdir / name, outdir / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
-        typer.echo(f"wrote {target} (schema {r.schema_version}, {r.kind})")
+    try:
+        texts = (("report.md", render(r)), ("report.html", report_html(r, outdir)))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        _err(f"{outdir / 'results.json'} cannot be rendered ({type(exc).__name__}: {exc})")
+        raise typer.Exit(EXIT_INPUT)
+    for name, text in texts:
+        try:
+            write_atomic(outdir / name, text)
+        except OSError as exc:
+            _err(f"cannot write {outdir / name}: {exc.strerror or exc}")
+            raise typer.Exit(EXIT_INPUT)
+        typer.echo(f"wrote {outdir / name} (schema {r.schema_version}, {r.kind})")
 
 
 @app.command()

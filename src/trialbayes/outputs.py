@@ -161,3 +161,52 @@ def write_problem(path: Path) -> str | None:
     except OSError as exc:
         return str(exc.strerror or exc)
     return None
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def read_nofollow(path: Path, limit: int | None = None) -> bytes | None:
+    """A regular file's bytes, never read through a symbolic link; None if it does not exist.
+    OSError for a link, a folder or a file larger than ``limit`` bytes."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(f"{path} is not a regular file")
+        if limit is not None and st.st_size > limit:
+            raise OSError(f"{path} is larger than {limit} bytes")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """``path`` replaced by ``data`` through a temporary file created exclusively (``O_EXCL``,
+    ``O_NOFOLLOW``, a random name: a planted file or link is never followed or reused); the
+    rename replaces a link at ``path`` itself, never the file it points to."""
+    import secrets
+
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

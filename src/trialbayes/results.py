@@ -379,15 +379,30 @@ def from_dict(cls, data):
 
 
 def load_results(path) -> Results:
-    """Read a run's results.json back into :class:`Results` (schema 2.x only)."""
+    """Read a run's results.json back into :class:`Results` (schema 2.x only), checked first
+    (:func:`results_check.check_results`: types and ranges; ``ResultsError`` names the key)."""
     import json
-    from pathlib import Path
 
-    d = json.loads(Path(path).read_text())
-    if not str(d.get("schema_version", "")).startswith("2."):
-        raise ValueError(
-            f"{path}: schema_version {d.get('schema_version')!r}; this trialbayes reads 2.x"
-        )
+    from .outputs import read_nofollow
+    from .results_check import ResultsError, check_results
+
+    raw = read_nofollow(path, limit=512 * 2**20)
+    if raw is None:
+        raise FileNotFoundError(f"{path} not found")
+
+    def no_constant(name):
+        raise ResultsError(f"{name} is not a JSON number")
+
+    try:
+        d = json.loads(raw.decode("utf-8"), parse_constant=no_constant)
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"not JSON ({exc})") from None
+    if not isinstance(d, dict) or not str(d.get("schema_version", "")).startswith("2."):
+        sv = d.get("schema_version") if isinstance(d, dict) else None
+        raise ResultsError(f"schema_version {sv!r}; this trialbayes reads 2.x")
+    check_results(d)
     r = from_dict(Results, d)
     r.sections = _revive_sections(r.sections)
     return r
