@@ -39,11 +39,3 @@ def small_run(tmp_path_factory):
     res = run_cli("run", cfg, "--out", tmp / "out")
     return tmp, cfg, res
 
-
-# The compile cache's per-user key (cache_trust.key_path) lives in the user's state folder: tests
-# (and the processes they start) use a fresh one, never the developer's own.
-if "TRIALBAYES_TEST_STATE" not in os.environ:
-    import tempfile
-
-    os.environ["TRIALBAYES_TEST_STATE"] = os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(
-        prefix="trialbayes-state-")

@@ -236,3 +236,18 @@ def test_shared_environment_cache_with_planted_pickles_and_metadata(tmp_path):
     src, err = _child(cfg, env)
     assert not marker.exists() and src == "compiled"
     assert _child(cfg, env)[0] == "disk"
+
+
+def test_the_key_is_private_and_a_readable_key_is_refused(tmp_path, monkeypatch):
+    from trialbayes.cache_trust import key_path, user_key
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    key = user_key()
+    path = key_path()
+    assert len(key) == 32 and user_key() == key and not path.is_relative_to(tmp_path / "cache")
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    path.chmod(0o644)  # another user could read it, and forge tags
+    _, rec, notes = _compile(tmp_path / "cache")
+    assert rec.source == "compiled" and "readable by others" in " ".join(notes)
+    meta = tmp_path / "cache" / "meta"
+    assert not meta.exists() or not any(meta.iterdir())  # nothing written with that key

@@ -109,6 +109,7 @@ def ecdf_difference(ranks: dict, thin: int, axes=None):
 
 # ----------------------------------------------------------------------------- writing
 def report_md(res: CalibrationResults) -> str:
+    from .escape import md_code
     from .render import md_table
 
     s = res.settings
@@ -117,7 +118,7 @@ def report_md(res: CalibrationResults) -> str:
     n = len(next(iter(res.ranks.values()), []))
     surv = _q(pp["control_survival_at_median_follow_up"])
     L = [
-        f"# Simulation-based calibration: model `{res.model}`",
+        f"# Simulation-based calibration: model {md_code(res.model)}",
         "",
         f"{n} replicates (prior draw → simulated trial of the fitted cohort with censoring → "
         f"refit with {s['chains']} × {s['draws']} draws); ranks among {s['thin']} thinned "

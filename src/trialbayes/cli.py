@@ -66,6 +66,16 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="pymc")
     logging.getLogger("pymc").setLevel(logging.ERROR)
+    _plain_figure_text()
+
+
+def _plain_figure_text() -> None:
+    """Figures written by the CLI draw every text as given: a ``$`` in a column name or unit is
+    not mathtext (which would fail while the figures are written, after all the sampling)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
+    matplotlib.rcParams["text.parse_math"] = False
 
 
 @app.command()
@@ -87,9 +97,6 @@ def run(
     progress.configure(enabled=not quiet)
     progress.say(f"trialbayes run {config}")
     _quiet_libraries()
-    import matplotlib
-
-    matplotlib.use("Agg")  # the CLI writes files; it never needs a window
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -299,6 +306,7 @@ def reconstruct(
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
 
+    _plain_figure_text()
     stem = out.with_suffix("")
     targets = {out: None, Path(f"{stem}.quality.json"): None, Path(f"{stem}.quality.png"): None}
     inputs = [Path(i).resolve() for i in (curve, risk, events) if i]

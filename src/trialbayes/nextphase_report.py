@@ -264,6 +264,8 @@ def report_section(
 ) -> str:
     """Markdown for report.md (from the results or their results.json form): what was simulated,
     the design table, OC, and the next-phase figures among ``figures``."""
+    from .escape import md_code, md_figure, md_text
+
     if isinstance(res, dict):
         res = NextPhaseResults.from_dict(res)
     figures = {
@@ -275,16 +277,16 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         "",
-        f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        "simulated trial.",
+        f"Model {md_code(res.model)}: one state of nature (posterior draw under the design "
+        "prior) per simulated trial.",
         "",
-        *[f"- {x}." for x in setup_items(res, tu)],
+        *[f"- {md_text(x)}." for x in setup_items(res, tu)],
         "",
         "Design priors:",
         "",
-        *[f"- `{k}`: {v}" for k, v in res.design_priors.items()],
+        *[f"- {md_code(k)}: {md_text(v)}" for k, v in res.design_priors.items()],
         "",
-        f"Decision rule: {res.decision_rule}.",
+        f"Decision rule: {md_text(res.decision_rule)}.",
         "",
         design_md(res, tu),
         "",
@@ -295,9 +297,9 @@ def report_section(
         analysis_counts(res),
     ]
     if res.failed_cells:
-        L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
+        L.append(f"\n**Failed cells (not in the tables):** {md_text(', '.join(res.failed_cells))}")
     for name, path in figures.items():
-        L.append(f"\n![{name} ({analysis_short(res)})]({path})")
+        L.append("\n" + md_figure(f"{name} ({analysis_short(res)})", path))
     return "\n".join(L) + "\n"
 
 

@@ -204,7 +204,7 @@ def _unpack_lines(
 
 def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
     """The log-density callback's source; every number in it passes :func:`_n`."""
-    n_dim, n_words = _n(n_dim, 1), _n(n_words, 1)
+    n_dim, n_words = _n(n_dim, 1), _n(n_words)
     args = "".join(f", a{i}" for i in range(len(order)))
     return "\n".join(
         [
@@ -236,7 +236,7 @@ def logp_source(n_dim: int, n_words: int, slots, order, dtypes) -> str:
 
 def expand_source(n_dim: int, n_expanded: int, n_words: int, slots, order, dtypes) -> str:
     """The expand callback's source; every number in it passes :func:`_n`."""
-    n_dim, n_expanded, n_words = _n(n_dim, 1), _n(n_expanded), _n(n_words, 1)
+    n_dim, n_expanded, n_words = _n(n_dim, 1), _n(n_expanded), _n(n_words)
     args = "".join(f", a{i}" for i in range(len(order)))
     return "\n".join(
         [

@@ -262,7 +262,14 @@ def hr_curve_plot(
 
 
 def save(fig, path, dpi=110):
-    fig.savefig(path, dpi=dpi, format="png")
+    """Write a PNG. Every text is drawn as plain text: a ``$`` in a user's column name, unit or
+    label is never parsed as mathtext (which can fail, after all the sampling, or restyle it)."""
+    from matplotlib.text import Text
+
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+    with plt.rc_context({"text.parse_math": False}):  # texts made while drawing (tick labels)
+        fig.savefig(path, dpi=dpi, format="png")
     plt.close(fig)
 
 

@@ -17,7 +17,7 @@ from . import plots, progress
 from .caution import published_flags
 from .checks import check_writable
 from .config import Config
-from .escape import md_text
+from .escape import md_code, md_figure, md_text
 from .inference import stack_versions
 from .outputs import OutputDir
 from .priors import default_scenarios, describe, parse_prior, scenario_prior
@@ -420,23 +420,26 @@ def render_published_report(r: Results) -> str:
     lv = level_text(r.setting("level", 0.95))
     L = [
         f"# {md_text(r.title)}",
-        f"\nSource: {md_text(r.data_label)}. {r.sign_convention}.",
-        f"Evidence model: {r.sections['evidence_model']}.",
+        f"\nSource: {md_text(r.data_label)}. {md_text(r.sign_convention)}.",
+        f"Evidence model: {md_text(r.sections['evidence_model'])}.",
     ]
     for f in r.all_flags:
         where = f", {md_text(f.model)}" if f.model else ""
-        L.append(f"\n> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+        L.append(
+            f"\n> **{md_text(f.severity)}** ({md_text(f.code)}{where}): {md_text(f.message)}."
+        )
     L.append("\n## Summary")
-    L.extend(f"- {line}" for line in published_summary(r))
+    L.extend(f"- {md_text(line)}" for line in published_summary(r))
     L += ["\n## Prior scenarios (log-HR scale)", md_table(pd.DataFrame(r.sections["scenarios"]))]
     if not r.reliable:
         L.append(
-            f"\n> **⚠ UNRELIABLE:** failed the diagnostics gate: {', '.join(r.unreliable_models)}."
+            "\n> **⚠ UNRELIABLE:** failed the diagnostics gate: "
+            f"{md_text(', '.join(r.unreliable_models))}."
         )
     L.append("\n## Posterior by estimate and scenario")
     for name, ev in r.estimates.items():
         L.append(
-            f"\n### {name}"
+            f"\n### {md_text(name)}"
             + (f" — {md_text(ev.subgroup)}" if ev.subgroup else "")
             + f"\nPublished HR {ev.hr:.2f}, log-HR {ev.log_hr:.3f}, SE {ev.se:.3f}.\n"
         )
@@ -455,9 +458,9 @@ def render_published_report(r: Results) -> str:
         L.append(
             "\nTipping point (centred sceptical prior N(0, s²)): "
             + "; ".join(
-                f"P(HR<1) < {t['level']} once s < {t['sd']:.3f}"
+                f"P(HR<1) < {md_text(t['level'])} once s < {t['sd']:.3f}"
                 if t["sd"] is not None
-                else f"below {t['level']} even with a flat prior"
+                else f"below {md_text(t['level'])} even with a flat prior"
                 for t in ev.tipping_points
             )
             + "."
@@ -467,12 +470,13 @@ def render_published_report(r: Results) -> str:
         ("prior_grid", "P(HR < 1) over prior mean × SD"),
     ):
         if key in r.figures:
-            L.append(f"\n![{cap}]({r.figures[key]})")
+            L.append("\n" + md_figure(cap, r.figures[key]))
     L += _shrinkage_md(r, lv) + _assurance_md(r)
     p = r.provenance
     L.append(
-        f"\n## Provenance\nConfig hash `{p['config_hash'][:16]}…`; seed {p['seed']}; "
-        + ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+        f"\n## Provenance\nConfig hash {md_code(str(p['config_hash'])[:16])}…; seed "
+        f"{md_text(p['seed'])}; "
+        + ", ".join(f"{md_text(k)} {md_text(v)}" for k, v in p["versions"].items())
         + "."
     )
     return "\n".join(L) + "\n"
@@ -485,7 +489,8 @@ def _shrinkage_md(r: Results, lv: str) -> list[str]:
     t = sg["tau"]
     L = [
         "\n## Subgroup shrinkage",
-        f"Model: {sg['model']}. Between-subgroup SD τ: median {t['median']:.3f} ({lv} CrI "
+        f"Model: {md_text(sg['model'])}. Between-subgroup SD τ: median {t['median']:.3f} "
+        f"({lv} CrI "
         f"{t['lower']:.3f}–"
         f"{t['upper']:.3f}). Overall μ: HR {sg['overall_mu'].text(3)}.\n",
         md_table(
@@ -505,7 +510,7 @@ def _shrinkage_md(r: Results, lv: str) -> list[str]:
         "\n" + md_table(pd.DataFrame(sg["contrasts"])),
     ]
     if "subgroup_shrinkage" in r.figures:
-        L.append(f"\n![Subgroup shrinkage]({r.figures['subgroup_shrinkage']})")
+        L.append("\n" + md_figure("Subgroup shrinkage", r.figures["subgroup_shrinkage"]))
     return L
 
 
@@ -514,21 +519,22 @@ def _assurance_md(r: Results) -> list[str]:
     if not a:
         return []
     L = [
-        f"\n## Probability of success of a next trial (one-sided α = {a['alpha_one_sided']}, "
-        f"allocation {a['allocation']})"
+        "\n## Probability of success of a next trial (one-sided α = "
+        f"{md_text(a['alpha_one_sided'])}, allocation {md_text(a['allocation'])})"
     ]
     for lab, d in a["designs"].items():
         need = ", ".join(
-            f"{k}: {v:.0f} events"
+            f"{md_text(k)}: {v:.0f} events"
             if v
-            else f"{k}: not reachable (limit {d['assurance_limit']:.3f})"
+            else f"{md_text(k)}: not reachable (limit {d['assurance_limit']:.3f})"
             for k, v in d["events_needed"].items()
         )
         L.append(
-            f"\n**{lab}** — posterior: {d['posterior']} (log-HR {d['log_hr_mean']:.3f} ± "
+            f"\n**{md_text(lab)}** — posterior: {md_text(d['posterior'])} "
+            f"(log-HR {d['log_hr_mean']:.3f} ± "
             f"{d['log_hr_sd']:.3f}). Events needed for assurance {need}.\n"
         )
         L.append(md_table(pd.DataFrame(d["by_events"])))
     if "assurance" in r.figures:
-        L.append(f"\n![Assurance]({r.figures['assurance']})")
+        L.append("\n" + md_figure("Assurance", r.figures["assurance"]))
     return L

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .caution import headline_tag
-from .escape import md_text
+from .escape import md_code, md_figure, md_text
 from .results import HRSummary, ModelResult, Results, level_text
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
@@ -152,13 +152,14 @@ def render_patient_report(r: Results) -> str:
         )
     if not r.reliable:
         L.append(
-            f"\n> **{UNRELIABLE}:** {', '.join(r.unreliable_models)}. Their estimates are shown "
+            f"\n> **{UNRELIABLE}:** {_names(r.unreliable_models)}. Their estimates are shown "
             "but "
             "must not be used.\n"
         )
     for f in r.all_flags:
-        where = f", {f.model}" if f.model else ""
-        L.append(f"> **{f.severity}** ({f.code}{where}): {md_text(f.message)}.")
+        where = f", {md_text(f.model)}" if f.model else ""
+        sev, code = md_text(f.severity), md_text(f.code)
+        L.append(f"> **{sev}** ({code}{where}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
@@ -178,28 +179,30 @@ def render_patient_report(r: Results) -> str:
         L.append(
             f"Generated with log HR(x) = {t['log_hr_intercept']:.3f} + "
             f"{t['log_hr_slope_per_pgml']:g}·x "
-            f"(x = pnfh, {r.unit_of('pnfh')})."
+            f"(x = pnfh, {md_text(r.unit_of('pnfh'))})."
         )
     p = r.provenance
     if p:
         L.append("\n## Provenance")
         L.append(
-            f"Config hash `{p['config_hash'][:16]}…`; seeds {p.get('seeds')}; "
-            + ", ".join(f"{k} {v}" for k, v in p["versions"].items())
+            f"Config hash {md_code(str(p['config_hash'])[:16])}…; seeds "
+            f"{md_text(p.get('seeds'))}; "
+            + ", ".join(f"{md_text(k)} {md_text(v)}" for k, v in p["versions"].items())
             + ". Full details in `provenance.json`."
         )
     return "\n".join(L) + "\n"
 
 
 def _data_section(r: Results) -> list[str]:
-    d, tu = r.data, r.time_unit
+    d, tu = r.data, md_text(r.time_unit)
     arms = "; ".join(
         f"{md_text(a)}: n = {v['n']}, events = {v['events']}" for a, v in d["by_arm"].items()
     )
     L = [
         "\n## Data",
         f"{d['n']} patients, {d['events']} events; {arms}. Longest follow-up "
-        f"{d['max_follow_up']:g} {tu}. Source: {md_text(d['source'])}. Data sha256 `{d['sha256'][:16]}…`.",
+        f"{d['max_follow_up']:g} {tu}. Source: {md_text(d['source'])}. Data sha256 "
+        f"{md_code(d['sha256'][:16])}….",
     ]
     if d["n_dropped_incomplete"]:
         L.append(
@@ -208,7 +211,7 @@ def _data_section(r: Results) -> list[str]:
     L += [f"Note: {md_text(n)}." for n in r.sections.get("data_notes", [])]
     if "reconstruction" in r.sections:
         L += _reconstruction_section(r)
-    L.append(f"\nSign convention: {r.sign_convention}.")
+    L.append(f"\nSign convention: {md_text(r.sign_convention)}.")
     return L
 
 
@@ -248,7 +251,8 @@ def _reconstruction_section(r: Results) -> list[str]:
     if "cox" in q:
         c = q["cox"]
         L.append(
-            f"\nCox HR of the reconstructed data ({c['treatment_arm']} vs the other arm): "
+            f"\nCox HR of the reconstructed data ({md_text(c['treatment_arm'])} vs the other "
+            "arm): "
             f"{c['hr']:.3f} ({level_text(c.get('level', 0.95))} CI "
             f"{c['hr_lower']:.3f}–{c['hr_upper']:.3f})."
         )
@@ -261,7 +265,7 @@ def _reconstruction_section(r: Results) -> list[str]:
         )
     )
     if "reconstruction_quality" in r.figures:
-        L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
+        L.append("\n" + md_figure("Reconstruction quality", r.figures["reconstruction_quality"]))
     return L
 
 
@@ -288,7 +292,7 @@ def _effect_section(r: Results) -> list[str]:
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
     if "forest" in r.figures:
-        L.append(f"\n![Forest plot]({r.figures['forest']})")
+        L.append("\n" + md_figure("Forest plot", r.figures["forest"]))
     return L
 
 
@@ -302,24 +306,27 @@ def _names(v) -> str:
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     lv = level_text(te.level)
-    L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
+    L = [f"\n## Model {md_code(name)}" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
         f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
         f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
-        f"interaction: {s['interaction']}"
+        f"interaction: {md_text(s['interaction'])}"
         + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
-        + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
+        + f". Sampler: {md_text(m.sampler)}; every estimate from the same {te.n_draws} "
+        "posterior draws."
     )
-    L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
+    pri = "; ".join(f"{md_text(k)} ~ {md_text(v)}" for k, v in m.priors.items())
+    L.append(f"Priors: {pri}.")
     L.append(
         f"Diagnostics: max R-hat {dg['rhat_max']:.3f}, min bulk ESS {dg['ess_bulk_min']:.0f}, min "
         "tail ESS "
         f"{dg['ess_tail_min']:.0f}, divergences {dg['divergences']}, min E-BFMI "
         f"{dg['bfmi_min']:.2f}"
-        + (" — **failed: " + "; ".join(dg["failures"]) + "**" if dg["failures"] else " — passed")
+        + (" — **failed: " + md_text("; ".join(dg["failures"])) + "**" if dg["failures"]
+           else " — passed")
         + "."
     )
-    L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
+    L.append(f"\n{md_text(m.estimand)}: **{te.sentence()}**; {p_text(te)}.")
     coef = pd.DataFrame(
         [
             {
@@ -345,7 +352,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
         (f"survival_{name}", "Survival"),
     ):
         if key in r.figures:
-            L.append(f"\n![{cap}]({r.figures[key]})")
+            L.append("\n" + md_figure(cap, r.figures[key]))
     return L
 
 
@@ -355,7 +362,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
     lv = level_text(m.treatment_effect.level)
     L = [
-        f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
+        f"\nHR by {bm} ({md_text(hc.kind)}, {md_text(hc.transform)} scale):",
         md_table(
             pd.DataFrame(
                 [
@@ -372,14 +379,15 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
     )
     if f"hr_curve_{name}" in r.figures:
-        L.append(f"\n![HR by {bm}]({r.figures[f'hr_curve_{name}']})")
+        L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))
     return L
 
 
 def _subgroup_section(m: ModelResult) -> list[str]:
     sg = m.subgroups
     lv = level_text(m.treatment_effect.level)
-    u = f" {sg.unit}" if sg.unit else ""
+    u = f" {sg.unit}" if sg.unit else ""  # table cells: md_table escapes them
+    bm, mu = md_text(sg.biomarker), md_text(u)
     rows = [
         {
             "subgroup": f"{sg.biomarker} {g.label}{u}",
@@ -396,7 +404,7 @@ def _subgroup_section(m: ModelResult) -> list[str]:
     ]
     cut = ", ".join(f"{c:g}" for c in sg.cutoffs)
     return [
-        f"\nSubgroups by {sg.biomarker} (cut-offs {cut}{u}, {sg.cutoffs_source}; conditional: "
+        f"\nSubgroups by {bm} (cut-offs {cut}{mu}, {md_text(sg.cutoffs_source)}; conditional: "
         "mean patient "
         "log-HR; marginal: standardised over the subgroup at the landmark). A P(benefit) resting "
         "on fewer "
@@ -406,11 +414,12 @@ def _subgroup_section(m: ModelResult) -> list[str]:
 
 
 def _survival_lines(r: Results, m: ModelResult) -> list[str]:
-    sv, tu = m.survival, m.survival.time_unit
+    sv, tu = m.survival, md_text(m.survival.time_unit)
     d, rd = sv.survival_difference, sv.rmst_difference
     lv = level_text(d.level)
     return [
-        f"\nStandardised survival at {sv.landmark:g} {tu} ({r.settings['landmark'].text()}): "
+        f"\nStandardised survival at {sv.landmark:g} {tu} "
+        f"({md_text(r.settings['landmark'].text())}): "
         "treatment "
         f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
         f"{d.median:+.3f} ({lv} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
@@ -430,7 +439,7 @@ def _sensitivity_section(r: Results) -> list[str]:
         "coefficient; "
         "compilations per model: "
         + ", ".join(
-            f"{k}: {v['compilations']} ({v['during_scenarios']} during the refits)"
+            f"{md_text(k)}: {v['compilations']} ({v['during_scenarios']} during the refits)"
             for k, v in sv["compile_counts"].items()
         )
         + ".\n",
@@ -441,20 +450,21 @@ def _sensitivity_section(r: Results) -> list[str]:
     keep += [k for k in first if k.startswith("p_hr_")] + ["reliable"]
     L.append("\n" + md_table(pd.DataFrame(sv["table"])[[k for k in keep if k in first]]))
     if sv["unreliable_refits"]:
-        L.append(f"\n⚠ Refits that failed the diagnostics gate: {sv['unreliable_refits']}")
+        bad = md_text(sv["unreliable_refits"])
+        L.append(f"\n⚠ Refits that failed the diagnostics gate: {bad}")
     if sv["psense"]:
         L.append(
             "\nPower-scaling sensitivity (ArviZ psense; a value above 0.05 flags sensitivity):\n"
         )
         L.append(md_table(pd.DataFrame(sv["psense"])))
     if "sensitivity" in r.figures:
-        L.append(f"\n![Prior sensitivity]({r.figures['sensitivity']})")
+        L.append("\n" + md_figure("Prior sensitivity", r.figures["sensitivity"]))
     return L
 
 
 def _loo_section(r: Results) -> list[str]:
     L = []
-    km, tu = r.kaplan_meier, r.time_unit
+    km, tu = r.kaplan_meier, md_text(r.time_unit)
     if km and km.get("survival_control") is not None:
         L.append(
             f"\nKaplan–Meier at {km['landmark']:g} {tu}: control {km['survival_control']:.3f}, "
@@ -464,12 +474,12 @@ def _loo_section(r: Results) -> list[str]:
         L += [
             "\n## Model comparison (PSIS-LOO)",
             md_table(pd.DataFrame(r.loo.table)),
-            "\n" + r.loo.verdict,
+            "\n" + md_text(r.loo.verdict),
         ]
         bad = {n: v for n, v in r.loo.pareto_k.items() if v["n_k_above_0.7"]}
         if bad:
             L.append(
                 "\nPareto k > 0.7 for some patients (LOO less reliable): "
-                + ", ".join(f"{n}: {v['n_k_above_0.7']}" for n, v in bad.items())
+                + ", ".join(f"{md_text(n)}: {v['n_k_above_0.7']}" for n, v in bad.items())
             )
     return L
