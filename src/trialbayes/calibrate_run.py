@@ -43,9 +43,11 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
+    from .checks import check_writable
     from .data import check_against_models
     from .sources import load_data
 
+    check_writable(out_root, f"{cfg.name}_calibration")  # --out a file or read-only: exit 2
     check_against_models(load_data(cfg), cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"

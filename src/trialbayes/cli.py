@@ -246,7 +246,7 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
 
     Reads only results.json and the PNG figures it names inside OUTDIR (checked first: types,
     ranges, figure paths); writes the two reports atomically (exit 2 if OUTDIR is read-only)."""
-    from .outputs import write_atomic, write_problem
+    from .outputs import write_problem, write_together
     from .results import load_results
     from .results_check import ResultsError
 
@@ -274,12 +274,12 @@ def report(outdir: Path = typer.Argument(..., help="a run's output folder (with 
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         _err(f"{outdir / 'results.json'} cannot be rendered ({type(exc).__name__}: {exc})")
         raise typer.Exit(EXIT_INPUT)
-    for name, text in texts:
-        try:
-            write_atomic(outdir / name, text)
-        except OSError as exc:
-            _err(f"cannot write {outdir / name}: {exc.strerror or exc}")
-            raise typer.Exit(EXIT_INPUT)
+    try:  # both or neither; never through a planted file or link
+        write_together({outdir / n: (lambda p, t=t: p.write_text(t, "utf-8")) for n, t in texts})
+    except OSError as exc:
+        _err(f"cannot write the reports into {outdir}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_INPUT)
+    for name, _ in texts:
         typer.echo(f"wrote {outdir / name} (schema {r.schema_version}, {r.kind})")
 
 
@@ -301,7 +301,7 @@ def reconstruct(
     Writes OUT, OUT's stem + '.quality.json' and '.quality.png'; all or nothing."""
     from .data import DataError
     from .escape import csv_frame
-    from .outputs import dumps
+    from .outputs import dumps, write_problem, write_together
     from .plots import ARM_COLOURS, save
     from .reconstruct import quality, quality_plot, read_inputs
     from .reconstruct import reconstruct as rebuild
@@ -314,30 +314,42 @@ def reconstruct(
     if clash:
         _err(f"--out would overwrite an input ({', '.join(clash)}); choose another name")
         raise typer.Exit(EXIT_INPUT)
+    if out.is_dir():
+        _err(f"--out {out} is a folder; give the file name of the patient data CSV")
+        raise typer.Exit(EXIT_INPUT)
     try:
         c, r, e = read_inputs(curve, risk, events)
+        arms = sorted(set(c["arm"].astype(str))) if "arm" in c.columns else []
+        if treatment is not None and arms and treatment not in arms:
+            raise DataError(f"--treatment '{treatment}' is not one of the arms in {curve}: {arms}")
         ipd = rebuild(c, r, e, percent)
         q = quality(ipd, c, r, e, percent, treatment_arm=treatment)
     except DataError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = {t: t.with_name(f".{t.name}.tmp") for t in targets}
+    why = write_problem(out.parent)
+    if why:
+        _err(f"--out {out}: its folder cannot be written ({why})")
+        raise typer.Exit(EXIT_INPUT)
+    labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
+    colours = (
+        None
+        if treatment is None
+        else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
+    )
+    def plot(p):
+        save(quality_plot(ipd, c, percent, colours=colours), p)
+
+    writers = {
+        out: lambda p: labelled.to_csv(p, index=False, float_format="%.6g"),
+        Path(f"{stem}.quality.json"): lambda p: p.write_text(dumps(q) + "\n"),
+        Path(f"{stem}.quality.png"): plot,
+    }
     try:
-        labelled = csv_frame(ipd.assign(data="RECONSTRUCTED")[["data", *ipd.columns]])
-        labelled.to_csv(tmp[out], index=False, float_format="%.6g")
-        tmp[Path(f"{stem}.quality.json")].write_text(dumps(q) + "\n")
-        colours = (
-            None
-            if treatment is None
-            else {a: ARM_COLOURS[int(a == treatment)] for a in ipd["arm"].unique()}
-        )
-        save(quality_plot(ipd, c, percent, colours=colours), tmp[Path(f"{stem}.quality.png")])
-        for t, p in tmp.items():
-            p.replace(t)
-    finally:
-        for p in tmp.values():
-            p.unlink(missing_ok=True)
+        write_together(writers)
+    except OSError as exc:
+        _err(f"cannot write {out}: {exc.strerror or exc}")
+        raise typer.Exit(EXIT_INPUT)
     typer.echo(
         f"wrote {out}: RECONSTRUCTED patient data ({len(ipd)} patients, "
         f"{int(ipd['event'].sum())} events) and its quality report"
@@ -364,11 +376,17 @@ def main() -> None:
         committed,
         failure_phase,
         handle_signals,
+        received,
     )
 
     with handle_signals():
         try:
-            app()
+            try:
+                app()
+            except SystemExit as done:
+                if done.code in (0, None) and received() is not None:
+                    raise Interrupted(received()) from None  # a signal a library swallowed
+                raise
         except SystemExit:
             raise
         except Interrupted as exc:

@@ -25,10 +25,10 @@ from pydantic import (
     model_validator,
 )
 
-from .rawconfig import RawConfigError, check_finite, load_yaml
+from .rawconfig import RawConfigError, check_finite, load_yaml, read_text_file
 from .calibration_config import CalibrationSpec
 from .nextphase_config import NextPhase
-from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
+from .priors import SCENARIOS, FlatPrior, NormalPrior, ScenarioSpec, _Strict, merge_priors
 
 
 class ConfigError(ValueError):
@@ -78,6 +78,11 @@ class EventsPerArm(_Strict):
     control: PositiveInt
 
 
+#: a published log hazard ratio beyond ±20 (HR 2e-9 to 5e8) or an SE above 10 is no estimate;
+#: such values overflowed the posterior summaries (exp) instead of being refused
+MAX_LOG_HR, MAX_SE = 20.0, 10.0
+
+
 class PublishedEstimate(_Strict):
     """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
 
@@ -110,8 +115,9 @@ class PublishedEstimate(_Strict):
             raise ValueError(
                 f"estimate '{n}': give exactly one of ci, se or events for its uncertainty"
             )
-        if self.se is not None and self.se <= 0:
-            raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.se is not None and not 0 < self.se <= MAX_SE:
+            raise ValueError(f"estimate '{n}': SE must lie in (0, {MAX_SE:g}], got {self.se}")
+
         if self.ci is not None:
             lo, hi = self.ci
             if lo <= 0 or hi <= 0:
@@ -124,6 +130,18 @@ class PublishedEstimate(_Strict):
             if not lo <= est <= hi:
                 raise ValueError(
                     f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
+                )
+        logs = {
+            "log_hr": [self.log_hr] if self.log_hr is not None else [],
+            "hr": [math.log(self.hr)] if self.hr is not None else [],
+            "ci": [math.log(x) for x in self.ci] if self.ci is not None else [],
+        }
+        for what, xs in logs.items():
+            if any(abs(x) > MAX_LOG_HR for x in xs):
+                raise ValueError(
+                    f"estimate '{n}': {what} {getattr(self, what)} lies beyond HR "
+                    f"e^±{MAX_LOG_HR:g} ({math.exp(-MAX_LOG_HR):.1e} to "
+                    f"{math.exp(MAX_LOG_HR):.1e}): a typo?"
                 )
         return self
 
@@ -303,8 +321,9 @@ class GridSpec(_Strict):
 
 class SubgroupShrinkage(_Strict):
     estimates: list[str] | None = None  # default: every estimate with a subgroup label
-    tau_sigma: PositiveFloat = 0.5
-    mu_prior: dict[str, Any] | None = None
+    tau_sigma: float = Field(0.5, ge=1e-3, le=100.0)
+    #: prior of the overall mean log-HR: normal (sigma in [0.001, 100]) or flat
+    mu_prior: Annotated[Union[NormalPrior, FlatPrior], Field(discriminator="family")] | None = None
 
 
 class AssuranceSpec(_Strict):
@@ -466,10 +485,12 @@ def _format_errors(err: ValidationError, source: str) -> str:
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     try:
-        raw = load_yaml(path.read_text())
+        text = read_text_file(path, "config", limit=16 * 2**20)
+    except (RawConfigError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
     except RawConfigError as exc:

@@ -97,13 +97,24 @@ def _rows(mask) -> str:
 
 
 def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
+    import io
+
+    from .rawconfig import RawConfigError, read_text_file
+
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"data file {path} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    if fmt == "csv":
+        try:
+            text = read_text_file(path, "data file")
+        except RawConfigError as exc:
+            raise DataError(str(exc)) from None
     try:
-        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(io.StringIO(text))
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data error
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{path}: the table is empty") from None
@@ -151,6 +162,20 @@ def _numeric(col: pd.Series, name: str, what: str) -> np.ndarray:
 
 
 DAYS_PER = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+#: a follow-up time beyond this many times the median (or beyond MAX_TIME in any unit) is a typo
+#: or a unit mix-up; it would reach the sampler as an exposure the likelihood cannot hold
+TIME_SPREAD, MAX_TIME = 1e6, 1e12
+
+
+def _time_scale(time: np.ndarray, name: str) -> None:
+    med = float(np.median(time))
+    big = (time > TIME_SPREAD * med) | (time > MAX_TIME)
+    if big.any():
+        raise DataError(
+            f"column '{name}' (time): times out of scale at {_rows(big)} (largest "
+            f"{time[big].max():.3g}; median {med:.3g}): more than {TIME_SPREAD:.0e} × the median "
+            f"or above {MAX_TIME:.0e}; a typo, or times in another unit?"
+        )
 MAX_LEVELS = 20  # a covariate with more text levels than this is a data error, not a factor
 
 
@@ -248,6 +273,7 @@ def from_frame(
         raise DataError(
             f"column '{cols.time}' (time): zero times at {_rows(time == 0)}; follow-up must be > 0"
         )
+    _time_scale(time, cols.time)
 
     ev_raw = df[cols.event]
     is_ev = np.array([_same(v, cols.event_value) for v in ev_raw])

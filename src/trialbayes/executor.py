@@ -153,12 +153,7 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        self._close_dask()
 
     def map(
         self,
@@ -251,30 +246,75 @@ class Executor:
                     self._finish(report, res)
                     break
 
-    def _drive(self, submit, cells, report):
-        """Common loop for pool-like backends: ``submit(cell) -> future`` with .result()."""
-        pending = {submit(c): (c, 1) for c in cells}
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                c, attempt = pending.pop(fut)
-                try:
-                    value, sec = fut.result()
-                    res = self._outcome(c, attempt, value, sec)
-                except Exception as exc:  # noqa: BLE001
-                    res = self._outcome(c, attempt, exc=exc)
-                if res is None:
-                    pending[submit(c)] = (c, attempt + 1)
-                else:
-                    self._finish(report, res)
+    def _drive(self, submit, cells, report, wait_any=None, on_stop=None):
+        """Common loop for pool-like backends: ``submit(cell) -> future`` with .result().
+
+        Stopped (Ctrl-C, SIGTERM: any ``BaseException`` that is not an ``Exception``), it keeps
+        every cell already finished (stored at once, so a rerun resumes from them), then
+        ``on_stop(pending futures)`` cancels the rest and stops the workers, and re-raises."""
+        wait_any = wait_any or (lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0])
+        pending: dict = {}
+        try:
+            for c in cells:
+                pending[submit(c)] = (c, 1)
+            while pending:
+                for fut in wait_any(list(pending)):
+                    c, attempt = pending.pop(fut)
+                    res = self._collect(fut, c, attempt)
+                    if res is None:
+                        pending[submit(c)] = (c, attempt + 1)
+                    else:
+                        self._finish(report, res)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                raise
+            for fut, (c, attempt) in list(pending.items()):
+                if fut.done() and not fut.cancelled():
+                    del pending[fut]
+                    res = self._collect(fut, c, attempt)
+                    if res is not None and res.status == "ok":
+                        self._finish(report, res)
+            if on_stop is not None:
+                on_stop(list(pending))
+            raise
+
+    def _collect(self, fut, c: Cell, attempt: int) -> CellResult | None:
+        try:
+            value, sec = fut.result()
+            return self._outcome(c, attempt, value, sec)
+        except Exception as exc:  # noqa: BLE001 - recorded, never dropped
+            return self._outcome(c, attempt, exc=exc)
 
     def _processes(self, fn, cells, root_seed, report):
         import multiprocessing as mp
 
         if self._pool is None:  # spawn: no forked copies of threaded runtimes (BLAS, nutpie)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+            )
         pool = self._pool
-        self._drive(lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed), cells, report)
+        self._drive(
+            lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed),
+            cells,
+            report,
+            on_stop=lambda _: self._stop_pool(),
+        )
+
+    def _stop_pool(self) -> None:
+        """Now, not after the running cells: pending cells cancelled, workers terminated."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + 1.0
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
 
     def _dask_client(self):
         from distributed import Client, LocalCluster
@@ -297,25 +337,35 @@ class Executor:
 
         client = self._dask_client()
         report.workers = len(client.scheduler_info()["workers"])
-        pending = {
-            client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False): (c, 1) for c in cells
-        }
-        while pending:
-            done = dwait(list(pending), return_when="FIRST_COMPLETED").done
-            for fut in done:
-                c, attempt = pending.pop(fut)
-                try:
-                    value, sec = fut.result()
-                    res = self._outcome(c, attempt, value, sec)
-                except Exception as exc:  # noqa: BLE001 - recorded, never dropped
-                    res = self._outcome(c, attempt, exc=exc)
-                if res is None:
-                    pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (
-                        c,
-                        attempt + 1,
-                    )
-                else:
-                    self._finish(report, res)
+
+        def stop(pending):
+            try:
+                client.cancel(pending)
+            finally:
+                self._close_dask(timeout=2)
+
+        self._drive(
+            lambda c: client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False),
+            cells,
+            report,
+            wait_any=lambda fs: dwait(fs, return_when="FIRST_COMPLETED").done,
+            on_stop=stop,
+        )
+
+    def _close_dask(self, timeout: float | None = None) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        if client is not None:
+            client.close(**({} if timeout is None else {"timeout": timeout}))
+        if cluster is not None:
+            cluster.close(**({} if timeout is None else {"timeout": timeout}))
+
+
+def _worker_init() -> None:
+    """A pool worker leaves Ctrl-C to the main process (which stops the pool itself): a terminal's
+    SIGINT reaches the whole process group, and workers must not die mid-cell with tracebacks."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def probe_cell(args: dict, seed: np.random.SeedSequence) -> dict:

@@ -89,9 +89,14 @@ class OutputDir:
         """Swap the staging folder into place (two renames on the same filesystem)."""
         from .interrupts import deferred, note_committed
 
+        from .interrupts import raise_if_interrupted
+
         backup = self.root / f".{self.final.name}.old-{os.getpid()}"
         try:
             with deferred():  # a signal waits until both renames are done
+                # a signal received while the outputs were written (even one a library caught
+                # and swallowed) stops the run here: the previous results stay
+                raise_if_interrupted()
                 self._swap(backup)
                 note_committed(self.final)  # a signal raised after this finds the outputs done
         finally:
@@ -210,3 +215,36 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
         except OSError:
             pass
         raise
+
+
+def write_together(writers: dict) -> None:
+    """Write several files as one: ``writers`` maps each target path to ``write(tmp_path)``, which
+    fills a temporary file created exclusively beside the target (random name, ``O_EXCL``: a
+    planted file or link is never used); then all are renamed into place in one block that a
+    signal cannot split, after checking that none arrived meanwhile (interrupts). On any failure
+    the targets are untouched and the temporary files removed."""
+    import tempfile
+
+    from .interrupts import deferred, raise_if_interrupted
+
+    mask = os.umask(0)
+    os.umask(mask)
+    tmps: dict[Path, Path] = {}
+    try:
+        for target, write in writers.items():
+            target = Path(target)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.fchmod(fd, 0o666 & ~mask)
+            os.close(fd)
+            tmps[target] = Path(name)
+            write(tmps[target])
+        with deferred():
+            raise_if_interrupted()
+            for target, tmp in tmps.items():
+                os.replace(tmp, target)
+    finally:
+        for tmp in tmps.values():
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
