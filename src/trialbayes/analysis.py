@@ -382,7 +382,7 @@ def run_patient_level(
         }
     nxt = None
     if cfg.next_phase is not None:
-        from .nextphase import run_for_models
+        from .nextphase import failed_cells_flags, run_for_models
 
         with phase("simulating next trials"):
             nxt = run_for_models(
@@ -390,6 +390,7 @@ def run_patient_level(
                 time_unit=results.time_unit, units=results.setting("units") or {},
             )  # fmt: skip
         results.sections["next_phase"] = nxt.to_dict()
+        results.flags += failed_cells_flags(nxt)
     provenance = _provenance(cfg, data, models, seeds, config_path)
     run = RunResult(
         results=results,

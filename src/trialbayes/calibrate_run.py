@@ -48,6 +48,13 @@ def run_calibration(
     from .sources import load_data
 
     check_writable(out_root, f"{cfg.name}_calibration")  # --out a file or read-only: exit 2
+    if backend in ("auto", "dask"):
+        from .config import ConfigError
+        from .executor import scheduler_problem
+
+        why = scheduler_problem(scheduler)
+        if why:
+            raise ConfigError(f"scheduler: the Dask scheduler {scheduler} cannot be used ({why})")
     check_against_models(load_data(cfg), cfg.models, cfg.baseline.cuts, cfg.estimands.biomarker)
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"

@@ -102,7 +102,10 @@ def run(
     except ConfigError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_INPUT)
-    if scheduler and cfg.next_phase is not None:
+    if scheduler and cfg.next_phase is None:
+        _err(f"--scheduler: {config} has no next_phase section, so nothing would use it")
+        raise typer.Exit(EXIT_INPUT)
+    if scheduler:
         cfg.next_phase.executor, cfg.next_phase.scheduler = "dask", scheduler
     try:
         result = _dispatch(cfg, out, str(config))

@@ -90,31 +90,69 @@ def run_cell(fn: Callable, args: dict, key: str, root_seed: int) -> tuple[dict, 
     return value, time.perf_counter() - t0
 
 
+class StoreWarning(RuntimeWarning):
+    """A stored cell that is damaged or was edited: it is computed again."""
+
+
 class CellStore:
-    """Finished cells as JSON files, one per cell, written atomically."""
+    """Finished cells as JSON files, one per cell, written atomically, each with an HMAC-SHA256
+    of its content (this user's key, :mod:`cache_trust`; SHA-256 if the key is unusable). A file
+    that is truncated, edited or not a cell is computed again, with one warning."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            from .cache_trust import user_key
+
+            self._key = user_key()
+        except OSError:
+            self._key = None
 
     def _path(self, key: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", key)
         return self.root / f"{safe}-{zlib.crc32(key.encode()):08x}.json"
 
+    def _tag(self, payload: dict) -> str:
+        import hashlib
+        import hmac
+
+        from .outputs import jsonable
+
+        blob = json.dumps(jsonable(payload), sort_keys=True, separators=(",", ":"))
+        blob = b"trialbayes-cell-v1\0" + blob.encode()
+        if self._key is None:
+            return "sha256:" + hashlib.sha256(blob).hexdigest()
+        return "hmac:" + hmac.new(self._key, blob, hashlib.sha256).hexdigest()
+
     def load(self, key: str) -> CellResult | None:
+        import hmac
+        import warnings
+
         p = self._path(key)
         if not p.is_file():
             return None
-        res = CellResult(**json.loads(p.read_text()))
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+            tag = d.pop("checksum")
+            if not hmac.compare_digest(str(tag), self._tag(d)) or d.get("key") != key:
+                raise ValueError("its checksum does not match its content")
+            res = CellResult(**d)
+        except Exception as exc:  # noqa: BLE001 - anything unreadable is recomputed
+            why = f"{type(exc).__name__}: {exc}"[:160]
+            warnings.warn(
+                f"resume store: cell '{key}' ({p.name}) not used ({why}); computing it again",
+                StoreWarning,
+                stacklevel=2,
+            )
+            return None
         return res if res.status == "ok" else None  # failed cells are run again
 
     def save(self, res: CellResult) -> None:
-        from .outputs import dumps
+        from .outputs import dumps, jsonable, write_atomic
 
-        p = self._path(res.key)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.write_text(dumps(asdict(res)))
-        tmp.replace(p)
+        d = jsonable(asdict(res))
+        write_atomic(self._path(res.key), dumps({**d, "checksum": self._tag(d)}))
 
 
 class Executor:
@@ -358,6 +396,40 @@ class Executor:
             client.close(**({} if timeout is None else {"timeout": timeout}))
         if cluster is not None:
             cluster.close(**({} if timeout is None else {"timeout": timeout}))
+
+
+#: seconds a Dask scheduler has to answer before any fitting starts
+SCHEDULER_TIMEOUT = 5.0
+
+
+def scheduler_problem(address: str | None, timeout: float = SCHEDULER_TIMEOUT) -> str | None:
+    """Why the Dask scheduler at ``address`` cannot be used, or None (``local`` / none: a
+    LocalCluster, nothing to contact). Asks it who it is, and gives up after ``timeout``
+    seconds, also when something listens but never answers."""
+    import asyncio
+
+    if address in (None, "local"):
+        return None
+
+    async def ask():
+        from distributed.comm import connect
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(ask(), timeout + 1))
+    except (TimeoutError, asyncio.TimeoutError):
+        return f"no answer within {timeout + 1:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure to talk to it
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        return f"it answered, but not as a Dask scheduler ({str(answer)[:80]})"
+    return None
 
 
 def _worker_init() -> None:

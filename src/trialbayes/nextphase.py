@@ -180,6 +180,7 @@ class NextPhaseResults:
     designs: list[DesignResult] = field(default_factory=list)
     oc: list[OCPoint] = field(default_factory=list)
     failed_cells: list[str] = field(default_factory=list)
+    failed_errors: dict[str, str] = field(default_factory=dict)  # cell -> its error (one line)
     executor: dict = field(default_factory=dict)
     time_unit: str = "time units"  # the data's (data.time_unit): calendar cut, accrual, durations
     biomarker: str | None = None  # the model's biomarker (enriched populations' labels)
@@ -319,6 +320,12 @@ def run_next_phase(
         ),
         settings=cfg.model_dump(mode="json", exclude={"executor", "scheduler", "workers"}),
         failed_cells=rep_main.failed + rep_oc.failed,
+        failed_errors={
+            k: (r.error or "").splitlines()[-1][:300]
+            for rep in (rep_main, rep_oc)
+            for k, r in rep.results.items()
+            if r.status != "ok"
+        },
         executor={"assurance": rep_main.summary(), "oc": rep_oc.summary()},
         time_unit=time_unit,
         biomarker=pop.biomarker_name,
@@ -384,8 +391,12 @@ def _oc_values(v: dict) -> dict:
 
 # ----------------------------------------------------------------------------- pipeline wiring
 def check_data(cfg: NextPhase, data, models) -> None:
-    """Before any fit: every enriched population has patients in the data (DataError otherwise)."""
+    """Before any fit: every enriched population has patients in the data (DataError otherwise),
+    the grid fits in memory and its Dask scheduler answers (ConfigError otherwise)."""
     from .data import DataError
+    from .nextphase_checks import check_grid
+
+    check_grid(cfg)
 
     spec = {m.name: m for m in models}[cfg.model]
     for ps in cfg.populations:
@@ -439,6 +450,27 @@ def prune_stale(store) -> list:
     for p in stale:
         shutil.rmtree(p, ignore_errors=True)
     return stale
+
+
+def failed_cells_flags(res: NextPhaseResults) -> list:
+    """A warning when cells of the grid failed (listed in the next-phase section)."""
+    from .flags import Flag
+
+    if not res.failed_cells:
+        return []
+    n, total = len(res.failed_cells), len(res.designs) + len(res.oc) + len(res.failed_cells)
+    first = next(iter(res.failed_errors.values()), "")
+    return [
+        Flag(
+            "next_phase_failed_cells",
+            f"next phase: {n} of {total} simulation cells failed"
+            + (" (every cell)" if n == total else "")
+            + (f", e.g. {first}" if first else "")
+            + "; they are listed in the next-phase section and missing from its tables",
+            "warning",
+            detail={"failed": n, "cells": total},
+        )
+    ]
 
 
 def headline(d: dict) -> list[str]:

@@ -207,6 +207,8 @@ def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
 def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.DataFrame:
     """The design table as shown (md and HTML): counts and durations rounded to integers."""
     df = res.designs_table()
+    if df.empty:  # every assurance cell failed: the columns, no rows
+        df = pd.DataFrame({c: pd.Series(dtype=float) for c in DESIGN_COLUMNS})
     t = df[list(DESIGN_COLUMNS)].copy()
     for c in COUNTS:
         t[c] = t[c].round().astype(int)
@@ -217,7 +219,13 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
     from .render import md_table
 
-    return md_table(design_table(res, time_unit))
+    return md_table(design_table(res, time_unit)) if res.designs else "(no design finished)"
+
+
+def failed_text(res: NextPhaseResults) -> str:
+    """The failed cells with their errors (a cell is retried once before it counts as failed)."""
+    errs = res.failed_errors
+    return "; ".join(f"{k} ({errs[k]})" if errs.get(k) else k for k in res.failed_cells)
 
 
 def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
@@ -297,7 +305,7 @@ def report_section(
         analysis_counts(res),
     ]
     if res.failed_cells:
-        L.append(f"\n**Failed cells (not in the tables):** {md_text(', '.join(res.failed_cells))}")
+        L.append(f"\n**Failed cells (not in the tables):** {md_text(failed_text(res))}")
     for name, path in figures.items():
         L.append("\n" + md_figure(f"{name} ({analysis_short(res)})", path))
     return "\n".join(L) + "\n"
@@ -413,7 +421,9 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
             list(t.columns),
             _html_rows(t, {"events (mean)": 1}),
             "Assurance and expected size of each design",
-        ),
+        )
+        if res.designs
+        else p("(no design finished)"),
         p(OC_TEXT),
     ]
     if res.oc:
@@ -423,5 +433,5 @@ def html_blocks(d: dict, fig, time_unit: str = "time units") -> list:
         out += fig(f"next_phase: {key}", f"Next phase: {key} ({analysis_short(res)})")
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
     if res.failed_cells:
-        out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
+        out.append(p(f"Failed cells (not in the tables): {failed_text(res)}"))
     return out

@@ -14,6 +14,7 @@ deeper than :data:`MAX_DEPTH` is refused too.
 from __future__ import annotations
 
 import math
+import re
 
 import yaml
 
@@ -82,6 +83,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 reads ``1e7`` (no dot, no exponent sign) as text; a config means the number
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def expanded_size(root, limit: int) -> int:
