@@ -44,6 +44,17 @@ def _setup() -> None:
     _one_line_warnings()
 
 
+def _precheck(config: Path) -> None:
+    """A config that is not even bounded YAML is refused before the analysis stack is imported
+    (a YAML alias bomb is answered in well under a second)."""
+    from .rawconfig import precheck
+
+    why = precheck(config)
+    if why:
+        _err(why)
+        raise typer.Exit(EXIT_INPUT)
+
+
 TRUST_CACHE_HELP = (
     "use a sampler.cache_dir written relative to the config (a folder that may have come with "
     "it; its files are still verified before use)"
@@ -90,12 +101,13 @@ def run(
 ):
     """Run an analysis config end to end and write outputs/<name>/."""
     from . import progress
-    from .config import ConfigError, load_config
-    from .data import DataError
-
     _trust_cache(trust_config_cache)
     progress.configure(enabled=not quiet)
     progress.say(f"trialbayes run {config}")
+    _precheck(config)
+    from .config import ConfigError, load_config
+    from .data import DataError
+
     _quiet_libraries()
     try:
         cfg = load_config(config)
@@ -154,6 +166,7 @@ def check(
     trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
 ):
     """Validate a config and its data without fitting anything."""
+    _precheck(config)
     from .config import ConfigError, load_config
     from .caution import data_flags
     from .checks import preflight
@@ -209,6 +222,7 @@ def calibrate(
     """Simulation-based calibration of a patient-level model: writes outputs/<name>_calibration/.
     Settings: the config's ``calibration:`` section, overridden by the options given here."""
     _trust_cache(trust_config_cache)
+    _precheck(config)
     from . import progress
     from .calibrate_run import run_calibration
     from .calibration_config import with_cli_options

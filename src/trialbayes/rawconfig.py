@@ -172,3 +172,16 @@ def check_finite(raw: dict) -> None:
     bad = non_finite(raw)
     if bad:
         raise RawConfigError("non-finite numbers are not allowed in a config: " + "; ".join(bad))
+
+
+def precheck(path) -> str | None:
+    """Why a config file cannot even be read as bounded YAML (a folder, not UTF-8, an alias bomb,
+    duplicate keys, not a mapping), or None; needs nothing but PyYAML, so the CLI answers a bad
+    file before importing the analysis stack."""
+    try:
+        raw = load_yaml(read_text_file(path, "config", limit=16 * 2**20))
+    except RawConfigError as exc:
+        return str(exc) if str(exc).startswith("config") else f"config {path}: {exc}"
+    except (yaml.YAMLError, OSError) as exc:
+        return f"config {path} is not valid YAML: {exc}"
+    return None if isinstance(raw, dict) else f"config {path} must be a mapping at the top level"
