@@ -130,6 +130,10 @@ def test_cli_run_with_a_swallowed_sigint_while_writing_exits_130(tmp_path, monke
             _deliver(signal.SIGINT, swallow=True)
         return real(self, rel, text)
 
+    def hard_exit(code):  # cli._hard_exit ends the process with os._exit; here it must unwind
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", hard_exit)
     monkeypatch.setattr(OutputDir, "write_text", write_text)
     monkeypatch.setattr(sys, "argv", ["trialbayes", "run", str(cfg), "--out",
                                       str(tmp_path / "out"), "--quiet"])
@@ -214,3 +218,87 @@ def test_process_pool_stops_within_2_s_and_keeps_finished_cells(tmp_path, sig):
     kept = sorted(json.loads(f.read_text())["key"] for f in store.glob("*.json"))
     assert kept == [f"quick-{i}" for i in range(4)]
     print(f"stopped {signal.Signals(sig).name} in {elapsed:.2f} s")
+
+
+def _rossi_config(tmp_path: Path, **extra) -> Path:
+    import yaml
+    from lifelines.datasets import load_rossi
+
+    r = load_rossi()
+    r["id"] = range(len(r))
+    r.to_csv(tmp_path / "rossi.csv", index=False)
+    cfg = {"name": "rossi", "data": {"kind": "file", "path": "rossi.csv", "columns": {
+        "time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
+        "covariates": ["age"]}},
+        "models": [{"name": "u"}], "baseline": {"n_intervals": 3},
+        "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1},
+        "diagnostics": {"allow_unreliable": True}, "report": {"figures": False}, **extra}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "c.yaml"
+
+
+def _stop_cli_grid(tmp_path, args, store_glob, sig, name, n_stored=2):
+    """Start ``trialbayes ARGS`` over previous outputs ``name``, wait until ``n_stored`` cells are
+    in its resume store, send ``sig``: (exit status, seconds to exit, stored cells before,
+    stored cells after, stderr); the previous outputs must be untouched."""
+    out = tmp_path / "out"
+    prev = _previous(out, name)
+    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", *map(str, args), "--out",
+                          str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC}, start_new_session=True)
+    try:
+        t_end = time.time() + 600
+        while time.time() < t_end and p.poll() is None:
+            if len(list(out.glob(store_glob))) >= n_stored:
+                break
+            time.sleep(0.1)
+        assert p.poll() is None, p.communicate()
+        before = {f.name for f in out.glob(store_glob)}
+        t0 = time.perf_counter()
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        elapsed = time.perf_counter() - t0
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    after = {f.name for f in out.glob(store_glob)}
+    assert (prev / "results.json").read_text() == "previous"
+    assert sorted(p.name for p in out.iterdir()) == [".cache", name]  # no staging left
+    return p.returncode, elapsed, before, after, err
+
+
+@pytest.mark.slow  # fits a model, then a process-pool grid
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_next_phase_grid_stops_within_2_s_and_keeps_its_cells(tmp_path, sig):
+    from trialbayes.executor import CellStore
+
+    np_cfg = {"model": "u", "accrual": {"time": 52}, "events": [100, 150, 200, 250],
+              "trials": 6000, "oc_trials": 3000, "executor": "processes", "workers": 2}
+    cfg = _rossi_config(tmp_path, next_phase=np_cfg)
+    code, elapsed, before, after, err = _stop_cli_grid(
+        tmp_path, ["run", cfg], ".cache/rossi/next_phase-*/*.json", sig, "rossi")
+    assert code == 128 + sig, err
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+    assert "while simulating next trials" in err and "previous outputs untouched" in err
+    assert before <= after
+    store = CellStore(next((tmp_path / "out" / ".cache" / "rossi").iterdir()))
+    for name in after:  # every stored cell is whole and verifies
+        d = json.loads((store.root / name).read_text())
+        assert store.load(d["key"]) is not None
+    print(f"next phase: {signal.Signals(sig).name} -> exit {code} in {elapsed:.2f} s, "
+          f"{len(after)} cells kept")
+
+
+@pytest.mark.slow  # compiles a model in each worker
+def test_cli_calibrate_stops_within_2_s_and_resumes(tmp_path):
+    cal = {"replicates": 40, "draws": 100, "tune": 100, "executor": "processes", "workers": 2}
+    cfg = _rossi_config(tmp_path, calibration=cal)
+    code, elapsed, before, after, err = _stop_cli_grid(
+        tmp_path, ["calibrate", cfg], ".cache/rossi_calibration/sbc-*/*.json", signal.SIGINT,
+        "rossi_calibration")
+    assert code == 130 and elapsed < 2.0, (code, elapsed, err)
+    assert "while refitting the calibration replicates" in err and before <= after
+    assert "leaked semaphore" not in err
+    print(f"calibrate: SIGINT -> exit {code} in {elapsed:.2f} s, {len(after)} replicates kept")

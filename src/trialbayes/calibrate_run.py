@@ -59,8 +59,11 @@ def run_calibration(
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]
     store = Path(out_root) / ".cache" / f"{cfg.name}_calibration" / f"sbc-{fp}"
     cells = [Cell(f"sbc-{i:04d}", {"config": cfg, "settings": s}) for i in range(s.fits)]
-    with Executor(backend, workers, scheduler, store, progress=progress) as ex:
-        rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
+    from .interrupts import phase
+
+    with phase("refitting the calibration replicates"):
+        with Executor(backend, workers, scheduler, store, progress=progress) as ex:
+            rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
     res = summarise(rep.values(), s)
     res.failed_cells, res.executor = rep.failed, rep.summary()
     with OutputDir(out_root, f"{cfg.name}_calibration") as out:

@@ -414,7 +414,7 @@ def main() -> None:
                 else "nothing written, previous outputs untouched"
             )
             _err(f"{exc} while {failure_phase(exc)}: stopped; {what}")
-            sys.exit(exc.exit_code)
+            _hard_exit(exc.exit_code)  # within seconds: no interpreter teardown of the stack
         except SamplingIncomplete as exc:
             _err(f"sampling incomplete while {failure_phase(exc)}: {exc}; nothing written")
             _hard_exit(1)

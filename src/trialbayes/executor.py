@@ -353,6 +353,8 @@ class Executor:
             p.join(max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
+                p.join(1.0)
+        pool.shutdown(wait=True)  # workers gone: quick; frees the pool's queues and semaphores
 
     def _dask_client(self):
         from distributed import Client, LocalCluster
