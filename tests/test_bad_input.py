@@ -87,7 +87,7 @@ def test_a_time_of_1e300_is_refused_naming_the_row(tmp_path):
     ({"name": "a", "log_hr": 1000, "se": 0.2}, "log_hr 1000"),
     ({"name": "a", "hr": 1e-12, "ci": [1e-13, 0.5]}, "hr 1e-12"),
     ({"name": "a", "hr": 0.8, "ci": [0.5, 1e15]}, "ci"),
-    ({"name": "a", "log_hr": -0.2, "se": 1e6}, "SE must lie in"),
+    ({"name": "a", "log_hr": -0.2, "se": 1e6}, "SE must be <= 10"),
 ])
 def test_absurd_published_estimates_are_refused(tmp_path, estimate, expect):
     cfg = tmp_path / "pub.yaml"
@@ -191,12 +191,17 @@ def test_a_folder_where_a_file_is_expected(tmp_path):
     _reject(run_cli("reconstruct", *args), "--out", "is a folder")
 
 
-def test_calibrate_out_a_file_exits_2(tmp_path):
+def test_a_file_as_the_output_folder_exits_2_for_every_command(tmp_path):
     cfg = write_case(tmp_path / "in")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     _reject(run_cli("calibrate", cfg, "--out", blocker, "--fits", 10, "--draws", 50),
             "is not a folder")
+    _reject(run_cli("run", cfg, "--out", blocker), "is not a folder")
+    _reject(run_cli("report", blocker), "is not a folder")
+    args = _digitised(tmp_path)
+    args[-1] = blocker / "ipd.csv"  # the CSV's folder is a file
+    _reject(run_cli("reconstruct", *args), "cannot be written")
     assert blocker.read_text() == "a file"
 
 

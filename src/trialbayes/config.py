@@ -115,8 +115,12 @@ class PublishedEstimate(_Strict):
             raise ValueError(
                 f"estimate '{n}': give exactly one of ci, se or events for its uncertainty"
             )
-        if self.se is not None and not 0 < self.se <= MAX_SE:
-            raise ValueError(f"estimate '{n}': SE must lie in (0, {MAX_SE:g}], got {self.se}")
+        if self.se is not None and self.se <= 0:
+            raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.se is not None and self.se > MAX_SE:
+            raise ValueError(
+                f"estimate '{n}': SE must be <= {MAX_SE:g} (log-HR scale), got {self.se}"
+            )
 
         if self.ci is not None:
             lo, hi = self.ci
