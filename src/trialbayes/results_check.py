@@ -94,7 +94,7 @@ def check_typed(tp, v, path: str) -> None:
         if isinstance(v, bool) or not isinstance(v, int):
             _fail(path, v, "not an integer")
     elif tp is float:
-        _number(path, v)
+        _number(path, v, allow_none=True)  # results.json writes NaN as null (outputs.jsonable)
     elif tp is str:
         if not isinstance(v, str):
             _fail(path, v, "not text")
