@@ -17,11 +17,17 @@ from helpers import cli_process, good_frame, run_cli, write_case
 ROOT = Path(__file__).resolve().parents[1]
 RDATA = ROOT / "configs" / "data"
 
-BOMB = "".join(
-    f"{k}: &{k} [{','.join([chr(ord(k) - 1) and f'*{chr(ord(k) - 1)}'] * 9)}]\n"
-    if k != "a" else 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
-    for k in "abcdefghi"
-)
+BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""  # 9 ** 9 = 387 420 489 "lol"s once expanded
 
 
 def test_the_bomb_is_the_classic_342_bytes():

@@ -140,7 +140,6 @@ def test_damaged_or_edited_resume_cells_are_recomputed_with_a_warning(tmp_path):
 def test_when_every_cell_fails_they_are_listed(tmp_path, monkeypatch):
     from trialbayes import nextphase as nx
     from trialbayes.nextphase_report import html_blocks, report_section
-    from trialbayes.render import md_table  # noqa: F401 - report_section's helper
 
     def boom(*a, **k):
         raise RuntimeError("simulated analysis failure")
