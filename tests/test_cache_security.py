@@ -251,3 +251,15 @@ def test_the_key_is_private_and_a_readable_key_is_refused(tmp_path, monkeypatch)
     assert rec.source == "compiled" and "readable by others" in " ".join(notes)
     meta = tmp_path / "cache" / "meta"
     assert not meta.exists() or not any(meta.iterdir())  # nothing written with that key
+
+
+def test_a_configured_cache_folder_others_can_write_is_exit_2(tmp_path):
+    from helpers import run_cli, write_case
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    cfg = write_case(tmp_path / "case", config={"sampler": {"cache_dir": str(shared)}})
+    res = run_cli("check", cfg)
+    assert res.exit_code == 2, res.output
+    assert "sampler.cache_dir" in res.stderr and "writable by others" in res.stderr
