@@ -204,6 +204,7 @@ def _config(folder: Path, cache_dir: str | None) -> Path:
     return folder / "config.yaml"
 
 
+@pytest.mark.slow  # four new processes, each compiling
 def test_config_shipped_with_a_planted_cache_folder(tmp_path):
     """``sampler.cache_dir: .tbcache`` beside the config, its pickles planted: not used without
     the opt-in (the user cache is, with one warning); with it, verified and rewritten."""
@@ -222,6 +223,7 @@ def test_config_shipped_with_a_planted_cache_folder(tmp_path):
     assert _child(cfg, {**env, TRUST_ENV_VAR: "1"})[0] == "disk"  # rewritten with our tags
 
 
+@pytest.mark.slow  # four new processes, each compiling
 def test_shared_environment_cache_with_planted_pickles_and_metadata(tmp_path):
     shared, marker = tmp_path / "shared", tmp_path / "PWNED"
     cfg = _config(tmp_path / "cfg", None)

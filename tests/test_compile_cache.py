@@ -195,7 +195,8 @@ def test_unusable_or_damaged_cache_means_compiling_never_failing(tmp_path):
     _, first = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
     (tmp_path / "cache" / "meta" / f"{first.key}.json").write_text("{not json")
     cc.clear_memory()
-    c, rec = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
+    with pytest.warns(cc.CacheWarning, match="not used"):
+        c, rec = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
     assert rec.source == "compiled"  # a damaged entry is a miss, and is rewritten
     cc.clear_memory()
     assert cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")[1].source == "disk"

@@ -213,6 +213,7 @@ def _closed_port() -> str:
     return f"tcp://127.0.0.1:{port}"
 
 
+@pytest.mark.slow  # up to 6 s per command, three commands
 @pytest.mark.parametrize("which", ["closed", "silent"])
 def test_unreachable_scheduler_is_refused_before_any_fit(tmp_path, which, silent_listener):
     address = _closed_port() if which == "closed" else silent_listener
