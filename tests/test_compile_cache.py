@@ -61,6 +61,7 @@ def pymc_logp_grad(model, compiled, x):
 @pytest.fixture(autouse=True)
 def _fresh_process_tier():
     cc.clear_memory()  # each test starts as a new process would (its disk cache is its tmp_path)
+    cc._WARNED.clear()  # ... and has warned about nothing yet
     yield
     cc.clear_memory()
 
