@@ -11,16 +11,19 @@ next_phase:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from .priors import _Strict, describe, merge_priors
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
 
 class Accrual(_Strict):
-    time: PositiveFloat  # length of the recruitment period
-    weights: list[PositiveFloat] = [1.0]  # relative rates in equal-length segments (1 = uniform)
+    time: Positive  # length of the recruitment period
+    # relative rates in equal-length segments (one: uniform); each > 0 and finite
+    weights: list[Positive] = Field([1.0], min_length=1, max_length=1000)
 
 
 class PopulationSpec(_Strict):
@@ -317,8 +320,10 @@ class NextPhase(_Strict):
     model: str | None = (
         None  # the fitted model (patient-level data); none with data kind assumptions
     )
-    populations: list[PopulationSpec] = [PopulationSpec()]
-    events: list[PositiveInt] = [150, 200, 300, 400]
+    populations: list[PopulationSpec] = Field([PopulationSpec()], min_length=1)
+    events: list[Annotated[int, Field(gt=0, le=1_000_000)]] = Field(
+        [150, 200, 300, 400], min_length=1
+    )
     # randomised = ceil(events × this); "auto": from the fitted event rate by calendar_cut
     patients_per_event: float | Literal["auto"] = 2.0
     patients: PositiveInt | None = None  # a fixed number randomised instead (every design)
@@ -338,17 +343,18 @@ class NextPhase(_Strict):
     # fitted to its covariates and biomarker (covariate_model.py; a synthetic cohort of this size)
     covariates: Literal["resample", "fitted"] = "resample"
     fitted_cohort: int = Field(20_000, ge=1_000, le=1_000_000)
-    design_priors: list[DesignPriorSpec] = [DesignPriorSpec(name="as_is")]
-    trials: int = Field(2000, ge=100)  # simulated trials per design × design prior
+    design_priors: list[DesignPriorSpec] = Field([DesignPriorSpec(name="as_is")], min_length=1)
+    # simulated trials per design × design prior (and bounded by memory: nextphase.checks)
+    trials: int = Field(2000, ge=100, le=10**9)
     design_hr: float = Field(0.7, gt=0, lt=1)
     oc_hrs: list[PositiveFloat] = [0.5, 0.6, 0.8, 0.9]  # OC grid; 1 and design_hr always added
-    oc_trials: int = Field(1000, ge=100)
+    oc_trials: int = Field(1000, ge=100, le=10**9)
     decision: DecisionRule = DecisionRule()
     seed: int = 20250602
     executor: Literal["auto", "inprocess", "processes", "dask"] = "auto"
     # Dask scheduler address; "local" or none (with executor: dask): a LocalCluster of `workers`
     scheduler: str | None = None
-    workers: PositiveInt = 2
+    workers: int = Field(2, ge=1, le=256)
 
     @model_validator(mode="after")
     def _check(self):

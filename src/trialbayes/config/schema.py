@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,11 +28,13 @@ from pydantic import (
     model_validator,
 )
 
+from ..core.cache_trust import TRUST_ENV_VAR, trust_config_cache
 from ..core.errors import ConfigError, RawConfigError
+from ..core.yaml_reader import check_finite, load_yaml, read_text_file
 from .calibration import CalibrationSpec
 from .next_phase import NextPhase
-from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
-from .raw import check_finite, format_errors, load_yaml
+from .priors import SCENARIOS, FlatPrior, NormalPrior, ScenarioSpec, _Strict, merge_priors
+from .raw import format_errors
 
 
 # ----------------------------------------------------------------------------- data
@@ -86,6 +89,11 @@ class EventsPerArm(_Strict):
     control: PositiveInt
 
 
+#: a published log hazard ratio beyond ±20 (HR 2e-9 to 5e8) or an SE above 10 is no estimate;
+#: such values overflowed the posterior summaries (exp) instead of being refused
+MAX_LOG_HR, MAX_SE = 20.0, 10.0
+
+
 class PublishedEstimate(_Strict):
     """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
 
@@ -120,6 +128,11 @@ class PublishedEstimate(_Strict):
             )
         if self.se is not None and self.se <= 0:
             raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.se is not None and self.se > MAX_SE:
+            raise ValueError(
+                f"estimate '{n}': SE must be <= {MAX_SE:g} (log-HR scale), got {self.se}"
+            )
+
         if self.ci is not None:
             lo, hi = self.ci
             if lo <= 0 or hi <= 0:
@@ -132,6 +145,18 @@ class PublishedEstimate(_Strict):
             if not lo <= est <= hi:
                 raise ValueError(
                     f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
+                )
+        logs = {
+            "log_hr": [self.log_hr] if self.log_hr is not None else [],
+            "hr": [math.log(self.hr)] if self.hr is not None else [],
+            "ci": [math.log(x) for x in self.ci] if self.ci is not None else [],
+        }
+        for what, xs in logs.items():
+            if any(abs(x) > MAX_LOG_HR for x in xs):
+                raise ValueError(
+                    f"estimate '{n}': {what} {getattr(self, what)} lies beyond HR "
+                    f"e^±{MAX_LOG_HR:g} ({math.exp(-MAX_LOG_HR):.1e} to "
+                    f"{math.exp(MAX_LOG_HR):.1e}): a typo?"
                 )
         return self
 
@@ -402,8 +427,9 @@ class GridSpec(_Strict):
 
 class SubgroupShrinkage(_Strict):
     estimates: list[str] | None = None  # default: every estimate with a subgroup label
-    tau_sigma: PositiveFloat = 0.5
-    mu_prior: dict[str, Any] | None = None
+    tau_sigma: float = Field(0.5, ge=1e-3, le=100.0)
+    #: prior of the overall mean log-HR: normal (sigma in [0.001, 100]) or flat
+    mu_prior: Annotated[NormalPrior | FlatPrior, Field(discriminator="family")] | None = None
 
 
 class AssuranceSpec(_Strict):
@@ -585,10 +611,12 @@ class Config(_Strict):
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     try:
-        raw = load_yaml(path.read_text())
+        text = read_text_file(path, "config", limit=16 * 2**20)
+    except (RawConfigError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
     except RawConfigError as exc:
@@ -597,6 +625,34 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config {path} must be a mapping at the top level")
     raw.setdefault("name", path.stem)
     return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+def _resolve_cache_dir(cfg: Config, base: Path, source: str) -> None:
+    """A relative ``sampler.cache_dir`` names a folder beside the config, which may have come
+    with it: used only when the user opts in (core.cache_trust.TRUST_ENV_VAR); otherwise the user
+    cache folder is used, with one warning. The cache's own checks apply either way."""
+    cache = cfg.sampler.cache_dir
+    if not cache or cache.strip().lower() in ("", "0", "off", "none", "false"):
+        return
+    path = Path(cache).expanduser()
+    if path.is_absolute():
+        return
+    resolved = (base / path).resolve()
+    if trust_config_cache():
+        cfg.sampler.cache_dir = str(resolved)
+        return
+    cfg.sampler.cache_dir = None
+    warnings.warn(
+        f"{source}: sampler.cache_dir '{cache}' is relative to the config, a folder that may "
+        f"have come with it, so it is not used (the user cache is); to use {resolved}, set "
+        f"{TRUST_ENV_VAR}=1 or pass --trust-config-cache",
+        UntrustedCacheWarning,
+        stacklevel=3,
+    )
+
+
+class UntrustedCacheWarning(RuntimeWarning):
+    """A config's relative ``sampler.cache_dir`` that is not used without the user's opt-in."""
 
 
 def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
@@ -609,9 +665,7 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
     except ValidationError as err:
         raise ConfigError(format_errors(err, source)) from None
     base = Path(base_dir) if base_dir else Path.cwd()
-    cache = cfg.sampler.cache_dir
-    if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():
-        cfg.sampler.cache_dir = str((base / Path(cache).expanduser()).resolve())
+    _resolve_cache_dir(cfg, base, source)
     for attr in ("path", "curve", "risk", "events"):
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():

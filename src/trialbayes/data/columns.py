@@ -19,6 +19,9 @@ from ..core.errors import DataError
 #: shown rows (and ids) before "and N more"
 SHOWN = 10
 DAYS_PER = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+#: a follow-up time beyond this many times the median (or beyond MAX_TIME in any unit) is a typo
+#: or a unit mix-up; it would reach the sampler as an exposure the likelihood cannot hold
+TIME_SPREAD, MAX_TIME = 1e6, 1e12
 MAX_LEVELS = 20  # a covariate with more text levels than this is a data error, not a factor
 
 #: the rule the outcome columns follow under every ``data.missing`` policy
@@ -193,6 +196,14 @@ def outcome_time(
             raise DataError(
                 f"column '{name}' (time): {what} at {rows.text(bad)}; follow-up must be > 0"
             )
+    med = float(np.median(time))
+    big = (time > TIME_SPREAD * med) | (time > MAX_TIME)
+    if big.any():
+        raise DataError(
+            f"column '{name}' (time): times out of scale at {rows.text(big)} (largest "
+            f"{time[big].max():.3g}; median {med:.3g}): more than {TIME_SPREAD:.0e} × the median "
+            f"or above {MAX_TIME:.0e}; a typo, or times in another unit?"
+        )
     return time, notes
 
 

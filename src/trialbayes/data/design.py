@@ -14,8 +14,8 @@ from scipy.interpolate import BSpline
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
-from .missing import MissingDesign, build_missing
 from .columns import rows_text
+from .missing import MissingDesign, build_missing
 from .table import TrialData
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..config.schema import ColumnMap
-from ..core.errors import DataError
+from ..core.errors import DataError, RawConfigError
+from ..core.yaml_reader import read_text_file
 from ..results.missing import ColumnMissing, MissingData
 from ..results.sections import ArmSummary, DataSummary
 from .columns import (
@@ -111,13 +113,22 @@ class TrialData:
 
 
 def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
+    """A CSV (UTF-8 text, checked first) or Parquet file as a DataFrame; DataError otherwise."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"data file {path} is a folder, not a file")
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     if fmt == "auto":
         fmt = "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
+    text = ""
+    if fmt == "csv":
+        try:
+            text = read_text_file(path, "data file")
+        except RawConfigError as exc:
+            raise DataError(str(exc)) from None
     try:
-        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(io.StringIO(text))
     except Exception as exc:  # noqa: BLE001 - any reader failure is a data error
         if isinstance(exc, pd.errors.EmptyDataError):
             raise DataError(f"{path}: the table is empty") from None

@@ -29,11 +29,12 @@ from ..results.next_phase import DesignResult, NextPhaseResults, OCPoint
 from ..results.sections import ExecutorSummary
 from .borrowing import power_prior, robust_mixture, vague
 from .cells import assurance_cell, design_prior, enrichment_cell, oc_cell
+from .checks import check_grid
 from .covariates import fitted_population
 from .enrichment import EnrichmentPlan
 from .group_sequential import SequentialPlan
 from .simulate import Population, StatesOfNature
-from .sizing import patients_per_event, trial_design
+from .sizing import LIGHT_WORK, patients_per_event, trial_design
 from .summaries import (
     analysis_short,
     analysis_text,
@@ -173,10 +174,6 @@ def _number(x, default: float) -> float:
     return float(x) if isinstance(x, int | float) else default
 
 
-#: simulated patient-trials below which ``executor: auto`` runs in-process (about 30 s of numpy)
-LIGHT_WORK = 150_000_000
-
-
 def _work(cells: list[Cell]) -> int:
     def n(c):
         if "design" in c.args:
@@ -260,6 +257,13 @@ def run_next_phase(
         ),
         settings=cfg.model_copy(update={"executor": "auto", "scheduler": None, "workers": 2}),
         failed_cells=rep_main.failed + rep_oc.failed + (rep_enr.failed if rep_enr else []),
+        failed_errors={
+            k: (r.error or "").splitlines()[-1][:300] if r.error else ""
+            for rep in (rep_main, rep_oc, rep_enr)
+            if rep is not None
+            for k, r in rep.results.items()
+            if r.status != "ok"
+        },
         executor={"assurance": ExecutorSummary(**rep_main.summary()),
                   "oc": ExecutorSummary(**rep_oc.summary())}  # fmt: skip
         | ({"enrichment": ExecutorSummary(**rep_enr.summary())} if rep_enr else {}),
@@ -315,7 +319,9 @@ def plural(n: int, word: str) -> str:
 
 # ----------------------------------------------------------------------------- pipeline wiring
 def check_data(cfg: NextPhase, data, models) -> None:
-    """Before any fit: every enriched population has patients in the data (DataError otherwise)."""
+    """Before any fit: every enriched population has patients in the data (DataError otherwise),
+    the grid fits in memory and its Dask scheduler answers (ConfigError otherwise)."""
+    check_grid(cfg)
     spec = {m.name: m for m in models}[cfg.model]
     for ps in cfg.populations:
         if ps.kind == "all":

@@ -22,6 +22,8 @@ from .simulate import Population, StatesOfNature, TrialDesign, entry_times, pem_
 #: draws and patients per draw of the ``auto`` rule, and the P(D reached) it aims at
 AUTO_DRAWS, AUTO_PATIENTS = 400, 1000
 TARGET_REACHED = 0.9
+#: simulated patient-trials below which ``executor: auto`` runs in-process (about 30 s of numpy)
+LIGHT_WORK = 150_000_000
 
 
 def death_probability(

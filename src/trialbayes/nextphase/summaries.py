@@ -292,3 +292,23 @@ def events_flags(res: NextPhaseResults) -> list[Flag]:
         )
         for (pop, ev), p in sorted(worst.items())
     ]
+
+
+def failed_cells_flags(res: NextPhaseResults) -> list[Flag]:
+    """A warning when cells of the grid failed (listed in the next-phase section)."""
+    if not res.failed_cells:
+        return []
+    n = len(res.failed_cells)
+    total = len(res.designs) + len(res.oc) + n
+    first = next((e for e in res.failed_errors.values() if e), "")
+    return [
+        Flag(
+            "next_phase_failed_cells",
+            f"next phase: {n} of {total} simulation cells failed"
+            + (" (every cell)" if n == total else "")
+            + (f", e.g. {first}" if first else "")
+            + "; they are listed in the next-phase section and missing from its tables",
+            "warning",
+            detail={"failed": n, "cells": total},
+        )
+    ]

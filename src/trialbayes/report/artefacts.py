@@ -5,6 +5,7 @@ the typed results (report text: :mod:`trialbayes.report.markdown`)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 
 import pandas as pd
@@ -145,6 +146,22 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
     return attrs
 
 
+def netcdf_names(columns: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
+    """A variable name netCDF / DataTree accept for each column (``cd4/cd8 ratio`` ->
+    ``cd4_cd8_ratio``; ``svc[b]`` -> ``svc_b``), unique; the original stays in the variable's
+    ``column`` attribute and in the file's ``columns_json``."""
+    out, used = {}, set(taken)
+    for c in columns:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", c.replace("[", "_").replace("]", "")).strip("_")
+        base = base if base and not base[0].isdigit() and base[0] != "." else f"v_{base}"
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        out[c] = name
+        used.add(name)
+    return out
+
+
 def posterior_file(pem, data, results: Results, config_hash: str):
     """The model's DataTree with the coding as attributes and the observed data as a group."""
     dt = pem.idata.copy()
@@ -155,10 +172,12 @@ def posterior_file(pem, data, results: Results, config_hash: str):
         "event": ("patient", f["event"].to_numpy(int)),
         "treat": ("patient", f["treat"].to_numpy(int)),
     }
-    for c in [*data.biomarkers, *data.covariates]:
-        obs[c.replace("[", "_").replace("]", "")] = ("patient", f[c].to_numpy(float))
+    names = netcdf_names([*data.biomarkers, *data.covariates], taken=set(obs))
+    for c, safe in names.items():
+        obs[safe] = ("patient", f[c].to_numpy(float), {"column": c})
     ds = xr.Dataset(obs, coords={"patient": f["id"].astype(str).to_numpy()})
     ds.attrs["results_json"] = dumps(_model_results(results, pem.spec.name))
+    ds.attrs["columns_json"] = json.dumps({v: k for k, v in names.items()}, ensure_ascii=False)
     dt["observed_data"] = xr.DataTree(ds)
     return dt
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from ..core.escape import md_text
+from ..core.escape import md_code, md_figure, md_text
 from ..core.flags import grouped, where
 from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
 from ..data.settings import describe_settings
@@ -96,7 +96,7 @@ def summary_lines(r: Results) -> list[str]:
                     + "."
                 )
     if r.loo is not None and r.loo.verdict:
-        out.append(r.loo.verdict)
+        out.append(md_text(r.loo.verdict))
     if not r.reliable:
         out.append(
             f"Sampler diagnostics failed for {', '.join(r.unreliable_models)}: do not use those "
@@ -115,13 +115,14 @@ def render_patient_report(r: Results) -> str:
         )
     if not r.reliable:
         L.append(
-            f"\n> **{UNRELIABLE}:** {', '.join(r.unreliable_models)}. Their estimates are shown "
+            f"\n> **{UNRELIABLE}:** {_names(r.unreliable_models)}. Their estimates are shown "
             "but "
             "must not be used.\n"
         )
     for f, models in grouped(r.all_flags):
         at = f", {md_text(where(models))}" if models else ""
-        L.append(f"> **{f.severity}** ({f.code}{at}): {md_text(f.message)}.")
+        sev, code = md_text(f.severity), md_text(f.code)
+        L.append(f"> **{sev}** ({code}{at}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
@@ -141,25 +142,25 @@ def render_patient_report(r: Results) -> str:
     if p:
         L.append("\n## Provenance")
         L.append(
-            f"Config hash `{p.config_hash[:16]}…`; seeds {p.seeds}; "
-            + ", ".join(f"{k} {v}" for k, v in p.versions.items())
+            f"Config hash {md_code(p.config_hash[:16])}…; seeds {md_text(p.seeds)}; "
+            + ", ".join(f"{md_text(k)} {md_text(v)}" for k, v in p.versions.items())
             + ". Full details in `provenance.json`."
         )
     return "\n".join(L) + "\n"
 
 
 def _data_section(r: Results) -> list[str]:
-    d, tu = r.data, r.time_unit
+    d, tu = r.data, md_text(r.time_unit)
     arms = "; ".join(f"{md_text(a)}: n = {v.n}, events = {v.events}" for a, v in d.by_arm.items())
     L = [
         "\n## Data",
         f"{d.n} patients, {d.events} events; {arms}. {_follow_up(d, tu)}"
-        f"Source: {md_text(d.source)}. Data sha256 `{d.sha256[:16]}…`.",
+        f"Source: {md_text(d.source)}. Data sha256 {md_code(d.sha256[:16])}….",
     ]
     L += [f"Note: {md_text(n)}." for n in r.data_notes]
     if r.reconstruction is not None:
         L += _reconstruction_section(r)
-    L.append(f"\nSign convention: {r.sign_convention}.")
+    L.append(f"\nSign convention: {md_text(r.sign_convention)}.")
     return L
 
 
@@ -219,7 +220,7 @@ def _reconstruction_section(r: Results) -> list[str]:
         )
     )
     if "reconstruction_quality" in r.figures:
-        L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
+        L.append("\n" + md_figure("Reconstruction quality", r.figures["reconstruction_quality"]))
     return L
 
 
@@ -267,7 +268,7 @@ def _effect_section(r: Results) -> list[str]:
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
     if "forest" in r.figures:
-        L.append(f"\n![Forest plot]({r.figures['forest']})")
+        L.append("\n" + md_figure("Forest plot", r.figures["forest"]))
     return L
 
 
@@ -281,23 +282,26 @@ def _names(v) -> str:
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     level_label = level_text(te.level)
-    L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
+    L = [f"\n## Model {md_code(name)}" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
         f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
         f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
-        f"interaction: {s['interaction']}"
+        f"interaction: {md_text(s['interaction'])}"
         + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
-        + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
+        + f". Sampler: {md_text(m.sampler)}; every estimate from the same {te.n_draws} "
+        "posterior draws."
     )
-    L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
+    pri = "; ".join(f"{md_text(k)} ~ {md_text(v)}" for k, v in m.priors.items())
+    L.append(f"Priors: {pri}.")
     rhat = "undefined" if dg.rhat_max is None else f"{dg.rhat_max:.3f}"
     L.append(
         f"Diagnostics: max R-hat {rhat}, min bulk ESS {dg.ess_bulk_min:.0f}, min tail ESS "
         f"{dg.ess_tail_min:.0f}, divergences {dg.divergences}, min E-BFMI {dg.bfmi_min:.2f}"
-        + (" — **failed: " + "; ".join(dg.failures) + "**" if dg.failures else " — passed")
+        + (" — **failed: " + md_text("; ".join(dg.failures)) + "**" if dg.failures
+           else " — passed")  # fmt: skip
         + "."
     )
-    L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
+    L.append(f"\n{md_text(m.estimand)}: **{te.sentence()}**; {p_text(te)}.")
     coef = pd.DataFrame(
         [
             {
@@ -323,7 +327,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
         (f"survival_{name}", "Survival"),
     ):
         if key in r.figures:
-            L.append(f"\n![{cap}]({r.figures[key]})")
+            L.append("\n" + md_figure(cap, r.figures[key]))
     return L
 
 
@@ -333,7 +337,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
     level_label = level_text(m.treatment_effect.level)
     L = [
-        f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
+        f"\nHR by {bm} ({md_text(hc.kind)}, {md_text(hc.transform)} scale):",
         md_table(
             pd.DataFrame(
                 [
@@ -354,14 +358,15 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
     )
     if f"hr_curve_{name}" in r.figures:
-        L.append(f"\n![HR by {bm}]({r.figures[f'hr_curve_{name}']})")
+        L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))
     return L
 
 
 def _subgroup_section(m: ModelResult) -> list[str]:
     sg = m.subgroups
     level_label = level_text(m.treatment_effect.level)
-    u = f" {sg.unit}" if sg.unit else ""
+    u = f" {sg.unit}" if sg.unit else ""  # table cells: md_table escapes them
+    bm, mu = md_text(sg.biomarker), md_text(u)
     rows = [
         {
             "subgroup": f"{sg.biomarker} {g.label}{u}",
@@ -378,7 +383,7 @@ def _subgroup_section(m: ModelResult) -> list[str]:
     ]
     cut = ", ".join(f"{c:g}" for c in sg.cutoffs)
     return [
-        f"\nSubgroups by {sg.biomarker} (cut-offs {cut}{u}, {sg.cutoffs_source}; conditional: "
+        f"\nSubgroups by {bm} (cut-offs {cut}{mu}, {md_text(sg.cutoffs_source)}; conditional: "
         "mean patient "
         "log-HR; marginal: standardised over the subgroup at the landmark). A P(benefit) resting "
         "on fewer "
@@ -388,11 +393,12 @@ def _subgroup_section(m: ModelResult) -> list[str]:
 
 
 def _survival_lines(r: Results, m: ModelResult) -> list[str]:
-    sv, tu = m.survival, m.survival.time_unit
+    sv, tu = m.survival, md_text(m.survival.time_unit)
     d, rd = sv.survival_difference, sv.rmst_difference
     level_label = level_text(d.level)
     return [
-        f"\nStandardised survival at {sv.landmark:g} {tu} ({r.settings['landmark'].text()}): "
+        f"\nStandardised survival at {sv.landmark:g} {tu} "
+        f"({md_text(r.settings['landmark'].text())}): "
         "treatment "
         f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
         f"{d.median:+.3f} ({level_label} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
@@ -407,7 +413,7 @@ def _sensitivity_section(r: Results) -> list[str]:
     if sv is None:
         return []
     comp = ", ".join(
-        f"{k}: {v.compilations} ({v.during_scenarios} during the refits)"
+        f"{md_text(k)}: {v.compilations} ({v.during_scenarios} during the refits)"
         for k, v in sv.compilations.items()
     )
     L = [
@@ -439,13 +445,13 @@ def _sensitivity_section(r: Results) -> list[str]:
         )
         L.append(md_table(pd.DataFrame([asdict(x) for x in sv.psense])))
     if "sensitivity" in r.figures:
-        L.append(f"\n![Prior sensitivity]({r.figures['sensitivity']})")
+        L.append("\n" + md_figure("Prior sensitivity", r.figures["sensitivity"]))
     return L
 
 
 def _loo_section(r: Results) -> list[str]:
     L = []
-    km, tu = r.kaplan_meier, r.time_unit
+    km, tu = r.kaplan_meier, md_text(r.time_unit)
     if km is not None:
         L.append(
             f"\nKaplan–Meier at {km.landmark:g} {tu}: control {km.survival_control:.3f}, "
@@ -455,12 +461,12 @@ def _loo_section(r: Results) -> list[str]:
         L += [
             "\n## Model comparison (PSIS-LOO)",
             md_table(pd.DataFrame([asdict(x) for x in r.loo.table])),
-            "\n" + r.loo.verdict,
+            "\n" + md_text(r.loo.verdict),
         ]
         bad = {n: v for n, v in r.loo.pareto_k.items() if v.n_k_above_0_7}
         if bad:
             L.append(
                 "\nPareto k > 0.7 for some patients (LOO less reliable): "
-                + ", ".join(f"{n}: {v.n_k_above_0_7}" for n, v in bad.items())
+                + ", ".join(f"{md_text(n)}: {v.n_k_above_0_7}" for n, v in bad.items())
             )
     return L

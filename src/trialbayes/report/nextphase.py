@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config.next_phase import NextPhase
-from ..core.escape import md_text
+from ..core.escape import md_code, md_figure, md_text
 from ..core.text import md_table
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
 from ..results.next_phase import NextPhaseResults
@@ -64,6 +64,8 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
     """The design table as shown (md and HTML): counts and durations rounded to integers; the
     analysis prior as a column when the run borrows."""
     df = res.designs_table()
+    if df.empty:  # every assurance cell failed: the columns, no rows
+        df = pd.DataFrame({c: pd.Series(dtype=float) for c in DESIGN_COLUMNS})
     cols = list(DESIGN_COLUMNS)
     if "analysis_prior" in df and (df["analysis_prior"] != "").any():
         cols.insert(2, "analysis_prior")
@@ -76,7 +78,13 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
 
 
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
-    return md_table(design_table(res, time_unit))
+    return md_table(design_table(res, time_unit)) if res.designs else "(no design finished)"
+
+
+def failed_text(res: NextPhaseResults) -> str:
+    """The failed cells with their errors (a cell is retried once before it counts as failed)."""
+    errs = res.failed_errors
+    return "; ".join(f"{k} ({errs[k]})" if errs.get(k) else k for k in res.failed_cells)
 
 
 def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
@@ -140,13 +148,13 @@ def report_section(
         "",
         source_text(res, md=True),
         "",
-        *[f"- {x}." for x in setup_items(res, tu)],
+        *[f"- {md_text(x)}." for x in setup_items(res, tu)],
         "",
         "Design priors:",
         "",
-        *[f"- `{k}`: {v}" for k, v in res.design_priors.items()],
+        *[f"- {md_code(k)}: {md_text(v)}" for k, v in res.design_priors.items()],
         "",
-        f"Decision rule: {res.decision_rule}.",
+        f"Decision rule: {md_text(res.decision_rule)}.",
         "",
         design_md(res, tu),
         "",
@@ -160,18 +168,18 @@ def report_section(
         *design_parts.markdown(res, tu),
     ]
     if res.failed_cells:
-        L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
+        L.append(f"\n**Failed cells (not in the tables):** {md_text(failed_text(res))}")
     for key, name in NEXT_PHASE_FIGURES.items():
         if key in figures:
-            L.append(f"\n![{name} ({analysis_short(res)})]({figures[key]})")
+            L.append("\n" + md_figure(f"{name} ({analysis_short(res)})", figures[key]))
     return "\n".join(L) + "\n"
 
 
 def source_text(res: NextPhaseResults, md: bool = False) -> str:
     """Where the states of nature come from: a fitted model's posterior or stated assumptions."""
     if res.source:
-        return res.source
-    name = f"`{res.model}`" if md else str(res.model)
+        return md_text(res.source) if md else res.source
+    name = md_code(str(res.model)) if md else str(res.model)
     return (
         f"Model {name}: one state of nature (posterior draw under the design prior) per "
         "simulated trial."
@@ -295,7 +303,9 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
             list(t.columns),
             _html_rows(t, {"events (mean)": 1}),
             "Assurance and expected size of each design",
-        ),
+        )
+        if res.designs
+        else p("(no design finished)"),
         p(design_parts.REACHED_TEXT),
         p(oc_text(res)),
     ]
@@ -307,5 +317,5 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
     out += design_parts.html(res, tu, fig, _html_rows)
     if res.failed_cells:
-        out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
+        out.append(p(f"Failed cells (not in the tables): {failed_text(res)}"))
     return out

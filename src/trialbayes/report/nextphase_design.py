@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
+from ..core.escape import md_text
 from ..core.text import md_table
 from ..plots.nextphase import enrichment_comparison, oc_with_looks
 from ..results.next_phase import NextPhaseResults
@@ -139,12 +140,12 @@ def recommendation_lines(res: NextPhaseResults) -> list[str]:
     out = []
     for r in res.recommendation:
         if r.population is None:
-            out.append(f"design prior `{r.design_prior}`: none recommended — {r.note}")
+            out.append(f"design prior {r.design_prior}: none recommended — {r.note}")
             continue
         prior = f", analysis prior: {r.analysis_prior}" if r.analysis_prior else ""
         t1 = "" if r.type_one_error is None else f", type I error {r.type_one_error:.3f}"
         out.append(
-            f"design prior `{r.design_prior}`: {r.population}, {r.events} target deaths"
+            f"design prior {r.design_prior}: {r.population}, {r.events} target deaths"
             f"{prior} (assurance {r.assurance:.2f}, P(D reached) {r.p_events_reached:.2f}, "
             f"{r.expected_screened:.0f} screened, {r.expected_randomised:.0f} randomised{t1})"
         )
@@ -251,12 +252,13 @@ def sections(res: NextPhaseResults, tu: str) -> list[tuple[str, str, pd.DataFram
 def markdown(res: NextPhaseResults, tu: str) -> list[str]:
     lines = [""]
     for head, text, t in sections(res, tu):
-        lines += [f"### {head}", "", text, ""]
+        lines += [f"### {md_text(head)}", "", md_text(text), ""]
         if t is not None and len(t):
             lines += [md_table(t), ""]
     if res.recommendation:
-        lines += ["### Recommended design", "", f"Criterion: {res.recommendation[0].criterion}.",
-                  "", *[f"- {x}." for x in recommendation_lines(res)], ""]  # fmt: skip
+        crit = md_text(res.recommendation[0].criterion)
+        lines += ["### Recommended design", "", f"Criterion: {crit}.",
+                  "", *[f"- {md_text(x)}." for x in recommendation_lines(res)], ""]  # fmt: skip
     return lines
 
 
@@ -268,7 +270,7 @@ def html(res: NextPhaseResults, tu: str, fig, cell_rows) -> list:
             out.append(table(list(t.columns), cell_rows(t), head))
     if res.recommendation:
         out.append(p(f"Recommended design (criterion: {res.recommendation[0].criterion}):"))
-        out.append(bullets(x.replace("`", "") for x in recommendation_lines(res)))
+        out.append(bullets(recommendation_lines(res)))
     for key, name in FIGURES.items():
         out += fig(key, f"Next phase: {name}")
     return out

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import TypeAdapter
+from pydantic import StringConstraints, TypeAdapter
 
+from ..core.escape import FIGURE_PATH
 from ..core.flags import Flag
 from .calibration import CalibrationSummary
 from .missing import MissingData
@@ -48,7 +49,12 @@ from .sections import (
     SensitivityResults,
     SyntheticTruth,
 )
-from .summaries import HRSummary, Probability, Quantity
+from .summaries import Count, HRSummary, Probability, Quantity
+
+#: what results.json's ``figures`` may name: a PNG file directly in the run's figures/ folder
+#: (``trialbayes report`` embeds only these; a planted path is refused on reading)
+FigurePath = Annotated[str, StringConstraints(pattern=FIGURE_PATH)]
+FigureKey = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
 SCHEMA_VERSION = "3.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
@@ -129,9 +135,9 @@ class SubgroupResult:
     """One biomarker subgroup: its size, events, conditional and marginal HRs, flags."""
 
     label: str
-    n: int
+    n: Count
     share: Probability
-    events: int
+    events: Count
     conditional: HRSummary | None = None
     marginal: HRSummary | None = None
     flags: list[Flag] = field(default_factory=list)
@@ -217,7 +223,7 @@ class Results:
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)
     published: PublishedSections | None = None
     calibration: CalibrationSummary | None = None
-    figures: dict[str, str] = field(default_factory=dict)
+    figures: dict[FigureKey, FigurePath] = field(default_factory=dict)
     figure_captions: dict[str, str] = field(default_factory=dict)  # what each figure shows
     provenance: Provenance | None = None
 

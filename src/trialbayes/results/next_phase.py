@@ -213,6 +213,7 @@ class NextPhaseResults:
     designs: list[DesignResult] = field(default_factory=list)
     oc: list[OCPoint] = field(default_factory=list)
     failed_cells: list[str] = field(default_factory=list)
+    failed_errors: dict[str, str] = field(default_factory=dict)  # cell -> its error (one line)
     executor: dict[str, ExecutorSummary] = field(default_factory=dict)  # assurance, oc
     time_unit: str = "time units"  # the data's (data.time_unit): calendar cut, accrual, durations
     biomarker: str | None = None  # the model's biomarker (enriched populations' labels)

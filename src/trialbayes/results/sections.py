@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .summaries import HRSummary, Probability
+from .summaries import Count, HRSummary, Probability
 
 
 # ----------------------------------------------------------------------------- data
@@ -14,8 +14,8 @@ from .summaries import HRSummary, Probability
 class ArmSummary:
     """Patients and events in one arm."""
 
-    n: int
-    events: int
+    n: Count
+    events: Count
 
 
 @dataclass
@@ -26,12 +26,12 @@ class DataSummary:
     label: str
     synthetic: bool
     source: str
-    n: int
-    events: int
+    n: Count
+    events: Count
     by_arm: dict[str, ArmSummary]
     max_follow_up: float
-    n_dropped_incomplete: int = 0
-    arms_left_out: dict[str, int] = field(default_factory=dict)  # a file's other arms: rows
+    n_dropped_incomplete: Count = 0
+    arms_left_out: dict[str, Count] = field(default_factory=dict)  # a file's other arms: rows
     sha256: str = ""
     #: two different quantities, each named: the median follow-up by the reverse Kaplan–Meier
     #: method (censoring as the event; None: not estimable) and the median observed time (to
@@ -114,9 +114,9 @@ class GateResult:
     rhat_max: float | None  # None: undefined (one chain)
     ess_bulk_min: float
     ess_tail_min: float
-    divergences: int
+    divergences: Count
     bfmi_min: float
-    n_draws: int
+    n_draws: Count
     thresholds: GateThresholds
     failures: list[str]
     reliable: bool

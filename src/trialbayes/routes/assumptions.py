@@ -29,9 +29,10 @@ from ..data.evidence import evidence_of
 from ..estimands.assurance import assurance_draws
 from ..inference.sampler import stack_versions
 from ..models.published import log_prior_density
+from ..nextphase.checks import check_grid
 from ..nextphase.grid import fingerprint, prune_stale, run_next_phase
 from ..nextphase.simulate import Population, StatesOfNature
-from ..nextphase.summaries import events_flags
+from ..nextphase.summaries import events_flags, failed_cells_flags
 from ..report.nextphase import next_phase_figures, write_next_phase_tables
 from ..report.plan import FigurePlan
 from ..report.writer import RunResult, write_run
@@ -119,6 +120,7 @@ def run_assumptions(
     tu = src.time_unit or "time units"
     if write:
         check_writable(out_root, cfg.name)
+    check_grid(cfg.next_phase)  # memory and the Dask scheduler, before any simulation
     rng = np.random.default_rng([src.seed, 11])
     draws, prior_text = design_states(src, rng)
     starts, _ = src.control_hazard.starts_and_rates()
@@ -161,7 +163,7 @@ def run_assumptions(
             versions=stack_versions(),
         ),
     )
-    results.flags += events_flags(nxt)
+    results.flags += events_flags(nxt) + failed_cells_flags(nxt)
     run = RunResult(results=results, out_dir=None, reliable=True, tables={"next_phase": nxt})
     plan = FigurePlan()
     if cfg.report.figures:

@@ -15,7 +15,8 @@ from ..calibration.sbc import CalibrationCase, sbc_cell, summarise
 from ..config.calibration import CalibrationSettings
 from ..config.schema import Config
 from ..core.errors import ConfigError
-from ..core.executor import Cell, Executor
+from ..core.executor import Cell, Executor, scheduler_problem
+from ..core.interrupts import phase
 from ..core.text import shown_path
 from ..inference.sampler import stack_versions
 from ..report.calibration import calibration_figures, write_calibration_tables
@@ -61,6 +62,10 @@ def run_calibration(
             "simulates trials from the observed covariates); use complete_case"
         )
     checked = preflight(cfg)
+    if backend in ("auto", "dask"):
+        why = scheduler_problem(scheduler)
+        if why:
+            raise ConfigError(f"scheduler: the Dask scheduler {scheduler} cannot be used ({why})")
     name = f"{cfg.name}_calibration"
     store = None
     if write:
@@ -69,8 +74,9 @@ def run_calibration(
         store = Path(out_root) / ".cache" / name / f"sbc-{fp}"
     case = calibration_case(cfg, s.model)
     cells = [Cell(f"sbc-{i:04d}", {"case": case, "settings": s}) for i in range(s.fits)]
-    with Executor(backend, workers, scheduler, store, progress=progress) as ex:
-        rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
+    with phase("refitting the calibration replicates"):
+        with Executor(backend, workers, scheduler, store, progress=progress) as ex:
+            rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
     summary = summarise(rep.values(), s)
     summary.failed_cells, summary.executor = list(rep.failed), ExecutorSummary(**rep.summary())
     results = Results(

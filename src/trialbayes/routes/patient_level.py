@@ -24,7 +24,7 @@ from ..inference.sampler import stack_versions
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.covariates import enrichment_flags
 from ..nextphase.grid import run_for_models
-from ..nextphase.summaries import events_flags
+from ..nextphase.summaries import events_flags, failed_cells_flags
 from ..report.artefacts import data_stamp, patient_figures, write_patient_tables
 from ..report.plan import FigurePlan
 from ..report.writer import RunResult, write_run
@@ -102,7 +102,8 @@ def run_patient_level(
                 cfg.next_phase, models, out_root if write else None, cfg.name,
                 time_unit=results.time_unit, units=results.setting("units") or {},
             )  # fmt: skip
-        results.flags += events_flags(results.next_phase)
+        nxt = results.next_phase
+        results.flags += events_flags(nxt) + failed_cells_flags(nxt)
     results.provenance = _provenance(cfg, data, models, seeds, analyse_s, config_path)
     run = RunResult(
         results=results,
