@@ -314,8 +314,8 @@ def test_check_says_what_will_be_imputed_or_dropped_per_column(tmp_path):
     cfg = write_case(tmp_path / "b", df, config=_impute_cfg(missing="complete_case"))
     res = run_cli("check", cfg)
     assert res.exit_code == 0, res.output
-    assert "complete_case — 4 of 60 rows will be dropped; missing values per column: pnfh 2 " \
-           "(3.3%), age 3 (5.0%)" in res.output
+    assert "complete_case — 4 of 60 rows will be dropped (rows 2, 3, 4, 5 (ids S002, S003, " \
+           "S004, S005)); missing values per column: pnfh 2 (3.3%), age 3 (5.0%)" in res.output
 
 
 @pytest.mark.slow

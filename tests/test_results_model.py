@@ -176,6 +176,8 @@ def test_front_door_without_fitting():
     for call in (m.summary, m.print_summary, m.treatment_effect, m.draws):
         with pytest.raises(tb.NotFittedError, match="call fit"):
             call()
+    with pytest.raises(tb.NotFittedError, match=r"idata\(\) needs a fitted model"):
+        m.idata  # noqa: B018 - the attribute itself says it is not fitted
 
 
 def test_importing_any_module_keeps_the_users_backend():

@@ -140,6 +140,14 @@ def test_a_run_with_an_offset_labels_it_everywhere_and_flags_only_models_without
     md = (root / "report.md").read_text()
     assert md.count("no treatment × biomarker interaction in this model") == 1
     assert yaml.safe_load(cfg.read_text())["models"][1]["biomarker_offset"] == 1
+    # 8. probabilities in the CSV tables as the reports write them; 11. no analyst's path
+    coef = pd.read_csv(root / "tables" / "coefficients.csv", dtype=str)
+    for c in [c for c in coef if c.startswith("p_hr_")]:
+        assert not coef[c].isin(["1", "0", "1.0", "0.0", "1.000", "0.000"]).any(), coef[c]
+    assert str(tmp_path) not in (root / "provenance.json").read_text()
+    assert json.loads((root / "provenance.json").read_text())["config"]["data"]["path"] == (
+        "rossi.csv"
+    )
 
 
 # ----------------------------------------------------------------------------- 6. units
@@ -200,6 +208,9 @@ def test_two_named_arms_are_kept_from_a_file_with_three():
     assert "50 rows of other arms left out ('2' (50 rows))" in data.notes[-1]
     with pytest.raises(DataError, match=r"need two arms, found 3.*columns.control_level"):
         from_frame(df, ColumnMap(**ROSSI_COLUMNS))
+    df.loc[7, "fin"] = None  # a missing arm: its row and id
+    with pytest.raises(DataError, match=r"missing arm at row 8 \(id 7\)"):
+        from_frame(df, ColumnMap(**cols))
 
 
 def test_check_says_which_arms_were_left_out(tmp_path):
@@ -213,3 +224,55 @@ def test_check_says_which_arms_were_left_out(tmp_path):
     assert res.exit_code == 0, res.output
     assert "note: arm column 'fin': 50 rows of other arms left out" in res.output
     assert "ok: 382 patients" in res.output
+
+
+# ----------------------------------------------------------------------------- 2. contrasts
+def veterans() -> pd.DataFrame:
+    """scikit-survival's VA lung cancer trial (137 patients, standard vs test chemotherapy)."""
+    from sksurv.datasets import load_veterans_lung_cancer
+
+    x, y = load_veterans_lung_cancer()
+    df = x.astype({c: str for c in ("Celltype", "Prior_therapy", "Treatment")})
+    return df.assign(id=range(1, len(df) + 1), time=y["Survival_in_days"],
+                     status=y["Status"].astype(int))  # fmt: skip
+
+
+VA_COLUMNS = {"id": "id", "time": "time", "event": "status", "arm": "Treatment",
+              "treatment_level": "test", "covariates": ["Celltype", "Prior_therapy",
+                                                        "Karnofsky_score"]}  # fmt: skip
+
+
+def test_a_text_covariate_is_named_by_its_column_and_reported_against_its_reference():
+    from trialbayes.data.checks import check_against_models
+    from trialbayes.estimands.coefficients import _covariate_rows
+
+    data = from_frame(veterans(), ColumnMap(**VA_COLUMNS))
+    spec = ModelSpec(name="adj", covariates=["Celltype", "Prior_therapy", "Karnofsky_score"])
+    check_against_models(data, [spec], None)
+    d = build_design(data, spec, Baseline(n_intervals=3))
+    assert d.cov_names == ["Celltype[large]", "Celltype[smallcell]", "Celltype[squamous]",
+                           "Prior_therapy[yes]", "Karnofsky_score"]  # fmt: skip
+    draws = {"covariate_effects": np.zeros((4, len(d.cov_names)))}
+    units = [r.unit for r in _covariate_rows(d, draws, {"Karnofsky_score": "points"})]
+    assert units[:4] == ["large vs adeno", "smallcell vs adeno", "squamous vs adeno", "yes vs no"]
+    assert units[4].startswith("per SD") and units[5] == "per point"
+    one_level = ModelSpec(name="x", covariates=["Celltype[large]"])
+    with pytest.raises(DataError, match=r"one level of the text covariate 'Celltype'; name"):
+        check_against_models(data, [one_level], None)
+    typo = ModelSpec(name="x", covariates=["Celtype"])
+    with pytest.raises(DataError, match=r"did you mean 'Celltype'"):
+        check_against_models(data, [typo], None)
+
+
+# ----------------------------------------------------------------------------- 8. probabilities
+def test_probability_columns_are_written_as_the_reports_write_them():
+    from trialbayes.core.text import prob_columns
+
+    df = pd.DataFrame({"p_hr_below_1": [1.0, 0.25, 0.0], "cox_p_value": [1e-6, 0.2, 1.0],
+                       "at_3_p_hr_above_1.1": [0.0, 1.0, 0.5], "p_loo": [2.5, 2.5, 2.5],
+                       "n_draws": [2000, 2000, 2000]})  # fmt: skip
+    out = prob_columns(df, "n_draws")
+    assert out["p_hr_below_1"].tolist() == ["> 0.999", "0.250", "< 0.001"]
+    assert out["at_3_p_hr_above_1.1"].tolist() == ["< 0.001", "> 0.999", "0.500"]
+    assert out["cox_p_value"].tolist() == ["< 0.001", "0.200", "1.000"]  # exact, not draws
+    assert out["p_loo"].tolist() == [2.5, 2.5, 2.5]

@@ -19,7 +19,10 @@ import typer
 EXIT_INPUT, EXIT_UNRELIABLE = 2, 3
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Bayesian reanalysis of time-to-event trials."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Bayesian reanalysis of time-to-event trials.",
+    rich_markup_mode=None,  # plain-text help: no boxes, reads the same in a pipe or a file
 )
 
 
@@ -99,7 +102,7 @@ def _plain_figure_text() -> None:
 
 @app.command()
 def run(
-    config: Path = typer.Argument(..., help="analysis config (YAML)"),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="analysis config (YAML)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
     scheduler: str = typer.Option(
         None, "--scheduler", help="Dask scheduler address (or 'local') for next_phase"
@@ -167,7 +170,7 @@ def run(
 
 @app.command()
 def check(
-    config: Path = typer.Argument(..., help="analysis config (YAML)"),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="analysis config (YAML)"),
     trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
 ):
     """Validate a config and its data without fitting anything."""
@@ -219,15 +222,15 @@ def check(
 
 @app.command()
 def calibrate(
-    config: Path = typer.Argument(..., help="analysis config (YAML)"),
+    config: Path = typer.Argument(..., metavar="CONFIG", help="analysis config (YAML)"),
     model: str = typer.Option(None, "--model", help="model to calibrate (default: the last one)"),
     fits: int = typer.Option(None, "--fits", min=10, help="SBC replicates (default 100)"),
     draws: int = typer.Option(
         None, "--draws", min=50, help="posterior draws per chain per refit (default 500)"
     ),
-    chains: int = typer.Option(None, "--chains", min=1, help="(default 2)"),
+    chains: int = typer.Option(None, "--chains", min=1, help="chains per refit (default 2)"),
     out: Path = typer.Option(Path("outputs"), "--out", help="root folder for results"),
-    workers: int = typer.Option(None, "--workers", min=1, help="(default 2)"),
+    workers: int = typer.Option(None, "--workers", min=1, help="parallel workers (default 2)"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address, or 'local'"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress lines on stderr"),
     trust_config_cache: bool = typer.Option(False, "--trust-config-cache", help=TRUST_CACHE_HELP),
@@ -279,7 +282,7 @@ def calibrate(
 
 
 @app.command()
-def report(outdir: Path = typer.Argument(..., help="a run's output folder (with results.json)")):
+def report(outdir: Path = typer.Argument(..., metavar="OUTDIR", help="a run's output folder (with results.json)")):
     """Re-render report.md and report.html from a run's results.json, without refitting anything.
 
     Reads only results.json (validated strictly: types, ranges) and the PNG figures it names inside

@@ -482,6 +482,8 @@ class Report(_Strict):
 
 
 class Config(_Strict):
+    #: data paths as written in the config when relative (outputs show these, not absolute ones)
+    _shown_paths: dict[str, str] = PrivateAttr(default_factory=dict)
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     title: str | None = None
     data: DataSource
@@ -602,6 +604,16 @@ class Config(_Strict):
     def resolved_priors(self) -> dict:
         return merge_priors(self.priors)
 
+    def shown_dump(self) -> dict:
+        """The config as outputs show it (provenance.json): data files by the path written in
+        the config (relative to it) or their name, never the analyst's absolute path."""
+        d = self.model_dump(mode="json")
+        for attr in ("path", "curve", "risk", "events"):
+            v = getattr(self.data, attr, None)
+            if isinstance(v, Path):
+                d["data"][attr] = self._shown_paths.get(attr, v.name)
+        return d
+
     def hash(self) -> str:
         """sha256 of the resolved config (paths as given), for provenance and save/load."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
@@ -670,6 +682,7 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():
             setattr(cfg.data, attr, (base / p).resolve())
+            cfg._shown_paths[attr] = p.as_posix()
             if attr == "path":
                 cfg.data._shown = p.as_posix()
     return cfg

@@ -99,13 +99,22 @@ def check_against_models(
 ) -> None:
     """Cross-checks between data and config, before any model is built."""
     for m in models:
-        covs = data.covariates if m.covariates == "all" else m.covariates
-        for c in covs:
-            if c not in data.covariates:
-                close = difflib.get_close_matches(c, data.covariates, n=1)
+        names = [] if m.covariates == "all" else m.covariates
+        sources = [c for c in data.covariates if "[" not in c] + list(data.factors)
+        for c in names:
+            level = next((f for f in data.factors if c.startswith(f"{f}[")), None)
+            if level is not None:  # one level of a text covariate: the factor is all of them
+                raise DataError(
+                    f"model '{m.name}': covariate '{c}' is one level of the text covariate "
+                    f"'{level}'; name '{level}' (its levels {data.factors[level]}, the first the "
+                    "reference)"
+                )
+            if c not in data.covariates and c not in data.factors:
+                close = difflib.get_close_matches(c, sources, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise DataError(
-                    f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}"
+                    f"model '{m.name}': covariate '{c}' is not among the data's covariates "
+                    f"{sources}{hint}"
                 )
         if m.centre_frailty and not data.has_centre:
             raise DataError(

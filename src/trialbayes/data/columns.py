@@ -52,10 +52,6 @@ class FileRows:
     row: np.ndarray
     id: np.ndarray | None = None
 
-    @classmethod
-    def of(cls, n: int) -> FileRows:
-        return cls(np.arange(1, n + 1))
-
     def text(self, mask) -> str:
         return rows_text(mask, self.row, self.id)
 

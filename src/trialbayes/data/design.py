@@ -188,6 +188,8 @@ class Design:
     likelihood: str = "fused"  # 'graph' (model.pem_parts), 'fused'/'fused_float32' (fused.py)
     #: data.missing: impute — what the model imputes (X / bm_z hold 0 at the missing cells)
     missing: MissingDesign | None = None
+    #: text covariate -> its levels, the first the reference (the coefficients' contrasts)
+    factors: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -227,7 +229,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     widths = np.diff(np.append(starts, t.max()))
     widths[-1] = 0.0  # the open last interval never contributes a full width
 
-    covs = data.covariates if spec.covariates == "all" else list(spec.covariates)
+    covs = data.model_columns(spec.covariates)
     if covs:
         raw = f[covs].to_numpy(float)
         mean, sd = np.nanmean(raw, 0), np.nanstd(raw, 0)  # observed values (data.missing)
@@ -254,6 +256,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         treat=f["treat"].to_numpy(float),
         X=X,
         cov_names=covs,
+        factors=dict(data.factors),
         cov_mean=mean,
         cov_sd=sd,
         centre_idx=centre_idx,

@@ -81,6 +81,19 @@ class TrialData:
                 return level
         return f"{self.arm_column} = {level} ({role})" if self.arm_column else f"{role} ({level})"
 
+    def model_columns(self, names) -> list[str]:
+        """The covariate columns of a model's ``covariates`` (``all``, or names): a text
+        covariate named by its column stands for all its level columns (``tgrade`` ->
+        ``tgrade[II]``, ``tgrade[III]``). A name that is neither is returned as it is (the checks
+        name it)."""
+        if names == "all":
+            return list(self.covariates)
+        out: list[str] = []
+        for c in names:
+            levels = self.factors.get(c)
+            out += [f"{c}[{lv}]" for lv in levels[1:]] if levels else [c]
+        return out
+
     def rows_text(self, mask) -> str:
         """The file's rows (and ids) of a mask over the analysed rows, for error messages."""
         return self.file_rows.text(mask) if self.file_rows is not None else rows_text(mask)
@@ -154,8 +167,9 @@ def from_frame(
     df = df.reset_index(drop=True)
     _require_columns(df, cols, source)
     source_columns = [str(c) for c in df.columns]
-    df, rows, arms = select_arms(df, cols, FileRows.of(len(df)))
-    ids = checked_ids(df[cols.id], cols.id, rows)
+    raw_ids = df[cols.id].astype(str).to_numpy()  # named in messages before they are checked
+    df, rows, arms = select_arms(df, cols, FileRows(np.arange(1, len(df) + 1), raw_ids))
+    ids = checked_ids(df[cols.id], cols.id, FileRows(rows.row))
     rows = FileRows(rows.row, ids)
     time, notes = outcome_time(df[cols.time], cols.time, time_unit, rows)
     event = outcome_event(df[cols.event], cols, rows)
@@ -244,6 +258,7 @@ def _add_columns(out: pd.DataFrame, df: pd.DataFrame, cols: ColumnMap, rows: Fil
 def _missing_policy(out, df, cols: ColumnMap, covariates, kinds, policy: str, rows: FileRows):
     """``data.missing`` applied: (the rows analysed, their FileRows, the MissingData summary)."""
     summary = _missing_summary(df, cols, kinds, policy)
+    rows_before = rows
     need = list(cols.biomarkers) + covariates
     miss = out[need].isna().any(axis=1).to_numpy() if need else np.zeros(len(out), bool)
     n_dropped = 0
@@ -271,7 +286,9 @@ def _missing_policy(out, df, cols: ColumnMap, covariates, kinds, policy: str, ro
                     "data.missing: impute needs at least 2 to model it"
                 )
     n_read, incomplete = summary.n_rows_read, int(miss.sum())
-    return out, rows, MissingData(policy, n_read, incomplete, n_dropped, summary.columns)
+    where = rows_before.text(miss) if n_dropped else ""
+    md = MissingData(policy, n_read, incomplete, n_dropped, summary.columns, dropped_rows=where)
+    return out, rows, md
 
 
 def _check_scales(out: pd.DataFrame, covariates: list[str], biomarkers: list[str], rows) -> None:

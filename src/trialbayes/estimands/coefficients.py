@@ -49,8 +49,9 @@ def _covariate_rows(design: Design, draws: dict, units: dict) -> list[Row]:
         if kind == "binary":
             rows.append(Row(c, "yes (1) vs no (0)", v / sd, c, 1 / sd))
         elif kind == "level":
-            level = _LEVEL.fullmatch(c).group(2)
-            rows.append(Row(c, f"{level} vs the reference level", v / sd, c, 1 / sd))
+            name, level = _LEVEL.fullmatch(c).groups()
+            ref = (design.factors.get(name) or ["the reference level"])[0]
+            rows.append(Row(c, f"{level} vs {ref}", v / sd, c, 1 / sd))
         else:
             u = units.get(c)
             rows.append(Row(c, f"per SD ({_num(sd, u, 3)})", v, c, 1.0))
@@ -101,10 +102,11 @@ def coefficient_rows(design: Design, draws: dict, units: dict | None = None) -> 
                 if b.log
                 else f"per {step:g}{_u(units.get(bm)) or ' units'} of {bm}"
             )
+            k = step / b.scale
+            rows.append(Row(f"{bm} (main)", per_unit, draws["biomarker_effect"] * k, f"{bm}_z", k))
             rows.append(
-                Row(f"treatment × {bm}", per_unit,
-                    draws["interaction"] * step / b.scale, f"treatment × {bm}", step / b.scale)
-            )  # fmt: skip
+                Row(f"treatment × {bm}", per_unit, draws["interaction"] * k, f"treatment × {bm}", k)
+            )
     return rows
 
 

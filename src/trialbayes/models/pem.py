@@ -70,7 +70,7 @@ class PiecewiseExponentialModel:
         self.design: Design | None = None
         self.model = None
         self.sampler: SamplerRunner | None = None
-        self.idata = None
+        self._idata = None  # the posterior DataTree once fitted (the ``idata`` property)
         self.diagnostics: dict | None = None
         self.data: TrialData | None = None
 
@@ -117,7 +117,7 @@ class PiecewiseExponentialModel:
                 continue
             new.update(prior_data(term, prior))
             self.priors[term] = prior
-        self.idata = self.sampler.sample(
+        self._idata = self.sampler.sample(
             data=new or None,
             seed=seed,
             log_likelihood=self._loglik_dataset if log_likelihood else False,
@@ -155,7 +155,7 @@ class PiecewiseExponentialModel:
             )
         self.design, self.data = new_design, data
         loglik = self._loglik_dataset if log_likelihood else False
-        self.idata = self.sampler.sample(
+        self._idata = self.sampler.sample(
             data=new_design.data_dict(), seed=seed, log_likelihood=loglik
         )
         self.diagnostics = (
@@ -181,8 +181,14 @@ class PiecewiseExponentialModel:
 
     # ------------------------------------------------------------------ results
     def _require_fit(self, what: str) -> None:
-        if self.idata is None:
+        if self._idata is None:
             raise NotFittedError(f"{what}() needs a fitted model: call fit(data) first")
+
+    @property
+    def idata(self):
+        """The posterior DataTree (ArviZ 1.x): posterior, sample_stats, log_likelihood."""
+        self._require_fit("idata")
+        return self._idata
 
     @property
     def reliable(self) -> bool:
@@ -238,7 +244,7 @@ class PiecewiseExponentialModel:
             f"<trialbayes.PiecewiseExponentialModel: {self.spec.name}>",
             f"data = {d.label if d else '?'}",
             f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = {self.design.n_intervals}",
-            f"sampler = {self.idata.attrs.get('sampler', '?') if self.idata is not None else 'not fitted'}",
+            f"sampler = {self.idata.attrs.get('sampler', '?') if self._idata is not None else 'not fitted'}",
             f"treatment prior = {describe(self.priors['treatment'])}",
             f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + self._failures()}",
             "---",

@@ -12,11 +12,13 @@ import pandas as pd
 import xarray as xr
 
 from ..core.outputs import OutputDir, dumps
+from ..core.text import prob_columns
 from ..plots.general import forest_plot
 from ..plots.journal import quality_plot
 from ..plots.style import ARM_COLOURS
 from ..results.model import Results
 from ..results.sections import SensitivityResults
+from .markdown import any_pooled
 from .nextphase import next_phase_figures, write_next_phase_tables
 from .plan import FigurePlan, OutputSettings
 from .run_figures import attach_prior, forest_caption, model_figures, sensitivity_figure
@@ -26,10 +28,10 @@ from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_
 def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: dict) -> None:
     """tables/ and posterior/ of a patient-level run (its figures: :func:`patient_figures`)."""
     r: Results = run.results
-    out.write_csv("tables/coefficients.csv", coefficient_table(r))
+    out.write_csv("tables/coefficients.csv", prob_columns(coefficient_table(r), "n_draws"))
     sub = subgroup_table(r)
     if len(sub):
-        out.write_csv("tables/subgroups.csv", sub)
+        out.write_csv("tables/subgroups.csv", prob_columns(sub, "n_draws"))
     out.write_csv("tables/diagnostics.csv", diagnostics_table(r))
     out.write_csv("tables/kaplan_meier.csv", run.tables["km"].assign(time_unit=r.time_unit))
     if run.tables["loo"] is not None:
@@ -41,7 +43,8 @@ def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: d
         if "hr_curve" in tabs:
             bm = run.models[name].spec.biomarker
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
-            out.write_csv(f"tables/hr_curve_{name}.csv", curve)
+            n = r.models[name].treatment_effect.n_draws
+            out.write_csv(f"tables/hr_curve_{name}.csv", prob_columns(curve, n))
         pem = run.models[name]
         dt = posterior_file(pem, data, r, s.config_hash)
         attach_prior(dt, priors[name])
@@ -49,7 +52,8 @@ def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: d
     if data.reconstruction is not None:
         out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction.ipd)
     if r.sensitivity is not None:
-        out.write_csv("tables/sensitivity.csv", sensitivity_table(r.sensitivity))
+        sens = prob_columns(sensitivity_table(r.sensitivity), "n_draws")
+        out.write_csv("tables/sensitivity.csv", sens)
         if r.sensitivity.psense:
             out.write_csv(
                 "tables/psense.csv", pd.DataFrame([asdict(x) for x in r.sensitivity.psense])
@@ -70,7 +74,9 @@ def patient_figures(
         model_figures(plan, s, data, run, name, draws_by_model[name], priors[name], label)
     rows = forest_rows(r)
     plan.add(
-        "forest", forest_caption(s.level), lambda: forest_plot(rows, label=label, level=s.level)
+        "forest",
+        forest_caption(s.level, any_pooled(r)),
+        lambda: forest_plot(rows, label=label, level=s.level),
     )
     if data.reconstruction is not None:
         _reconstruction_figure(plan, data, r)
@@ -105,7 +111,8 @@ def sensitivity_table(sens: SensitivityResults) -> pd.DataFrame:
     for x in sens.refits:
         row = {"model": x.model, "scenario": x.scenario, "treatment_prior": x.treatment_prior,
                "interaction_prior": x.interaction_prior, "reliable": x.reliable,
-               "divergences": x.divergences, "rhat_max": x.rhat_max, **x.treatment.flat()}  # fmt: skip
+               "divergences": x.divergences, "rhat_max": x.rhat_max,
+               "n_draws": x.treatment.n_draws, **x.treatment.flat()}  # fmt: skip
         for v, h in x.at.items():
             row |= h.flat(f"at_{v}_")
         rows.append(row)

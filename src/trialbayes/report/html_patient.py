@@ -15,7 +15,14 @@ from ..core.text import level_text
 from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
-from .markdown import _no_cox, pooling_note, summary_lines
+from .markdown import (
+    POOLING_TEXT,
+    _no_cox,
+    any_pooled,
+    pooling_note,
+    pooling_word,
+    summary_lines,
+)
 from .missing import html_blocks as missing_blocks
 from .nextphase import html_blocks
 
@@ -146,6 +153,7 @@ def model_blocks(r: Results) -> list:
             [
                 name,
                 ", ".join(covs) or "none",
+                pooling_word(m),
                 "yes" if s["centre_frailty"] else "no",
                 s["interaction"] + (f" with {s['biomarker']}" if s["biomarker"] else ""),
                 m.n_intervals,
@@ -163,6 +171,7 @@ def model_blocks(r: Results) -> list:
             [
                 "model",
                 "covariates",
+                "covariate prior",
                 "centre frailty",
                 "effect modification",
                 "baseline intervals",
@@ -245,6 +254,7 @@ def effect_blocks(r: Results, fig) -> list:
             [
                 name + ("" if m.reliable else " (UNRELIABLE)"),
                 m.estimand,
+                pooling_word(m),
                 te.text(),
                 *[pr(te.p_hr_below[k], te) for k in below],
                 *[pr(te.p_hr_above[k], te) for k in above],
@@ -256,6 +266,7 @@ def effect_blocks(r: Results, fig) -> list:
             [
                 "model",
                 "estimand",
+                "covariates",
                 f"posterior HR ({level_label} CrI)",
                 *[f"P(HR < {k})" for k in below],
                 *[f"P(HR > {k})" for k in above],
@@ -265,6 +276,8 @@ def effect_blocks(r: Results, fig) -> list:
             "Treatment hazard ratio, by model",
         )
     ]
+    if any_pooled(r):
+        out.append(note(POOLING_TEXT + "."))
     out += fig("forest")
     for name, m in r.models.items():
         out.append(h3(f"Model {name}: all coefficients, posterior beside Cox"))

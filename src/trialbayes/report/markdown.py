@@ -41,7 +41,7 @@ def headline(r: Results) -> list[str]:
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
+            f"{level_text(te.level)} CrI)  P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{flag}"
         )
     for f, models in grouped(r.all_flags):
         at = where(models)
@@ -56,7 +56,7 @@ def _curve_line(name: str, m: ModelResult) -> str:
     trend = "rises" if hi.median > lo.median else "falls"
     u = hc.unit
     line = (
-        f"`{name}`: the HR {trend} with {hc.biomarker} ({with_unit(float(keys[0]), u)}: "
+        f"{name}: the HR {trend} with {hc.biomarker} ({with_unit(float(keys[0]), u)}: "
         f"{lo.median:.2f}, "
         f"{with_unit(float(keys[-1]), u)}: {hi.median:.2f})"
     )
@@ -73,12 +73,13 @@ def _curve_line(name: str, m: ModelResult) -> str:
 
 
 def summary_lines(r: Results) -> list[str]:
-    """The run's key findings in plain sentences (also at the top of report.md)."""
+    """The run's key findings in plain sentences, user names as they are (report.md escapes each
+    line, report.html's template escapes)."""
     out = []
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
-        out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        out.append(f"{name}{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
             if m.subgroups:
@@ -91,12 +92,12 @@ def summary_lines(r: Results) -> list[str]:
                     if g.conditional is not None
                 ]
                 out.append(
-                    f"`{name}` subgroups by {m.subgroups.biomarker} (conditional HR): "
+                    f"{name} subgroups by {m.subgroups.biomarker} (conditional HR): "
                     + "; ".join(parts)
                     + "."
                 )
     if r.loo is not None and r.loo.verdict:
-        out.append(md_text(r.loo.verdict))
+        out.append(r.loo.verdict)
     if not r.reliable:
         out.append(
             f"Sampler diagnostics failed for {', '.join(r.unreliable_models)}: do not use those "
@@ -168,7 +169,7 @@ def _follow_up(d, tu: str) -> str:
     """The follow-up quantities, each named (report.md)."""
     parts = []
     if d.median_follow_up_reverse_km:
-        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse KM)")
+        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse Kaplan–Meier)")
     if d.median_observed_time:
         parts.append(f"median observed time {d.median_observed_time:.4g} {tu}")
     parts.append(f"longest follow-up {d.max_follow_up:g} {tu}")
@@ -245,6 +246,26 @@ def pooling_note(m: ModelResult) -> str:
     )
 
 
+def pooling_word(m: ModelResult) -> str:
+    """The covariate prior of a model in a word or two: "partially pooled", "not pooled" or
+    "none" (no covariates)."""
+    if not m.spec.get("covariates"):
+        return "none"
+    return "partially pooled" if m.spec.get("covariate_pooling") == "partial" else "not pooled"
+
+
+#: said under every table and figure that puts a posterior beside Cox
+POOLING_TEXT = (
+    "Covariates: partially pooled (covariate_pooling: partial, the default) shrinks the "
+    "adjusted models' covariate effects towards no effect, Cox does not: adjusted posterior and "
+    "Cox estimates differ by that much more; covariate_pooling: none gives independent priors"
+)
+
+
+def any_pooled(r: Results) -> bool:
+    return any(pooling_word(m) == "partially pooled" for m in r.models.values())
+
+
 def _no_cox(m: ModelResult) -> str:
     """Why a model has no Cox numbers (a failed or runaway fit), or '–'."""
     return {"failed": "Cox fit failed", "not_converged": "Cox not converged"}.get(m.cox_status, "–")
@@ -258,6 +279,7 @@ def _effect_section(r: Results) -> list[str]:
             {
                 "model": name + ("" if m.reliable else " ⚠"),
                 "estimand": m.estimand,
+                "covariates": pooling_word(m),
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
                 **{f"P(HR<{k})": prob(v, te.n_draws) for k, v in te.p_hr_below.items()},
                 **{f"P(HR>{k})": prob(v, te.n_draws) for k, v in te.p_hr_above.items()},
@@ -267,6 +289,8 @@ def _effect_section(r: Results) -> list[str]:
             }
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
+    if any_pooled(r):
+        L.append(f"\n{POOLING_TEXT}.")
     if "forest" in r.figures:
         L.append("\n" + md_figure("Forest plot", r.figures["forest"]))
     return L

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..config.next_phase import NextPhase
 from ..core.escape import md_code, md_figure, md_text
-from ..core.text import md_table
+from ..core.text import md_table, prob_columns
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
 from ..results.next_phase import NextPhaseResults
 from . import nextphase_design as design_parts
@@ -63,7 +63,7 @@ def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
 def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.DataFrame:
     """The design table as shown (md and HTML): counts and durations rounded to integers; the
     analysis prior as a column when the run borrows."""
-    df = res.designs_table()
+    df = design_probabilities(res.designs_table())
     if df.empty:  # every assurance cell failed: the columns, no rows
         df = pd.DataFrame({c: pd.Series(dtype=float) for c in DESIGN_COLUMNS})
     cols = list(DESIGN_COLUMNS)
@@ -75,6 +75,18 @@ def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.Data
     names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit),
              "analysis_prior": "analysis prior"}  # fmt: skip
     return t.rename(columns=names)
+
+
+#: simulated shares of a design table (of ``trials`` simulated trials each)
+DESIGN_PROBABILITIES = ("assurance", "p_events_reached", "p_go", "false_go", "false_stop",
+                        "p_true_hr_below_null", "p_true_hr_below_target")  # fmt: skip
+
+
+def design_probabilities(df: pd.DataFrame) -> pd.DataFrame:
+    """Simulated shares written as the reports write probabilities (never "1.000" / "0.000")."""
+    if df.empty:
+        return df
+    return prob_columns(df, "trials", [c for c in DESIGN_PROBABILITIES if c in df])
 
 
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
@@ -232,13 +244,16 @@ def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
 def csv_designs(res: NextPhaseResults) -> pd.DataFrame:
     """tables/next_phase_designs.csv: the duration column names the time unit."""
     tu = time_unit_of(res).replace(" ", "_")
-    return res.designs_table().rename(columns={"expected_duration": f"expected_duration_{tu}"})
+    t = design_probabilities(res.designs_table())
+    return t.rename(columns={"expected_duration": f"expected_duration_{tu}"})
 
 
 def write_next_phase_tables(out, res: NextPhaseResults) -> None:
     """tables/next_phase_designs.csv and tables/next_phase_oc.csv."""
     out.write_csv("tables/next_phase_designs.csv", csv_designs(res))
-    out.write_csv("tables/next_phase_oc.csv", res.oc_table())
+    oc = res.oc_table()
+    cols = [c for c in ("p_success", "p_events_reached") if c in oc]
+    out.write_csv("tables/next_phase_oc.csv", prob_columns(oc, res.settings.oc_trials, cols))
     design_parts.write_tables(out, res)
 
 

@@ -18,6 +18,7 @@ from ..plots.journal import (
     prior_posterior_figure,
 )
 from ..results.model import Results
+from .markdown import pooling_word
 from .plan import FigurePlan, OutputSettings
 
 
@@ -101,6 +102,7 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
     cap = (
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
+        + (f" (modelled as {pem.design.basis.scale_label(b)})" if pem.design.basis.log else "")
         + f" on a log axis — posterior median and {level_text(level)} credible band, Cox estimate "
         f"dashed; middle: posterior probability that the HR is {_below_words(c)}; bottom: the "
         f"observed distribution of {b}"
@@ -108,6 +110,11 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
             f"; dotted lines: subgroup cut-offs {', '.join(f'{x:g}' for x in cuts)}."
             if cuts
             else "."
+        )
+        + (
+            " The model's covariates are partially pooled, Cox's are not."
+            if pooling_word(r.models[name]) == "partially pooled"
+            else ""
         )
     )
 

@@ -36,6 +36,7 @@ def subgroup_table(r: Results) -> pd.DataFrame:
                             "n": g.n,
                             "events": g.events,
                             "type": kind,
+                            "n_draws": s.n_draws,
                             **s.flat(),
                             "flag": "; ".join(f.code for f in g.flags),
                         }

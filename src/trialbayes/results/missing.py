@@ -71,6 +71,8 @@ class MissingData:
     n_rows_dropped: int
     columns: list[ColumnMissing]
     models: list[ModelImputation] = field(default_factory=list)
+    #: complete_case: the file's rows (and ids) dropped, e.g. "rows 3, 7 (ids P3, P7)"
+    dropped_rows: str = ""
 
     @property
     def n_values_missing(self) -> int:

@@ -171,7 +171,7 @@ def run_assumptions(
     plan.apply(results)
     if write:
         facts = {
-            "config": cfg.model_dump(mode="json"),
+            "config": cfg.shown_dump(),
             "wall_seconds": round(time.perf_counter() - t0, 2),
         }
         with progress.phase("writing outputs"):

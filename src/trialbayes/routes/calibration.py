@@ -105,7 +105,7 @@ def run_calibration(
     plan.apply(results)
     out_s = replace(output_settings(cfg), figures=True)
     facts = {
-        "config": cfg.model_dump(mode="json"),
+        "config": cfg.shown_dump(),
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
     if not write:

@@ -147,7 +147,7 @@ def plan_lines(cfg: Config, data: TrialData) -> list[str]:
     if m.policy == "complete_case":
         return [
             f"data.missing: complete_case — {m.n_rows_dropped} of {m.n_rows_read} rows will be "
-            f"dropped; missing values per column: {m.column_text()}"
+            f"dropped ({m.dropped_rows}); missing values per column: {m.column_text()}"
         ]
     out = [
         f"data.missing: impute — {m.n_rows_incomplete} of {m.n_rows_read} rows have a missing "

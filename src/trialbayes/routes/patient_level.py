@@ -125,7 +125,7 @@ def run_patient_level(
                 lambda out: write_patient_tables(out, s, data, run, priors),
                 plan,
                 s,
-                {"config": cfg.model_dump(mode="json"), **_timings(models, t_start)},
+                {"config": cfg.shown_dump(), **_timings(models, t_start)},
                 csv_label=csv_label(data),
             )
     return run

@@ -46,7 +46,7 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
     log-likelihood (capped at ``MAX_LOGLIK_CELLS``)."""
     s = cfg.sampler
     k = cfg.baseline.n_intervals if not cfg.baseline.cuts else len(cfg.baseline.cuts) + 1
-    n_cov = len(data.covariates) if spec.covariates == "all" else len(spec.covariates)
+    n_cov = len(data.model_columns(spec.covariates))
     spline = 4 * spec.spline_basis if spec.interaction == "spline" else 0
     n_bm = 2 + spline if spec.biomarker else 0
     n_centre = 2 * data.frame["centre"].nunique() if spec.centre_frailty else 0
