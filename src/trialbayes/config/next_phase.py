@@ -202,6 +202,12 @@ class NextPhase(_Strict):
         if spec is None:
             names = [m.name for m in models]
             raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {names}")
+        if spec.time_varying:
+            raise ValueError(
+                f"next_phase.model: model '{self.model}' has a time-varying treatment effect; "
+                "the next-trial simulator draws one hazard ratio per state of nature — use a "
+                "model with treatment_effect 'constant'"
+            )
         if any(p.kind != "all" for p in self.populations) and not spec.biomarker:
             raise ValueError(
                 f"next_phase.populations: enrichment needs a model with a biomarker term; "

@@ -22,6 +22,7 @@ from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
 from ..data.table import TrialData, from_frame
 from ..estimands.draws import flatten_draws, hr_curve, hr_summary, interval, pointwise_loglik
+from ..estimands.time_varying import hr_over_time
 from ..inference.sampler import Sampler, diagnose, free_var_names
 from .graph import build_model, default_target_accept, prior_data
 
@@ -38,6 +39,8 @@ def as_trial_data(data, columns=None) -> TrialData:
 
 DRAW_NAMES = [
     "treatment",
+    "treatment_over_time",
+    "treatment_rw_sigma",
     "covariate_effects",
     "log_baseline_hazard",
     "biomarker_effect",
@@ -207,7 +210,8 @@ class PiecewiseExponentialModel:
 
         b = self.design.basis
         ref = f" at {self.spec.biomarker} = {b.reference:g}" if b is not None else ""
-        add("treatment", d["treatment"], "treated vs control" + ref)
+        avg = ", averaged over follow-up" if self.design.time_varying else ""
+        add("treatment", d["treatment"], "treated vs control" + ref + avg)
         for j, name in enumerate(self.design.cov_names):
             add(name, d["covariate_effects"][:, j], f"per SD ({self.design.cov_sd[j]:.3g})")
         if b is not None:
@@ -233,8 +237,22 @@ class PiecewiseExponentialModel:
         return pd.DataFrame(rows)
 
     def treatment_effect(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95):
-        """The treatment HR as an :class:`~trialbayes.results.model.HRSummary`."""
+        """The treatment HR as an :class:`~trialbayes.results.model.HRSummary`; for a time-varying
+        effect the event-weighted average of the interval log-HRs (see :meth:`hr_over_time`)."""
         return hr_summary(self.draws()["treatment"], thresholds, harm, prob)
+
+    def hr_over_time(self, thresholds=(1.0, 0.8), harm=1.1, prob=0.95):
+        """HR(t) of a time-varying model (``treatment_effect: time_varying``): the treatment HR per
+        baseline interval, the change HR(last) / HR(first) and the walk's scale, as an
+        :class:`~trialbayes.results.time_varying.HROverTime` (no PH test or LOO comparison: the
+        run adds those)."""
+        self._require_fit("hr_over_time")
+        if not self.design.time_varying:
+            raise ValueError(f"model '{self.spec.name}' has a constant treatment effect")
+        what = "treatment HR in each baseline interval"
+        if self.design.basis is not None:
+            what += f" at {self.spec.biomarker} = {self.design.basis.reference:.4g} (the median)"
+        return hr_over_time(self.draws(), self.design, what, thresholds, harm, prob)
 
     def hr_by_biomarker(self, values=None, prob: float = 0.95, n: int = 60) -> pd.DataFrame:
         """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th

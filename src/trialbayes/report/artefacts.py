@@ -47,6 +47,8 @@ def write_patient_outputs(
         out.write_csv(
             f"tables/survival_{name}.csv", tabs["survival_curves"].assign(time_unit=r.time_unit)
         )
+        if "hr_over_time" in tabs:
+            out.write_csv(f"tables/hr_over_time_{name}.csv", tabs["hr_over_time"])
         if "hr_curve" in tabs:
             bm = run.models[name].spec.biomarker
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))

@@ -17,6 +17,7 @@ from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
 from .markdown import _no_cox, summary_lines
 from .nextphase import html_blocks
+from .time_varying import html_blocks as over_time_blocks
 
 MISSING = {
     "error": "no missing values allowed (a missing value in a used column stops the run "
@@ -39,12 +40,14 @@ def patient_view(r: Results, root: Path) -> dict:
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),
         section("modification", "Effect modification", modification_blocks(r, fig)),
+        section("over_time", "Treatment effect over time", over_time_blocks(r, fig)),
         section("subgroups", "Subgroups", subgroup_blocks(r)),
         section("survival", "Survival and restricted mean survival time", survival_blocks(r, fig)),
         section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)),
         section("comparison", "Model comparison", comparison_blocks(r)),
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
+    secs = [s for s in secs if s["id"] != "over_time" or s["blocks"]]  # time-varying models only
     if r.sections.get("next_phase"):  # owned by nextphase_report.py
         secs.insert(
             -1,

@@ -12,6 +12,8 @@ from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
 from .nextphase import report_section
+from .time_varying import markdown_section as over_time_section
+from .time_varying import summary_line as over_time_line
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
@@ -74,6 +76,8 @@ def summary_lines(r: Results) -> list[str]:
         te = m.treatment_effect
         flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
         out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        if (line := over_time_line(name, m)) is not None:
+            out.append(line)
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
             if m.subgroups:
@@ -289,6 +293,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
         ]
     )
     L += ["\nCoefficients (HR per SD for covariates), posterior beside Cox:\n", md_table(coef)]
+    L += over_time_section(r, name, m)
     if m.hr_curve is not None:
         L += _curve_section(r, name, m)
     if m.subgroups is not None:

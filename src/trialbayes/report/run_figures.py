@@ -19,6 +19,7 @@ from ..plots.journal import (
     prior_posterior_figure,
 )
 from ..plots.style import save
+from ..plots.time_varying import hr_over_time_plot
 from ..results.model import Results
 from .writer import OutputSettings
 
@@ -93,6 +94,40 @@ def model_figures(
     )
     if "hr_curve" in tabs:
         save_figure(out, r, f"hr_curve_{name}", *_hr_curve(r, run, name, label, lv), dpi)
+    hot = getattr(m, "hr_over_time", None)
+    if hot is not None:
+        f = data.frame
+        fig = hr_over_time_plot(
+            hot,
+            float(f["time"].max()),
+            event_times=f.loc[f["event"] == 1, "time"].to_numpy(),
+            title=f"{name}: treatment HR over time",
+            label=label,
+        )
+        save_figure(out, r, f"hr_over_time_{name}", fig, hr_over_time_caption(name, hot), dpi)
+
+
+def hr_over_time_caption(name: str, hot) -> str:
+    lv = level_text(hot.intervals[0].hr.level)
+    c, t = hot.comparison, hot.ph_test
+    cap = (
+        f"Model {name}: {hot.estimand}, on a log axis — posterior median (step line) and "
+        f"{lv} credible band per baseline interval (thin vertical lines: the cut points; ticks: "
+        "event times)"
+    )
+    if c is not None:
+        cap += (
+            f"; hatched: the constant (proportional-hazards) HR of model {c.constant_model}, "
+            f"{c.constant_hr.text()}. {c.verdict}"
+        )
+    else:
+        cap += "."
+    if t is not None and t.p_value is not None:
+        cap += (
+            f" Frequentist check ({t.method}): chi-square {t.test_statistic:.2f} on 1 df, "
+            f"p = {t.p_value:.3g}."
+        )
+    return cap
 
 
 def _km(r: Results, data, run, name: str, label, lv: float):

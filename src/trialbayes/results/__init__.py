@@ -3,5 +3,14 @@ results.json back."""
 
 from .io import load_results
 from .model import HRSummary, ModelResult, Results, Setting
+from .time_varying import HROverTime, TimeVaryingModelResult
 
-__all__ = ["HRSummary", "ModelResult", "Results", "Setting", "load_results"]
+__all__ = [
+    "HROverTime",
+    "HRSummary",
+    "ModelResult",
+    "Results",
+    "Setting",
+    "TimeVaryingModelResult",
+    "load_results",
+]

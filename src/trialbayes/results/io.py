@@ -9,6 +9,7 @@ import typing
 from pathlib import Path
 
 from .model import HRSummary, Results
+from .time_varying import TimeVaryingModelResult
 
 
 def from_dict(cls, data):
@@ -49,6 +50,9 @@ def load_results(path) -> Results:
         )
     r = from_dict(Results, d)
     r.sections = _revive_sections(r.sections)
+    for name, m in d.get("models", {}).items():  # a time-varying model's own result type
+        if m.get("hr_over_time") is not None:
+            r.models[name] = from_dict(TimeVaryingModelResult, m)
     return r
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..calibration.sbc import CalibrationCase, CalibrationResults, sbc_cell, summarise
-from ..config.calibration import CalibrationSettings
+from ..config.calibration import CalibrationSettings, time_varying_refusal
 from ..config.schema import Config
 from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor
@@ -39,7 +39,8 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
-
+    if {m.name: m for m in cfg.models}[s.model].time_varying:
+        raise ConfigError("calibrate: " + time_varying_refusal(s.model, "--model"))
     preflight(cfg)
     check_writable(out_root, f"{cfg.name}_calibration")
     fp = hashlib.sha256(f"{cfg.hash()}{sorted(asdict(s).items())}".encode()).hexdigest()[:16]

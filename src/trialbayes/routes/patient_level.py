@@ -49,12 +49,18 @@ from ..results.model import (
 )
 from .resolve import output_settings
 from .sensitivity import run_sensitivity
+from .time_varying import attach_ph_comparisons, average_role, with_hr_over_time
 from .validate import preflight
 
 __all__ = ["RunResult", "run_patient_level", "analyse_model"]
 
 
 def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> str:
+    role = _role(pem, units)
+    return average_role(role) if pem.spec.time_varying else role
+
+
+def _role(pem: PiecewiseExponentialModel, units: dict | None) -> str:
     s = pem.spec
     if s.biomarker:
         u = (units or {}).get(s.biomarker)
@@ -77,7 +83,8 @@ def coefficients(
         if b
         else ""
     )
-    rows = [("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
+    avg = ", averaged over follow-up" if pem.spec.time_varying else ""
+    rows = [("treatment", "treated vs control" + ref + avg, draws["treatment"], "treatment")]
     for j, c in enumerate(des.cov_names):
         rows.append(
             (
@@ -192,6 +199,10 @@ def analyse_model(
         )
     if pem.design.basis is not None:
         res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, cfg, units, hs)
+    if pem.design.time_varying:
+        res, tables["hr_over_time"] = with_hr_over_time(
+            res, pem.design, draws, times, centre, prob, thr, harm, tu
+        )
     return {"result": res, "tables": tables, "draws": draws}
 
 
@@ -254,15 +265,20 @@ def probe_points(values) -> list[float]:
     return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
-def loo_table(
-    models: dict[str, PiecewiseExponentialModel],
-) -> tuple[pd.DataFrame | None, LooComparison]:
-    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
-    loos = {
+def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:
+    """PSIS-LOO of every model that kept its pointwise log-likelihood (computed once)."""
+    return {
         n: az.loo(m.idata, pointwise=True)
         for n, m in models.items()
         if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
     }
+
+
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel], loos: dict | None = None
+) -> tuple[pd.DataFrame | None, LooComparison]:
+    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
+    loos = psis_loos(models) if loos is None else loos
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
@@ -339,7 +355,9 @@ def run_patient_level(
         )
 
     with progress.phase("PSIS-LOO model comparison"):
-        loo_df, loo = loo_table(models)
+        loos = psis_loos(models)
+        loo_df, loo = loo_table(models, loos)
+        attach_ph_comparisons(per_model, cfg.models, loos)
     f = data.frame
     km = km_curves(
         f["time"].to_numpy(),
