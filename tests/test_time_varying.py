@@ -412,3 +412,90 @@ def test_a_served_time_varying_model_equals_pymc(tmp_path):
     ref_lp, ref_grad = pymc_logp_grad(ms[1], c2, x)
     np.testing.assert_allclose([lp, *grad], [ref_lp, *ref_grad], rtol=1e-10)
     cc.clear_memory()
+
+
+# ----------------------------------------------------------------------------- results, report
+
+
+def fabricated_over_time(comparison=True):
+    from trialbayes.results.model import HRSummary, Quantity
+    from trialbayes.results.time_varying import (
+        AVERAGE_DEFINITION,
+        HROverTime,
+        IntervalHR,
+        PHComparison,
+        PHTest,
+    )
+
+    hs = [HRSummary.from_normal(m, 0.3, (1.0, 0.8), (1.1,)) for m in np.log([1.6, 1.1, 0.7, 0.5])]
+    ivs = [IntervalHR(s, e, 20, h) for (s, e), h in zip([(0, 100), (100, 250), (250, 400),
+                                                          (400, None)], hs)]
+    comp = PHComparison("ph", HRSummary.from_normal(np.log(0.8), 0.15), 6.3, 2.5, "time_varying",
+                        "PSIS-LOO prefers the time-varying effect `tv` (elpd(time-varying) − "
+                        "elpd(constant) = +6.3, SE 2.5).")
+    return HROverTime(
+        estimand="treatment HR in each baseline interval", average_definition=AVERAGE_DEFINITION,
+        intervals=ivs, change=HRSummary.from_normal(np.log(0.5 / 1.6), 0.4),
+        rw_sigma=Quantity(0.6, 0.2, 1.1, 0.95), time_unit="days",
+        ph_test=PHTest("Grambsch–Therneau", "km", 9.87, 0.00168),
+        comparison=comp if comparison else None,
+    )
+
+
+def test_results_round_trip_and_reports_show_hr_over_time(small_run, tmp_path):
+    """A time-varying model's typed result survives results.json (``load_results`` gives the
+    TimeVaryingModelResult back, equal), and report.md / report.html / the CLI headline / the
+    forest rows say what its treatment effect is (the average over follow-up, never a bare HR),
+    show the HR per interval, the PSIS-LOO verdict and the Schoenfeld test beside it."""
+    from dataclasses import fields
+
+    from trialbayes.report.html import render
+    from trialbayes.report.html_patient import patient_view
+    from trialbayes.report.markdown import headline, render_patient_report
+    from trialbayes.report.tables import forest_rows
+    from trialbayes.results.io import load_results
+    from trialbayes.results.model import ModelResult
+    from trialbayes.results.time_varying import TimeVaryingModelResult
+
+    tmp, _, _ = small_run
+    r = load_results(tmp / "out" / "mirocals" / "results.json")
+    m = r.models["unadjusted"]
+    hot = fabricated_over_time()
+    r.models["unadjusted"] = TimeVaryingModelResult(
+        **{f.name: getattr(m, f.name) for f in fields(ModelResult)}, hr_over_time=hot)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(r.to_dict()))
+    back = load_results(path)
+    assert isinstance(back.models["unadjusted"], TimeVaryingModelResult)
+    assert back.models["unadjusted"].hr_over_time == hot
+    assert not isinstance(back.models["adjusted"], TimeVaryingModelResult)
+    md = render_patient_report(back)
+    for text in ("HR over time (time-varying treatment effect)", "| (0, 100\\] days | 20 |",
+                 "(400, ∞) days", "PSIS-LOO prefers the time-varying effect",
+                 "chi-square 9.87, 1 df, p = 0.00168", "event-weighted mean of the interval"):
+        assert text in md, text
+    assert "averaged over follow-up (time-varying)" in "\n".join(headline(back))
+    labels = [x["label"] for x in forest_rows(back) if x["group"] == "model unadjusted"]
+    assert labels[:3] == ["treatment, averaged over follow-up",
+                          "treatment, first interval (0–100 days)",
+                          "treatment, last interval (400–end days)"]
+    html = render(patient_view(back, tmp_path))
+    assert "Treatment effect over time" in html and "p = 0.00168" in html
+    plain = render(patient_view(load_results(tmp / "out" / "mirocals" / "results.json"), tmp_path))
+    assert "Treatment effect over time" not in plain  # the section only for time-varying models
+
+
+def test_hr_over_time_plot_draws_on_the_given_axes_and_returns_its_figure():
+    import matplotlib.pyplot as plt
+
+    from trialbayes.plots.time_varying import hr_over_time_plot
+
+    fig, axes = plt.subplots(1, 2)
+    for ax, comp in zip(axes, (True, False)):
+        out = hr_over_time_plot(fabricated_over_time(comp), 600.0, ax=ax,
+                                event_times=np.array([10.0, 300.0]))
+        assert out is fig
+        assert ax.get_yscale() == "log"
+    assert "PSIS-LOO prefers time-varying" in axes[0].get_title()
+    assert "PSIS-LOO" not in axes[1].get_title()
+    plt.close(fig)

@@ -54,9 +54,7 @@ class Study:
     replicates: int = 0
     n: int = 0
     events: list = field(default_factory=list)
-    lower: list = field(default_factory=list)  # per replicate: per-interval quantiles of log-HR
-    upper: list = field(default_factory=list)
-    quantiles: tuple = (0.0005, 0.9995)
+    quantiles: list = field(default_factory=list)  # per replicate: QUANTILES × K of the log-HRs
     p_late_below_early: list = field(default_factory=list)  # P(β_K < β_1)
     p_change_beyond: list = field(default_factory=list)  # P(|β_K − β_1| > log 1.5)
     loo_diff: list = field(default_factory=list)  # elpd(tv) − elpd(constant), and its SE
@@ -74,12 +72,12 @@ def run_study(
     seed: int = 20261201,
     sampler: Sampler | None = None,
     with_constant: bool = False,
-    quantiles=(0.0005, 0.9995),
+    priors: dict | None = None,
 ) -> Study:
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(r)]
     sampler = sampler or Sampler(chains=2, draws=500, tune=500, seed=1, progress="off")
     base = Baseline(cuts=CUTS)
-    out = Study(np.log(truth), r, n, quantiles=quantiles)
+    out = Study(np.log(truth), r, n)
     models = {}
     for i, s in enumerate(seeds):
         data = from_frame(simulate_pem(np.random.default_rng(s), n, truth), COLUMNS)
@@ -88,15 +86,13 @@ def run_study(
             m = models.get(spec.name)
             if m is None:
                 m = models[spec.name] = PiecewiseExponentialModel(
-                    spec, baseline=base, sampler=sampler
+                    spec, priors=priors, baseline=base, sampler=sampler
                 ).fit(data, seed=i, log_likelihood=with_constant)
             else:
                 m.refit(data, seed=i, gate=True, log_likelihood=with_constant)
         tv = models["tv"]
         bt = tv.draws()["treatment_over_time"]
-        lo, hi = np.quantile(bt, quantiles, axis=0)
-        out.lower.append(lo)
-        out.upper.append(hi)
+        out.quantiles.append(np.quantile(bt, QUANTILES, axis=0))
         d = bt[:, -1] - bt[:, 0]
         out.p_late_below_early.append(float((d < 0).mean()))
         out.p_change_beyond.append(float((np.abs(d) > np.log(1.5)).mean()))
@@ -114,18 +110,30 @@ def run_study(
     return out
 
 
-def covered(study: Study) -> np.ndarray:
-    """replicates × K: the interval's band holds the true log-HR."""
-    lo, hi = np.array(study.lower), np.array(study.upper)
-    return (lo <= study.truth) & (study.truth <= hi)
+#: posterior quantiles kept per interval: the central 99% and 95% bands and the median
+QUANTILES = (0.005, 0.025, 0.5, 0.975, 0.995)
+
+
+def covered(study: Study, level: float = 0.95) -> np.ndarray:
+    """replicates × K: the interval's central ``level`` band holds the true log-HR."""
+    q = np.array(study.quantiles)  # R × 5 × K
+    lo, hi = (
+        int(np.argmin(np.abs(np.array(QUANTILES) - x))) for x in ((1 - level) / 2, (1 + level) / 2)
+    )
+    return (q[:, lo] <= study.truth) & (study.truth <= q[:, hi])
 
 
 def summary(study: Study) -> str:
-    cov = covered(study)
-    lines = [
-        f"R = {study.replicates}, N = {study.n}, events median {np.median(study.events):.0f}",
-        f"band {study.quantiles}: per-interval coverage {np.round(cov.mean(0), 3).tolist()}",
-        f"replicates with every interval covered: {cov.all(1).sum()} / {study.replicates}",
+    lines = [f"R = {study.replicates}, N = {study.n}, events median {np.median(study.events):.0f}"]
+    for level in (0.95, 0.99):
+        cov = covered(study, level)
+        lines += [
+            f"{level:.0%} bands: per-interval coverage {np.round(cov.mean(0), 3).tolist()}, "
+            f"all {cov.mean():.3f}; replicates with every interval covered: "
+            f"{cov.all(1).sum()} / {study.replicates}; covered intervals per replicate: "
+            f"{np.bincount(cov.sum(1), minlength=len(study.truth) + 1).tolist()}",
+        ]
+    lines += [
         f"P(late < early): min {min(study.p_late_below_early):.4f}, "
         f"median {np.median(study.p_late_below_early):.4f}",
         f"P(|change| > log 1.5): max {max(study.p_change_beyond):.3f}, "
@@ -148,4 +156,10 @@ if __name__ == "__main__":
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     truth = CROSSING if which == "crossing" else PH
-    print(summary(run_study(truth, r, n, with_constant=(which == "ph"))))
+    study = run_study(truth, r, n, with_constant=(which == "ph"))
+    print(summary(study))
+    if len(sys.argv) > 4:  # keep the replicates for the tests' rate calculations
+        import pickle
+
+        with open(sys.argv[4], "wb") as fh:
+            pickle.dump(study, fh)

@@ -135,6 +135,8 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
         "control_level": data.control_label,
         "units_json": json.dumps(results.setting("units") or {}),
     }
+    if des.time_varying:  # the weights of the `treatment` average over the intervals
+        attrs["event_share"] = des.event_share.tolist()
     if b is not None:
         attrs.update(
             {

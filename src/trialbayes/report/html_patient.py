@@ -151,6 +151,7 @@ def model_blocks(r: Results) -> list:
                 ", ".join(covs) or "none",
                 "yes" if s["centre_frailty"] else "no",
                 s["interaction"] + (f" with {s['biomarker']}" if s["biomarker"] else ""),
+                s.get("treatment_effect", "constant").replace("_", "-"),
                 m.n_intervals,
                 m.sampler or "–",
             ]
@@ -160,7 +161,8 @@ def model_blocks(r: Results) -> list:
             "Piecewise-exponential proportional-hazards models (log-hazard constant within each "
             "baseline "
             "interval, a random walk across intervals), fitted by NUTS. Covariates are "
-            "standardised."
+            "standardised. A time-varying treatment effect has one treatment log-HR per baseline "
+            "interval (a random walk too) instead of proportional hazards."
         ),
         table(
             [
@@ -168,6 +170,7 @@ def model_blocks(r: Results) -> list:
                 "covariates",
                 "centre frailty",
                 "effect modification",
+                "treatment effect over time",
                 "baseline intervals",
                 "sampler",
             ],

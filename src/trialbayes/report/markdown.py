@@ -37,9 +37,10 @@ def headline(r: Results) -> list[str]:
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
+        avg = "  averaged over follow-up (time-varying)" if over_time_line(name, m) else ""
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
+            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{avg}{flag}"
         )
     for f in r.all_flags:
         lines.append(f"  flag [{f.severity}] {f.model + ': ' if f.model else ''}{f.message}")
@@ -257,12 +258,18 @@ def _names(v) -> str:
     return md_text(v) if isinstance(v, str) else ", ".join(md_text(x) for x in v)
 
 
+def _form(spec: dict) -> str:
+    if spec.get("treatment_effect") == "time_varying":
+        return "with a time-varying treatment effect (one log-HR per interval)"
+    return "PH"
+
+
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     lv = level_text(te.level)
     L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
-        f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
+        f"Piecewise-exponential {_form(s)}, {m.n_intervals} baseline intervals; covariates: "
         f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
         f"interaction: {s['interaction']}"
         + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")

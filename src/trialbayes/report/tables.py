@@ -82,16 +82,37 @@ def diagnostics_table(r: Results) -> pd.DataFrame:
     )
 
 
+def interval_rows(hot, group: str) -> list[dict]:
+    """The first and the last interval's HR of a time-varying model (forest rows)."""
+    out = []
+    for which, iv in (("first", hot.intervals[0]), ("last", hot.intervals[-1])):
+        end = f"{iv.end:.4g}" if iv.end is not None else "end"
+        h = iv.hr
+        out.append(
+            {
+                "group": group,
+                "label": f"treatment, {which} interval ({iv.start:.4g}–{end} {hot.time_unit})",
+                "hr": h.median,
+                "lower": h.lower,
+                "upper": h.upper,
+                "kind": "bayes",
+                "p": h.p_benefit,
+            }
+        )
+    return out
+
+
 def forest_rows(r: Results) -> list[dict]:
     """Forest rows grouped by model: posterior and Cox treatment HR, then the biomarker subgroups;
     ``p`` = P(HR < 1) of each posterior."""
     rows = []
     for name, m in r.models.items():
         te, grp = m.treatment_effect, f"model {name}"
+        hot = getattr(m, "hr_over_time", None)  # a time-varying model: its average, then HR(t)
         rows.append(
             {
                 "group": grp,
-                "label": "treatment (posterior)",
+                "label": "treatment, averaged over follow-up" if hot else "treatment (posterior)",
                 "hr": te.median,
                 "lower": te.lower,
                 "upper": te.upper,
@@ -99,6 +120,7 @@ def forest_rows(r: Results) -> list[dict]:
                 "p": te.p_benefit,
             }
         )
+        rows += interval_rows(hot, grp) if hot else []
         c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
             rows.append(

@@ -33,7 +33,7 @@ def summary_line(name: str, m: ModelResult) -> str | None:
     line = (
         f"`{name}` HR over time: {first.hr.text()} in {interval_text(first, u)}, "
         f"{last.hr.text()} in {interval_text(last, u)}; last / first {ch.sentence()}, "
-        f"P(lower HR in the last interval) {prob(ch.p_benefit, ch.n_draws)}."
+        f"P(HR lower in the last interval than in the first) {prob(ch.p_benefit, ch.n_draws)}."
     )
     return line + " " + ph_checks_text(hot)
 
@@ -66,9 +66,9 @@ def _rows(hot: HROverTime) -> list[list]:
 
 def _explanation(m: ModelResult, hot: HROverTime) -> str:
     return (
-        f"{hot.estimand[:1].upper() + hot.estimand[1:]}: one treatment log-HR per baseline "
-        "interval under a random-walk prior (models/piecewise_exponential.md, 'Time-varying "
-        f"treatment effect'). The model's treatment effect, {m.treatment_effect.sentence()}, is "
+        f"HR(t), the {hot.estimand}: one treatment log-HR per baseline interval under a "
+        "random-walk prior (models/piecewise_exponential.md, 'Time-varying treatment "
+        f"effect'). The model's treatment effect, {m.treatment_effect.sentence()}, is "
         f"the {hot.average_definition} — not a proportional-hazards HR. Walk scale (SD of the "
         f"first-to-last change in log-HR): posterior median {hot.rw_sigma.median:.2f} "
         f"({hot.rw_sigma.lower:.2f}–{hot.rw_sigma.upper:.2f})."
