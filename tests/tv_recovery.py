@@ -19,8 +19,10 @@ from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, Sampler
 from trialbayes.data.table import from_frame
 from trialbayes.models.pem import PiecewiseExponentialModel
 
-#: eight intervals of half a year; the last is open (follow-up ends at 4 years)
-CUTS = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5]
+#: eight intervals at the event-time octiles of the crossing truth below (years; fixed point of
+#: simulate → octiles, 200 000 patients): ~88 events per interval and arm pair at N = 1000, as the
+#: package's default cut points would give; the last interval is open
+CUTS = [0.2, 0.45, 0.75, 1.12, 1.58, 2.16, 2.92]
 #: crossing hazards: HR 1.6 in the first interval to 0.5 in the last, log-linear between
 CROSSING = np.exp(np.linspace(np.log(1.6), np.log(0.5), len(CUTS) + 1))
 #: proportional hazards at HR 0.7
@@ -30,7 +32,7 @@ TV = ModelSpec(name="tv", treatment_effect="time_varying")
 CONSTANT = ModelSpec(name="ph")
 
 
-def simulate_pem(rng, n: int, hrs, rate: float = 0.35, cuts=CUTS, follow_up=(2.0, 4.0)):
+def simulate_pem(rng, n: int, hrs, rate: float = 0.35, cuts=CUTS, follow_up=(3.0, 5.0)):
     """A 1:1 randomised trial: control hazard ``rate`` per year, treated hazard rate · hrs[k] in
     interval k of ``cuts``; administrative censoring uniform on ``follow_up`` (staggered entry).
     Exact inversion of the piecewise-linear cumulative hazard."""
@@ -57,6 +59,7 @@ class Study:
     quantiles: list = field(default_factory=list)  # per replicate: QUANTILES × K of the log-HRs
     p_late_below_early: list = field(default_factory=list)  # P(β_K < β_1)
     p_change_beyond: list = field(default_factory=list)  # P(|β_K − β_1| > log 1.5)
+    change_z: list = field(default_factory=list)  # posterior mean / SD of β_K − β_1
     loo_diff: list = field(default_factory=list)  # elpd(tv) − elpd(constant), and its SE
     loo_se: list = field(default_factory=list)
     divergences: list = field(default_factory=list)
@@ -96,6 +99,7 @@ def run_study(
         d = bt[:, -1] - bt[:, 0]
         out.p_late_below_early.append(float((d < 0).mean()))
         out.p_change_beyond.append(float((np.abs(d) > np.log(1.5)).mean()))
+        out.change_z.append(float(d.mean() / d.std(ddof=1)))
         dg = tv.diagnostics
         out.divergences.append(dg["divergences"])
         out.rhat.append(dg["rhat_max"])
@@ -137,7 +141,9 @@ def summary(study: Study) -> str:
         f"P(late < early): min {min(study.p_late_below_early):.4f}, "
         f"median {np.median(study.p_late_below_early):.4f}",
         f"P(|change| > log 1.5): max {max(study.p_change_beyond):.3f}, "
-        f"median {np.median(study.p_change_beyond):.3f}",
+        f"median {np.median(study.p_change_beyond):.3f}, mean {np.mean(study.p_change_beyond):.3f}",
+        f"change z = mean / SD of β_K − β_1: mean {np.mean(study.change_z):+.2f}, "
+        f"SD {np.std(study.change_z, ddof=1):.2f}, max {max(study.change_z):+.2f}",
         f"divergences: {sum(study.divergences)} in {sum(x > 0 for x in study.divergences)} fits; "
         f"R-hat max {max(study.rhat):.4f}; min ESS {min(study.ess):.0f}",
         f"compilations {study.compile_count}",
@@ -156,7 +162,10 @@ if __name__ == "__main__":
     r = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 1000
     truth = CROSSING if which == "crossing" else PH
-    study = run_study(truth, r, n, with_constant=(which == "ph"))
+    priors = None
+    if len(sys.argv) > 5 and sys.argv[5] == "pinned":  # power: the walk pinned at PH
+        priors = {"treatment_rw_sigma": {"family": "half_normal", "sigma": 0.001}}
+    study = run_study(truth, r, n, with_constant=(which == "ph"), priors=priors)
     print(summary(study))
     if len(sys.argv) > 4:  # keep the replicates for the tests' rate calculations
         import pickle

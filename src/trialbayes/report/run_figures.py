@@ -101,10 +101,18 @@ def model_figures(
             hot,
             float(f["time"].max()),
             event_times=f.loc[f["event"] == 1, "time"].to_numpy(),
-            title=f"{name}: treatment HR over time",
+            title=f"{name}: treatment HR over time" + _at_reference(pem, r),
             label=label,
         )
         save_figure(out, r, f"hr_over_time_{name}", fig, hr_over_time_caption(name, hot), dpi)
+
+
+def _at_reference(pem, r: Results) -> str:
+    b = pem.design.basis
+    if b is None:
+        return ""
+    unit = r.unit_of(pem.spec.biomarker)
+    return f" at {pem.spec.biomarker} = {b.reference:.4g}" + (f" {unit}" if unit else "")
 
 
 def hr_over_time_caption(name: str, hot) -> str:

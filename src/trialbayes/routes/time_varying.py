@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import fields, replace
 
 import arviz as az
+import numpy as np
 import pandas as pd
 
 from ..config.schema import ModelSpec, partner_of
@@ -23,6 +24,9 @@ from ..results.time_varying import PHComparison, TimeVaryingModelResult
 
 #: a difference in elpd beyond this many SEs is a preference (as ``patient_level.loo_verdict``)
 LOO_SE_RULE = 2.0
+#: below this median of events per interval an interval's log-HR has an SE above ≈ 2/√20 = 0.45
+#: (a factor 1.6 in HR) from its own events: HR(t) is then mostly the walk's smoothing
+MIN_EVENTS_PER_INTERVAL = 20
 
 
 def average_role(role: str) -> str:
@@ -61,7 +65,25 @@ def with_hr_over_time(
     hot = replace(hot, ph_test=ph_test(design, times, centre))
     base = {f.name: getattr(res, f.name) for f in fields(ModelResult)}
     out = TimeVaryingModelResult(**base, hr_over_time=hot)
+    out.flags += sparse_interval_flags(design.spec.name, [iv.events for iv in hot.intervals])
     return out, pd.DataFrame(hr_over_time_table(hot))
+
+
+def sparse_interval_flags(model: str, events: list[int]) -> list[Flag]:
+    med = float(np.median(events))
+    if med >= MIN_EVENTS_PER_INTERVAL:
+        return []
+    return [
+        Flag(
+            "sparse_intervals",
+            f"HR(t) rests on few events per baseline interval (median {med:g}, fewer than "
+            f"{MIN_EVENTS_PER_INTERVAL}): the random walk pulls the interval HRs toward their "
+            "average, so a flat HR(t) here is weak evidence of proportional hazards",
+            "caution",
+            model,
+            {"events_per_interval": events},
+        )
+    ]
 
 
 def attach_ph_comparisons(per_model: dict[str, ModelResult], specs: list[ModelSpec], loos) -> None:
