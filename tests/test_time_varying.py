@@ -102,6 +102,17 @@ def test_config_next_phase_and_calibration_refuse_a_time_varying_model():
         cfg([{"name": "a"}, TV], calibration={"model": "tv"})
 
 
+def test_calibrate_refuses_a_time_varying_default_model(tmp_path):
+    """Without a calibration section the last model is calibrated: a time-varying one is refused
+    before anything is fitted."""
+    from trialbayes.config.calibration import CalibrationSpec
+    from trialbayes.routes.calibration import run_calibration
+
+    c = cfg([{"name": "a"}, TV])
+    with pytest.raises(ConfigError, match="--model: model 'tv' has a time-varying"):
+        run_calibration(c, CalibrationSpec().settings(c), tmp_path)
+
+
 def test_data_with_one_interval_is_refused_naming_the_model():
     df, _ = generate(n=60, seed=1)
     df["event"] = 0

@@ -229,7 +229,7 @@ def build_model(design: Design, priors: dict) -> pm.Model:
             eta = eta + frailty[cidx]
 
         if design.time_varying:  # one baseline row per arm: control α, treated α + β_k
-            rows = pt.stack([alpha, alpha + beta_t])  # control α, treated α + β_k
+            rows = pt.stack([alpha, alpha + beta_t])
             stratum = pt.cast(treat, "int64")
             args = (rows, eta, stratum, interval, offset, widths)
             if design.likelihood != "graph":
