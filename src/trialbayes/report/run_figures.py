@@ -5,6 +5,8 @@ survival figure, where the Kaplan–Meier curves and the model disagree), from t
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import xarray as xr
 
@@ -66,7 +68,9 @@ def model_figures(
         out,
         r,
         f"hr_posterior_{name}",
-        hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
+        hr_posterior_plot(
+            draws["treatment"], title=textwrap.fill(f"{name}: {m.estimand}", 90), label=label
+        ),
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
         "axis; "
         f"the shaded area is P(HR < 1) = {te.p_benefit:.3f}.",

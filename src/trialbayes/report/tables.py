@@ -126,7 +126,7 @@ def forest_rows(r: Results) -> list[dict]:
             rows.append(
                 {
                     "group": grp,
-                    "label": "treatment (Cox)",
+                    "label": "treatment (Cox, proportional hazards)" if hot else "treatment (Cox)",
                     "hr": c.hr,
                     "lower": c.lower,
                     "upper": c.upper,
