@@ -582,7 +582,7 @@ def test_hr_over_time_plot_draws_on_the_given_axes_and_returns_its_figure():
 
     from trialbayes.plots.time_varying import hr_over_time_plot
 
-    fig, axes = plt.subplots(1, 2)
+    fig, axes = plt.subplots(1, 2, figsize=(16, 5))
     for ax, comp in zip(axes, (True, False)):
         out = hr_over_time_plot(
             fabricated_over_time(comp), 600.0, ax=ax, event_times=np.array([10.0, 300.0])
