@@ -69,7 +69,9 @@ def model_figures(
         r,
         f"hr_posterior_{name}",
         hr_posterior_plot(
-            draws["treatment"], title=textwrap.fill(f"{name}: {m.estimand}", 90), label=label
+            draws["treatment"],
+            title=textwrap.fill(f"{name}: {m.estimand}", 90, break_on_hyphens=False),
+            label=label,
         ),
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
         "axis; "
