@@ -132,7 +132,7 @@ def hr_over_time_caption(name: str, hot) -> str:
     if c is not None:
         cap += (
             f"; hatched: the constant (proportional-hazards) HR of model {c.constant_model}, "
-            f"{c.constant_hr.text()}. {c.verdict}"
+            f"{c.constant_hr.text()}. " + c.verdict.replace("`", "")
         )
     else:
         cap += "."
