@@ -464,6 +464,12 @@ class NextPhase(_Strict):
         if spec is None:
             names = [m.name for m in models]
             raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {names}")
+        if spec.time_varying:
+            raise ValueError(
+                f"next_phase.model: model '{self.model}' has a time-varying treatment effect; "
+                "the next-trial simulator draws one hazard ratio per state of nature — use a "
+                "model with treatment_effect 'constant'"
+            )
         enriched = any(p.kind != "all" for p in self.populations) or self.enrichment is not None
         if enriched and not spec.biomarker:
             raise ValueError(

@@ -305,6 +305,9 @@ class ModelSpec(_Strict):
     #: c in log(x + c) for log_linear / spline (a biomarker with zeros, e.g. a count)
     biomarker_offset: float = Field(0.0, ge=0, allow_inf_nan=False)
     spline_basis: int = Field(8, ge=4, le=20)
+    #: ``time_varying``: a treatment log-HR per baseline interval under a random-walk prior
+    #: (models/piecewise_exponential.md, "Time-varying treatment effect")
+    treatment_effect: Literal["constant", "time_varying"] = "constant"
 
     @model_validator(mode="after")
     def _biomarker_needed(self):
@@ -324,6 +327,21 @@ class ModelSpec(_Strict):
     @property
     def log_biomarker(self) -> bool:
         return self.interaction in ("log_linear", "spline")
+
+    @property
+    def time_varying(self) -> bool:
+        return self.treatment_effect == "time_varying"
+
+    def same_terms(self, other: ModelSpec) -> bool:
+        """Same linear predictor apart from the treatment effect's time course (the name aside)."""
+        keys = ("covariates", "covariate_pooling", "centre_frailty", "interaction", "biomarker")
+        same = all(getattr(self, k) == getattr(other, k) for k in keys)
+        return same and (self.interaction != "spline" or self.spline_basis == other.spline_basis)
+
+
+def partner_of(spec: ModelSpec, models: list[ModelSpec]) -> ModelSpec | None:
+    """The first constant-effect model with the same terms as a time-varying ``spec``."""
+    return next((m for m in models if not m.time_varying and m.same_terms(spec)), None)
 
 
 class Baseline(_Strict):
@@ -521,6 +539,7 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"models: duplicate model names {sorted(dup)}")
         merge_priors(self.priors)  # raises on unknown terms / families
+        self._check_time_varying()
         for where, scen in (
             ("sensitivity.scenarios", self.sensitivity.scenarios),
             ("published.scenarios", self.published.scenarios if self.published else None),
@@ -566,6 +585,33 @@ class Config(_Strict):
             if self.published is not None:
                 raise ValueError("published: only for data kind 'published'")
         return self
+
+    def _check_time_varying(self):
+        """A time-varying model needs two baseline intervals and its constant-effect partner (the
+        same terms, ``treatment_effect: constant``): the PH comparison (PSIS-LOO, the figure)."""
+        for m in self.models:
+            if not m.time_varying:
+                continue
+            if getattr(self.data, "missing", None) == "impute":
+                raise ValueError(
+                    f"models: model '{m.name}' has treatment_effect 'time_varying', which "
+                    "data.missing: impute does not support yet (the imputation's likelihood "
+                    "terms assume one treatment HR); use complete_case, or a constant effect"
+                )
+            if not self.baseline.cuts and self.baseline.n_intervals < 2:
+                raise ValueError(
+                    f"models: model '{m.name}' has treatment_effect 'time_varying', which "
+                    "estimates one treatment log-HR per baseline interval, but the baseline has "
+                    "1 interval: set baseline.n_intervals >= 2 (or baseline.cuts)"
+                )
+            if partner_of(m, self.models) is None:
+                terms = m.model_dump(exclude_defaults=True, exclude={"name", "treatment_effect"})
+                shown = "".join(f", {k}: {json.dumps(v)}" for k, v in terms.items())
+                raise ValueError(
+                    f"models: model '{m.name}' (treatment_effect 'time_varying') needs a "
+                    "constant-effect model with the same terms, to compare proportional hazards "
+                    f"with (PSIS-LOO, the HR(t) figure): add {{name: {m.name}_ph{shown}}}"
+                )
 
     def _check_published(self):
         names = [e.name for e in self.data.estimates]

@@ -199,9 +199,22 @@ class Design:
     def n_intervals(self) -> int:
         return len(self.starts)
 
+    @property
+    def time_varying(self) -> bool:
+        """A treatment log-HR per baseline interval (``treatment_effect: time_varying``)."""
+        return self.spec.time_varying
+
+    @property
+    def event_share(self) -> np.ndarray:
+        """Share of the observed events in each baseline interval: the weights of the
+        time-varying model's average log-HR (its ``treatment`` parameter)."""
+        k = np.bincount(self.interval, weights=self.event, minlength=self.n_intervals)
+        return k / max(k.sum(), 1.0)
+
     def data_dict(self) -> dict[str, np.ndarray]:
         """The pm.Data values; the names are those of the PyMC model's data containers."""
         d = {
+            **({"event_share": self.event_share} if self.time_varying else {}),
             "event": self.event,
             "treat": self.treat,
             "interval_idx": self.interval,
@@ -226,6 +239,12 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     e = f["event"].to_numpy(float)
     cuts = cut_points(t, e.astype(int), baseline)
     interval, offset, starts = interval_stats(t, cuts)
+    if spec.time_varying and len(starts) < 2:
+        raise DataError(
+            f"model '{spec.name}': treatment_effect 'time_varying' needs at least 2 baseline "
+            f"intervals; the data give 1 ({int(e.sum())} events, no cut point below the last "
+            "follow-up time): set baseline.cuts, or use treatment_effect 'constant'"
+        )
     widths = np.diff(np.append(starts, t.max()))
     widths[-1] = 0.0  # the open last interval never contributes a full width
 

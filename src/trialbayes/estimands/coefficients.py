@@ -88,7 +88,8 @@ def coefficient_rows(design: Design, draws: dict, units: dict | None = None) -> 
     units = units or {}
     b, bm = design.basis, design.spec.biomarker
     ref = f" at {bm} = {_num(b.reference, units.get(bm))}" if b is not None else ""
-    rows = [Row("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
+    avg = ", averaged over follow-up" if design.time_varying else ""
+    rows = [Row("treatment", "treated vs control" + ref + avg, draws["treatment"], "treatment")]
     rows += _covariate_rows(design, draws, units)
     if b is not None:
         unit = "" if b.log else _u(units.get(bm))

@@ -70,10 +70,14 @@ def hr_curve(
     return df
 
 
-def baseline_cumhaz(draws: dict, starts: np.ndarray, times) -> np.ndarray:
-    """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards."""
-    log_h = draws["log_baseline_hazard"]
-    lam = np.exp(log_h)
+def baseline_cumhaz(draws: dict, starts: np.ndarray, times, shift=None) -> np.ndarray:
+    """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards;
+    ``shift`` (draws × K) is added to them first (the treated arm's β_k of a time-varying
+    effect: then the result is Σ_k exp(α_k + β_k) Δ_k(t))."""
+    alpha = draws["log_baseline_hazard"]
+    if shift is not None:
+        alpha = alpha + shift
+    lam = np.exp(alpha)
     widths = np.diff(starts)
     cum_start = np.concatenate(
         [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
@@ -106,7 +110,8 @@ def prognostic_eta(draws: dict, design: Design) -> np.ndarray:
 
 
 def patient_log_hr(draws: dict, design: Design) -> np.ndarray:
-    """Each patient's conditional treatment log-HR (draws × N)."""
+    """Each patient's conditional treatment log-HR (draws × N); for a time-varying effect the
+    event-weighted average over the intervals (its ``treatment`` parameter) plus g(b_i)."""
     if design.basis is None:
         return np.repeat(draws["treatment"][:, None], design.n, axis=1)
     imp = imputed_biomarker(draws, design)
@@ -123,16 +128,32 @@ def patient_log_hr(draws: dict, design: Design) -> np.ndarray:
     return out
 
 
+def treatment_shift(draws: dict, design: Design) -> np.ndarray | None:
+    """The time-varying treatment log-HR per interval (draws × K), or None for a constant one."""
+    return draws["treatment_over_time"] if design.time_varying else None
+
+
+def constant_log_hr(draws: dict, design: Design) -> np.ndarray:
+    """The part of each patient's treatment log-HR that is the same in every interval (draws × N):
+    all of it for a constant effect; g(b_i) alone for a time-varying one, whose β_k enter through
+    the treated arm's cumulative hazard (:func:`baseline_cumhaz` with ``shift``)."""
+    plh = patient_log_hr(draws, design)
+    return plh - draws["treatment"][:, None] if design.time_varying else plh
+
+
 def standardized_survival(
     draws: dict, design: Design, times, arm: int, patients=None
 ) -> np.ndarray:
-    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H0(t)): draws × T, everyone set to arm ``a``."""
+    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H_a(t)): draws × T, everyone set to arm
+    ``a``; H_1 = H0 under a constant effect, Σ_k exp(α_k + β_k) Δ_k(t) under a time-varying one."""
     sel = np.arange(design.n) if patients is None else np.flatnonzero(patients)
     eta = prognostic_eta(draws, design)[:, sel]
+    shift = None
     if arm == 1:
-        eta = eta + patient_log_hr(draws, design)[:, sel]
+        eta = eta + constant_log_hr(draws, design)[:, sel]
+        shift = treatment_shift(draws, design)
     risk = np.exp(eta)
-    h0 = baseline_cumhaz(draws, design.starts, times)
+    h0 = baseline_cumhaz(draws, design.starts, times, shift)
     out = np.empty_like(h0)
     for j in range(h0.shape[1]):
         out[:, j] = np.exp(-risk * h0[:, j : j + 1]).mean(axis=1)
@@ -255,9 +276,16 @@ def subgroup_effects(
 
 def pointwise_loglik(draws: dict, design: Design) -> np.ndarray:
     """Per-draw, per-patient log-likelihood (draws × N), the model's O(N + K) formula in NumPy:
-    d_i (α_{j_i} + η_i) − exp(η_i) H0(t_i). Used for PSIS-LOO and power-scaling (no compilation)."""
+    d_i (α_{j_i} + η_i) − exp(η_i) H0(t_i); for a time-varying effect the treated patients'
+    α and H0 carry β_k. Used for PSIS-LOO and power-scaling (no compilation)."""
     times = design.starts[design.interval] + design.offset
-    eta = prognostic_eta(draws, design) + design.treat[None, :] * patient_log_hr(draws, design)
+    treat = design.treat[None, :]
+    eta = prognostic_eta(draws, design) + treat * constant_log_hr(draws, design)
     h0 = baseline_cumhaz(draws, design.starts, times)
-    log_h = draws["log_baseline_hazard"][:, design.interval]
-    return design.event[None, :] * (log_h + eta) - np.exp(eta) * h0
+    alpha = draws["log_baseline_hazard"][:, design.interval]
+    shift = treatment_shift(draws, design)
+    if shift is not None:
+        h1 = baseline_cumhaz(draws, design.starts, times, shift)
+        h0 = np.where(treat == 1, h1, h0)
+        alpha = alpha + treat * shift[:, design.interval]
+    return design.event[None, :] * (alpha + eta) - np.exp(eta) * h0

@@ -24,6 +24,7 @@ from ..estimands.coefficients import coefficients
 from ..estimands.draws import flatten_draws, hr_curve, hr_summary, pointwise_loglik
 from ..estimands.frequentist import CoxFit
 from ..estimands.imputed import complete_missing
+from ..estimands.time_varying import hr_over_time
 from ..inference.sampler import SamplerRunner, diagnose, free_var_names
 from ..results.model import Coefficient
 from .graph import build_model, default_target_accept, prior_data
@@ -41,6 +42,8 @@ def as_trial_data(data, columns=None) -> TrialData:
 
 DRAW_NAMES = [
     "treatment",
+    "treatment_over_time",
+    "treatment_rw_sigma",
     "covariate_effects",
     "log_baseline_hazard",
     "biomarker_effect",
@@ -190,6 +193,11 @@ class PiecewiseExponentialModel:
         self._require_fit("idata")
         return self._idata
 
+    def restore_fit(self, idata, diagnostics, priors: dict) -> None:
+        """Put back a fit saved before refits (the prior-scenario loop): its posterior, its
+        diagnostics and the priors it was sampled under."""
+        self._idata, self.diagnostics, self.priors = idata, diagnostics, priors
+
     @property
     def reliable(self) -> bool:
         return bool(self.diagnostics and self.diagnostics.reliable)
@@ -219,6 +227,19 @@ class PiecewiseExponentialModel:
         """The treatment HR as an :class:`~trialbayes.results.summaries.HRSummary`."""
         self._require_fit("treatment_effect")
         return hr_summary(self.draws()["treatment"], thresholds, harm, level)
+
+    def hr_over_time(self, thresholds=(1.0, 0.8), harm=1.1, level=0.95):
+        """HR(t) of a time-varying model (``treatment_effect: time_varying``): the treatment HR per
+        baseline interval, the change HR(last) / HR(first) and the walk's scale, as an
+        :class:`~trialbayes.results.time_varying.HROverTime` (no PH test or LOO comparison: the
+        run adds those). The treatment HR of such a model is their event-weighted average."""
+        self._require_fit("hr_over_time")
+        if not self.design.time_varying:
+            raise ValueError(f"model '{self.spec.name}' has a constant treatment effect")
+        what = "treatment HR in each baseline interval"
+        if self.design.basis is not None:
+            what += f" at {self.spec.biomarker} = {self.design.basis.reference:.4g} (the median)"
+        return hr_over_time(self.draws(), self.design, what, thresholds, harm, level)
 
     def hr_by_biomarker(self, values=None, level: float = 0.95, n: int = 60) -> pd.DataFrame:
         """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th

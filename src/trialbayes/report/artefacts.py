@@ -40,6 +40,8 @@ def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: d
         out.write_csv(
             f"tables/survival_{name}.csv", tabs["survival_curves"].assign(time_unit=r.time_unit)
         )
+        if "hr_over_time" in tabs:
+            out.write_csv(f"tables/hr_over_time_{name}.csv", tabs["hr_over_time"])
         if "hr_curve" in tabs:
             bm = run.models[name].spec.biomarker
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
@@ -139,6 +141,8 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
         "control_level": data.control_label,
         "units_json": json.dumps(results.setting("units") or {}),
     }
+    if des.time_varying:  # the weights of the `treatment` average over the intervals
+        attrs["event_share"] = des.event_share.tolist()
     if b is not None:
         attrs.update(
             {

@@ -25,6 +25,7 @@ from .markdown import (
 )
 from .missing import html_blocks as missing_blocks
 from .nextphase import html_blocks
+from .time_varying import html_blocks as over_time_blocks
 
 
 def patient_view(r: Results, root: Path) -> dict:
@@ -45,12 +46,14 @@ def patient_view(r: Results, root: Path) -> dict:
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),
         section("modification", "Effect modification", modification_blocks(r, fig)),
+        section("over_time", "Treatment effect over time", over_time_blocks(r, fig)),
         section("subgroups", "Subgroups", subgroup_blocks(r)),
         section("survival", "Survival and restricted mean survival time", survival_blocks(r, fig)),
         section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)),
         section("comparison", "Model comparison", comparison_blocks(r)),
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
+    secs = [s for s in secs if s["id"] != "over_time" or s["blocks"]]  # time-varying models only
     if r.next_phase is not None:  # owned by report/nextphase.py
         secs.insert(
             -1,
@@ -156,6 +159,7 @@ def model_blocks(r: Results) -> list:
                 pooling_word(m),
                 "yes" if s["centre_frailty"] else "no",
                 s["interaction"] + (f" with {s['biomarker']}" if s["biomarker"] else ""),
+                s.get("treatment_effect", "constant").replace("_", "-"),
                 m.n_intervals,
                 m.sampler or "–",
             ]
@@ -165,7 +169,8 @@ def model_blocks(r: Results) -> list:
             "Piecewise-exponential proportional-hazards models (log-hazard constant within each "
             "baseline "
             "interval, a random walk across intervals), fitted by NUTS. Covariates are "
-            "standardised."
+            "standardised. A time-varying treatment effect has one treatment log-HR per baseline "
+            "interval (a random walk too) instead of proportional hazards."
         ),
         table(
             [
@@ -174,6 +179,7 @@ def model_blocks(r: Results) -> list:
                 "covariate prior",
                 "centre frailty",
                 "effect modification",
+                "treatment effect over time",
                 "baseline intervals",
                 "sampler",
             ],

@@ -16,6 +16,8 @@ from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
 from .missing import markdown_lines as missing_markdown
 from .nextphase import report_section
+from .time_varying import markdown_section as over_time_section
+from .time_varying import summary_line as over_time_line
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
@@ -39,9 +41,10 @@ def headline(r: Results) -> list[str]:
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
+        avg = "  averaged over follow-up (time-varying)" if over_time_line(name, m) else ""
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{flag}"
+            f"{level_text(te.level)} CrI)  P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{avg}{flag}"
         )
     for f, models in grouped(r.all_flags):
         at = where(models)
@@ -80,6 +83,8 @@ def summary_lines(r: Results) -> list[str]:
         te = m.treatment_effect
         flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
         out.append(f"{name}{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        if (line := over_time_line(name, m)) is not None:
+            out.append(line)
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
             if m.subgroups:
@@ -303,12 +308,18 @@ def _names(v) -> str:
     return md_text(v) if isinstance(v, str) else ", ".join(md_text(x) for x in v)
 
 
+def _form(spec: dict) -> str:
+    if spec.get("treatment_effect") == "time_varying":
+        return "with a time-varying treatment effect (one log-HR per interval)"
+    return "PH"
+
+
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     level_label = level_text(te.level)
     L = [f"\n## Model {md_code(name)}" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
-        f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
+        f"Piecewise-exponential {_form(s)}, {m.n_intervals} baseline intervals; covariates: "
         f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
         f"interaction: {md_text(s['interaction'])}"
         + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
@@ -341,6 +352,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     )
     L += ["\nCoefficients, posterior beside Cox on the same coding:\n", md_table(coef)]
     L.append("\n" + pooling_note(m))
+    L += over_time_section(r, name, m)
     if m.hr_curve is not None:
         L += _curve_section(r, name, m)
     if m.subgroups is not None:

@@ -50,6 +50,7 @@ from .sections import (
     SyntheticTruth,
 )
 from .summaries import Count, HRSummary, Probability, Quantity
+from .time_varying import HROverTime
 
 #: what results.json's ``figures`` may name: a PNG file directly in the run's figures/ folder
 #: (``trialbayes report`` embeds only these; a planted path is refused on reading)
@@ -190,6 +191,8 @@ class ModelResult:
     subgroups: Subgroups | None = None
     hr_curve: HRCurve | None = None
     flags: list[Flag] = field(default_factory=list)
+    #: treatment_effect: time_varying — HR per baseline interval, PH test, LOO against constant
+    hr_over_time: HROverTime | None = None
     cox_status: Literal["ok", "not_converged", "failed"] = "ok"
 
 

@@ -30,6 +30,7 @@ from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
 from ..results.model import HRCurve, ModelResult, Setting, Subgroups
 from ..results.sections import LooComparison, LooRow, ParetoK
+from .time_varying import average_role, with_hr_over_time
 
 #: a subgroup P(benefit) resting on fewer events than this is flagged
 MIN_SUBGROUP_EVENTS = 10
@@ -45,6 +46,12 @@ class Analysis:
 
 
 def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> str:
+    """What the model's treatment HR is (a time-varying model's: its average over follow-up)."""
+    role = _role(pem, units)
+    return average_role(role) if pem.spec.time_varying else role
+
+
+def _role(pem: PiecewiseExponentialModel, units: dict | None) -> str:
     s = pem.spec
     if s.biomarker:
         u = (units or {}).get(s.biomarker)
@@ -103,6 +110,10 @@ def analyse_model(
     _subgroups(res, pem, data, draws, settings, e)
     if pem.design.basis is not None:
         res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, e, units, hs)
+    if pem.design.time_varying:
+        res, tables["hr_over_time"] = with_hr_over_time(
+            res, pem.design, draws, times, centre, level, thr, harm, tu
+        )
     return Analysis(res, tables, draws)
 
 
@@ -202,15 +213,21 @@ def probe_points(values) -> list[float]:
     return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
-def loo_table(
-    models: dict[str, PiecewiseExponentialModel],
-) -> tuple[pd.DataFrame | None, LooComparison]:
-    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
-    loos = {
+def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:
+    """PSIS-LOO of every model that kept its pointwise log-likelihood (computed once)."""
+    return {
         n: az.loo(m.idata, pointwise=True)
         for n, m in models.items()
         if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
     }
+
+
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel], loos: dict | None = None
+) -> tuple[pd.DataFrame | None, LooComparison]:
+    """PSIS-LOO of every model (``loos``, or computed here) and their comparison, with Pareto-k
+    counts."""
+    loos = psis_loos(models) if loos is None else loos
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()

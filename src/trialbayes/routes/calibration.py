@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..calibration.sbc import CalibrationCase, sbc_cell, summarise
-from ..config.calibration import CalibrationSettings
+from ..config.calibration import CalibrationSettings, time_varying_refusal
 from ..config.schema import Config
 from ..core.errors import ConfigError
 from ..core.executor import Cell, Executor, scheduler_problem
@@ -61,6 +61,8 @@ def run_calibration(
             "calibrate: data.missing: impute is not supported (a calibration replicate "
             "simulates trials from the observed covariates); use complete_case"
         )
+    if {m.name: m for m in cfg.models}[s.model].time_varying:
+        raise ConfigError("calibrate: " + time_varying_refusal(s.model, "--model"))
     checked = preflight(cfg)
     if backend in ("auto", "dask"):
         why = scheduler_problem(scheduler)

@@ -36,10 +36,11 @@ from ..results.sections import (
     ReconstructionQuality,
     SamplerProvenance,
 )
-from .analyse import analyse_model, loo_table
+from .analyse import analyse_model, loo_table, psis_loos
 from .missing import compare_with_complete_case, missing_section
 from .resolve import output_settings
 from .sensitivity import run_sensitivity
+from .time_varying import attach_ph_comparisons
 from .validate import preflight
 
 __all__ = ["RunResult", "run_patient_level"]
@@ -88,7 +89,9 @@ def run_patient_level(
             with phase(f"fitting model '{spec.name}' on complete cases"):
                 imputations.append(compare_with_complete_case(pem, data, cfg, cc_seed)[0])
     with progress.phase("PSIS-LOO model comparison"):
-        loo_df, loo = loo_table(models)
+        loos = psis_loos(models)
+        loo_df, loo = loo_table(models, loos)
+        attach_ph_comparisons({n: a.result for n, a in analyses.items()}, cfg.models, loos)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
     results.missing_data = missing_section(data, imputations)
     km = _kaplan_meier(results, data, cfg.estimands.level)

@@ -99,7 +99,7 @@ def _refit(pem, name, scenario, tp, ip, e, settings) -> ScenarioRefit:
 
 def _restore(pem, saved) -> None:
     """The main fit back, and the PyMC model's prior data."""
-    pem.idata, pem.diagnostics, pem.priors = saved
+    pem.restore_fit(*saved)
     restore = {**prior_data("treatment", saved[2]["treatment"])}
     if pem.design.basis is not None:
         restore.update(prior_data("interaction", saved[2]["interaction"]))

@@ -52,7 +52,8 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
     n_centre = 2 * data.frame["centre"].nunique() if spec.centre_frailty else 0
     # imputed values (data.missing: impute): latent, completed and level weights (at most)
     n_imp = 4 * data.missing.n_values_missing if data.missing is not None else 0
-    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + n_imp + 16  # + sampler statistics
+    n_tv = 2 * k if spec.time_varying else 0  # the walk's steps and the interval log-HRs
+    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + n_imp + n_tv + 16  # + sampler statistics
     cells = s.chains * s.draws
     loglik = min(cells * data.n, PiecewiseExponentialModel.MAX_LOGLIK_CELLS)
     return 8.0 * (3 * cells * per_draw + 2 * loglik)
