@@ -38,3 +38,4 @@ def small_run(tmp_path_factory):
     cfg = small_mirocals_config(tmp)
     res = run_cli("run", cfg, "--out", tmp / "out")
     return tmp, cfg, res
+

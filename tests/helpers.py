@@ -86,3 +86,25 @@ class ToyDesign:
     def __init__(self, n: int = 50, X=None):
         self.n = n
         self.X = np.zeros((n, 0)) if X is None else X
+
+
+def cli_process(*args, env: dict | None = None, read_only_rules: bool = False, timeout=600):
+    """``trialbayes ARGS`` in a new process (this checkout's src first). ``read_only_rules``: as
+    root, without the capabilities that let root write into read-only folders (setpriv), so
+    that a read-only folder is read-only as it is for any user."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    cmd = [sys.executable, "-m", "trialbayes.cli", *map(str, args)]
+    if read_only_rules and os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            import pytest
+
+            pytest.skip("running as root without setpriv: a read-only folder cannot be made")
+        cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    full = {**os.environ, "PYTHONPATH": src, **(env or {})}
+    return subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=timeout)

@@ -65,8 +65,9 @@ def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     cfg = parse_config({"name": "tiny", "data": {"kind": "synthetic", "n": 40, "seed": 2},
                         "models": [{"name": "unadjusted"}], "baseline": {"n_intervals": 2}})
     s = CalibrationSettings(model="unadjusted", fits=3, chains=2, draws=100, tune=100, thin=99)
-    res, path = run_calibration(cfg, s, tmp_path, backend="inprocess")
-    assert not res.failed_cells
+    results, path = run_calibration(cfg, s, tmp_path, backend="inprocess")
+    res = results.calibration
+    assert results.kind == "calibration" and not res.failed_cells
     ranks = res.ranks["treatment"]
     assert len(ranks) == 3 and all(0 <= r <= 99 for r in ranks)
     key = [k for k in _MODELS if k[1] == "unadjusted"][0]

@@ -61,6 +61,7 @@ def pymc_logp_grad(model, compiled, x):
 @pytest.fixture(autouse=True)
 def _fresh_process_tier():
     cc.clear_memory()  # each test starts as a new process would (its disk cache is its tmp_path)
+    cc._WARNED.clear()  # ... and has warned about nothing yet
     yield
     cc.clear_memory()
 
@@ -195,7 +196,8 @@ def test_unusable_or_damaged_cache_means_compiling_never_failing(tmp_path):
     _, first = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
     (tmp_path / "cache" / "meta" / f"{first.key}.json").write_text("{not json")
     cc.clear_memory()
-    c, rec = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
+    with pytest.warns(cc.CacheWarning, match="not used"):
+        c, rec = cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")
     assert rec.source == "compiled"  # a damaged entry is a miss, and is rewritten
     cc.clear_memory()
     assert cc.compile_model(tiny_model(Y), cache_dir=tmp_path / "cache")[1].source == "disk"
@@ -217,6 +219,9 @@ def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatc
 
     raw = {"name": "x", "data": {"kind": "file", "path": "d.csv"}, "models": [{"name": "u"}],
            "sampler": {"cache_dir": "rel/cache"}}
+    with pytest.warns(RuntimeWarning, match="relative to the config"):  # not trusted by default
+        assert parse_config(raw, base_dir=tmp_path).sampler.cache_dir is None
+    monkeypatch.setenv("TRIALBAYES_TRUST_CONFIG_CACHE", "1")  # the user's opt-in
     cfg = parse_config(raw, base_dir=tmp_path)
     assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
     seen = []  # what the SamplerRunner hands to compile_model (writing to a given folder: tests above)

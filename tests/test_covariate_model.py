@@ -15,8 +15,12 @@ def _data(rng, n=1500):
     c = [[1, 0.5, 0.3, 0.4], [0.5, 1, -0.4, 0.2], [0.3, -0.4, 1, 0.0], [0.4, 0.2, 0.0, 1]]
     z = rng.multivariate_normal(np.zeros(4), c, n)
     return np.column_stack(
-        [z[:, 0], z[:, 1] + 0.3 * z[:, 1] ** 2, (z[:, 2] > 0.5).astype(float),
-         rng.poisson(np.exp(1 + 0.5 * z[:, 3]))]
+        [
+            z[:, 0],
+            z[:, 1] + 0.3 * z[:, 1] ** 2,
+            (z[:, 2] > 0.5).astype(float),
+            rng.poisson(np.exp(1 + 0.5 * z[:, 3])),
+        ]
     )
 
 
@@ -65,8 +69,14 @@ def test_fitted_population_on_rossi_keeps_the_biomarker_scale():
 
     r = load_rossi()
     r["id"] = range(len(r))
-    cols = {"time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
-            "covariates": ["age", "race"], "biomarkers": ["prio"]}
+    cols = {
+        "time": "week",
+        "event": "arrest",
+        "arm": "fin",
+        "treatment_level": 1,
+        "covariates": ["age", "race"],
+        "biomarkers": ["prio"],
+    }
     data = as_trial_data(r, cols)
     spec = ModelSpec(name="i", covariates="all", interaction="linear", biomarker="prio")
     design = build_design(data, spec, Baseline(n_intervals=2))
@@ -85,7 +95,7 @@ def test_grid_with_fitted_covariates_says_so(monkeypatch):
     any data patient's: a continuous column is interpolated between order statistics), never
     from the data's own rows; the results and report say so. (The simulator is wrapped to
     record the population it is given; the grid runs in-process.)"""
-    import trialbayes.nextphase.grid as npm
+    import trialbayes.nextphase.cells as npm  # the cells call the simulator
     from trialbayes.config.next_phase import NextPhase
     from trialbayes.nextphase.grid import run_next_phase
     from trialbayes.report.nextphase import patients_text
@@ -104,8 +114,16 @@ def test_grid_with_fitted_covariates_says_so(monkeypatch):
         return real(st, pop, design, rng)
 
     monkeypatch.setattr(npm, "simulate_trials", recording)
-    cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[40], trials=100, oc_trials=100,
-                    covariates="fitted", fitted_cohort=3000, executor="inprocess")
+    cfg = NextPhase(
+        model="m",
+        accrual={"time": 1.0},
+        events=[40],
+        trials=100,
+        oc_trials=100,
+        covariates="fitted",
+        fitted_cohort=3000,
+        executor="inprocess",
+    )
     res = run_next_phase(cfg, draws, design)
     assert len(res.designs) == 1 and "Gaussian copula" in patients_text(res.settings)
     assert seen and all(p.n == 3000 for p in seen)
@@ -134,8 +152,14 @@ def _rossi_with_region(rng, probs, tie_to_prio=False):
         tied = rng.uniform(size=len(r)) < 0.5
         region[tied] = levels[np.minimum((rank[tied] * len(levels)).astype(int), len(levels) - 1)]
     r["region"] = region
-    cols = {"time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
-            "covariates": ["age", "region"], "biomarkers": ["prio"]}
+    cols = {
+        "time": "week",
+        "event": "arrest",
+        "arm": "fin",
+        "treatment_level": 1,
+        "covariates": ["age", "region"],
+        "biomarkers": ["prio"],
+    }
     spec = ModelSpec(name="i", covariates="all", interaction="linear", biomarker="prio")
     return build_design(as_trial_data(r, cols), spec, Baseline(n_intervals=2)), r
 
@@ -195,11 +219,23 @@ def test_enrichment_holding_every_patient_is_flagged():
 
     r = load_rossi()
     r["id"] = range(len(r))
-    data = as_trial_data(r, {"time": "week", "event": "arrest", "arm": "fin",
-                             "treatment_level": 1, "biomarkers": ["prio"]})
+    data = as_trial_data(
+        r,
+        {
+            "time": "week",
+            "event": "arrest",
+            "arm": "fin",
+            "treatment_level": 1,
+            "biomarkers": ["prio"],
+        },
+    )
     models = [ModelSpec(name="i", interaction="linear", biomarker="prio")]
-    pops = [{"kind": "all"}, {"kind": "below", "cutoff": 19}, {"kind": "below", "cutoff": 3},
-            {"kind": "above", "cutoff": 0.5}]
+    pops = [
+        {"kind": "all"},
+        {"kind": "below", "cutoff": 19},
+        {"kind": "below", "cutoff": 3},
+        {"kind": "above", "cutoff": 0.5},
+    ]
     cfg = NextPhase(model="i", accrual={"time": 1.0}, populations=pops)
     flags = enrichment_flags(cfg, data, models)
     assert [f.code for f in flags] == ["enrichment_holds_everyone"]

@@ -463,7 +463,7 @@ def test_html_section_shows_setup_oc_table_and_integer_counts():
         "Accrual over 1 weeks",
         "Dropout",
         "Allocation: 0.5",
-        "2 patients randomised per target event",
+        "Patients randomised per target death: all comers: 2 (next_phase.patients_per_event)",
         "at 9 weeks",
     )
     for text in wanted:
@@ -522,7 +522,9 @@ def test_cutoff_figure_names_the_biomarker_and_its_unit():
     fig = assurance_vs_cutoff(res.designs_table(), res.design_priors,
                               analysis="log-rank", biomarker=biomarker_axis(res))  # fmt: skip
     assert fig.axes[0].get_xlabel() == "enrichment cut-off (prio, convictions)"
-    assert len(fig.axes[0].get_lines()) >= 2  # the enriched point and the all-comers line
+    # the axis shows exactly the cut-offs simulated (issue 18: not a continuous 2.00, 2.25, …)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["all comers", "below 3"]
+    assert list(fig.axes[0].get_xticks()) == [0, 1]
 
 
 def test_cell_progress_singular_clears_the_line_and_names_a_local_cluster():

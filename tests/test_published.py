@@ -122,7 +122,7 @@ def test_non_conjugate_priors_match_quadrature(evs, prior):
     for ev in (evs["overall"], evs["adjusted"]):
         post = posterior(ev, prior, THR, HARM, sampler=sampler, seed=11)
         assert post.method.startswith("NUTS")
-        assert post.diagnostics["divergences"] == 0 and post.diagnostics["reliable"]
+        assert post.diagnostics.divergences == 0 and post.diagnostics.reliable
         draws = np.asarray(sampler.sample(ev, prior, seed=11).posterior["log_hr"].values)
         quad = quadrature_posterior(ev, prior, THR, HARM)
         mc = _mc_checks(draws, quad, n_checks=20)

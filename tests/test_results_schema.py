@@ -77,8 +77,18 @@ def _next_phase(tmp: Path) -> dict:
     return cfg
 
 
+def _assumptions(tmp: Path) -> dict:
+    return {"name": "as", "data": {"kind": "assumptions", "time_unit": "months",
+                                   "control_hazard": {"median": 24},
+                                   "design_prior": {"kind": "point", "hr": 0.75}},
+            "next_phase": {"events": [60], "patients_per_event": 1.6, "accrual": {"time": 24},
+                           "trials": 200, "oc_trials": 100, "oc_hrs": [0.7],
+                           "looks": [0.5, 1.0], "executor": "inprocess"}}  # fmt: skip
+
+
 ROUTES = {
     "patient_level": (_patient, False),
+    "assumptions": (_assumptions, False),
     "published": (_published, False),
     "reconstructed": (_reconstructed, True),
     "next_phase": (_next_phase, True),

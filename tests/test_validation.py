@@ -46,13 +46,14 @@ def test_event_outside_declared_pair(tmp_path):
 
 
 def test_three_arms(tmp_path):
-    _reject(tmp_path, ["'arm'", "exactly two arms", "found 3"], df=_df("arm", 0, "high-dose"))
+    _reject(tmp_path, ["'arm'", "need two arms", "found 3", "columns.control_level"],
+            df=_df("arm", 0, "high-dose"))
 
 
 def test_one_arm(tmp_path):
     df = good_frame()
     df["arm"] = "IL-2LD"
-    _reject(tmp_path, ["'arm'", "exactly two arms", "found 1"], df=df)
+    _reject(tmp_path, ["'arm'", "need two arms", "found 1"], df=df)
 
 
 def test_treatment_level_not_found(tmp_path):
@@ -62,7 +63,8 @@ def test_treatment_level_not_found(tmp_path):
 
 def test_biomarker_not_positive_for_log_transform(tmp_path):
     models = [{"name": "loglin", "interaction": "log_linear", "biomarker": "pnfh"}]
-    _reject(tmp_path, ["'pnfh'", "≤ 0", "row 6", "log-transforms"], df=_df("pnfh", 5, 0.0), config={"models": models})
+    _reject(tmp_path, ["'pnfh'", "≤ 0", "row 6", "uses log(pnfh)", "biomarker_offset"],
+            df=_df("pnfh", 5, 0.0), config={"models": models})
 
 
 def test_missing_covariate_is_an_error_by_default(tmp_path):
@@ -78,7 +80,9 @@ def test_complete_case_reports_dropped_count(tmp_path):
     cfg = write_case(tmp_path, _df("age", (1, 2, 3), np.nan),
                      config={"data": {"kind": "file", "path": "patients.csv", "columns": cols, "missing": "complete_case"}})
     data = load_data(load_config(cfg).data)
-    assert data.n == 57 and data.n_dropped == 3 and "3 incomplete rows dropped" in data.notes[0]
+    assert data.n == 57 and data.n_dropped == 3 and data.missing.n_rows_dropped == 3
+    assert [(c.column, c.n_missing) for c in data.missing.columns if c.n_missing] == [("age", 3)]
+    assert data.missing.column_text() == "age 3 (5.0%)"
 
 
 def test_duplicate_ids(tmp_path):

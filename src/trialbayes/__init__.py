@@ -11,13 +11,11 @@ Names are imported on first use, so ``import trialbayes`` stays cheap.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
 from pathlib import Path
 
-try:
-    __version__ = _metadata.version("trialbayes")
-except _metadata.PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0+unknown"
+from .core.version import package_version
+
+__version__ = package_version()
 
 #: public name -> the package that holds it (imported on first use)
 _EXPORTS = {

@@ -114,7 +114,7 @@ def _simulate(pem, prior: dict, rng, dropout: float):
         dropout_rate=dropout,
         calendar_cut=t_max,
     )
-    time, event, _ = observe(rng, surv, design)
+    time, event, _, _ = observe(rng, surv, design)
     return time[0], event[0], eta[0], states
 
 

@@ -69,6 +69,9 @@ class CalibrationSpec(_Strict):
         names = [m.name for m in models]
         if self.model is not None and self.model not in names:
             raise ValueError(f"calibration.model: unknown model '{self.model}'; models are {names}")
+        spec = next((m for m in models if m.name == self.model), None)
+        if spec is not None and spec.time_varying:
+            raise ValueError(time_varying_refusal(self.model, "calibration.model"))
 
     def settings(self, cfg):
         """The :class:`CalibrationSettings` for ``cfg`` (model and seed defaults resolved)."""
@@ -86,6 +89,14 @@ class CalibrationSpec(_Strict):
 
     def backend(self) -> str:
         return "dask" if self.scheduler else self.executor
+
+
+def time_varying_refusal(model: str, key: str) -> str:
+    return (
+        f"{key}: model '{model}' has a time-varying treatment effect, which simulation-based "
+        "calibration does not simulate (one HR per replicate); choose a model with "
+        "treatment_effect 'constant'"
+    )
 
 
 def with_cli_options(spec: CalibrationSpec | None, **options) -> CalibrationSpec:

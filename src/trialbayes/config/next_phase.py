@@ -11,21 +11,33 @@ next_phase:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, model_validator
 
 from .priors import _Strict, describe, merge_priors
 
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
 
 class Accrual(_Strict):
-    time: PositiveFloat  # length of the recruitment period
-    weights: list[PositiveFloat] = [1.0]  # relative rates in equal-length segments (1 = uniform)
+    time: Positive  # length of the recruitment period
+    # relative rates in equal-length segments (one: uniform); each > 0 and finite
+    weights: list[Positive] = Field([1.0], min_length=1, max_length=1000)
 
 
 class PopulationSpec(_Strict):
     kind: Literal["all", "below", "above"] = "all"
     cutoff: PositiveFloat | None = None
+    # randomised per target death in this population (None: next_phase.patients_per_event)
+    patients_per_event: float | Literal["auto"] | None = None
+
+    @model_validator(mode="after")
+    def _ppe(self):
+        ppe = self.patients_per_event
+        if isinstance(ppe, float) and ppe < 1:
+            raise ValueError(f"patients_per_event must be >= 1 (or 'auto'), got {ppe:g}")
+        return self
 
     @model_validator(mode="after")
     def _cut(self):
@@ -79,6 +91,32 @@ class DecisionRule(_Strict):
     target_hr: PositiveFloat = 0.8
 
 
+class AnalysisPrior(_Strict):
+    """The next trial's analysis prior on the treatment log-HR (borrowing the phase 2 posterior;
+    nextphase/borrowing.py). Used by posterior rules (``efficacy: {kind: posterior}``, futility
+    ``posterior`` / ``predictive``) on the normal approximation of each trial's log-HR likelihood.
+    ``none``: N(vague_mean, vague_sd²) alone (vague_sd null: flat); ``robust_mixture``:
+    weight·(phase 2 posterior) + (1 − weight)·vague; ``power``: (phase 2 posterior)^a0 × vague.
+    Every output also shows the same design analysed without borrowing (the vague prior)."""
+
+    kind: Literal["none", "robust_mixture", "power"] = "none"
+    weight: float = Field(0.5, ge=0, le=1)
+    a0: float = Field(0.5, ge=0, le=1)
+    vague_mean: float = 0.0
+    vague_sd: PositiveFloat | None = 2.0  # N(0, 2²): one event's information at 1:1
+
+    @model_validator(mode="after")
+    def _keys(self):
+        given = self.model_fields_set
+        wrong = {"robust_mixture": {"a0"}, "power": {"weight"}, "none": {"a0", "weight"}}
+        bad = sorted(given & wrong[self.kind])
+        if bad:
+            raise ValueError(f"{bad} do not apply to prior kind '{self.kind}'")
+        if self.kind != "none" and self.vague_sd is None:
+            raise ValueError(f"prior kind '{self.kind}' needs a proper vague_sd (not null)")
+        return self
+
+
 #: keys of next_phase.analysis that only the Bayesian analysis reads
 BAYES_KEYS = ("gamma", "intervals", "chains", "draws", "tune", "target_accept", "priors")
 #: prior terms of the Bayesian analysis model (treatment only, piecewise-exponential baseline)
@@ -104,6 +142,7 @@ class AnalysisSpec(_Strict):
     tune: int = Field(500, ge=50, le=100_000)
     target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: chosen by the model
     priors: dict[str, dict[str, Any]] = {}
+    prior: AnalysisPrior = AnalysisPrior()  # posterior rules only (borrowing)
 
     @model_validator(mode="after")
     def _check(self):
@@ -146,11 +185,153 @@ class AnalysisSpec(_Strict):
         return s + (f", and {est} < {min_hr:g}" if min_hr is not None else "")
 
 
+class EfficacySpec(_Strict):
+    """Efficacy stopping at every look. ``spending``: Lan–DeMets α-spending boundaries of the
+    log-rank / Cox statistic (``function`` obrien_fleming, pocock or hsd with parameter
+    ``gamma``; boundaries at the observed information fractions, all remaining α at the final
+    look); ``posterior``: P(HR < 1 | data) > ``gamma[k]`` at look k (normal approximation of the
+    log-HR likelihood with the analysis prior)."""
+
+    kind: Literal["spending", "posterior"] = "spending"
+    function: Literal["obrien_fleming", "pocock", "hsd"] = "obrien_fleming"
+    gamma: float | list[float] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "spending":
+            if isinstance(self.gamma, list):
+                raise ValueError("gamma of a spending function is one number (the HSD parameter)")
+            if self.gamma is not None and self.function != "hsd":
+                raise ValueError(f"gamma applies to function 'hsd' only, not '{self.function}'")
+        else:
+            if "function" in self.model_fields_set:
+                raise ValueError("function applies to kind 'spending' only")
+            g = self.gamma
+            if not isinstance(g, list) or not all(0.5 < x < 1 for x in g):
+                raise ValueError(
+                    "kind 'posterior' needs gamma: [..], one threshold in (0.5, 1) a look"
+                )
+        return self
+
+    def hsd_gamma(self) -> float:
+        return -4.0 if self.gamma is None or isinstance(self.gamma, list) else float(self.gamma)
+
+    def describe(self, alpha: float) -> str:
+        if self.kind == "posterior":
+            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.gamma)} at the looks"
+        name = {"obrien_fleming": "O'Brien–Fleming", "pocock": "Pocock"}.get(self.function)
+        name = name or f"Hwang–Shih–DeCani (γ = {self.hsd_gamma():g})"
+        return f"Lan–DeMets α-spending, {name}-type, one-sided α = {alpha:g} over all looks"
+
+
+class FutilitySpec(_Strict):
+    """Futility stopping at the interim looks (never at the final one): conditional power (under
+    the current trend or the design HR), posterior P(HR < 1 | data) or the predictive probability
+    that the final analysis succeeds, below ``threshold``. ``binding: false`` (the default, what
+    regulators expect): the efficacy boundaries ignore it, so the type I error stays at or below
+    α whether or not it is followed."""
+
+    kind: Literal["conditional_power", "posterior", "predictive"]
+    threshold: float = Field(gt=0, lt=1)
+    under: Literal["trend", "design"] = "trend"
+    binding: bool = False
+
+    @model_validator(mode="after")
+    def _check(self):
+        if "under" in self.model_fields_set and self.kind != "conditional_power":
+            raise ValueError("under applies to kind 'conditional_power' only")
+        return self
+
+    def describe(self) -> str:
+        what = {
+            "conditional_power": f"conditional power (under the {self.under}"
+            + (" HR)" if self.under == "design" else ")"),
+            "posterior": "P(HR < 1 | data)",
+            "predictive": "predictive probability of success",
+        }[self.kind]
+        kind = "binding" if self.binding else "non-binding"
+        return f"stop for futility at an interim look if {what} < {self.threshold:g} ({kind})"
+
+
+class AdaptiveEnrichment(_Strict):
+    """Start all comers; at the interim (``look`` × the target deaths) with P_S = P(HR < 1) in the
+    biomarker subgroup and P_C in its complement (subgroup log-rank statistics, normal
+    approximation, flat prior): stop if P_S < ``futility``; else enrich (randomise only the
+    subgroup from then on, final at the target deaths among subgroup patients) if P_C <
+    ``enrich_if``; else continue all comers. Final test: closed testing of H_F (all comers) and
+    H_S (subgroup) with the inverse-normal combination of the stage-wise log-rank increments
+    (weights from the planned look), the intersection by ``intersection`` (Simes or Bonferroni);
+    success if H_F or H_S is rejected. Compared with fixed all-comers and fixed enriched designs
+    of the same target deaths on the same simulated patients."""
+
+    kind: Literal["below", "above"] = "below"
+    cutoff: PositiveFloat
+    look: float = Field(0.5, gt=0, lt=1)
+    futility: float = Field(0.1, ge=0, lt=1)
+    enrich_if: float = Field(0.5, gt=0, lt=1)
+    intersection: Literal["simes", "bonferroni"] = "simes"
+    trials: PositiveInt | None = None  # default: next_phase.trials
+
+    def describe(self, biomarker: str | None = None) -> str:
+        s = f"{biomarker or 'biomarker'} {self.kind} {self.cutoff:g}"
+        return (
+            f"interim at {self.look:g} of the target deaths: stop if P(HR < 1) in {s} < "
+            f"{self.futility:g}; else enrich to {s} if P(HR < 1) in its complement < "
+            f"{self.enrich_if:g}; else continue all comers. Final: closed testing, inverse-normal "
+            f"combination of stage-wise log-rank increments, {self.intersection.capitalize()} "
+            "intersection test"
+        )
+
+
+class Recommendation(_Strict):
+    """The design recommended: the one with the smallest expected number screened (``criterion:
+    min_screened``; or randomised, or events) among those with assurance ≥ ``assurance``,
+    P(D reached) ≥ ``min_p_events_reached`` and (if set) simulated P(success | HR 1) ≤
+    ``max_type_one_error``, under each design prior; none when no design qualifies (said so).
+    The recommended design's simulated type I error is always reported beside it."""
+
+    criterion: Literal["min_screened", "min_randomised", "min_events"] = "min_screened"
+    assurance: float = Field(0.8, gt=0, lt=1)
+    min_p_events_reached: float = Field(0.9, ge=0, le=1)
+    # designs whose simulated P(success | HR 1) exceeds this are not recommended (None: no limit)
+    max_type_one_error: float | None = Field(None, gt=0, lt=1)
+
+    def describe(self) -> str:
+        what = self.criterion.removeprefix("min_")
+        what = {"events": "target deaths", "randomised": "expected number randomised"}.get(
+            what, "expected number screened"
+        )
+        t1 = (
+            f" and simulated type I error ≤ {self.max_type_one_error:g}"
+            if self.max_type_one_error is not None
+            else ""
+        )
+        return (
+            f"the smallest {what} among designs with assurance ≥ {self.assurance:g}, "
+            f"P(D reached) ≥ {self.min_p_events_reached:g}{t1}"
+        )
+
+
+#: P(D reached) below this is flagged beside every power / assurance figure
+P_EVENTS_REACHED_FLAG = 0.9
+
+
 class NextPhase(_Strict):
-    model: str
-    populations: list[PopulationSpec] = [PopulationSpec()]
-    events: list[PositiveInt] = [150, 200, 300, 400]
-    patients_per_event: float = Field(2.0, ge=1.0)  # randomised = ceil(events × this)
+    model: str | None = (
+        None  # the fitted model (patient-level data); none with data kind assumptions
+    )
+    populations: list[PopulationSpec] = Field([PopulationSpec()], min_length=1)
+    events: list[Annotated[int, Field(gt=0, le=1_000_000)]] = Field(
+        [150, 200, 300, 400], min_length=1
+    )
+    # randomised = ceil(events × this); "auto": from the fitted event rate by calendar_cut
+    patients_per_event: float | Literal["auto"] = 2.0
+    patients: PositiveInt | None = None  # a fixed number randomised instead (every design)
+    looks: list[float] = [1.0]  # analyses at these fractions of the target deaths (last 1)
+    efficacy: EfficacySpec | None = None  # default: Lan–DeMets O'Brien–Fleming when looks > 1
+    futility: FutilitySpec | None = None
+    enrichment: AdaptiveEnrichment | None = None  # adaptive enrichment at an interim look
+    recommend: Recommendation = Recommendation()
     accrual: Accrual
     dropout_rate: float = Field(0.0, ge=0)  # exponential, per data time unit
     allocation: float = Field(0.5, gt=0, lt=1)
@@ -162,20 +343,33 @@ class NextPhase(_Strict):
     # fitted to its covariates and biomarker (covariate_model.py; a synthetic cohort of this size)
     covariates: Literal["resample", "fitted"] = "resample"
     fitted_cohort: int = Field(20_000, ge=1_000, le=1_000_000)
-    design_priors: list[DesignPriorSpec] = [DesignPriorSpec(name="as_is")]
-    trials: int = Field(2000, ge=100)  # simulated trials per design × design prior
+    design_priors: list[DesignPriorSpec] = Field([DesignPriorSpec(name="as_is")], min_length=1)
+    # simulated trials per design × design prior (and bounded by memory: nextphase.checks)
+    trials: int = Field(2000, ge=100, le=10**9)
     design_hr: float = Field(0.7, gt=0, lt=1)
     oc_hrs: list[PositiveFloat] = [0.5, 0.6, 0.8, 0.9]  # OC grid; 1 and design_hr always added
-    oc_trials: int = Field(1000, ge=100)
+    oc_trials: int = Field(1000, ge=100, le=10**9)
     decision: DecisionRule = DecisionRule()
     seed: int = 20250602
     executor: Literal["auto", "inprocess", "processes", "dask"] = "auto"
     # Dask scheduler address; "local" or none (with executor: dask): a LocalCluster of `workers`
     scheduler: str | None = None
-    workers: PositiveInt = 2
+    workers: int = Field(2, ge=1, le=256)
 
     @model_validator(mode="after")
     def _check(self):
+        self._check_sequential()
+        ppe = self.patients_per_event
+        if isinstance(ppe, float) and ppe < 1:
+            raise ValueError(f"patients_per_event must be >= 1 (or 'auto'), got {ppe:g}")
+        auto = ppe == "auto" or any(p.patients_per_event == "auto" for p in self.populations)
+        if auto and self.calendar_cut is None:
+            raise ValueError(
+                "patients_per_event 'auto' needs calendar_cut (the deaths expected by then "
+                "set the number randomised)"
+            )
+        if self.patients is not None and "patients_per_event" in self.model_fields_set:
+            raise ValueError("give patients or patients_per_event, not both")
         names = [p.name for p in self.design_priors]
         if len(set(names)) != len(names):
             raise ValueError(f"design_priors: names must be unique, got {names}")
@@ -191,18 +385,93 @@ class NextPhase(_Strict):
             )
         return self
 
+    def _check_sequential(self) -> None:
+        lk = self.looks
+        if not lk or lk[-1] != 1.0 or any(not 0 < x <= 1 for x in lk):
+            raise ValueError(
+                f"looks: fractions of the target deaths in (0, 1], the last 1; got {lk}"
+            )
+        if any(b <= a for a, b in zip(lk, lk[1:])):
+            raise ValueError(f"looks must increase strictly, got {lk}")
+        e, f, a = self.efficacy, self.futility, self.analysis
+        if e is not None and e.kind == "posterior" and len(e.gamma) != len(lk):
+            raise ValueError(
+                f"efficacy.gamma has {len(e.gamma)} thresholds for {len(lk)} looks {lk}"
+            )
+        if f is not None and len(lk) == 1:
+            raise ValueError("futility needs an interim look (looks: [..., 1.0])")
+        sequential = len(lk) > 1 or e is not None or f is not None
+        if a.method == "bayes" and sequential:
+            raise ValueError(
+                "looks / efficacy / futility need analysis.method logrank or cox (the posterior "
+                "rules use the normal approximation of their log-HR likelihood with "
+                "analysis.prior); the refitted Bayesian model analyses one look only"
+            )
+        posterior = (e is not None and e.kind == "posterior") or (
+            f is not None and f.kind in ("posterior", "predictive")
+        )
+        if a.prior.kind != "none" and not posterior:
+            raise ValueError(
+                "analysis.prior (borrowing) is used by posterior rules only: set efficacy: "
+                "{kind: posterior, gamma: [..]} or a posterior / predictive futility rule"
+            )
+        if (
+            "alpha" in self.model_fields_set
+            and e is not None
+            and e.kind == "posterior"
+            and (f is None or f.kind != "conditional_power")
+        ):
+            raise ValueError("alpha is not used by a posterior efficacy rule (efficacy.gamma is)")
+
+    @property
+    def sequential(self) -> bool:
+        """Looks, stopping rules or an analysis prior: the group-sequential analysis path."""
+        return len(self.looks) > 1 or self.efficacy is not None or self.futility is not None
+
+    def efficacy_rule(self) -> EfficacySpec:
+        return self.efficacy or EfficacySpec()
+
     def oc_grid(self) -> list[float]:
         return sorted(set(self.oc_hrs) | {1.0, self.design_hr})
 
     def check_models(self, models, data_kind: str) -> None:
         """Cross-checks with the rest of the config (called by Config's validator)."""
         if data_kind == "published":
-            raise ValueError("next_phase: needs patient-level data (not kind 'published')")
+            raise ValueError(
+                "next_phase: needs patient-level data or data kind 'assumptions' "
+                "(not kind 'published')"
+            )
+        if data_kind == "assumptions":
+            if self.model is not None:
+                raise ValueError("next_phase.model: data kind 'assumptions' has no fitted model")
+            if any(p.kind != "all" for p in self.populations) or self.enrichment is not None:
+                raise ValueError(
+                    "next_phase: enrichment needs a fitted model with a biomarker term "
+                    "(data kind 'assumptions' has no patients)"
+                )
+            if self.covariates != "resample" or "auto" in (
+                self.patients_per_event,
+                *[p.patients_per_event for p in self.populations],
+            ):
+                raise ValueError(
+                    "next_phase: covariates 'fitted' and patients_per_event 'auto' need "
+                    "patient-level data"
+                )
+            return
+        if self.model is None:
+            raise ValueError("next_phase.model: which fitted model's posterior is the design prior")
         spec = {m.name: m for m in models}.get(self.model)
         if spec is None:
             names = [m.name for m in models]
             raise ValueError(f"next_phase.model: unknown model '{self.model}'; models are {names}")
-        if any(p.kind != "all" for p in self.populations) and not spec.biomarker:
+        if spec.time_varying:
+            raise ValueError(
+                f"next_phase.model: model '{self.model}' has a time-varying treatment effect; "
+                "the next-trial simulator draws one hazard ratio per state of nature — use a "
+                "model with treatment_effect 'constant'"
+            )
+        enriched = any(p.kind != "all" for p in self.populations) or self.enrichment is not None
+        if enriched and not spec.biomarker:
             raise ValueError(
                 f"next_phase.populations: enrichment needs a model with a biomarker term; "
                 f"model '{self.model}' has none"

@@ -100,7 +100,13 @@ FLAT_SIGMA = 10.0
 
 # Default priors, keyed by model term. Documented in models/piecewise_exponential.md.
 NORMAL_ONLY = ("biomarker", "baseline_start", "covariates")
-SCALE_TERMS = ("baseline_rw_sigma", "covariate_scale", "centre_sigma", "spline_sigma")
+SCALE_TERMS = (
+    "baseline_rw_sigma",
+    "covariate_scale",
+    "centre_sigma",
+    "spline_sigma",
+    "treatment_rw_sigma",
+)
 
 
 def default_priors() -> dict[str, Prior]:
@@ -122,6 +128,9 @@ def default_priors() -> dict[str, Prior]:
         "centre_sigma": HalfNormalPrior(sigma=0.5),
         # SD of the penalised (non-linear) spline coefficients
         "spline_sigma": HalfNormalPrior(sigma=0.5),
+        # treatment_effect: time_varying — SD of the change in the treatment log-HR from the
+        # first to the last baseline interval under the random walk (steps σ/√(K−1))
+        "treatment_rw_sigma": HalfNormalPrior(sigma=0.5),
     }
 
 

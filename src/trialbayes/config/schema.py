@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,11 +28,13 @@ from pydantic import (
     model_validator,
 )
 
+from ..core.cache_trust import TRUST_ENV_VAR, trust_config_cache
 from ..core.errors import ConfigError, RawConfigError
+from ..core.yaml_reader import check_finite, load_yaml, read_text_file
 from .calibration import CalibrationSpec
 from .next_phase import NextPhase
-from .priors import SCENARIOS, ScenarioSpec, _Strict, merge_priors
-from .raw import check_finite, format_errors, load_yaml
+from .priors import SCENARIOS, FlatPrior, NormalPrior, ScenarioSpec, _Strict, merge_priors
+from .raw import format_errors
 
 
 # ----------------------------------------------------------------------------- data
@@ -65,7 +68,9 @@ class FileSource(_Strict):
     path: Path
     format: Literal["auto", "csv", "parquet"] = "auto"
     columns: ColumnMap = ColumnMap()
-    missing: Literal["error", "complete_case"] = "error"
+    #: a missing covariate / biomarker value: stop (error), drop the row (complete_case), or
+    #: impute it inside the model (impute; models/missing_data.md)
+    missing: Literal["error", "complete_case", "impute"] = "error"
     label: str | None = None
     time_unit: TimeUnit | None = None  # unit of columns.time; shown on every time value; a
     # duration-typed time column (Parquet timedelta) is converted to it (dates are refused)
@@ -82,6 +87,11 @@ class FileSource(_Strict):
 class EventsPerArm(_Strict):
     treatment: PositiveInt
     control: PositiveInt
+
+
+#: a published log hazard ratio beyond ±20 (HR 2e-9 to 5e8) or an SE above 10 is no estimate;
+#: such values overflowed the posterior summaries (exp) instead of being refused
+MAX_LOG_HR, MAX_SE = 20.0, 10.0
 
 
 class PublishedEstimate(_Strict):
@@ -118,6 +128,11 @@ class PublishedEstimate(_Strict):
             )
         if self.se is not None and self.se <= 0:
             raise ValueError(f"estimate '{n}': SE must be > 0, got {self.se}")
+        if self.se is not None and self.se > MAX_SE:
+            raise ValueError(
+                f"estimate '{n}': SE must be <= {MAX_SE:g} (log-HR scale), got {self.se}"
+            )
+
         if self.ci is not None:
             lo, hi = self.ci
             if lo <= 0 or hi <= 0:
@@ -130,6 +145,18 @@ class PublishedEstimate(_Strict):
             if not lo <= est <= hi:
                 raise ValueError(
                     f"estimate '{n}': the CI [{lo}, {hi}] does not contain the estimate {est:g}"
+                )
+        logs = {
+            "log_hr": [self.log_hr] if self.log_hr is not None else [],
+            "hr": [math.log(self.hr)] if self.hr is not None else [],
+            "ci": [math.log(x) for x in self.ci] if self.ci is not None else [],
+        }
+        for what, xs in logs.items():
+            if any(abs(x) > MAX_LOG_HR for x in xs):
+                raise ValueError(
+                    f"estimate '{n}': {what} {getattr(self, what)} lies beyond HR "
+                    f"e^±{MAX_LOG_HR:g} ({math.exp(-MAX_LOG_HR):.1e} to "
+                    f"{math.exp(MAX_LOG_HR):.1e}): a typo?"
                 )
         return self
 
@@ -163,11 +190,106 @@ class ReconstructedSource(_Strict):
     units: dict[str, str] = {}
 
 
+class ControlHazard(_Strict):
+    """The control arm's hazard: exponential with a ``median`` survival, or piecewise constant
+    ``rates`` on the intervals the ``cuts`` make (len(rates) = len(cuts) + 1), per time unit."""
+
+    median: PositiveFloat | None = None
+    cuts: list[PositiveFloat] | None = None
+    rates: list[PositiveFloat] | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.median is None) == (self.rates is None):
+            raise ValueError("control_hazard: give median, or cuts and rates")
+        if self.rates is not None:
+            cuts = self.cuts or []
+            if len(self.rates) != len(cuts) + 1:
+                raise ValueError(
+                    f"control_hazard: {len(self.rates)} rates for {len(cuts)} cuts "
+                    "(one rate per interval: len(cuts) + 1)"
+                )
+            if any(b <= a for a, b in zip(cuts, cuts[1:])):
+                raise ValueError(f"control_hazard.cuts must increase strictly, got {cuts}")
+        elif self.cuts is not None:
+            raise ValueError("control_hazard: cuts go with rates, not with median")
+        return self
+
+    def starts_and_rates(self) -> tuple[list[float], list[float]]:
+        if self.median is not None:
+            return [0.0], [math.log(2) / self.median]
+        return [0.0, *(self.cuts or [])], list(self.rates)
+
+    def describe(self, unit: str = "time units") -> str:
+        if self.median is not None:
+            return f"exponential, median {self.median:g} {unit}"
+        edges = [0.0, *(self.cuts or [])]
+        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates, edges)]
+        return f"piecewise constant, per {unit.removesuffix('s')}: " + ", ".join(parts)
+
+
+class DesignPriorAssumption(_Strict):
+    """The treatment HR of the next trial: ``point`` (``hr``), ``normal`` (``log_hr_mean``,
+    ``log_hr_sd``) or ``from_published`` (the posterior of ``estimate`` — one of
+    ``data.estimates`` — under the prior scenario ``scenario``, as the published route gives)."""
+
+    kind: Literal["point", "normal", "from_published"]
+    hr: PositiveFloat | None = None
+    log_hr_mean: float | None = None
+    log_hr_sd: PositiveFloat | None = None
+    estimate: str | None = None
+    scenario: Literal[
+        "flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture"
+    ] = "flat"
+    scenario_design_hr: float = Field(0.5, gt=0, lt=1)  # the scenarios' design HR
+
+    @model_validator(mode="after")
+    def _check(self):
+        need = {"point": ("hr",), "normal": ("log_hr_mean", "log_hr_sd"),
+                "from_published": ("estimate",)}[self.kind]  # fmt: skip
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"design_prior kind '{self.kind}' needs {missing}")
+        other = {"hr", "log_hr_mean", "log_hr_sd", "estimate", "scenario", "scenario_design_hr"}
+        own = set(need) | ({"scenario", "scenario_design_hr"} if self.kind == "from_published"
+                           else set())  # fmt: skip
+        extra = sorted((self.model_fields_set & other) - own)
+        if extra:
+            raise ValueError(f"design_prior kind '{self.kind}' does not take {extra}")
+        return self
+
+
+class AssumptionsSource(_Strict):
+    """A design from assumptions, without patient data: the control hazard and a design prior
+    on the treatment HR; the trials of ``next_phase:`` are simulated from them."""
+
+    kind: Literal["assumptions"]
+    label: str = "design assumptions"
+    time_unit: TimeUnit | None = None
+    control_hazard: ControlHazard
+    design_prior: DesignPriorAssumption
+    estimates: list[PublishedEstimate] = []  # for design_prior kind from_published
+    draws: int = Field(4000, ge=100, le=1_000_000)  # states of nature drawn from the design prior
+    seed: int = Field(20250601, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        names = [e.name for e in self.estimates]
+        dp = self.design_prior
+        if dp.kind == "from_published" and dp.estimate not in names:
+            close = difflib.get_close_matches(dp.estimate, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(
+                f"design_prior.estimate '{dp.estimate}' is not among data.estimates {names}{hint}"
+            )
+        return self
+
+
 #: the data sources with patient-level data (every kind but ``published``)
 PatientSource = SyntheticSource | FileSource | ReconstructedSource
 
 DataSource = Annotated[
-    SyntheticSource | FileSource | ReconstructedSource | PublishedSource,
+    SyntheticSource | FileSource | ReconstructedSource | PublishedSource | AssumptionsSource,
     Field(discriminator="kind"),
 ]
 
@@ -180,7 +302,12 @@ class ModelSpec(_Strict):
     centre_frailty: bool = False
     interaction: Literal["none", "linear", "log_linear", "spline"] = "none"
     biomarker: str | None = None
+    #: c in log(x + c) for log_linear / spline (a biomarker with zeros, e.g. a count)
+    biomarker_offset: float = Field(0.0, ge=0, allow_inf_nan=False)
     spline_basis: int = Field(8, ge=4, le=20)
+    #: ``time_varying``: a treatment log-HR per baseline interval under a random-walk prior
+    #: (models/piecewise_exponential.md, "Time-varying treatment effect")
+    treatment_effect: Literal["constant", "time_varying"] = "constant"
 
     @model_validator(mode="after")
     def _biomarker_needed(self):
@@ -190,11 +317,31 @@ class ModelSpec(_Strict):
             )
         if self.interaction == "none" and self.biomarker:
             raise ValueError(f"model '{self.name}': 'biomarker' given but interaction is 'none'")
+        if self.biomarker_offset and not self.log_biomarker:
+            raise ValueError(
+                f"model '{self.name}': biomarker_offset applies to a log-scale biomarker "
+                f"(interaction log_linear or spline), not '{self.interaction}'"
+            )
         return self
 
     @property
     def log_biomarker(self) -> bool:
         return self.interaction in ("log_linear", "spline")
+
+    @property
+    def time_varying(self) -> bool:
+        return self.treatment_effect == "time_varying"
+
+    def same_terms(self, other: ModelSpec) -> bool:
+        """Same linear predictor apart from the treatment effect's time course (the name aside)."""
+        keys = ("covariates", "covariate_pooling", "centre_frailty", "interaction", "biomarker")
+        same = all(getattr(self, k) == getattr(other, k) for k in keys)
+        return same and (self.interaction != "spline" or self.spline_basis == other.spline_basis)
+
+
+def partner_of(spec: ModelSpec, models: list[ModelSpec]) -> ModelSpec | None:
+    """The first constant-effect model with the same terms as a time-varying ``spec``."""
+    return next((m for m in models if not m.time_varying and m.same_terms(spec)), None)
 
 
 class Baseline(_Strict):
@@ -302,8 +449,9 @@ class GridSpec(_Strict):
 
 class SubgroupShrinkage(_Strict):
     estimates: list[str] | None = None  # default: every estimate with a subgroup label
-    tau_sigma: PositiveFloat = 0.5
-    mu_prior: dict[str, Any] | None = None
+    tau_sigma: float = Field(0.5, ge=1e-3, le=100.0)
+    #: prior of the overall mean log-HR: normal (sigma in [0.001, 100]) or flat
+    mu_prior: Annotated[NormalPrior | FlatPrior, Field(discriminator="family")] | None = None
 
 
 class AssuranceSpec(_Strict):
@@ -356,6 +504,8 @@ class Report(_Strict):
 
 
 class Config(_Strict):
+    #: data paths as written in the config when relative (outputs show these, not absolute ones)
+    _shown_paths: dict[str, str] = PrivateAttr(default_factory=dict)
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     title: str | None = None
     data: DataSource
@@ -371,6 +521,21 @@ class Config(_Strict):
     next_phase: NextPhase | None = None  # next-trial simulation (nextphase.py)
     calibration: CalibrationSpec | None = None  # `trialbayes calibrate` settings (calibrate.py)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _missing_for_files(cls, raw):
+        d = raw.get("data") if isinstance(raw, dict) else None
+        if (
+            isinstance(d, dict)
+            and "missing" in d
+            and d.get("kind") in ("synthetic", "published", "reconstructed")
+        ):
+            raise ValueError(
+                f"data.missing: only for data kind 'file' (a {d.get('kind')} source has no "
+                "missing values to drop or impute); remove the key"
+            )
+        return raw
+
     @model_validator(mode="after")
     def _check(self):
         names = [m.name for m in self.models]
@@ -378,6 +543,7 @@ class Config(_Strict):
         if dup:
             raise ValueError(f"models: duplicate model names {sorted(dup)}")
         merge_priors(self.priors)  # raises on unknown terms / families
+        self._check_time_varying()
         for where, scen in (
             ("sensitivity.scenarios", self.sensitivity.scenarios),
             ("published.scenarios", self.published.scenarios if self.published else None),
@@ -393,9 +559,23 @@ class Config(_Strict):
                 )
         if self.next_phase is not None:
             self.next_phase.check_models(self.models, self.data.kind)
+            if getattr(self.data, "missing", None) == "impute":
+                raise ValueError(
+                    "next_phase: not available with data.missing: impute (the next-trial "
+                    "simulation draws patients with every value observed); use complete_case"
+                )
         if self.calibration is not None:
             self.calibration.check_models(self.models)
-        if self.data.kind == "published":
+        if self.data.kind == "assumptions":
+            if self.models:
+                raise ValueError("models: data kind 'assumptions' has no patients to fit")
+            if self.next_phase is None:
+                raise ValueError("data kind 'assumptions' needs a next_phase: section")
+            if self.published is not None or self.sensitivity.enabled:
+                raise ValueError("published / sensitivity: not for data kind 'assumptions'")
+            if self.calibration is not None:
+                raise ValueError("calibration: not for data kind 'assumptions'")
+        elif self.data.kind == "published":
             if self.models:
                 raise ValueError(
                     "models: patient-level models do not apply to data kind 'published'"
@@ -409,6 +589,33 @@ class Config(_Strict):
             if self.published is not None:
                 raise ValueError("published: only for data kind 'published'")
         return self
+
+    def _check_time_varying(self):
+        """A time-varying model needs two baseline intervals and its constant-effect partner (the
+        same terms, ``treatment_effect: constant``): the PH comparison (PSIS-LOO, the figure)."""
+        for m in self.models:
+            if not m.time_varying:
+                continue
+            if getattr(self.data, "missing", None) == "impute":
+                raise ValueError(
+                    f"models: model '{m.name}' has treatment_effect 'time_varying', which "
+                    "data.missing: impute does not support yet (the imputation's likelihood "
+                    "terms assume one treatment HR); use complete_case, or a constant effect"
+                )
+            if not self.baseline.cuts and self.baseline.n_intervals < 2:
+                raise ValueError(
+                    f"models: model '{m.name}' has treatment_effect 'time_varying', which "
+                    "estimates one treatment log-HR per baseline interval, but the baseline has "
+                    "1 interval: set baseline.n_intervals >= 2 (or baseline.cuts)"
+                )
+            if partner_of(m, self.models) is None:
+                terms = m.model_dump(exclude_defaults=True, exclude={"name", "treatment_effect"})
+                shown = "".join(f", {k}: {json.dumps(v)}" for k, v in terms.items())
+                raise ValueError(
+                    f"models: model '{m.name}' (treatment_effect 'time_varying') needs a "
+                    "constant-effect model with the same terms, to compare proportional hazards "
+                    f"with (PSIS-LOO, the HR(t) figure): add {{name: {m.name}_ph{shown}}}"
+                )
 
     def _check_published(self):
         names = [e.name for e in self.data.estimates]
@@ -447,6 +654,16 @@ class Config(_Strict):
     def resolved_priors(self) -> dict:
         return merge_priors(self.priors)
 
+    def shown_dump(self) -> dict:
+        """The config as outputs show it (provenance.json): data files by the path written in
+        the config (relative to it) or their name, never the analyst's absolute path."""
+        d = self.model_dump(mode="json")
+        for attr in ("path", "curve", "risk", "events"):
+            v = getattr(self.data, attr, None)
+            if isinstance(v, Path):
+                d["data"][attr] = self._shown_paths.get(attr, v.name)
+        return d
+
     def hash(self) -> str:
         """sha256 of the resolved config (paths as given), for provenance and save/load."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
@@ -456,10 +673,12 @@ class Config(_Strict):
 def load_config(path: str | Path) -> Config:
     """Read, validate and resolve a YAML config. Raises ConfigError with a readable message."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
     try:
-        raw = load_yaml(path.read_text())
+        text = read_text_file(path, "config", limit=16 * 2**20)
+    except (RawConfigError, OSError) as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config {path} is not valid YAML: {exc}") from None
     except RawConfigError as exc:
@@ -468,6 +687,34 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"config {path} must be a mapping at the top level")
     raw.setdefault("name", path.stem)
     return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+def _resolve_cache_dir(cfg: Config, base: Path, source: str) -> None:
+    """A relative ``sampler.cache_dir`` names a folder beside the config, which may have come
+    with it: used only when the user opts in (core.cache_trust.TRUST_ENV_VAR); otherwise the user
+    cache folder is used, with one warning. The cache's own checks apply either way."""
+    cache = cfg.sampler.cache_dir
+    if not cache or cache.strip().lower() in ("", "0", "off", "none", "false"):
+        return
+    path = Path(cache).expanduser()
+    if path.is_absolute():
+        return
+    resolved = (base / path).resolve()
+    if trust_config_cache():
+        cfg.sampler.cache_dir = str(resolved)
+        return
+    cfg.sampler.cache_dir = None
+    warnings.warn(
+        f"{source}: sampler.cache_dir '{cache}' is relative to the config, a folder that may "
+        f"have come with it, so it is not used (the user cache is); to use {resolved}, set "
+        f"{TRUST_ENV_VAR}=1 or pass --trust-config-cache",
+        UntrustedCacheWarning,
+        stacklevel=3,
+    )
+
+
+class UntrustedCacheWarning(RuntimeWarning):
+    """A config's relative ``sampler.cache_dir`` that is not used without the user's opt-in."""
 
 
 def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
@@ -480,13 +727,12 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
     except ValidationError as err:
         raise ConfigError(format_errors(err, source)) from None
     base = Path(base_dir) if base_dir else Path.cwd()
-    cache = cfg.sampler.cache_dir
-    if cache and cache.strip().lower() != "off" and not Path(cache).expanduser().is_absolute():
-        cfg.sampler.cache_dir = str((base / Path(cache).expanduser()).resolve())
+    _resolve_cache_dir(cfg, base, source)
     for attr in ("path", "curve", "risk", "events"):
         p = getattr(cfg.data, attr, None)
         if isinstance(p, Path) and not p.is_absolute():
             setattr(cfg.data, attr, (base / p).resolve())
+            cfg._shown_paths[attr] = p.as_posix()
             if attr == "path":
                 cfg.data._shown = p.as_posix()
     return cfg

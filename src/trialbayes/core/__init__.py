@@ -1,6 +1,9 @@
 """The lowest layer: what every other package may use. Errors (every exception class), flags,
 escaping and text formatting (numbers, probabilities, units, Markdown tables), atomic output
-folders, signals and run phases, progress lines, and the executor of many-cell jobs."""
+folders, signals and run phases, progress lines, seeds, the executor of many-cell jobs, what the
+compile cache may trust, and the bounded YAML reader. The package itself exports only the light
+names (errors, flags): ``import trialbayes.core.yaml_reader`` stays cheap for the CLI's first
+check; import the other modules by name."""
 
 from .errors import (
     ConfigError,
@@ -11,24 +14,15 @@ from .errors import (
     ReconstructionError,
     SamplingIncomplete,
 )
-from .executor import Cell, Executor
 from .flags import Flag
-from .outputs import OutputDir
-from .text import level_text, md_table, prob
 
 __all__ = [
-    "Cell",
     "ConfigError",
     "DataError",
-    "Executor",
     "Flag",
     "Interrupted",
     "NotFittedError",
-    "OutputDir",
     "RawConfigError",
     "ReconstructionError",
     "SamplingIncomplete",
-    "level_text",
-    "md_table",
-    "prob",
 ]

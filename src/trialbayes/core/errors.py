@@ -13,7 +13,7 @@ import signal
 
 
 class RawConfigError(ValueError):
-    """Duplicate keys or non-finite numbers; the message names the key and line."""
+    """Duplicate keys, non-finite numbers or an oversized document; the message says where."""
 
 
 class ConfigError(ValueError):

@@ -17,12 +17,17 @@ with the executor — the progress line says "Dask LocalCluster of N workers").
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
 import multiprocessing as mp
 import os
 import re
+import signal
 import time
 import traceback
+import warnings
 import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -31,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .outputs import dumps
+from .cache_trust import user_key
+from .outputs import dumps, jsonable, write_atomic
 from .progress import CellProgress
 from .seeds import child_sequence
 
@@ -103,29 +109,57 @@ def run_cell(fn: Callable, args: dict, key: str, root_seed: int) -> tuple[dict, 
     return value, time.perf_counter() - t0
 
 
+class StoreWarning(RuntimeWarning):
+    """A stored cell that is damaged or was edited: it is computed again."""
+
+
 class CellStore:
-    """Finished cells as JSON files, one per cell, written atomically."""
+    """Finished cells as JSON files, one per cell, written atomically, each with an HMAC-SHA256
+    of its content (this user's key, :mod:`cache_trust`; SHA-256 if the key is unusable). A file
+    that is truncated, edited or not a cell is computed again, with one warning."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._key = user_key()
+        except OSError:
+            self._key = None
 
     def _path(self, key: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.=-]", "_", key)
         return self.root / f"{safe}-{zlib.crc32(key.encode()):08x}.json"
 
+    def _tag(self, payload: dict) -> str:
+        blob = json.dumps(jsonable(payload), sort_keys=True, separators=(",", ":"))
+        blob = b"trialbayes-cell-v1\0" + blob.encode()
+        if self._key is None:
+            return "sha256:" + hashlib.sha256(blob).hexdigest()
+        return "hmac:" + hmac.new(self._key, blob, hashlib.sha256).hexdigest()
+
     def load(self, key: str) -> CellResult | None:
         p = self._path(key)
         if not p.is_file():
             return None
-        res = CellResult(**json.loads(p.read_text()))
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+            tag = d.pop("checksum")
+            if not hmac.compare_digest(str(tag), self._tag(d)) or d.get("key") != key:
+                raise ValueError("its checksum does not match its content")
+            res = CellResult(**d)
+        except Exception as exc:  # noqa: BLE001 - anything unreadable is recomputed
+            why = f"{type(exc).__name__}: {exc}"[:160]
+            warnings.warn(
+                f"resume store: cell '{key}' ({p.name}) not used ({why}); computing it again",
+                StoreWarning,
+                stacklevel=2,
+            )
+            return None
         return res if res.status == "ok" else None  # failed cells are run again
 
     def save(self, res: CellResult) -> None:
-        p = self._path(res.key)
-        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-        tmp.write_text(dumps(asdict(res)))
-        tmp.replace(p)
+        d = jsonable(asdict(res))
+        write_atomic(self._path(res.key), dumps({**d, "checksum": self._tag(d)}))
 
 
 class Executor:
@@ -165,12 +199,7 @@ class Executor:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+        self._close_dask()
 
     def map(
         self,
@@ -271,28 +300,75 @@ class Executor:
                     self._finish(report, res)
                     break
 
-    def _drive(self, submit, cells, report):
-        """Common loop for pool-like backends: ``submit(cell) -> future`` with .result()."""
-        pending = {submit(c): (c, 1) for c in cells}
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for fut in done:
-                c, attempt = pending.pop(fut)
-                try:
-                    value, sec = fut.result()
-                    res = self._outcome(c, attempt, value, sec)
-                except Exception as exc:  # noqa: BLE001
-                    res = self._outcome(c, attempt, exc=exc)
-                if res is None:
-                    pending[submit(c)] = (c, attempt + 1)
-                else:
-                    self._finish(report, res)
+    def _drive(self, submit, cells, report, wait_any=None, on_stop=None):
+        """Common loop for pool-like backends: ``submit(cell) -> future`` with .result().
+
+        Stopped (Ctrl-C, SIGTERM: any ``BaseException`` that is not an ``Exception``), it keeps
+        every cell already finished (stored at once, so a rerun resumes from them), then
+        ``on_stop(pending futures)`` cancels the rest and stops the workers, and re-raises."""
+        wait_any = wait_any or (lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0])
+        pending: dict = {}
+        try:
+            for c in cells:
+                pending[submit(c)] = (c, 1)
+            while pending:
+                for fut in wait_any(list(pending)):
+                    c, attempt = pending.pop(fut)
+                    res = self._collect(fut, c, attempt)
+                    if res is None:
+                        pending[submit(c)] = (c, attempt + 1)
+                    else:
+                        self._finish(report, res)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                raise
+            for fut, (c, attempt) in list(pending.items()):
+                if fut.done() and not fut.cancelled():
+                    del pending[fut]
+                    res = self._collect(fut, c, attempt)
+                    if res is not None and res.status == "ok":
+                        self._finish(report, res)
+            if on_stop is not None:
+                on_stop(list(pending))
+            raise
+
+    def _collect(self, fut, c: Cell, attempt: int) -> CellResult | None:
+        try:
+            value, sec = fut.result()
+            return self._outcome(c, attempt, value, sec)
+        except Exception as exc:  # noqa: BLE001 - recorded, never dropped
+            return self._outcome(c, attempt, exc=exc)
 
     def _processes(self, fn, cells, root_seed, report):
         if self._pool is None:  # spawn: no forked copies of threaded runtimes (BLAS, nutpie)
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init
+            )
         pool = self._pool
-        self._drive(lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed), cells, report)
+        self._drive(
+            lambda c: pool.submit(run_cell, fn, c.args, c.key, root_seed),
+            cells,
+            report,
+            on_stop=lambda _: self._stop_pool(),
+        )
+
+    def _stop_pool(self) -> None:
+        """Now, not after the running cells: pending cells cancelled, workers terminated."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        deadline = time.monotonic() + 1.0
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(1.0)
+        pool.shutdown(wait=True)  # workers gone: quick; frees the pool's queues and semaphores
 
     def _dask_client(self):
         from distributed import Client, LocalCluster  # lazy: only a Dask executor needs it
@@ -315,25 +391,65 @@ class Executor:
 
         client = self._dask_client()
         report.workers = len(client.scheduler_info()["workers"])
-        pending = {
-            client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False): (c, 1) for c in cells
-        }
-        while pending:
-            done = dwait(list(pending), return_when="FIRST_COMPLETED").done
-            for fut in done:
-                c, attempt = pending.pop(fut)
-                try:
-                    value, sec = fut.result()
-                    res = self._outcome(c, attempt, value, sec)
-                except Exception as exc:  # noqa: BLE001 - recorded, never dropped
-                    res = self._outcome(c, attempt, exc=exc)
-                if res is None:
-                    pending[client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False)] = (
-                        c,
-                        attempt + 1,
-                    )
-                else:
-                    self._finish(report, res)
+
+        def stop(pending):
+            try:
+                client.cancel(pending)
+            finally:
+                self._close_dask(timeout=2)
+
+        self._drive(
+            lambda c: client.submit(run_cell, fn, c.args, c.key, root_seed, pure=False),
+            cells,
+            report,
+            wait_any=lambda fs: dwait(fs, return_when="FIRST_COMPLETED").done,
+            on_stop=stop,
+        )
+
+    def _close_dask(self, timeout: float | None = None) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        if client is not None:
+            client.close(**({} if timeout is None else {"timeout": timeout}))
+        if cluster is not None:
+            cluster.close(**({} if timeout is None else {"timeout": timeout}))
+
+
+#: seconds a Dask scheduler has to answer before any fitting starts
+SCHEDULER_TIMEOUT = 5.0
+
+
+def scheduler_problem(address: str | None, timeout: float = SCHEDULER_TIMEOUT) -> str | None:
+    """Why the Dask scheduler at ``address`` cannot be used, or None (``local`` / none: a
+    LocalCluster, nothing to contact). Asks it who it is, and gives up after ``timeout``
+    seconds, also when something listens but never answers."""
+    if address in (None, "local"):
+        return None
+
+    async def ask():
+        from distributed.comm import connect  # lazy: only a Dask scheduler check needs it
+
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity"})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    try:
+        answer = asyncio.run(asyncio.wait_for(ask(), timeout + 1))
+    except TimeoutError:
+        return f"no answer within {timeout + 1:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure to talk to it
+        return f"{type(exc).__name__}: {str(exc)[:160]}"
+    if not isinstance(answer, dict) or answer.get("type") != "Scheduler":
+        return f"it answered, but not as a Dask scheduler ({str(answer)[:80]})"
+    return None
+
+
+def _worker_init() -> None:
+    """A pool worker leaves Ctrl-C to the main process (which stops the pool itself): a terminal's
+    SIGINT reaches the whole process group, and workers must not die mid-cell with tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def probe_cell(args: dict, seed: np.random.SeedSequence) -> dict:

@@ -58,8 +58,11 @@ def received() -> int | None:
 
 
 def raise_if_interrupted() -> None:
-    """Re-raise an interruption that a library caught and swallowed."""
+    """Re-raise an interruption that a library caught and swallowed (or one held back by
+    :func:`deferred`, which is then not raised a second time)."""
+    global _pending
     if _received is not None:
+        _pending = None
         raise Interrupted(_received)
 
 

@@ -8,7 +8,9 @@ import dataclasses
 import json
 import math
 import os
+import secrets
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .escape import csv_frame
-from .interrupts import deferred, note_committed
+from .interrupts import deferred, note_committed, raise_if_interrupted
 
 
 def jsonable(obj):
@@ -98,6 +100,9 @@ class OutputDir:
         backup = self.root / f".{self.final.name}.old-{os.getpid()}"
         try:
             with deferred():  # a signal waits until both renames are done
+                # a signal received while the outputs were written (even one a library caught
+                # and swallowed) stops the run here: the previous results stay
+                raise_if_interrupted()
                 self._swap(backup)
                 note_committed(self.final)  # a signal raised after this finds the outputs done
         finally:
@@ -165,3 +170,77 @@ def write_problem(path: Path) -> str | None:
     except OSError as exc:
         return str(exc.strerror or exc)
     return None
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def read_nofollow(path: Path, limit: int | None = None) -> bytes | None:
+    """A regular file's bytes, never read through a symbolic link; None if it does not exist.
+    OSError for a link, a folder or a file larger than ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(f"{path} is not a regular file")
+        if limit is not None and st.st_size > limit:
+            raise OSError(f"{path} is larger than {limit} bytes")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """``path`` replaced by ``data`` through a temporary file created exclusively (``O_EXCL``,
+    ``O_NOFOLLOW``, a random name: a planted file or link is never followed or reused); the
+    rename replaces a link at ``path`` itself, never the file it points to."""
+    path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_together(writers: dict) -> None:
+    """Write several files as one: ``writers`` maps each target path to ``write(tmp_path)``, which
+    fills a temporary file created exclusively beside the target (random name, ``O_EXCL``: a
+    planted file or link is never used); then all are renamed into place in one block that a
+    signal cannot split, after checking that none arrived meanwhile (interrupts). On any failure
+    the targets are untouched and the temporary files removed."""
+    mask = os.umask(0)
+    os.umask(mask)
+    tmps: dict[Path, Path] = {}
+    try:
+        for target, write in writers.items():
+            target = Path(target)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.fchmod(fd, 0o666 & ~mask)
+            os.close(fd)
+            tmps[target] = Path(name)
+            write(tmps[target])
+        with deferred():
+            raise_if_interrupted()
+            for target, tmp in tmps.items():
+                os.replace(tmp, target)
+    finally:
+        for tmp in tmps.values():
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass

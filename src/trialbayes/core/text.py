@@ -5,6 +5,7 @@ tables and figures."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,25 @@ def prob(v: float | None, n_draws: int | None, digits: int = 3) -> str:
     if 0 < v < 1 and float(s) in (0.0, 1.0):  # 0.99998 is not "1.000"
         return f"< {1 / f:.{digits}f}" if float(s) == 0 else f"> {1 - 1 / f:.{digits}f}"
     return s
+
+
+#: a posterior probability column of a table: ``p_hr_below_1``, ``cox_p_hr_above_1.1``,
+#: ``at_3_p_hr_below_1`` (not ``p_loo``, an effective number of parameters)
+_PROB_COLUMN = re.compile(r"(^|_)p_(?!loo$)")
+
+
+def prob_columns(df: pd.DataFrame, n_draws=None, cols=None) -> pd.DataFrame:
+    """A copy of a table with its probability columns written as the reports write them
+    (:func:`prob`: "> 0.999" where every draw agreed, never "1"); the exact shares stay in
+    results.json. ``n_draws``: a number, a column of ``df`` (per row), or None (exact values);
+    ``cols``: the columns (default: every ``p_…`` column). Cox and p-value columns are exact."""
+    out = df.copy()
+    per_row = isinstance(n_draws, str) and n_draws in out
+    for c in cols if cols is not None else [c for c in out if _PROB_COLUMN.search(str(c))]:
+        exact = str(c).startswith("cox_") or str(c).endswith("p_value")
+        ns = out[n_draws] if per_row else [None if isinstance(n_draws, str) else n_draws] * len(out)
+        out[c] = [prob(v, None if exact or n != n else n) for v, n in zip(out[c], ns)]
+    return out
 
 
 def eq_text(txt: str) -> str:

@@ -31,6 +31,7 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
     if not spec.biomarker:
         return
     x = data.frame[spec.biomarker].to_numpy(float)
+    x = x[~np.isnan(x)]  # the observed values (data.missing: impute)
     distinct = np.unique(x).size
     need = spec.spline_basis if spec.interaction == "spline" else 3
     if distinct < need:
@@ -44,7 +45,8 @@ def check_biomarker(data: TrialData, spec: ModelSpec) -> None:
 def fixed_effects(
     data: TrialData, spec: ModelSpec, baseline: Baseline
 ) -> tuple[np.ndarray, list[str]]:
-    """The model's fixed-effect columns beside an intercept (the baseline hazard), standardised."""
+    """The model's fixed-effect columns beside an intercept (the baseline hazard), standardised;
+    with values to impute, on the patients with every value of the model observed."""
     d = build_design(data, spec, baseline)
     cols, names = [np.ones(d.n), d.treat], ["(baseline)", "treatment"]
     for j, c in enumerate(d.cov_names):
@@ -53,7 +55,10 @@ def fixed_effects(
     if d.basis is not None:
         cols += [d.bm_z, d.treat * d.bm_z]
         names += [spec.biomarker, f"treatment × {spec.biomarker}"]
-    return np.column_stack(cols), names
+    X = np.column_stack(cols)
+    if d.missing is not None:
+        X = X[np.setdiff1d(np.arange(d.n), d.missing.rows_imputed())]
+    return X, names
 
 
 def collinear_sets(X: np.ndarray, names: list[str]) -> list[list[str]]:
@@ -94,13 +99,22 @@ def check_against_models(
 ) -> None:
     """Cross-checks between data and config, before any model is built."""
     for m in models:
-        covs = data.covariates if m.covariates == "all" else m.covariates
-        for c in covs:
-            if c not in data.covariates:
-                close = difflib.get_close_matches(c, data.covariates, n=1)
+        names = [] if m.covariates == "all" else m.covariates
+        sources = [c for c in data.covariates if "[" not in c] + list(data.factors)
+        for c in names:
+            level = next((f for f in data.factors if c.startswith(f"{f}[")), None)
+            if level is not None:  # one level of a text covariate: the factor is all of them
+                raise DataError(
+                    f"model '{m.name}': covariate '{c}' is one level of the text covariate "
+                    f"'{level}'; name '{level}' (its levels {data.factors[level]}, the first the "
+                    "reference)"
+                )
+            if c not in data.covariates and c not in data.factors:
+                close = difflib.get_close_matches(c, sources, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise DataError(
-                    f"model '{m.name}': covariate '{c}' is not among the data's covariates {data.covariates}{hint}"
+                    f"model '{m.name}': covariate '{c}' is not among the data's covariates "
+                    f"{sources}{hint}"
                 )
         if m.centre_frailty and not data.has_centre:
             raise DataError(
@@ -112,7 +126,7 @@ def check_against_models(
                     f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
                 )
             if m.log_biomarker:
-                check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m)
+                check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m, data.rows_text)
     if estimand_biomarker and estimand_biomarker not in data.biomarkers:
         raise DataError(
             f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"

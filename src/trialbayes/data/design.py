@@ -14,7 +14,9 @@ from scipy.interpolate import BSpline
 
 from ..config.schema import Baseline, ModelSpec
 from ..core.errors import DataError
-from .table import TrialData, rows_text
+from .columns import rows_text
+from .missing import MissingDesign, build_missing
+from .table import TrialData
 
 
 def check_cuts(cuts, tmax: float) -> None:
@@ -26,13 +28,19 @@ def check_cuts(cuts, tmax: float) -> None:
         )
 
 
-def check_log_biomarker(values: np.ndarray, spec: ModelSpec) -> None:
-    """The one check of a biomarker a model log-transforms: every value > 0 (rows named)."""
-    bad = np.asarray(values, float) <= 0
+def check_log_biomarker(values: np.ndarray, spec: ModelSpec, where=rows_text) -> None:
+    """The one check of a biomarker a model log-transforms: every x + biomarker_offset > 0
+    (rows named by ``where``, e.g. TrialData.rows_text: the file's rows and ids; missing
+    values, left to data.missing, are not checked)."""
+    c = spec.biomarker_offset
+    bad = np.asarray(values, float) + c <= 0
     if bad.any():
+        shown = f"log({spec.biomarker} + {c:g})" if c else f"log({spec.biomarker})"
+        hint = "; a biomarker with zeros: set models[].biomarker_offset (log(x + c))"
+        hint = "" if c else hint
         raise DataError(
-            f"column '{spec.biomarker}' (biomarker): values ≤ 0 at {rows_text(bad)}, but model "
-            f"'{spec.name}' ({spec.interaction}) log-transforms it"
+            f"column '{spec.biomarker}' (biomarker): values ≤ {0.0 - c:g} at {where(bad)}, but "
+            f"model '{spec.name}' ({spec.interaction}) uses {shown}{hint}"
         )
 
 
@@ -61,7 +69,8 @@ def interval_stats(times: np.ndarray, cuts: np.ndarray):
 class BiomarkerBasis:
     """Effect-modification basis in the (log-)biomarker, zero at the reference value.
 
-    linear / log_linear: one column, z = (g(x) - centre) / scale with g = identity or log.
+    linear / log_linear: one column, z = (g(x) - centre) / scale with g = identity or
+    log(x + offset) (``offset``: models[].biomarker_offset, 0 by default).
     spline: z plus penalised cubic B-spline deviations in mixed-model form (Eilers & Marx P-spline,
     second-order difference penalty reparametrised so the penalised part has iid N(0, σ²)
     coefficients; σ → 0 recovers the linear model).
@@ -77,19 +86,16 @@ class BiomarkerBasis:
     lo: float = 0.0
     hi: float = 0.0
     ref_row: np.ndarray | None = None
+    offset: float = 0.0  # c in log(x + c) (log scale only)
 
     @classmethod
-    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8) -> BiomarkerBasis:
+    def fit(
+        cls, x: np.ndarray, kind: str, n_basis: int = 8, offset: float = 0.0
+    ) -> BiomarkerBasis:
         log = kind in ("log_linear", "spline")
-        g = np.log(x) if log else x
         ref = float(np.median(x))
-        b = cls(
-            kind=kind,
-            log=log,
-            centre=float(np.log(ref) if log else ref),
-            scale=float(np.std(g)),
-            reference=ref,
-        )
+        b = cls(kind=kind, log=log, centre=0.0, scale=1.0, reference=ref, offset=offset)
+        b.centre, b.scale = float(b.g(ref)), float(np.std(b.g(x)))
         if kind == "spline":
             z = b._z(x)
             b.lo, b.hi = float(z.min()), float(z.max())
@@ -105,9 +111,31 @@ class BiomarkerBasis:
             b.ref_row = b._penalised_raw(np.array([0.0]))[0]
         return b
 
+    def g(self, x):
+        """The biomarker on the model's scale: x, or log(x + offset)."""
+        x = np.asarray(x, float)
+        return np.log(x + self.offset) if self.log else x
+
+    def g_inverse(self, g):
+        """Original units from the model's scale."""
+        g = np.asarray(g, float)
+        return np.exp(g) - self.offset if self.log else g
+
+    def scale_label(self, name: str) -> str:
+        """The model's scale in words: 'pnfh', 'log pnfh' or 'log(pnfh + 1)'."""
+        if not self.log:
+            return name
+        return f"log({name} + {self.offset:g})" if self.offset else f"log {name}"
+
+    @property
+    def transform_name(self) -> str:
+        """'identity', 'log' or 'log(x + c)' (results hr_curve.transform)."""
+        if not self.log:
+            return "identity"
+        return f"log(x + {self.offset:g})" if self.offset else "log"
+
     def _z(self, x):
-        g = np.log(x) if self.log else np.asarray(x, float)
-        return (g - self.centre) / self.scale
+        return (self.g(x) - self.centre) / self.scale
 
     def _penalised_raw(self, z):
         zc = np.clip(z, self.lo, self.hi)
@@ -120,10 +148,8 @@ class BiomarkerBasis:
     def evaluate(self, x) -> tuple[np.ndarray, np.ndarray]:
         """(linear column z, penalised columns) at biomarker values ``x`` (original units)."""
         x = np.asarray(x, float)
-        if (
-            self.log and (x <= 0).any()
-        ):  # the data were checked (check_log_biomarker): a caller's grid
-            raise ValueError("a log-scale basis is evaluated at values > 0 only")
+        if self.log and (x + self.offset <= 0).any():  # data checked by check_log_biomarker
+            raise ValueError(f"a log-scale basis is evaluated at values > {-self.offset:g} only")
         z = self._z(x)
         pen = (
             self._penalised_raw(z) - self.ref_row
@@ -160,6 +186,10 @@ class Design:
     biomarker_values: np.ndarray | None = None
     baseline_parametrisation: str = "auto"
     likelihood: str = "fused"  # 'graph' (model.pem_parts), 'fused'/'fused_float32' (fused.py)
+    #: data.missing: impute — what the model imputes (X / bm_z hold 0 at the missing cells)
+    missing: MissingDesign | None = None
+    #: text covariate -> its levels, the first the reference (the coefficients' contrasts)
+    factors: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -169,9 +199,22 @@ class Design:
     def n_intervals(self) -> int:
         return len(self.starts)
 
+    @property
+    def time_varying(self) -> bool:
+        """A treatment log-HR per baseline interval (``treatment_effect: time_varying``)."""
+        return self.spec.time_varying
+
+    @property
+    def event_share(self) -> np.ndarray:
+        """Share of the observed events in each baseline interval: the weights of the
+        time-varying model's average log-HR (its ``treatment`` parameter)."""
+        k = np.bincount(self.interval, weights=self.event, minlength=self.n_intervals)
+        return k / max(k.sum(), 1.0)
+
     def data_dict(self) -> dict[str, np.ndarray]:
         """The pm.Data values; the names are those of the PyMC model's data containers."""
         d = {
+            **({"event_share": self.event_share} if self.time_varying else {}),
             "event": self.event,
             "treat": self.treat,
             "interval_idx": self.interval,
@@ -196,16 +239,23 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
     e = f["event"].to_numpy(float)
     cuts = cut_points(t, e.astype(int), baseline)
     interval, offset, starts = interval_stats(t, cuts)
+    if spec.time_varying and len(starts) < 2:
+        raise DataError(
+            f"model '{spec.name}': treatment_effect 'time_varying' needs at least 2 baseline "
+            f"intervals; the data give 1 ({int(e.sum())} events, no cut point below the last "
+            "follow-up time): set baseline.cuts, or use treatment_effect 'constant'"
+        )
     widths = np.diff(np.append(starts, t.max()))
     widths[-1] = 0.0  # the open last interval never contributes a full width
 
-    covs = data.covariates if spec.covariates == "all" else list(spec.covariates)
+    covs = data.model_columns(spec.covariates)
     if covs:
         raw = f[covs].to_numpy(float)
-        mean, sd = raw.mean(0), raw.std(0)
-        X = (raw - mean) / sd
+        mean, sd = np.nanmean(raw, 0), np.nanstd(raw, 0)  # observed values (data.missing)
+        X = np.nan_to_num((raw - mean) / sd)  # a missing cell: 0 until imputed
     else:
-        X, mean, sd = np.zeros((len(f), 0)), np.zeros(0), np.zeros(0)
+        raw = np.zeros((len(f), 0))
+        X, mean, sd = raw, np.zeros(0), np.zeros(0)
 
     if spec.centre_frailty:
         labels, idx = np.unique(f["centre"].astype(str), return_inverse=True)
@@ -225,6 +275,7 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         treat=f["treat"].to_numpy(float),
         X=X,
         cov_names=covs,
+        factors=dict(data.factors),
         cov_mean=mean,
         cov_sd=sd,
         centre_idx=centre_idx,
@@ -233,11 +284,21 @@ def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design
         baseline_parametrisation=baseline.parametrisation,
         likelihood=baseline.likelihood,
     )
+    z_all = None
     if spec.biomarker:
         x = f[spec.biomarker].to_numpy(float)
         if spec.log_biomarker:
-            check_log_biomarker(x, spec)
-        design.basis = BiomarkerBasis.fit(x, spec.interaction, spec.spline_basis)
-        design.bm_z, design.bm_pen = design.basis.evaluate(x)
+            check_log_biomarker(x, spec, data.rows_text)
+        seen = ~np.isnan(x)  # all but the values data.missing: impute leaves missing
+        design.basis = BiomarkerBasis.fit(
+            x[seen], spec.interaction, spec.spline_basis, spec.biomarker_offset
+        )
+        z, pen = design.basis.evaluate(x[seen])
+        design.bm_z, design.bm_pen = np.zeros(len(x)), np.zeros((len(x), pen.shape[1]))
+        design.bm_z[seen], design.bm_pen[seen] = z, pen
         design.biomarker_values = x
+        z_all = np.where(seen, design.bm_z, np.nan)
+    design.missing = build_missing(
+        covs, raw, mean, sd, data.factors, spec.biomarker, z_all, bool(spec.log_biomarker)
+    )
     return design

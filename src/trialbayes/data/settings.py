@@ -20,6 +20,7 @@ follow-up; a cut-off outside the biomarker's observed range.
 
 from __future__ import annotations
 
+import difflib
 import math
 
 import numpy as np
@@ -94,14 +95,14 @@ def resolve(
     tmax = float(times.max())
     tu_s, un_s = _units(src)
     tu, units = tu_s.value, un_s.value
-    if src.kind == "file":
-        c = src.columns
-        known = {c.time, *c.biomarkers, *c.covariates, *data.frame.columns}
-        unknown = sorted(set(units) - known)
+    if src.kind == "file":  # any column of the file may have a unit, used or not
+        unknown = sorted(set(units) - set(data.source_columns))
         if unknown:
+            close = difflib.get_close_matches(unknown[0], data.source_columns, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise DataError(
-                f"data.units: {unknown} are not among the analysed columns "
-                f"{sorted(map(str, known))}"
+                f"data.units: {unknown} are not columns of {src.shown_path}{hint}; its "
+                f"columns are {', '.join(data.source_columns)}"
             )
     given = e.model_fields_set
     out = {
@@ -133,6 +134,7 @@ def _cutoffs(given, b, data: TrialData, units: dict) -> Setting:
     if b is None:
         return Setting([], "none", "no biomarker")
     vals = data.frame[b].to_numpy(float)
+    vals = vals[~np.isnan(vals)]  # data.missing: impute keeps rows without a value
     lo, hi = float(vals.min()), float(vals.max())
     if given is None:
         return Setting(derived_cutoffs(vals), "derived", CUTOFF_RULE.format(b=b))

@@ -49,8 +49,9 @@ def _covariate_rows(design: Design, draws: dict, units: dict) -> list[Row]:
         if kind == "binary":
             rows.append(Row(c, "yes (1) vs no (0)", v / sd, c, 1 / sd))
         elif kind == "level":
-            level = _LEVEL.fullmatch(c).group(2)
-            rows.append(Row(c, f"{level} vs the reference level", v / sd, c, 1 / sd))
+            name, level = _LEVEL.fullmatch(c).groups()
+            ref = (design.factors.get(name) or ["the reference level"])[0]
+            rows.append(Row(c, f"{level} vs {ref}", v / sd, c, 1 / sd))
         else:
             u = units.get(c)
             rows.append(Row(c, f"per SD ({_num(sd, u, 3)})", v, c, 1.0))
@@ -87,20 +88,26 @@ def coefficient_rows(design: Design, draws: dict, units: dict | None = None) -> 
     units = units or {}
     b, bm = design.basis, design.spec.biomarker
     ref = f" at {bm} = {_num(b.reference, units.get(bm))}" if b is not None else ""
-    rows = [Row("treatment", "treated vs control" + ref, draws["treatment"], "treatment")]
+    avg = ", averaged over follow-up" if design.time_varying else ""
+    rows = [Row("treatment", "treated vs control" + ref + avg, draws["treatment"], "treatment")]
     rows += _covariate_rows(design, draws, units)
     if b is not None:
         unit = "" if b.log else _u(units.get(bm))
-        per = f"per SD of {'log ' if b.log else ''}{bm} ({b.scale:.3g}{unit})"
+        per = f"per SD of {b.scale_label(bm)} ({b.scale:.3g}{unit})"
         rows.append(Row(f"{bm} (main)", per, draws["biomarker_effect"], f"{bm}_z"))
         rows.append(Row(f"treatment × {bm}", per, draws["interaction"], f"treatment × {bm}"))
         if b.kind != "spline":  # also per a round number of original units (or per log unit)
             step = 1.0 if b.log else float(10 ** np.floor(np.log10(b.scale)))
-            per_unit = "per log unit" if b.log else f"per {step:g}{_u(units.get(bm)) or ' units'}"
+            per_unit = (
+                f"per unit of {b.scale_label(bm)}"
+                if b.log
+                else f"per {step:g}{_u(units.get(bm)) or ' units'} of {bm}"
+            )
+            k = step / b.scale
+            rows.append(Row(f"{bm} (main)", per_unit, draws["biomarker_effect"] * k, f"{bm}_z", k))
             rows.append(
-                Row(f"treatment × {bm}", f"{per_unit} of {bm}",
-                    draws["interaction"] * step / b.scale, f"treatment × {bm}", step / b.scale)
-            )  # fmt: skip
+                Row(f"treatment × {bm}", per_unit, draws["interaction"] * k, f"treatment × {bm}", k)
+            )
     return rows
 
 

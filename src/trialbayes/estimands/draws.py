@@ -7,12 +7,16 @@ Marginal quantities are standardised over patients (average the per-patient pred
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from ..data.design import BiomarkerBasis, Design
 from ..results.model import SubgroupResult, SurvivalSummary
 from ..results.summaries import HRSummary, Quantity, equal_tailed
+from .imputed import add_covariate_cells, imputed_biomarker
 from .kernels import (
     cumulative_hazard,
     curve_survival,
@@ -79,73 +83,182 @@ def hr_curve(
     return df
 
 
-def baseline_cumhaz(draws: dict, starts: np.ndarray, times) -> np.ndarray:
-    """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards."""
-    return cumulative_hazard(np.exp(draws["log_baseline_hazard"]), starts, times)
+def baseline_cumhaz(draws: dict, starts: np.ndarray, times, shift=None) -> np.ndarray:
+    """H0(t) for each draw at ``times`` (draws × T), from the piecewise-constant log hazards;
+    ``shift`` (draws × K) is added to them first (the treated arm's β_k of a time-varying
+    effect: then the result is Σ_k exp(α_k + β_k) Δ_k(t))."""
+    return cumulative_hazard(arm_hazards(draws, shift), starts, times)
+
+
+def arm_hazards(draws: dict, shift=None) -> np.ndarray:
+    """exp(α_k (+ β_k)) per draw and interval (draws × K): the baseline hazards, or the treated
+    arm's under a time-varying effect (``shift`` = its β_k)."""
+    alpha = draws["log_baseline_hazard"]
+    return np.exp(alpha if shift is None else alpha + shift)
+
+
+def _subset(design: Design, rows):
+    """(index of the patients ``rows``, or a full slice; each patient's position among ``rows``
+    (−1 if absent), or None for all patients)."""
+    if rows is None:
+        return slice(None), None
+    idx = np.asarray(rows, "int64")
+    pos = np.full(design.n, -1, "int64")
+    pos[idx] = np.arange(len(idx))
+    return idx, pos
+
+
+def _imputed_biomarker_at(draws: dict, design: Design, pos):
+    """:func:`.imputed.imputed_biomarker` restricted to the patients of ``pos`` (see
+    :func:`_subset`), their positions among them instead of their rows; None without any."""
+    imp = imputed_biomarker(draws, design)
+    if imp is None or pos is None:
+        return imp
+    rows, z, pen = imp
+    keep = pos[rows] >= 0
+    return pos[rows[keep]], z[:, keep], pen[:, keep]
 
 
 def prognostic_eta(draws: dict, design: Design, rows=None) -> np.ndarray:
     """Linear predictor without the treatment part: xᵀγ + f(b) + centre frailty. (draws × N), or
-    draws × len(rows) for the patients ``rows``."""
-    sel = slice(None) if rows is None else rows
+    draws × len(rows) for the patients ``rows``; imputed values (data.missing: impute) are each
+    draw's (:mod:`.imputed`)."""
+    sel, pos = _subset(design, rows)
     s = draws["treatment"].shape[0]
-    eta = np.zeros((s, design.n if rows is None else len(rows)))
+    eta = np.zeros((s, design.n if rows is None else len(sel)))
     if design.cov_names:
         eta += draws["covariate_effects"] @ design.X[sel].T
+        add_covariate_cells(eta, draws, design, pos)  # data.missing: impute (0 in X until then)
     if design.basis is not None:
         eta += draws["biomarker_effect"][:, None] * design.bm_z[None, sel]
         if design.bm_pen.shape[1]:
             eta += draws["biomarker_spline"] @ design.bm_pen[sel].T
+        imp = _imputed_biomarker_at(draws, design, pos)
+        if imp is not None:
+            at, z, pen = imp
+            eta[:, at] += draws["biomarker_effect"][:, None] * z
+            if pen.shape[2]:
+                eta[:, at] += np.einsum("smp,sp->sm", pen, draws["biomarker_spline"])
     if design.centre_labels:
         eta += draws["centre_frailty"][:, design.centre_idx[sel]]
     return eta
 
 
 def patient_log_hr(draws: dict, design: Design, rows=None) -> np.ndarray:
-    """Each patient's conditional treatment log-HR (draws × N, or × len(rows))."""
-    n = design.n if rows is None else len(rows)
+    """Each patient's conditional treatment log-HR (draws × N, or × len(rows)); for a
+    time-varying effect the event-weighted average over the intervals (its ``treatment``
+    parameter) plus g(b_i)."""
+    sel, pos = _subset(design, rows)
+    n = design.n if rows is None else len(sel)
     if design.basis is None:
         return np.repeat(draws["treatment"][:, None], n, axis=1)
-    values = design.biomarker_values if rows is None else design.biomarker_values[rows]
-    return log_hr_at(draws, design.basis, values)
+    imp = _imputed_biomarker_at(draws, design, pos)
+    if imp is None:
+        return log_hr_at(draws, design.basis, design.biomarker_values[sel])
+    # the design's z and spline columns (0 where imputed), then each draw's imputed values
+    out = draws["treatment"][:, None] + draws["interaction"][:, None] * design.bm_z[None, sel]
+    if design.bm_pen.shape[1]:
+        out = out + draws["interaction_spline"] @ design.bm_pen[sel].T
+    at, z, pen = imp
+    out[:, at] = draws["treatment"][:, None] + draws["interaction"][:, None] * z
+    if pen.shape[2]:
+        out[:, at] += np.einsum("smp,sp->sm", pen, draws["interaction_spline"])
+    return out
+
+
+def treatment_shift(draws: dict, design: Design) -> np.ndarray | None:
+    """The time-varying treatment log-HR per interval (draws × K), or None for a constant one."""
+    return draws["treatment_over_time"] if design.time_varying else None
+
+
+def constant_log_hr(draws: dict, design: Design, rows=None) -> np.ndarray:
+    """The part of each patient's treatment log-HR that is the same in every interval (draws × N,
+    or × len(rows)): all of it for a constant effect; g(b_i) alone for a time-varying one, whose
+    β_k enter through the treated arm's cumulative hazard (:func:`baseline_cumhaz` with
+    ``shift``)."""
+    plh = patient_log_hr(draws, design, rows)
+    return plh - draws["treatment"][:, None] if design.time_varying else plh
 
 
 def patient_features(design: Design) -> np.ndarray:
     """Per patient, every value the prognostic linear predictor and the treatment log-HR depend
-    on (patients × values): patients with equal rows have equal standardised-survival terms."""
+    on (patients × values): patients with equal rows have equal standardised-survival terms. A
+    patient with an imputed value (data.missing: impute) has values that change from draw to
+    draw: a column of its own id makes it a pattern of its own."""
     cols = [design.X]
     if design.basis is not None:
         cols += [design.bm_z[:, None], design.bm_pen, design.biomarker_values[:, None]]
     if design.centre_labels:
         cols.append(design.centre_idx[:, None].astype(float))
-    return np.column_stack(cols) if sum(c.shape[1] for c in cols) else np.zeros((design.n, 0))
+    if design.missing is not None:
+        own = np.zeros(design.n)
+        imputed = design.missing.rows_imputed()
+        own[imputed] = np.arange(1, len(imputed) + 1)
+        cols.append(own[:, None])
+    f = np.column_stack(cols) if sum(c.shape[1] for c in cols) else np.zeros((design.n, 0))
+    return np.nan_to_num(f)  # an imputed biomarker is NaN in the data (its own id tells it)
 
 
-def _by_arm(draws: dict, design: Design, groups: list[np.ndarray], fn, cells: int) -> list:
-    """``fn(eta_control, patient_log_hr, lam)`` for each block of draws, over the distinct
-    patients of ``groups`` (masks; see kernels.patient_patterns), with the patterns' weights:
-    the prognostic predictor and the log-HR are computed once for both arms."""
+@dataclass(frozen=True)
+class ArmBlock:
+    """One block of draws over the distinct patients (kernels.patient_patterns): ``eta`` the
+    control arm's linear predictor (draws × U); ``lhr`` what the treated arm adds to it (the
+    patient's log-HR, or g(b) alone under a time-varying effect); ``lam0`` / ``lam1`` each arm's
+    interval hazards (draws × K; equal under a constant effect); ``weights`` (U × groups);
+    ``average`` the time-varying effect's average log-HR β (draws), or None."""
+
+    eta: np.ndarray
+    lhr: np.ndarray
+    lam0: np.ndarray
+    lam1: np.ndarray
+    weights: np.ndarray
+    average: np.ndarray | None
+
+    def mean_log_hr(self) -> np.ndarray:
+        """Each group's mean conditional log-HR (draws × groups), as :func:`patient_log_hr`."""
+        m = self.lhr @ self.weights
+        return m if self.average is None else m + self.average[:, None]
+
+
+def _by_arm(draws: dict, design: Design, groups: list[np.ndarray], fn: Callable, cells: int):
+    """``fn(ArmBlock)`` for each block of draws, over the distinct patients of ``groups`` (masks;
+    see kernels.patient_patterns): the prognostic predictor and the log-HR are computed once for
+    both arms."""
     pat = patient_patterns(patient_features(design), groups)
-    lam = np.exp(draws["log_baseline_hazard"])
+    tv = design.time_varying
 
     def one(sl: slice):
         d = {k: v[sl] for k, v in draws.items()}
-        eta = prognostic_eta(d, design, pat.rows)
-        return fn(eta, patient_log_hr(d, design, pat.rows), lam[sl], pat.weights)
+        lam0 = arm_hazards(d)
+        lam1 = arm_hazards(d, treatment_shift(d, design)) if tv else lam0
+        return fn(
+            ArmBlock(
+                eta=prognostic_eta(d, design, pat.rows),
+                lhr=constant_log_hr(d, design, pat.rows),
+                lam0=lam0,
+                lam1=lam1,
+                weights=pat.weights,
+                average=d["treatment"] if tv else None,
+            )
+        )
 
-    return map_blocks(one, lam.shape[0], cells * len(pat.rows))
+    return map_blocks(one, draws["log_baseline_hazard"].shape[0], cells * len(pat.rows))
 
 
 def standardized_survival(
     draws: dict, design: Design, times, arm: int, patients=None
 ) -> np.ndarray:
-    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H0(t)): draws × T, everyone set to arm
-    ``a`` (``patients``: a mask of the patients averaged over)."""
+    """S̄_a(t) = mean over patients of exp(−exp(η_i(a)) H_a(t)): draws × T, everyone set to arm
+    ``a`` (``patients``: a mask of the patients averaged over); H_1 = H0 under a constant effect,
+    Σ_k exp(α_k + β_k) Δ_k(t) under a time-varying one."""
     sel = np.ones(design.n, bool) if patients is None else np.asarray(patients, bool)
     times = np.atleast_1d(np.asarray(times, float))
+    starts = design.starts
 
-    def block(eta, lhr, lam, w):
-        return mean_survival(eta + lhr if arm == 1 else eta, lam, design.starts, times, w)[..., 0]
+    def block(b: ArmBlock):
+        if arm == 1:
+            return mean_survival(b.eta + b.lhr, b.lam1, starts, times, b.weights)[..., 0]
+        return mean_survival(b.eta, b.lam0, starts, times, b.weights)[..., 0]
 
     return np.concatenate(_by_arm(draws, design, [sel], block, len(times)))
 
@@ -178,9 +291,9 @@ def survival_estimands(
     runs = trapezoid_runs(grid, design.starts)
     starts = design.starts
 
-    def block(eta, lhr, lam, w):
-        return survival_rmst(eta + lhr, lam, starts, runs, w), survival_rmst(
-            eta, lam, starts, runs, w
+    def block(b: ArmBlock):
+        return survival_rmst(b.eta + b.lhr, b.lam1, starts, runs, b.weights), survival_rmst(
+            b.eta, b.lam0, starts, runs, b.weights
         )
 
     out = _by_arm(draws, design, [np.ones(design.n, bool)], block, runs_cells(runs))
@@ -210,8 +323,11 @@ def survival_curves(
     grid = np.linspace(0.0, t_max, n)
     starts = design.starts
 
-    def block(eta, lhr, lam, w):
-        return [curve_survival(e, lam, starts, grid, w)[..., 0] for e in (eta, eta + lhr)]
+    def block(b: ArmBlock):
+        return [
+            curve_survival(b.eta, b.lam0, starts, grid, b.weights)[..., 0],
+            curve_survival(b.eta + b.lhr, b.lam1, starts, grid, b.weights)[..., 0],
+        ]
 
     out = _by_arm(draws, design, [np.ones(design.n, bool)], block, 4)
     rows = []
@@ -265,10 +381,10 @@ def subgroup_effects(
     groups = [m for _, m in masks if m.any()]
     t, starts = [float(landmark)], design.starts
 
-    def block(eta, lhr, lam, w):
-        s1 = mean_survival(eta + lhr, lam, starts, t, w)[:, 0, :]
-        s0 = mean_survival(eta, lam, starts, t, w)[:, 0, :]
-        return lhr @ w, np.log(np.log(s1) / np.log(s0))
+    def block(b: ArmBlock):
+        s1 = mean_survival(b.eta + b.lhr, b.lam1, starts, t, b.weights)[:, 0, :]
+        s0 = mean_survival(b.eta, b.lam0, starts, t, b.weights)[:, 0, :]
+        return b.mean_log_hr(), np.log(np.log(s1) / np.log(s0))
 
     per = _by_arm(draws, design, groups, block, 3) if groups else []
     cond_all = np.concatenate([p[0] for p in per]) if per else None
@@ -290,9 +406,16 @@ def subgroup_effects(
 
 def pointwise_loglik(draws: dict, design: Design) -> np.ndarray:
     """Per-draw, per-patient log-likelihood (draws × N), the model's O(N + K) formula in NumPy:
-    d_i (α_{j_i} + η_i) − exp(η_i) H0(t_i). Used for PSIS-LOO and power-scaling (no compilation)."""
+    d_i (α_{j_i} + η_i) − exp(η_i) H0(t_i); for a time-varying effect the treated patients'
+    α and H0 carry β_k. Used for PSIS-LOO and power-scaling (no compilation)."""
     times = design.starts[design.interval] + design.offset
-    eta = prognostic_eta(draws, design) + design.treat[None, :] * patient_log_hr(draws, design)
+    treat = design.treat[None, :]
+    eta = prognostic_eta(draws, design) + treat * constant_log_hr(draws, design)
     h0 = baseline_cumhaz(draws, design.starts, times)
-    log_h = draws["log_baseline_hazard"][:, design.interval]
-    return design.event[None, :] * (log_h + eta) - np.exp(eta) * h0
+    alpha = draws["log_baseline_hazard"][:, design.interval]
+    shift = treatment_shift(draws, design)
+    if shift is not None:
+        h1 = baseline_cumhaz(draws, design.starts, times, shift)
+        h0 = np.where(treat == 1, h1, h0)
+        alpha = alpha + treat * shift[:, design.interval]
+    return design.event[None, :] * (alpha + eta) - np.exp(eta) * h0

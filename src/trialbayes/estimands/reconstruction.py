@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..core.errors import ReconstructionError
 from ..data.reconstruct.checks import risk_warnings
 from ..data.reconstruct.guyot import Reconstruction, clean_curve, clean_risk
 from ..results.sections import ReconstructionArm, ReconstructionQuality, RiskRow
@@ -70,8 +71,12 @@ def quality(
                 )
     out = ReconstructionQuality("Guyot et al. 2012", arms, warnings, bool(warnings))
     names = sorted(arms)
+    if treatment_arm is not None and treatment_arm not in names:
+        raise ReconstructionError(
+            f"treatment arm '{treatment_arm}' is not one of the digitised arms {names}"
+        )
     if len(names) == 2:
-        trt = treatment_arm if treatment_arm in names else names[1]
+        trt = treatment_arm if treatment_arm is not None else names[1]
         df = pd.DataFrame(
             {
                 "time": ipd["time"],

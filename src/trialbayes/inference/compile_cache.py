@@ -16,8 +16,14 @@ Three tiers: a dictionary in this process (nothing compiled); a disk cache
 (the config key ``sampler.cache_dir``, else ``$TRIALBAYES_CACHE_DIR``, else
 ``platformdirs.user_cache_dir('trialbayes')/compiled``; ``off`` disables it) holding a JSON
 layout per key and numba's object code of the two C callbacks (:mod:`numba_wrappers`), so a new
-process rebuilds the model without running PyTensor's rewrites or numba; and a fresh compile. Writers take a per-key file lock and write
-JSON by atomic rename; numba writes its own index atomically.
+process rebuilds the model without running PyTensor's rewrites or numba; and a fresh compile.
+Writers take a per-key file lock and write every file by an exclusive temp file and a rename.
+
+The disk tier trusts nothing it did not write (:mod:`cache_trust`): its folders must be this
+user's and not writable by others, every file is read only after its HMAC tag (this user's
+secret key) verifies, and the JSON layout is then validated by type and range
+(:class:`EntryMeta`); the callbacks' source is generated from those validated numbers only. A
+file that fails any check is a miss: compiled again and rewritten, with one warning line.
 
 The key is computed from the graph before PyTensor rewrites it; the rewrites are a deterministic
 function of that graph, the PyTensor version and the settings in the key. An Op is identified by
@@ -43,11 +49,13 @@ import numpy as np
 import platformdirs
 import pytensor
 from filelock import FileLock
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymc.initial_point import make_initial_point_fn
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant
 from pytensor.graph.traversal import graph_inputs, toposort
 
+from ..core.cache_trust import Signer, UntrustedCache, folder_problem, make_private_dir
 from ..core.outputs import write_problem
 from . import numba_wrappers as nw
 
@@ -59,6 +67,10 @@ _MEMO: dict[str, tuple[dict, object, object]] = {}
 _LOCK = threading.Lock()
 #: how each compile_model call was served, for tests and benchmarks
 STATS = {"compiled": 0, "memory": 0, "disk": 0, "uncached": 0}
+
+
+class _StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -91,9 +103,22 @@ def configured_cache_dir(setting: str | None) -> Path | None | bool:
 
 
 def cache_dir_problem(path: Path) -> str | None:
-    """Why a compile cache folder cannot be used (created, written), or None. Nothing is left
-    behind but the folder itself."""
-    return write_problem(path)
+    """Why a compile cache folder cannot be used (created, written, trusted: this user's and not
+    writable by others), or None. Nothing is left behind but the folder itself."""
+    return write_problem(path) or folder_problem(path, path)
+
+
+class CacheWarning(RuntimeWarning):
+    """A compile cache folder or entry that is not used (the run compiles instead)."""
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(what: str, msg: str) -> None:
+    if what not in _WARNED:
+        _WARNED.add(what)
+        warnings.warn(msg, CacheWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------- key
@@ -316,7 +341,7 @@ def _assemble(model, meta, logp_cf, expand_cf, shared: dict[str, SharedVariable]
 # ----------------------------------------------------------------------------- tiers
 
 
-def _compile_fresh(model, key: str, cache_dir: Path | None):
+def _compile_fresh(model, key: str, cache_dir: Path | None, signer=None):
     from nutpie.compile_pymc import _make_functions  # lazy: nutpie takes ~3 s to import
 
     n_dim, n_exp, logp_pt, expand_pt, _, shape_info, reparam = _make_functions(
@@ -348,45 +373,97 @@ def _compile_fresh(model, key: str, cache_dir: Path | None):
     }
     logp_src, expand_src = _sources(meta)
     disk = str(cache_dir / "numba") if cache_dir is not None else None
-    logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, logp_pt.vm.jit_fn, disk, key + "logp")
-    expand_cf = nw.make_cfunc(expand_src, nw.EXPAND_SIG, expand_pt.vm.jit_fn, disk, key + "expand")
+    miss = _on_miss(key, cache_dir) if cache_dir is not None else None
+    logp_cf = nw.make_cfunc(
+        logp_src, nw.LOGP_SIG, logp_pt.vm.jit_fn, disk, key + "logp", signer, miss
+    )
+    expand_cf = nw.make_cfunc(
+        expand_src, nw.EXPAND_SIG, expand_pt.vm.jit_fn, disk, key + "expand", signer, miss
+    )
     meta["disk_cacheable"] = nw.cacheable(logp_cf) and nw.cacheable(expand_cf)
     return meta, logp_cf, expand_cf, by_name, (logp_pt, expand_pt)
 
 
-def _load_disk(key: str, cache_dir: Path):
-    """(meta, logp callback, expand callback) from disk, or None on a miss or an unreadable entry
-    (which the fresh compile then overwrites)."""
+def _load_disk(key: str, cache_dir: Path, signer):
+    """(meta, logp callback, expand callback) from disk, or None on a miss or an entry that is
+    unreadable or fails verification (which the fresh compile then overwrites)."""
     try:
-        return _read_entry(key, cache_dir)
-    except Exception:  # noqa: BLE001 - a damaged entry is a miss, never a wrong model
+        return _read_entry(key, cache_dir, signer)
+    except Exception as exc:  # noqa: BLE001 - a damaged entry is a miss, never a wrong model
+        _miss(key, cache_dir, f"{type(exc).__name__}: {str(exc)[:120]}")
         return None
 
 
-def _read_entry(key: str, cache_dir: Path):
-    path = cache_dir / "meta" / f"{key}.json"
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError):
+def _miss(key: str, cache_dir: Path, why: str) -> None:
+    _warn_once(
+        key,
+        f"compile cache: entry {key[:12]} in {cache_dir} not used ({why}); "
+        "compiling it again and rewriting it",
+    )
+
+
+class EntryMeta(_StrictModel):
+    """The JSON layout of a cache entry, checked by type and range before anything is built
+    from it (pydantic strict mode: no coercion, no extra keys)."""
+
+    key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    disk_cacheable: bool
+    n_dim: int = Field(ge=1, le=10**8)
+    n_expanded: int = Field(ge=0, le=10**9)
+    reparameterized: list[str]
+    shape_info: tuple[list[str], list[tuple[int, int]], list[list[int]]]
+    shared: list[str] = Field(max_length=10_000)
+    logp_args: list[str]
+    expand_args: list[str]
+    dtypes: dict[str, str]
+    ndims: dict[str, int]
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        names, slices, shapes = self.shape_info
+        if not len(names) == len(slices) == len(shapes):
+            raise ValueError("shape_info: lists of different lengths")
+        for a, b in slices:
+            if not 0 <= a <= b <= self.n_expanded:
+                raise ValueError(f"shape_info: slice {a}:{b} outside 0..{self.n_expanded}")
+        if any(d < 0 or d > 10**9 for s in shapes for d in s) or any(len(s) > 32 for s in shapes):
+            raise ValueError("shape_info: shapes out of range")
+        sh = set(self.shared)
+        if len(sh) != len(self.shared) or not set(self.logp_args + self.expand_args) <= sh:
+            raise ValueError("shared: names repeated or arguments not among them")
+        if set(self.dtypes) != sh or set(self.ndims) != sh:
+            raise ValueError("dtypes / ndims: not one per shared name")
+        if any(d not in nw.DTYPES for d in self.dtypes.values()):
+            raise ValueError("dtypes: not a numeric dtype")
+        if any(not 0 <= n <= 32 for n in self.ndims.values()):
+            raise ValueError("ndims: out of range")
+        return self
+
+
+def _read_entry(key: str, cache_dir: Path, signer):
+    raw = signer.read(cache_dir / "meta" / f"{key}.json")
+    if raw is None:
         return None
-    if meta.get("key") != key or not meta.get("disk_cacheable"):
-        return None
+    meta = EntryMeta.model_validate_json(raw).model_dump(mode="json")
+    if meta["key"] != key or not meta["disk_cacheable"]:
+        raise ValueError("the entry is for another key or not cacheable")
     logp_src, expand_src = _sources(meta)
-    disk = str(cache_dir / "numba")
-    logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, None, disk, key + "logp")
+    disk, on_miss = str(cache_dir / "numba"), _on_miss(key, cache_dir)
+    logp_cf = nw.make_cfunc(logp_src, nw.LOGP_SIG, None, disk, key + "logp", signer, on_miss)
     expand_cf = (
-        nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand")
+        nw.make_cfunc(expand_src, nw.EXPAND_SIG, None, disk, key + "expand", signer, on_miss)
         if logp_cf is not None
         else None
     )
     return (meta, logp_cf, expand_cf) if expand_cf is not None else None
 
 
-def _write_meta(meta: dict, cache_dir: Path) -> None:
-    path = cache_dir / "meta" / f"{meta['key']}.json"
-    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(meta))
-    os.replace(tmp, path)  # atomic: readers see the old file or the whole new one
+def _on_miss(key: str, cache_dir: Path):
+    return lambda why: _miss(key, cache_dir, why)
+
+
+def _write_meta(meta: dict, cache_dir: Path, signer) -> None:
+    signer.write(cache_dir / "meta" / f"{meta['key']}.json", json.dumps(meta).encode())
 
 
 def compile_model(model, cache_dir: Path | str | None | bool = True):
@@ -406,11 +483,9 @@ def compile_model(model, cache_dir: Path | str | None | bool = True):
     if cache is not None:
         try:
             return _through_disk(model, key, shared, cache, t0)
-        except (OSError, TimeoutError) as err:  # unwritable or locked cache: compile, keep going
-            warnings.warn(
-                f"compile cache {cache} not usable ({err}); compiling without it",
-                RuntimeWarning,
-                stacklevel=2,
+        except (OSError, TimeoutError) as err:  # unwritable, untrusted or locked: compile
+            _warn_once(
+                f"dir:{cache}", f"compile cache {cache} not usable ({err}); compiling without it"
             )
     meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, None)
     _MEMO[key] = (meta, lcf, ecf)
@@ -440,16 +515,20 @@ def is_cached(model, cache_dir: Path | str | None | bool = True) -> bool:
 
 
 def _through_disk(model, key, shared, cache: Path, t0):
-    for sub in ("meta", "numba", "locks"):
-        (cache / sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("meta", "numba", "locks", "tags"):
+        make_private_dir(cache / sub)
+        why = folder_problem(cache / sub, cache)
+        if why:
+            raise UntrustedCache(f"not trusted: {why}")
+    signer = Signer(cache)
     with FileLock(str(cache / "locks" / f"{key}.lock"), timeout=900):
-        loaded = _load_disk(key, cache)
+        loaded = _load_disk(key, cache, signer)
         if loaded is not None and set(loaded[0]["shared"]) <= set(shared):
             _MEMO[key] = loaded
             return _done(_assemble(model, *loaded, shared), key, "disk", t0)
-        meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, cache)
+        meta, lcf, ecf, by_name, fns = _compile_fresh(model, key, cache, signer)
         if meta["disk_cacheable"]:
-            _write_meta(meta, cache)
+            _write_meta(meta, cache, signer)
     _MEMO[key] = (meta, lcf, ecf)
     return _done(_assemble(model, meta, lcf, ecf, {**by_name, **shared}, fns), key, "compiled", t0)
 

@@ -16,6 +16,10 @@ over the exponentials: for output weights g (ones under a sum)
              − e^{α_j} w_j Σ_{j_i>j} g_i e^{η_i}
 
 (:class:`PEMAlphaGrad`, O(N + K)). PyTensor chains ∂/∂η through η = β·trt + Xγ + … as usual.
+:class:`PEMStrataLogLik` is the same with one baseline row per stratum s_i (alpha[G, K]; the
+time-varying treatment effect uses G = 2, the treated row α_k + β_k): every sum above runs over
+the patients of one stratum, ∂/∂α_{s,j} as above restricted to s_i = s (:class:`PEMStrataAlphaGrad`).
+
 Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
 PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' source) is
 an Op property, so both PyTensor's numba cache and :mod:`compile_cache` see a kernel change.
@@ -95,20 +99,98 @@ def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
     return out
 
 
+def _strata_forward_kernel(alpha, eta, stratum, interval, offset, event, widths):
+    g, k = alpha.shape
+    n = eta.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
+    for s in range(g):
+        for j in range(1, k):
+            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
+    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        s, j = stratum[i], interval[i]
+        if j < 0 or j >= k or s < 0 or s >= g:
+            raise IndexError("interval or stratum index out of range")
+        ei = np.exp(eta[i])
+        ch = ei * (cum[s, j] + lam[s, j] * offset[i])
+        ll[i] = event[i] * (alpha[s, j] + eta[i]) - ch
+        e[i] = ei
+        r[i] = event[i] - ch
+    return ll, e, r
+
+
+def _strata_forward_kernel_f32(alpha, eta, stratum, interval, offset, event, widths):
+    # as _strata_forward_kernel, the per-patient arithmetic (exp included) in single precision
+    g, k = alpha.shape
+    n = eta.shape[0]
+    lam = np.exp(alpha)
+    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
+    for s in range(g):
+        for j in range(1, k):
+            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
+    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
+    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    for i in range(n):
+        s, j = stratum[i], interval[i]
+        if j < 0 or j >= k or s < 0 or s >= g:
+            raise IndexError("interval or stratum index out of range")
+        eta_i, d_i = np.float32(eta[i]), np.float32(event[i])
+        ei = np.exp(eta_i)
+        ch = ei * (cum32[s, j] + lam32[s, j] * np.float32(offset[i]))
+        ll[i] = d_i * (a32[s, j] + eta_i) - ch
+        e[i] = ei
+        r[i] = d_i - ch
+    return ll, e, r
+
+
+def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, widths):
+    g, k = alpha.shape
+    n = e.shape[0]
+    here_e, here_eo, here_d = np.zeros((g, k)), np.zeros((g, k)), np.zeros((g, k))
+    for i in range(n):
+        s, j = stratum[i], interval[i]
+        if j < 0 or j >= k or s < 0 or s >= g:
+            raise IndexError("interval or stratum index out of range")
+        ge = gr[i] * e[i]
+        here_e[s, j] += ge
+        here_eo[s, j] += ge * offset[i]
+        here_d[s, j] += gr[i] * event[i]
+    out = np.empty((g, k))
+    for s in range(g):
+        later = 0.0  # Σ g_i exp(η_i) over the stratum's patients who left after interval j
+        for j in range(k - 1, -1, -1):
+            lam = np.exp(alpha[s, j])
+            out[s, j] = here_d[s, j] - lam * here_eo[s, j] - lam * widths[j] * later
+            later += here_e[s, j]
+    return out
+
+
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
 KERNEL_VERSION = sha256(
     "".join(
         inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
     ).encode()
 ).hexdigest()[:16]
+#: the same for the stratified kernels (a change there leaves the unstratified models' keys alone)
+STRATA_KERNEL_VERSION = sha256(
+    "".join(
+        inspect.getsource(f)
+        for f in (
+            _strata_forward_kernel,
+            _strata_forward_kernel_f32,
+            _strata_alpha_grad_kernel,
+        )
+    ).encode()
+).hexdigest()[:16]
 
 
-def _vector(x, dtype=None):
+def _vector(x, dtype=None, ndim=1):
     x = pt.as_tensor_variable(x)
     if dtype is not None and x.dtype != dtype:
         x = pt.cast(x, dtype)
-    if x.ndim != 1:
-        raise TypeError(f"expected a vector, got {x.type}")
+    if x.ndim != ndim:
+        raise TypeError(f"expected a {'vector' if ndim == 1 else 'matrix'}, got {x.type}")
     return x
 
 
@@ -218,9 +300,132 @@ class PEMAlphaGrad(Op):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
 
 
+class PEMStrataLogLik(Op):
+    """(alpha[G, K], eta[N], stratum[N] int, interval[N] int, offset[N], event[N], widths[K]) ->
+    (ll[N], exp(eta)[N], residual[N]): :class:`PEMLogLik` with one baseline row per stratum
+    (patient i uses row stratum[i]); only ll has a gradient (w.r.t. alpha and eta)."""
+
+    __props__ = ("precision", "version")
+
+    def __init__(self, precision: str = "float64", version: str = STRATA_KERNEL_VERSION):
+        if precision not in ("float64", "float32"):
+            raise ValueError(f"precision must be float64 or float32, got {precision!r}")
+        self.precision, self.version = precision, version
+
+    def make_node(self, alpha, eta, stratum, interval, offset, event, widths):
+        f = "float64"
+        ins = [
+            _vector(alpha, f, ndim=2),
+            _vector(eta, f),
+            _vector(stratum, "int64"),
+            _vector(interval, "int64"),
+            _vector(offset, f),
+            _vector(event, f),
+            _vector(widths, f),
+        ]
+        n = ins[1].type.shape[0]
+        outs = [pt.tensor(dtype=f, shape=(n,)) for _ in range(3)]
+        return Apply(self, ins, outs)
+
+    def perform(self, node, inputs, output_storage):
+        alpha, eta, stratum, interval, offset, event, widths = inputs
+        g, k = alpha.shape
+        if interval.size and (interval.min() < 0 or interval.max() >= k):
+            raise IndexError("interval or stratum index out of range")
+        if stratum.size and (stratum.min() < 0 or stratum.max() >= g):
+            raise IndexError("interval or stratum index out of range")
+        lam = np.exp(alpha)
+        cum = np.concatenate([np.zeros((g, 1)), np.cumsum(lam[:, :-1] * widths[:-1], 1)], 1)
+        if self.precision == "float32":
+            alpha, lam, cum, eta, offset, event = (
+                np.asarray(x, np.float32) for x in (alpha, lam, cum, eta, offset, event)
+            )
+        e = np.exp(eta)
+        ch = e * (cum[stratum, interval] + lam[stratum, interval] * offset)
+        outs = (event * (alpha[stratum, interval] + eta) - ch, e, event - ch)
+        for store, value in zip(output_storage, outs):
+            store[0] = np.asarray(value, np.float64)
+
+    def infer_shape(self, node, shapes):
+        return [shapes[1]] * 3
+
+    def connection_pattern(self, node):
+        # rows: inputs; columns: outputs (ll, exp(eta), residual)
+        return [
+            [True, False, True],
+            [True, True, True],
+            [False, False, False],
+            [False, False, False],
+            [True, False, True],
+            [True, False, True],
+            [True, False, True],
+        ]
+
+    def pullback(self, inputs, outputs, output_grads):
+        alpha, eta, stratum, interval, offset, event, widths = inputs
+        g_ll, g_e, g_r = output_grads
+        if not (isinstance(g_e.type, DisconnectedType) and isinstance(g_r.type, DisconnectedType)):
+            raise NotImplementedError(
+                "PEMStrataLogLik: only the log-likelihood output is differentiable"
+            )
+        _, e, r = outputs
+        g_alpha = PEMStrataAlphaGrad(version=self.version)(
+            g_ll, e, alpha, stratum, interval, offset, event, widths
+        )
+        return [
+            g_alpha,
+            g_ll * r,
+            disconnected_type(),
+            disconnected_type(),
+            *(grad_not_implemented(self, i, inputs[i]) for i in (4, 5, 6)),
+        ]
+
+
+class PEMStrataAlphaGrad(Op):
+    """(g[N], exp(eta)[N], alpha[G, K], stratum[N], interval[N], offset[N], event[N], widths[K])
+    -> Σ_i g_i ∂ll_i/∂alpha (G × K). Not differentiable itself."""
+
+    __props__ = ("version",)
+
+    def __init__(self, version: str = STRATA_KERNEL_VERSION):
+        self.version = version
+
+    def make_node(self, g, e, alpha, stratum, interval, offset, event, widths):
+        f = "float64"
+        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f, ndim=2)]
+        ins += [_vector(stratum, "int64"), _vector(interval, "int64")]
+        ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
+        return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        g, e, alpha, stratum, interval, offset, event, widths = inputs
+        ng, k = alpha.shape
+        lam = np.exp(alpha)
+        cell = stratum * k + interval
+        here_e, here_eo, here_d = (
+            np.bincount(cell, w, minlength=ng * k).reshape(ng, k)
+            for w in (g * e, g * e * offset, g * event)
+        )
+        later = np.concatenate(
+            [np.cumsum(here_e[:, ::-1], 1)[:, ::-1][:, 1:], np.zeros((ng, 1))], 1
+        )
+        output_storage[0][0] = here_d - lam * here_eo - lam * widths * later
+
+    def infer_shape(self, node, shapes):
+        return [shapes[2]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
 _forward_numba = numba_njit(_forward_kernel)
 _forward_f32_numba = numba_njit(_forward_kernel_f32)
 _alpha_grad_numba = numba_njit(_alpha_grad_kernel)
+
+
+_strata_forward_numba = numba_njit(_strata_forward_kernel)
+_strata_forward_f32_numba = numba_njit(_strata_forward_kernel_f32)
+_strata_alpha_grad_numba = numba_njit(_strata_alpha_grad_kernel)
 
 
 @register_funcify_default_op_cache_key(PEMLogLik)
@@ -236,3 +441,20 @@ def _funcify_alpha_grad(op, node=None, **kwargs):
 def fused_loglik_terms(alpha, eta, interval, offset, event, widths, precision="float64"):
     """Per-patient log-likelihood terms through the fused Op (PyTensor variables or arrays)."""
     return PEMLogLik(precision)(alpha, eta, interval, offset, event, widths)[0]
+
+
+@register_funcify_default_op_cache_key(PEMStrataLogLik)
+def _funcify_strata_loglik(op, node=None, **kwargs):
+    return _strata_forward_f32_numba if op.precision == "float32" else _strata_forward_numba
+
+
+@register_funcify_default_op_cache_key(PEMStrataAlphaGrad)
+def _funcify_strata_alpha_grad(op, node=None, **kwargs):
+    return _strata_alpha_grad_numba
+
+
+def fused_strata_loglik_terms(
+    alpha, eta, stratum, interval, offset, event, widths, precision="float64"
+):
+    """Per-patient terms through the stratified fused Op (alpha: one baseline row per stratum)."""
+    return PEMStrataLogLik(precision)(alpha, eta, stratum, interval, offset, event, widths)[0]

@@ -23,6 +23,8 @@ from ..data.table import TrialData, from_frame
 from ..estimands.coefficients import coefficients
 from ..estimands.draws import flatten_draws, hr_curve, hr_summary, pointwise_loglik
 from ..estimands.frequentist import CoxFit
+from ..estimands.imputed import complete_missing
+from ..estimands.time_varying import hr_over_time
 from ..inference.sampler import SamplerRunner, diagnose, free_var_names
 from ..results.model import Coefficient
 from .graph import build_model, default_target_accept, prior_data
@@ -40,6 +42,8 @@ def as_trial_data(data, columns=None) -> TrialData:
 
 DRAW_NAMES = [
     "treatment",
+    "treatment_over_time",
+    "treatment_rw_sigma",
     "covariate_effects",
     "log_baseline_hazard",
     "biomarker_effect",
@@ -47,6 +51,8 @@ DRAW_NAMES = [
     "biomarker_spline",
     "interaction_spline",
     "centre_frailty",
+    "imputed_continuous",  # data.missing: impute (estimands.imputed)
+    "imputed_level_logweight",
 ]
 
 
@@ -67,7 +73,7 @@ class PiecewiseExponentialModel:
         self.design: Design | None = None
         self.model = None
         self.sampler: SamplerRunner | None = None
-        self.idata = None
+        self._idata = None  # the posterior DataTree once fitted (the ``idata`` property)
         self.diagnostics: dict | None = None
         self.data: TrialData | None = None
 
@@ -114,7 +120,7 @@ class PiecewiseExponentialModel:
                 continue
             new.update(prior_data(term, prior))
             self.priors[term] = prior
-        self.idata = self.sampler.sample(
+        self._idata = self.sampler.sample(
             data=new or None,
             seed=seed,
             log_likelihood=self._loglik_dataset if log_likelihood else False,
@@ -141,13 +147,18 @@ class PiecewiseExponentialModel:
         self._require_fit("refit")
         data = as_trial_data(data, columns)
         new_design = build_design(data, self.spec, self.baseline)
+        if self.design.missing is not None or new_design.missing is not None:
+            raise ValueError(
+                "refit cannot swap data with imputed values (the imputation is part of the "
+                "model's structure); use fit(new_data), which builds a new model"
+            )
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError(
                 "refit needs data of the same shape (patients and intervals); build a new model instead"
             )
         self.design, self.data = new_design, data
         loglik = self._loglik_dataset if log_likelihood else False
-        self.idata = self.sampler.sample(
+        self._idata = self.sampler.sample(
             data=new_design.data_dict(), seed=seed, log_likelihood=loglik
         )
         self.diagnostics = (
@@ -164,9 +175,8 @@ class PiecewiseExponentialModel:
         c, d = post.sizes["chain"], post.sizes["draw"]
         if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
             return xr.Dataset()
-        ll = pointwise_loglik(flatten_draws(post, DRAW_NAMES), self.design).reshape(
-            c, d, self.design.n
-        )
+        draws = complete_missing(flatten_draws(post, DRAW_NAMES), self.design)
+        ll = pointwise_loglik(draws, self.design).reshape(c, d, self.design.n)
         return xr.Dataset(
             {"survival": (("chain", "draw", "patient"), ll)},
             coords={"chain": post["chain"].values, "draw": post["draw"].values},
@@ -174,8 +184,19 @@ class PiecewiseExponentialModel:
 
     # ------------------------------------------------------------------ results
     def _require_fit(self, what: str) -> None:
-        if self.idata is None:
+        if self._idata is None:
             raise NotFittedError(f"{what}() needs a fitted model: call fit(data) first")
+
+    @property
+    def idata(self):
+        """The posterior DataTree (ArviZ 1.x): posterior, sample_stats, log_likelihood."""
+        self._require_fit("idata")
+        return self._idata
+
+    def restore_fit(self, idata, diagnostics, priors: dict) -> None:
+        """Put back a fit saved before refits (the prior-scenario loop): its posterior, its
+        diagnostics and the priors it was sampled under."""
+        self._idata, self.diagnostics, self.priors = idata, diagnostics, priors
 
     @property
     def reliable(self) -> bool:
@@ -186,7 +207,9 @@ class PiecewiseExponentialModel:
 
     def draws(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
         self._require_fit("draws")
-        return flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws)
+        return complete_missing(
+            flatten_draws(self.idata.posterior, DRAW_NAMES, max_draws), self.design
+        )
 
     def coefficients(self, level: float = 0.95, cox: CoxFit | None = None) -> list[Coefficient]:
         """Every term's posterior HR (treatment at the biomarker reference, covariates per SD,
@@ -205,6 +228,19 @@ class PiecewiseExponentialModel:
         self._require_fit("treatment_effect")
         return hr_summary(self.draws()["treatment"], thresholds, harm, level)
 
+    def hr_over_time(self, thresholds=(1.0, 0.8), harm=1.1, level=0.95):
+        """HR(t) of a time-varying model (``treatment_effect: time_varying``): the treatment HR per
+        baseline interval, the change HR(last) / HR(first) and the walk's scale, as an
+        :class:`~trialbayes.results.time_varying.HROverTime` (no PH test or LOO comparison: the
+        run adds those). The treatment HR of such a model is their event-weighted average."""
+        self._require_fit("hr_over_time")
+        if not self.design.time_varying:
+            raise ValueError(f"model '{self.spec.name}' has a constant treatment effect")
+        what = "treatment HR in each baseline interval"
+        if self.design.basis is not None:
+            what += f" at {self.spec.biomarker} = {self.design.basis.reference:.4g} (the median)"
+        return hr_over_time(self.draws(), self.design, what, thresholds, harm, level)
+
     def hr_by_biomarker(self, values=None, level: float = 0.95, n: int = 60) -> pd.DataFrame:
         """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th
         percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_figure``."""
@@ -212,7 +248,7 @@ class PiecewiseExponentialModel:
         if self.design.basis is None:
             raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
         if values is None:
-            lo, hi = np.quantile(self.design.biomarker_values, [0.02, 0.98])
+            lo, hi = np.nanquantile(self.design.biomarker_values, [0.02, 0.98])
             values = np.linspace(lo, hi, n)
         return hr_curve(self.draws(), self.design.basis, values, (1.0,), level)
 
@@ -229,7 +265,7 @@ class PiecewiseExponentialModel:
             f"<trialbayes.PiecewiseExponentialModel: {self.spec.name}>",
             f"data = {d.label if d else '?'}",
             f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = {self.design.n_intervals}",
-            f"sampler = {self.idata.attrs.get('sampler', '?') if self.idata is not None else 'not fitted'}",
+            f"sampler = {self.idata.attrs.get('sampler', '?') if self._idata is not None else 'not fitted'}",
             f"treatment prior = {describe(self.priors['treatment'])}",
             f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + self._failures()}",
             "---",

@@ -181,8 +181,7 @@ def _copula_columns(design, names, X_raw):
 def _bm_col(design) -> list[np.ndarray]:
     if design.basis is None:
         return []
-    g = np.log(design.biomarker_values) if design.basis.log else design.biomarker_values
-    return [np.asarray(g, float)[:, None]]
+    return [np.asarray(design.basis.g(design.biomarker_values), float)[:, None]]
 
 
 def fitted_population(design, rng: np.random.Generator, size: int = 20_000):
@@ -202,7 +201,7 @@ def fitted_population(design, rng: np.random.Generator, size: int = 20_000):
     x = decode(sim)
     if basis is None:
         return Population(x, np.zeros(size), np.zeros((size, 0)))
-    bm = np.exp(sim[:, -1]) if basis.log else sim[:, -1]
+    bm = basis.g_inverse(sim[:, -1])
     z, pen = basis.evaluate(bm)
     return Population(x, z, pen, bm, design.spec.biomarker)
 

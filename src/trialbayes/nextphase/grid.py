@@ -14,15 +14,11 @@ from __future__ import annotations
 import hashlib
 import math
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from ..config.next_phase import (
-    AnalysisSpec,
-    DecisionRule,
-    DesignPriorSpec,
     NextPhase,
     PopulationSpec,
 )
@@ -31,119 +27,86 @@ from ..core.executor import Cell, Executor
 from ..core.progress import current, say
 from ..results.next_phase import DesignResult, NextPhaseResults, OCPoint
 from ..results.sections import ExecutorSummary
-from .analysis import analyse
+from .borrowing import power_prior, robust_mixture, vague
+from .cells import assurance_cell, design_prior, enrichment_cell, oc_cell
+from .checks import check_grid
 from .covariates import fitted_population
-from .simulate import Population, StatesOfNature, TrialDesign, simulate_trials
+from .enrichment import EnrichmentPlan
+from .group_sequential import SequentialPlan
+from .simulate import Population, StatesOfNature
+from .sizing import LIGHT_WORK, patients_per_event, trial_design
+from .summaries import (
+    analysis_short,
+    analysis_text,
+    borrowing_summaries,
+    collect,
+    enrichment_results,
+    planned_designs,
+    recommend,
+    sequential_text,
+)
+
+__all__ = ["DesignResult", "NextPhaseResults", "OCPoint", "design_prior", "run_next_phase"]
 
 
-# ----------------------------------------------------------------------------- design prior
-def design_prior(
-    states: StatesOfNature, spec: DesignPriorSpec, rng: np.random.Generator
-) -> StatesOfNature:
-    """The states of nature under a design prior made from posterior draws (DesignPriorSpec)."""
-    if spec.kind == "as_is":
-        return replace(states, label=spec.describe())
-    if spec.kind == "mixture":
-        scept = rng.random(states.n) < spec.weight
-        beta = np.where(
-            scept, rng.normal(spec.sceptical_mean, spec.sceptical_sd, states.n), states.treatment
-        )
-        keep = ~scept
-        return replace(
-            states,
-            treatment=beta,
-            interaction=states.interaction * keep,
-            interaction_spline=states.interaction_spline * keep[:, None],
-            label=spec.describe(),
-        )
-    k = math.sqrt(spec.factor)
-
-    def inflate(a):
-        return a.mean(axis=0) + k * (a - a.mean(axis=0))
-
-    return replace(
-        states,
-        treatment=inflate(states.treatment),
-        interaction=inflate(states.interaction),
-        interaction_spline=inflate(states.interaction_spline),
-        label=spec.describe(),
-    )
-
-
-def trial_design(cfg: NextPhase, pop: PopulationSpec, events: int) -> TrialDesign:
-    return TrialDesign(
-        events=events,
-        n_randomised=math.ceil(events * cfg.patients_per_event),
-        accrual_time=cfg.accrual.time,
-        accrual_weights=tuple(cfg.accrual.weights),
-        dropout_rate=cfg.dropout_rate,
-        allocation=cfg.allocation,
-        calendar_cut=cfg.calendar_cut,
-        population=pop.kind,
-        cutoff=pop.cutoff,
-    )
-
-
-# ----------------------------------------------------------------------------- cells
-#: the analysis of cells whose arguments name none (bench/, older callers): log-rank
-LOGRANK = AnalysisSpec()
-
-
-def _se(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 0.0) / n)
-
-
-def assurance_cell(args: dict, seed: np.random.SeedSequence) -> dict:
-    """Simulate and analyse ``trials`` trials under a design prior; summaries of the decisions."""
-    rng = np.random.default_rng(seed)
-    states: StatesOfNature = args["states"]
-    n = args["trials"]
-    st = design_prior(states.take(rng.integers(0, states.n, n)), args["prior"], rng)
-    sim = simulate_trials(st, args["population"], args["design"], rng)
-    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
-    ok = dec.success
-    rule: DecisionRule = args["decision"]
-    true_hr = np.exp(sim.true_log_hr)
-    bad, good = true_hr >= rule.null_hr, true_hr <= rule.target_hr
-    p = float(ok.mean())
-    return {
-        "assurance": p,
-        "mc_se": _se(p, n),
-        "trials": n,
-        "expected_events": float(sim.n_events.mean()),
-        "expected_randomised": float(sim.n_randomised.mean()),
-        "expected_screened": float(sim.n_screened.mean()),
-        "expected_duration": float(sim.analysis_time.mean()),
-        "p_events_reached": float((sim.n_events >= args["design"].events).mean()),
-        "p_go": p,
-        "false_go": float((ok & bad).mean()),
-        "false_stop": float((~ok & good).mean()),
-        "p_true_hr_below_null": float((~bad).mean()),
-        "p_true_hr_below_target": float(good.mean()),
-        "true_hr_median": float(np.median(true_hr)),
-        **dec.counts(),
-    }
-
-
-def oc_cell(args: dict, seed: np.random.SeedSequence) -> dict:
-    """P(success | true HR) with the posterior's baseline and prognostic draws."""
-    rng = np.random.default_rng(seed)
-    states: StatesOfNature = args["states"]
-    n = args["trials"]
-    st = states.take(rng.integers(0, states.n, n)).with_effect(math.log(args["hr"]), "fixed HR")
-    sim = simulate_trials(st, args["population"], args["design"], rng)
-    dec = analyse(sim, args.get("analysis") or LOGRANK, args, rng)
-    p = float(dec.success.mean())
-    return {"p_success": p, "mc_se": _se(p, n), "trials": n, **dec.counts()}
-
-
-# ----------------------------------------------------------------------------- results
 def _analysis_text(cfg: NextPhase) -> str:
-    return cfg.analysis.describe(cfg.alpha, cfg.min_observed_hr)
+    return analysis_text(cfg)
 
 
 # ----------------------------------------------------------------------------- run
-def _cells(cfg: NextPhase, states, pop) -> tuple[list[Cell], list[Cell]]:
+def analysis_priors(cfg: NextPhase, states, pop, ps: PopulationSpec) -> list[tuple[str, object]]:
+    """(label, prior) of every analysis of a sequential design: with borrowing, the borrowing
+    prior built from the phase 2 posterior of the population's average log-HR, then the same
+    trials without it; else the vague prior alone (label "")."""
+    a = cfg.analysis.prior
+    none = vague(a.vague_mean, a.vague_sd)
+    if a.kind == "none":
+        return [("", none)]
+    m2, s2 = phase2(states, pop, ps)
+    built = (
+        robust_mixture(m2, s2, a.weight, a.vague_mean, a.vague_sd)
+        if a.kind == "robust_mixture"
+        else power_prior(m2, s2, a.a0, a.vague_mean, a.vague_sd)
+    )
+    return [("borrowing", built), ("no borrowing", none)]
+
+
+def phase2(states: StatesOfNature, pop: Population, ps: PopulationSpec) -> tuple[float, float]:
+    """Mean and SD of the phase 2 posterior of the population's average treatment log-HR."""
+    lh = states.population_log_hr(pop, pop.eligible(ps.kind, ps.cutoff))
+    sd = float(np.std(lh, ddof=1)) if len(lh) > 1 else 0.0
+    if not sd > 0:
+        raise ValueError(
+            "next_phase.analysis.prior: the design prior has no spread (a point HR); borrowing "
+            "needs a phase 2 posterior (a model's draws, or a normal / published design prior)"
+        )
+    return float(np.mean(lh)), sd
+
+
+def sequential_plan(cfg: NextPhase, events: int) -> SequentialPlan | None:
+    if not cfg.sequential and cfg.analysis.prior.kind == "none":
+        return None
+    return SequentialPlan(
+        events=events,
+        fractions=tuple(cfg.looks),
+        alpha=cfg.alpha,
+        allocation=cfg.allocation,
+        efficacy=cfg.efficacy_rule(),
+        futility=cfg.futility,
+        design_log_hr=math.log(cfg.design_hr),
+        min_hr=cfg.min_observed_hr,
+    )
+
+
+def _cells(cfg: NextPhase, states, pop, sizes: dict | None = None) -> tuple[list, list]:
+    """The assurance and OC cells; ``sizes``: patients per death by population label (None: from
+    the config, which must then not be ``auto``)."""
+    sizes = sizes or {ps.label(): patients_per_event(cfg, ps) for ps in cfg.populations}
+    designs = {
+        (ps.label(), d): trial_design(cfg, ps, d, sizes[ps.label()][0])
+        for ps in cfg.populations
+        for d in cfg.events
+    }
     common = {
         "states": states,
         "population": pop,
@@ -151,19 +114,22 @@ def _cells(cfg: NextPhase, states, pop) -> tuple[list[Cell], list[Cell]]:
         "min_hr": cfg.min_observed_hr,
         "analysis": cfg.analysis,
         # the Bayesian analysis model's fixed shape: the grid's largest trial (one compilation)
-        "n_model": math.ceil(max(cfg.events) * cfg.patients_per_event),
+        "n_model": max(x.n_randomised for x in designs.values()),
         "events_hint": max(cfg.events),
     }
     main, oc = [], []
     for ps in cfg.populations:
+        priors = analysis_priors(cfg, states, pop, ps) if cfg.sequential else None
         for d in cfg.events:
-            design = trial_design(cfg, ps, d)
+            design = designs[(ps.label(), d)]
+            seq = {"plan": sequential_plan(cfg, d), "priors": priors} if priors else {}
             for pr in cfg.design_priors:
                 main.append(
                     Cell(
                         f"assurance|{pr.name}|{ps.label()}|{d}",
                         {
                             **common,
+                            **seq,
                             "design": design,
                             "prior": pr,
                             "trials": cfg.trials,
@@ -175,18 +141,46 @@ def _cells(cfg: NextPhase, states, pop) -> tuple[list[Cell], list[Cell]]:
                 oc.append(
                     Cell(
                         f"oc|{ps.label()}|{d}|{hr:g}",
-                        {**common, "design": design, "hr": hr, "trials": cfg.oc_trials},
+                        {**common, **seq, "design": design, "hr": hr, "trials": cfg.oc_trials},
                     )
                 )
     return main, oc
 
 
-#: simulated patient-trials below which ``executor: auto`` runs in-process (about 30 s of numpy)
-LIGHT_WORK = 150_000_000
+def _enrichment_cells(cfg: NextPhase, states, pop, sizes: dict) -> list[Cell]:
+    r = cfg.enrichment
+    if r is None:
+        return []
+    ppe = sizes[PopulationSpec().label()][0] if PopulationSpec().label() in sizes else None
+    out = []
+    for d in cfg.events:
+        n = cfg.patients or math.ceil(d * (ppe or _number(cfg.patients_per_event, 2.0)))
+        plan = EnrichmentPlan(
+            d, n, cfg.accrual.time, tuple(cfg.accrual.weights), cfg.dropout_rate,
+            cfg.allocation, cfg.calendar_cut, r, cfg.alpha,
+        )  # fmt: skip
+        base = {"states": states, "population": pop, "plan": plan, "decision": cfg.decision}
+        trials = r.trials or cfg.trials
+        for pr in cfg.design_priors:
+            out.append(Cell(f"enrichment|{pr.name}|{d}", {**base, "prior": pr, "trials": trials}))
+        for hr in cfg.oc_grid():
+            out.append(
+                Cell(f"enrichment_oc|{d}|{hr:g}", {**base, "hr": hr, "trials": cfg.oc_trials})
+            )
+    return out
+
+
+def _number(x, default: float) -> float:
+    return float(x) if isinstance(x, int | float) else default
 
 
 def _work(cells: list[Cell]) -> int:
-    return sum(c.args["trials"] * c.args["design"].n_randomised for c in cells)
+    def n(c):
+        if "design" in c.args:
+            return c.args["design"].n_randomised
+        return 2 * c.args["plan"].n_randomised  # adaptive enrichment: two patient streams
+
+    return sum(c.args["trials"] * n(c) for c in cells)
 
 
 def fingerprint(cfg: NextPhase, states: StatesOfNature, pop: Population) -> str:
@@ -222,66 +216,80 @@ def run_next_phase(
     progress: bool = False,
     time_unit: str = "time units",
     units: dict | None = None,
+    pop: Population | None = None,
+    source: str = "",
 ) -> NextPhaseResults:
     """The whole grid for one fitted model's draws (``PiecewiseExponentialModel.draws()``)
-    and design; ``time_unit`` and ``units`` (the data's) label the outputs."""
+    and design; ``time_unit`` and ``units`` (the data's) label the outputs. ``pop``: the patients
+    (default: from ``design`` by ``next_phase.covariates``); ``source``: what the draws are."""
     states = StatesOfNature.from_draws(draws, design.starts)
-    pop = population(cfg, design)
+    pop = pop if pop is not None else population(cfg, design)
     for ps in cfg.populations:  # before any simulation: every population must have patients
         if not pop.eligible(ps.kind, ps.cutoff).any():
             raise ValueError(
                 f"next_phase.populations: no patient of the fitted data is {ps.label()}"
             )
-    main, oc = _cells(cfg, states, pop)
-    light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) < LIGHT_WORK
+    sizes = {ps.label(): patients_per_event(cfg, ps, states, pop) for ps in cfg.populations}
+    if cfg.enrichment is not None and PopulationSpec().label() not in sizes:
+        sizes[PopulationSpec().label()] = patients_per_event(cfg, PopulationSpec(), states, pop)
+    main, oc = _cells(cfg, states, pop, sizes)
+    enr = _enrichment_cells(cfg, states, pop, sizes)
+    light = cfg.analysis.method != "bayes" and _work(main) + _work(oc) + _work(enr) < LIGHT_WORK
     if cfg.analysis.method == "bayes":
         say(refits_text(cfg, main + oc))
     with Executor(cfg.executor, cfg.workers, cfg.scheduler, store, progress=progress) as ex:
         rep_main = ex.map(assurance_cell, main, cfg.seed, light, "next phase: assurance")
         rep_oc = ex.map(oc_cell, oc, cfg.seed, light, "next phase: operating characteristics")
+        rep_enr = (
+            ex.map(enrichment_cell, enr, cfg.seed, light, "next phase: adaptive enrichment")
+            if enr
+            else None
+        )
+    text = _analysis_text(cfg)
     res = NextPhaseResults(
         model=cfg.model,
         design_priors={p.name: p.describe() for p in cfg.design_priors},
-        analysis=_analysis_text(cfg),
+        analysis=text,
         decision_rule=(
-            f"go = the next trial succeeds ({_analysis_text(cfg)}); false go: true HR of the "
+            f"go = the next trial succeeds ({text}); false go: true HR of the "
             f"enrolled population >= {cfg.decision.null_hr:g}; false stop: true HR <= "
             f"{cfg.decision.target_hr:g} (joint probabilities over the design prior)"
         ),
-        settings=cfg.model_copy(update={"executor": "auto", "scheduler": None}),
-        failed_cells=rep_main.failed + rep_oc.failed,
-        executor={
-            "assurance": ExecutorSummary(**rep_main.summary()),
-            "oc": ExecutorSummary(**rep_oc.summary()),
+        settings=cfg.model_copy(update={"executor": "auto", "scheduler": None, "workers": 2}),
+        failed_cells=rep_main.failed + rep_oc.failed + (rep_enr.failed if rep_enr else []),
+        failed_errors={
+            k: (r.error or "").splitlines()[-1][:300] if r.error else ""
+            for rep in (rep_main, rep_oc, rep_enr)
+            if rep is not None
+            for k, r in rep.results.items()
+            if r.status != "ok"
         },
+        executor={"assurance": ExecutorSummary(**rep_main.summary()),
+                  "oc": ExecutorSummary(**rep_oc.summary())}  # fmt: skip
+        | ({"enrichment": ExecutorSummary(**rep_enr.summary())} if rep_enr else {}),
         time_unit=time_unit,
         biomarker=pop.biomarker_name,
         biomarker_unit=(units or {}).get(pop.biomarker_name or "", ""),
-        analysis_short=cfg.analysis.short(cfg.alpha),
+        analysis_short=analysis_short(cfg),
+        sequential=sequential_text(cfg),
+        sizing={
+            ps.describe(pop.biomarker_name, (units or {}).get(pop.biomarker_name or "", "")): (
+                f"{cfg.patients} patients (next_phase.patients)" if cfg.patients else how
+            )
+            for ps in cfg.populations
+            for how in [sizes[ps.label()][1]]
+        },
+        source=source,
     )
     labels = {ps.label(): ps.describe(res.biomarker, res.biomarker_unit) for ps in cfg.populations}
-    vals = rep_main.values()
-    for c in main:
-        if c.key in vals:
-            a = c.args
-            res.designs.append(
-                DesignResult(
-                    a["prior"].name,
-                    labels[a["design"].label()],
-                    a["design"].cutoff,
-                    a["design"].events,
-                    a["design"].n_randomised,
-                    **vals[c.key],
-                    population_kind=a["design"].population,
-                )
-            )
-    vals = rep_oc.values()
-    for c in oc:
-        if c.key in vals:
-            a, v = c.args, vals[c.key]
-            res.oc.append(
-                OCPoint(labels[a["design"].label()], a["design"].events, a["hr"], **_oc_values(v))
-            )
+    collect(res, cfg, main, rep_main.values(), oc, rep_oc.values(), labels)
+    if cfg.sequential:
+        res.planned = planned_designs(cfg, states, pop)
+    if cfg.analysis.prior.kind != "none":
+        res.borrowing = borrowing_summaries(cfg, states, pop, res, labels)
+    if rep_enr is not None:
+        res.enrichment = enrichment_results(cfg, enr, rep_enr.values(), res)
+    res.recommendation = recommend(res, cfg.recommend)
     return res
 
 
@@ -309,14 +317,11 @@ def plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
-def _oc_values(v: dict) -> dict:
-    keys = ("p_success", "mc_se", "analysis_failed", "analysis_divergent", "analysis_errors")
-    return {k: v[k] for k in keys if k in v}
-
-
 # ----------------------------------------------------------------------------- pipeline wiring
 def check_data(cfg: NextPhase, data, models) -> None:
-    """Before any fit: every enriched population has patients in the data (DataError otherwise)."""
+    """Before any fit: every enriched population has patients in the data (DataError otherwise),
+    the grid fits in memory and its Dask scheduler answers (ConfigError otherwise)."""
+    check_grid(cfg)
     spec = {m.name: m for m in models}[cfg.model]
     for ps in cfg.populations:
         if ps.kind == "all":
@@ -369,14 +374,16 @@ def prune_stale(store) -> list:
 
 
 def headline(res: NextPhaseResults) -> list[str]:
-    """CLI lines: the design with the highest assurance under each design prior."""
+    """CLI lines: the design recommended under each design prior by the stated criterion
+    (never simply the largest trial)."""
     out = []
-    for prior in res.design_priors:
-        rows = [x for x in res.designs if x.design_prior == prior]
-        if rows:
-            b = max(rows, key=lambda x: x.assurance)
-            out.append(
-                f"  next phase ({prior}): best {b.population}, {b.events} events: "
-                f"assurance {b.assurance:.2f} (MC SE {b.mc_se:.3f})"
-            )
+    for r in res.recommendation:
+        if r.population is None:
+            out.append(f"  next phase ({r.design_prior}): no design recommended: {r.note}")
+            continue
+        out.append(
+            f"  next phase ({r.design_prior}): recommended {r.population}, {r.events} "
+            f"deaths: assurance {r.assurance:.2f}, P(D reached) {r.p_events_reached:.2f}, "
+            f"~{r.expected_screened:.0f} screened ({r.criterion})"
+        )
     return out

@@ -14,6 +14,7 @@ sets them). Everything is vectorised over trials × patients.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -163,11 +164,32 @@ class TrialDesign:
     calendar_cut: float | None = None  # latest analysis time from the first randomisation
     population: str = "all"  # all | below | above
     cutoff: float | None = None
+    looks: tuple[float, ...] = (1.0,)  # analyses at these fractions of ``events`` (last: 1)
 
     def label(self) -> str:
         if self.population == "all":
             return "all comers"
         return f"{self.population} {self.cutoff:g}"
+
+
+@dataclass
+class LookData:
+    """The data of every trial at an interim look: the analysis at the ``target``-th death (or at
+    the final analysis if that comes first; then ``performed`` is False and the look is skipped)."""
+
+    target: int
+    time: np.ndarray  # (T, n), inf: not yet randomised
+    event: np.ndarray  # (T, n)
+    analysis_time: np.ndarray  # (T,)
+    performed: np.ndarray  # (T,) bool: strictly before the final analysis
+
+    @property
+    def n_events(self) -> np.ndarray:
+        return self.event.sum(axis=1)
+
+    @property
+    def n_randomised(self) -> np.ndarray:
+        return np.isfinite(self.time).sum(axis=1)
 
 
 @dataclass
@@ -182,6 +204,7 @@ class SimulatedTrials:
     n_screened: np.ndarray  # (T,)
     true_log_hr: np.ndarray  # (T,) average conditional log-HR of the eligible population
     extra: dict = field(default_factory=dict)
+    looks: list[LookData] = field(default_factory=list)  # interim looks (the final is the above)
 
     @property
     def n_events(self) -> np.ndarray:
@@ -215,17 +238,32 @@ def pem_times(rng, log_baseline: np.ndarray, starts: np.ndarray, eta: np.ndarray
     return starts[k] + (target - cum[rows, k]) / lam[rows, k]
 
 
+def nth_death(cal_death: np.ndarray, d: int) -> np.ndarray:
+    """Calendar time of each row's d-th death (inf when fewer deaths ever occur)."""
+    n = cal_death.shape[1]
+    return np.partition(cal_death, min(d, n) - 1, axis=1)[:, min(d, n) - 1]
+
+
 def _analysis_time(cal_death: np.ndarray, cal_last: np.ndarray, d: TrialDesign) -> np.ndarray:
     """Calendar time of the D-th death; if fewer deaths ever, the end of all follow-up; capped."""
-    n = cal_death.shape[1]
-    dth = np.partition(cal_death, min(d.events, n) - 1, axis=1)[:, min(d.events, n) - 1]
+    dth = nth_death(cal_death, d.events)
     tau = np.where(np.isfinite(dth), dth, cal_last.max(axis=1))
     return np.minimum(tau, d.calendar_cut) if d.calendar_cut is not None else tau
 
 
+def cut(entry, surv, drop, cal_death, tau):
+    """(time, event) of every patient at calendar time ``tau`` (T,): follow-up since entry, an
+    event if the death came by then; patients randomised at or after ``tau``: time inf."""
+    in_trial = entry < tau[:, None]
+    time = np.where(in_trial, np.minimum(np.minimum(surv, drop), tau[:, None] - entry), np.inf)
+    event = in_trial & (cal_death <= tau[:, None])  # calendar comparison: the D-th death counts
+    return time, event
+
+
 def observe(rng, surv: np.ndarray, d: TrialDesign):
     """Entry, dropout and the analysis cut applied to survival times (T, n):
-    (time, event, analysis time); patients not randomised by the analysis get time inf."""
+    (time, event, analysis time, interim looks); patients not randomised by the analysis get time
+    inf. Calendar time 0 is each trial's first randomisation (``calendar_cut`` counts from it)."""
     t, n = surv.shape
     drop = (
         rng.standard_exponential((t, n)) / d.dropout_rate
@@ -233,14 +271,17 @@ def observe(rng, surv: np.ndarray, d: TrialDesign):
         else np.full((t, n), np.inf)
     )
     entry = entry_times(rng, (t, n), d.accrual_time, d.accrual_weights)
+    entry -= entry.min(axis=1, keepdims=True)  # the first randomisation of each trial at 0
     cal_death = np.where(surv <= drop, entry + surv, np.inf)
     tau = _analysis_time(cal_death, entry + np.minimum(surv, drop), d)
-    in_trial = entry < tau[:, None]
-    time = np.where(in_trial, np.minimum(np.minimum(surv, drop), tau[:, None] - entry), np.inf)
-    event = in_trial & (
-        cal_death <= tau[:, None]
-    )  # calendar comparison: the D-th death counts exactly
-    return time, event, tau
+    time, event = cut(entry, surv, drop, cal_death, tau)
+    looks = []
+    for f in d.looks[:-1]:
+        target = max(1, math.ceil(f * d.events))
+        at = np.minimum(nth_death(cal_death, target), tau)
+        lt, le = cut(entry, surv, drop, cal_death, at)
+        looks.append(LookData(target, lt, le, at, at < tau))
+    return time, event, tau, looks
 
 
 def _chunk(
@@ -257,12 +298,11 @@ def _chunk(
     treat = rng.permuted(np.tile(np.arange(n) < n_trt, (t, 1)), axis=1)
     eta = states.prognostic(pop, idx) + treat * states.patient_log_hr(pop, idx)
     surv = pem_times(rng, states.log_baseline, states.starts, eta)
-    time, event, tau = observe(rng, surv, d)
+    time, event, tau, looks = observe(rng, surv, d)
     p = len(elig) / pop.n
     fails = rng.negative_binomial(n, p, t) if p < 1 else np.zeros(t, int)
-    return SimulatedTrials(
-        time, event, treat, idx, tau, n + fails, states.population_log_hr(pop, eligible)
-    )
+    true = states.population_log_hr(pop, eligible)
+    return SimulatedTrials(time, event, treat, idx, tau, n + fails, true, looks=looks)
 
 
 def simulate_trials(
@@ -283,4 +323,14 @@ def simulate_trials(
         f: np.concatenate([getattr(p, f) for p in parts])
         for f in ("time", "event", "treat", "patient", "analysis_time", "n_screened", "true_log_hr")
     }
-    return SimulatedTrials(**cat)
+    looks = [
+        LookData(
+            parts[0].looks[k].target,
+            *(
+                np.concatenate([getattr(p.looks[k], f) for p in parts])
+                for f in ("time", "event", "analysis_time", "performed")
+            ),
+        )
+        for k in range(len(parts[0].looks))
+    ]
+    return SimulatedTrials(**cat, looks=looks)

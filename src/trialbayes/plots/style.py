@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.text import Text
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
 BLUE, ORANGE, GREY = "#1f5fa8", "#d9731a", "#555555"
@@ -64,6 +65,11 @@ def stamp(ax, label: str | None):
 
 
 def save(fig, path, dpi=110):
-    """Write ``fig`` as a PNG (any backend) and close it."""
-    fig.savefig(path, dpi=dpi, format="png")
+    """Write ``fig`` as a PNG (any backend) and close it. Every text is drawn as plain text: a
+    ``$`` in a user's column name, unit or label is never parsed as mathtext (which can fail,
+    after all the sampling, or restyle it)."""
+    for t in fig.findobj(Text):
+        t.set_parse_math(False)
+    with plt.rc_context({"text.parse_math": False}):  # texts made while drawing (tick labels)
+        fig.savefig(path, dpi=dpi, format="png")
     plt.close(fig)

@@ -5,17 +5,20 @@ the typed results (report text: :mod:`trialbayes.report.markdown`)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict
 
 import pandas as pd
 import xarray as xr
 
 from ..core.outputs import OutputDir, dumps
+from ..core.text import prob_columns
 from ..plots.general import forest_plot
 from ..plots.journal import quality_plot
 from ..plots.style import ARM_COLOURS
 from ..results.model import Results
 from ..results.sections import SensitivityResults
+from .markdown import any_pooled
 from .nextphase import next_phase_figures, write_next_phase_tables
 from .plan import FigurePlan, OutputSettings
 from .run_figures import attach_prior, forest_caption, model_figures, sensitivity_figure
@@ -25,10 +28,10 @@ from .tables import coefficient_table, diagnostics_table, forest_rows, subgroup_
 def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: dict) -> None:
     """tables/ and posterior/ of a patient-level run (its figures: :func:`patient_figures`)."""
     r: Results = run.results
-    out.write_csv("tables/coefficients.csv", coefficient_table(r))
+    out.write_csv("tables/coefficients.csv", prob_columns(coefficient_table(r), "n_draws"))
     sub = subgroup_table(r)
     if len(sub):
-        out.write_csv("tables/subgroups.csv", sub)
+        out.write_csv("tables/subgroups.csv", prob_columns(sub, "n_draws"))
     out.write_csv("tables/diagnostics.csv", diagnostics_table(r))
     out.write_csv("tables/kaplan_meier.csv", run.tables["km"].assign(time_unit=r.time_unit))
     if run.tables["loo"] is not None:
@@ -37,10 +40,13 @@ def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: d
         out.write_csv(
             f"tables/survival_{name}.csv", tabs["survival_curves"].assign(time_unit=r.time_unit)
         )
+        if "hr_over_time" in tabs:
+            out.write_csv(f"tables/hr_over_time_{name}.csv", tabs["hr_over_time"])
         if "hr_curve" in tabs:
             bm = run.models[name].spec.biomarker
             curve = tabs["hr_curve"].assign(biomarker_name=bm, unit=r.unit_of(bm))
-            out.write_csv(f"tables/hr_curve_{name}.csv", curve)
+            n = r.models[name].treatment_effect.n_draws
+            out.write_csv(f"tables/hr_curve_{name}.csv", prob_columns(curve, n))
         pem = run.models[name]
         dt = posterior_file(pem, data, r, s.config_hash)
         attach_prior(dt, priors[name])
@@ -48,7 +54,8 @@ def write_patient_tables(out: OutputDir, s: OutputSettings, data, run, priors: d
     if data.reconstruction is not None:
         out.write_csv("tables/reconstructed_ipd.csv", data.reconstruction.ipd)
     if r.sensitivity is not None:
-        out.write_csv("tables/sensitivity.csv", sensitivity_table(r.sensitivity))
+        sens = prob_columns(sensitivity_table(r.sensitivity), "n_draws")
+        out.write_csv("tables/sensitivity.csv", sens)
         if r.sensitivity.psense:
             out.write_csv(
                 "tables/psense.csv", pd.DataFrame([asdict(x) for x in r.sensitivity.psense])
@@ -69,7 +76,9 @@ def patient_figures(
         model_figures(plan, s, data, run, name, draws_by_model[name], priors[name], label)
     rows = forest_rows(r)
     plan.add(
-        "forest", forest_caption(s.level), lambda: forest_plot(rows, label=label, level=s.level)
+        "forest",
+        forest_caption(s.level, any_pooled(r)),
+        lambda: forest_plot(rows, label=label, level=s.level),
     )
     if data.reconstruction is not None:
         _reconstruction_figure(plan, data, r)
@@ -104,7 +113,8 @@ def sensitivity_table(sens: SensitivityResults) -> pd.DataFrame:
     for x in sens.refits:
         row = {"model": x.model, "scenario": x.scenario, "treatment_prior": x.treatment_prior,
                "interaction_prior": x.interaction_prior, "reliable": x.reliable,
-               "divergences": x.divergences, "rhat_max": x.rhat_max, **x.treatment.flat()}  # fmt: skip
+               "divergences": x.divergences, "rhat_max": x.rhat_max,
+               "n_draws": x.treatment.n_draws, **x.treatment.flat()}  # fmt: skip
         for v, h in x.at.items():
             row |= h.flat(f"at_{v}_")
         rows.append(row)
@@ -131,6 +141,8 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
         "control_level": data.control_label,
         "units_json": json.dumps(results.setting("units") or {}),
     }
+    if des.time_varying:  # the weights of the `treatment` average over the intervals
+        attrs["event_share"] = des.event_share.tolist()
     if b is not None:
         attrs.update(
             {
@@ -138,11 +150,27 @@ def coding_attrs(pem, data, results: Results, config_hash: str) -> dict:
                 "biomarker_reference": b.reference,
                 "biomarker_centre": b.centre,
                 "biomarker_scale": b.scale,
-                "biomarker_transform": "log" if b.log else "identity",
+                "biomarker_transform": b.transform_name,
                 "biomarker_basis": b.kind,
             }
         )
     return attrs
+
+
+def netcdf_names(columns: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
+    """A variable name netCDF / DataTree accept for each column (``cd4/cd8 ratio`` ->
+    ``cd4_cd8_ratio``; ``svc[b]`` -> ``svc_b``), unique; the original stays in the variable's
+    ``column`` attribute and in the file's ``columns_json``."""
+    out, used = {}, set(taken)
+    for c in columns:
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "_", c.replace("[", "_").replace("]", "")).strip("_")
+        base = base if base and not base[0].isdigit() and base[0] != "." else f"v_{base}"
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        out[c] = name
+        used.add(name)
+    return out
 
 
 def posterior_file(pem, data, results: Results, config_hash: str):
@@ -155,10 +183,12 @@ def posterior_file(pem, data, results: Results, config_hash: str):
         "event": ("patient", f["event"].to_numpy(int)),
         "treat": ("patient", f["treat"].to_numpy(int)),
     }
-    for c in [*data.biomarkers, *data.covariates]:
-        obs[c.replace("[", "_").replace("]", "")] = ("patient", f[c].to_numpy(float))
+    names = netcdf_names([*data.biomarkers, *data.covariates], taken=set(obs))
+    for c, safe in names.items():
+        obs[safe] = ("patient", f[c].to_numpy(float), {"column": c})
     ds = xr.Dataset(obs, coords={"patient": f["id"].astype(str).to_numpy()})
     ds.attrs["results_json"] = dumps(_model_results(results, pem.spec.name))
+    ds.attrs["columns_json"] = json.dumps({v: k for k, v in names.items()}, ensure_ascii=False)
     dt["observed_data"] = xr.DataTree(ds)
     return dt
 

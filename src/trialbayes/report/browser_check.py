@@ -144,7 +144,17 @@ def problems(found: dict, text: str) -> list[str]:
     return out
 
 
+USAGE = "usage: python -m trialbayes.report.browser_check REPORT.html [SCREENSHOT.png]"
+
+
 def main(argv: list[str]) -> int:
+    """Exit 0: no problems; 1: problems (listed); 2: wrong arguments or no such report."""
+    if not argv or len(argv) > 2 or argv[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if not Path(argv[0]).is_file():
+        print(f"no such report: {argv[0]}\n{USAGE}", file=sys.stderr)
+        return 2
     found = check(Path(argv[0]), Path(argv[1]) if len(argv) > 1 else None)
     print(json.dumps(found, indent=2))
     return 1 if found["problems"] else 0

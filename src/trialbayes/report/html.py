@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import base64
 import math
-from importlib import metadata
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ..core.flags import grouped, where
+from ..core.outputs import read_nofollow
 from ..core.text import prob
+from ..core.version import package_version
 from ..results.model import Results
 from ..results.summaries import HRSummary, Quantity
 
@@ -31,12 +32,42 @@ def _env() -> Environment:
     )
 
 
-def data_uri(path: Path) -> str | None:
-    """A PNG as a data: URI, or None if the file is missing."""
-    path = Path(path)
-    if not path.is_file():
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURE_BYTES = 64 * 2**20
+
+
+def figure_file(root: Path, rel) -> Path | None:
+    """``rel`` as a file inside the run folder ``root``, or None: a relative path without ``..``
+    that stays inside ``root`` once links are resolved (absolute paths, ``../``, a link out of the
+    folder are refused)."""
+    if not isinstance(rel, str) or not rel or "\0" in rel:
         return None
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        return None
+    try:
+        base = Path(root).resolve(strict=True)
+        real = (base / p).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return real if real.is_relative_to(base) and real != base else None
+
+
+def data_uri(path: Path, root: Path | None = None) -> str | None:
+    """A PNG as a data: URI, or None when it is missing, not a real PNG (by its signature), too
+    large, or (with ``root``) not a file inside ``root``. Never read through a final link."""
+    path = Path(path)
+    if root is not None:
+        path = figure_file(root, str(path))
+        if path is None:
+            return None
+    try:
+        data = read_nofollow(path, limit=MAX_FIGURE_BYTES)
+    except OSError:
+        return None
+    if data is None or not data.startswith(PNG_SIGNATURE):
+        return None
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 # ----------------------------------------------------------------------------- blocks
@@ -103,7 +134,7 @@ class Figures:
                 "type": "figure",
                 "key": key,
                 "number": self.n,
-                "src": data_uri(self.root / self.paths[key]),
+                "src": data_uri(self.paths[key], self.root),
                 "alt": cap[:160],
                 "caption": cap,
             }
@@ -115,11 +146,8 @@ def section(sid: str, title: str, blocks: list) -> dict:
 
 
 def render(view: dict) -> str:
-    try:
-        version = metadata.version("trialbayes")
-    except metadata.PackageNotFoundError:
-        version = "dev"
-    return _env().get_template("report.html.j2").render(view=view, version=version)
+    """The report.html page of a view (its footer names the trialbayes version)."""
+    return _env().get_template("report.html.j2").render(view=view, version=package_version())
 
 
 # ----------------------------------------------------------------------------- shared blocks

@@ -15,15 +15,18 @@ from ..core.text import level_text
 from ..data.settings import describe_settings
 from ..results.model import Results
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
-from .markdown import _no_cox, pooling_note, summary_lines, timings_text
+from .markdown import (
+    POOLING_TEXT,
+    _no_cox,
+    any_pooled,
+    pooling_note,
+    pooling_word,
+    summary_lines,
+    timings_text,
+)
+from .missing import html_blocks as missing_blocks
 from .nextphase import html_blocks
-
-MISSING = {
-    "error": "no missing values allowed (a missing value in a used column stops the run "
-    "before fitting)",
-    "complete_case": "complete-case analysis (rows with a missing value in a used column "
-    "are dropped)",
-}
+from .time_varying import html_blocks as over_time_blocks
 
 
 def patient_view(r: Results, root: Path) -> dict:
@@ -35,16 +38,23 @@ def patient_view(r: Results, root: Path) -> dict:
             [bullets(plain(x) for x in summary_lines(r)), p(r.sign_convention + ".")],
         ),
         section("data", "Data", data_blocks(r, fig)),
+        *(
+            [section("missing", "Missing values", missing_blocks(r))]
+            if r.missing_data is not None
+            else []
+        ),
         section("models", "Models and priors", model_blocks(r)),
         section("diagnostics", "Sampler diagnostics", diagnostics_blocks(r)),
         section("effects", "Treatment effects", effect_blocks(r, fig)),
         section("modification", "Effect modification", modification_blocks(r, fig)),
+        section("over_time", "Treatment effect over time", over_time_blocks(r, fig)),
         section("subgroups", "Subgroups", subgroup_blocks(r)),
         section("survival", "Survival and restricted mean survival time", survival_blocks(r, fig)),
         section("sensitivity", "Prior sensitivity", sensitivity_blocks(r, fig)),
         section("comparison", "Model comparison", comparison_blocks(r)),
         section("provenance", "Provenance", provenance_blocks(r)),
     ]
+    secs = [s for s in secs if s["id"] != "over_time" or s["blocks"]]  # time-varying models only
     if r.next_phase is not None:  # owned by report/nextphase.py
         secs.insert(
             -1,
@@ -81,12 +91,11 @@ def data_blocks(r: Results, fig) -> list:
         ),
         table(["arm", "patients", "events"], rows, "Patients and events by arm"),
     ]
-    policy = MISSING.get(d.missing_policy or "", "the data source has no missing values")
-    dropped = d.n_dropped_incomplete
     out.append(
         p(
-            f"Missing values: {policy}; "
-            + (f"{dropped} rows were dropped." if dropped else "no rows were dropped.")
+            "Missing values: none in the columns used."
+            if r.missing_data is None
+            else "Missing values: see the section Missing values."
         )
     )
     out += [p(f"Note: {n}.") for n in r.data_notes]
@@ -136,17 +145,21 @@ def model_blocks(r: Results) -> list:
     rows = []
     for name, m in r.models.items():
         s = m.spec
-        covs = [
-            c.term
-            for c in m.coefficients[1:]
-            if not (c.term.endswith("(main)") or c.term.startswith("treatment"))
-        ]
+        covs = list(  # each term once (a continuous covariate has a row per SD and per unit)
+            dict.fromkeys(
+                c.term
+                for c in m.coefficients[1:]
+                if not (c.term.endswith("(main)") or c.term.startswith("treatment"))
+            )
+        )
         rows.append(
             [
                 name,
                 ", ".join(covs) or "none",
+                pooling_word(m),
                 "yes" if s["centre_frailty"] else "no",
                 s["interaction"] + (f" with {s['biomarker']}" if s["biomarker"] else ""),
+                s.get("treatment_effect", "constant").replace("_", "-"),
                 m.n_intervals,
                 m.sampler or "–",
             ]
@@ -156,14 +169,17 @@ def model_blocks(r: Results) -> list:
             "Piecewise-exponential proportional-hazards models (log-hazard constant within each "
             "baseline "
             "interval, a random walk across intervals), fitted by NUTS. Covariates are "
-            "standardised."
+            "standardised. A time-varying treatment effect has one treatment log-HR per baseline "
+            "interval (a random walk too) instead of proportional hazards."
         ),
         table(
             [
                 "model",
                 "covariates",
+                "covariate prior",
                 "centre frailty",
                 "effect modification",
+                "treatment effect over time",
                 "baseline intervals",
                 "sampler",
             ],
@@ -244,6 +260,7 @@ def effect_blocks(r: Results, fig) -> list:
             [
                 name + ("" if m.reliable else " (UNRELIABLE)"),
                 m.estimand,
+                pooling_word(m),
                 te.text(),
                 *[pr(te.p_hr_below[k], te) for k in below],
                 *[pr(te.p_hr_above[k], te) for k in above],
@@ -255,6 +272,7 @@ def effect_blocks(r: Results, fig) -> list:
             [
                 "model",
                 "estimand",
+                "covariates",
                 f"posterior HR ({level_label} CrI)",
                 *[f"P(HR < {k})" for k in below],
                 *[f"P(HR > {k})" for k in above],
@@ -264,6 +282,8 @@ def effect_blocks(r: Results, fig) -> list:
             "Treatment hazard ratio, by model",
         )
     ]
+    if any_pooled(r):
+        out.append(note(POOLING_TEXT + "."))
     out += fig("forest")
     for name, m in r.models.items():
         out.append(h3(f"Model {name}: all coefficients, posterior beside Cox"))

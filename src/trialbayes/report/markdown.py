@@ -8,13 +8,16 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from ..core.escape import md_text
+from ..core.escape import md_code, md_figure, md_text
 from ..core.flags import grouped, where
 from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
+from .missing import markdown_lines as missing_markdown
 from .nextphase import report_section
+from .time_varying import markdown_section as over_time_section
+from .time_varying import summary_line as over_time_line
 
 UNRELIABLE = "⚠ UNRELIABLE (failed the sampler diagnostics gate)"
 
@@ -38,9 +41,10 @@ def headline(r: Results) -> list[str]:
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = ("" if m.reliable else "  [UNRELIABLE]") + headline_tag(r.all_flags, name)
+        avg = "  averaged over follow-up (time-varying)" if over_time_line(name, m) else ""
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) = {prob(te.p_benefit, te.n_draws)}{flag}"
+            f"{level_text(te.level)} CrI)  P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{avg}{flag}"
         )
     for f, models in grouped(r.all_flags):
         at = where(models)
@@ -55,7 +59,7 @@ def _curve_line(name: str, m: ModelResult) -> str:
     trend = "rises" if hi.median > lo.median else "falls"
     u = hc.unit
     line = (
-        f"`{name}`: the HR {trend} with {hc.biomarker} ({with_unit(float(keys[0]), u)}: "
+        f"{name}: the HR {trend} with {hc.biomarker} ({with_unit(float(keys[0]), u)}: "
         f"{lo.median:.2f}, "
         f"{with_unit(float(keys[-1]), u)}: {hi.median:.2f})"
     )
@@ -72,12 +76,15 @@ def _curve_line(name: str, m: ModelResult) -> str:
 
 
 def summary_lines(r: Results) -> list[str]:
-    """The run's key findings in plain sentences (also at the top of report.md)."""
+    """The run's key findings in plain sentences, user names as they are (report.md escapes each
+    line, report.html's template escapes)."""
     out = []
     for name, m in r.models.items():
         te = m.treatment_effect
         flag = (" (UNRELIABLE fit)" if not m.reliable else "") + headline_tag(r.all_flags, name)
-        out.append(f"`{name}`{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        out.append(f"{name}{flag}: {m.estimand} {te.sentence()}; {p_text(te)}.")
+        if (line := over_time_line(name, m)) is not None:
+            out.append(line)
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
             if m.subgroups:
@@ -90,7 +97,7 @@ def summary_lines(r: Results) -> list[str]:
                     if g.conditional is not None
                 ]
                 out.append(
-                    f"`{name}` subgroups by {m.subgroups.biomarker} (conditional HR): "
+                    f"{name} subgroups by {m.subgroups.biomarker} (conditional HR): "
                     + "; ".join(parts)
                     + "."
                 )
@@ -114,16 +121,18 @@ def render_patient_report(r: Results) -> str:
         )
     if not r.reliable:
         L.append(
-            f"\n> **{UNRELIABLE}:** {', '.join(r.unreliable_models)}. Their estimates are shown "
+            f"\n> **{UNRELIABLE}:** {_names(r.unreliable_models)}. Their estimates are shown "
             "but "
             "must not be used.\n"
         )
     for f, models in grouped(r.all_flags):
         at = f", {md_text(where(models))}" if models else ""
-        L.append(f"> **{f.severity}** ({f.code}{at}): {md_text(f.message)}.")
+        sev, code = md_text(f.severity), md_text(f.code)
+        L.append(f"> **{sev}** ({code}{at}): {md_text(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
+    L += missing_markdown(r)
     L += _settings_section(r)
     L += _effect_section(r)
     for name, m in r.models.items():
@@ -139,8 +148,8 @@ def render_patient_report(r: Results) -> str:
     if p:
         L.append("\n## Provenance")
         L.append(
-            f"Config hash `{p.config_hash[:16]}…`; seeds {p.seeds}; "
-            + ", ".join(f"{k} {v}" for k, v in p.versions.items())
+            f"Config hash {md_code(p.config_hash[:16])}…; seeds {md_text(p.seeds)}; "
+            + ", ".join(f"{md_text(k)} {md_text(v)}" for k, v in p.versions.items())
             + ". Full details in `provenance.json`."
         )
         if p.timings:
@@ -161,19 +170,17 @@ def timings_text(timings: dict) -> str:
 
 
 def _data_section(r: Results) -> list[str]:
-    d, tu = r.data, r.time_unit
+    d, tu = r.data, md_text(r.time_unit)
     arms = "; ".join(f"{md_text(a)}: n = {v.n}, events = {v.events}" for a, v in d.by_arm.items())
     L = [
         "\n## Data",
         f"{d.n} patients, {d.events} events; {arms}. {_follow_up(d, tu)}"
-        f"Source: {md_text(d.source)}. Data sha256 `{d.sha256[:16]}…`.",
+        f"Source: {md_text(d.source)}. Data sha256 {md_code(d.sha256[:16])}….",
     ]
-    if d.n_dropped_incomplete:
-        L.append(f"Complete-case analysis: {d.n_dropped_incomplete} incomplete rows were dropped.")
     L += [f"Note: {md_text(n)}." for n in r.data_notes]
     if r.reconstruction is not None:
         L += _reconstruction_section(r)
-    L.append(f"\nSign convention: {r.sign_convention}.")
+    L.append(f"\nSign convention: {md_text(r.sign_convention)}.")
     return L
 
 
@@ -181,7 +188,7 @@ def _follow_up(d, tu: str) -> str:
     """The follow-up quantities, each named (report.md)."""
     parts = []
     if d.median_follow_up_reverse_km:
-        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse KM)")
+        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse Kaplan–Meier)")
     if d.median_observed_time:
         parts.append(f"median observed time {d.median_observed_time:.4g} {tu}")
     parts.append(f"longest follow-up {d.max_follow_up:g} {tu}")
@@ -233,7 +240,7 @@ def _reconstruction_section(r: Results) -> list[str]:
         )
     )
     if "reconstruction_quality" in r.figures:
-        L.append(f"\n![Reconstruction quality]({r.figures['reconstruction_quality']})")
+        L.append("\n" + md_figure("Reconstruction quality", r.figures["reconstruction_quality"]))
     return L
 
 
@@ -258,6 +265,26 @@ def pooling_note(m: ModelResult) -> str:
     )
 
 
+def pooling_word(m: ModelResult) -> str:
+    """The covariate prior of a model in a word or two: "partially pooled", "not pooled" or
+    "none" (no covariates)."""
+    if not m.spec.get("covariates"):
+        return "none"
+    return "partially pooled" if m.spec.get("covariate_pooling") == "partial" else "not pooled"
+
+
+#: said under every table and figure that puts a posterior beside Cox
+POOLING_TEXT = (
+    "Covariates: partially pooled (covariate_pooling: partial, the default) shrinks the "
+    "adjusted models' covariate effects towards no effect, Cox does not: adjusted posterior and "
+    "Cox estimates differ by that much more; covariate_pooling: none gives independent priors"
+)
+
+
+def any_pooled(r: Results) -> bool:
+    return any(pooling_word(m) == "partially pooled" for m in r.models.values())
+
+
 def _no_cox(m: ModelResult) -> str:
     """Why a model has no Cox numbers (a failed or runaway fit), or '–'."""
     return {"failed": "Cox fit failed", "not_converged": "Cox not converged"}.get(m.cox_status, "–")
@@ -271,6 +298,7 @@ def _effect_section(r: Results) -> list[str]:
             {
                 "model": name + ("" if m.reliable else " ⚠"),
                 "estimand": m.estimand,
+                "covariates": pooling_word(m),
                 f"posterior HR ({level_text(te.level)} CrI)": te.text(),
                 **{f"P(HR<{k})": prob(v, te.n_draws) for k, v in te.p_hr_below.items()},
                 **{f"P(HR>{k})": prob(v, te.n_draws) for k, v in te.p_hr_above.items()},
@@ -280,8 +308,10 @@ def _effect_section(r: Results) -> list[str]:
             }
         )
     L = ["\n## Treatment effect", md_table(pd.DataFrame(rows))]
+    if any_pooled(r):
+        L.append(f"\n{POOLING_TEXT}.")
     if "forest" in r.figures:
-        L.append(f"\n![Forest plot]({r.figures['forest']})")
+        L.append("\n" + md_figure("Forest plot", r.figures["forest"]))
     return L
 
 
@@ -292,26 +322,35 @@ def _names(v) -> str:
     return md_text(v) if isinstance(v, str) else ", ".join(md_text(x) for x in v)
 
 
+def _form(spec: dict) -> str:
+    if spec.get("treatment_effect") == "time_varying":
+        return "with a time-varying treatment effect (one log-HR per interval)"
+    return "PH"
+
+
 def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     s, dg, te = m.spec, m.diagnostics, m.treatment_effect
     level_label = level_text(te.level)
-    L = [f"\n## Model `{name}`" + ("" if m.reliable else f" — {UNRELIABLE}")]
+    L = [f"\n## Model {md_code(name)}" + ("" if m.reliable else f" — {UNRELIABLE}")]
     L.append(
-        f"Piecewise-exponential PH, {m.n_intervals} baseline intervals; covariates: "
+        f"Piecewise-exponential {_form(s)}, {m.n_intervals} baseline intervals; covariates: "
         f"{_names(s['covariates'])}; centre frailty: {'yes' if s['centre_frailty'] else 'no'}; "
-        f"interaction: {s['interaction']}"
+        f"interaction: {md_text(s['interaction'])}"
         + (f" with {md_text(s['biomarker'])}" if s["biomarker"] else "")
-        + f". Sampler: {m.sampler}; every estimate from the same {te.n_draws} posterior draws."
+        + f". Sampler: {md_text(m.sampler)}; every estimate from the same {te.n_draws} "
+        "posterior draws."
     )
-    L.append("Priors: " + "; ".join(f"{k} ~ {v}" for k, v in m.priors.items()) + ".")
+    pri = "; ".join(f"{md_text(k)} ~ {md_text(v)}" for k, v in m.priors.items())
+    L.append(f"Priors: {pri}.")
     rhat = "undefined" if dg.rhat_max is None else f"{dg.rhat_max:.3f}"
     L.append(
         f"Diagnostics: max R-hat {rhat}, min bulk ESS {dg.ess_bulk_min:.0f}, min tail ESS "
         f"{dg.ess_tail_min:.0f}, divergences {dg.divergences}, min E-BFMI {dg.bfmi_min:.2f}"
-        + (" — **failed: " + "; ".join(dg.failures) + "**" if dg.failures else " — passed")
+        + (" — **failed: " + md_text("; ".join(dg.failures)) + "**" if dg.failures
+           else " — passed")  # fmt: skip
         + "."
     )
-    L.append(f"\n{m.estimand}: **{te.sentence()}**; {p_text(te)}.")
+    L.append(f"\n{md_text(m.estimand)}: **{te.sentence()}**; {p_text(te)}.")
     coef = pd.DataFrame(
         [
             {
@@ -327,6 +366,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     )
     L += ["\nCoefficients, posterior beside Cox on the same coding:\n", md_table(coef)]
     L.append("\n" + pooling_note(m))
+    L += over_time_section(r, name, m)
     if m.hr_curve is not None:
         L += _curve_section(r, name, m)
     if m.subgroups is not None:
@@ -337,7 +377,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
         (f"survival_{name}", "Survival"),
     ):
         if key in r.figures:
-            L.append(f"\n![{cap}]({r.figures[key]})")
+            L.append("\n" + md_figure(cap, r.figures[key]))
     return L
 
 
@@ -347,7 +387,7 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
     level_label = level_text(m.treatment_effect.level)
     L = [
-        f"\nHR by {bm} ({hc.kind}, {hc.transform} scale):",
+        f"\nHR by {bm} ({md_text(hc.kind)}, {md_text(hc.transform)} scale):",
         md_table(
             pd.DataFrame(
                 [
@@ -368,14 +408,15 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
     )
     if f"hr_curve_{name}" in r.figures:
-        L.append(f"\n![HR by {bm}]({r.figures[f'hr_curve_{name}']})")
+        L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))
     return L
 
 
 def _subgroup_section(m: ModelResult) -> list[str]:
     sg = m.subgroups
     level_label = level_text(m.treatment_effect.level)
-    u = f" {sg.unit}" if sg.unit else ""
+    u = f" {sg.unit}" if sg.unit else ""  # table cells: md_table escapes them
+    bm, mu = md_text(sg.biomarker), md_text(u)
     rows = [
         {
             "subgroup": f"{sg.biomarker} {g.label}{u}",
@@ -392,7 +433,7 @@ def _subgroup_section(m: ModelResult) -> list[str]:
     ]
     cut = ", ".join(f"{c:g}" for c in sg.cutoffs)
     return [
-        f"\nSubgroups by {sg.biomarker} (cut-offs {cut}{u}, {sg.cutoffs_source}; conditional: "
+        f"\nSubgroups by {bm} (cut-offs {cut}{mu}, {md_text(sg.cutoffs_source)}; conditional: "
         "mean patient "
         "log-HR; marginal: standardised over the subgroup at the landmark). A P(benefit) resting "
         "on fewer "
@@ -402,11 +443,12 @@ def _subgroup_section(m: ModelResult) -> list[str]:
 
 
 def _survival_lines(r: Results, m: ModelResult) -> list[str]:
-    sv, tu = m.survival, m.survival.time_unit
+    sv, tu = m.survival, md_text(m.survival.time_unit)
     d, rd = sv.survival_difference, sv.rmst_difference
     level_label = level_text(d.level)
     return [
-        f"\nStandardised survival at {sv.landmark:g} {tu} ({r.settings['landmark'].text()}): "
+        f"\nStandardised survival at {sv.landmark:g} {tu} "
+        f"({md_text(r.settings['landmark'].text())}): "
         "treatment "
         f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
         f"{d.median:+.3f} ({level_label} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
@@ -421,7 +463,7 @@ def _sensitivity_section(r: Results) -> list[str]:
     if sv is None:
         return []
     comp = ", ".join(
-        f"{k}: {v.compilations} ({v.during_scenarios} during the refits)"
+        f"{md_text(k)}: {v.compilations} ({v.during_scenarios} during the refits)"
         for k, v in sv.compilations.items()
     )
     L = [
@@ -453,13 +495,13 @@ def _sensitivity_section(r: Results) -> list[str]:
         )
         L.append(md_table(pd.DataFrame([asdict(x) for x in sv.psense])))
     if "sensitivity" in r.figures:
-        L.append(f"\n![Prior sensitivity]({r.figures['sensitivity']})")
+        L.append("\n" + md_figure("Prior sensitivity", r.figures["sensitivity"]))
     return L
 
 
 def _loo_section(r: Results) -> list[str]:
     L = []
-    km, tu = r.kaplan_meier, r.time_unit
+    km, tu = r.kaplan_meier, md_text(r.time_unit)
     if km is not None:
         L.append(
             f"\nKaplan–Meier at {km.landmark:g} {tu}: control {km.survival_control:.3f}, "
@@ -469,12 +511,12 @@ def _loo_section(r: Results) -> list[str]:
         L += [
             "\n## Model comparison (PSIS-LOO)",
             md_table(pd.DataFrame([asdict(x) for x in r.loo.table])),
-            "\n" + r.loo.verdict,
+            "\n" + md_text(r.loo.verdict),
         ]
         bad = {n: v for n, v in r.loo.pareto_k.items() if v.n_k_above_0_7}
         if bad:
             L.append(
                 "\nPareto k > 0.7 for some patients (LOO less reliable): "
-                + ", ".join(f"{n}: {v.n_k_above_0_7}" for n, v in bad.items())
+                + ", ".join(f"{md_text(n)}: {v.n_k_above_0_7}" for n, v in bad.items())
             )
     return L

@@ -9,10 +9,11 @@ from __future__ import annotations
 import pandas as pd
 
 from ..config.next_phase import NextPhase
-from ..core.escape import md_text
-from ..core.text import md_table
+from ..core.escape import md_code, md_figure, md_text
+from ..core.text import md_table, prob_columns
 from ..plots.nextphase import assurance_vs_cutoff, assurance_vs_events, oc_curves
 from ..results.next_phase import NextPhaseResults
+from . import nextphase_design as design_parts
 from .html import bullets, cell, p, table
 
 # ----------------------------------------------------------------------------- report
@@ -41,6 +42,15 @@ OC_TEXT = (
 )
 
 
+def oc_text(res: NextPhaseResults) -> str:
+    if res.assumptions is None:
+        return OC_TEXT
+    return (
+        "Operating characteristics P(success | true HR): every trial at the HR of the column, "
+        "the assumed control hazard. Max MC SE: the largest Monte Carlo standard error of the row."
+    )
+
+
 def time_unit_of(res: NextPhaseResults, fallback: str = "time units") -> str:
     """The data's time unit (results written before it was stored: ``fallback``)."""
     return res.time_unit if res.time_unit != "time units" else fallback
@@ -51,28 +61,54 @@ def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
 
 
 def design_table(res: NextPhaseResults, time_unit: str | None = None) -> pd.DataFrame:
-    """The design table as shown (md and HTML): counts and durations rounded to integers."""
-    df = res.designs_table()
-    t = df[list(DESIGN_COLUMNS)].copy()
+    """The design table as shown (md and HTML): counts and durations rounded to integers; the
+    analysis prior as a column when the run borrows."""
+    df = design_probabilities(res.designs_table())
+    if df.empty:  # every assurance cell failed: the columns, no rows
+        df = pd.DataFrame({c: pd.Series(dtype=float) for c in DESIGN_COLUMNS})
+    cols = list(DESIGN_COLUMNS)
+    if "analysis_prior" in df and (df["analysis_prior"] != "").any():
+        cols.insert(2, "analysis_prior")
+    t = df[cols].copy()
     for c in COUNTS:
         t[c] = t[c].round().astype(int)
-    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit)}
+    names = {**DESIGN_COLUMNS, "expected_duration": duration_column(res, time_unit),
+             "analysis_prior": "analysis prior"}  # fmt: skip
     return t.rename(columns=names)
 
 
+#: simulated shares of a design table (of ``trials`` simulated trials each)
+DESIGN_PROBABILITIES = ("assurance", "p_events_reached", "p_go", "false_go", "false_stop",
+                        "p_true_hr_below_null", "p_true_hr_below_target")  # fmt: skip
+
+
+def design_probabilities(df: pd.DataFrame) -> pd.DataFrame:
+    """Simulated shares written as the reports write probabilities (never "1.000" / "0.000")."""
+    if df.empty:
+        return df
+    return prob_columns(df, "trials", [c for c in DESIGN_PROBABILITIES if c in df])
+
+
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
-    return md_table(design_table(res, time_unit))
+    return md_table(design_table(res, time_unit)) if res.designs else "(no design finished)"
+
+
+def failed_text(res: NextPhaseResults) -> str:
+    """The failed cells with their errors (a cell is retried once before it counts as failed)."""
+    errs = res.failed_errors
+    return "; ".join(f"{k} ({errs[k]})" if errs.get(k) else k for k in res.failed_cells)
 
 
 def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
     """P(success) at every HR of the OC grid (a column each) and the row's largest MC SE."""
-    wide = oc.pivot_table(
-        index=["population", "events"], columns="true_hr", values="p_success", sort=False
-    )
+    idx = ["population", "events"]
+    if "analysis_prior" in oc and (oc["analysis_prior"] != "").any():
+        idx.append("analysis_prior")
+    wide = oc.pivot_table(index=idx, columns="true_hr", values="p_success", sort=False)
     wide.columns = [f"HR {c:g}" for c in wide.columns]
-    se = oc.groupby(["population", "events"], sort=False)["mc_se"].max()
+    se = oc.groupby(idx, sort=False)["mc_se"].max()
     wide["max MC SE"] = se.reindex(wide.index)
-    return wide.reset_index()
+    return wide.reset_index().rename(columns={"analysis_prior": "analysis prior"})
 
 
 def oc_md(oc: pd.DataFrame) -> str:
@@ -88,15 +124,29 @@ def setup_items(res: NextPhaseResults, time_unit: str | None = None) -> list[str
     return [
         f"Simulated trials: {s.trials} per design (design prior × population × events), "
         f"{s.oc_trials} per OC point (population × events × true HR)",
-        patients_text(s).capitalize(),
+        (
+            "Patients: no covariates or biomarker (a design from assumptions): every patient has "
+            "the assumed control hazard, times the HR if treated"
+            if res.assumptions is not None
+            else patients_text(s).capitalize()
+        ),
         f"Accrual over {s.accrual.time:g} {tu}{rates}",
         f"Dropout: exponential, {drop:g} per {tu.removesuffix('s')}" if drop else "Dropout: none",
         f"Allocation: {s.allocation:g} of randomised patients to treatment",
-        f"Size: {s.patients_per_event:g} patients randomised per target event",
+        size_text(res),
         "Analysis at the target event count"
         + (f" or at {cut:g} {tu} after the first randomisation, whichever is first" if cut else ""),
         f"Analysis: {res.analysis}",
     ]
+
+
+def size_text(res: NextPhaseResults) -> str:
+    """How many patients each population's trials randomise (per target death, or fixed)."""
+    if res.sizing:
+        return "Patients randomised per target death: " + "; ".join(
+            f"{k}: {v}" for k, v in res.sizing.items()
+        )
+    return f"Size: {res.settings.patients_per_event:g} patients randomised per target event"
 
 
 def report_section(
@@ -108,31 +158,44 @@ def report_section(
     L = [
         "\n## Next-phase trial simulation",
         "",
-        f"Model `{res.model}`: one state of nature (posterior draw under the design prior) per "
-        "simulated trial.",
+        source_text(res, md=True),
         "",
-        *[f"- {x}." for x in setup_items(res, tu)],
+        *[f"- {md_text(x)}." for x in setup_items(res, tu)],
         "",
         "Design priors:",
         "",
-        *[f"- `{k}`: {v}" for k, v in res.design_priors.items()],
+        *[f"- {md_code(k)}: {md_text(v)}" for k, v in res.design_priors.items()],
         "",
-        f"Decision rule: {res.decision_rule}.",
+        f"Decision rule: {md_text(res.decision_rule)}.",
         "",
         design_md(res, tu),
         "",
-        OC_TEXT,
+        design_parts.REACHED_TEXT,
+        "",
+        oc_text(res),
         "",
         oc_md(res.oc_table()) if res.oc else "(no OC point finished)",
         "",
         analysis_counts(res),
+        *design_parts.markdown(res, tu),
     ]
     if res.failed_cells:
-        L.append(f"\n**Failed cells (not in the tables):** {', '.join(res.failed_cells)}")
+        L.append(f"\n**Failed cells (not in the tables):** {md_text(failed_text(res))}")
     for key, name in NEXT_PHASE_FIGURES.items():
         if key in figures:
-            L.append(f"\n![{name} ({analysis_short(res)})]({figures[key]})")
+            L.append("\n" + md_figure(f"{name} ({analysis_short(res)})", figures[key]))
     return "\n".join(L) + "\n"
+
+
+def source_text(res: NextPhaseResults, md: bool = False) -> str:
+    """Where the states of nature come from: a fitted model's posterior or stated assumptions."""
+    if res.source:
+        return md_text(res.source) if md else res.source
+    name = md_code(str(res.model)) if md else str(res.model)
+    return (
+        f"Model {name}: one state of nature (posterior draw under the design prior) per "
+        "simulated trial."
+    )
 
 
 def analysis_short(res: NextPhaseResults) -> str:
@@ -181,13 +244,17 @@ def analysis_counts(res: NextPhaseResults, md: bool = True) -> str:
 def csv_designs(res: NextPhaseResults) -> pd.DataFrame:
     """tables/next_phase_designs.csv: the duration column names the time unit."""
     tu = time_unit_of(res).replace(" ", "_")
-    return res.designs_table().rename(columns={"expected_duration": f"expected_duration_{tu}"})
+    t = design_probabilities(res.designs_table())
+    return t.rename(columns={"expected_duration": f"expected_duration_{tu}"})
 
 
 def write_next_phase_tables(out, res: NextPhaseResults) -> None:
     """tables/next_phase_designs.csv and tables/next_phase_oc.csv."""
     out.write_csv("tables/next_phase_designs.csv", csv_designs(res))
-    out.write_csv("tables/next_phase_oc.csv", res.oc_table())
+    oc = res.oc_table()
+    cols = [c for c in ("p_success", "p_events_reached") if c in oc]
+    out.write_csv("tables/next_phase_oc.csv", prob_columns(oc, res.settings.oc_trials, cols))
+    design_parts.write_tables(out, res)
 
 
 #: next-phase figure keys (in results.figures) and their titles in the reports
@@ -224,6 +291,7 @@ def next_phase_figures(plan, res: NextPhaseResults, label: str | None = None) ->
             f"(±2 Monte Carlo SE); analysis: {how}.",
             lambda: oc_curves(oc, oc_alpha(res), res.settings.design_hr, label=label, analysis=how),
         )
+    design_parts.figures(plan, res, label, time_unit_of(res), oc_alpha(res), how)
 
 
 def _html_rows(t: pd.DataFrame, digits: dict[str, int] | None = None) -> list[list]:
@@ -241,10 +309,7 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
     tu = time_unit_of(res, time_unit)
     t = design_table(res, tu)
     out = [
-        p(
-            f"Model {res.model}: one state of nature (posterior draw under the design prior) per "
-            "simulated trial."
-        ),
+        p(source_text(res)),
         bullets(setup_items(res, tu)),
         p("Design priors:"),
         bullets(f"{k}: {v}" for k, v in res.design_priors.items()),
@@ -253,8 +318,11 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
             list(t.columns),
             _html_rows(t, {"events (mean)": 1}),
             "Assurance and expected size of each design",
-        ),
-        p(OC_TEXT),
+        )
+        if res.designs
+        else p("(no design finished)"),
+        p(design_parts.REACHED_TEXT),
+        p(oc_text(res)),
     ]
     if res.oc:
         w = oc_wide(res.oc_table())
@@ -262,6 +330,7 @@ def html_blocks(res: NextPhaseResults, fig, time_unit: str = "time units") -> li
     for key, name in NEXT_PHASE_FIGURES.items():
         out += fig(key, f"Next phase: {name} ({analysis_short(res)})")
     out.append(p(analysis_counts(res, md=False)))  # the template escapes
+    out += design_parts.html(res, tu, fig, _html_rows)
     if res.failed_cells:
-        out.append(p(f"Failed cells (not in the tables): {', '.join(res.failed_cells)}"))
+        out.append(p(f"Failed cells (not in the tables): {failed_text(res)}"))
     return out

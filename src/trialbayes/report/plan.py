@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cloudpickle
+import matplotlib as mpl
 
 from ..core import sidecar
 from ..core.outputs import OutputDir
@@ -92,8 +93,11 @@ class FigurePlan:
 
 
 def draw_and_save(payload: bytes, path: str, dpi: int) -> None:
-    """In the sidecar: unpickle a figure's draw function, draw it, write the PNG."""
-    save(cloudpickle.loads(payload)(), path, dpi)
+    """In the sidecar: unpickle a figure's draw function, draw it, write the PNG; every text plain
+    (no mathtext), as the CLI's own process draws them."""
+    with mpl.rc_context({"text.parse_math": False}):
+        fig = cloudpickle.loads(payload)()
+    save(fig, path, dpi)
 
 
 def _file_name(key: str) -> str:

@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pandas as pd
 
 from ..core.outputs import OutputDir
-from ..core.text import level_text
+from ..core.text import level_text, prob_columns
 from ..plots.general import assurance_plot, forest_plot, forest_row, prior_grid_panels
 from ..results.model import Results
 from .plan import FigurePlan
@@ -18,11 +18,12 @@ from .plan import FigurePlan
 def write_published_tables(out: OutputDir, r: Results, grids: dict) -> None:
     """tables/: posteriors, prior grid, tipping points, shrinkage and assurance."""
     rows = [
-        {"estimate": n, "scenario": sc, "prior": p.prior, "method": p.method, **p.hr.flat()}
+        {"estimate": n, "scenario": sc, "prior": p.prior, "method": p.method,
+         "n_draws": p.hr.n_draws, **p.hr.flat()}  # fmt: skip
         for n, ev in r.estimates.items()
         for sc, p in ev.scenarios.items()
     ]
-    out.write_csv("tables/posteriors.csv", pd.DataFrame(rows))
+    out.write_csv("tables/posteriors.csv", prob_columns(pd.DataFrame(rows), "n_draws"))
     g = r.published.prior_grid
     grid_rows = [
         {"estimate": n, "prior_mean": m, "prior_sd": s, "p_hr_below_1": grid[i, j]}
@@ -30,7 +31,7 @@ def write_published_tables(out: OutputDir, r: Results, grids: dict) -> None:
         for i, s in enumerate(g.sds)
         for j, m in enumerate(g.means)
     ]
-    out.write_csv("tables/prior_grid.csv", pd.DataFrame(grid_rows))
+    out.write_csv("tables/prior_grid.csv", prob_columns(pd.DataFrame(grid_rows)))
     tips = [
         {"estimate": n, **asdict(t)} for n, ev in r.estimates.items() for t in ev.tipping_points
     ]
@@ -47,7 +48,11 @@ def write_published_tables(out: OutputDir, r: Results, grids: dict) -> None:
             }  # fmt: skip
             for g in sg.groups
         ]
-        out.write_csv("tables/subgroup_shrinkage.csv", pd.DataFrame(srows))
+        t = pd.DataFrame(srows)
+        n = sg.groups[0].shrunk.n_draws if sg.groups else None
+        t = prob_columns(t, n, [c for c in t if c.startswith("shrunk_p_")])
+        t = prob_columns(t, None, [c for c in t if c.startswith("unshrunk_p_")])
+        out.write_csv("tables/subgroup_shrinkage.csv", t)
     a = r.published.assurance
     if a is not None:
         arows = [{"design": lab, **asdict(x)} for lab, d in a.designs.items() for x in d.by_events]

@@ -5,6 +5,8 @@ survival figure, where the Kaplan–Meier curves and the model disagree), from t
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import xarray as xr
 
@@ -17,7 +19,9 @@ from ..plots.journal import (
     km_figure,
     prior_posterior_figure,
 )
+from ..plots.time_varying import hr_over_time_plot
 from ..results.model import Results
+from .markdown import pooling_word
 from .plan import FigurePlan, OutputSettings
 
 
@@ -45,13 +49,17 @@ def model_figures(
         f"hr_posterior_{name}",
         f"Model {name}: posterior density of the treatment hazard ratio ({m.estimand}) on a log "
         f"axis; the shaded area is P(HR < 1) {eq_text(prob(te.p_benefit, te.n_draws))}.",
-        lambda: hr_posterior_plot(draws["treatment"], title=f"{name}: {m.estimand}", label=label),
+        lambda: hr_posterior_plot(
+            draws["treatment"],
+            title=textwrap.fill(f"{name}: {m.estimand}", 90, break_on_hyphens=False),
+            label=label,
+        ),
     )
     plan.add(f"survival_{name}", *_km(r, data, run, name, label, level))
     pairs = {f"treatment: {m.estimand}": (prior["treatment"], draws["treatment"])}
     if "interaction" in prior:
-        scale = "log " if pem.design.basis.log else ""
-        key = f"treatment × {pem.spec.biomarker} (per SD of {scale}{pem.spec.biomarker})"
+        on = pem.design.basis.scale_label(pem.spec.biomarker)
+        key = f"treatment × {pem.spec.biomarker} (per SD of {on})"
         pairs[key] = (prior["interaction"], draws["interaction"])
     plan.add(
         f"prior_posterior_{name}",
@@ -64,6 +72,51 @@ def model_figures(
     )
     if "hr_curve" in tabs:
         plan.add(f"hr_curve_{name}", *_hr_curve(r, run, name, label, level))
+    hot = m.hr_over_time
+    if hot is not None:
+        f = data.frame
+        plan.add(
+            f"hr_over_time_{name}",
+            hr_over_time_caption(name, hot),
+            lambda: hr_over_time_plot(
+                hot,
+                float(f["time"].max()),
+                event_times=f.loc[f["event"] == 1, "time"].to_numpy(),
+                title=f"{name}: treatment HR over time" + _at_reference(pem, r),
+                label=label,
+            ),
+        )
+
+
+def _at_reference(pem, r: Results) -> str:
+    b = pem.design.basis
+    if b is None:
+        return ""
+    unit = r.unit_of(pem.spec.biomarker)
+    return f" at {pem.spec.biomarker} = {b.reference:.4g}" + (f" {unit}" if unit else "")
+
+
+def hr_over_time_caption(name: str, hot) -> str:
+    lv = level_text(hot.intervals[0].hr.level)
+    c, t = hot.comparison, hot.ph_test
+    cap = (
+        f"Model {name}: {hot.estimand}, on a log axis — posterior median (step line) and "
+        f"{lv} credible band per baseline interval (thin vertical lines: the cut points; ticks: "
+        "event times)"
+    )
+    if c is not None:
+        cap += (
+            f"; hatched: the constant (proportional-hazards) HR of model {c.constant_model}, "
+            f"{c.constant_hr.text()}. " + c.verdict.replace("`", "")
+        )
+    else:
+        cap += "."
+    if t is not None and t.p_value is not None:
+        cap += (
+            f" Frequentist check ({t.method}): chi-square {t.test_statistic:.2f} on 1 df, "
+            f"p = {t.p_value:.3g}."
+        )
+    return cap
 
 
 def _km(r: Results, data, run, name: str, label, level: float):
@@ -101,6 +154,7 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
     cap = (
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
+        + (f" (modelled as {pem.design.basis.scale_label(b)})" if pem.design.basis.log else "")
         + f" on a log axis — posterior median and {level_text(level)} credible band, Cox estimate "
         f"dashed; middle: posterior probability that the HR is {_below_words(c)}; bottom: the "
         f"observed distribution of {b}"
@@ -109,13 +163,20 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
             if cuts
             else "."
         )
+        + (
+            " The model's covariates are partially pooled, Cox's are not."
+            if pooling_word(r.models[name]) == "partially pooled"
+            else ""
+        )
     )
 
-    values, log_x = pem.design.biomarker_values, pem.design.basis.log  # not the model itself
+    # arrays, not the model itself: the draw function is pickled for the sidecar
+    log_x = pem.design.basis.log and not pem.design.basis.offset  # log(x + c): x may be 0
+    seen = pem.design.biomarker_values[~np.isnan(pem.design.biomarker_values)]  # data.missing
 
     def draw():
         return hr_curve_figure(
-            c, b, unit, values, cuts,
+            c, b, unit, seen, cuts,
             cox=c[["biomarker", "cox_median"]].rename(columns={"cox_median": "median"}),
             log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",

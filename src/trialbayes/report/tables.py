@@ -36,6 +36,7 @@ def subgroup_table(r: Results) -> pd.DataFrame:
                             "n": g.n,
                             "events": g.events,
                             "type": kind,
+                            "n_draws": s.n_draws,
                             **s.flat(),
                             "flag": "; ".join(f.code for f in g.flags),
                         }
@@ -52,16 +53,29 @@ def diagnostics_table(r: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def interval_rows(hot, group: str) -> list[dict]:
+    """The first and the last interval's HR of a time-varying model (forest rows)."""
+    out = []
+    for which, iv in (("first", hot.intervals[0]), ("last", hot.intervals[-1])):
+        end = f"{iv.end:.4g}" if iv.end is not None else "end"
+        label = f"treatment, {which} interval ({iv.start:.4g}–{end} {hot.time_unit})"
+        out.append(forest_row(group, label, iv.hr))
+    return out
+
+
 def forest_rows(r: Results) -> list[dict]:
     """Forest rows grouped by model: posterior and Cox treatment HR, then the biomarker subgroups
     (conditional HRs) of a model with the interaction."""
     rows = []
     for name, m in r.models.items():
-        grp = f"model {name}"
-        rows.append(forest_row(grp, "treatment (posterior)", m.treatment_effect))
+        grp, hot = f"model {name}", m.hr_over_time  # a time-varying model: average, then HR(t)
+        first = "treatment, averaged over follow-up" if hot else "treatment (posterior)"
+        rows.append(forest_row(grp, first, m.treatment_effect))
+        rows += interval_rows(hot, grp) if hot else []
         c = m.coefficients[0].cox if m.coefficients else None
         if c is not None:
-            rows.append(forest_row(grp, "treatment (Cox)", c))
+            cox = "treatment (Cox, proportional hazards)" if hot else "treatment (Cox)"
+            rows.append(forest_row(grp, cox, c))
         if m.spec.get("biomarker") and m.subgroups:
             sg = m.subgroups
             unit = f" {sg.unit}" if sg.unit else ""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core.outputs import OutputDir
 from ..results.model import Results
+from .assumptions import assumptions_view, render_assumptions_report
 from .calibration import calibration_view, render_calibration_report
 from .html import render as render_html
 from .html_patient import patient_view
@@ -24,6 +25,7 @@ REPORTS: dict[str, tuple[Callable[[Results], str], Callable[[Results, Path], dic
     "reconstructed": (render_patient_report, patient_view),
     "published": (render_published_report, published_view),
     "calibration": (render_calibration_report, calibration_view),
+    "assumptions": (render_assumptions_report, assumptions_view),
 }
 
 

@@ -14,6 +14,8 @@ from .summaries import Probability
 
 @dataclass
 class Quantiles:
+    """5%, 50% and 95% quantiles over the replicates."""
+
     q05: float
     median: float
     q95: float
@@ -43,11 +45,14 @@ class ParameterCalibration:
 
     @property
     def uniform(self) -> bool:
+        """Both rank tests pass (chi-square p ≥ 0.01, ECDF inside the band)."""
         return self.chi2_p >= 0.01 and not self.ecdf_outside_95_band
 
 
 @dataclass
 class CalibrationSummary:
+    """A calibration run: per-parameter rank uniformity, the prior predictive, the ranks."""
+
     model: str
     settings: CalibrationSettings
     parameters: list[ParameterCalibration]
@@ -58,4 +63,5 @@ class CalibrationSummary:
     divergent_fits: int = 0
 
     def table(self) -> pd.DataFrame:
+        """The per-parameter tests as a table (tables/sbc_summary.csv)."""
         return pd.DataFrame([asdict(p) for p in self.parameters])

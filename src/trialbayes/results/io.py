@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..core.errors import DataError
+from ..core.outputs import read_nofollow
 from .migrate import from_2x
 from .model import SCHEMA_VERSION, Results, results_adapter
 
@@ -41,13 +42,29 @@ def results_from_dict(d: dict, source: str = "results") -> Results:
         raise DataError(f"{source} is not valid results:\n{_errors(err)}") from None
 
 
+#: the largest results.json read back (a real one is a few MB)
+MAX_RESULTS_BYTES = 512 * 2**20
+
+
 def load_results(path: str | Path) -> Results:
-    """Read a run's results.json back into :class:`Results`."""
+    """Read a run's results.json back into :class:`Results`: never through a link, UTF-8 JSON
+    without NaN/Infinity constants, then validated strictly (types and ranges; DataError names
+    the key)."""
     path = Path(path)
     try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
+        raw = read_nofollow(path, limit=MAX_RESULTS_BYTES)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read safely ({exc})") from None
+    if raw is None:
+        raise DataError(f"{path} not found")
+
+    def no_constant(name):
+        raise DataError(f"{path}: {name} is not a JSON number")
+
+    try:
+        d = json.loads(raw.decode("utf-8"), parse_constant=no_constant)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not JSON ({exc})") from None
     return results_from_dict(d, str(path))

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import TypeAdapter
+from pydantic import StringConstraints, TypeAdapter
 
+from ..core.escape import FIGURE_PATH
 from ..core.flags import Flag
 from .calibration import CalibrationSummary
+from .missing import MissingData
 from .next_phase import NextPhaseResults
 from .published import PublishedEstimateResult, PublishedSections
 from .sections import (
@@ -47,11 +49,17 @@ from .sections import (
     SensitivityResults,
     SyntheticTruth,
 )
-from .summaries import HRSummary, Probability, Quantity
+from .summaries import Count, HRSummary, Probability, Quantity
+from .time_varying import HROverTime
+
+#: what results.json's ``figures`` may name: a PNG file directly in the run's figures/ folder
+#: (``trialbayes report`` embeds only these; a planted path is refused on reading)
+FigurePath = Annotated[str, StringConstraints(pattern=FIGURE_PATH)]
+FigureKey = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
 SCHEMA_VERSION = "3.0"
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
-Kind = Literal["patient_level", "reconstructed", "published", "calibration"]
+Kind = Literal["patient_level", "reconstructed", "published", "calibration", "assumptions"]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -67,6 +75,7 @@ class Setting:
     rule: str = ""
 
     def text(self) -> str:
+        """Where the setting came from, for reports."""
         return (
             "from the config"
             if self.source == "config"
@@ -110,6 +119,8 @@ class Coefficient:
 
 @dataclass
 class SurvivalSummary:
+    """Standardised survival and RMST per arm at the landmark, and their differences."""
+
     landmark: float
     time_unit: str
     survival_treatment: Quantity
@@ -122,10 +133,12 @@ class SurvivalSummary:
 
 @dataclass
 class SubgroupResult:
+    """One biomarker subgroup: its size, events, conditional and marginal HRs, flags."""
+
     label: str
-    n: int
+    n: Count
     share: Probability
-    events: int
+    events: Count
     conditional: HRSummary | None = None
     marginal: HRSummary | None = None
     flags: list[Flag] = field(default_factory=list)
@@ -133,6 +146,8 @@ class SubgroupResult:
 
 @dataclass
 class Subgroups:
+    """The biomarker subgroups of a model, with the cut-offs and where they came from."""
+
     biomarker: str
     unit: str
     cutoffs: list[float]
@@ -176,6 +191,8 @@ class ModelResult:
     subgroups: Subgroups | None = None
     hr_curve: HRCurve | None = None
     flags: list[Flag] = field(default_factory=list)
+    #: treatment_effect: time_varying — HR per baseline interval, PH test, LOO against constant
+    hr_over_time: HROverTime | None = None
     cox_status: Literal["ok", "not_converged", "failed"] = "ok"
 
 
@@ -203,12 +220,13 @@ class Results:
     synthetic_truth: SyntheticTruth | None = None
     reconstruction: ReconstructionQuality | None = None
     data_notes: list[str] = field(default_factory=list)
+    missing_data: MissingData | None = None  # data.missing: per column, what was done
     sensitivity: SensitivityResults | None = None
     next_phase: NextPhaseResults | None = None
     estimates: dict[str, PublishedEstimateResult] = field(default_factory=dict)
     published: PublishedSections | None = None
     calibration: CalibrationSummary | None = None
-    figures: dict[str, str] = field(default_factory=dict)
+    figures: dict[FigureKey, FigurePath] = field(default_factory=dict)
     figure_captions: dict[str, str] = field(default_factory=dict)  # what each figure shows
     provenance: Provenance | None = None
 
@@ -222,6 +240,7 @@ class Results:
         return out
 
     def setting(self, key: str, default=None):
+        """The value of a resolved setting (``default`` when it is absent)."""
         s = self.settings.get(key)
         return default if s is None else s.value
 
@@ -232,9 +251,11 @@ class Results:
 
     @property
     def time_unit(self) -> str:
+        """The data's time unit (``time units`` when none was given)."""
         return self.setting("time_unit") or "time units"
 
     def unit_of(self, column: str | None) -> str:
+        """The unit of a column ('' when none was given)."""
         return (self.setting("units") or {}).get(column, "") if column else ""
 
     def to_dict(self) -> dict:

@@ -20,6 +20,8 @@ class QuadratureCheck:
 
 @dataclass
 class ScenarioPosterior:
+    """One estimate's posterior under one prior scenario (sampled ones with their gate)."""
+
     prior: str
     kind: str
     method: str
@@ -43,6 +45,8 @@ class TippingPoint:
 
 @dataclass
 class PublishedEstimateResult:
+    """One published estimate: itself, its posterior per scenario, its tipping points."""
+
     name: str
     estimate: HRSummary  # the published estimate (method published), at the run's level
     subgroup: str | None
@@ -62,6 +66,8 @@ class PriorGrid:
 
 @dataclass
 class ShrunkGroup:
+    """One subgroup estimate as published and after hierarchical shrinkage."""
+
     name: str
     subgroup: str | None
     share: Probability | None
@@ -81,6 +87,8 @@ class Contrast:
 
 @dataclass
 class Shrinkage:
+    """The hierarchical shrinkage of published subgroup estimates."""
+
     model: str
     tau_prior_sigma: float
     groups: list[ShrunkGroup]
@@ -93,6 +101,8 @@ class Shrinkage:
 
 @dataclass
 class AssuranceAtEvents:
+    """A next trial of a given number of events: assurance, P(estimate < target), power."""
+
     events: int
     assurance: Probability
     p_hr_estimate_below_target: Probability
@@ -101,6 +111,8 @@ class AssuranceAtEvents:
 
 @dataclass
 class AssuranceDesign:
+    """One next-trial design over one posterior: assurance by events and events needed."""
+
     posterior: str  # which posterior the design averages over
     log_hr_mean: float
     log_hr_sd: float
@@ -122,6 +134,8 @@ class Assurance:
 
 @dataclass
 class PublishedSections:
+    """What a published-estimates run reports besides each estimate's posteriors."""
+
     evidence_model: str
     scenarios: list[ScenarioInfo]
     prior_grid: PriorGrid

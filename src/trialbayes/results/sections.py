@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .summaries import HRSummary, Probability
+from .summaries import Count, HRSummary, Probability
 
 
 # ----------------------------------------------------------------------------- data
 @dataclass
 class ArmSummary:
-    n: int
-    events: int
+    """Patients and events in one arm."""
+
+    n: Count
+    events: Count
 
 
 @dataclass
@@ -24,18 +26,18 @@ class DataSummary:
     label: str
     synthetic: bool
     source: str
-    n: int
-    events: int
+    n: Count
+    events: Count
     by_arm: dict[str, ArmSummary]
     max_follow_up: float
-    n_dropped_incomplete: int = 0
+    n_dropped_incomplete: Count = 0
+    arms_left_out: dict[str, Count] = field(default_factory=dict)  # a file's other arms: rows
     sha256: str = ""
     #: two different quantities, each named: the median follow-up by the reverse Kaplan–Meier
     #: method (censoring as the event; None: not estimable) and the median observed time (to
     #: event or censoring), from which the default landmark is derived
     median_follow_up_reverse_km: float | None = None
     median_observed_time: float | None = None
-    missing_policy: str | None = None
 
 
 @dataclass
@@ -60,6 +62,8 @@ class SyntheticTruth:
 # ----------------------------------------------------------------------------- reconstruction
 @dataclass
 class RiskRow:
+    """Numbers at risk at one time: as published and in the reconstructed data."""
+
     time: float
     published: int
     reconstructed: int
@@ -67,6 +71,8 @@ class RiskRow:
 
 @dataclass
 class ReconstructionArm:
+    """One arm's agreement of the reconstruction with the digitised figure."""
+
     n: int
     events: int
     km_max_abs_diff: float
@@ -92,6 +98,8 @@ class ReconstructionQuality:
 # ----------------------------------------------------------------------------- sampler gate
 @dataclass
 class GateThresholds:
+    """The diagnostics gate a fit was held to (config ``diagnostics``)."""
+
     rhat_max: float
     ess_bulk_min: float
     ess_tail_min: float
@@ -106,9 +114,9 @@ class GateResult:
     rhat_max: float | None  # None: undefined (one chain)
     ess_bulk_min: float
     ess_tail_min: float
-    divergences: int
+    divergences: Count
     bfmi_min: float
-    n_draws: int
+    n_draws: Count
     thresholds: GateThresholds
     failures: list[str]
     reliable: bool
@@ -118,8 +126,8 @@ class GateResult:
 @dataclass
 class LooRow:
     """One model in the PSIS-LOO comparison (ArviZ ``compare``): ``p_loo`` is its effective
-    number of parameters, ``p_worse`` the probability that it predicts worse than the best (None for the
-    best), ``diagnostics`` ArviZ's notes (Pareto k̂, few observations)."""
+    number of parameters, ``p_worse`` the probability that it predicts worse than the best (None
+    for the best), ``diagnostics`` ArviZ's notes (Pareto k̂, few observations)."""
 
     model: str
     rank: int
@@ -135,12 +143,16 @@ class LooRow:
 
 @dataclass
 class ParetoK:
+    """PSIS-LOO Pareto k of one model: the largest, and how many exceed 0.7."""
+
     max_pareto_k: float
     n_k_above_0_7: int
 
 
 @dataclass
 class LooComparison:
+    """The PSIS-LOO comparison of the models and its verdict."""
+
     table: list[LooRow] | None
     pareto_k: dict[str, ParetoK]
     verdict: str  # "PSIS-LOO prefers `a` (...)" or "no clear preference (...)"
@@ -149,6 +161,8 @@ class LooComparison:
 # ----------------------------------------------------------------------------- sensitivity
 @dataclass
 class ScenarioInfo:
+    """A named prior scenario and the treatment prior it stands for."""
+
     name: str
     kind: str
     prior: str  # the treatment prior, described
@@ -183,12 +197,16 @@ class PsenseRow:
 
 @dataclass
 class Compilations:
+    """Compilations of one model in the run, and during the scenario refits."""
+
     compilations: int
     during_scenarios: int
 
 
 @dataclass
 class SensitivityResults:
+    """The prior-scenario refits and power-scaling sensitivity of a patient-level run."""
+
     scenarios: list[ScenarioInfo]
     refits: list[ScenarioRefit]
     psense: list[PsenseRow]
@@ -196,6 +214,7 @@ class SensitivityResults:
 
     @property
     def unreliable_refits(self) -> list[ScenarioRefit]:
+        """The refits that failed the diagnostics gate."""
         return [r for r in self.refits if not r.reliable]
 
 
@@ -216,6 +235,8 @@ class ExecutorSummary:
 # ----------------------------------------------------------------------------- provenance
 @dataclass
 class ModelTimings:
+    """Seconds one model spent compiling, sampling and in the analysis step."""
+
     compile_s: float
     sample_s: float
     analyse_s: float | None = None
@@ -224,6 +245,8 @@ class ModelTimings:
 
 @dataclass
 class SamplerProvenance:
+    """The sampler settings a run used (and each model's target acceptance)."""
+
     backend: str
     chains: int
     draws: int

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from scipy import stats
 
 from ..core.text import level_text
@@ -17,6 +17,12 @@ from ..core.text import level_text
 #: a probability: results.json is refused when one lies outside [0, 1]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Level = Annotated[float, Field(gt=0.0, lt=1.0)]
+#: the key of an HR threshold (``tkey``: "1", "0.8", "1e-05"): a number written out
+Threshold = Annotated[str, StringConstraints(pattern=r"^[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?$")]
+#: a number of patients, events or draws
+Count = Annotated[int, Field(ge=0)]
+#: a hazard ratio (or a ratio of them): never negative
+Ratio = Annotated[float, Field(ge=0.0)]
 HRMethod = Literal["draws", "normal", "cox", "published"]
 
 
@@ -48,22 +54,32 @@ class HRSummary:
     """A hazard ratio (or a ratio of hazard ratios), from its log scale. See the module docstring
     for the vocabulary."""
 
-    median: float
-    lower: float
-    upper: float
+    median: Ratio
+    lower: Ratio
+    upper: Ratio
     level: Level
     log_mean: float
-    log_sd: float
-    p_hr_below: dict[str, Probability] = field(default_factory=dict)
-    p_hr_above: dict[str, Probability] = field(default_factory=dict)
-    n_draws: int | None = None  # None: exact (closed form) or frequentist
+    log_sd: Annotated[float, Field(ge=0.0)]
+    p_hr_below: dict[Threshold, Probability] = field(default_factory=dict)
+    p_hr_above: dict[Threshold, Probability] = field(default_factory=dict)
+    n_draws: Annotated[int, Field(ge=1)] | None = None  # None: exact (closed form) or frequentist
     method: HRMethod = "draws"
     p_value: Probability | None = None  # frequentist estimates only (Wald test of log HR = 0)
+
+    def __post_init__(self):
+        """An interval in order (also checked when results.json is read back)."""
+        ends = (self.lower, self.median, self.upper)
+        if all(math.isfinite(x) for x in ends) and not self.lower <= self.median <= self.upper:
+            raise ValueError(
+                f"HR interval out of order: lower {self.lower:g}, median {self.median:g}, "
+                f"upper {self.upper:g}"
+            )
 
     @classmethod
     def from_log_draws(
         cls, log_hr, thresholds=(1.0,), harm=(1.1,), level: float = 0.95
     ) -> HRSummary:
+        """The summary of draws of the log HR (posterior probabilities from the draws)."""
         v = np.asarray(log_hr, float).ravel()
         lo, med, hi = equal_tailed(v, level)
         return cls(
@@ -122,6 +138,7 @@ class HRSummary:
 
     @property
     def frequentist(self) -> bool:
+        """A Cox or published estimate (a confidence interval, no posterior probabilities)."""
         return self.method in ("cox", "published")
 
     def text(self, digits: int = 2) -> str:
@@ -184,6 +201,7 @@ class Quantity:
 
     @classmethod
     def from_draws(cls, v, level: float = 0.95, with_p: bool = False) -> Quantity:
+        """The summary of draws of the quantity (``with_p``: P(quantity > 0) too)."""
         v = np.asarray(v, float).ravel()
         lo, med, hi = equal_tailed(v, level)
         return cls(med, lo, hi, level, float((v > 0).mean()) if with_p else None, int(v.size))

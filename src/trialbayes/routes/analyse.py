@@ -30,6 +30,7 @@ from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
 from ..results.model import HRCurve, ModelResult, Setting, Subgroups
 from ..results.sections import LooComparison, LooRow, ParetoK
+from .time_varying import average_role, with_hr_over_time
 
 #: a subgroup P(benefit) resting on fewer events than this is flagged
 MIN_SUBGROUP_EVENTS = 10
@@ -45,6 +46,12 @@ class Analysis:
 
 
 def estimand_role(pem: PiecewiseExponentialModel, units: dict | None = None) -> str:
+    """What the model's treatment HR is (a time-varying model's: its average over follow-up)."""
+    role = _role(pem, units)
+    return average_role(role) if pem.spec.time_varying else role
+
+
+def _role(pem: PiecewiseExponentialModel, units: dict | None) -> str:
     s = pem.spec
     if s.biomarker:
         u = (units or {}).get(s.biomarker)
@@ -103,6 +110,10 @@ def analyse_model(
     _subgroups(res, pem, data, draws, settings, e)
     if pem.design.basis is not None:
         res.hr_curve, tables["hr_curve"] = _hr_curve(pem, draws, cox, e, units, hs)
+    if pem.design.time_varying:
+        res, tables["hr_over_time"] = with_hr_over_time(
+            res, pem.design, draws, times, centre, level, thr, harm, tu
+        )
     return Analysis(res, tables, draws)
 
 
@@ -116,21 +127,38 @@ def _subgroups(res: ModelResult, pem, data, draws, settings, e: Estimands) -> No
         draws, pem.design, vals, cuts.value, settings["landmark"].value,
         tuple(e.hr_thresholds), e.harm_threshold, e.level,
     )  # fmt: skip
-    if pem.spec.biomarker == bname:
-        for g in groups:
-            g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
-    else:  # no interaction: the conditional HR is the overall HR in every subgroup
-        res.flags.append(
+    for g in groups:
+        g.flags.extend(subgroup_flags(pem.spec.name, bname, g))
+    res.flags += structure_flags(pem.spec, bname)
+    res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+
+
+def structure_flags(spec, bname: str) -> list[Flag]:
+    """What the model's structure lets its subgroup HRs by ``bname`` say, decided from the
+    model's interaction term (not from column names alone)."""
+    if spec.interaction == "none":  # the conditional HR is the overall HR in every subgroup
+        return [
             Flag(
                 "subgroup_without_interaction",
-                f"no treatment × {bname} interaction: the {bname} subgroup HRs of a model "
-                "without it restate its overall effect (only the standardisation differs); they "
-                "are not evidence of effect modification",
+                f"no treatment × biomarker interaction in this model: its {bname} subgroup HRs "
+                "restate its overall effect (only the standardisation differs); they are not "
+                "evidence of effect modification",
                 "caution",
-                pem.spec.name,
+                spec.name,
             )
-        )
-    res.subgroups = Subgroups(bname, units.get(bname, ""), list(cuts.value), cuts.text(), groups)
+        ]
+    if spec.biomarker != bname:
+        return [
+            Flag(
+                "subgroup_by_other_column",
+                f"the treatment interaction is on '{spec.biomarker}', the subgroups are by "
+                f"'{bname}': their HRs differ only as far as {spec.biomarker} differs between "
+                f"{bname} subgroups",
+                "caution",
+                spec.name,
+            )
+        ]
+    return []
 
 
 def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
@@ -166,7 +194,7 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
         biomarker=bm,
         unit=units.get(bm, ""),
         reference=b.reference,
-        transform="log" if b.log else "identity",
+        transform=b.transform_name,
         kind=b.kind,
         benefit_region=_region(curve, "p_hr_below_1", 0.9),
         median_crosses_1_at=crosses,
@@ -185,15 +213,21 @@ def probe_points(values) -> list[float]:
     return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
 
 
-def loo_table(
-    models: dict[str, PiecewiseExponentialModel],
-) -> tuple[pd.DataFrame | None, LooComparison]:
-    """PSIS-LOO of every model (computed once) and their comparison, with Pareto-k counts."""
-    loos = {
+def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:
+    """PSIS-LOO of every model that kept its pointwise log-likelihood (computed once)."""
+    return {
         n: az.loo(m.idata, pointwise=True)
         for n, m in models.items()
         if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
     }
+
+
+def loo_table(
+    models: dict[str, PiecewiseExponentialModel], loos: dict | None = None
+) -> tuple[pd.DataFrame | None, LooComparison]:
+    """PSIS-LOO of every model (``loos``, or computed here) and their comparison, with Pareto-k
+    counts."""
+    loos = psis_loos(models) if loos is None else loos
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()

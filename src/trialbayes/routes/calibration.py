@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..calibration.sbc import CalibrationCase, sbc_cell, summarise
-from ..config.calibration import CalibrationSettings
+from ..config.calibration import CalibrationSettings, time_varying_refusal
 from ..config.schema import Config
 from ..core.errors import ConfigError
-from ..core.executor import Cell, Executor
+from ..core.executor import Cell, Executor, scheduler_problem
+from ..core.interrupts import phase
 from ..core.text import shown_path
 from ..inference.sampler import stack_versions
 from ..report.calibration import calibration_figures, write_calibration_tables
@@ -55,7 +56,18 @@ def run_calibration(
         raise ConfigError(
             f"calibrate: unknown model '{s.model}'; models are {[m.name for m in cfg.models]}"
         )
+    if getattr(cfg.data, "missing", None) == "impute":
+        raise ConfigError(
+            "calibrate: data.missing: impute is not supported (a calibration replicate "
+            "simulates trials from the observed covariates); use complete_case"
+        )
+    if {m.name: m for m in cfg.models}[s.model].time_varying:
+        raise ConfigError("calibrate: " + time_varying_refusal(s.model, "--model"))
     checked = preflight(cfg)
+    if backend in ("auto", "dask"):
+        why = scheduler_problem(scheduler)
+        if why:
+            raise ConfigError(f"scheduler: the Dask scheduler {scheduler} cannot be used ({why})")
     name = f"{cfg.name}_calibration"
     store = None
     if write:
@@ -64,8 +76,9 @@ def run_calibration(
         store = Path(out_root) / ".cache" / name / f"sbc-{fp}"
     case = calibration_case(cfg, s.model)
     cells = [Cell(f"sbc-{i:04d}", {"case": case, "settings": s}) for i in range(s.fits)]
-    with Executor(backend, workers, scheduler, store, progress=progress) as ex:
-        rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
+    with phase("refitting the calibration replicates"):
+        with Executor(backend, workers, scheduler, store, progress=progress) as ex:
+            rep = ex.map(sbc_cell, cells, s.seed, label="calibration replicates")
     summary = summarise(rep.values(), s)
     summary.failed_cells, summary.executor = list(rep.failed), ExecutorSummary(**rep.summary())
     results = Results(
@@ -94,7 +107,7 @@ def run_calibration(
     plan.apply(results)
     out_s = replace(output_settings(cfg), figures=True)
     facts = {
-        "config": cfg.model_dump(mode="json"),
+        "config": cfg.shown_dump(),
         "wall_seconds": round(time.perf_counter() - t0, 2),
     }
     if not write:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..config.schema import Config
 from ..report.writer import RunResult
+from .assumptions import run_assumptions
 from .patient_level import run_patient_level
 from .published import run_published
 
@@ -17,6 +18,8 @@ def run_config(
     write: bool = True,
 ) -> RunResult:
     """Run ``cfg`` by its data kind: published estimates, or patient-level data (a file, the
-    synthetic cohort or a digitised Kaplan–Meier figure)."""
-    route = run_published if cfg.data.kind == "published" else run_patient_level
+    synthetic cohort or a digitised Kaplan–Meier figure), or design assumptions."""
+    route = {"published": run_published, "assumptions": run_assumptions}.get(
+        cfg.data.kind, run_patient_level
+    )
     return route(cfg, out_root, config_path, write=write)

@@ -26,6 +26,7 @@ from ..models import precompile
 from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.covariates import enrichment_flags
 from ..nextphase.grid import run_for_models
+from ..nextphase.summaries import events_flags, failed_cells_flags
 from ..report.artefacts import data_stamp, patient_figures, write_patient_tables
 from ..report.plan import FigurePlan
 from ..report.writer import RunResult, write_run
@@ -37,9 +38,11 @@ from ..results.sections import (
     ReconstructionQuality,
     SamplerProvenance,
 )
-from .analyse import analyse_model, loo_table
+from .analyse import analyse_model, loo_table, psis_loos
+from .missing import compare_with_complete_case, missing_section
 from .resolve import output_settings
 from .sensitivity import run_sensitivity
+from .time_varying import attach_ph_comparisons
 from .validate import preflight
 
 __all__ = ["RunResult", "run_patient_level"]
@@ -84,6 +87,7 @@ def run_patient_level(
         checked = preflight(cfg, out_root if write else None)
     data, settings = checked.data, checked.settings
     models, analyses, seeds, analyse_s, built = {}, {}, {}, {}, {}
+    imputations = []  # data.missing: impute — each imputing model beside its complete cases
     for spec in cfg.models:
         with phase(f"fitting model '{spec.name}'"):
             built[spec.name] = PiecewiseExponentialModel(
@@ -99,9 +103,16 @@ def run_patient_level(
             with progress.phase(f"analysing model '{spec.name}'"):
                 analyses[spec.name] = analyse_model(pem, data, cfg.estimands, settings)
             analyse_s[spec.name] = time.perf_counter() - t0
+            if pem.design.missing is not None:
+                cc_seed = child_seed(cfg.sampler.seed, "complete_case", spec.name)
+                with phase(f"fitting model '{spec.name}' on complete cases"):
+                    imputations.append(compare_with_complete_case(pem, data, cfg, cc_seed)[0])
     with progress.phase("PSIS-LOO model comparison"):
-        loo_df, loo = loo_table(models)
+        loos = psis_loos(models)
+        loo_df, loo = loo_table(models, loos)
+        attach_ph_comparisons({n: a.result for n, a in analyses.items()}, cfg.models, loos)
     results = _results(cfg, data, settings, analyses, loo, checked.reconstruction)
+    results.missing_data = missing_section(data, imputations)
     km = _kaplan_meier(results, data, cfg.estimands.level)
     refit_s: list = []
     if cfg.sensitivity.enabled:
@@ -114,6 +125,8 @@ def run_patient_level(
                 cfg.next_phase, models, out_root if write else None, cfg.name,
                 time_unit=results.time_unit, units=results.setting("units") or {},
             )  # fmt: skip
+        nxt = results.next_phase
+        results.flags += events_flags(nxt) + failed_cells_flags(nxt)
     results.provenance = _provenance(cfg, data, models, seeds, analyse_s, config_path)
     run = RunResult(
         results=results,
@@ -135,7 +148,7 @@ def run_patient_level(
                 lambda out: write_patient_tables(out, s, data, run, priors),
                 plan,
                 s,
-                {"config": cfg.model_dump(mode="json"), **_timings(models, t_start, refit_s)},
+                {"config": cfg.shown_dump(), **_timings(models, t_start, refit_s)},
                 csv_label=csv_label(data),
             )
     return run
@@ -146,7 +159,6 @@ def _results(cfg: Config, data: TrialData, settings, analyses, loo, reconstructi
     summary = data.describe()
     summary.median_follow_up_reverse_km = median_follow_up(f["time"], f["event"])
     summary.median_observed_time = float(f["time"].median())
-    summary.missing_policy = getattr(cfg.data, "missing", None)
     results = Results(
         kind="reconstructed" if data.reconstruction is not None else "patient_level",
         config_name=cfg.name,

@@ -115,7 +115,7 @@ def run_published(
                 plan,
                 s,
                 {
-                    "config": cfg.model_dump(mode="json"),
+                    "config": cfg.shown_dump(),
                     "wall_seconds": round(time.perf_counter() - t0, 2),
                 },  # fmt: skip
             )

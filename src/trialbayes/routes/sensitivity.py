@@ -175,7 +175,7 @@ class _RefitLines:
 
 def _restore(pem, saved) -> None:
     """The main fit back, and the PyMC model's prior data."""
-    pem.idata, pem.diagnostics, pem.priors = saved
+    pem.restore_fit(*saved)
     restore = {**prior_data("treatment", saved[2]["treatment"])}
     if pem.design.basis is not None:
         restore.update(prior_data("interaction", saved[2]["interaction"]))
@@ -198,5 +198,5 @@ def _psense_rows(model: str, tab: pd.DataFrame) -> list[PsenseRow]:
 
 def _probe_values(cutoffs, basis) -> list[float]:
     """Biomarker values at which to report HR across scenarios: the reference and the cut-offs."""
-    vals = [basis.reference] + [c for c in cutoffs if (c > 0 or not basis.log)]
+    vals = [basis.reference] + [c for c in cutoffs if (c + basis.offset > 0 or not basis.log)]
     return sorted(set(round(v, 6) for v in vals))

@@ -24,6 +24,7 @@ from ..data.checks import (
     check_biomarker,
     check_collinearity,
 )
+from ..data.design import build_design
 from ..data.settings import resolve
 from ..data.sources import load_data
 from ..data.table import TrialData
@@ -33,6 +34,7 @@ from ..models.pem import PiecewiseExponentialModel
 from ..nextphase.grid import check_data
 from ..results.model import Setting
 from ..results.sections import ReconstructionQuality
+from .missing import check_imputation
 
 #: share of the available memory a run may plan to fill with draws
 MEMORY_SHARE = 0.5
@@ -44,11 +46,14 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
     log-likelihood (capped at ``MAX_LOGLIK_CELLS``)."""
     s = cfg.sampler
     k = cfg.baseline.n_intervals if not cfg.baseline.cuts else len(cfg.baseline.cuts) + 1
-    n_cov = len(data.covariates) if spec.covariates == "all" else len(spec.covariates)
+    n_cov = len(data.model_columns(spec.covariates))
     spline = 4 * spec.spline_basis if spec.interaction == "spline" else 0
     n_bm = 2 + spline if spec.biomarker else 0
     n_centre = 2 * data.frame["centre"].nunique() if spec.centre_frailty else 0
-    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + 16  # + sampler statistics
+    # imputed values (data.missing: impute): latent, completed and level weights (at most)
+    n_imp = 4 * data.missing.n_values_missing if data.missing is not None else 0
+    n_tv = 2 * k if spec.time_varying else 0  # the walk's steps and the interval log-HRs
+    per_draw = 2 * k + 2 * n_cov + n_bm + n_centre + n_imp + n_tv + 16  # + sampler statistics
     cells = s.chains * s.draws
     loglik = min(cells * data.n, PiecewiseExponentialModel.MAX_LOGLIK_CELLS)
     return 8.0 * (3 * cells * per_draw + 2 * loglik)
@@ -125,6 +130,8 @@ def preflight(cfg: Config, out_root: str | Path | None = None) -> Checked:
     for spec in cfg.models:
         check_biomarker(data, spec)
         check_collinearity(data, spec, cfg.baseline)
+        if data.missing is not None and data.missing.policy == "impute":
+            check_imputation(build_design(data, spec, cfg.baseline), spec.name)
     check_memory(cfg, data)
     check_cache_dir(cfg)
     if out_root is not None:

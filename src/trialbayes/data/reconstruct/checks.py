@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ...core.errors import DataError
-from ..table import rows_text
+from ..columns import rows_text
 
 #: a rise of the digitised curve larger than this is not digitiser noise
 MAX_RISE = 0.05

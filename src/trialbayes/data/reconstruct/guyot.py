@@ -17,12 +17,18 @@ import pandas as pd
 
 from ...config.schema import ColumnMap
 from ...core.errors import ReconstructionError
-from ..table import from_frame, read_table, rows_text
+from ..columns import rows_text
+from ..table import from_frame, read_table
 from .checks import check_percent, check_rises
 
 SURVIVAL_TOLERANCE = (
     0.02  # how far outside [0, 1] a digitised value may stray before it is an error
 )
+
+
+#: the most patients an arm of a digitised trial may have (larger than any published trial arm;
+#: the reconstruction and its quality report stay within seconds)
+MAX_AT_RISK = 100_000
 
 
 # ----------------------------------------------------------------------------- input cleaning
@@ -43,6 +49,9 @@ def _require(df: pd.DataFrame, cols: list[str], what: str) -> None:
             raise ReconstructionError(
                 f"{what}: column '{c}' has missing or non-numeric values at {rows_text(bad)}"
             )
+        inf = ~np.isfinite(num.to_numpy(float))
+        if inf.any():
+            raise ReconstructionError(f"{what}: column '{c}' has infinite values at {rows_text(inf)}")
 
 
 def clean_curve(
@@ -126,6 +135,13 @@ def clean_risk(
                 f"{what}, arm '{arm}': the first risk-table time must be 0 (the number randomised)"
             )
         n = g["n_at_risk"].to_numpy()
+        row = g.index[0] + 1  # 1-based data row of the time-0 line
+        if not 1 <= n[0] <= MAX_AT_RISK:
+            why = "no patient randomised" if n[0] < 1 else f"more than {MAX_AT_RISK:,} patients"
+            raise ReconstructionError(
+                f"{what}, arm '{arm}': n at risk at time 0 is {n[0]:,.0f} (row {row}): {why}; "
+                "give the number randomised in that arm"
+            )
         up = np.flatnonzero(np.diff(n) > 0)
         if len(up):
             raise ReconstructionError(
@@ -271,6 +287,12 @@ def reconstruct(
                 f"arms do not match between the curve ({sorted(curves)}) and the events file ({sorted(set(ev['arm']))})"
             )
         totals = {a: int(v) for a, v in zip(ev["arm"], pd.to_numeric(ev["events"]))}
+        for a, v in totals.items():
+            n0 = int(risks[a]["n_at_risk"].iloc[0])
+            if not 0 <= v <= n0:
+                raise ReconstructionError(
+                    f"events file, arm '{a}': {v} events, outside 0..{n0} (the number randomised)"
+                )
     parts = []
     for arm, c in curves.items():
         r = risks[arm]
