@@ -1,7 +1,9 @@
 """The vectorised survival estimands (estimands/kernels.py) against the term-by-term
-implementation they replaced (kept below verbatim as the reference), on a fitted model's draws
-and on draws that exercise every path (spline basis, centres, tied patients, subgroups, blocks,
-threads). Deterministic: no Monte Carlo error, the tolerances are floating-point rounding."""
+implementation they replaced (kept below verbatim as the reference: main's version, with the
+time-varying effect and the imputed values), on a fitted model's draws and on draws that exercise
+every path (spline basis, centres, tied patients, subgroups, blocks, threads, a time-varying
+treatment log-HR per interval, imputed covariates and biomarker). Deterministic: no Monte Carlo
+error, the tolerances are floating-point rounding."""
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from trialbayes.data.table import from_frame
 from trialbayes.estimands import draws as est
 from trialbayes.estimands import kernels
 from trialbayes.estimands.draws import flatten_draws, log_hr_at
+from trialbayes.estimands.imputed import add_covariate_cells, complete_missing, imputed_biomarker
 from trialbayes.models.pem import DRAW_NAMES
 from trialbayes.results.summaries import equal_tailed
 
@@ -29,10 +32,17 @@ def ref_prognostic_eta(draws, design):
     eta = np.zeros((s, design.n))
     if design.cov_names:
         eta += draws["covariate_effects"] @ design.X.T
+        add_covariate_cells(eta, draws, design)  # data.missing: impute (0 in X until then)
     if design.basis is not None:
         eta += draws["biomarker_effect"][:, None] * design.bm_z[None, :]
         if design.bm_pen.shape[1]:
             eta += draws["biomarker_spline"] @ design.bm_pen.T
+        imp = imputed_biomarker(draws, design)
+        if imp is not None:
+            rows, z, pen = imp
+            eta[:, rows] += draws["biomarker_effect"][:, None] * z
+            if pen.shape[2]:
+                eta[:, rows] += np.einsum("smp,sp->sm", pen, draws["biomarker_spline"])
     if design.centre_labels:
         eta += draws["centre_frailty"][:, design.centre_idx]
     return eta
@@ -41,11 +51,33 @@ def ref_prognostic_eta(draws, design):
 def ref_patient_log_hr(draws, design):
     if design.basis is None:
         return np.repeat(draws["treatment"][:, None], design.n, axis=1)
-    return log_hr_at(draws, design.basis, design.biomarker_values)
+    imp = imputed_biomarker(draws, design)
+    if imp is None:
+        return log_hr_at(draws, design.basis, design.biomarker_values)
+    out = draws["treatment"][:, None] + draws["interaction"][:, None] * design.bm_z[None, :]
+    if design.bm_pen.shape[1]:
+        out = out + draws["interaction_spline"] @ design.bm_pen.T
+    rows, z, pen = imp
+    out[:, rows] = draws["treatment"][:, None] + draws["interaction"][:, None] * z
+    if pen.shape[2]:
+        out[:, rows] += np.einsum("smp,sp->sm", pen, draws["interaction_spline"])
+    return out
 
 
-def ref_baseline_cumhaz(draws, starts, times):
-    lam = np.exp(draws["log_baseline_hazard"])
+def ref_treatment_shift(draws, design):
+    return draws["treatment_over_time"] if design.time_varying else None
+
+
+def ref_constant_log_hr(draws, design):
+    plh = ref_patient_log_hr(draws, design)
+    return plh - draws["treatment"][:, None] if design.time_varying else plh
+
+
+def ref_baseline_cumhaz(draws, starts, times, shift=None):
+    alpha = draws["log_baseline_hazard"]
+    if shift is not None:
+        alpha = alpha + shift
+    lam = np.exp(alpha)
     widths = np.diff(starts)
     cum_start = np.concatenate(
         [np.zeros((lam.shape[0], 1)), np.cumsum(lam[:, :-1] * widths, axis=1)], axis=1
@@ -58,10 +90,12 @@ def ref_baseline_cumhaz(draws, starts, times):
 def ref_standardized_survival(draws, design, times, arm, patients=None):
     sel = np.arange(design.n) if patients is None else np.flatnonzero(patients)
     eta = ref_prognostic_eta(draws, design)[:, sel]
+    shift = None
     if arm == 1:
-        eta = eta + ref_patient_log_hr(draws, design)[:, sel]
+        eta = eta + ref_constant_log_hr(draws, design)[:, sel]
+        shift = ref_treatment_shift(draws, design)
     risk = np.exp(eta)
-    h0 = ref_baseline_cumhaz(draws, design.starts, times)
+    h0 = ref_baseline_cumhaz(draws, design.starts, times, shift)
     out = np.empty_like(h0)
     for j in range(h0.shape[1]):
         out[:, j] = np.exp(-risk * h0[:, j : j + 1]).mean(axis=1)
@@ -108,10 +142,11 @@ def new_survival(draws, design, landmark, n_grid=200):
     runs = kernels.trapezoid_runs(grid, design.starts)
     pat = kernels.patient_patterns(est.patient_features(design), [np.ones(design.n, bool)])
     eta = est.prognostic_eta(draws, design, pat.rows)
-    lhr = est.patient_log_hr(draws, design, pat.rows)
-    lam = np.exp(draws["log_baseline_hazard"])
-    r1, s1 = kernels.survival_rmst(eta + lhr, lam, design.starts, runs, pat.weights)
-    r0, s0 = kernels.survival_rmst(eta, lam, design.starts, runs, pat.weights)
+    lhr = est.constant_log_hr(draws, design, pat.rows)
+    lam0 = est.arm_hazards(draws)
+    lam1 = est.arm_hazards(draws, est.treatment_shift(draws, design))
+    r1, s1 = kernels.survival_rmst(eta + lhr, lam1, design.starts, runs, pat.weights)
+    r0, s0 = kernels.survival_rmst(eta, lam0, design.starts, runs, pat.weights)
     return s1[:, 0], s0[:, 0], r1[:, 0], r0[:, 0]
 
 
@@ -181,6 +216,16 @@ def _random_draws(design, s, rng):
         d["interaction_spline"] = rng.normal(0, 0.3, (s, q))
     if design.centre_labels:
         d["centre_frailty"] = rng.normal(0, 0.3, (s, len(design.centre_labels)))
+    if design.time_varying:  # β_k per interval (a strong change), β their event-weighted mean
+        walk = np.cumsum(rng.normal(0, 0.5, (s, k)), axis=1)
+        d["treatment_over_time"] = (
+            d["treatment"][:, None] + walk - (walk @ design.event_share)[:, None]
+        )
+    md = design.missing
+    if md is not None:
+        d["imputed_continuous"] = rng.normal(0, 1, (s, md.n_cont_cells))
+        d["imputed_level_logweight"] = rng.normal(0, 1, (s, len(md.copy_row)))
+        d = complete_missing(d, design)
     return d
 
 
@@ -213,6 +258,111 @@ def test_every_path_matches_the_reference(spec, monkeypatch):
     assert_same(draws, design, landmark, values, [750, 3700])
     monkeypatch.setenv("TRIALBAYES_THREADS", "1")
     assert_same(draws, design, float(design.starts[-1]) + 10.0)
+
+
+def _synthetic(spec, missing=None, n=150, seed=3):
+    """The synthetic cohort's design for ``spec``; ``missing``: {column: rows} set missing and
+    imputed (data.missing: impute)."""
+    df, _ = generate(n=n, seed=seed)
+    for col, rows in (missing or {}).items():
+        df[col] = df[col].astype(float)
+        df.loc[rows, col] = np.nan
+    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS), missing="impute" if missing else "error")
+    return df, build_design(data, spec, Baseline(n_intervals=6))
+
+
+TIME_VARYING = [
+    ModelSpec(
+        name="tv_spline",
+        covariates="all",
+        centre_frailty=True,
+        interaction="spline",
+        biomarker="pnfh",
+        treatment_effect="time_varying",
+    ),
+    ModelSpec(name="tv_unadjusted", treatment_effect="time_varying"),  # one pattern
+]
+
+
+@pytest.mark.parametrize("spec", TIME_VARYING, ids=lambda m: m.name)
+def test_time_varying_effect_matches_the_reference(spec, monkeypatch):
+    """A treatment log-HR per baseline interval (β_k through the treated arm's hazards, g(b) as
+    the constant part): every estimand equals the term-by-term reference; the landmark inside an
+    interval and beyond the last cut; many blocks on threads. The check can fail: the kernels
+    given the constant-effect hazards for both arms are far from the reference."""
+    df, design = _synthetic(spec)
+    assert design.time_varying
+    draws = _random_draws(design, 300, np.random.default_rng(2))
+    values = df["pnfh"].to_numpy(float)
+    landmark = float(np.quantile(df["time"], 0.6))
+    assert_same(draws, design, landmark, values, [750, 3700])
+    monkeypatch.setattr(kernels, "BLOCK_CELLS", 5000)
+    monkeypatch.setenv("TRIALBAYES_THREADS", "3")
+    assert_same(draws, design, float(design.starts[-1]) + 10.0, values, [1e9])
+    # the effect matters: ignoring β_k (constant-effect hazards) moves S1 far beyond rounding
+    wrong = {**draws, "treatment_over_time": np.repeat(draws["treatment"][:, None], 6, 1)}
+    s1_wrong = est.standardized_survival(wrong, design, [landmark], 1)
+    s1_ref = ref_standardized_survival(draws, design, [landmark], 1)
+    assert np.max(np.abs(s1_wrong - s1_ref)) > 1e-3
+
+
+@pytest.mark.slow  # one compile (~15 s) and a tiny fit
+def test_a_fitted_time_varying_models_draws_give_the_same_estimands():
+    """The posterior of a fitted time-varying model with an interaction (2 × 100 draws)."""
+    from trialbayes.config.schema import SamplerSpec
+    from trialbayes.models.pem import PiecewiseExponentialModel
+
+    df, _ = generate(n=150, seed=6)
+    data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
+    spec = ModelSpec(
+        name="tv",
+        covariates="all",
+        interaction="log_linear",
+        biomarker="pnfh",
+        treatment_effect="time_varying",
+    )
+    small = SamplerSpec(chains=2, draws=100, tune=100, seed=1, progress="off")
+    m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=4), sampler=small).fit(data)
+    draws = m.draws()
+    assert draws["treatment_over_time"].shape == (200, 4)
+    values = df["pnfh"].to_numpy(float)
+    assert_same(draws, m.design, float(np.quantile(df["time"], 0.6)), values, [750, 3700])
+
+
+IMPUTED = [
+    (
+        ModelSpec(
+            name="imp_spline",
+            covariates="all",
+            centre_frailty=True,
+            interaction="spline",
+            biomarker="pnfh",
+        ),
+        {"age": [1, 5, 9], "bulbar_onset": [2, 5, 40], "svc": [7], "pnfh": [3, 11, 60]},
+    ),
+    (ModelSpec(name="imp_binary", covariates=["bulbar_onset"]), {"bulbar_onset": [0, 4, 8]}),
+]
+
+
+@pytest.mark.parametrize("spec,missing", IMPUTED, ids=lambda m: getattr(m, "name", ""))
+def test_imputed_values_match_the_reference(spec, missing, monkeypatch):
+    """data.missing: impute — continuous and discrete covariates and the biomarker imputed, each
+    draw its own values: the patients with an imputed value are patterns of their own, the
+    others share patterns; equal to the reference over all patients, in subgroups, in blocks.
+    The check can fail: the imputed patients collapsed onto one pattern change the numbers."""
+    df, design = _synthetic(spec, missing)
+    assert design.missing is not None and len(design.missing.rows_imputed())
+    draws = _random_draws(design, 200, np.random.default_rng(5))
+    values = df["pnfh"].to_numpy(float)
+    landmark = float(np.quantile(df["time"], 0.6))
+    assert_same(draws, design, landmark, values, [750, 3700])
+    monkeypatch.setattr(kernels, "BLOCK_CELLS", 4000)
+    monkeypatch.setenv("TRIALBAYES_THREADS", "2")
+    assert_same(draws, design, landmark, values, [750])
+    monkeypatch.setattr(est, "patient_features", lambda d: np.zeros((d.n, 0)))  # one pattern
+    broken = est.standardized_survival(draws, design, [landmark], 0)
+    ref = ref_standardized_survival(draws, design, [landmark], 0)
+    assert np.max(np.abs(broken - ref)) > 1e-3
 
 
 def test_trapezoid_runs_on_any_grid():
