@@ -17,11 +17,11 @@ from trialbayes.models.pem import PiecewiseExponentialModel
 from trialbayes.routes.sensitivity import _RefitLines, run_sensitivity
 
 
-def _config(**sens):
+def _config(models=({"name": "m"},), **sens):
     return parse_config({
         "name": "sens_lines",
         "data": {"kind": "synthetic", "n": 60, "seed": 3},
-        "models": [{"name": "m"}],
+        "models": list(models),
         "sampler": {"chains": 2, "draws": 100, "tune": 100, "seed": 2, "progress": "off"},
         "diagnostics": {"allow_unreliable": True},
         "sensitivity": {"enabled": True, "psense": False, "scenarios": [
@@ -86,16 +86,28 @@ def test_warning_lines_are_distinct_first_lines():
     assert scenarios.warning_lines(caught) == ["RuntimeWarning: first", "UserWarning: "]
 
 
+#: a constant model and its time-varying partner (treatment log-HR per interval), both refitted
+TV_MODELS = (
+    {"name": "m", "covariates": ["age"], "interaction": "linear", "biomarker": "pnfh"},
+    {"name": "m_tv", "covariates": ["age"], "interaction": "linear", "biomarker": "pnfh",
+     "treatment_effect": "time_varying"},
+)
+
+
 @pytest.mark.slow
 def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
     """The refits on a pool of 2 workers (compiled models loaded from the compile cache) equal
-    the refits in this process, number for number, and nothing is compiled during them."""
+    the refits in this process, number for number, and nothing is compiled during them; with a
+    time-varying model among them (its treatment prior is the average log-HR's: the scenario
+    moves it, and its HR at the probe values)."""
     from helpers import run_cli
     import yaml
 
     out = {}
     for ex in ("inprocess", "processes"):
-        cfg = _config(executor=ex, workers=2).model_dump(mode="json", exclude_none=True)
+        cfg = _config(TV_MODELS, executor=ex, workers=2).model_dump(
+            mode="json", exclude_none=True)
+        cfg["baseline"] = {"n_intervals": 3}
         cfg["sensitivity"]["scenarios"] += [{"name": "c", "kind": "enthusiastic"},
                                             {"name": "d", "kind": "pessimistic"},
                                             {"name": "e", "kind": "heavy_tailed"}]
@@ -108,4 +120,10 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
         ran = json.loads((root / "provenance.json").read_text())["sensitivity_refit_seconds"][-1]
         assert ran["backend"] == ex
     assert out["inprocess"] == out["processes"]
-    assert out["processes"]["compilations"]["m"]["during_scenarios"] == 0
+    for name in ("m", "m_tv"):
+        assert out["processes"]["compilations"][name]["during_scenarios"] == 0
+        refits = [r for r in out["processes"]["refits"] if r["model"] == name]
+        assert [r["scenario"] for r in refits] == ["a", "b", "c", "d", "e"]
+        assert all(r["at"] for r in refits)  # HR at the probe values of the interaction
+        hr = {r["scenario"]: r["treatment"]["median"] for r in refits}
+        assert hr["c"] < hr["d"]  # enthusiastic below pessimistic: the prior reached the model
