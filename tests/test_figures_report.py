@@ -413,14 +413,16 @@ def test_hr_curve_figure_draws_the_cox_line_once():
                           "lower": np.exp(x / 4000 - 0.5), "upper": np.exp(x / 4000 + 0.5),
                           "p_hr_below_1": np.linspace(0.9, 0.1, 30),
                           "cox_median": np.exp(-0.2 + x / 3000)})  # fmt: skip
-    design = types.SimpleNamespace(basis=types.SimpleNamespace(kind="linear", log=False),
+    design = types.SimpleNamespace(basis=types.SimpleNamespace(kind="linear", log=False,
+                                                               offset=0.0),
                                    biomarker_values=np.linspace(100, 5000, 80))  # fmt: skip
     run = types.SimpleNamespace(
         models={"m": types.SimpleNamespace(spec=types.SimpleNamespace(biomarker="b"),
                                            design=design)},
         tables={"per_model": {"m": {"hr_curve": curve}}},
     )  # fmt: skip
-    r = types.SimpleNamespace(unit_of=lambda b: "", setting=lambda k: None)
+    r = types.SimpleNamespace(unit_of=lambda b: "", setting=lambda k: None,
+                              models={"m": types.SimpleNamespace(spec={})})  # fmt: skip
     _, draw = _hr_curve(r, run, "m", None, 0.95)
     fig = draw()
     ax = fig.axes[0]

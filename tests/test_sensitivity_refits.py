@@ -100,8 +100,8 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
     the refits in this process, number for number, and nothing is compiled during them; with a
     time-varying model among them (its treatment prior is the average log-HR's: the scenario
     moves it, and its HR at the probe values)."""
-    from helpers import run_cli
     import yaml
+    from helpers import run_cli
 
     out = {}
     for ex in ("inprocess", "processes"):
