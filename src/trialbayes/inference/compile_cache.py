@@ -507,9 +507,10 @@ def is_cached(model, cache_dir: Path | str | None | bool = True) -> bool:
             return True
     if cache is None:
         return False
-    try:
-        meta = json.loads((cache / "meta" / f"{key}.json").read_text())
-    except (OSError, ValueError):
+    try:  # read as the run will: this user's tag, a trusted folder, no symlink followed
+        raw = Signer(cache).read(cache / "meta" / f"{key}.json")
+        meta = json.loads(raw) if raw is not None else {}
+    except (OSError, ValueError):  # UntrustedCache is an OSError: the run compiles it anew
         return False
     return meta.get("key") == key and bool(meta.get("disk_cacheable"))
 
