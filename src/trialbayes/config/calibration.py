@@ -71,7 +71,7 @@ class CalibrationSpec(_Strict):
             raise ValueError(f"calibration.model: unknown model '{self.model}'; models are {names}")
         spec = next((m for m in models if m.name == self.model), None)
         if spec is not None and spec.time_varying:
-            raise ValueError(time_varying_refusal(self.model, "calibration.model"))
+            raise ValueError(time_varying_refusal(spec.name, "calibration.model"))
 
     def settings(self, cfg):
         """The :class:`CalibrationSettings` for ``cfg`` (model and seed defaults resolved)."""

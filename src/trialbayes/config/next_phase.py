@@ -213,12 +213,16 @@ class EfficacySpec(_Strict):
                 )
         return self
 
+    def posterior_gammas(self) -> list[float]:
+        """The per-look thresholds of kind ``posterior`` (empty for a spending function)."""
+        return list(self.gamma) if isinstance(self.gamma, list) else []
+
     def hsd_gamma(self) -> float:
         return -4.0 if self.gamma is None or isinstance(self.gamma, list) else float(self.gamma)
 
     def describe(self, alpha: float) -> str:
         if self.kind == "posterior":
-            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.gamma)} at the looks"
+            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.posterior_gammas())} at the looks"
         name = {"obrien_fleming": "O'Brien–Fleming", "pocock": "Pocock"}.get(self.function)
         name = name or f"Hwang–Shih–DeCani (γ = {self.hsd_gamma():g})"
         return f"Lan–DeMets α-spending, {name}-type, one-sided α = {alpha:g} over all looks"
@@ -394,9 +398,9 @@ class NextPhase(_Strict):
         if any(b <= a for a, b in zip(lk, lk[1:])):
             raise ValueError(f"looks must increase strictly, got {lk}")
         e, f, a = self.efficacy, self.futility, self.analysis
-        if e is not None and e.kind == "posterior" and len(e.gamma) != len(lk):
+        if e is not None and e.kind == "posterior" and len(e.posterior_gammas()) != len(lk):
             raise ValueError(
-                f"efficacy.gamma has {len(e.gamma)} thresholds for {len(lk)} looks {lk}"
+                f"efficacy.gamma has {len(e.posterior_gammas())} thresholds for {len(lk)} looks {lk}"
             )
         if f is not None and len(lk) == 1:
             raise ValueError("futility needs an interim look (looks: [..., 1.0])")

@@ -218,13 +218,13 @@ class ControlHazard(_Strict):
     def starts_and_rates(self) -> tuple[list[float], list[float]]:
         if self.median is not None:
             return [0.0], [math.log(2) / self.median]
-        return [0.0, *(self.cuts or [])], list(self.rates)
+        return [0.0, *(self.cuts or [])], list(self.rates or [])
 
     def describe(self, unit: str = "time units") -> str:
         if self.median is not None:
             return f"exponential, median {self.median:g} {unit}"
         edges = [0.0, *(self.cuts or [])]
-        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates, edges)]
+        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates or [], edges)]
         return f"piecewise constant, per {unit.removesuffix('s')}: " + ", ".join(parts)
 
 
@@ -729,6 +729,6 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
         if isinstance(p, Path) and not p.is_absolute():
             setattr(cfg.data, attr, (base / p).resolve())
             cfg._shown_paths[attr] = p.as_posix()
-            if attr == "path":
+            if isinstance(cfg.data, FileSource) and attr == "path":
                 cfg.data._shown = p.as_posix()
     return cfg
