@@ -38,6 +38,7 @@ class CalibrationSettings:
 class CalibrationSpec(_Strict):
     """The ``calibration:`` section as written: model, replicates and their refits' sampler
     settings, rank bins, dropout of the simulated trials, seed and executor."""
+
     model: str | None = None  # None: the last model of the config
     replicates: int = Field(100, ge=10, le=100_000)
     draws: int = Field(500, ge=50, le=100_000)

@@ -57,6 +57,7 @@ Nu = Annotated[float, Field(ge=0.5, le=1e6)]
 
 class NormalPrior(_Strict):
     """Normal(``mu``, ``sigma``) prior on the term's log scale (log-HR for treatment terms)."""
+
     family: Literal["normal"] = "normal"
     mu: Mu = 0.0
     sigma: Sigma
@@ -64,6 +65,7 @@ class NormalPrior(_Strict):
 
 class StudentTPrior(_Strict):
     """Student-t(``nu``, ``mu``, ``sigma``) prior, on the log scale of the term (heavier tails)."""
+
     family: Literal["student_t"] = "student_t"
     nu: Nu = 3.0
     mu: Mu = 0.0
@@ -87,6 +89,7 @@ class MixturePrior(_Strict):
 
 class HalfNormalPrior(_Strict):
     """Half-normal(``sigma``) prior of a scale parameter (a standard deviation)."""
+
     family: Literal["half_normal"] = "half_normal"
     sigma: Sigma
 

@@ -48,6 +48,7 @@ INPROCESS_MAX_CELLS = 4
 @dataclass
 class Cell:
     """One unit of a job: a unique key (naming its seed and its resume file) and its arguments."""
+
     key: str
     args: dict
 
@@ -56,6 +57,7 @@ class Cell:
 class CellResult:
     """What one cell gave: status ``ok`` with its value, or ``failed`` with the error, after
     ``attempts`` tries taking ``seconds``; ``resumed`` if it was loaded from the store, not run."""
+
     key: str
     status: str  # ok | failed
     value: dict | None = None
@@ -68,6 +70,7 @@ class CellResult:
 @dataclass
 class JobReport:
     """The cells' results in input order, the backend and worker count used, and the wall time."""
+
     results: dict[str, CellResult] = field(default_factory=dict)
     backend: str = ""
     workers: int = 1
@@ -169,6 +172,7 @@ class CellStore:
 class Executor:
     """Runs the cells of many-cell jobs on one backend (in-process, a process pool or Dask), with
     per-key seeds, retries and an optional resume store; a context manager closing its workers."""
+
     def __init__(
         self,
         backend: str = "auto",

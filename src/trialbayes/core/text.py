@@ -16,6 +16,7 @@ from .escape import md_text
 
 def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
     """A data frame as a Markdown table: text escaped, floats by ``floatfmt``, missing as "–"."""
+
     def cell(v):
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
             return "–"

@@ -168,6 +168,7 @@ class Design:
     """The arrays of one model's piecewise-exponential likelihood (see the module docstring):
     baseline intervals, per-patient exit interval and time in it, event, arm, standardised
     covariates, centre index, biomarker basis, and what is imputed."""
+
     spec: ModelSpec
     cuts: np.ndarray
     starts: np.ndarray

@@ -39,6 +39,7 @@ from .columns import (
 class TrialData:
     """Validated patient-level data: the canonical frame (``id, time, event, treat``, biomarkers,
     covariates, ``centre``), the arm labels, the source, and what was dropped or missing."""
+
     frame: pd.DataFrame
     biomarkers: list[str]
     covariates: list[str]

@@ -50,6 +50,7 @@ _GRID = np.linspace(-0.995, 0.995, 81)
 class Marginal:
     """One column's fitted marginal: its sorted observed values, kept exactly if ``discrete``, else
     interpolated (``quantile`` is the inverse CDF)."""
+
     values: np.ndarray  # sorted observed values
     discrete: bool
 
@@ -86,6 +87,7 @@ def _nearest_correlation(c: np.ndarray, floor: float = 1e-6) -> np.ndarray:
 class GaussianCopula:
     """The fitted joint distribution of the columns (see the module docstring): marginals, the
     latent normal correlations (NORTA) and the data's Pearson correlations they target."""
+
     marginals: list[Marginal]
     latent_corr: np.ndarray  # (p, p)
     target_corr: np.ndarray  # the data's Pearson correlations
