@@ -36,6 +36,9 @@ class CalibrationSettings:
 
 
 class CalibrationSpec(_Strict):
+    """The ``calibration:`` section as written: model, replicates and their refits' sampler
+    settings, rank bins, dropout of the simulated trials, seed and executor."""
+
     model: str | None = None  # None: the last model of the config
     replicates: int = Field(100, ge=10, le=100_000)
     draws: int = Field(500, ge=50, le=100_000)
@@ -92,6 +95,7 @@ class CalibrationSpec(_Strict):
 
 
 def time_varying_refusal(model: str, key: str) -> str:
+    """Why a time-varying ``model`` cannot be calibrated, naming the ``key`` that chose it."""
     return (
         f"{key}: model '{model}' has a time-varying treatment effect, which simulation-based "
         "calibration does not simulate (one HR per replicate); choose a model with "

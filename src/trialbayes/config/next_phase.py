@@ -21,12 +21,17 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Accrual(_Strict):
+    """Recruitment: its length ``time`` (data time units) and relative rates in equal segments."""
+
     time: Positive  # length of the recruitment period
     # relative rates in equal-length segments (one: uniform); each > 0 and finite
     weights: list[Positive] = Field([1.0], min_length=1, max_length=1000)
 
 
 class PopulationSpec(_Strict):
+    """A population the next trial could enrol: all comers, or patients below / above a biomarker
+    ``cutoff``; optionally its own patients randomised per target death."""
+
     kind: Literal["all", "below", "above"] = "all"
     cutoff: PositiveFloat | None = None
     # randomised per target death in this population (None: next_phase.patients_per_event)
@@ -321,6 +326,9 @@ P_EVENTS_REACHED_FLAG = 0.9
 
 
 class NextPhase(_Strict):
+    """The ``next_phase:`` section: the next-trial designs to simulate (populations, target deaths,
+    accrual, looks and stopping rules, analysis, design priors) and how many trials per design."""
+
     model: str | None = (
         None  # the fitted model (patient-level data); none with data kind assumptions
     )

@@ -32,6 +32,7 @@ from .compile_cache import compile_model, configured_cache_dir
 
 
 def stack_versions() -> dict[str, str]:
+    """Versions of Python and the numerical stack, for provenance ("not installed" if absent)."""
     out = {"python": platform.python_version()}
     for pkg in (
         "trialbayes",
@@ -54,6 +55,8 @@ def stack_versions() -> dict[str, str]:
 
 
 def show_progress(setting: str) -> bool:
+    """Whether the sampler shows its progress bar under ``sampler.progress`` (``auto``: on a
+    terminal, not in CI)."""
     if setting == "on":
         return True
     if setting == "off":
@@ -186,6 +189,7 @@ class SamplerRunner:
 
 
 def free_var_names(model: pm.Model) -> list[str]:
+    """Names of the model's free random variables (the sampled parameters)."""
     return [v.name for v in model.free_RVs]
 
 
