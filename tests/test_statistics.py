@@ -87,7 +87,7 @@ def test_agreement_with_cox_on_rossi():
         sampler=SamplerSpec(chains=4, draws=1500, tune=1000, seed=5),
         diagnostics=Diagnostics(max_divergences=6),
     ).fit(data)
-    assert m.reliable, m.diagnostics["failures"]
+    assert m.reliable, m.diagnostics.failures
     cox = cox_fit(m.design, data.frame["time"].to_numpy()).terms
     d = m.draws()
     pairs = [("treatment", d["treatment"])] + [
