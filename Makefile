@@ -5,7 +5,7 @@ STAMP   := $(VENV)/.installed
 CONFIG  ?= configs/mirocals.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast bench bench-fit clean-venv browser
+.PHONY: run test test-fast lint bench bench-fit clean-venv browser
 
 $(PY):
 	@PYBIN="$$(bash .ci/find-python)" || exit 1; \
@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/trialbayes run $(CONFIG)
 
-test: $(STAMP) browser    # the whole suite (what CI runs): <= 10 min on 2 cores
+test: $(STAMP) browser lint    # the whole suite (what CI runs): <= 15 min on 2 cores
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)            # ruff (E, F, I, UP, public docstrings) and mypy on results/ and config/
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src/trialbayes/results src/trialbayes/config
 
 test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 min on 2 cores
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

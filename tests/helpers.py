@@ -15,18 +15,32 @@ from trialbayes.cli import app
 from trialbayes.data.synthetic import generate
 
 COLUMNS = {
-    "id": "id", "time": "time", "event": "event", "event_value": 1, "censored_value": 0,
-    "arm": "arm", "treatment_level": "IL-2LD", "biomarkers": ["pnfh"],
-    "covariates": ["age", "svc"], "centre": "centre",
+    "id": "id",
+    "time": "time",
+    "event": "event",
+    "event_value": 1,
+    "censored_value": 0,
+    "arm": "arm",
+    "treatment_level": "IL-2LD",
+    "biomarkers": ["pnfh"],
+    "covariates": ["age", "svc"],
+    "centre": "centre",
 }
+
 
 def good_frame(n=60, seed=5):
     df, _ = generate(n=n, seed=seed)
     return df
 
 
-def write_case(tmp: Path, df=None, *, config: dict | None = None, data_name="patients.csv",
-               raw_csv: str | None = None):
+def write_case(
+    tmp: Path,
+    df=None,
+    *,
+    config: dict | None = None,
+    data_name="patients.csv",
+    raw_csv: str | None = None,
+):
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / data_name
     if raw_csv is not None:
@@ -78,7 +92,8 @@ def toy_draws(n: int = 40, **extra) -> dict:
 
 
 class ToyDesign:
-    """The parts of a fitted design that run_next_phase reads: cut points, size, covariates, basis."""
+    """The parts of a fitted design that run_next_phase reads: cut points, size, covariates,
+    basis."""
 
     starts = np.array([0.0, 1.0])
     basis = None

@@ -21,11 +21,19 @@ from trialbayes.models.pem import PiecewiseExponentialModel
 
 #: weak priors, so that the credible interval is close to a confidence interval (Bernstein-von
 #: Mises) and its frequentist coverage at the generator's fixed truth is close to nominal
-WEAK = {t: {"family": "normal", "mu": 0, "sigma": 10}
-        for t in ("treatment", "interaction", "biomarker", "covariates")}
+WEAK = {
+    t: {"family": "normal", "mu": 0, "sigma": 10}
+    for t in ("treatment", "interaction", "biomarker", "covariates")
+}
 #: the generator's structure: every covariate, centre frailty, a linear pNFH interaction
-SPEC = ModelSpec(name="coverage", covariates="all", covariate_pooling="none", centre_frailty=True,
-                 interaction="linear", biomarker="pnfh")
+SPEC = ModelSpec(
+    name="coverage",
+    covariates="all",
+    covariate_pooling="none",
+    centre_frailty=True,
+    interaction="linear",
+    biomarker="pnfh",
+)
 
 
 @dataclass
@@ -33,7 +41,9 @@ class Coverage:
     replicates: int
     level: float
     covered: dict = field(default_factory=dict)  # term -> number of intervals holding the truth
-    z: dict = field(default_factory=dict)  # term -> (posterior mean - truth) / posterior SD, per fit
+    z: dict = field(
+        default_factory=dict
+    )  # term -> (posterior mean - truth) / posterior SD, per fit
     divergent_fits: int = 0
     compile_count: int = 0
 
@@ -51,16 +61,26 @@ def acceptance_region(r: int, level: float, false_failure: float, n_checks: int)
     return lo, hi
 
 
-def run_coverage(r: int = 200, level: float = 0.9, n: int = 220, seed: int = 20261129,
-                 sampler: SamplerSpec | None = None) -> Coverage:
+def run_coverage(
+    r: int = 200,
+    level: float = 0.9,
+    n: int = 220,
+    seed: int = 20261129,
+    sampler: SamplerSpec | None = None,
+) -> Coverage:
     """Refit one compiled model on ``r`` generator replicates; count covering intervals."""
     cols = ColumnMap(**SYNTHETIC_COLUMNS)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(r)]
     sampler = sampler or SamplerSpec(chains=2, draws=250, tune=250, seed=1, progress="off")
-    model = PiecewiseExponentialModel(SPEC, priors=WEAK, baseline=Baseline(n_intervals=6),
-                                      sampler=sampler)
-    out = Coverage(replicates=r, level=level, covered={"treatment": 0, "interaction": 0},
-                   z={"treatment": [], "interaction": []})
+    model = PiecewiseExponentialModel(
+        SPEC, priors=WEAK, baseline=Baseline(n_intervals=6), sampler=sampler
+    )
+    out = Coverage(
+        replicates=r,
+        level=level,
+        covered={"treatment": 0, "interaction": 0},
+        z={"treatment": [], "interaction": []},
+    )
     q = [(1 - level) / 2, (1 + level) / 2]
     for i, s in enumerate(seeds):
         df, truth = generate(n=n, seed=s)
@@ -72,8 +92,10 @@ def run_coverage(r: int = 200, level: float = 0.9, n: int = 220, seed: int = 202
         d, b = model.draws(), model.design.basis
         # the model's terms: treatment log-HR at the biomarker reference (the replicate's median),
         # interaction per SD of the biomarker (the replicate's SD)
-        truths = {"treatment": truth.log_hr(b.reference),
-                  "interaction": truth.log_hr_slope_per_pgml * b.scale}
+        truths = {
+            "treatment": truth.log_hr(b.reference),
+            "interaction": truth.log_hr_slope_per_pgml * b.scale,
+        }
         for term, true in truths.items():
             lo, hi = np.quantile(d[term], q)
             out.covered[term] += int(lo <= true <= hi)

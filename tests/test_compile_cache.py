@@ -42,8 +42,13 @@ def logp_grad(compiled, x):
     x = np.ascontiguousarray(x, float)
     out, lp = np.zeros_like(x), np.zeros(())
     dbl = ctypes.POINTER(ctypes.c_double)
-    rc = compiled.compiled_logp_func.ctypes(len(x), x.ctypes.data_as(dbl), out.ctypes.data_as(dbl),
-                                            lp.ctypes.data_as(dbl), compiled.user_data.ctypes.data)
+    rc = compiled.compiled_logp_func.ctypes(
+        len(x),
+        x.ctypes.data_as(dbl),
+        out.ctypes.data_as(dbl),
+        lp.ctypes.data_as(dbl),
+        compiled.user_data.ctypes.data,
+    )
     assert rc == 0
     return float(lp), out
 
@@ -51,8 +56,11 @@ def logp_grad(compiled, x):
 def pymc_logp_grad(model, compiled, x):
     """The same quantities from PyMC's own compiled functions (the independent reference)."""
     names, slices, shapes = compiled.shape_info
-    point = {n: x[s].reshape(sh) for n, s, sh in zip(names, slices, shapes)
-             if n in {v.name for v in model.value_vars}}
+    point = {
+        n: x[s].reshape(sh)
+        for n, s, sh in zip(names, slices, shapes)
+        if n in {v.name for v in model.value_vars}
+    }
     lp = model.compile_logp()(point)
     grad = model.compile_dlogp()(point)
     return float(lp), np.asarray(grad)
@@ -132,8 +140,13 @@ print(json.dumps({"source": rec.source, "key": rec.key, "lp": lp, "grad": grad.t
 
 def _spawn(cache_dir):
     env = {**os.environ, cc.ENV_VAR: str(cache_dir), "PYTHONPATH": SRC}
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(Path(__file__).parent)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(Path(__file__).parent)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _result(proc):
@@ -217,20 +230,33 @@ def test_cache_location_precedence_config_over_environment(monkeypatch, tmp_path
 def test_configured_cache_dir_is_used_and_resolved_against_the_config(monkeypatch, tmp_path):
     from trialbayes.config.schema import parse_config
 
-    raw = {"name": "x", "data": {"kind": "file", "path": "d.csv"}, "models": [{"name": "u"}],
-           "sampler": {"cache_dir": "rel/cache"}}
+    raw = {
+        "name": "x",
+        "data": {"kind": "file", "path": "d.csv"},
+        "models": [{"name": "u"}],
+        "sampler": {"cache_dir": "rel/cache"},
+    }
     with pytest.warns(RuntimeWarning, match="relative to the config"):  # not trusted by default
         assert parse_config(raw, base_dir=tmp_path).sampler.cache_dir is None
     monkeypatch.setenv("TRIALBAYES_TRUST_CONFIG_CACHE", "1")  # the user's opt-in
     cfg = parse_config(raw, base_dir=tmp_path)
     assert cfg.sampler.cache_dir == str((tmp_path / "rel" / "cache").resolve())
-    seen = []  # what the SamplerRunner hands to compile_model (writing to a given folder: tests above)
+    # what the SamplerRunner hands to compile_model (writing to a given folder: tests above)
+    seen = []
     import trialbayes.inference.sampler as sampler_module  # where the SamplerRunner looks it up
 
-    monkeypatch.setattr(sampler_module, "compile_model", lambda model, cache_dir: seen.append(cache_dir) or (
-        None, cc.CompileRecord(None, "uncached", 0.0)))
-    for setting, expected in ((cfg.sampler.cache_dir, tmp_path / "rel" / "cache"),
-                              ("off", None), (None, True)):
+    monkeypatch.setattr(
+        sampler_module,
+        "compile_model",
+        lambda model, cache_dir: (
+            seen.append(cache_dir) or (None, cc.CompileRecord(None, "uncached", 0.0))
+        ),
+    )
+    for setting, expected in (
+        (cfg.sampler.cache_dir, tmp_path / "rel" / "cache"),
+        ("off", None),
+        (None, True),
+    ):
         SamplerRunner(tiny_model(Y), SamplerSpec(cache_dir=setting)).compile()
         assert seen.pop() == expected
 

@@ -25,16 +25,29 @@ def test_hr_summary_matches_normal_closed_form():
     assert out.p_hr_above["1.1"] == pytest.approx(stats.norm.sf(np.log(1.1), m, s), abs=3e-3)
     assert out.median == pytest.approx(np.exp(m), rel=2e-3)
     assert out.lower == pytest.approx(np.exp(m - 1.959964 * s), rel=5e-3)
-    assert out.log_mean == pytest.approx(m, abs=2e-3) and out.level == 0.95 and out.n_draws == 400_000
+    assert (
+        out.log_mean == pytest.approx(m, abs=2e-3) and out.level == 0.95 and out.n_draws == 400_000
+    )
 
 
 def _exp_design(n=40, seed=0, with_bm=False):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"id": range(n), "time": rng.exponential(50, n) + 1, "event": rng.binomial(1, 0.7, n),
-                       "arm": np.arange(n) % 2, "bm": rng.lognormal(7, 0.5, n)})
+    df = pd.DataFrame(
+        {
+            "id": range(n),
+            "time": rng.exponential(50, n) + 1,
+            "event": rng.binomial(1, 0.7, n),
+            "arm": np.arange(n) % 2,
+            "bm": rng.lognormal(7, 0.5, n),
+        }
+    )
     df.loc[0, "event"] = 1
     data = from_frame(df, ColumnMap(biomarkers=["bm"], treatment_level=1))
-    spec = ModelSpec(name="m", interaction="linear", biomarker="bm") if with_bm else ModelSpec(name="m")
+    spec = (
+        ModelSpec(name="m", interaction="linear", biomarker="bm")
+        if with_bm
+        else ModelSpec(name="m")
+    )
     return build_design(data, spec, Baseline(n_intervals=1))
 
 
@@ -71,7 +84,11 @@ def test_marginal_hr_is_attenuated_by_heterogeneity():
     rng = np.random.default_rng(1)
     d = _exp_design(n=400)
     d.cov_names, d.X = ["x"], rng.normal(0, 1, (d.n, 1))
-    draws = {"treatment": np.array([-0.7]), "log_baseline_hazard": np.log([[0.02]]), "covariate_effects": np.array([[1.5]])}
+    draws = {
+        "treatment": np.array([-0.7]),
+        "log_baseline_hazard": np.log([[0.02]]),
+        "covariate_effects": np.array([[1.5]]),
+    }
     g = est.subgroup_effects(draws, d, np.ones(d.n), [], landmark=80.0)[0]
     assert g.conditional.log_mean == pytest.approx(-0.7)
     assert -0.7 < g.marginal.log_mean < -0.2
@@ -82,7 +99,9 @@ def test_linear_hr_curve_closed_form():
     b = d.basis
     draws = {"treatment": np.array([-0.5]), "interaction": np.array([0.3])}
     x = np.array([500.0, 1000.0, 3000.0])
-    np.testing.assert_allclose(est.log_hr_at(draws, b, x)[0], -0.5 + 0.3 * (x - b.reference) / b.scale)
+    np.testing.assert_allclose(
+        est.log_hr_at(draws, b, x)[0], -0.5 + 0.3 * (x - b.reference) / b.scale
+    )
 
 
 def test_spline_basis_is_zero_at_reference_and_nests_linear():
@@ -99,6 +118,7 @@ def test_spline_basis_is_zero_at_reference_and_nests_linear():
     # and the null space of the penalty (constant and linear coefficients) gives straight lines in z
     coef_line = np.arange(8.0)
     from scipy.interpolate import BSpline
+
     zs = np.linspace(b.lo, b.hi, 50)
     line = BSpline(b.knots, coef_line, 3)(zs)
     assert np.allclose(np.diff(line, 2), 0, atol=1e-9)
@@ -108,4 +128,8 @@ def test_subgroup_masks_follow_published_convention():
     v = np.array([100, 750, 2000, 3700, 3701])
     (l1, m1), (l2, m2), (l3, m3) = est.subgroup_masks(v, [750, 3700])
     assert (l1, l2, l3) == ("< 750", "750–3700", "> 3700")
-    assert m1.tolist() == [1, 0, 0, 0, 0] and m2.tolist() == [0, 1, 1, 1, 0] and m3.tolist() == [0, 0, 0, 0, 1]
+    assert (
+        m1.tolist() == [1, 0, 0, 0, 0]
+        and m2.tolist() == [0, 1, 1, 1, 0]
+        and m3.tolist() == [0, 0, 0, 0, 1]
+    )

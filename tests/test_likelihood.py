@@ -24,7 +24,10 @@ def test_pem_equals_poisson_trick(seed, n, k):
     eta = pt.dvector("eta")
     ll_pem = pem_loglik_terms(alpha, eta, idx, off, event, widths).sum()
     ll_poi = poisson_loglik_terms(alpha, eta, rows, ks, expo, dk).sum()
-    f = pytensor.function([alpha, eta], [ll_pem, ll_poi, *pt.grad(ll_pem, [alpha, eta]), *pt.grad(ll_poi, [alpha, eta])])
+    f = pytensor.function(
+        [alpha, eta],
+        [ll_pem, ll_poi, *pt.grad(ll_pem, [alpha, eta]), *pt.grad(ll_poi, [alpha, eta])],
+    )
     constant = float((dk * np.log(expo)).sum())  # data-only term the Poisson form carries
     for trial in range(3):
         a = rng.normal(-4.5, 0.5, len(starts))
@@ -37,7 +40,9 @@ def test_pem_equals_poisson_trick(seed, n, k):
 
 def test_interval_assignment_is_left_open():
     idx, off, starts = interval_stats(np.array([5.0, 10.0, 10.5, 30.0]), np.array([10.0, 20.0]))
-    np.testing.assert_array_equal(idx, [0, 0, 1, 2])  # an exit at a cut point belongs to the interval it closes
+    np.testing.assert_array_equal(
+        idx, [0, 0, 1, 2]
+    )  # an exit at a cut point belongs to the interval it closes
     np.testing.assert_allclose(off, [5.0, 10.0, 0.5, 10.0])
 
 
@@ -53,9 +58,21 @@ def test_numpy_pointwise_loglik_equals_pymc():
 
     df, _ = generate(n=120, seed=4)
     data = from_frame(df, ColumnMap(**SYNTHETIC_COLUMNS))
-    spec = ModelSpec(name="all", covariates="all", centre_frailty=True, interaction="spline", biomarker="pnfh", spline_basis=6)
-    m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=5),
-                                  sampler=SamplerSpec(chains=2, draws=30, tune=30, seed=1)).fit(data)
+    spec = ModelSpec(
+        name="all",
+        covariates="all",
+        centre_frailty=True,
+        interaction="spline",
+        biomarker="pnfh",
+        spline_basis=6,
+    )
+    m = PiecewiseExponentialModel(
+        spec,
+        baseline=Baseline(n_intervals=5),
+        sampler=SamplerSpec(chains=2, draws=30, tune=30, seed=1),
+    ).fit(data)
     ours = m.idata.log_likelihood["survival"].values
-    ref = pm.compute_log_likelihood(m.idata.copy(), model=m.model, extend_inferencedata=False, progressbar=False)
+    ref = pm.compute_log_likelihood(
+        m.idata.copy(), model=m.model, extend_inferencedata=False, progressbar=False
+    )
     np.testing.assert_allclose(ours, ref["survival"].values, rtol=0, atol=1e-8)

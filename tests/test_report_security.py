@@ -41,8 +41,16 @@ def _leaked(html: str) -> bool:
     return SECRET.strip() in html or enc[:20] in html
 
 
-@pytest.mark.parametrize("path", ["/etc/hostname", "../../secret.txt",
-                                  "figures/../../../secret.txt", "secret.txt", "figures/forest.txt"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/etc/hostname",
+        "../../secret.txt",
+        "figures/../../../secret.txt",
+        "secret.txt",
+        "figures/forest.txt",
+    ],
+)
 def test_figure_paths_outside_the_run_are_refused(run_copy, path):
     before = (run_copy / "report.html").read_text()
     _edit(run_copy, lambda d: d["figures"].update(forest=path))
@@ -91,27 +99,35 @@ def _set(path: str, value):
         for k in head:
             node = node[int(k)] if isinstance(node, list) else node[k]
         node[last] = value
+
     return fn
 
 
-@pytest.mark.parametrize("key,value,expect", [  # results.json is validated strictly (pydantic)
-    ("models.adjusted.treatment_effect.p_hr_below.1", 7.5, "less than or equal to 1"),
-    ("reliable", "no", "valid boolean"),
-    ("models.adjusted.reliable", 1, "valid boolean"),
-    ("models.adjusted.treatment_effect.median", "0.7", "valid number"),
-    ("models.adjusted.treatment_effect.lower", 3.0, "out of order"),
-    ("models.adjusted.treatment_effect.level", 95, "less than 1"),
-    ("models.adjusted.treatment_effect.n_draws", -4, "greater than or equal to 1"),
-    ("models.adjusted.treatment_effect.median", -0.7, "greater than or equal to 0"),
-    ("data.n", "many", "valid integer"),
-    ("data.events", -1, "greater than or equal to 0"),
-    ("kind", "patient-level", "Input should be 'patient_level'"),
-    ("models.adjusted.coefficients", {"a": 1}, "valid array"),
-    ("models.adjusted.diagnostics.divergences", "0", "valid integer"),
-    ("models.adjusted.subgroups.groups.0.share", 1.7, "less than or equal to 1"),
-    ("settings.level.source", "guessed", "Input should be 'config'"),
-    ("flags", [{"code": "x", "message": "m", "severity": "fatal"}], "Input should be 'caution'"),
-])
+@pytest.mark.parametrize(
+    "key,value,expect",
+    [  # results.json is validated strictly (pydantic)
+        ("models.adjusted.treatment_effect.p_hr_below.1", 7.5, "less than or equal to 1"),
+        ("reliable", "no", "valid boolean"),
+        ("models.adjusted.reliable", 1, "valid boolean"),
+        ("models.adjusted.treatment_effect.median", "0.7", "valid number"),
+        ("models.adjusted.treatment_effect.lower", 3.0, "out of order"),
+        ("models.adjusted.treatment_effect.level", 95, "less than 1"),
+        ("models.adjusted.treatment_effect.n_draws", -4, "greater than or equal to 1"),
+        ("models.adjusted.treatment_effect.median", -0.7, "greater than or equal to 0"),
+        ("data.n", "many", "valid integer"),
+        ("data.events", -1, "greater than or equal to 0"),
+        ("kind", "patient-level", "Input should be 'patient_level'"),
+        ("models.adjusted.coefficients", {"a": 1}, "valid array"),
+        ("models.adjusted.diagnostics.divergences", "0", "valid integer"),
+        ("models.adjusted.subgroups.groups.0.share", 1.7, "less than or equal to 1"),
+        ("settings.level.source", "guessed", "Input should be 'config'"),
+        (
+            "flags",
+            [{"code": "x", "message": "m", "severity": "fatal"}],
+            "Input should be 'caution'",
+        ),
+    ],
+)
 def test_wrong_types_and_impossible_numbers_exit_2_naming_the_key(run_copy, key, value, expect):
     before = (run_copy / "report.md").read_text()
     _edit(run_copy, _set(key, value))
@@ -124,12 +140,15 @@ def test_wrong_types_and_impossible_numbers_exit_2_naming_the_key(run_copy, key,
     assert (run_copy / "report.md").read_text() == before
 
 
-@pytest.mark.parametrize("text,expect", [
-    ('{"schema_version": "2.0", "kind": NaN}', "not a JSON number"),
-    ("not json", "not JSON"),
-    ("\udcff", "not UTF-8"),
-    ("[1, 2]", "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "text,expect",
+    [
+        ('{"schema_version": "2.0", "kind": NaN}', "not a JSON number"),
+        ("not json", "not JSON"),
+        ("\udcff", "not UTF-8"),
+        ("[1, 2]", "not a JSON object"),
+    ],
+)
 def test_unreadable_results_json_exits_2(run_copy, text, expect):
     (run_copy / "results.json").write_bytes(text.encode("utf-8", "surrogateescape"))
     res = run_cli("report", run_copy)

@@ -73,7 +73,8 @@ def _next_phase(tmp: Path) -> dict:
     cfg = _patient(tmp)
     cfg["name"] = "np"
     cfg["next_phase"] = {"model": "u", "events": [20, 30], "trials": 100, "oc_trials": 100,
-                         "accrual": {"time": 300}, "oc_hrs": [0.7], "executor": "inprocess"}  # fmt: skip
+                         "accrual": {"time": 300}, "oc_hrs": [0.7],
+                         "executor": "inprocess"}  # fmt: skip
     return cfg
 
 

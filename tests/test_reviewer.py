@@ -86,7 +86,7 @@ def test_log_x_plus_c_interaction_agrees_with_an_independent_cox_fit():
         sampler=SamplerSpec(chains=4, draws=1000, tune=1000, seed=11),
         diagnostics=Diagnostics(max_divergences=6),
     ).fit(data)  # fmt: skip
-    assert m.reliable, m.diagnostics["failures"]
+    assert m.reliable, m.diagnostics.failures
     lp = np.log(df["prio"] + 1.0)
     zc = lp - np.log(df["prio"].median() + 1.0)
     frame = pd.DataFrame({"week": df["week"], "arrest": df["arrest"], "fin": df["fin"],

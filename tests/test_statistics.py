@@ -39,8 +39,10 @@ def test_interval_coverage_over_replicate_trials():
     assert res.compile_count == 1, "refits recompiled"
     for term, k in res.covered.items():
         z = np.asarray(res.z[term])
-        assert lo <= k <= hi, (f"{term}: {k}/{res.replicates} intervals hold the truth, outside"
-                               f" [{lo}, {hi}]; mean z {z.mean():+.2f}, SD {z.std():.2f}")
+        assert lo <= k <= hi, (
+            f"{term}: {k}/{res.replicates} intervals hold the truth, outside"
+            f" [{lo}, {hi}]; mean z {z.mean():+.2f}, SD {z.std():.2f}"
+        )
 
 
 @pytest.mark.slow
@@ -67,16 +69,30 @@ def test_agreement_with_cox_on_rossi():
 
     rossi = load_rossi().reset_index(names="id")
     covs = ["age", "race", "wexp", "mar", "paro", "prio"]
-    data = from_frame(rossi, ColumnMap(id="id", time="week", event="arrest", arm="fin", treatment_level=1, covariates=covs))
+    data = from_frame(
+        rossi,
+        ColumnMap(
+            id="id", time="week", event="arrest", arm="fin", treatment_level=1, covariates=covs
+        ),
+    )
     spec = ModelSpec(name="rossi", covariates="all", covariate_pooling="none")
-    weak = {"treatment": {"family": "normal", "sigma": 10}, "covariates": {"family": "normal", "sigma": 10}}
-    m = PiecewiseExponentialModel(spec, priors=weak, baseline=Baseline(n_intervals=12),
-                                  sampler=SamplerSpec(chains=4, draws=1500, tune=1000, seed=5),
-                                  diagnostics=Diagnostics(max_divergences=6)).fit(data)
-    assert m.reliable, m.diagnostics["failures"]
+    weak = {
+        "treatment": {"family": "normal", "sigma": 10},
+        "covariates": {"family": "normal", "sigma": 10},
+    }
+    m = PiecewiseExponentialModel(
+        spec,
+        priors=weak,
+        baseline=Baseline(n_intervals=12),
+        sampler=SamplerSpec(chains=4, draws=1500, tune=1000, seed=5),
+        diagnostics=Diagnostics(max_divergences=6),
+    ).fit(data)
+    assert m.reliable, m.diagnostics.failures
     cox = cox_fit(m.design, data.frame["time"].to_numpy()).terms
     d = m.draws()
-    pairs = [("treatment", d["treatment"])] + [(c, d["covariate_effects"][:, j]) for j, c in enumerate(m.design.cov_names)]
+    pairs = [("treatment", d["treatment"])] + [
+        (c, d["covariate_effects"][:, j]) for j, c in enumerate(m.design.cov_names)
+    ]
     for name, v in pairs:
         mean, sd = v.mean(), v.std(ddof=1)
         c = cox[name]
@@ -96,9 +112,12 @@ def test_refit_and_prior_swap_reuse_the_compiled_model():
     df, truth = generate(n=150, seed=2)
     cols = ColumnMap(**SYNTHETIC_COLUMNS)
     data = from_frame(df, cols)
-    m = PiecewiseExponentialModel(ModelSpec(name="u"), baseline=Baseline(n_intervals=4),
-                                  sampler=SamplerSpec(chains=2, draws=300, tune=300, seed=1, target_accept=0.95),
-                                  diagnostics=Diagnostics(ess_bulk_min=100, ess_tail_min=100)).fit(data)
+    m = PiecewiseExponentialModel(
+        ModelSpec(name="u"),
+        baseline=Baseline(n_intervals=4),
+        sampler=SamplerSpec(chains=2, draws=300, tune=300, seed=1, target_accept=0.95),
+        diagnostics=Diagnostics(ess_bulk_min=100, ess_tail_min=100),
+    ).fit(data)
     first = m.draws()["treatment"].mean()
     # same shape, different data: swap the arms, the treatment log-HR should flip sign
     df2 = df.assign(arm=np.where(df["arm"] == "IL-2LD", "placebo", "IL-2LD"))
@@ -144,11 +163,22 @@ def test_prior_sensitivity_refits_without_recompiling(tmp_path):
     import yaml
     from helpers import run_cli
 
-    base = {"name": "sens", "data": {"kind": "synthetic", "n": 220, "seed": 20250601},
-            "models": [{"name": "unadj"}, {"name": "inter", "interaction": "linear", "biomarker": "pnfh"}],
-            "sampler": {"chains": 2, "draws": 400, "tune": 400, "seed": 4},
-            "diagnostics": {"ess_bulk_min": 100, "ess_tail_min": 100, "rhat_max": 1.05, "max_divergences": 3},
-            "report": {"figures": False}}
+    base = {
+        "name": "sens",
+        "data": {"kind": "synthetic", "n": 220, "seed": 20250601},
+        "models": [
+            {"name": "unadj"},
+            {"name": "inter", "interaction": "linear", "biomarker": "pnfh"},
+        ],
+        "sampler": {"chains": 2, "draws": 400, "tune": 400, "seed": 4},
+        "diagnostics": {
+            "ess_bulk_min": 100,
+            "ess_tail_min": 100,
+            "rhat_max": 1.05,
+            "max_divergences": 3,
+        },
+        "report": {"figures": False},
+    }
     results = {}
     for enabled in (False, True):
         cfg = dict(base, sensitivity={"enabled": enabled})
@@ -156,14 +186,28 @@ def test_prior_sensitivity_refits_without_recompiling(tmp_path):
         p.write_text(yaml.safe_dump(cfg))
         res = run_cli("run", p, "--out", tmp_path / f"o{enabled}")
         assert res.exit_code == 0, res.output
-        results[enabled] = json.loads((tmp_path / f"o{enabled}" / "sens" / "results.json").read_text())
+        results[enabled] = json.loads(
+            (tmp_path / f"o{enabled}" / "sens" / "results.json").read_text()
+        )
     assert results[True]["models"] == results[False]["models"]
     s = results[True]["sensitivity"]
     for m in ("unadj", "inter"):
         assert s["compilations"][m] == {"compilations": 1, "during_scenarios": 0}
     tab = {r["scenario"]: r["treatment"] for r in s["refits"] if r["model"] == "unadj"}
-    assert set(tab) == {"flat", "sceptical", "enthusiastic", "pessimistic", "heavy_tailed", "robust_mixture"}
-    # the sceptical prior pulls towards HR 1, the enthusiastic one further below, the pessimistic above
+    assert set(tab) == {
+        "flat",
+        "sceptical",
+        "enthusiastic",
+        "pessimistic",
+        "heavy_tailed",
+        "robust_mixture",
+    }
+    # the sceptical prior pulls towards HR 1, the enthusiastic one further below, the pessimistic
+    # above
     assert (tab["enthusiastic"]["median"] < tab["flat"]["median"] < tab["sceptical"]["median"]
             < tab["pessimistic"]["median"])  # fmt: skip
-    assert {(r["model"], r["parameter"]) for r in s["psense"]} == {("unadj", "treatment"), ("inter", "treatment"), ("inter", "interaction")}
+    assert {(r["model"], r["parameter"]) for r in s["psense"]} == {
+        ("unadj", "treatment"),
+        ("inter", "treatment"),
+        ("inter", "interaction"),
+    }

@@ -42,12 +42,17 @@ def test_non_numeric_time(tmp_path):
 
 
 def test_event_outside_declared_pair(tmp_path):
-    _reject(tmp_path, ["'event'", "'2'", "row 4", "outside the declared pair"], df=_df("event", 3, 2))
+    _reject(
+        tmp_path, ["'event'", "'2'", "row 4", "outside the declared pair"], df=_df("event", 3, 2)
+    )
 
 
 def test_three_arms(tmp_path):
-    _reject(tmp_path, ["'arm'", "need two arms", "found 3", "columns.control_level"],
-            df=_df("arm", 0, "high-dose"))
+    _reject(
+        tmp_path,
+        ["'arm'", "need two arms", "found 3", "columns.control_level"],
+        df=_df("arm", 0, "high-dose"),
+    )
 
 
 def test_one_arm(tmp_path):
@@ -58,18 +63,31 @@ def test_one_arm(tmp_path):
 
 def test_treatment_level_not_found(tmp_path):
     cols = dict(COLUMNS, treatment_level="IL2")
-    _reject(tmp_path, ["treatment_level 'IL2'"], config={"data": {"kind": "file", "path": "patients.csv", "columns": cols}})
+    _reject(
+        tmp_path,
+        ["treatment_level 'IL2'"],
+        config={"data": {"kind": "file", "path": "patients.csv", "columns": cols}},
+    )
 
 
 def test_biomarker_not_positive_for_log_transform(tmp_path):
     models = [{"name": "loglin", "interaction": "log_linear", "biomarker": "pnfh"}]
-    _reject(tmp_path, ["'pnfh'", "≤ 0", "row 6", "uses log(pnfh)", "biomarker_offset"],
-            df=_df("pnfh", 5, 0.0), config={"models": models})
+    _reject(
+        tmp_path,
+        ["'pnfh'", "≤ 0", "row 6", "uses log(pnfh)", "biomarker_offset"],
+        df=_df("pnfh", 5, 0.0),
+        config={"models": models},
+    )
 
 
 def test_missing_covariate_is_an_error_by_default(tmp_path):
     models = [{"name": "adj", "covariates": ["age", "svc"]}]
-    _reject(tmp_path, ["'age'", "missing values", "row 2", "complete_case"], df=_df("age", 1, np.nan), config={"models": models})
+    _reject(
+        tmp_path,
+        ["'age'", "missing values", "row 2", "complete_case"],
+        df=_df("age", 1, np.nan),
+        config={"models": models},
+    )
 
 
 def test_complete_case_reports_dropped_count(tmp_path):
@@ -77,8 +95,18 @@ def test_complete_case_reports_dropped_count(tmp_path):
     from trialbayes.data.sources import load_data
 
     cols = dict(COLUMNS)
-    cfg = write_case(tmp_path, _df("age", (1, 2, 3), np.nan),
-                     config={"data": {"kind": "file", "path": "patients.csv", "columns": cols, "missing": "complete_case"}})
+    cfg = write_case(
+        tmp_path,
+        _df("age", (1, 2, 3), np.nan),
+        config={
+            "data": {
+                "kind": "file",
+                "path": "patients.csv",
+                "columns": cols,
+                "missing": "complete_case",
+            }
+        },
+    )
     data = load_data(load_config(cfg).data)
     assert data.n == 57 and data.n_dropped == 3 and data.missing.n_rows_dropped == 3
     assert [(c.column, c.n_missing) for c in data.missing.columns if c.n_missing] == [("age", 3)]
@@ -93,8 +121,11 @@ def test_duplicate_ids(tmp_path):
 
 def test_unknown_column_name_with_hint(tmp_path):
     cols = dict(COLUMNS, time="tme")
-    _reject(tmp_path, ["columns.time", "'tme'", "did you mean 'time'"],
-            config={"data": {"kind": "file", "path": "patients.csv", "columns": cols}})
+    _reject(
+        tmp_path,
+        ["columns.time", "'tme'", "did you mean 'time'"],
+        config={"data": {"kind": "file", "path": "patients.csv", "columns": cols}},
+    )
 
 
 def test_empty_table(tmp_path):
@@ -112,28 +143,51 @@ def test_no_events(tmp_path):
 
 
 def test_unsorted_cut_points(tmp_path):
-    _reject(tmp_path, ["baseline.cuts", "strictly increasing"], config={"baseline": {"cuts": [100, 50, 300]}})
+    _reject(
+        tmp_path,
+        ["baseline.cuts", "strictly increasing"],
+        config={"baseline": {"cuts": [100, 50, 300]}},
+    )
 
 
 def test_cut_points_beyond_follow_up(tmp_path):
-    _reject(tmp_path, ["baseline.cuts", "beyond the last follow-up"], config={"baseline": {"cuts": [100, 200, 99999]}})
+    _reject(
+        tmp_path,
+        ["baseline.cuts", "beyond the last follow-up"],
+        config={"baseline": {"cuts": [100, 200, 99999]}},
+    )
 
 
 def test_unknown_config_key_has_hint(tmp_path):
-    _reject(tmp_path, ["sampler", "unknown key 'draw'", "did you mean 'draws'"], config={"sampler": {"draw": 100}})
+    _reject(
+        tmp_path,
+        ["sampler", "unknown key 'draw'", "did you mean 'draws'"],
+        config={"sampler": {"draw": 100}},
+    )
 
 
 def test_unknown_prior_term(tmp_path):
-    _reject(tmp_path, ["unknown term 'treatmnt'", "did you mean 'treatment'"],
-            config={"priors": {"treatmnt": {"family": "normal", "sigma": 1}}})
+    _reject(
+        tmp_path,
+        ["unknown term 'treatmnt'", "did you mean 'treatment'"],
+        config={"priors": {"treatmnt": {"family": "normal", "sigma": 1}}},
+    )
 
 
 def test_wrong_prior_family_for_scale(tmp_path):
-    _reject(tmp_path, ["priors.centre_sigma", "half_normal"], config={"priors": {"centre_sigma": {"family": "normal", "sigma": 1}}})
+    _reject(
+        tmp_path,
+        ["priors.centre_sigma", "half_normal"],
+        config={"priors": {"centre_sigma": {"family": "normal", "sigma": 1}}},
+    )
 
 
 def test_model_names_unknown_covariate(tmp_path):
-    _reject(tmp_path, ["covariate 'weight'"], config={"models": [{"name": "a", "covariates": ["weight"]}]})
+    _reject(
+        tmp_path,
+        ["covariate 'weight'"],
+        config={"models": [{"name": "a", "covariates": ["weight"]}]},
+    )
 
 
 def test_missing_data_file(tmp_path):
@@ -160,11 +214,19 @@ def test_sensitivity_models_are_checked_against_model_names():
     from trialbayes.config.schema import parse_config
     from trialbayes.core.errors import ConfigError
 
-    base = {"name": "s", "data": {"kind": "synthetic"},
-            "models": [{"name": "unadj"}, {"name": "adj", "covariates": "all"}],
-            "sensitivity": {"enabled": True, "models": ["adj"],
-                            "scenarios": [{"name": "sceptical", "kind": "sceptical"}]}}
+    base = {
+        "name": "s",
+        "data": {"kind": "synthetic"},
+        "models": [{"name": "unadj"}, {"name": "adj", "covariates": "all"}],
+        "sensitivity": {
+            "enabled": True,
+            "models": ["adj"],
+            "scenarios": [{"name": "sceptical", "kind": "sceptical"}],
+        },
+    }
     assert parse_config(base).sensitivity.models == ["adj"]
     base["sensitivity"]["models"] = ["adjusted"]
-    with pytest.raises((ConfigError, ValueError), match=r"unknown model\(s\) \['adjusted'\].*unadj"):
+    with pytest.raises(
+        (ConfigError, ValueError), match=r"unknown model\(s\) \['adjusted'\].*unadj"
+    ):
         parse_config(base)

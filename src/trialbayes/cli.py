@@ -418,6 +418,8 @@ def reconstruct(
 
 
 def main() -> None:
+    """The ``trialbayes`` entry point: runs the CLI, turning a signal or an unexpected failure into
+    one line on stderr and its exit status."""
     from .core.errors import Interrupted, SamplingIncomplete
     from .core.interrupts import committed, failure_phase, handle_signals, received
 

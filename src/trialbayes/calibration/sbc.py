@@ -189,6 +189,8 @@ def rank_uniformity(ranks, thin: int, bins: int, seed: int = 0) -> dict:
 
 
 def summarise(values: dict[str, dict], s: CalibrationSettings) -> CalibrationSummary:
+    """The calibration summary of the finished replicates ``values``: rank uniformity per parameter
+    (chi-square and ECDF), a prior predictive summary, and the ranks."""
     ok = list(values.values())
     params = list(ok[0]["ranks"]) if ok else []
     ranks = {p: [v["ranks"][p] for v in ok] for p in params}

@@ -1,6 +1,7 @@
-"""The schema of a run's YAML config (strict pydantic models, unknown keys refused with a hint),
-the YAML reader (duplicate keys, non-finite numbers), priors by term and scenario, and the
-``next_phase:`` and ``calibration:`` sections. A config is data: nothing in it is imported or run."""
+"""The schema of a run's YAML config (strict pydantic models, unknown keys refused with a hint), the
+YAML reader (duplicate keys, non-finite numbers), priors by term and scenario, and the
+``next_phase:`` and ``calibration:`` sections. A config is data: nothing in it is imported or
+run."""
 
 from .calibration import CalibrationSettings, CalibrationSpec
 from .next_phase import NextPhase

@@ -36,6 +36,9 @@ class CalibrationSettings:
 
 
 class CalibrationSpec(_Strict):
+    """The ``calibration:`` section as written: model, replicates and their refits' sampler
+    settings, rank bins, dropout of the simulated trials, seed and executor."""
+
     model: str | None = None  # None: the last model of the config
     replicates: int = Field(100, ge=10, le=100_000)
     draws: int = Field(500, ge=50, le=100_000)
@@ -71,7 +74,7 @@ class CalibrationSpec(_Strict):
             raise ValueError(f"calibration.model: unknown model '{self.model}'; models are {names}")
         spec = next((m for m in models if m.name == self.model), None)
         if spec is not None and spec.time_varying:
-            raise ValueError(time_varying_refusal(self.model, "calibration.model"))
+            raise ValueError(time_varying_refusal(spec.name, "calibration.model"))
 
     def settings(self, cfg):
         """The :class:`CalibrationSettings` for ``cfg`` (model and seed defaults resolved)."""
@@ -92,6 +95,7 @@ class CalibrationSpec(_Strict):
 
 
 def time_varying_refusal(model: str, key: str) -> str:
+    """Why a time-varying ``model`` cannot be calibrated, naming the ``key`` that chose it."""
     return (
         f"{key}: model '{model}' has a time-varying treatment effect, which simulation-based "
         "calibration does not simulate (one HR per replicate); choose a model with "

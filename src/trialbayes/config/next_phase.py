@@ -21,12 +21,17 @@ Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class Accrual(_Strict):
+    """Recruitment: its length ``time`` (data time units) and relative rates in equal segments."""
+
     time: Positive  # length of the recruitment period
     # relative rates in equal-length segments (one: uniform); each > 0 and finite
     weights: list[Positive] = Field([1.0], min_length=1, max_length=1000)
 
 
 class PopulationSpec(_Strict):
+    """A population the next trial could enrol: all comers, or patients below / above a biomarker
+    ``cutoff``; optionally its own patients randomised per target death."""
+
     kind: Literal["all", "below", "above"] = "all"
     cutoff: PositiveFloat | None = None
     # randomised per target death in this population (None: next_phase.patients_per_event)
@@ -213,12 +218,16 @@ class EfficacySpec(_Strict):
                 )
         return self
 
+    def posterior_gammas(self) -> list[float]:
+        """The per-look thresholds of kind ``posterior`` (empty for a spending function)."""
+        return list(self.gamma) if isinstance(self.gamma, list) else []
+
     def hsd_gamma(self) -> float:
         return -4.0 if self.gamma is None or isinstance(self.gamma, list) else float(self.gamma)
 
     def describe(self, alpha: float) -> str:
         if self.kind == "posterior":
-            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.gamma)} at the looks"
+            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.posterior_gammas())} at the looks"
         name = {"obrien_fleming": "O'Brien–Fleming", "pocock": "Pocock"}.get(self.function)
         name = name or f"Hwang–Shih–DeCani (γ = {self.hsd_gamma():g})"
         return f"Lan–DeMets α-spending, {name}-type, one-sided α = {alpha:g} over all looks"
@@ -317,6 +326,9 @@ P_EVENTS_REACHED_FLAG = 0.9
 
 
 class NextPhase(_Strict):
+    """The ``next_phase:`` section: the next-trial designs to simulate (populations, target deaths,
+    accrual, looks and stopping rules, analysis, design priors) and how many trials per design."""
+
     model: str | None = (
         None  # the fitted model (patient-level data); none with data kind assumptions
     )
@@ -394,9 +406,9 @@ class NextPhase(_Strict):
         if any(b <= a for a, b in zip(lk, lk[1:])):
             raise ValueError(f"looks must increase strictly, got {lk}")
         e, f, a = self.efficacy, self.futility, self.analysis
-        if e is not None and e.kind == "posterior" and len(e.gamma) != len(lk):
+        if e is not None and e.kind == "posterior" and len(e.posterior_gammas()) != len(lk):
             raise ValueError(
-                f"efficacy.gamma has {len(e.gamma)} thresholds for {len(lk)} looks {lk}"
+                f"efficacy.gamma has {len(e.posterior_gammas())} thresholds for {len(lk)} looks {lk}"
             )
         if f is not None and len(lk) == 1:
             raise ValueError("futility needs an interim look (looks: [..., 1.0])")

@@ -56,12 +56,16 @@ Nu = Annotated[float, Field(ge=0.5, le=1e6)]
 
 
 class NormalPrior(_Strict):
+    """Normal(``mu``, ``sigma``) prior on the term's log scale (log-HR for treatment terms)."""
+
     family: Literal["normal"] = "normal"
     mu: Mu = 0.0
     sigma: Sigma
 
 
 class StudentTPrior(_Strict):
+    """Student-t(``nu``, ``mu``, ``sigma``) prior, on the log scale of the term (heavier tails)."""
+
     family: Literal["student_t"] = "student_t"
     nu: Nu = 3.0
     mu: Mu = 0.0
@@ -84,6 +88,8 @@ class MixturePrior(_Strict):
 
 
 class HalfNormalPrior(_Strict):
+    """Half-normal(``sigma``) prior of a scale parameter (a standard deviation)."""
+
     family: Literal["half_normal"] = "half_normal"
     sigma: Sigma
 
@@ -110,6 +116,7 @@ SCALE_TERMS = (
 
 
 def default_priors() -> dict[str, Prior]:
+    """The package's default prior of every model term, by term name (reasons in the comments)."""
     return {
         # log-HR of treatment at the biomarker reference value: 95% prior mass on HR 0.14–7.1
         "treatment": NormalPrior(mu=0.0, sigma=1.0),
@@ -273,6 +280,7 @@ def scenario_interaction_prior(spec: ScenarioSpec, configured: Prior) -> Prior:
 
 
 def default_scenarios(design_hr: float = 0.5) -> list[ScenarioSpec]:
+    """One :class:`ScenarioSpec` per named scenario (:data:`SCENARIOS`), all at ``design_hr``."""
     return [ScenarioSpec(name=k, kind=k, design_hr=design_hr) for k in SCENARIOS]
 
 

@@ -39,6 +39,9 @@ from .raw import format_errors
 
 # ----------------------------------------------------------------------------- data
 class ColumnMap(_Strict):
+    """The columns of a patient file (id, time, event, arm, biomarkers, covariates, centre) and the
+    values that code an event, censoring and the two arms."""
+
     id: str = "id"
     time: str = "time"
     event: str = "event"
@@ -56,6 +59,8 @@ TimeUnit = Literal["days", "weeks", "months", "years"]
 
 
 class SyntheticSource(_Strict):
+    """``data.kind: synthetic``: a generated cohort of ``n`` patients from ``seed``."""
+
     kind: Literal["synthetic"]
     n: int = Field(220, ge=10, le=1_000_000)
     seed: int = Field(20250601, ge=0)
@@ -64,6 +69,9 @@ class SyntheticSource(_Strict):
 
 
 class FileSource(_Strict):
+    """``data.kind: file``: patient-level data from a CSV or Parquet file, its column map, missing
+    value policy, time unit and units of the columns."""
+
     kind: Literal["file"]
     path: Path
     format: Literal["auto", "csv", "parquet"] = "auto"
@@ -85,6 +93,8 @@ class FileSource(_Strict):
 
 
 class EventsPerArm(_Strict):
+    """The events (deaths) in each arm, for an estimate's SE when no CI or SE is published."""
+
     treatment: PositiveInt
     control: PositiveInt
 
@@ -162,6 +172,8 @@ class PublishedEstimate(_Strict):
 
 
 class PublishedSource(_Strict):
+    """``data.kind: published``: published estimates (uniquely named) instead of patient data."""
+
     kind: Literal["published"]
     label: str = "published estimates"
     estimates: list[PublishedEstimate] = Field(min_length=1)
@@ -218,13 +230,13 @@ class ControlHazard(_Strict):
     def starts_and_rates(self) -> tuple[list[float], list[float]]:
         if self.median is not None:
             return [0.0], [math.log(2) / self.median]
-        return [0.0, *(self.cuts or [])], list(self.rates)
+        return [0.0, *(self.cuts or [])], list(self.rates or [])
 
     def describe(self, unit: str = "time units") -> str:
         if self.median is not None:
             return f"exponential, median {self.median:g} {unit}"
         edges = [0.0, *(self.cuts or [])]
-        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates, edges)]
+        parts = [f"{r:g} from {a:g}" for r, a in zip(self.rates or [], edges)]
         return f"piecewise constant, per {unit.removesuffix('s')}: " + ", ".join(parts)
 
 
@@ -296,6 +308,9 @@ DataSource = Annotated[
 
 # ----------------------------------------------------------------------------- models
 class ModelSpec(_Strict):
+    """One patient-level model: its name, covariates and their pooling, centre frailty, the
+    biomarker interaction form and the treatment effect's time course (constant or time-varying)."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # used in file names and reports
     covariates: list[str] | Literal["all"] = []
     covariate_pooling: Literal["partial", "none"] = "partial"
@@ -345,6 +360,9 @@ def partner_of(spec: ModelSpec, models: list[ModelSpec]) -> ModelSpec | None:
 
 
 class Baseline(_Strict):
+    """The piecewise-constant baseline hazard: cut points (or ``n_intervals`` at event-time
+    quantiles), the parametrisation and how the log-likelihood is computed."""
+
     cuts: list[float] | None = None
     n_intervals: int = Field(8, ge=1, le=60)
     parametrisation: Literal["auto", "centred", "non_centred"] = "auto"
@@ -365,6 +383,9 @@ class Baseline(_Strict):
 
 
 class SamplerSpec(_Strict):
+    """NUTS settings (backend, chains, draws, tuning, seed, target acceptance), the progress bar and
+    the compile cache folder."""
+
     backend: Literal["nutpie", "pymc"] = "nutpie"
     chains: int = Field(4, ge=1, le=16)
     # 2000: at 1000, converged fits miss R-hat 1.01 by chance in ~2% of seeds (README, Tests)
@@ -378,6 +399,9 @@ class SamplerSpec(_Strict):
 
 
 class Diagnostics(_Strict):
+    """The convergence gate: R-hat, bulk and tail ESS, divergences and BFMI a fit must meet, or
+    ``allow_unreliable`` to report a fit that fails it."""
+
     rhat_max: PositiveFloat = 1.01
     ess_bulk_min: PositiveFloat = 400
     ess_tail_min: PositiveFloat = 400
@@ -387,6 +411,9 @@ class Diagnostics(_Strict):
 
 
 class Estimands(_Strict):
+    """What the reports compute: HR thresholds (P(HR < 1) always), the harm threshold, biomarker
+    subgroups, the landmark time, the credible ``level``, curve points and draws used."""
+
     hr_thresholds: list[PositiveFloat] = [1.0, 0.8]
     harm_threshold: PositiveFloat = 1.1
     biomarker: str | None = None
@@ -433,6 +460,8 @@ def _in_unit_interval(v: list[float], what: str) -> list[float]:
 
 
 class GridSpec(_Strict):
+    """An evenly spaced grid of ``n`` values from ``lo`` to ``hi`` (``values()``)."""
+
     lo: float
     hi: float
     n: int = Field(21, ge=2, le=400)
@@ -448,6 +477,9 @@ class GridSpec(_Strict):
 
 
 class SubgroupShrinkage(_Strict):
+    """Hierarchical shrinkage of the subgroup estimates: which estimates, the half-normal scale of
+    the between-subgroup SD tau, and the prior of the overall mean log-HR."""
+
     estimates: list[str] | None = None  # default: every estimate with a subgroup label
     tau_sigma: float = Field(0.5, ge=1e-3, le=100.0)
     #: prior of the overall mean log-HR: normal (sigma in [0.001, 100]) or flat
@@ -473,6 +505,10 @@ class AssuranceSpec(_Strict):
 
 
 class PublishedAnalysis(_Strict):
+    """The ``published:`` section: prior scenarios, the prior mean × SD grids of the sensitivity
+    maps, the P(HR < 1) levels of the tipping points, subgroup shrinkage, assurance, and the NUTS
+    draws (all chains) of each posterior."""
+
     design_hr: float = Field(0.5, gt=0, lt=1)
     scenarios: list[ScenarioSpec] | None = None
     estimates: list[str] | None = None
@@ -497,6 +533,8 @@ class PublishedAnalysis(_Strict):
 
 
 class Report(_Strict):
+    """Report settings: title, figure dpi, and whether figures and report.html are written."""
+
     title: str | None = None
     dpi: int = Field(110, ge=50, le=400)
     figures: bool = True
@@ -504,6 +542,9 @@ class Report(_Strict):
 
 
 class Config(_Strict):
+    """A whole analysis config (one YAML file): data, models, baseline, priors, sampler,
+    diagnostics, estimands and the optional sections, cross-checked on validation."""
+
     #: data paths as written in the config when relative (outputs show these, not absolute ones)
     _shown_paths: dict[str, str] = PrivateAttr(default_factory=dict)
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -718,6 +759,8 @@ class UntrustedCacheWarning(RuntimeWarning):
 
 
 def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>") -> Config:
+    """Validate a config already read into a dict and resolve its relative paths against
+    ``base_dir`` (default: the working folder); raises ConfigError naming ``source``."""
     try:
         check_finite(raw)
     except RawConfigError as exc:
@@ -733,6 +776,6 @@ def parse_config(raw: dict, base_dir: Path | None = None, source: str = "<dict>"
         if isinstance(p, Path) and not p.is_absolute():
             setattr(cfg.data, attr, (base / p).resolve())
             cfg._shown_paths[attr] = p.as_posix()
-            if attr == "path":
+            if isinstance(cfg.data, FileSource) and attr == "path":
                 cfg.data._shown = p.as_posix()
     return cfg

@@ -45,10 +45,13 @@ class UntrustedCache(OSError):
 
 
 def trust_config_cache() -> bool:
+    """Whether the user opted in (``TRIALBAYES_TRUST_CONFIG_CACHE=1``) to a ``sampler.cache_dir``
+    written relative to the config file."""
     return os.environ.get(TRUST_ENV_VAR, "").strip().lower() in ("1", "yes", "true", "on")
 
 
 def key_path() -> Path:
+    """Where this user's compile-cache HMAC key lives (outside any cache folder)."""
     return Path(platformdirs.user_state_dir("trialbayes")) / KEY_NAME
 
 

@@ -47,12 +47,17 @@ INPROCESS_MAX_CELLS = 4
 
 @dataclass
 class Cell:
+    """One unit of a job: a unique key (naming its seed and its resume file) and its arguments."""
+
     key: str
     args: dict
 
 
 @dataclass
 class CellResult:
+    """What one cell gave: status ``ok`` with its value, or ``failed`` with the error, after
+    ``attempts`` tries taking ``seconds``; ``resumed`` if it was loaded from the store, not run."""
+
     key: str
     status: str  # ok | failed
     value: dict | None = None
@@ -64,6 +69,8 @@ class CellResult:
 
 @dataclass
 class JobReport:
+    """The cells' results in input order, the backend and worker count used, and the wall time."""
+
     results: dict[str, CellResult] = field(default_factory=dict)
     backend: str = ""
     workers: int = 1
@@ -163,6 +170,9 @@ class CellStore:
 
 
 class Executor:
+    """Runs the cells of many-cell jobs on one backend (in-process, a process pool or Dask), with
+    per-key seeds, retries and an optional resume store; a context manager closing its workers."""
+
     def __init__(
         self,
         backend: str = "auto",

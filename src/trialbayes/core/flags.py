@@ -16,6 +16,9 @@ Severity = Literal["caution", "warning"]
 
 @dataclass(frozen=True)
 class Flag:
+    """A warning that travels with a result: a stable code, a message for the reader, its severity
+    and the model it applies to (``None``: the whole run)."""
+
     code: str  # stable, machine-readable, e.g. "zero_events_in_arm", "cox_not_converged"
     message: str  # one sentence a reader can act on, with numbers
     severity: Severity = "warning"

@@ -116,6 +116,7 @@ def phase(name: str) -> Iterator[None]:
 
 
 def current_phase() -> str:
+    """The phases the run is in now, outermost first (``"a / b"``), or ``"starting"``."""
     return " / ".join(_phase) if _phase else "starting"
 
 

@@ -47,6 +47,7 @@ def jsonable(obj):
 
 
 def dumps(obj) -> str:
+    """``obj`` as indented JSON text (via :func:`jsonable`: NaN and ±inf become ``null``)."""
     return json.dumps(jsonable(obj), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
 
 

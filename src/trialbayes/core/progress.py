@@ -64,18 +64,22 @@ def configure(enabled: bool, stream: TextIO | None = None) -> Progress:
 
 
 def current() -> Progress:
+    """The run's :class:`Progress` (the one :func:`configure` last made)."""
     return _current
 
 
 def phase(text: str, record: bool = True):
+    """``with phase(text):`` a phase on the run's progress lines (see :meth:`Progress.phase`)."""
     return _current.phase(text, record)
 
 
 def say(text: str) -> None:
+    """Print one timed line on the run's progress stream."""
     _current.say(text)
 
 
 def sampling_text(model: str, chains: int, draws: int, tune: int) -> str:
+    """The progress line for sampling a model: "sampling model x (4 chains × 1000 draws, ...)"."""
     return f"sampling model {model} ({chains} chains × {draws} draws, {tune} tuning)"
 
 
@@ -167,4 +171,5 @@ class CellProgress:
 
 
 def cells(n: int) -> str:
+    """The noun for ``n`` cells: "cell" or "cells"."""
     return "cell" if n == 1 else "cells"

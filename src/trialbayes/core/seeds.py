@@ -19,6 +19,7 @@ import numpy as np
 
 
 def child_sequence(root: int, *names: str) -> np.random.SeedSequence:
+    """The ``SeedSequence`` of the stream named ``names`` under ``root`` (see the module doc)."""
     return np.random.SeedSequence(
         [int(root) & 0xFFFFFFFF, *(zlib.crc32(str(n).encode()) for n in names)]
     )

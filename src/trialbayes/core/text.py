@@ -15,6 +15,8 @@ from .escape import md_text
 
 
 def md_table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
+    """A data frame as a Markdown table: text escaped, floats by ``floatfmt``, missing as "–"."""
+
     def cell(v):
         if v is None or (isinstance(v, float) and not np.isfinite(v)):
             return "–"
@@ -34,6 +36,7 @@ def num(x: float) -> str:
 
 
 def with_unit(x: float, unit: str | None, fmt=None) -> str:
+    """``x`` (by :func:`num`, or ``fmt``) followed by its unit when there is one: "23.7 months"."""
     return (num(x) if fmt is None else fmt.format(x)) + (f" {unit}" if unit else "")
 
 

@@ -166,6 +166,7 @@ def non_finite(obj, path: str = "") -> list[str]:
 
 
 def check_finite(raw: dict) -> None:
+    """Raise :class:`RawConfigError` naming every key path of ``raw`` that holds NaN or ±inf."""
     bad = non_finite(raw)
     if bad:
         raise RawConfigError("non-finite numbers are not allowed in a config: " + "; ".join(bad))

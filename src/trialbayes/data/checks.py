@@ -70,6 +70,7 @@ def collinear_sets(X: np.ndarray, names: list[str]) -> list[list[str]]:
 
 
 def check_collinearity(data: TrialData, spec: ModelSpec, baseline: Baseline) -> None:
+    """Raise DataError naming each group of perfectly collinear fixed-effect terms of ``spec``."""
     X, names = fixed_effects(data, spec, baseline)
     sets = collinear_sets(X, names)
     if sets:

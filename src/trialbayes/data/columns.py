@@ -165,6 +165,7 @@ def arms_note(cols: ColumnMap, arms: Arms) -> list[str]:
 
 # ----------------------------------------------------------------------------- id and outcome
 def checked_ids(ids: pd.Series, name: str, rows: FileRows) -> np.ndarray:
+    """The id column as text; DataError on missing or duplicate ids (with their file rows)."""
     if ids.isna().any():
         raise DataError(f"column '{name}' (id): missing ids at {rows.text(ids.isna())}")
     dup = ids.duplicated(keep=False)

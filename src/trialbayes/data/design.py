@@ -165,6 +165,10 @@ class BiomarkerBasis:
 
 @dataclass
 class Design:
+    """The arrays of one model's piecewise-exponential likelihood (see the module docstring):
+    baseline intervals, per-patient exit interval and time in it, event, arm, standardised
+    covariates, centre index, biomarker basis, and what is imputed."""
+
     spec: ModelSpec
     cuts: np.ndarray
     starts: np.ndarray
@@ -234,6 +238,8 @@ class Design:
 
 
 def build_design(data: TrialData, spec: ModelSpec, baseline: Baseline) -> Design:
+    """The :class:`Design` of model ``spec`` on ``data`` with the ``baseline`` intervals; DataError
+    when a time-varying model would have a single interval."""
     f = data.frame
     t = f["time"].to_numpy(float)
     e = f["event"].to_numpy(float)

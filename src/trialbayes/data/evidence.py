@@ -11,6 +11,9 @@ from ..config.schema import PublishedEstimate
 
 @dataclass(frozen=True)
 class Evidence:
+    """A published estimate as evidence: the log-HR estimate and its SE (treatment vs control), with
+    the subgroup it describes and that subgroup's share of the patients."""
+
     name: str
     log_hr: float
     se: float

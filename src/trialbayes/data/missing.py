@@ -34,6 +34,9 @@ MAX_COMBINATIONS = 64
 
 @dataclass
 class ContinuousTarget:
+    """A continuous column with missing values, imputed as latent values with a normal model given
+    the arm and its ``predictors`` (columns of V; see the module docstring)."""
+
     column: str  # covariate name, or the biomarker's
     vcol: int  # column of V (0..p-1: X; p: the biomarker's z)
     miss_rows: np.ndarray
@@ -45,6 +48,9 @@ class ContinuousTarget:
 
 @dataclass
 class DiscreteGroup:
+    """A binary or text covariate with missing values, marginalised over its ``levels`` with a
+    logistic model given the arm and its ``predictors`` (see the module docstring)."""
+
     column: str  # the source column
     kind: str  # "binary" or "factor"
     vcols: list[int]  # the V (= X) columns of its dummies in this model

@@ -39,6 +39,7 @@ CUTOFF_RULE = "tertiles of {b}, rounded to 3 significant figures"
 
 
 def round_sig(x: float, sig: int, down: bool = False) -> float:
+    """``x`` rounded to ``sig`` significant figures (``down``: towards minus infinity)."""
     if x == 0 or not math.isfinite(x):
         return float(x)
     p = sig - 1 - math.floor(math.log10(abs(x)))
@@ -47,6 +48,7 @@ def round_sig(x: float, sig: int, down: bool = False) -> float:
 
 
 def derived_landmark(times: np.ndarray) -> float:
+    """The default landmark: the median observed time rounded down to 2 significant figures."""
     med = float(np.median(times))
     return round_sig(med, 2, down=True) or med
 
@@ -65,6 +67,8 @@ def derived_cutoffs(values: np.ndarray) -> list[float]:
 
 
 def pick_biomarker(estimands: Estimands, models: list[ModelSpec], data: TrialData) -> str | None:
+    """The summaries' biomarker: ``estimands.biomarker``, else the first model's with one, else the
+    data's first, else None."""
     if estimands.biomarker:
         return estimands.biomarker
     for m in models:

@@ -37,6 +37,9 @@ from .columns import (
 
 @dataclass
 class TrialData:
+    """Validated patient-level data: the canonical frame (``id, time, event, treat``, biomarkers,
+    covariates, ``centre``), the arm labels, the source, and what was dropped or missing."""
+
     frame: pd.DataFrame
     biomarkers: list[str]
     covariates: list[str]

@@ -20,12 +20,15 @@ from ..results.published import AssuranceAtEvents, AssuranceDesign
 
 
 def trial_se(events: float, allocation: float = 0.5) -> float:
+    """Schoenfeld SE of the log-HR of a trial with ``events`` events, ``allocation`` treated."""
     return 1.0 / math.sqrt(events * allocation * (1 - allocation))
 
 
 def assurance(
     mean: float, sd: float, events: float, allocation: float = 0.5, alpha: float = 0.025
 ) -> float:
+    """Probability that a trial with ``events`` events succeeds (one-sided ``alpha``, benefit =
+    HR < 1) when its log-HR is N(``mean``, ``sd``²); ``sd`` = 0 gives the classical power."""
     s = trial_se(events, allocation)
     return float(stats.norm.cdf((-stats.norm.ppf(1 - alpha) * s - mean) / math.sqrt(sd**2 + s**2)))
 

@@ -26,6 +26,8 @@ from ..results.time_varying import PHTest
 
 
 def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = None) -> pd.DataFrame:
+    """The lifelines frame of a model's Cox fit: ``times``, events, arm, the model's own coded terms
+    (standardised covariates, biomarker z and its interaction with treatment) and any ``centre``."""
     df = pd.DataFrame({"time": times, "event": design.event, "treatment": design.treat})
     for j, c in enumerate(design.cov_names):
         df[c] = design.X[:, j]
@@ -184,6 +186,7 @@ def km_curves(
 
 
 def km_at(curves: pd.DataFrame, arm: int, t: float) -> float:
+    """Kaplan–Meier survival of ``arm`` (0 control, 1 treatment) at ``t``, from ``km_curves``."""
     c = curves[curves["arm"] == arm]
     return float(c.loc[c["time"] <= t, "survival"].iloc[-1])
 

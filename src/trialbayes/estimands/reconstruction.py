@@ -22,6 +22,9 @@ COX_LEVEL = 0.95
 
 @dataclass
 class QualityThresholds:
+    """Limits beyond which a reconstruction is flagged: largest absolute KM difference (survival
+    scale), and relative differences in the numbers at risk and in the events."""
+
     max_abs_km: float = 0.05
     n_risk_rel: float = 0.05
     events_rel: float = 0.05

@@ -24,6 +24,7 @@ def interval_bounds(design: Design) -> list[tuple[float, float | None]]:
 
 
 def events_per_interval(design: Design) -> np.ndarray:
+    """Number of events in each baseline interval of ``design``."""
     return np.bincount(design.interval, weights=design.event, minlength=design.n_intervals)
 
 

@@ -84,6 +84,8 @@ class CompileRecord:
 
 
 def default_cache_dir() -> Path | None:
+    """The compile cache folder: ``$TRIALBAYES_CACHE_DIR`` (None if it says off), else the user
+    cache folder's ``compiled/``."""
     env = os.environ.get(ENV_VAR)
     if env is not None:
         return None if env.strip().lower() in _OFF else Path(env)

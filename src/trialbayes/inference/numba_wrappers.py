@@ -324,6 +324,7 @@ def make_cfunc(
 
 
 def loaded_from_cache(cf: CFunc) -> bool:
+    """Whether the compiled function was loaded from the disk cache rather than compiled."""
     return cf.cache_hits > 0
 
 

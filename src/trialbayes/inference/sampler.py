@@ -43,6 +43,7 @@ def one_blas_thread():
 
 
 def stack_versions() -> dict[str, str]:
+    """Versions of Python and the numerical stack, for provenance ("not installed" if absent)."""
     out = {"python": platform.python_version()}
     for pkg in (
         "trialbayes",
@@ -65,6 +66,8 @@ def stack_versions() -> dict[str, str]:
 
 
 def show_progress(setting: str) -> bool:
+    """Whether the sampler shows its progress bar under ``sampler.progress`` (``auto``: on a
+    terminal, not in CI)."""
     if setting == "on":
         return True
     if setting == "off":
@@ -230,6 +233,7 @@ class SamplerRunner:
 
 
 def free_var_names(model: pm.Model) -> list[str]:
+    """Names of the model's free random variables (the sampled parameters)."""
     return [v.name for v in model.free_RVs]
 
 

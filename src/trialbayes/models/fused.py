@@ -1,7 +1,7 @@
 """The piecewise-exponential log-likelihood as one fused PyTensor Op (``baseline.likelihood``).
 
-Same quantity as :func:`trialbayes.models.graph.pem_loglik_terms` (per patient i leaving interval j_i
-after o_i time units in it):
+Same quantity as :func:`trialbayes.models.graph.pem_loglik_terms` (per patient i leaving interval
+j_i after o_i time units in it):
 
     ll_i = d_i (α_{j_i} + η_i) − exp(η_i) H0_i,   H0_i = C_{j_i} + exp(α_{j_i}) o_i,
     C_j = Σ_{k<j} exp(α_k) w_k,
@@ -17,8 +17,8 @@ over the exponentials: for output weights g (ones under a sum)
 
 (:class:`PEMAlphaGrad`, O(N + K)). PyTensor chains ∂/∂η through η = β·trt + Xγ + … as usual.
 :class:`PEMStrataLogLik` is the same with one baseline row per stratum s_i (alpha[G, K]; the
-time-varying treatment effect uses G = 2, the treated row α_k + β_k): every sum above runs over
-the patients of one stratum, ∂/∂α_{s,j} as above restricted to s_i = s (:class:`PEMStrataAlphaGrad`).
+time-varying treatment effect uses G = 2, the treated row α_k + β_k): every sum above runs over the
+patients of one stratum, ∂/∂α_{s,j} as above restricted to s_i = s (:class:`PEMStrataAlphaGrad`).
 
 Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
 PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' source) is

@@ -57,6 +57,9 @@ DRAW_NAMES = [
 
 
 class PiecewiseExponentialModel:
+    """One piecewise-exponential survival model for notebooks: ``build`` makes the design and the
+    PyMC model, ``fit`` samples (and returns self), then summaries (see the module docstring)."""
+
     def __init__(
         self,
         spec: ModelSpec,

@@ -57,6 +57,8 @@ def conjugate_posterior(ev: Evidence, prior: BaseModel) -> tuple[float, float] |
 
 
 def log_prior_density(prior: BaseModel, theta: np.ndarray) -> np.ndarray:
+    """Log density of a location prior (flat, normal, Student-t or a two-part mixture) at ``theta``;
+    a flat prior gives 0 (unnormalised)."""
     f = prior.family
     if f == "flat":
         return np.zeros_like(theta)

@@ -25,6 +25,8 @@ from .published import summary_normal
 
 
 def build_shrinkage_model(evs: list[Evidence], tau_sigma: float, mu_prior=None) -> pm.Model:
+    """The PyMC random-effects model of the subgroup log-HRs ``evs`` (see the module docstring); a
+    flat ``mu_prior`` is taken as N(0, FLAT_SIGMA²)."""
     mu_prior = mu_prior or NormalPrior(mu=0.0, sigma=FLAT_SIGMA)
     require_normal_or_flat("published.subgroups.mu_prior", mu_prior)
     if mu_prior.family == "flat":

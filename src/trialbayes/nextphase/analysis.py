@@ -20,6 +20,9 @@ from .logrank import logrank
 
 @dataclass
 class Decisions:
+    """The analysis of T simulated trials: a success flag per trial, and counts of analyses that
+    failed (never a success) or had divergent transitions, with the first errors."""
+
     success: np.ndarray  # (T,) bool
     failed: int = 0  # analyses without a result (never a success)
     divergent: int = 0  # Bayesian fits with at least one divergent transition

@@ -39,6 +39,9 @@ _SAMPLERS: dict = {}
 
 @dataclass
 class BayesAnalysis:
+    """Bayesian refits of T simulated trials: posterior P(HR < 1), posterior median log-HR,
+    divergences and failures per trial."""
+
     p_benefit: np.ndarray  # (T,) posterior P(HR < 1); nan where the fit failed
     median_log_hr: np.ndarray  # (T,)
     divergences: np.ndarray  # (T,) int

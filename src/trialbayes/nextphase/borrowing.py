@@ -93,6 +93,7 @@ class NormalMixture:
 
 
 def vague(mean: float = 0.0, sd: float | None = 2.0, label: str = "no borrowing") -> NormalMixture:
+    """A single normal N(``mean``, ``sd``²) on the log-HR, flat if ``sd`` is None (no borrowing)."""
     return NormalMixture((1.0,), (float(mean),), (math.inf if sd is None else float(sd),), label)
 
 

@@ -48,6 +48,9 @@ _GRID = np.linspace(-0.995, 0.995, 81)
 
 @dataclass
 class Marginal:
+    """One column's fitted marginal: its sorted observed values, kept exactly if ``discrete``, else
+    interpolated (``quantile`` is the inverse CDF)."""
+
     values: np.ndarray  # sorted observed values
     discrete: bool
 
@@ -82,6 +85,9 @@ def _nearest_correlation(c: np.ndarray, floor: float = 1e-6) -> np.ndarray:
 
 @dataclass
 class GaussianCopula:
+    """The fitted joint distribution of the columns (see the module docstring): marginals, the
+    latent normal correlations (NORTA) and the data's Pearson correlations they target."""
+
     marginals: list[Marginal]
     latent_corr: np.ndarray  # (p, p)
     target_corr: np.ndarray  # the data's Pearson correlations

@@ -31,6 +31,8 @@ MAX_ABS_LOG_HR = 30.0
 
 @dataclass
 class CoxMany:
+    """Treatment-only Cox fits of T simulated trials: log-HR, its SE, whether each converged."""
+
     log_hr: np.ndarray  # (T,)
     se: np.ndarray
     converged: np.ndarray  # (T,) bool

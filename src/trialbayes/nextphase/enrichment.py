@@ -43,6 +43,9 @@ from .simulate import (
 
 @dataclass(frozen=True)
 class EnrichmentPlan:
+    """The trial an adaptive-enrichment cell simulates: target deaths, patients randomised, accrual,
+    dropout, allocation, calendar cut, the enrichment rule and the one-sided alpha."""
+
     events: int
     n_randomised: int
     accrual_time: float

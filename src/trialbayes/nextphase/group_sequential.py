@@ -70,6 +70,9 @@ class SequentialPlan:
 
 @dataclass
 class LookStats:
+    """Per-trial statistics at one look: the benefit-positive score and its information, deaths,
+    calendar time, patients randomised, and whether the look took place or gave no estimate."""
+
     score: np.ndarray  # (T,) S_k
     info: np.ndarray  # (T,) I_k
     events: np.ndarray  # (T,) int
@@ -105,6 +108,9 @@ def look_stats(sim, method: str = "logrank") -> list[LookStats]:
 
 @dataclass
 class SequentialOutcome:
+    """What a group-sequential design did on T simulated trials: success, the look each stopped at
+    (efficacy or futility), and deaths, time and patients randomised when it stopped."""
+
     success: np.ndarray  # (T,)
     efficacy: np.ndarray  # (T, K) stopped for efficacy at look k
     futility: np.ndarray  # (T, K) stopped for futility at look k

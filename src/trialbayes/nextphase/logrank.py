@@ -17,6 +17,8 @@ from scipy import stats
 
 @dataclass
 class LogRank:
+    """Log-rank statistics of T simulated trials: z, O − E of the treated arm, variance, events."""
+
     z: np.ndarray  # (T,) standardised O − E of the treated arm
     o_minus_e: np.ndarray
     variance: np.ndarray

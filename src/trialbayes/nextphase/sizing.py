@@ -81,6 +81,8 @@ def patients_per_event(
 
 
 def trial_design(cfg: NextPhase, ps: PopulationSpec, events: int, ppe: float) -> TrialDesign:
+    """The :class:`TrialDesign` of population ``ps`` with ``events`` target deaths, randomising
+    ``next_phase.patients`` or ceil(``events`` × ``ppe``) patients."""
     n = cfg.patients if cfg.patients is not None else math.ceil(events * ppe)
     return TrialDesign(
         events=events,

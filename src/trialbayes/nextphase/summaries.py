@@ -83,6 +83,7 @@ def analysis_text(cfg: NextPhase) -> str:
 
 
 def analysis_short(cfg: NextPhase) -> str:
+    """The analysis and its decision rule in a few words (figure titles), looks included."""
     if not cfg.sequential:
         return cfg.analysis.short(cfg.alpha)
     e = cfg.efficacy_rule()
@@ -97,6 +98,7 @@ def analysis_short(cfg: NextPhase) -> str:
 
 
 def sequential_text(cfg: NextPhase) -> str:
+    """The group-sequential design in words (looks, stopping rules, analysis prior); "" if none."""
     if not cfg.sequential:
         return ""
     looks = ", ".join(f"{x:g}" for x in cfg.looks)
@@ -187,6 +189,9 @@ def borrowing_summaries(cfg: NextPhase, states, pop, res, labels) -> list[Borrow
 
 
 def enrichment_results(cfg: NextPhase, cells, vals, res) -> EnrichmentResults:
+    """The adaptive-enrichment results from the enrichment cells' values ``vals``: a row per design
+    prior and target deaths, and the false-enrichment rate at each HR without interaction
+    (simulated and closed form)."""
     r = cfg.enrichment
     rows, false = [], []
     prevalence = float("nan")

@@ -184,6 +184,8 @@ def prior_grid_heatmap(
 
 
 def prior_grid_panels(grids: dict, means, sds, tipping: dict):
+    """One P(HR < 1) heatmap over prior mean × SD per estimate in ``grids``, side by side, with its
+    tipping SDs; returns the figure."""
     n = len(grids)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.2), squeeze=False)
     for ax, (name, g) in zip(axes[0], grids.items()):

@@ -17,7 +17,8 @@ FREQ = "#222222"
 
 
 def new_axes(ax, size=(7, 4.5)):
-    """(figure, axes): ``ax`` and its figure, or a new figure of ``size`` inches when ``ax`` is None."""
+    """(figure, axes): ``ax`` and its figure, or a new figure of ``size`` inches when ``ax`` is
+    None."""
     if ax is None:
         fig, ax = plt.subplots(figsize=size)
     return ax.figure, ax

@@ -1,6 +1,6 @@
 """Artefacts of a patient-level run: CSV tables, PNG figures and self-describing posterior netCDF
-files. results.json, provenance.json and report.md are written by :mod:`trialbayes.report.writer` from
-the typed results (report text: :mod:`trialbayes.report.markdown`)."""
+files. results.json, provenance.json and report.md are written by :mod:`trialbayes.report.writer`
+from the typed results (report text: :mod:`trialbayes.report.markdown`)."""
 
 from __future__ import annotations
 

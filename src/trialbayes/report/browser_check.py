@@ -62,6 +62,7 @@ FLAGS = [
 
 
 def chromium() -> str | None:
+    """Path of a Chromium or Chrome executable on PATH, or None."""
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
         path = shutil.which(name)
         if path:
@@ -134,6 +135,8 @@ def check(
 
 
 def problems(found: dict, text: str) -> list[str]:
+    """The problems a check found, one line each: page errors, images that did not load, anything
+    fetched from outside the file, figures marked missing, and network addresses in ``text``."""
     out = [f"page error: {e}" for e in found["errors"]]
     out += [f"image did not load: {b}" for b in found["broken_images"]]
     out += [f"fetched from outside the file: {u}" for u in found["fetched"]]

@@ -29,11 +29,13 @@ TESTS = (
 
 
 def write_calibration_tables(out: OutputDir, c: CalibrationSummary) -> None:
+    """Write the calibration summary and the ranks per parameter as CSV under ``tables/``."""
     out.write_csv("tables/sbc_summary.csv", c.table())
     out.write_csv("tables/sbc_ranks.csv", pd.DataFrame(c.ranks))
 
 
 def calibration_figures(plan: FigurePlan, c: CalibrationSummary) -> None:
+    """Add the rank histograms and the rank-ECDF figure to ``plan`` (nothing without ranks)."""
     if not (c.ranks and next(iter(c.ranks.values()))):
         return
     thin, bins = c.settings.thin, c.settings.bins

@@ -72,18 +72,22 @@ def data_uri(path: Path, root: Path | None = None) -> str | None:
 
 # ----------------------------------------------------------------------------- blocks
 def p(text: str) -> dict:
+    """A paragraph block of a report view."""
     return {"type": "p", "text": text}
 
 
 def h3(text: str) -> dict:
+    """A sub-heading block of a report view."""
     return {"type": "h3", "text": text}
 
 
 def note(text: str, kind: str = "info") -> dict:
+    """A highlighted note block; ``kind`` is its banner style ("info", "synthetic", ...)."""
     return {"type": "note", "text": text, "kind": kind}
 
 
 def bullets(items) -> dict:
+    """A bulleted-list block of ``items``."""
     return {"type": "list", "items": list(items)}
 
 
@@ -142,6 +146,7 @@ class Figures:
 
 
 def section(sid: str, title: str, blocks: list) -> dict:
+    """A section of a report view: its anchor id, title and non-empty blocks."""
     return {"id": sid, "title": title, "blocks": [b for b in blocks if b]}
 
 
@@ -152,10 +157,13 @@ def render(view: dict) -> str:
 
 # ----------------------------------------------------------------------------- shared blocks
 def plain(line: str) -> str:
+    """``line`` without Markdown backticks, for the HTML page."""
     return line.replace("`", "")
 
 
 def banners(r: Results) -> list[dict]:
+    """The banners at the top of report.html: synthetic data, models that failed the diagnostics
+    gate, and every flag (grouped, with the models it applies to)."""
     out = []
     if r.synthetic:
         out.append(

@@ -30,6 +30,7 @@ from .time_varying import html_blocks as over_time_blocks
 
 
 def patient_view(r: Results, root: Path) -> dict:
+    """The report.html view of a patient-level run: title, banners, sections in order."""
     fig = Figures(root, r.figures, r.figure_captions)
     secs = [
         section(
@@ -74,6 +75,8 @@ def patient_view(r: Results, root: Path) -> dict:
 
 
 def data_blocks(r: Results, fig) -> list:
+    """The Data section: patients, events and follow-up, patients and events by arm, notes and,
+    for reconstructed data, the reconstruction quality."""
     d, tu = r.data, r.time_unit
     rows = [[arm, v.n, v.events] for arm, v in d.by_arm.items()] + [["all", d.n, d.events]]
     med = d.median_follow_up_reverse_km
@@ -142,6 +145,9 @@ def data_blocks(r: Results, fig) -> list:
 
 
 def model_blocks(r: Results) -> list:
+    """The Models section: each model's covariates and their prior, centre frailty, effect
+    modification, treatment effect over time, baseline intervals and sampler; the priors by model;
+    the analysis settings."""
     rows = []
     for name, m in r.models.items():
         s = m.spec
@@ -203,6 +209,8 @@ def model_blocks(r: Results) -> list:
 
 
 def diagnostics_blocks(r: Results) -> list:
+    """The Sampler diagnostics section: the gate, and each model's R-hat, ESS, divergences, E-BFMI
+    and verdict."""
     th = next(iter(r.models.values())).diagnostics.thresholds
     out = [
         p(
@@ -247,6 +255,8 @@ def diagnostics_blocks(r: Results) -> list:
 
 
 def effect_blocks(r: Results, fig) -> list:
+    """The Treatment effects section: each model's posterior HR and probabilities beside the Cox HR,
+    the forest plot, and every model's coefficients, posterior beside Cox."""
     first = next(iter(r.models.values())).treatment_effect
     below, above, level_label = (
         list(first.p_hr_below),
@@ -318,6 +328,8 @@ def effect_blocks(r: Results, fig) -> list:
 
 
 def modification_blocks(r: Results, fig) -> list:
+    """The Effect modification section: each interaction model's HR along the biomarker, where
+    P(HR < 1) > 0.9, and its HR-curve figure."""
     out = []
     for name, m in r.models.items():
         hc = m.hr_curve
@@ -355,6 +367,8 @@ def modification_blocks(r: Results, fig) -> list:
 
 
 def subgroup_blocks(r: Results) -> list:
+    """The Subgroups section: each model's conditional and marginal HR per biomarker subgroup,
+    with the subgroups' flags."""
     out = []
     for name, m in r.models.items():
         sg = m.subgroups
@@ -408,6 +422,8 @@ def subgroup_blocks(r: Results) -> list:
 
 
 def survival_blocks(r: Results, fig) -> list:
+    """The Survival section: standardised survival and RMST differences at the landmark per model,
+    the Kaplan–Meier values there, and the survival figures."""
     rows, tu = [], r.time_unit
     for name, m in r.models.items():
         s = m.survival
@@ -456,6 +472,8 @@ def survival_blocks(r: Results, fig) -> list:
 
 
 def sensitivity_blocks(r: Results, fig) -> list:
+    """The Prior sensitivity section: prior-versus-posterior figures, the scenario refits' treatment
+    HRs, and the power-scaling sensitivity table."""
     out = []
     for name in r.models:
         out += fig(f"prior_posterior_{name}")
@@ -495,6 +513,7 @@ def sensitivity_blocks(r: Results, fig) -> list:
 
 
 def comparison_blocks(r: Results) -> list:
+    """The Model comparison section: the PSIS-LOO table, its verdict, and Pareto k warnings."""
     if r.loo is None or not r.loo.table:
         return [p("One model only: no comparison.")]
     rows = [[x.model, x.elpd, x.se, x.elpd_diff, x.dse, x.p_loo, x.weight] for x in r.loo.table]
@@ -527,6 +546,8 @@ def comparison_blocks(r: Results) -> list:
 
 
 def provenance_blocks(r: Results) -> list:
+    """The Provenance section: creation time, config and data hashes, seeds, package versions, and
+    the synthetic truth of synthetic data."""
     pv = r.provenance
     if pv is None:
         return [p("No provenance recorded.")]

@@ -15,6 +15,7 @@ from .markdown_published import events_needed_text, published_summary
 
 
 def published_view(r: Results, root: Path) -> dict:
+    """The report.html view of a published-estimate run: title, banners, sections in order."""
     fig = Figures(root, r.figures, r.figure_captions)
     pub = r.published
     secs = [
@@ -46,6 +47,7 @@ def published_view(r: Results, root: Path) -> dict:
 
 
 def data_blocks(r: Results) -> list:
+    """The Data section: the evidence model and the published estimates analysed."""
     level_label = level_text(r.level)
     rows = [
         [
@@ -66,6 +68,7 @@ def data_blocks(r: Results) -> list:
 
 
 def model_blocks(r: Results) -> list:
+    """The Models section: how each estimate meets each prior, and the prior scenarios."""
     return [
         p(
             "Each published log-HR is combined with a prior on the log-HR under every named "
@@ -85,6 +88,8 @@ def _verdict(d: GateResult) -> str:
 
 
 def diagnostics_blocks(r: Results) -> list:
+    """The Sampler diagnostics section: the sampled posteriors (checked against quadrature), the
+    shrinkage model's diagnostics and the number of NUTS compilations."""
     rows = [
         [
             name,
@@ -124,6 +129,8 @@ def diagnostics_blocks(r: Results) -> list:
 
 
 def effect_blocks(r: Results, fig) -> list:
+    """The Treatment effects section: each estimate's posterior HR and probabilities under every
+    prior scenario, and the forest plot of the scenarios."""
     out = []
     for name, ev in r.estimates.items():
         h0 = next(iter(ev.scenarios.values())).hr
@@ -148,6 +155,7 @@ def effect_blocks(r: Results, fig) -> list:
 
 
 def modification_blocks(r: Results) -> list:
+    """The Effect modification section: ratios of subgroup HRs, after shrinkage and as published."""
     level_label = level_text(r.level)
     rows = [
         [x.contrast, x.shrunk.text(), pr(x.shrunk.p_benefit, x.shrunk), x.unshrunk.text()]
@@ -168,6 +176,8 @@ def modification_blocks(r: Results) -> list:
 
 
 def subgroup_blocks(r: Results, fig) -> list:
+    """The Subgroups section: the hierarchical model's tau and overall HR, and each subgroup's HR
+    before and after shrinkage."""
     sg = r.published.shrinkage
     t, mu, level_label = sg.tau, sg.overall_mu, level_text(r.level)
     rows = [
@@ -197,6 +207,7 @@ def subgroup_blocks(r: Results, fig) -> list:
 
 
 def sensitivity_blocks(r: Results, fig) -> list:
+    """The Prior sensitivity section: the tipping points and the prior-grid figure."""
     rows = [
         [name, t.level, t.p_flat, t.sd, t.note]
         for name, ev in r.estimates.items()
@@ -214,6 +225,7 @@ def sensitivity_blocks(r: Results, fig) -> list:
 
 
 def next_trial_blocks(r: Results, fig) -> list:
+    """The Next trial section: assurance by number of events for each design, and its figure."""
     a = r.published.assurance
     out = [
         h3(
@@ -238,6 +250,7 @@ def next_trial_blocks(r: Results, fig) -> list:
 
 
 def provenance_blocks(r: Results) -> list:
+    """The Provenance section: creation time, config hash, seeds and package versions."""
     pv = r.provenance
     if pv is None:
         return [p("No provenance recorded.")]

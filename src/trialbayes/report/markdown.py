@@ -113,6 +113,7 @@ def summary_lines(r: Results) -> list[str]:
 
 # ----------------------------------------------------------------------------- report.md
 def render_patient_report(r: Results) -> str:
+    """report.md of a patient-level run."""
     L = [f"# {md_text(r.title)}"]
     if r.synthetic:
         L.append(
@@ -282,6 +283,7 @@ POOLING_TEXT = (
 
 
 def any_pooled(r: Results) -> bool:
+    """Whether any model's covariates are partially pooled."""
     return any(pooling_word(m) == "partially pooled" for m in r.models.values())
 
 

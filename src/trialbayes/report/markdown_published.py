@@ -49,6 +49,7 @@ def published_summary(r: Results) -> list[str]:
 
 
 def render_published_report(r: Results) -> str:
+    """report.md of a published-estimate run."""
     level_label = level_text(r.level)
     pub = r.published
     L = [

@@ -17,10 +17,12 @@ MAR = (
 
 
 def section_of(r: Results) -> MissingData | None:
+    """The run's missing-values section (None when the source cannot miss values)."""
     return r.missing_data
 
 
 def policy_sentence(m: MissingData) -> str:
+    """The ``data.missing`` policy and what it did, in a sentence."""
     if m.policy == "complete_case":
         return (
             f"complete-case analysis: {m.n_rows_dropped} of {m.n_rows_read} rows had a missing "
@@ -93,6 +95,7 @@ def _imputed_rows(m: MissingData) -> list[list]:
 
 
 def markdown_lines(r: Results) -> list[str]:
+    """The Missing values section of report.md ([] without one)."""
     m = section_of(r)
     if m is None:
         return []
@@ -120,6 +123,7 @@ def markdown_lines(r: Results) -> list[str]:
 
 
 def html_blocks(r: Results) -> list:
+    """The Missing values blocks of report.html ([] without one)."""
     m = section_of(r)
     if m is None:
         return []

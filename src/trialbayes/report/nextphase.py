@@ -43,6 +43,7 @@ OC_TEXT = (
 
 
 def oc_text(res: NextPhaseResults) -> str:
+    """What the operating-characteristics table shows (worded for a design from assumptions too)."""
     if res.assumptions is None:
         return OC_TEXT
     return (
@@ -57,6 +58,7 @@ def time_unit_of(res: NextPhaseResults, fallback: str = "time units") -> str:
 
 
 def duration_column(res: NextPhaseResults, time_unit: str | None = None) -> str:
+    """The design table's duration header, with the time unit."""
     return f"duration ({time_unit or time_unit_of(res)}, mean)"
 
 
@@ -90,6 +92,7 @@ def design_probabilities(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def design_md(res: NextPhaseResults, time_unit: str | None = None) -> str:
+    """The design table in Markdown, or a note that no design finished."""
     return md_table(design_table(res, time_unit)) if res.designs else "(no design finished)"
 
 
@@ -112,6 +115,7 @@ def oc_wide(oc: pd.DataFrame) -> pd.DataFrame:
 
 
 def oc_md(oc: pd.DataFrame) -> str:
+    """The operating characteristics in Markdown, one column per true HR (see ``oc_wide``)."""
     return md_table(oc_wide(oc))
 
 
@@ -209,6 +213,7 @@ def oc_alpha(res: NextPhaseResults) -> float | None:
 
 
 def biomarker_axis(res: NextPhaseResults) -> str:
+    """The biomarker axis label of the next-phase figures: its name and unit."""
     bm = res.biomarker or "biomarker"
     return f"{bm}, {res.biomarker_unit}" if res.biomarker_unit else bm
 

@@ -29,6 +29,8 @@ def _f(x, d: int = 3) -> str:
 
 
 def planned_table(res: NextPhaseResults) -> pd.DataFrame:
+    """The closed-form plan per target deaths and look: boundaries, alpha spent, and stopping
+    probabilities at HR 1 and at the design HR."""
     rows = []
     for pd_ in res.planned:
         for lk in pd_.looks:
@@ -74,6 +76,8 @@ def looks_table(res: NextPhaseResults) -> pd.DataFrame:
 
 
 def borrowing_table(res: NextPhaseResults) -> pd.DataFrame:
+    """Borrowing per population and target deaths: the analysis prior, its ESS, and type I error,
+    power and assurance with and without borrowing."""
     return pd.DataFrame(
         [
             {
@@ -97,6 +101,7 @@ def borrowing_table(res: NextPhaseResults) -> pd.DataFrame:
 
 
 def enrichment_table(res: NextPhaseResults, tu: str) -> pd.DataFrame:
+    """Adaptive enrichment beside the fixed designs, per design prior and target deaths."""
     e = res.enrichment
     return pd.DataFrame(
         [
@@ -122,6 +127,7 @@ def enrichment_table(res: NextPhaseResults, tu: str) -> pd.DataFrame:
 
 
 def false_enrichment_table(res: NextPhaseResults) -> pd.DataFrame:
+    """P(enrich) with no interaction per target deaths and true HR: closed form and simulated."""
     return pd.DataFrame(
         [
             {
@@ -137,6 +143,7 @@ def false_enrichment_table(res: NextPhaseResults) -> pd.DataFrame:
 
 
 def recommendation_lines(res: NextPhaseResults) -> list[str]:
+    """The recommended design of each design prior, one line each (or why none is)."""
     out = []
     for r in res.recommendation:
         if r.population is None:
@@ -153,6 +160,8 @@ def recommendation_lines(res: NextPhaseResults) -> list[str]:
 
 
 def closed_form_table(res: NextPhaseResults) -> pd.DataFrame:
+    """For a design from assumptions: simulated assurance beside its closed form, per design prior
+    and target deaths."""
     return pd.DataFrame(
         [
             {
@@ -250,6 +259,7 @@ def sections(res: NextPhaseResults, tu: str) -> list[tuple[str, str, pd.DataFram
 
 
 def markdown(res: NextPhaseResults, tu: str) -> list[str]:
+    """This module's parts of the next-phase section of report.md, with the recommendation."""
     lines = [""]
     for head, text, t in sections(res, tu):
         lines += [f"### {md_text(head)}", "", md_text(text), ""]
@@ -263,6 +273,7 @@ def markdown(res: NextPhaseResults, tu: str) -> list[str]:
 
 
 def html(res: NextPhaseResults, tu: str, fig, cell_rows) -> list:
+    """This module's parts of the next-phase section of report.html, with their figures."""
     out = []
     for head, text, t in sections(res, tu):
         out.append(p(f"{head}. {text}"))
@@ -291,6 +302,7 @@ def write_tables(out, res: NextPhaseResults) -> None:
 
 
 def enrichment_rows(res: NextPhaseResults) -> pd.DataFrame:
+    """The adaptive-enrichment rows as they are in the results (the CSV and the figure)."""
     assert res.enrichment is not None
     return pd.DataFrame([asdict(r) for r in res.enrichment.rows])
 

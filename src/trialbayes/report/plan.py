@@ -32,6 +32,8 @@ class OutputSettings:
 
 @dataclass
 class FigureJob:
+    """One planned figure: its key, path in the output folder, caption, and what draws it."""
+
     key: str
     path: str  # relative to the output folder
     caption: str  # what the figure shows (report.html, report.md)

@@ -18,8 +18,14 @@ from .plan import FigurePlan
 def write_published_tables(out: OutputDir, r: Results, grids: dict) -> None:
     """tables/: posteriors, prior grid, tipping points, shrinkage and assurance."""
     rows = [
-        {"estimate": n, "scenario": sc, "prior": p.prior, "method": p.method,
-         "n_draws": p.hr.n_draws, **p.hr.flat()}  # fmt: skip
+        {
+            "estimate": n,
+            "scenario": sc,
+            "prior": p.prior,
+            "method": p.method,
+            "n_draws": p.hr.n_draws,
+            **p.hr.flat(),
+        }  # fmt: skip
         for n, ev in r.estimates.items()
         for sc, p in ev.scenarios.items()
     ]
@@ -68,9 +74,9 @@ def published_figures(plan: FigurePlan, r: Results, grids: dict, level: float) -
     level_label = level_text(level)
     plan.add(
         "forest_scenarios",
-        f"Each published estimate (square, its {level_label} confidence interval) and its posterior under "
-        f"every prior scenario (circle, median and {level_label} credible interval), grouped by estimate; "
-        "right: posterior P(HR < 1).",
+        f"Each published estimate (square, its {level_label} confidence interval) and its "
+        f"posterior under every prior scenario (circle, median and {level_label} credible "
+        "interval), grouped by estimate; right: posterior P(HR < 1).",
         lambda: forest_plot(
             rows, title="Published estimates: posterior HR by prior scenario", level=level
         ),
@@ -105,8 +111,8 @@ def _shrinkage_figure(plan: FigurePlan, r: Results, level: float) -> None:
     level_label = level_text(level)
     plan.add(
         "subgroup_shrinkage",
-        f"Subgroup hazard ratios as published (squares, {level_label} confidence interval) and after "
-        f"hierarchical shrinkage (circles, {level_label} credible interval), with the overall mean μ; "
-        "right: P(HR < 1).",
+        f"Subgroup hazard ratios as published (squares, {level_label} confidence interval) and "
+        f"after hierarchical shrinkage (circles, {level_label} credible interval), with the "
+        "overall mean μ; right: P(HR < 1).",
         lambda: forest_plot(rows, title="Subgroup shrinkage (hierarchical model)", level=level),
     )

@@ -35,6 +35,7 @@ def attach_prior(idata, draws: dict[str, np.ndarray]) -> None:
 
 
 def arm_labels(data) -> tuple[str, str]:
+    """The display labels of the control and treatment arms, in that order."""
     return data.arm_display(False), data.arm_display(True)
 
 
@@ -97,6 +98,8 @@ def _at_reference(pem, r: Results) -> str:
 
 
 def hr_over_time_caption(name: str, hot) -> str:
+    """Caption of a model's HR-over-time figure, with the PSIS-LOO verdict against proportional
+    hazards and the Schoenfeld-residual test where available."""
     lv = level_text(hot.intervals[0].hr.level)
     c, t = hot.comparison, hot.ph_test
     cap = (
@@ -225,6 +228,7 @@ def sensitivity_figure(plan: FigurePlan, s: OutputSettings, sens, label) -> None
 
 
 def forest_caption(level: float, pooled: bool = False) -> str:
+    """Caption of the forest plot at credible ``level`` (``pooled``: a note on partial pooling)."""
     lv = level_text(level)
     return (
         f"Treatment hazard ratios of every model — posterior median with {lv} credible interval "

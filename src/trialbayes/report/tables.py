@@ -20,6 +20,7 @@ def coefficient_table(r: Results) -> pd.DataFrame:
 
 
 def subgroup_table(r: Results) -> pd.DataFrame:
+    """The subgroups CSV: per model, subgroup and kind (conditional / marginal), the HR summary."""
     rows = []
     for name, m in r.models.items():
         sg = m.subgroups
@@ -45,6 +46,7 @@ def subgroup_table(r: Results) -> pd.DataFrame:
 
 
 def diagnostics_table(r: Results) -> pd.DataFrame:
+    """The diagnostics CSV: one row per model (thresholds left out), with its failures."""
     rows = []
     for n, m in r.models.items():
         d = asdict(m.diagnostics)

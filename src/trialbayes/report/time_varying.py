@@ -15,10 +15,12 @@ from .html import h3, p, plain, pr, table
 
 
 def over_time(m: ModelResult) -> HROverTime | None:
+    """A model's HR over time, or None (a constant effect, or results without it)."""
     return getattr(m, "hr_over_time", None)
 
 
 def interval_text(iv: IntervalHR, unit: str) -> str:
+    """A baseline interval as text: "(0, 12] months", the last "(36, ∞) months"."""
     end = f"{iv.end:.4g}]" if iv.end is not None else "∞)"
     return f"({iv.start:.4g}, {end} {unit}"
 
@@ -84,6 +86,7 @@ def _change_text(hot: HROverTime) -> str:
 
 
 def markdown_section(r: Results, name: str, m: ModelResult) -> list[str]:
+    """The HR-over-time part of a model's section in report.md ([] for a constant effect)."""
     hot = over_time(m)
     if hot is None:
         return []
@@ -107,6 +110,7 @@ def markdown_section(r: Results, name: str, m: ModelResult) -> list[str]:
 
 
 def html_blocks(r: Results, fig) -> list:
+    """The HR-over-time blocks of report.html, one part per time-varying model."""
     out = []
     for name, m in r.models.items():
         hot = over_time(m)

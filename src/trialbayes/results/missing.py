@@ -2,8 +2,8 @@
 what a complete-case analysis dropped, and, under ``impute``, per model the values imputed and
 the treatment effect of the imputed fit beside the complete-case refit (same priors).
 
-Kept in ``Results.missing_data`` (results.json ``missing_data``). The maths is in ``models/missing_data.md``.
-"""
+Kept in ``Results.missing_data`` (results.json ``missing_data``). The maths is in
+``models/missing_data.md``."""
 
 from __future__ import annotations
 

@@ -60,6 +60,9 @@ class PlannedLook:
 
 @dataclass(frozen=True)
 class PlannedDesign:
+    """The closed-form looks of one target death count; ``power`` and ``size`` are the summed
+    efficacy-stopping probabilities at the design HR and at HR 1."""
+
     events: int
     looks: list[PlannedLook]
 
@@ -132,6 +135,9 @@ class FalseEnrichment:
 
 @dataclass(frozen=True)
 class EnrichmentResults:
+    """Adaptive enrichment as run: the rule, the subgroup and its prevalence, a row per design and
+    design prior, and the false-enrichment rates (closed form and simulated)."""
+
     rule: str  # the stated rule and the final test
     subgroup: str  # e.g. "pnfh below 3000 pg/mL"
     prevalence: float  # share of the population in the subgroup
@@ -161,6 +167,10 @@ class Recommended:
 # ----------------------------------------------------------------------------- the grid
 @dataclass
 class DesignResult:
+    """One design (population, target deaths) under one design prior, simulated: assurance with its
+    Monte Carlo SE, expected deaths, patients, screening and duration, go / stop decision rates, the
+    true-HR summaries of the design prior, failed analyses and, with looks, each look's outcome."""
+
     design_prior: str
     population: str
     cutoff: float | None
@@ -190,6 +200,9 @@ class DesignResult:
 
 @dataclass
 class OCPoint:
+    """An operating characteristic: P(success) of one population and target deaths at a fixed true
+    HR, with its Monte Carlo SE, failed analyses and, with looks, each look's outcome."""
+
     population: str
     events: int
     true_hr: float
@@ -205,6 +218,10 @@ class OCPoint:
 
 @dataclass
 class NextPhaseResults:
+    """The next-phase section of the results: the designs under each design prior, the operating
+    characteristics, the closed-form plans, borrowing, enrichment, the recommendation, and what
+    was run (settings, executor, failed cells)."""
+
     model: str | None
     design_priors: dict[str, str]  # name -> what it is (stated in every output)
     analysis: str

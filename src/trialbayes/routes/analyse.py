@@ -63,6 +63,8 @@ def _role(pem: PiecewiseExponentialModel, units: dict | None) -> str:
 
 
 def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
+    """``n`` values from the 2nd to the 98th percentile of ``x``, evenly spaced (on the log scale
+    if ``log`` and the lower end is > 0): the biomarker axis of the HR curve."""
     lo, hi = np.quantile(x, [0.02, 0.98])
     return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
 
@@ -162,6 +164,7 @@ def structure_flags(spec, bname: str) -> list[Flag]:
 
 
 def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
+    """A caution flag for a biomarker subgroup with fewer than ``MIN_SUBGROUP_EVENTS`` events."""
     if g.events >= MIN_SUBGROUP_EVENTS:
         return []
     return [

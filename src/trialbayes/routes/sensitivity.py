@@ -34,6 +34,8 @@ from ..results.sections import (
 
 
 def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
+    """Power-scaling prior / likelihood sensitivity (``az.psense_summary``) of the treatment (and
+    interaction) terms of a fitted model, one row per parameter."""
     idata = pem.idata
     if "log_prior" not in idata.children:
         pm.stats.compute_log_prior(

@@ -69,6 +69,8 @@ def with_hr_over_time(
 
 
 def sparse_interval_flags(model: str, events: list[int]) -> list[Flag]:
+    """A caution flag when the median events per baseline interval is below
+    ``MIN_EVENTS_PER_INTERVAL`` (HR(t) then leans on the random-walk prior)."""
     med = float(np.median(events))
     if med >= MIN_EVENTS_PER_INTERVAL:
         return []
@@ -111,6 +113,8 @@ def attach_ph_comparisons(per_model: dict[str, ModelResult], specs: list[ModelSp
 
 
 def ph_comparison(tv: str, ph: str, ph_result: ModelResult, loos) -> PHComparison:
+    """PSIS-LOO comparison of the time-varying model ``tv`` with its constant-effect partner ``ph``:
+    the elpd difference, its SE and the preferred one (None within ``LOO_SE_RULE`` SEs)."""
     if tv not in loos or ph not in loos:
         return PHComparison(
             ph,

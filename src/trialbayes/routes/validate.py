@@ -60,6 +60,7 @@ def draws_bytes(cfg: Config, data: TrialData, spec: ModelSpec) -> float:
 
 
 def check_memory(cfg: Config, data: TrialData) -> None:
+    """Raise ConfigError when a model's draws would need more than half the available memory."""
     avail = available_memory()
     for spec in cfg.models:
         need = draws_bytes(cfg, data, spec)

@@ -105,6 +105,8 @@ def clean_curve(
 def clean_risk(
     risk: pd.DataFrame, curves: dict[str, pd.DataFrame], what: str = "risk table"
 ) -> dict[str, pd.DataFrame]:
+    """The risk table split by arm, each sorted by time from 0 and checked against its digitised
+    curve (arms match, whole non-increasing numbers at risk, no time beyond the curve)."""
     _require(risk, ["arm", "time", "n_at_risk"], what)
     r = risk.assign(
         arm=risk["arm"].astype(str),
@@ -321,6 +323,7 @@ def reconstruct(
 
 
 def read_inputs(curve_path: Path, risk_path: Path, events_path: Path | None):
+    """Read the digitised curve, the risk table and the optional events table (CSV or Parquet)."""
     curve = read_table(curve_path)
     risk = read_table(risk_path)
     events = read_table(events_path) if events_path else None
