@@ -78,10 +78,14 @@ from trialbayes.config.schema import Diagnostics
 dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
 print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form == "poisson" else n,
-                  "compile_s": runner.compile_seconds, "sample_s": t2 - t1, "setup_s": t1 - t0 - runner.compile_seconds,
-                  "divergences": dg.divergences, "rhat_max": dg.rhat_max, "ess_bulk_min": dg.ess_bulk_min,
-                  "grads_per_draw": float(idata.sample_stats["n_steps"].mean()), "tree_depth": float(idata.sample_stats["depth"].mean()),
-                  "step_size": float(idata.sample_stats["step_size"].mean()), "target_accept": runner.accept}))
+                  "compile_s": runner.compile_seconds, "sample_s": t2 - t1,
+                  "setup_s": t1 - t0 - runner.compile_seconds,
+                  "divergences": dg.divergences, "rhat_max": dg.rhat_max,
+                  "ess_bulk_min": dg.ess_bulk_min,
+                  "grads_per_draw": float(idata.sample_stats["n_steps"].mean()),
+                  "tree_depth": float(idata.sample_stats["depth"].mean()),
+                  "step_size": float(idata.sample_stats["step_size"].mean()),
+                  "target_accept": runner.accept}))
 """
 
 
@@ -129,7 +133,8 @@ def default_analysis(py: str, cache: str) -> dict:
             "models": timings,
         }
         print(
-            f"default analysis, {label}: {wall:.1f} s wall, compile {compile_s:.1f} s ({compile_s / wall:.0%}), "
+            f"default analysis, {label}: {wall:.1f} s wall, compile {compile_s:.1f} s "
+            f"({compile_s / wall:.0%}), "
             + ", ".join(
                 f"{m} {t['compile_s']:.1f}+{t['sample_s']:.1f} s ({t['compiled_from']})"
                 for m, t in timings.items()
@@ -172,7 +177,8 @@ def main() -> None:
             rec.update({"wall_s": round(wall, 1), "peak_rss_mib": round(rec["peak_rss_mib"])})
             results["single_fit"].append(rec)
             print(
-                f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f} ({rec['compiled_from']})  "
+                f"N={n:>6} {form:<8} wall {wall:6.1f} s  compile {rec['compile_s']:5.1f} "
+                f"({rec['compiled_from']})  "
                 f"sample {rec['sample_s']:6.1f}  "
                 f"rows {rec['rows']:>7}  div {rec['divergences']}  R-hat {rec['rhat_max']:.3f}",
                 flush=True,

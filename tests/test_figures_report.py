@@ -203,7 +203,17 @@ def _figure_calls(tmp_path):
             {"treatment": (rng.normal(0, 1, 2000), rng.normal(-0.4, 0.2, 2000))}, axes=ax
         ),
         "forest": lambda ax: plots.forest_plot(
-            [{"group": "m", "label": "a", "hr": 0.7, "lower": 0.5, "upper": 1.1, "p_benefit": 0.94}], ax=ax
+            [
+                {
+                    "group": "m",
+                    "label": "a",
+                    "hr": 0.7,
+                    "lower": 0.5,
+                    "upper": 1.1,
+                    "p_benefit": 0.94,
+                }
+            ],
+            ax=ax,
         ),
         "hr_posterior": lambda ax: plots.hr_posterior_plot(rng.normal(-0.3, 0.2, 2000), ax=ax),
     }

@@ -83,7 +83,8 @@ def test_cox_many_flags_trials_without_a_finite_estimate():
     g = np.array([[0, 0, 0, 1, 1, 1], [0, 1, 0, 1, 1, 0]], bool)
     cx = cox_many(t, e, g)
     assert list(cx.converged) == [False, True]
-    assert cx.failure_notes() and cx.failure_notes()[0].startswith("1 trial(s) without a finite Cox")
+    notes = cx.failure_notes()
+    assert notes and notes[0].startswith("1 trial(s) without a finite Cox")
     assert cox_many(t[1:], e[1:], g[1:]).failure_notes() == []
 
 
@@ -303,8 +304,9 @@ def test_failed_and_divergent_bayes_fits_are_counted_never_dropped(monkeypatch):
         div[0, 0] = len(calls) == 3
         return RawDraws({"treatment": np.full((2, 50), -1.0)}, {"diverging": div})
 
-    monkeypatch.setattr(nb, "analysis_sampler",
-                        lambda *a: types.SimpleNamespace(sample_draws=sample_draws))
+    monkeypatch.setattr(
+        nb, "analysis_sampler", lambda *a: types.SimpleNamespace(sample_draws=sample_draws)
+    )
     sim = _trials(math.log(0.7), 4, 30, 60)
     args = {"alpha": 0.025, "min_hr": None, "n_model": 80, "events_hint": 30}
     dec = analyse(sim, AnalysisSpec(method="bayes"), args, np.random.default_rng())

@@ -294,7 +294,11 @@ def calibrate(
 
 
 @app.command()
-def report(outdir: Path = typer.Argument(..., metavar="OUTDIR", help="a run's output folder (with results.json)")):
+def report(
+    outdir: Path = typer.Argument(
+        ..., metavar="OUTDIR", help="a run's output folder (with results.json)"
+    ),
+):
     """Re-render report.md and report.html from a run's results.json, without refitting anything.
 
     Reads only results.json (validated strictly: types, ranges) and the PNG figures it names inside

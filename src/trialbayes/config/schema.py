@@ -105,7 +105,8 @@ MAX_LOG_HR, MAX_SE = 20.0, 10.0
 
 
 class PublishedEstimate(_Strict):
-    """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per arm."""
+    """One published estimate: HR with CI, or log-HR with SE, or an HR/log-HR with events per
+    arm."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
     hr: float | None = None
@@ -189,7 +190,8 @@ class PublishedSource(_Strict):
 
 
 class ReconstructedSource(_Strict):
-    """Patient data rebuilt from a digitised Kaplan–Meier figure (Guyot 2012) before the analysis."""
+    """Patient data rebuilt from a digitised Kaplan–Meier figure (Guyot 2012) before the
+    analysis."""
 
     kind: Literal["reconstructed"]
     curve: Path  # CSV arm,time,survival
@@ -680,16 +682,19 @@ class Config(_Strict):
             ):
                 if r not in analysed:
                     raise ValueError(
-                        f"published.assurance: estimate '{r}' is not among the analysed estimates {analysed}"
+                        f"published.assurance: estimate '{r}' is not among the analysed "
+                        f"estimates {analysed}"
                     )
         scen = [s.name for s in (p.scenarios or [])] or list(SCENARIOS)
         if p.assurance and p.assurance.scenario not in scen:
             raise ValueError(
-                f"published.assurance.scenario '{p.assurance.scenario}' is not among the scenarios {scen}"
+                f"published.assurance.scenario '{p.assurance.scenario}' is not among the "
+                f"scenarios {scen}"
             )
         if p.assurance and p.assurance.enriched and not p.subgroups:
             raise ValueError(
-                "published.assurance.enriched needs published.subgroups (the shrunken subgroup posterior)"
+                "published.assurance.enriched needs published.subgroups (the shrunken subgroup "
+                "posterior)"
             )
 
     def resolved_priors(self) -> dict:

@@ -34,6 +34,7 @@ ENV_VAR = "TRIALBAYES_SIDECAR"
 
 
 def cpus() -> int:
+    """The CPUs this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
@@ -67,6 +68,7 @@ def start(warm: tuple[str, ...] = (), env: dict[str, str] | None = None) -> bool
 
 
 def running() -> bool:
+    """Whether a sidecar process runs."""
     return bool(_POOL)
 
 

@@ -52,7 +52,8 @@ def hr_summary(
 
 
 def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
-    """Treatment log-HR at biomarker values ``x``: β + δ·z(x) + P(x)·δ_pen. Shape (draws, len(x))."""
+    """Treatment log-HR at biomarker values ``x``: β + δ·z(x) + P(x)·δ_pen. Shape (draws,
+    len(x))."""
     beta = draws["treatment"][:, None]
     x = np.atleast_1d(np.asarray(x, float))
     if basis is None:
@@ -372,10 +373,12 @@ def subgroup_effects(
     harm=1.1,
     level: float = 0.95,
 ) -> list[SubgroupResult]:
-    """Per subgroup: conditional HR (mean patient log-HR) and marginal HR (standardised), P(benefit).
+    """Per subgroup: conditional HR (mean patient log-HR) and marginal HR (standardised),
+    P(benefit).
 
-    Marginal HR of a subgroup G at landmark τ: H̄_1(τ) / H̄_0(τ), with H̄_a = −log mean_{i∈G} S_i(τ | a):
-    the ratio of the cumulative hazards of the subgroup's standardised survival curves.
+    Marginal HR of a subgroup G at landmark τ: H̄_1(τ) / H̄_0(τ), with
+    H̄_a = −log mean_{i∈G} S_i(τ | a): the ratio of the cumulative hazards of the subgroup's
+    standardised survival curves.
     """
     masks = subgroup_masks(values, cutoffs)
     groups = [m for _, m in masks if m.any()]

@@ -1,7 +1,7 @@
 """Sampling (nutpie by default, PyMC's own NUTS selectable) and the diagnostics gate.
 
-Compilation is separated from sampling: a :class:`SamplerRunner` compiles a model once and samples it
-again with new ``pm.Data`` values (new data of the same shape, or another prior scenario) without
+Compilation is separated from sampling: a :class:`SamplerRunner` compiles a model once and samples
+it again with new ``pm.Data`` values (new data of the same shape, or another prior scenario) without
 recompiling. ``compile_count`` records how often it compiled. With nutpie the compiled model
 comes from :mod:`compile_cache`: a model whose structure was compiled before, in this process or
 (through the disk cache) in another one, is not compiled again (``compile_source`` says which).
@@ -125,7 +125,8 @@ class SamplerRunner:
         """Draw from the posterior, with ``data`` (pm.Data name -> value) set first if given.
 
         ``log_likelihood``: True computes the pointwise log-likelihood with PyMC; a callable
-        ``f(idata) -> xarray.Dataset`` supplies it instead (faster, no compilation); False skips it."""
+        ``f(idata) -> xarray.Dataset`` supplies it instead (faster, no compilation); False skips
+        it."""
         cfg = self.config
         seed = cfg.seed if seed is None else seed
         with phase("compiling"):

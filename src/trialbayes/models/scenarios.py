@@ -62,6 +62,7 @@ def lend(case: ScenarioCase, pem: PiecewiseExponentialModel) -> None:
 
 
 def give_back(case: ScenarioCase) -> None:
+    """Forget the model lent for ``case`` (:func:`lend`)."""
     _MODELS.pop(case.key, None)
 
 

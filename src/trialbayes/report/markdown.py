@@ -1,6 +1,7 @@
 """Rendering a patient-level :class:`~trialbayes.results.model.Results`: the CLI headline,
-plain-language summary lines and report.md (CSV tables: :mod:`trialbayes.report.tables`). Every number comes from the typed results; units and
-the credible level come from the run's resolved settings."""
+plain-language summary lines and report.md (CSV tables: :mod:`trialbayes.report.tables`). Every
+number comes from the typed results; units and the credible level come from the run's resolved
+settings."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def headline(r: Results) -> list[str]:
         avg = "  averaged over follow-up (time-varying)" if over_time_line(name, m) else ""
         lines.append(
             f"  {name:<14} HR {te.median:.2f} ({te.lower:.2f}-{te.upper:.2f}, "
-            f"{level_text(te.level)} CrI)  P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{avg}{flag}"
+            f"{level_text(te.level)} CrI)  "
+            f"P(HR<1) {eq_text(prob(te.p_benefit, te.n_draws))}{avg}{flag}"
         )
     for f, models in grouped(r.all_flags):
         at = where(models)
@@ -117,7 +119,8 @@ def render_patient_report(r: Results) -> str:
     L = [f"# {md_text(r.title)}"]
     if r.synthetic:
         L.append(
-            f"\n> **SYNTHETIC DATA.** {md_text(r.data_label)}. Every number below describes the synthetic "
+            f"\n> **SYNTHETIC DATA.** {md_text(r.data_label)}. Every number below describes the "
+            "synthetic "
             "cohort, not a real trial.\n"
         )
     if not r.reliable:
@@ -189,7 +192,9 @@ def _follow_up(d, tu: str) -> str:
     """The follow-up quantities, each named (report.md)."""
     parts = []
     if d.median_follow_up_reverse_km:
-        parts.append(f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse Kaplan–Meier)")
+        parts.append(
+            f"median follow-up {d.median_follow_up_reverse_km:.4g} {tu} (reverse Kaplan–Meier)"
+        )
     if d.median_observed_time:
         parts.append(f"median observed time {d.median_observed_time:.4g} {tu}")
     parts.append(f"longest follow-up {d.max_follow_up:g} {tu}")
@@ -453,7 +458,8 @@ def _survival_lines(r: Results, m: ModelResult) -> list[str]:
         f"({md_text(r.settings['landmark'].text())}): "
         "treatment "
         f"{sv.survival_treatment.median:.3f}, control {sv.survival_control.median:.3f}, difference "
-        f"{d.median:+.3f} ({level_label} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean survival "
+        f"{d.median:+.3f} ({level_label} CrI {d.lower:+.3f} to {d.upper:+.3f}); restricted mean "
+        "survival "
         "time to "
         f"{sv.landmark:g} {tu}: difference {rd.median:+.3g} {tu} ({rd.lower:+.3g} to "
         f"{rd.upper:+.3g})."

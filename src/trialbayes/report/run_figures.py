@@ -1,7 +1,7 @@
 """The figures of a patient-level run, each with a caption that says what it shows (and, for the
 survival figure, where the Kaplan–Meier curves and the model disagree), from the typed
-:class:`~trialbayes.results.model.Results`. Also the prior draws stored in each posterior file (group
-``prior``) for the prior-vs-posterior figure."""
+:class:`~trialbayes.results.model.Results`. Also the prior draws stored in each posterior file
+(group ``prior``) for the prior-vs-posterior figure."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The one writer of every route: route artefacts (tables, figures, posteriors), then
-results.json (from the typed :class:`~trialbayes.results.model.Results`), provenance.json and report.md,
-all in an atomic :class:`~trialbayes.core.outputs.OutputDir`."""
+results.json (from the typed :class:`~trialbayes.results.model.Results`), provenance.json and
+report.md, all in an atomic :class:`~trialbayes.core.outputs.OutputDir`."""
 
 from __future__ import annotations
 
