@@ -18,15 +18,21 @@ from trialbayes.routes.sensitivity import _RefitLines, run_sensitivity
 
 
 def _config(models=({"name": "m"},), **sens):
-    return parse_config({
-        "name": "sens_lines",
-        "data": {"kind": "synthetic", "n": 60, "seed": 3},
-        "models": list(models),
-        "sampler": {"chains": 2, "draws": 100, "tune": 100, "seed": 2, "progress": "off"},
-        "diagnostics": {"allow_unreliable": True},
-        "sensitivity": {"enabled": True, "psense": False, "scenarios": [
-            {"name": "a", "kind": "sceptical"}, {"name": "b", "kind": "flat"}], **sens},
-    })
+    return parse_config(
+        {
+            "name": "sens_lines",
+            "data": {"kind": "synthetic", "n": 60, "seed": 3},
+            "models": list(models),
+            "sampler": {"chains": 2, "draws": 100, "tune": 100, "seed": 2, "progress": "off"},
+            "diagnostics": {"allow_unreliable": True},
+            "sensitivity": {
+                "enabled": True,
+                "psense": False,
+                "scenarios": [{"name": "a", "kind": "sceptical"}, {"name": "b", "kind": "flat"}],
+                **sens,
+            },
+        }
+    )
 
 
 def test_a_line_per_refit_and_warnings_as_one_line_each(monkeypatch):
@@ -34,14 +40,16 @@ def test_a_line_per_refit_and_warnings_as_one_line_each(monkeypatch):
     time and the time left; a multi-line library warning raised during each refit is one line
     naming the model and scenario (its first line only); the main fit is restored."""
     cfg = _config()
-    pem = PiecewiseExponentialModel(cfg.models[0], cfg.priors, cfg.baseline, cfg.sampler,
-                                    cfg.diagnostics).fit(load_data(cfg.data), seed=1)
+    pem = PiecewiseExponentialModel(
+        cfg.models[0], cfg.priors, cfg.baseline, cfg.sampler, cfg.diagnostics
+    ).fit(load_data(cfg.data), seed=1)
     main = pem.idata
     real = scenarios.flatten_draws
 
     def noisy(*a, **k):
-        warnings.warn("something odd in the draws\n  raw detail line\n  another", UserWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "something odd in the draws\n  raw detail line\n  another", UserWarning, stacklevel=2
+        )
         return real(*a, **k)
 
     monkeypatch.setattr(scenarios, "flatten_draws", noisy)
@@ -60,7 +68,9 @@ def test_a_line_per_refit_and_warnings_as_one_line_each(monkeypatch):
     warned = [x for x in lines if "warning while refitting" in x]
     assert [w.split("] ", 1)[1] for w in warned] == [
         f"warning while refitting model m under scenario {sc}: UserWarning: something odd in "
-        "the draws" for sc in ("a", "b")]
+        "the draws"
+        for sc in ("a", "b")
+    ]
     assert "raw detail" not in out.getvalue()
     assert pem.idata is main and [r.scenario for r in res.refits] == ["a", "b"]
     assert res.compilations["m"].during_scenarios == 0
@@ -89,8 +99,13 @@ def test_warning_lines_are_distinct_first_lines():
 #: a constant model and its time-varying partner (treatment log-HR per interval), both refitted
 TV_MODELS = (
     {"name": "m", "covariates": ["age"], "interaction": "linear", "biomarker": "pnfh"},
-    {"name": "m_tv", "covariates": ["age"], "interaction": "linear", "biomarker": "pnfh",
-     "treatment_effect": "time_varying"},
+    {
+        "name": "m_tv",
+        "covariates": ["age"],
+        "interaction": "linear",
+        "biomarker": "pnfh",
+        "treatment_effect": "time_varying",
+    },
 )
 
 
@@ -105,12 +120,13 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
 
     out = {}
     for ex in ("inprocess", "processes"):
-        cfg = _config(TV_MODELS, executor=ex, workers=2).model_dump(
-            mode="json", exclude_none=True)
+        cfg = _config(TV_MODELS, executor=ex, workers=2).model_dump(mode="json", exclude_none=True)
         cfg["baseline"] = {"n_intervals": 3}
-        cfg["sensitivity"]["scenarios"] += [{"name": "c", "kind": "enthusiastic"},
-                                            {"name": "d", "kind": "pessimistic"},
-                                            {"name": "e", "kind": "heavy_tailed"}]
+        cfg["sensitivity"]["scenarios"] += [
+            {"name": "c", "kind": "enthusiastic"},
+            {"name": "d", "kind": "pessimistic"},
+            {"name": "e", "kind": "heavy_tailed"},
+        ]
         p = tmp_path / f"{ex}.yaml"
         p.write_text(yaml.safe_dump(cfg))
         res = run_cli("run", p, "--out", tmp_path / ex)
@@ -127,3 +143,63 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
         assert all(r["at"] for r in refits)  # HR at the probe values of the interaction
         hr = {r["scenario"]: r["treatment"]["median"] for r in refits}
         assert hr["c"] < hr["d"]  # enthusiastic below pessimistic: the prior reached the model
+
+
+@pytest.mark.slow  # a fit, then refits on a process pool
+def test_ctrl_c_mid_sensitivity_exits_130_and_keeps_the_previous_outputs(tmp_path):
+    """SIGINT to the whole process group (a terminal's Ctrl-C) after the second refit line: the
+    run stops within seconds with exit status 130, says where it stopped, leaves the previous
+    outputs as they were and no staging folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+    from lifelines.datasets import load_rossi
+
+    r = load_rossi()
+    r["id"] = range(len(r))
+    r.to_csv(tmp_path / "rossi.csv", index=False)
+    cfg = {"name": "rossi", "data": {"kind": "file", "path": "rossi.csv", "columns": {
+        "time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
+        "covariates": ["age"]}},
+        "models": [{"name": "u", "covariates": "all"}], "baseline": {"n_intervals": 3},
+        "sampler": {"chains": 2, "draws": 2000, "tune": 1000, "seed": 1},
+        "diagnostics": {"allow_unreliable": True}, "report": {"figures": False},
+        "sensitivity": {"enabled": True, "psense": False, "executor": "processes",
+                        "workers": 2}}  # fmt: skip
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    (out / "rossi").mkdir(parents=True)
+    (out / "rossi" / "results.json").write_text("previous")
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", "run", str(tmp_path / "c.yaml"),
+                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env={**os.environ, "PYTHONPATH": src},
+                         start_new_session=True)  # fmt: skip
+    err = []
+    try:
+        for line in p.stderr:
+            err.append(line)
+            if "] refit 2/6" in line:
+                break
+        assert p.poll() is None, "".join(err)
+        t0 = time.perf_counter()
+        os.killpg(p.pid, signal.SIGINT)
+        _, rest = p.communicate(timeout=60)
+        elapsed = time.perf_counter() - t0
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    text = "".join(err) + rest
+    assert p.returncode == 130, text
+    assert elapsed < 5.0, f"{elapsed:.2f} s"
+    assert "while refitting under the prior scenarios" in rest
+    assert "previous outputs untouched" in rest
+    assert (out / "rossi" / "results.json").read_text() == "previous"
+    assert sorted(x.name for x in out.iterdir()) == ["rossi"]  # no staging left
