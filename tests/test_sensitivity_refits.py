@@ -149,7 +149,8 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
 def test_ctrl_c_mid_sensitivity_exits_130_and_keeps_the_previous_outputs(tmp_path):
     """SIGINT to the whole process group (a terminal's Ctrl-C) after the second refit line: the
     run stops within seconds with exit status 130, says where it stopped, leaves the previous
-    outputs as they were and no staging folder."""
+    outputs as they were and no staging folder, and no "leaked semaphore" warning (before the
+    pool's management thread was joined: 2 of 5 such interrupts by hand; after: 0 of 8)."""
     import os
     import signal
     import subprocess
@@ -201,5 +202,6 @@ def test_ctrl_c_mid_sensitivity_exits_130_and_keeps_the_previous_outputs(tmp_pat
     assert elapsed < 5.0, f"{elapsed:.2f} s"
     assert "while refitting under the prior scenarios" in rest
     assert "previous outputs untouched" in rest
+    assert "leaked semaphore" not in rest  # the pool's queues freed before the hard exit
     assert (out / "rossi" / "results.json").read_text() == "previous"
     assert sorted(x.name for x in out.iterdir()) == ["rossi"]  # no staging left

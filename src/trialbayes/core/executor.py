@@ -40,6 +40,7 @@ from .cache_trust import user_key
 from .outputs import dumps, jsonable, write_atomic
 from .progress import CellProgress
 from .seeds import child_sequence
+from .sidecar import stop_process_pool
 
 #: below this many cells "auto" runs in-process (no worker start-up cost)
 INPROCESS_MAX_CELLS = 4
@@ -365,20 +366,8 @@ class Executor:
     def _stop_pool(self) -> None:
         """Now, not after the running cells: pending cells cancelled, workers terminated."""
         pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        deadline = time.monotonic() + 1.0
-        for p in procs:
-            p.join(max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join(1.0)
-        pool.shutdown(wait=True)  # workers gone: quick; frees the pool's queues and semaphores
+        if pool is not None:
+            stop_process_pool(pool)
 
     def _dask_client(self):
         from distributed import Client, LocalCluster  # lazy: only a Dask executor needs it

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 _POOL: list[ProcessPoolExecutor] = []
@@ -85,8 +86,25 @@ def submit(fn, *args) -> Future | None:
 def stop() -> None:
     """End the sidecar: queued jobs are cancelled, the worker process ended."""
     while _POOL:
-        pool = _POOL.pop()
-        procs = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in procs:
+        stop_process_pool(_POOL.pop())
+
+
+def stop_process_pool(pool, grace: float = 1.0) -> None:
+    """Stop a ``ProcessPoolExecutor`` now: queued work cancelled, workers terminated (killed
+    after ``grace`` seconds), and its management thread joined, so that the pool's queues and
+    their semaphores are freed before the process exits (an exit without that, e.g. os._exit
+    after Ctrl-C, leaves them to the resource tracker's "leaked semaphore" warning)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
             p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join(1.0)
+    if manager is not None:  # it sees the workers gone, ends and lets the queues go
+        manager.join(grace + 1.0)

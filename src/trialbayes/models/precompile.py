@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from ..config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
-from ..core.sidecar import idle_cpus, wanted
+from ..core.sidecar import idle_cpus, stop_process_pool, wanted
 from ..data.table import TrialData
 from ..inference.compile_cache import COMPILER_ENV_VAR, configured_cache_dir, is_cached
 from .pem import PiecewiseExponentialModel
@@ -68,11 +68,10 @@ class Precompiler:
         """Stop queued compilations; ``stop``: also end the workers now (an interrupted run)."""
         if self._pool is None:
             return
-        procs = list(getattr(self._pool, "_processes", {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
         if stop:
-            for p in procs:
-                p.terminate()
+            stop_process_pool(self._pool)
+        else:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = None
 
     def __enter__(self):
