@@ -27,7 +27,7 @@ def hr_over_time_plot(
     edges = np.array([iv.start for iv in ivs] + [max(t_max, ivs[-1].start)])
     med = np.array([iv.hr.median for iv in ivs])
     lo, hi = np.array([iv.hr.lower for iv in ivs]), np.array([iv.hr.upper for iv in ivs])
-    lv = level_text(ivs[0].hr.level)
+    level_label = level_text(ivs[0].hr.level)
     step = dict(step="post")
     ax.fill_between(
         edges,
@@ -36,7 +36,7 @@ def hr_over_time_plot(
         color=BLUE,
         alpha=0.22,
         lw=0,
-        label=f"time-varying HR: {lv} credible band",
+        label=f"time-varying HR: {level_label} credible band",
         **step,
     )
     ax.step(
@@ -60,7 +60,7 @@ def hr_over_time_plot(
             hatch="///",
             lw=0,
             alpha=0.7,
-            label=f"constant HR (model {c.constant_model}): {lv} credible band",
+            label=f"constant HR (model {c.constant_model}): {level_label} credible band",
         )
         ax.plot(
             [0, edges[-1]],

@@ -106,7 +106,7 @@ def markdown_lines(r: Results) -> list[str]:
     )
     L += ["", md_table(cols)]
     if m.models:
-        lv = level_text(m.models[0].imputed.level)
+        level_label = level_text(m.models[0].imputed.level)
         L += [
             "",
             "Values imputed per model:",
@@ -114,8 +114,8 @@ def markdown_lines(r: Results) -> list[str]:
             md_table(pd.DataFrame(_imputed_rows(m), columns=IMPUTED_COLUMNS)),
             "",
             f"Treatment HR of each imputing model beside its complete-case refit (same model, "
-            f"priors and sampler; {lv} CrI). Shift: posterior mean log-HR of the imputed fit "
-            "minus the complete-case one (in posterior SDs of the imputed fit):",
+            f"priors and sampler; {level_label} CrI). Shift: posterior mean log-HR of the imputed "
+            "fit minus the complete-case one (in posterior SDs of the imputed fit):",
             "",
             md_table(pd.DataFrame(_hr_rows(m), columns=HR_COLUMNS)),
         ]

@@ -90,11 +90,11 @@ def markdown_section(r: Results, name: str, m: ModelResult) -> list[str]:
     hot = over_time(m)
     if hot is None:
         return []
-    lv = level_text(hot.intervals[0].hr.level)
+    level_label = level_text(hot.intervals[0].hr.level)
     ks = list(hot.intervals[0].hr.p_hr_below)
     df = pd.DataFrame(
         [row[:3] + [prob(v, s.n_draws) for v, s in row[3:]] for row in _rows(hot)],
-        columns=["interval", "events", f"HR ({lv} CrI)", *[f"P(HR<{k})" for k in ks]],
+        columns=["interval", "events", f"HR ({level_label} CrI)", *[f"P(HR<{k})" for k in ks]],
     )
     L = [
         "\nHR over time (time-varying treatment effect):\n",
@@ -116,13 +116,13 @@ def html_blocks(r: Results, fig) -> list:
         hot = over_time(m)
         if hot is None:
             continue
-        lv = level_text(hot.intervals[0].hr.level)
+        level_label = level_text(hot.intervals[0].hr.level)
         ks = list(hot.intervals[0].hr.p_hr_below)
         out += [
             h3(f"Model {name}: treatment HR over time"),
             p(plain(_explanation(m, hot))),
             table(
-                ["interval", "events", f"HR ({lv} CrI)", *[f"P(HR < {k})" for k in ks]],
+                ["interval", "events", f"HR ({level_label} CrI)", *[f"P(HR < {k})" for k in ks]],
                 [row[:3] + [pr(v, s) for v, s in row[3:]] for row in _rows(hot)],
             ),
             p(plain(_change_text(hot))),
