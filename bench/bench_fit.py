@@ -11,7 +11,7 @@ from results.json (``provenance.timings``). Single fits share one cache that sta
 the first N = 220 fit compiles and every later fit of the same structure (any N) loads it.
 Usage:
 
-    .venv/bin/python bench/bench_fit.py                 # everything, writes bench/results/latest.json
+    .venv/bin/python bench/bench_fit.py     # everything, writes bench/results/latest.json
     .venv/bin/python bench/bench_fit.py --sizes 220 2000 --poisson-up-to 2000
     .venv/bin/python bench/bench_fit.py --skip-default --sizes 100000 --poisson-up-to 0 \
         --out bench/results/n100000.json   # N = 100 000 only, each form compiled cold
@@ -52,16 +52,19 @@ design = build_design(data, spec, Baseline(n_intervals=8, likelihood=lik))
 priors = merge_priors({})
 if form in ("pem", "fused", "fused32"):
     model = build_model(design, priors)
-else:  # reference: Poisson trick on the patient x interval expansion, same priors and parametrisation
+else:  # reference: Poisson trick on the patient x interval expansion, same priors and
+    # parametrisation
     rows, ks, expo, dk = poisson_expand(data.frame["time"].to_numpy(), design.event, design.starts)
     with pm.Model() as model:
         s = pm.HalfNormal("baseline_rw_sigma", 0.5)
         from trialbayes.models.graph import baseline_centred
         if baseline_centred(design):
-            walk = pm.GaussianRandomWalk("baseline_walk", sigma=s, steps=design.n_intervals - 1, init_dist=pm.Normal.dist(0, 1.5))
+            walk = pm.GaussianRandomWalk("baseline_walk", sigma=s, steps=design.n_intervals - 1,
+                                        init_dist=pm.Normal.dist(0, 1.5))
         else:
             steps = pm.Normal("baseline_steps", 0, 1, shape=design.n_intervals - 1)
-            walk = pm.Normal("baseline_start", 0, 1.5) + pt.concatenate([pt.zeros(1), pt.cumsum(s * steps)])
+            walk = pm.Normal("baseline_start", 0, 1.5) + pt.concatenate(
+                [pt.zeros(1), pt.cumsum(s * steps)])
         alpha = design.log_rate + walk
         beta = pm.Normal("treatment", 0, 1)
         tau = pm.HalfNormal("covariate_scale", 1.0)
@@ -77,7 +80,9 @@ t2 = time.perf_counter()
 from trialbayes.config.schema import Diagnostics
 dg = diagnose(idata, [v.name for v in model.free_RVs], Diagnostics())
 import resource
-print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": int(len(rows)) if form == "poisson" else n,
+print(json.dumps({"n": n, "form": form, "compiled_from": runner.compile_source,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rows": int(len(rows)) if form == "poisson" else n,
                   "compile_s": runner.compile_seconds, "sample_s": t2 - t1,
                   "setup_s": t1 - t0 - runner.compile_seconds,
                   "divergences": dg.divergences, "rhat_max": dg.rhat_max,
