@@ -58,3 +58,20 @@ def test_sidecar_figures_equal_local_ones(tmp_path, monkeypatch):
     assert any(not f.cancelled() for _, f in pending)  # the sidecar drew some
     assert files == local
     assert not sidecar.running() and sidecar.submit(int) is None
+
+
+@pytest.mark.parametrize(
+    ("n_cpus", "load", "idle", "auto_on"),
+    [(2, 0.0, 1, True), (2, 0.4, 1, True), (2, 0.6, 0, False), (2, 1.7, 0, False),
+     (4, 1.2, 2, True), (4, 3.6, 0, False), (1, 0.0, 0, False)],
+)  # fmt: skip
+def test_idle_cpu_rule(monkeypatch, n_cpus, load, idle, auto_on):
+    """The ``auto`` rule of the sidecar and the background compile: the 1-minute load rounded to
+    whole CPUs; a 2-core machine at a light load has one idle (truncation said so only at load
+    exactly 0), a busy one none; ``on``/``off`` override it, one CPU is never enough."""
+    monkeypatch.setattr(sidecar, "cpus", lambda: n_cpus)
+    monkeypatch.setattr(sidecar.os, "getloadavg", lambda: (load, load, load))
+    assert sidecar.idle_cpus() == idle
+    for mode, expected in (("auto", auto_on), ("on", n_cpus >= 2), ("off", False)):
+        monkeypatch.setenv(sidecar.ENV_VAR, mode)
+        assert sidecar.wanted(sidecar.ENV_VAR) is expected

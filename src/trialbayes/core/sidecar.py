@@ -40,9 +40,11 @@ def cpus() -> int:
 
 
 def idle_cpus() -> int:
-    """CPUs the machine's 1-minute load leaves idle besides the one the caller uses."""
+    """CPUs the machine's 1-minute load leaves idle besides the one the caller uses: the load
+    rounded to whole CPUs (2 CPUs at load 0.4: one idle; at load 0.6: none). Truncating instead
+    would call a CPU idle only at a load of exactly 0, never on a 2-core machine in use."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return int(cpus() - 1 - load)
+    return max(0, round(cpus() - load) - 1)
 
 
 def wanted(env_var: str) -> bool:
