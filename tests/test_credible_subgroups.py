@@ -267,6 +267,7 @@ def test_shared_run_reports_the_band_and_the_credible_subgroups(small_run):
     assert (tab["upper_simultaneous"] >= tab["upper"]).all()
     report = (out / "report.md").read_text()
     assert "exclusive credible subgroup" in report and "5th–95th percentiles" in report
+    assert "\n- jointly with probability ≥ 95%, HR &lt; 1 at every pnfh" in report  # a list item
     assert "simultaneous band" in (out / "report.html").read_text()
     r = load_results(out / "results.json")
     back = r.models["interaction"].hr_curve
@@ -367,3 +368,24 @@ def test_a_schema_2_0_results_file_turns_its_benefit_region_into_a_range():
     lo, hi = d["models"]["interaction"]["hr_curve"]["benefit_region"]
     hc = results_from_dict(d, path.name).models["interaction"].hr_curve
     assert hc.benefit_range == [Span(lo, hi, False, False)]
+
+
+@pytest.mark.parametrize(
+    "estimands,key",
+    [
+        ({"hr_curve_quantiles": [0.9, 0.1]}, "hr_curve_quantiles"),
+        ({"hr_curve_quantiles": [0.05]}, "hr_curve_quantiles"),
+        ({"credible_subgroups": {"level": 0.3}}, "credible_subgroups.level"),
+        ({"credible_subgroups": {"thresholds": [-1]}}, "credible_subgroups.thresholds"),
+        ({"credible_subgroups": {"levle": 0.9}}, "credible_subgroups: unknown key 'levle'"),
+    ],
+)
+def test_bad_curve_settings_are_refused_naming_the_key(estimands, key):
+    from trialbayes.config.schema import parse_config
+    from trialbayes.core.errors import ConfigError
+
+    raw = {"name": "x", "data": {"kind": "synthetic"}, "models": [{"name": "u"}]}
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        parse_config({**raw, "estimands": estimands})
+    ok = parse_config({**raw, "estimands": {"credible_subgroups": {"thresholds": [0.7]}}})
+    assert ok.estimands.credible_subgroups.thresholds == [1.0, 0.7]

@@ -387,7 +387,10 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
             )
         ),
     ]
-    L += [("" if x.startswith("- ") else "\n") + md_text(x) for x in curve_detail(hc)]
+    L += [
+        "- " + md_text(x[2:]) if x.startswith("- ") else "\n" + md_text(x)
+        for x in curve_detail(hc)
+    ]
     if f"hr_curve_{name}" in r.figures:
         L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))
     return L

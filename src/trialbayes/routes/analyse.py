@@ -10,8 +10,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from ..config.estimands import Estimands
 from ..config.priors import describe
-from ..config.schema import Estimands
 from ..core.flags import Flag
 from ..data.settings import round_sig
 from ..data.table import TrialData
