@@ -389,3 +389,39 @@ def test_bad_curve_settings_are_refused_naming_the_key(estimands, key):
         parse_config({**raw, "estimands": estimands})
     ok = parse_config({**raw, "estimands": {"credible_subgroups": {"thresholds": [0.7]}}})
     assert ok.estimands.credible_subgroups.thresholds == [1.0, 0.7]
+
+
+def test_notebook_api_gives_the_bands_and_the_subgroups_of_a_fitted_model():
+    """m.hr_by_biomarker() carries the simultaneous band (containing the pointwise one) over the
+    5th–95th percentiles; m.credible_subgroups() equals the estimand computed from the same
+    draws; both refuse a model without an interaction, naming the method; the figure takes them."""
+    from lifelines.datasets import load_rossi
+
+    from trialbayes.config.schema import ModelSpec, SamplerSpec
+    from trialbayes.models.pem import PiecewiseExponentialModel
+
+    df = load_rossi().reset_index(names="id")
+    cols = {"time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
+            "biomarkers": ["prio"], "covariates": ["age"]}  # fmt: skip
+    s = SamplerSpec(chains=2, draws=200, tune=200, seed=1, progress="off")
+    m = PiecewiseExponentialModel(
+        ModelSpec(name="i", covariates="all", interaction="linear", biomarker="prio"), sampler=s
+    ).fit(df, columns=cols)
+    curve = m.hr_by_biomarker(level=0.9)
+    prio = df["prio"].to_numpy(float)
+    assert curve["biomarker"].iloc[0] == pytest.approx(np.quantile(prio, 0.05))
+    assert curve["biomarker"].iloc[-1] == pytest.approx(np.quantile(prio, 0.95))
+    assert (curve["lower_simultaneous"] <= curve["lower"]).all()
+    assert (curve["upper_simultaneous"] >= curve["upper"]).all()
+    subs = m.credible_subgroups(thresholds=(1.0, 0.8), level=0.9)
+    from trialbayes.estimands.draws import log_hr_at
+
+    grid = curve["biomarker"].to_numpy()
+    _, lo, hi = simultaneous_band(log_hr_at(m.draws(), m.design.basis, grid), 0.9)
+    assert subs == credible_subgroups(grid, lo, hi, (1.0, 0.8), 0.9, prio)
+    fig = hr_curve_figure(curve, "prio", "arrests", values=prio, subgroups=subs)
+    assert len(fig.axes) == 4
+    plt.close(fig)
+    u = PiecewiseExponentialModel(ModelSpec(name="u"), sampler=s).fit(df, columns=cols)
+    with pytest.raises(ValueError, match="credible_subgroups: model 'u' has no biomarker"):
+        u.credible_subgroups()
