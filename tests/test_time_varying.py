@@ -678,7 +678,7 @@ def test_time_varying_config_end_to_end(tmp_path):
         assert "averaged over follow-up" in r["models"][name]["estimand"]
         assert (out / "figures" / f"hr_over_time_{name}.png").is_file()
         assert (out / "tables" / f"hr_over_time_{name}.csv").is_file()
-    assert "hr_over_time" not in r["models"]["unadjusted"]
+    assert r["models"]["unadjusted"]["hr_over_time"] is None
     assert "pnfh = " in r["models"]["interaction_tv"]["hr_over_time"]["estimand"]
     report = (out / "report.md").read_text()
     assert report.count("HR over time (time-varying treatment effect)") == 2
@@ -698,12 +698,12 @@ def test_notebook_api_hr_over_time():
         sampler=SamplerSpec(chains=2, draws=60, tune=60, seed=1, progress="off"),
     )
     m = PiecewiseExponentialModel(ModelSpec(**TV), **small).fit(data)
-    hot = m.hr_over_time(prob=0.9)
+    hot = m.hr_over_time(level=0.9)
     assert len(hot.intervals) == 5 and hot.intervals[0].hr.level == 0.9
     assert [iv.start for iv in hot.intervals] == list(m.design.starts)
     d = m.draws()
     assert np.allclose(d["treatment_over_time"] @ m.design.event_share, d["treatment"])
-    assert m.coefficients()["unit"][0].endswith("averaged over follow-up")
+    assert m.coefficients()[0].unit.endswith("averaged over follow-up")
     assert m.idata.log_likelihood["survival"].shape[-1] == data.n
     with pytest.raises(ValueError, match="constant treatment effect"):
         PiecewiseExponentialModel(ModelSpec(name="c"), **small).fit(data).hr_over_time()

@@ -101,9 +101,9 @@ def run_study(
         out.p_change_beyond.append(float((np.abs(d) > np.log(1.5)).mean()))
         out.change_z.append(float(d.mean() / d.std(ddof=1)))
         dg = tv.diagnostics
-        out.divergences.append(dg["divergences"])
-        out.rhat.append(dg["rhat_max"])
-        out.ess.append(min(dg["ess_bulk_min"], dg["ess_tail_min"]))
+        out.divergences.append(dg.divergences)
+        out.rhat.append(dg.rhat_max)
+        out.ess.append(min(dg.ess_bulk_min, dg.ess_tail_min))
         if with_constant:
             loo_tv = az.loo(tv.idata, pointwise=True)
             loo_ph = az.loo(models["ph"].idata, pointwise=True)
