@@ -431,8 +431,9 @@ def test_hr_curve_figure_draws_the_cox_line_once():
                                            design=design)},
         tables={"per_model": {"m": {"hr_curve": curve}}},
     )  # fmt: skip
+    hc = types.SimpleNamespace(grid=None, simultaneous=None, credible_subgroups=[])
     r = types.SimpleNamespace(unit_of=lambda b: "", setting=lambda k: None,
-                              models={"m": types.SimpleNamespace(spec={})})  # fmt: skip
+                              models={"m": types.SimpleNamespace(spec={}, hr_curve=hc)})  # fmt: skip
     _, draw = _hr_curve(r, run, "m", None, 0.95)
     fig = draw()
     ax = fig.axes[0]

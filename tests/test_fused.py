@@ -206,9 +206,11 @@ def test_fused_posteriors_match_graph_posterior(tmp_path, monkeypatch):
     from helpers import mcse, z_bound
 
     from trialbayes.config.schema import SamplerSpec
+    from trialbayes.inference import compile_cache as cc
     from trialbayes.models.pem import PiecewiseExponentialModel
 
     monkeypatch.setenv("TRIALBAYES_CACHE_DIR", str(tmp_path / "cache"))
+    cc.clear_memory()  # a fresh compile, whichever test compiled this structure before
     data = synthetic(300, 9)
     fits = {
         lik: PiecewiseExponentialModel(

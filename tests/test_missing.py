@@ -159,7 +159,8 @@ def test_continuous_latents_enter_the_survival_likelihood_and_their_normal_model
     np.testing.assert_allclose(imputed[2:], mu_age[[1, 4, 7]] + s2 * point["impute_c1_raw"])
     x = design.X[:, 0].copy()
     x[[1, 4, 7]] = imputed[2:]
-    eta = (point["treatment"] * treat + x * point["covariate_effects"][0]
+    gamma = _eval(model, model["covariate_effects"], point)  # τ·raw below 1000 events
+    eta = (point["treatment"] * treat + x * gamma[0]
            + point["biomarker_effect"] * z + point["interaction"] * treat * z)
     t = data.frame["time"].to_numpy()
     h0 = np.array([_h0(alpha, design.starts, ti) for ti in t])

@@ -20,7 +20,7 @@ def test_end_to_end_outputs(small_run):
     r = json.loads((out / "results.json").read_text())
     assert r["synthetic"] is True and "SYNTHETIC" in r["data_label"]
     assert set(r["models"]) == {"unadjusted", "adjusted", "interaction"}
-    assert r["kind"] == "patient_level" and r["schema_version"] == "3.0"
+    assert r["kind"] == "patient_level" and r["schema_version"] == "3.1"
     assert r["settings"]["landmark"] == {"value": 640.0, "source": "config", "rule": ""}
     for m in r["models"].values():
         te = m["treatment_effect"]

@@ -203,7 +203,7 @@ def test_published_cli_end_to_end(tmp_path):
     assert res.exit_code == 0, res.output
     out = tmp_path / "mirocals_published"
     r = json.loads((out / "results.json").read_text())
-    assert r["kind"] == "published" and r["schema_version"] == "3.0"
+    assert r["kind"] == "published" and r["schema_version"] == "3.1"
     sceptical = r["estimates"]["overall"]["scenarios"]["sceptical"]["hr"]
     assert sceptical["p_hr_below"]["1"] == pytest.approx(0.818, abs=0.005)
     assert r["published"]["compilations"] == 1

@@ -87,10 +87,10 @@ def _scalar(values: dict, name: str) -> np.ndarray:
 
 def _prior_draw(pem, rng) -> dict:
     names = [v.name for v in pem.model.free_RVs] + ["log_baseline_hazard"]
-    names += [
+    names += [  # deterministics the simulation needs (covariate effects when non-centred)
         n
-        for n in ("centre_frailty", "biomarker_spline", "interaction_spline")
-        if n in pem.model.named_vars
+        for n in ("centre_frailty", "biomarker_spline", "interaction_spline", "covariate_effects")
+        if n in pem.model.named_vars and n not in names
     ]
     vals = pm.draw([pem.model[n] for n in names], draws=1, random_seed=rng)
     return {n: np.asarray(v)[None] for n, v in zip(names, vals)}

@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import yaml
 from pydantic import (
-    AliasChoices,
     Field,
     PositiveFloat,
     PositiveInt,
@@ -32,6 +31,7 @@ from ..core.cache_trust import TRUST_ENV_VAR, trust_config_cache
 from ..core.errors import ConfigError, RawConfigError
 from ..core.yaml_reader import check_finite, load_yaml, read_text_file
 from .calibration import CalibrationSpec
+from .estimands import Estimands
 from .next_phase import NextPhase
 from .priors import SCENARIOS, FlatPrior, NormalPrior, ScenarioSpec, _Strict, merge_priors
 from .raw import format_errors
@@ -63,7 +63,7 @@ class SyntheticSource(_Strict):
 
     kind: Literal["synthetic"]
     n: int = Field(220, ge=10, le=1_000_000)
-    seed: int = Field(20250601, ge=0)
+    seed: int | None = Field(None, ge=0)  # default: the generator's (the shipped cohort)
     time_unit: TimeUnit | None = None  # default: the generator's (days)
     units: dict[str, str] = {}  # default: the generator's
 
@@ -410,34 +410,6 @@ class Diagnostics(_Strict):
     max_divergences: int = Field(0, ge=0)
     bfmi_min: float = Field(0.3, ge=0)
     allow_unreliable: bool = False
-
-
-class Estimands(_Strict):
-    """What the reports compute: HR thresholds (P(HR < 1) always), the harm threshold, biomarker
-    subgroups, the landmark time, the credible ``level``, curve points and draws used."""
-
-    hr_thresholds: list[PositiveFloat] = [1.0, 0.8]
-    harm_threshold: PositiveFloat = 1.1
-    biomarker: str | None = None
-    subgroup_cutoffs: list[float] | None = None  # None: biomarker tertiles (settings.py)
-    landmark: PositiveFloat | None = None  # None: the median observed time (data/settings.py)
-    #: the credible (and confidence) level of every interval; ``ci_prob`` is its former name
-    level: float = Field(0.95, gt=0.5, lt=1.0, validation_alias=AliasChoices("level", "ci_prob"))
-    curve_points: int = Field(60, ge=10, le=400)
-    max_draws: int = Field(4000, ge=100)  # one set of draws (thinned evenly) for every estimate
-
-    @field_validator("hr_thresholds")
-    @classmethod
-    def _with_one(cls, v):
-        """P(HR < 1), the probability of benefit, is always reported; other thresholds add to it."""
-        return [1.0] + [t for t in v if t != 1.0]
-
-    @field_validator("subgroup_cutoffs")
-    @classmethod
-    def _inc(cls, v):
-        if v is not None and any(b <= a for a, b in zip(v, v[1:])):
-            raise ValueError(f"subgroup_cutoffs must be strictly increasing, got {v}")
-        return v
 
 
 class Sensitivity(_Strict):

@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from ..config.schema import Estimands, ModelSpec, PatientSource
+from ..config.estimands import Estimands
+from ..config.schema import ModelSpec, PatientSource
 from ..core.errors import DataError
 from ..results.model import Setting
 from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS

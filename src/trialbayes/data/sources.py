@@ -7,19 +7,20 @@ from __future__ import annotations
 from ..config.schema import ColumnMap, FileSource, PatientSource, SyntheticSource
 from ..core.errors import DataError
 from .reconstruct.guyot import load_reconstructed
-from .synthetic import SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
+from .synthetic import DEFAULT_SEED, SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate
 from .table import TrialData, from_frame, read_table
 
 
 def load_data(src: PatientSource) -> TrialData:
     """Load a patient-level data source (the config's ``data:``) and validate it."""
     if isinstance(src, SyntheticSource):
-        df, truth = generate(n=src.n, seed=src.seed)
+        seed = DEFAULT_SEED if src.seed is None else src.seed
+        df, truth = generate(n=src.n, seed=seed)
         return from_frame(
             df,
             ColumnMap(**SYNTHETIC_COLUMNS),
             label=SYNTHETIC_LABEL,
-            source=f"synthetic(n={src.n}, seed={src.seed})",
+            source=f"synthetic(n={src.n}, seed={seed})",
             synthetic=True,
             truth=truth,
         )

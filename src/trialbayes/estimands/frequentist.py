@@ -22,6 +22,7 @@ from lifelines.statistics import proportional_hazard_test
 
 from ..data.design import Design
 from ..results.summaries import HRSummary
+from ..results.synthetic import CohortCheck
 from ..results.time_varying import PHTest
 
 
@@ -210,3 +211,29 @@ def step_at(step: pd.DataFrame, t) -> np.ndarray:
     """Right-continuous step function value at times ``t``."""
     idx = np.searchsorted(step["time"].to_numpy(), np.asarray(t, float), side="right") - 1
     return step["survival"].to_numpy()[np.clip(idx, 0, None)]
+
+
+def treatment_cox(time, event, treat, level: float = 0.95) -> HRSummary | None:
+    """The treatment-only Cox HR (Efron ties; an HRSummary of method ``cox``) with its Wald
+    interval at ``level``; None if it cannot be read (no events in an arm, a failed or runaway
+    fit)."""
+    df = pd.DataFrame({"time": time, "event": event, "treatment": treat})
+    if df["event"].sum() < 2 or df.groupby("treatment")["event"].sum().min() == 0:
+        return None
+    return cox(df, level).term("treatment")
+
+
+def cohort_checks(frame: pd.DataFrame, targets, level: float = 0.95) -> list[CohortCheck]:
+    """A cohort's own treatment-only Cox HR for every published target (``frame``: time, event,
+    treat and the targets' biomarker columns), and whether its point estimate lies in the
+    target's band."""
+    out = []
+    for tg in targets:
+        m = tg.mask(frame[tg.biomarker].to_numpy(float))
+        g = frame.loc[m]
+        hr = treatment_cox(
+            g["time"].to_numpy(float), g["event"].to_numpy(int), g["treat"].to_numpy(int), level
+        )
+        inside = hr is not None and tg.target_lower <= hr.median <= tg.target_upper
+        out.append(CohortCheck(tg, int(m.sum()), int(g["event"].sum()), hr, bool(inside)))
+    return out

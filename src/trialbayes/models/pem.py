@@ -21,11 +21,13 @@ from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
 from ..data.table import TrialData, from_frame
 from ..estimands.coefficients import coefficients
-from ..estimands.draws import flatten_draws, hr_curve, hr_summary, pointwise_loglik
+from ..estimands.credible import biomarker_grid, credible_subgroups, simultaneous_band
+from ..estimands.draws import flatten_draws, hr_curve, hr_summary, log_hr_at, pointwise_loglik
 from ..estimands.frequentist import CoxFit
 from ..estimands.imputed import complete_missing
 from ..estimands.time_varying import hr_over_time
 from ..inference.sampler import SamplerRunner, diagnose, free_var_names
+from ..results.credible import CredibleSubgroup
 from ..results.model import Coefficient
 from .graph import build_model, default_target_accept, prior_data
 
@@ -244,16 +246,40 @@ class PiecewiseExponentialModel:
             what += f" at {self.spec.biomarker} = {self.design.basis.reference:.4g} (the median)"
         return hr_over_time(self.draws(), self.design, what, thresholds, harm, level)
 
-    def hr_by_biomarker(self, values=None, level: float = 0.95, n: int = 60) -> pd.DataFrame:
-        """Treatment HR at biomarker ``values`` (default: an even grid over the 2nd–98th
-        percentiles) with its pointwise credible band and P(HR < 1); for ``plots.hr_curve_figure``."""
+    def hr_by_biomarker(
+        self, values=None, level: float = 0.95, n: int = 60, quantiles=(0.05, 0.95)
+    ) -> pd.DataFrame:
+        """Treatment HR at biomarker ``values`` (default: ``n`` values over the 5th–95th
+        percentiles of the data, as a run's curve) with its pointwise credible band at
+        ``level``, P(HR < 1) and the simultaneous band at ``level`` (``lower_simultaneous`` /
+        ``upper_simultaneous``: the whole curve inside with probability ``level``); for
+        ``plots.hr_curve_figure``."""
         self._require_fit("hr_by_biomarker")
-        if self.design.basis is None:
-            raise ValueError(f"model '{self.spec.name}' has no biomarker interaction")
+        b = self._basis("hr_by_biomarker")
         if values is None:
-            lo, hi = np.nanquantile(self.design.biomarker_values, [0.02, 0.98])
-            values = np.linspace(lo, hi, n)
-        return hr_curve(self.draws(), self.design.basis, values, (1.0,), level)
+            values = biomarker_grid(self.design.biomarker_values, b.log, n, quantiles)
+        curve = hr_curve(self.draws(), b, values, (1.0,), level)
+        _, lo, hi = simultaneous_band(log_hr_at(self.draws(), b, values), level)
+        curve["lower_simultaneous"], curve["upper_simultaneous"] = np.exp(lo), np.exp(hi)
+        return curve
+
+    def credible_subgroups(
+        self, thresholds=(1.0,), level: float = 0.95, n: int = 60, quantiles=(0.05, 0.95)
+    ) -> list[CredibleSubgroup]:
+        """Exclusive and inclusive credible subgroups for HR < t (Schnell et al. 2016) over
+        ``n`` values between the ``quantiles`` of the biomarker: where HR < t credibly at every
+        value at once, and outside which HR ≥ t credibly, jointly with probability ``level``."""
+        self._require_fit("credible_subgroups")
+        b = self._basis("credible_subgroups")
+        values = self.design.biomarker_values
+        grid = biomarker_grid(values, b.log, n, quantiles)
+        _, lo, hi = simultaneous_band(log_hr_at(self.draws(), b, grid), level)
+        return credible_subgroups(grid, lo, hi, thresholds, level, values)
+
+    def _basis(self, method: str):
+        if self.design.basis is None:
+            raise ValueError(f"{method}: model '{self.spec.name}' has no biomarker interaction")
+        return self.design.basis
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
         """The coefficient table as a DataFrame indexed by (term, unit)."""

@@ -3,8 +3,9 @@
 * :func:`km_figure` — Kaplan–Meier per arm with censoring ticks and a numbers-at-risk table,
   the model's standardised survival band per arm overlaid, the landmark labelled (a posterior
   predictive check for censored data; :func:`km_agreement` says where they disagree);
-* :func:`hr_curve_figure` — HR along a biomarker on a log axis, labelled cut-offs, the observed
-  biomarker distribution, and P(HR < t) along the biomarker;
+* :func:`hr_curve_figure` — HR along a biomarker on a log axis with its pointwise and
+  simultaneous bands, labelled cut-offs, the credible subgroups, P(HR < t) along the biomarker
+  and the observed biomarker distribution over the curve's range;
 * :func:`prior_posterior_figure` — prior vs posterior of the treatment effect and interaction on the
   log-HR axis.
 
@@ -242,22 +243,33 @@ def hr_curve_figure(
     label: str | None = None,
     cox_label: str = "Cox estimate",
     level: float = 0.95,
+    subgroups=None,
 ):
-    """The one HR-along-a-biomarker figure: three panels sharing the biomarker axis — HR (log
-    scale) with its credible band (``curve``: biomarker, median, lower, upper, as made by
-    ``estimands.draws.hr_curve``), optional Cox curve (biomarker, median) and labelled cut-offs;
-    P(HR < t) for every threshold column ``p_hr_below_t`` of ``curve``; a histogram of the
-    observed biomarker ``values``. ``axes``: three axes, or None for a new figure."""
+    """The one HR-along-a-biomarker figure, panels sharing the biomarker axis, which spans the
+    curve's grid: HR (log scale) with its pointwise credible band (``curve``: biomarker, median,
+    lower, upper, as made by ``estimands.draws.hr_curve``), the simultaneous band when ``curve``
+    has ``lower_simultaneous`` / ``upper_simultaneous`` (dashed), optional Cox curve (biomarker,
+    median) and labelled cut-offs; the credible subgroups when ``subgroups`` (a list of
+    ``results.credible.CredibleSubgroup``) is given, one row per threshold; P(HR < t) for every
+    threshold column ``p_hr_below_t`` of ``curve`` (one colour per threshold across panels); a
+    histogram of the observed ``values`` in the range, with the count of patients outside it.
+    ``axes``: three axes (four with ``subgroups``: HR, subgroups, probability, histogram), or
+    None for a new figure."""
+    with_sub = bool(subgroups)
     if axes is None:
         fig, axes = plt.subplots(
-            3,
+            4 if with_sub else 3,
             1,
-            figsize=(7.5, 7.2),
+            figsize=(7.5, 8.2 if with_sub else 7.2),
             sharex=True,
             layout="constrained",
-            gridspec_kw={"height_ratios": [3.2, 1.7, 0.9]},
+            gridspec_kw={
+                "height_ratios": [3.2, 0.25 + 0.35 * len(subgroups), 1.6, 0.9]
+                if with_sub
+                else [3.2, 1.7, 0.9]
+            },
         )
-    ax, pax, hax = axes
+    ax, sax, pax, hax = axes if with_sub else (axes[0], None, axes[1], axes[2])
     fig = ax.figure
     x = curve["biomarker"].to_numpy(float)
     xl = f"{biomarker} ({unit})" if unit else biomarker
@@ -268,34 +280,49 @@ def hr_curve_figure(
         color=BLUE,
         alpha=0.2,
         lw=0,
-        label=f"{level_text(level)} credible band",
+        label=f"{level_text(level)} pointwise credible band",
     )
+    lows, highs = [curve["lower"].min()], [curve["upper"].max()]
+    if "lower_simultaneous" in curve:
+        lv = subgroups[0].level if with_sub else level
+        for col, lab in (
+            ("lower_simultaneous", f"{level_text(lv)} simultaneous band"),
+            ("upper_simultaneous", None),
+        ):
+            ax.plot(x, curve[col], color=BLUE, ls=(0, (4, 2)), lw=1.0, label=lab)
+        lows.append(curve["lower_simultaneous"].min())
+        highs.append(curve["upper_simultaneous"].max())
     ax.plot(x, curve["median"], color=BLUE, label="posterior median")
     if cox is not None:
         ax.plot(cox["biomarker"], cox["median"], color=FREQ, ls="--", label=cox_label)
     ax.axhline(1.0, color=GREY, ls="--", lw=1)
     ax.set_yscale("log")
-    hr_axis(ax.yaxis, float(curve["lower"].min()), float(curve["upper"].max()))
+    hr_axis(ax.yaxis, float(min(lows)), float(max(highs)))
     ax.set_ylabel("HR, treatment vs control\n(log scale)")
     ax.set_title(title or f"Treatment hazard ratio by {xl}", fontsize=10, pad=14)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     pcols = [c for c in curve.columns if c.startswith("p_hr_below_")]
-    for c, col in zip(pcols, P_COLOURS):
+    colours = threshold_colours(
+        [float(c.removeprefix("p_hr_below_")) for c in pcols]
+        + [cs.threshold for cs in subgroups or []]
+    )
+    if with_sub:
+        _subgroup_rows(sax, subgroups, x, colours)
+    for c in pcols:
+        col = colours[float(c.removeprefix("p_hr_below_"))]
         pax.plot(x, curve[c], color=col, label=f"P(HR < {c.removeprefix('p_hr_below_')})")
     for y in (0.5, 0.9):
         pax.axhline(y, color=GREY, lw=0.6, ls=":")
     pax.set_ylim(-0.02, 1.02)
     pax.set_yticks([0, 0.5, 0.9, 1])
-    pax.set_ylabel("posterior\nprobability")
+    pax.set_ylabel("pointwise\nprobability")
     pax.legend(fontsize=7.5, loc="best", framealpha=0.9, ncol=len(pcols))
     if values is not None:
-        v = np.asarray(values, float)
-        v = v[np.isfinite(v)]
-        hax.hist(v, bins=_bins(v, log_x), color=GREY, alpha=0.6)
-        hax.set_ylabel("patients", fontsize=8)
+        _histogram(hax, values, x, log_x)
     for c in cutoffs:
-        for a in (ax, pax, hax):
-            a.axvline(c, color=GREY, ls=":", lw=1)
+        for a in (ax, sax, pax, hax):
+            if a is not None:
+                a.axvline(c, color=GREY, ls=":", lw=1)
         ax.text(
             c,
             1.0,
@@ -308,6 +335,8 @@ def hr_curve_figure(
         )
     if log_x:
         hax.set_xscale("log")
+    if len(x) > 1:
+        hax.set_xlim(x[0], x[-1])
     hax.set_xlabel(
         xl
         + ("; log scale" if log_x else "")
@@ -315,6 +344,74 @@ def hr_curve_figure(
     )
     stamp_figure(fig, label)
     return fig
+
+
+def threshold_colours(thresholds) -> dict[float, str]:
+    """One colour per HR threshold, in order of first appearance (the same threshold has the same
+    colour in the probability and the credible-subgroup panels)."""
+    out: dict[float, str] = {}
+    for t in thresholds:
+        if t not in out:
+            out[t] = P_COLOURS[len(out) % len(P_COLOURS)]
+    return out
+
+
+def _subgroup_rows(ax, subgroups, x: np.ndarray, colours: dict) -> None:
+    """One row per threshold: the inclusive credible subgroup light, the exclusive one dark."""
+    for row, cs in enumerate(subgroups):
+        col = colours[cs.threshold]
+        y = len(subgroups) - 1 - row
+        for spans, alpha in ((cs.inclusive, 0.25), (cs.exclusive, 0.9)):
+            for sp in spans:
+                lo, hi = _span_edges(sp, x)
+                ax.add_patch(
+                    plt.Rectangle((lo, y - 0.3), hi - lo, 0.6, color=col, alpha=alpha, lw=0)
+                )
+    ax.set_ylim(-0.6, len(subgroups) - 0.4)
+    ax.set_yticks(
+        range(len(subgroups)),
+        [f"HR < {cs.threshold:g}" for cs in reversed(subgroups)],
+        fontsize=7.5,
+    )
+    ax.tick_params(axis="y", length=0)
+    ax.set_title(
+        f"credible subgroups, {level_text(subgroups[0].level)} jointly: dark = exclusive "
+        "(HR < t at every value), light = inclusive (HR < t not excluded)",
+        fontsize=7.5,
+        loc="left",
+        pad=2,
+    )
+
+
+def _span_edges(sp, x: np.ndarray) -> tuple[float, float]:
+    """A span drawn to the midpoints with its neighbouring grid values (a single grid value is
+    still visible); the grid's own ends stay where they are."""
+    i, j = int(np.searchsorted(x, sp.lower)), int(np.searchsorted(x, sp.upper))
+    lo = sp.lower if i == 0 else (x[i - 1] + x[i]) / 2
+    hi = sp.upper if j >= len(x) - 1 else (x[j] + x[j + 1]) / 2
+    return lo, hi
+
+
+def _histogram(hax, values, x: np.ndarray, log_x: bool) -> None:
+    """The observed values inside the curve's range; the patients outside it counted."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    inside = v[(v >= x[0]) & (v <= x[-1])]
+    if inside.size:
+        hax.hist(inside, bins=_bins(inside, log_x), color=GREY, alpha=0.6)
+    hax.set_ylabel("patients", fontsize=8)
+    below, above = int((v < x[0]).sum()), int((v > x[-1]).sum())
+    if below or above:
+        hax.text(
+            0.99,
+            0.95,
+            f"outside the range shown: {below} below, {above} above",
+            transform=hax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+            color=GREY,
+        )
 
 
 # ----------------------------------------------------------------------------- prior vs posterior

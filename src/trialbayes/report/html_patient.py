@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.text import level_text
+from ..core.text import level_text, with_unit
 from ..data.settings import describe_settings
 from ..results.model import Results
+from .credible import TRUTH_TABLE_CAPTION, curve_detail, truth_rows
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
 from .markdown import (
     POOLING_TEXT,
@@ -339,21 +340,13 @@ def modification_blocks(r: Results, fig) -> list:
         out.append(
             h3(f"Model {name}: HR along {hc.biomarker}{u} ({hc.kind} on the {hc.transform} scale)")
         )
-        reg = hc.benefit_region
-        out.append(
-            p(
-                (
-                    f"P(HR < 1) > 0.9 for {hc.biomarker} from {reg[0]:.3g} to {reg[1]:.3g}{u}"
-                    if reg
-                    else f"P(HR < 1) exceeds 0.9 nowhere on the observed {hc.biomarker} range"
-                )
-                + (
-                    f"; the posterior median HR reaches 1 near {hc.median_crosses_1_at:.3g}."
-                    if hc.median_crosses_1_at
-                    else "."
-                )
-            )
-        )
+        lines = curve_detail(hc)
+        out += [p(x) for x in lines if not x.startswith("- ")]
+        if items := [x[2:] for x in lines if x.startswith("- ")]:
+            out.append(bullets(items))
+        if hc.median_crosses_1_at:
+            cross = with_unit(hc.median_crosses_1_at, hc.unit)
+            out.append(p(f"The posterior median HR reaches 1 near {cross}."))
         ks = list(next(iter(hc.at.values())).p_hr_below)
         level_label = level_text(m.treatment_effect.level)
         out.append(
@@ -566,4 +559,6 @@ def provenance_blocks(r: Results) -> list:
     out = [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
     if r.synthetic_truth is not None:
         out.append(p("Synthetic truth: " + "; ".join(r.synthetic_truth.description) + "."))
+        if rows := truth_rows(r.synthetic_truth.cohort_vs_published):
+            out.append(table(list(rows[0]), [list(x.values()) for x in rows], TRUTH_TABLE_CAPTION))
     return out

@@ -11,10 +11,11 @@ import pandas as pd
 
 from ..core.escape import md_code, md_figure, md_text
 from ..core.flags import grouped, where
-from ..core.text import eq_text, level_text, md_table, num, prob, with_unit
+from ..core.text import eq_text, level_text, md_table, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
+from .credible import TRUTH_TABLE_CAPTION, benefit_words, credible_line, curve_detail, truth_rows
 from .missing import markdown_lines as missing_markdown
 from .nextphase import report_section
 from .time_varying import markdown_section as over_time_section
@@ -65,12 +66,7 @@ def _curve_line(name: str, m: ModelResult) -> str:
         f"{lo.median:.2f}, "
         f"{with_unit(float(keys[-1]), u)}: {hi.median:.2f})"
     )
-    reg = hc.benefit_region
-    line += (
-        f"; P(HR < 1) > 0.9 for {hc.biomarker} {num(reg[0])}–{with_unit(reg[1], u)}"
-        if reg
-        else "; P(HR < 1) exceeds 0.9 nowhere"
-    )
+    line += "; " + benefit_words(hc)
     cross = hc.median_crosses_1_at
     return line + (
         f"; the posterior median HR reaches 1 near {with_unit(cross, u)}." if cross else "."
@@ -89,6 +85,8 @@ def summary_lines(r: Results) -> list[str]:
             out.append(line)
         if m.hr_curve is not None:
             out.append(_curve_line(name, m))
+            if (line := credible_line(name, m)) is not None:
+                out.append(line)
             if m.subgroups:
                 parts = [
                     f"{g.label}{' ' + m.subgroups.unit if m.subgroups.unit else ''}: "
@@ -148,6 +146,8 @@ def render_patient_report(r: Results) -> str:
     if r.synthetic_truth is not None:
         L.append("\n## Synthetic truth")
         L += [f"- {md_text(x)}." for x in r.synthetic_truth.description]
+        if rows := truth_rows(r.synthetic_truth.cohort_vs_published):
+            L += [f"\n{TRUTH_TABLE_CAPTION}:\n", md_table(pd.DataFrame(rows))]
     p = r.provenance
     if p:
         L.append("\n## Provenance")
@@ -390,7 +390,7 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
 
 def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
     hc = m.hr_curve
-    bm, unit = md_text(hc.biomarker), md_text(hc.unit) if hc.unit else ""
+    bm = md_text(hc.biomarker)
     head = f"{hc.biomarker} ({hc.unit})" if hc.unit else hc.biomarker  # md_table escapes it
     level_label = level_text(m.treatment_effect.level)
     L = [
@@ -408,12 +408,10 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
             )
         ),
     ]
-    reg = hc.benefit_region
-    L.append(
-        f"\nP(HR < 1) > 0.9 for {bm} in {num(reg[0])}–{with_unit(reg[1], unit)}."
-        if reg
-        else f"\nP(HR < 1) exceeds 0.9 nowhere on the {bm} range."
-    )
+    L += [
+        "- " + md_text(x[2:]) if x.startswith("- ") else "\n" + md_text(x)
+        for x in curve_detail(hc)
+    ]
     if f"hr_curve_{name}" in r.figures:
         L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))
     return L

@@ -150,6 +150,7 @@ def _km(r: Results, data, run, name: str, label, level: float):
 def _hr_curve(r: Results, run, name: str, label, level: float):
     """(caption, draw) of the HR-along-the-biomarker figure."""
     pem, c = run.models[name], run.tables["per_model"][name]["hr_curve"]
+    hc = r.models[name].hr_curve
     b = pem.spec.biomarker
     unit = r.unit_of(b)
     cuts = (r.setting("subgroup_cutoffs") or []) if r.setting("biomarker") == b else []
@@ -158,9 +159,14 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
         f"Model {name}: treatment hazard ratio along {b}"
         + (f" ({unit})" if unit else "")
         + (f" (modelled as {pem.design.basis.scale_label(b)})" if pem.design.basis.log else "")
-        + f" on a log axis — posterior median and {level_text(level)} credible band, Cox estimate "
-        f"dashed; middle: posterior probability that the HR is {_below_words(c)}; bottom: the "
-        f"observed distribution of {b}"
+        + (f" over {hc.grid.text(unit)}" if hc.grid else "")
+        + f", on a log axis — posterior median, {level_text(level)} pointwise credible band "
+        "(shaded)"
+        + _simultaneous_words(hc.simultaneous)
+        + "; Cox estimate black dashed"
+        + _subgroup_words(hc.credible_subgroups)
+        + f"; then the pointwise posterior probability that the HR is {_below_words(c)}; "
+        f"bottom: the observed distribution of {b} in the range shown"
         + (
             f"; dotted lines: subgroup cut-offs {', '.join(f'{x:g}' for x in cuts)}."
             if cuts
@@ -183,9 +189,31 @@ def _hr_curve(r: Results, run, name: str, label, level: float):
             cox=c[["biomarker", "cox_median"]].rename(columns={"cox_median": "median"}),
             log_x=log_x, title=f"{name}: treatment HR by {b}", label=label,
             level=level, cox_label="Cox, log-linear term only" if spline else "Cox estimate",
+            subgroups=hc.credible_subgroups,
         )  # fmt: skip
 
     return cap, draw
+
+
+def _simultaneous_words(sim) -> str:
+    if sim is None:
+        return ""
+    return (
+        f" and {level_text(sim.level)} simultaneous band (blue dashed: the whole curve inside "
+        f"it with that probability; ± {sim.critical_value:.2f} posterior SD against "
+        f"± {sim.pointwise_critical_value:.2f} pointwise)"
+    )
+
+
+def _subgroup_words(subgroups) -> str:
+    if not subgroups:
+        return ""
+    return (
+        "; second panel: the credible subgroups for HR below "
+        + ", ".join(f"{cs.threshold:g}" for cs in subgroups)
+        + " (dark: exclusive, HR below the threshold at every value in it jointly; light: "
+        "inclusive, outside it the HR is credibly at or above the threshold)"
+    )
 
 
 def _below_words(curve) -> str:

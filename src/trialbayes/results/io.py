@@ -2,7 +2,7 @@
 
 ``load_results`` validates the file against the types (ranges included: probabilities in [0, 1],
 booleans are booleans, levels in (0, 1)) and returns the same object ``Results.to_dict()`` wrote;
-a 2.x file (the previous schema) is migrated first. A file that is not valid results raises
+a 2.x or 3.0 file (earlier schemas) is migrated first. A file that is not valid results raises
 :class:`~trialbayes.core.errors.DataError` naming the key. ``results_schema()`` is the JSON Schema
 generated from the types (kept in ``src/trialbayes/results/results.schema.json``; a test keeps it
 current).
@@ -17,14 +17,15 @@ from pydantic import ValidationError
 
 from ..core.errors import DataError
 from ..core.outputs import read_nofollow
-from .migrate import from_2x
+from .migrate import from_2x, from_3_0
 from .model import SCHEMA_VERSION, Results, results_adapter
 
 SCHEMA_FILE = Path(__file__).with_name("results.schema.json")
 
 
 def results_from_dict(d: dict, source: str = "results") -> Results:
-    """A results dictionary (results.json's content) as typed :class:`Results`; 2.x migrated."""
+    """A results dictionary (results.json's content) as typed :class:`Results`; 2.x and 3.0
+    migrated."""
     if not isinstance(d, dict):
         raise DataError(f"{source}: not a JSON object")
     version = str(d.get("schema_version", ""))
@@ -34,8 +35,10 @@ def results_from_dict(d: dict, source: str = "results") -> Results:
     elif major != SCHEMA_VERSION.split(".")[0]:
         raise DataError(
             f"{source}: schema_version {version or 'missing'!r}; this trialbayes reads "
-            f"{SCHEMA_VERSION} and 2.x"
+            f"{SCHEMA_VERSION}, 3.0 and 2.x"
         )
+    if str(d.get("schema_version")) == "3.0":  # also a 2.x file, migrated above
+        d = from_3_0(d)
     try:  # strict: a boolean is true/false, a number a number (not "no", not "0.5")
         return results_adapter().validate_json(json.dumps(d), strict=True)
     except ValidationError as err:

@@ -1,4 +1,7 @@
-"""results.json of schema 2.x (trialbayes before the typed sections) as a 3.0 dictionary.
+"""results.json of schema 2.x (trialbayes before the typed sections) as a 3.0 dictionary, and
+of schema 3.0 as a 3.1 one (:func:`from_3_0`: the HR curve's ``benefit_region`` [lower, upper]
+became ``benefit_range``, a list of spans that say whether they end at the curve's grid; a 3.0
+region becomes one span whose ends are not known to be the grid's).
 
 What moved: the free-form ``sections`` became typed top-level sections (``synthetic_truth``,
 ``reconstruction``, ``data_notes``, ``next_phase``, ``published``); Cox terms became HR summaries
@@ -49,6 +52,24 @@ def from_2x(d: dict) -> dict:
     else:
         d["provenance"] = None
     _hr_methods(d)
+    return d
+
+
+def from_3_0(d: dict) -> dict:
+    """A 3.0 results dictionary in the 3.1 shape; ``d`` is left as it was. The HR curve's
+    ``benefit_region`` [lo, hi] becomes one span of ``benefit_range`` (its ends flagged as not
+    the grid's: a 3.0 file does not say); the grid, simultaneous band and credible subgroups
+    were not computed and stay empty."""
+    d = copy.deepcopy(d)
+    d["schema_version"] = "3.1"
+    for m in (d.get("models") or {}).values():
+        hc = m.get("hr_curve") if isinstance(m, dict) else None
+        if isinstance(hc, dict) and "benefit_region" in hc:
+            reg = hc.pop("benefit_region")
+            if "benefit_range" not in hc:
+                ends = reg if isinstance(reg, list) and len(reg) == 2 else None
+                span = {"from_grid_start": False, "to_grid_end": False}
+                hc["benefit_range"] = [{"lower": ends[0], "upper": ends[1], **span}] if ends else []
     return d
 
 

@@ -36,6 +36,7 @@ from pydantic import StringConstraints, TypeAdapter
 from ..core.escape import FIGURE_PATH
 from ..core.flags import Flag
 from .calibration import CalibrationSummary
+from .credible import CredibleSubgroup, CurveGrid, SimultaneousBand, Span
 from .missing import MissingData
 from .next_phase import NextPhaseResults
 from .published import PublishedEstimateResult, PublishedSections
@@ -57,7 +58,7 @@ from .time_varying import HROverTime
 FigurePath = Annotated[str, StringConstraints(pattern=FIGURE_PATH)]
 FigureKey = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,200}$")]
 
-SCHEMA_VERSION = "3.0"
+SCHEMA_VERSION = "3.1"  # 3.1: hr_curve grid, benefit_range, simultaneous, credible_subgroups
 SIGN_CONVENTION = "HR = hazard(treatment) / hazard(control); HR < 1 favours treatment"
 Kind = Literal["patient_level", "reconstructed", "published", "calibration", "assumptions"]
 
@@ -155,19 +156,28 @@ class Subgroups:
     groups: list[SubgroupResult]
 
 
+#: the pointwise posterior probability above which HR < 1 is called "benefit" along the curve
+BENEFIT_PROB = 0.9
+
+
 @dataclass
 class HRCurve:
-    """The treatment HR along a biomarker: summaries at a few values (``at``, keyed by the value
-    written with ``:g``), where P(HR < 1) > 0.9 on the grid, and where the median crosses 1."""
+    """The treatment HR along a biomarker over ``grid`` (the observed range): summaries at a few
+    values (``at``, keyed by the value written with ``:g``), ``benefit_range`` — the spans where
+    P(HR < 1) > BENEFIT_PROB pointwise, each saying whether it ends at the grid's end — where the
+    median crosses 1, the ``simultaneous`` band and the ``credible_subgroups``."""
 
     biomarker: str
     unit: str
     reference: float
     transform: str
     kind: str
-    benefit_region: list[float] | None
     median_crosses_1_at: float | None
     at: dict[str, HRSummary]
+    benefit_range: list[Span] = field(default_factory=list)
+    grid: CurveGrid | None = None
+    simultaneous: SimultaneousBand | None = None
+    credible_subgroups: list[CredibleSubgroup] = field(default_factory=list)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .summaries import Count, HRSummary, Probability
+from .synthetic import CohortCheck, PublishedTarget
 
 
 # ----------------------------------------------------------------------------- data
@@ -52,11 +53,14 @@ class KaplanMeierAt:
 @dataclass
 class SyntheticTruth:
     """The generating model of a synthetic cohort, as its generator states it: sentences for the
-    reports and the parameters by name (natural units)."""
+    reports and the parameters by name (natural units); the ``published`` estimates it is
+    calibrated to and the cohort's own Cox HRs beside them (``cohort_vs_published``)."""
 
     label: str
     description: list[str]
     parameters: dict[str, float]
+    published: list[PublishedTarget] = field(default_factory=list)
+    cohort_vs_published: list[CohortCheck] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- reconstruction

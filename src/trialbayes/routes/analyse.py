@@ -10,13 +10,20 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from ..config.estimands import Estimands
 from ..config.priors import describe
-from ..config.schema import Estimands
 from ..core.flags import Flag
 from ..data.settings import round_sig
 from ..data.table import TrialData
 from ..estimands import caution
 from ..estimands.coefficients import coefficients
+from ..estimands.credible import (
+    biomarker_grid,
+    credible_subgroups,
+    curve_grid,
+    grid_spans,
+    simultaneous_band,
+)
 from ..estimands.draws import (
     hr_curve,
     hr_summary,
@@ -28,7 +35,7 @@ from ..estimands.draws import (
 from ..estimands.frequentist import CoxFit, cox_fit
 from ..models.graph import used_prior_terms
 from ..models.pem import PiecewiseExponentialModel
-from ..results.model import HRCurve, ModelResult, Setting, Subgroups
+from ..results.model import BENEFIT_PROB, HRCurve, ModelResult, Setting, Subgroups
 from ..results.sections import LooComparison, LooRow, ParetoK
 from .time_varying import average_role, with_hr_over_time
 
@@ -60,13 +67,6 @@ def _role(pem: PiecewiseExponentialModel, units: dict | None) -> str:
     if s.covariates == [] and not s.centre_frailty:
         return "unadjusted HR"
     return "adjusted HR (conditional on covariates" + (" and centre)" if s.centre_frailty else ")")
-
-
-def biomarker_grid(x: np.ndarray, log: bool, n: int) -> np.ndarray:
-    """``n`` values from the 2nd to the 98th percentile of ``x``, evenly spaced (on the log scale
-    if ``log`` and the lower end is > 0): the biomarker axis of the HR curve."""
-    lo, hi = np.quantile(x, [0.02, 0.98])
-    return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
 
 
 def analyse_model(
@@ -180,18 +180,21 @@ def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
 
 
 def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
-    b, bm = pem.design.basis, pem.spec.biomarker
-    grid = biomarker_grid(pem.design.biomarker_values, b.log, e.curve_points)
+    """The HR curve over the observed range (``e.hr_curve_quantiles``) with its pointwise and
+    simultaneous bands, the pointwise benefit range and the credible subgroups; and its table."""
+    b, bm, cs = pem.design.basis, pem.spec.biomarker, e.credible_subgroups
+    values = pem.design.biomarker_values
+    grid = biomarker_grid(values, b.log, e.curve_points, e.hr_curve_quantiles)
     curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.level)
+    sim_level = cs.level or e.level
+    band, lo, hi = simultaneous_band(log_hr_at(draws, b, grid), sim_level)
+    curve["lower_simultaneous"], curve["upper_simultaneous"] = np.exp(lo), np.exp(hi)
     z, _ = b.evaluate(grid)
     main, inter = cox.term("treatment"), cox.term(f"treatment × {bm}")
     # a failed or runaway Cox fit draws no curve
     curve["cox_median"] = np.exp(main.log_mean + inter.log_mean * z) if main and inter else np.nan
     crossing = curve.loc[curve["median"] >= 1, "biomarker"]
-    at = {
-        f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0])
-        for x in probe_points(pem.design.biomarker_values)
-    }
+    at = {f"{x:g}": hs(log_hr_at(draws, b, [x])[:, 0]) for x in probe_points(values)}
     crosses = float(crossing.iloc[0]) if len(crossing) and crossing.iloc[0] > grid[0] else None
     return HRCurve(
         biomarker=bm,
@@ -199,21 +202,21 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
         reference=b.reference,
         transform=b.transform_name,
         kind=b.kind,
-        benefit_region=_region(curve, "p_hr_below_1", 0.9),
         median_crosses_1_at=crosses,
         at=at,
+        benefit_range=grid_spans(grid, curve["p_hr_below_1"].to_numpy() > BENEFIT_PROB),
+        grid=curve_grid(values, grid, e.hr_curve_quantiles, b.log),
+        simultaneous=band,
+        credible_subgroups=credible_subgroups(
+            grid, lo, hi, cs.thresholds or e.hr_thresholds, sim_level, values
+        ),
     ), curve
-
-
-def _region(curve: pd.DataFrame, col: str, level: float):
-    sel = curve.loc[curve[col] > level, "biomarker"]
-    return None if sel.empty else [float(sel.min()), float(sel.max())]
 
 
 def probe_points(values) -> list[float]:
     """Biomarker values to report the HR at: the 10th, 50th and 90th percentiles of the data,
     rounded to 2 significant figures (distinct values only)."""
-    return sorted({round_sig(float(q), 2) for q in np.quantile(values, [0.1, 0.5, 0.9])})
+    return sorted({round_sig(float(q), 2) for q in np.nanquantile(values, [0.1, 0.5, 0.9])})
 
 
 def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:

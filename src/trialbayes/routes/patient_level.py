@@ -20,7 +20,7 @@ from ..core.text import shown_path
 from ..data.synthetic import truth_section
 from ..data.table import TrialData
 from ..estimands import caution
-from ..estimands.frequentist import km_at, km_curves, median_follow_up
+from ..estimands.frequentist import cohort_checks, km_at, km_curves, median_follow_up
 from ..inference.sampler import stack_versions
 from ..models import precompile
 from ..models.pem import PiecewiseExponentialModel
@@ -174,7 +174,8 @@ def _results(cfg: Config, data: TrialData, settings, analyses, loo, reconstructi
     results.reliable = all(m.reliable for m in results.models.values())
     results.unreliable_models = [n for n, m in results.models.items() if not m.reliable]
     if data.synthetic and data.truth is not None:
-        results.synthetic_truth = truth_section(data.truth)
+        checks = cohort_checks(f, data.truth.published, cfg.estimands.level)
+        results.synthetic_truth = truth_section(data.truth, checks)
     if reconstruction is not None:
         _reconstructed(results, reconstruction)
     results.flags += caution.data_flags(data, reconstruction)  # models' flags: ModelResult
