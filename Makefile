@@ -24,7 +24,7 @@ test: $(STAMP) browser lint    # the whole suite (what CI runs): <= 15 min on 2 
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)            # ruff (E, F, I, UP, public docstrings) and mypy on results/ and config/
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy src/trialbayes/results src/trialbayes/config
 
 test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 min on 2 cores

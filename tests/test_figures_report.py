@@ -433,7 +433,8 @@ def test_hr_curve_figure_draws_the_cox_line_once():
     )  # fmt: skip
     hc = types.SimpleNamespace(grid=None, simultaneous=None, credible_subgroups=[])
     r = types.SimpleNamespace(unit_of=lambda b: "", setting=lambda k: None,
-                              models={"m": types.SimpleNamespace(spec={}, hr_curve=hc)})  # fmt: skip
+                              models={"m": types.SimpleNamespace(spec={},
+                                                                 hr_curve=hc)})  # fmt: skip
     _, draw = _hr_curve(r, run, "m", None, 0.95)
     fig = draw()
     ax = fig.axes[0]

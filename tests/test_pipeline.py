@@ -26,7 +26,9 @@ def test_end_to_end_outputs(small_run):
         te = m["treatment_effect"]
         assert 0 < te["lower"] < te["median"] < te["upper"] and te["level"] == 0.95
         assert set(te["p_hr_below"]) == {"1", "0.8"} and set(te["p_hr_above"]) == {"1.1"}
-        assert m["coefficients"][0]["term"] == "treatment" and m["coefficients"][0]["posterior"] == te
+        assert (
+            m["coefficients"][0]["term"] == "treatment" and m["coefficients"][0]["posterior"] == te
+        )
         cox = m["coefficients"][0]["cox"]
         assert cox["median"] > 0 and cox["method"] == "cox" and 0 <= cox["p_value"] <= 1
         assert len(m["subgroups"]["groups"]) == 3
@@ -34,9 +36,19 @@ def test_end_to_end_outputs(small_run):
     assert inter["hr_curve"]["biomarker"] == "pnfh"
     assert r["loo"]["table"] and len(r["loo"]["table"]) == 3
     assert r["data"]["events"] == 90 and r["data"]["n"] == 220
-    for f in ["report.md", "provenance.json", "tables/coefficients.csv", "tables/subgroups.csv", "tables/loo.csv",
-              "tables/hr_curve_interaction.csv", "figures/forest.png", "figures/hr_curve_interaction.png",
-              "figures/survival_adjusted.png", "figures/hr_posterior_unadjusted.png", "posterior/interaction.nc"]:
+    for f in [
+        "report.md",
+        "provenance.json",
+        "tables/coefficients.csv",
+        "tables/subgroups.csv",
+        "tables/loo.csv",
+        "tables/hr_curve_interaction.csv",
+        "figures/forest.png",
+        "figures/hr_curve_interaction.png",
+        "figures/survival_adjusted.png",
+        "figures/hr_posterior_unadjusted.png",
+        "posterior/interaction.nc",
+    ]:
         assert (out / f).is_file(), f
     report = (out / "report.md").read_text()
     assert "SYNTHETIC DATA" in report and "](figures/forest.png)" in report
@@ -90,21 +102,40 @@ def test_same_seed_same_results_in_process_and_from_cold_caches(tmp_path):
     in SD, MCSE(median) ~ 1.253 log-SD / sqrt(bulk ESS) (the smallest over parameters, so
     conservative), and likewise P(HR < 1) with sqrt(p(1-p) / ESS). Two checks at z = 3.48
     (Bonferroni, 5e-4 two-sided each): false-failure rate < 1e-3."""
-    cfg = write_case(tmp_path / "in", config={"models": [{"name": "inter", "covariates": ["age"],
-                                                          "interaction": "linear", "biomarker": "pnfh"}],
-                                               "diagnostics": {"allow_unreliable": True},
-                                               "report": {"figures": False}})
+    cfg = write_case(
+        tmp_path / "in",
+        config={
+            "models": [
+                {
+                    "name": "inter",
+                    "covariates": ["age"],
+                    "interaction": "linear",
+                    "biomarker": "pnfh",
+                }
+            ],
+            "diagnostics": {"allow_unreliable": True},
+            "report": {"figures": False},
+        },
+    )
     runs = {}
     for tag in ("a", "b"):
         assert run_cli("run", cfg, "--out", tmp_path / tag).exit_code == 0
         runs[tag] = json.loads((tmp_path / tag / "case" / "results.json").read_text())
     assert _strip_run_specific(runs["a"]) == _strip_run_specific(runs["b"])
     cold = tmp_path / "cold"
-    env = {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={cold / 'pytensor'}",
-           "NUMBA_CACHE_DIR": str(cold / "numba"), "XDG_CACHE_HOME": str(cold / "xdg"),
-           "TRIALBAYES_CACHE_DIR": str(cold / "trialbayes")}
-    proc = subprocess.run([sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out",
-                           str(tmp_path / "c")], env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PYTENSOR_FLAGS": f"base_compiledir={cold / 'pytensor'}",
+        "NUMBA_CACHE_DIR": str(cold / "numba"),
+        "XDG_CACHE_HOME": str(cold / "xdg"),
+        "TRIALBAYES_CACHE_DIR": str(cold / "trialbayes"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out", str(tmp_path / "c")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     a = _strip_run_specific(runs["a"])
     c = _strip_run_specific(json.loads((tmp_path / "c" / "case" / "results.json").read_text()))
@@ -124,8 +155,10 @@ def test_same_seed_same_results_in_process_and_from_cold_caches(tmp_path):
 def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
     """A run that fails while writing leaves the previous results as they were, and no staging
     folder behind."""
-    cfg = write_case(tmp_path / "in", config={"report": {"figures": False},
-                                              "diagnostics": {"allow_unreliable": True}})
+    cfg = write_case(
+        tmp_path / "in",
+        config={"report": {"figures": False}, "diagnostics": {"allow_unreliable": True}},
+    )
     previous = tmp_path / "out" / "case"
     previous.mkdir(parents=True)
     (previous / "results.json").write_text('{"previous": true}')
@@ -142,7 +175,9 @@ def test_failed_run_keeps_previous_results(tmp_path, monkeypatch):
 
 
 def test_unreliable_model_exits_3_and_is_marked(tmp_path):
-    cfg = write_case(tmp_path, config={"sampler": {"chains": 2, "draws": 30, "tune": 30, "seed": 3}})
+    cfg = write_case(
+        tmp_path, config={"sampler": {"chains": 2, "draws": 30, "tune": 30, "seed": 3}}
+    )
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code == 3, res.output
     assert "UNRELIABLE" in res.stderr
@@ -153,8 +188,13 @@ def test_unreliable_model_exits_3_and_is_marked(tmp_path):
 
 
 def test_unreliable_allowed_by_config_exits_0(tmp_path):
-    cfg = write_case(tmp_path, config={"sampler": {"chains": 2, "draws": 30, "tune": 30, "seed": 3},
-                                       "diagnostics": {"allow_unreliable": True}})
+    cfg = write_case(
+        tmp_path,
+        config={
+            "sampler": {"chains": 2, "draws": 30, "tune": 30, "seed": 3},
+            "diagnostics": {"allow_unreliable": True},
+        },
+    )
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code == 0
     assert json.loads((tmp_path / "out" / "case" / "results.json").read_text())["reliable"] is False
@@ -162,13 +202,30 @@ def test_unreliable_allowed_by_config_exits_0(tmp_path):
 
 @pytest.mark.slow
 def test_pymc_backend_and_spline_model(tmp_path):
-    cfg = write_case(tmp_path, config={
-        "models": [{"name": "spline", "covariates": ["age"], "interaction": "spline", "biomarker": "pnfh", "spline_basis": 6}],
-        "sampler": {"backend": "pymc", "chains": 2, "draws": 300, "tune": 300, "seed": 2},
-        "diagnostics": {"allow_unreliable": True}, "report": {"figures": False}})
+    cfg = write_case(
+        tmp_path,
+        config={
+            "models": [
+                {
+                    "name": "spline",
+                    "covariates": ["age"],
+                    "interaction": "spline",
+                    "biomarker": "pnfh",
+                    "spline_basis": 6,
+                }
+            ],
+            "sampler": {"backend": "pymc", "chains": 2, "draws": 300, "tune": 300, "seed": 2},
+            "diagnostics": {"allow_unreliable": True},
+            "report": {"figures": False},
+        },
+    )
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
     r = json.loads((tmp_path / "out" / "case" / "results.json").read_text())
     m = r["models"]["spline"]
-    assert m["sampler"] == "NUTS via pymc" and m["hr_curve"]["kind"] == "spline" and m["hr_curve"]["transform"] == "log"
+    assert (
+        m["sampler"] == "NUTS via pymc"
+        and m["hr_curve"]["kind"] == "spline"
+        and m["hr_curve"]["transform"] == "log"
+    )
     assert (tmp_path / "out" / "case" / "tables" / "hr_curve_spline.csv").is_file()

@@ -46,21 +46,34 @@ def evs():
 
 
 def test_se_from_ci_matches_reference(evs):
-    assert evs["overall"].log_hr == pytest.approx(-0.211, abs=5e-4) and evs["overall"].se == pytest.approx(0.208, abs=5e-4)
-    assert evs["low_pnfh"].se == pytest.approx(0.277, abs=1e-3) and evs["high_pnfh"].se == pytest.approx(0.357, abs=1e-3)
+    assert evs["overall"].log_hr == pytest.approx(-0.211, abs=5e-4) and evs[
+        "overall"
+    ].se == pytest.approx(0.208, abs=5e-4)
+    assert evs["low_pnfh"].se == pytest.approx(0.277, abs=1e-3) and evs[
+        "high_pnfh"
+    ].se == pytest.approx(0.357, abs=1e-3)
 
 
-@pytest.mark.parametrize("name,flat,scep", [("overall", 0.845, 0.818), ("low_pnfh", 0.991, 0.976), ("high_pnfh", 0.189, 0.250)])
+@pytest.mark.parametrize(
+    "name,flat,scep",
+    [("overall", 0.845, 0.818), ("low_pnfh", 0.991, 0.976), ("high_pnfh", 0.189, 0.250)],
+)
 def test_mirocals_probabilities_of_benefit(evs, name, flat, scep):
     ev = evs[name]
-    assert posterior(ev, scenario_prior(ScenarioSpec(name="f", kind="flat")), THR, HARM).hr.p_benefit == pytest.approx(flat, abs=0.005)
-    assert posterior(ev, NormalPrior(mu=0, sigma=0.42), THR, HARM).hr.p_benefit == pytest.approx(scep, abs=0.005)
+    assert posterior(
+        ev, scenario_prior(ScenarioSpec(name="f", kind="flat")), THR, HARM
+    ).hr.p_benefit == pytest.approx(flat, abs=0.005)
+    assert posterior(ev, NormalPrior(mu=0, sigma=0.42), THR, HARM).hr.p_benefit == pytest.approx(
+        scep, abs=0.005
+    )
 
 
 def test_sceptical_posterior_median_and_cri(evs):
     post = posterior(evs["overall"], NormalPrior(mu=0, sigma=0.42), THR, HARM)
     assert post.hr.median == pytest.approx(0.844, abs=0.005)
-    assert post.hr.lower == pytest.approx(0.586, abs=0.005) and post.hr.upper == pytest.approx(1.217, abs=0.005)
+    assert post.hr.lower == pytest.approx(0.586, abs=0.005) and post.hr.upper == pytest.approx(
+        1.217, abs=0.005
+    )
 
 
 def test_scenario_definitions():
@@ -106,9 +119,12 @@ def test_closed_form_and_nuts_agree(evs):
     assert sampler.compile_count == 1
 
 
-PRIORS = [StudentTPrior(nu=3, mu=0, sigma=0.42),
-          MixturePrior(weight=0.8, informative=NormalPrior(mu=0, sigma=0.42),
-                       vague=NormalPrior(mu=0, sigma=2))]
+PRIORS = [
+    StudentTPrior(nu=3, mu=0, sigma=0.42),
+    MixturePrior(
+        weight=0.8, informative=NormalPrior(mu=0, sigma=0.42), vague=NormalPrior(mu=0, sigma=2)
+    ),
+]
 
 
 @pytest.mark.slow
@@ -131,7 +147,10 @@ def test_non_conjugate_priors_match_quadrature(evs, prior):
 
 def test_quadrature_equals_closed_form_for_normal(evs):
     ev, prior = evs["low_pnfh"], NormalPrior(mu=-0.1, sigma=0.3)
-    q, c = quadrature_posterior(ev, prior, THR, HARM), summary_normal(*conjugate_posterior(ev, prior), THR, HARM)
+    q, c = (
+        quadrature_posterior(ev, prior, THR, HARM),
+        summary_normal(*conjugate_posterior(ev, prior), THR, HARM),
+    )
     assert q.p_benefit == pytest.approx(c.p_benefit, abs=1e-6)
     assert q.upper == pytest.approx(c.upper, abs=1e-5)
 
@@ -152,7 +171,8 @@ def test_assurance_with_point_mass_is_log_rank_power():
     """Closed forms exactly; the draw-based assurance vs the closed form with 400,000 iid draws:
     the SD of the per-draw power is 0.36 (measured), so the Monte Carlo SE is 5.6e-4 and the
     tolerance 2e-3 is 3.6 SE: false-failure rate 3e-4."""
-    # textbook: HR 0.5, 1:1, one-sided 2.5%, 80% power needs 4 (1.96 + 0.8416)^2 / log(0.5)^2 = 65.3 events
+    # textbook: HR 0.5, 1:1, one-sided 2.5%, 80% power needs 4 (1.96 + 0.8416)^2 / log(0.5)^2 = 65.3
+    # events
     d = 4 * (stats.norm.ppf(0.975) + stats.norm.ppf(0.8)) ** 2 / math.log(0.5) ** 2
     assert d == pytest.approx(65.3, abs=0.1)
     assert pos.power(math.log(0.5), d) == pytest.approx(0.8, abs=1e-9)
@@ -208,9 +228,18 @@ def test_published_cli_end_to_end(tmp_path):
     assert sceptical["p_hr_below"]["1"] == pytest.approx(0.818, abs=0.005)
     assert r["published"]["compilations"] == 1
     assert set(r["published"]["assurance"]["designs"]) == {"all-comers", "enriched (low_pnfh)"}
-    for f in ("report.md", "tables/posteriors.csv", "tables/prior_grid.csv", "tables/tipping_points.csv",
-              "tables/subgroup_shrinkage.csv", "tables/assurance.csv", "figures/prior_grid.png",
-              "figures/subgroup_shrinkage.png", "figures/assurance.png", "figures/forest_scenarios.png"):
+    for f in (
+        "report.md",
+        "tables/posteriors.csv",
+        "tables/prior_grid.csv",
+        "tables/tipping_points.csv",
+        "tables/subgroup_shrinkage.csv",
+        "tables/assurance.csv",
+        "figures/prior_grid.png",
+        "figures/subgroup_shrinkage.png",
+        "figures/assurance.png",
+        "figures/forest_scenarios.png",
+    ):
         assert (out / f).is_file(), f
 
 
@@ -233,7 +262,9 @@ BAD = [
 def test_malformed_published_inputs(tmp_path, est, msg):
     cfg = yaml.safe_load(CFG.read_text())
     cfg["data"]["estimates"][0].update({k: None for k in ("hr", "ci", "log_hr", "se")})
-    cfg["data"]["estimates"][0] = {k: v for k, v in cfg["data"]["estimates"][0].items() if v is not None}
+    cfg["data"]["estimates"][0] = {
+        k: v for k, v in cfg["data"]["estimates"][0].items() if v is not None
+    }
     cfg["data"]["estimates"][0].update(est)
     p = tmp_path / "bad.yaml"
     p.write_text(yaml.safe_dump(cfg))
@@ -258,22 +289,40 @@ def test_prior_driven_published_estimates_are_flagged(tmp_path):
     CLI line; a precise estimate beside it is not flagged (closed forms: no sampling)."""
     cfg = {
         "name": "sparse",
-        "data": {"kind": "published", "label": "two estimates", "estimates": [
-            {"name": "tiny", "hr": 0.5, "events": {"treatment": 3, "control": 6}},
-            {"name": "solid", "hr": 0.8, "ci": [0.7, 0.92]}]},
-        "published": {"design_hr": 0.5, "scenarios": [{"name": "sceptical", "kind": "sceptical"},
-                                                      {"name": "enthusiastic", "kind": "enthusiastic"}]},
+        "data": {
+            "kind": "published",
+            "label": "two estimates",
+            "estimates": [
+                {"name": "tiny", "hr": 0.5, "events": {"treatment": 3, "control": 6}},
+                {"name": "solid", "hr": 0.8, "ci": [0.7, 0.92]},
+            ],
+        },
+        "published": {
+            "design_hr": 0.5,
+            "scenarios": [
+                {"name": "sceptical", "kind": "sceptical"},
+                {"name": "enthusiastic", "kind": "enthusiastic"},
+            ],
+        },
         "report": {"figures": False},
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     res = run_cli("run", tmp_path / "c.yaml", "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
-    line = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln.startswith("  ") and "P(HR<1)" in ln}
+    line = {
+        ln.split()[0]: ln
+        for ln in res.stdout.splitlines()
+        if ln.startswith("  ") and "P(HR<1)" in ln
+    }
     assert "[PRIOR-DRIVEN]" in line["tiny"] and "PRIOR" not in line["solid"]
     out = tmp_path / "out" / "sparse"
     flags = json.loads((out / "results.json").read_text())["flags"]
     got = {(f["code"], f["model"]) for f in flags}
-    assert got == {("prior_dominated", "tiny"), ("few_events_in_arm", "tiny"), ("few_events", "tiny")}
+    assert got == {
+        ("prior_dominated", "tiny"),
+        ("few_events_in_arm", "tiny"),
+        ("few_events", "tiny"),
+    }
     share = next(f for f in flags if f["code"] == "prior_dominated")["detail"]["width_share"]
     assert share["sceptical"] == pytest.approx((1 / 0.4214**2 + 1 / 0.5) ** -0.5 / 0.4214, rel=0.01)
     md = (out / "report.md").read_text()

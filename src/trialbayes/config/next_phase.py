@@ -227,7 +227,8 @@ class EfficacySpec(_Strict):
 
     def describe(self, alpha: float) -> str:
         if self.kind == "posterior":
-            return f"P(HR < 1 | data) > {', '.join(f'{g:g}' for g in self.posterior_gammas())} at the looks"
+            gammas = ", ".join(f"{g:g}" for g in self.posterior_gammas())
+            return f"P(HR < 1 | data) > {gammas} at the looks"
         name = {"obrien_fleming": "O'Brien–Fleming", "pocock": "Pocock"}.get(self.function)
         name = name or f"Hwang–Shih–DeCani (γ = {self.hsd_gamma():g})"
         return f"Lan–DeMets α-spending, {name}-type, one-sided α = {alpha:g} over all looks"
@@ -408,7 +409,8 @@ class NextPhase(_Strict):
         e, f, a = self.efficacy, self.futility, self.analysis
         if e is not None and e.kind == "posterior" and len(e.posterior_gammas()) != len(lk):
             raise ValueError(
-                f"efficacy.gamma has {len(e.posterior_gammas())} thresholds for {len(lk)} looks {lk}"
+                f"efficacy.gamma has {len(e.posterior_gammas())} thresholds for {len(lk)} looks "
+                f"{lk}"
             )
         if f is not None and len(lk) == 1:
             raise ValueError("futility needs an interim look (looks: [..., 1.0])")

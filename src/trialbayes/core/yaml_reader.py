@@ -1,5 +1,5 @@
-"""Text files and the YAML text of a config, before the schema sees it (PyYAML only, so the
-CLI can answer a bad file before importing the analysis stack): duplicate keys, non-finite numbers and
+"""Text files and the YAML text of a config, before the schema sees it (PyYAML only, so the CLI can
+answer a bad file before importing the analysis stack): duplicate keys, non-finite numbers and
 documents that expand beyond any config's size.
 
 PyYAML's ``safe_load`` keeps the last of two equal keys (a ``priors:`` block silently replaced by

@@ -124,13 +124,15 @@ def check_against_models(
         if m.biomarker:
             if m.biomarker not in data.biomarkers:
                 raise DataError(
-                    f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's biomarkers {data.biomarkers}"
+                    f"model '{m.name}': biomarker '{m.biomarker}' is not among the data's "
+                    f"biomarkers {data.biomarkers}"
                 )
             if m.log_biomarker:
                 check_log_biomarker(data.frame[m.biomarker].to_numpy(float), m, data.rows_text)
     if estimand_biomarker and estimand_biomarker not in data.biomarkers:
         raise DataError(
-            f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers {data.biomarkers}"
+            f"estimands.biomarker: '{estimand_biomarker}' is not among the data's biomarkers "
+            f"{data.biomarkers}"
         )
     if cuts:
         check_cuts(cuts, float(data.frame["time"].max()))

@@ -159,7 +159,8 @@ class BiomarkerBasis:
         return z, pen
 
     def per_unit_slope(self) -> float:
-        """Multiply a coefficient of z by this to get it per original unit (linear) or per log unit."""
+        """Multiply a coefficient of z by this to get it per original unit (linear) or per log
+        unit."""
         return 1.0 / self.scale
 
 

@@ -73,7 +73,8 @@ class TrialData:
         return int(self.frame["event"].sum())
 
     def arm_display(self, treated: bool) -> str:
-        """The arm's label; a numeric code is shown with its column and role ("fin = 1 (treatment)")."""
+        """The arm's label; a numeric code is shown with its column and role ("fin = 1
+        (treatment)")."""
         level, role = (
             (self.treatment_label, "treatment") if treated else (self.control_label, "control")
         )

@@ -42,7 +42,8 @@ def assurance_draws(
 
 
 def power(log_hr: float, events: float, allocation: float = 0.5, alpha: float = 0.025) -> float:
-    """Classical power of the log-rank test (Schoenfeld): Φ(|log HR|·√(D r (1−r)) − z_α) for benefit."""
+    """Classical power of the log-rank test (Schoenfeld): Φ(|log HR|·√(D r (1−r)) − z_α) for
+    benefit."""
     return float(stats.norm.cdf(-log_hr / trial_se(events, allocation) - stats.norm.ppf(1 - alpha)))
 
 

@@ -63,8 +63,9 @@ if _Locator not in CacheImpl._locator_classes:
 
 
 class _VerifiedFiles(IndexDataCacheFile):
-    """numba's index and data files, read only after their bytes verify (:mod:`trialbayes.core.cache_trust`):
-    nothing unverified is ever unpickled. Anything that fails is a miss, told to ``on_miss``."""
+    """numba's index and data files, read only after their bytes verify
+    (:mod:`trialbayes.core.cache_trust`): nothing unverified is ever unpickled. Anything that fails
+    is a miss, told to ``on_miss``."""
 
     def __init__(self, cache_path, filename_base, source_stamp, signer, on_miss):
         super().__init__(cache_path, filename_base, source_stamp)

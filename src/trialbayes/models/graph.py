@@ -99,7 +99,8 @@ def _strata32_logp(value, alpha, eta, stratum, interval, offset, widths):
 
 
 def location_prior_rv(name: str, prior) -> pt.TensorVariable:
-    """A scalar coefficient whose prior is a 2-component Student-t mixture with data hyperparameters."""
+    """A scalar coefficient whose prior is a 2-component Student-t mixture with data
+    hyperparameters."""
     p = as_mixture_params(prior)
     w = pm.Data(f"prior_{name}_w", np.asarray(p["w"], float))
     nu = pm.Data(f"prior_{name}_nu", np.asarray(p["nu"], float))
@@ -154,7 +155,8 @@ def default_target_accept(design: Design) -> float:
 
 
 def build_model(design: Design, priors: dict) -> pm.Model:
-    """Build (not sample) the PyMC model for a design. ``priors`` is ``merge_priors(...)`` output."""
+    """Build (not sample) the PyMC model for a design. ``priors`` is ``merge_priors(...)``
+    output."""
     spec = design.spec
     coords = {
         "interval": [

@@ -33,7 +33,8 @@ from .graph import build_model, default_target_accept, prior_data
 
 
 def as_trial_data(data, columns=None) -> TrialData:
-    """TrialData as is; a DataFrame validated under ``columns`` (a ColumnMap or a dict of its keys)."""
+    """TrialData as is; a DataFrame validated under ``columns`` (a ColumnMap or a dict of its
+    keys)."""
     if isinstance(data, TrialData):
         return data
     if isinstance(data, pd.DataFrame):
@@ -118,7 +119,8 @@ class PiecewiseExponentialModel:
         for term, prior in (prior_overrides or {}).items():
             if term not in ("treatment", "interaction"):
                 raise ValueError(
-                    f"only 'treatment' and 'interaction' priors can be swapped at refit, not '{term}'"
+                    "only 'treatment' and 'interaction' priors can be swapped at refit, not "
+                    f"'{term}'"
                 )
             prior = parse_prior(term, prior)
             if term == "interaction" and self.design.basis is None:
@@ -159,7 +161,8 @@ class PiecewiseExponentialModel:
             )
         if new_design.n != self.design.n or new_design.n_intervals != self.design.n_intervals:
             raise ValueError(
-                "refit needs data of the same shape (patients and intervals); build a new model instead"
+                "refit needs data of the same shape (patients and intervals); build a new model "
+                "instead"
             )
         self.design, self.data = new_design, data
         loglik = self._loglik_dataset if log_likelihood else False
@@ -175,7 +178,8 @@ class PiecewiseExponentialModel:
     MAX_LOGLIK_CELLS = 50_000_000
 
     def _loglik_dataset(self, idata) -> xr.Dataset:
-        """Pointwise log-likelihood as ArviZ expects it: variable ``survival`` (chain, draw, patient)."""
+        """Pointwise log-likelihood as ArviZ expects it: variable ``survival`` (chain, draw,
+        patient)."""
         post = idata.posterior
         c, d = post.sizes["chain"], post.sizes["draw"]
         if c * d * self.design.n > self.MAX_LOGLIK_CELLS:
@@ -293,8 +297,10 @@ class PiecewiseExponentialModel:
         lines = [
             f"<trialbayes.PiecewiseExponentialModel: {self.spec.name}>",
             f"data = {d.label if d else '?'}",
-            f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = {self.design.n_intervals}",
-            f"sampler = {self.idata.attrs.get('sampler', '?') if self._idata is not None else 'not fitted'}",
+            f"n = {d.n if d else '?'}, events = {d.events if d else '?'}, intervals = "
+            f"{self.design.n_intervals}",
+            "sampler = "
+            f"{self.idata.attrs.get('sampler', '?') if self._idata is not None else 'not fitted'}",
             f"treatment prior = {describe(self.priors['treatment'])}",
             f"diagnostics = {'OK' if self.reliable else 'UNRELIABLE: ' + self._failures()}",
             "---",

@@ -190,13 +190,15 @@ def posterior(
     )
 
 
-# ----------------------------------------------------------------------------- prior grid, tipping point
+# ----------------------------------------------------------------------------- prior grid, tipping
+# point
 
 
 def prior_grid(
     ev: Evidence, means: np.ndarray, sds: np.ndarray, threshold: float = 1.0
 ) -> np.ndarray:
-    """P(HR < threshold) for a normal prior N(m, s²) over a grid (len(sds) × len(means)), closed form."""
+    """P(HR < threshold) for a normal prior N(m, s²) over a grid (len(sds) × len(means)), closed
+    form."""
     m, s = np.meshgrid(means, sds)
     prec = 1 / s**2 + 1 / ev.se**2
     mean = (m / s**2 + ev.log_hr / ev.se**2) / prec

@@ -52,8 +52,10 @@ class CoxMany:
         k = int((~self.converged).sum())
         if not k:
             return []
-        return [f"{k} trial(s) without a finite Cox estimate (every death in one arm, or none): "
-                "counted as no success, also when the deaths are all in the control arm"]  # fmt: skip
+        return [
+            f"{k} trial(s) without a finite Cox estimate (every death in one arm, or none): "
+            "counted as no success, also when the deaths are all in the control arm"
+        ]
 
     def success(self, alpha: float, max_hr: float | None = None) -> np.ndarray:
         """Wald-significant at one-sided ``alpha`` (and, if given, exp(β̂) below ``max_hr``)."""

@@ -1,6 +1,6 @@
-"""Figures. Every function takes ``ax=`` (a new figure if None) and returns the Figure; none
-changes the matplotlib backend (``style.save`` writes PNGs with any backend). The journal figures (KM
-with numbers at risk, HR along a biomarker, prior vs posterior) are in ``journal.py``."""
+"""Figures. Every function takes ``ax=`` (a new figure if None) and returns the Figure; none changes
+the matplotlib backend (``style.save`` writes PNGs with any backend). The journal figures (KM with
+numbers at risk, HR along a biomarker, prior vs posterior) are in ``journal.py``."""
 
 from __future__ import annotations
 
@@ -76,10 +76,10 @@ def forest_plot(
     p_label: str = "P(HR < 1)",
     level: float = 0.95,
 ):
-    """rows: from :func:`forest_row` (label, hr, lower, upper, kind — posterior, cox or
-    published —, for a posterior p_benefit = P(HR < 1) printed in its own column, and group: rows are
-    grouped under a bold header, in the order given). The legend sits under the axis, never over
-    the title."""
+    """rows: from :func:`forest_row` (label, hr, lower, upper, kind — posterior, cox or published —,
+    for a posterior p_benefit = P(HR < 1) printed in its own column, and group: rows are grouped
+    under a bold header, in the order given). The legend sits under the axis, never over the
+    title."""
     placed, headers = _forest_layout(rows)
     n_lines = len(placed) + len(headers)
     fig, ax = new_axes(ax, (8.2, 0.36 * n_lines + 1.9))

@@ -74,7 +74,8 @@ def check_memory(cfg: Config, data: TrialData) -> None:
 
 def check_writable(root: str | Path, name: str) -> None:
     """The output folder can be created and written to (probe file removed, created folders too).
-    What a killed earlier run of ``name`` left behind is tidied first (``outputs.recover_stale``)."""
+    What a killed earlier run of ``name`` left behind is tidied first
+    (``outputs.recover_stale``)."""
     root = Path(root)
     final = root / name
     if root.is_dir():

@@ -51,7 +51,9 @@ def _require(df: pd.DataFrame, cols: list[str], what: str) -> None:
             )
         inf = ~np.isfinite(num.to_numpy(float))
         if inf.any():
-            raise ReconstructionError(f"{what}: column '{c}' has infinite values at {rows_text(inf)}")
+            raise ReconstructionError(
+                f"{what}: column '{c}' has infinite values at {rows_text(inf)}"
+            )
 
 
 def clean_curve(
@@ -79,7 +81,8 @@ def clean_curve(
             else ""
         )
         raise ReconstructionError(
-            f"{what}: survival outside [0, 1] beyond ±{SURVIVAL_TOLERANCE} at {rows_text(out_of)}{hint}"
+            f"{what}: survival outside [0, 1] beyond ±{SURVIVAL_TOLERANCE} at "
+            f"{rows_text(out_of)}{hint}"
         )
     out = {}
     for arm, g in c.groupby("arm", sort=True):
@@ -117,11 +120,13 @@ def clean_risk(
         raise ReconstructionError(f"{what}: negative times at {rows_text(r['time'] < 0)}")
     if (r["n_at_risk"] < 0).any() or (r["n_at_risk"] % 1 != 0).any():
         raise ReconstructionError(
-            f"{what}: n_at_risk must be whole numbers ≥ 0, see {rows_text((r['n_at_risk'] < 0) | (r['n_at_risk'] % 1 != 0))}"
+            f"{what}: n_at_risk must be whole numbers ≥ 0, see "
+            f"{rows_text((r['n_at_risk'] < 0) | (r['n_at_risk'] % 1 != 0))}"
         )
     if set(r["arm"]) != set(curves):
         raise ReconstructionError(
-            f"arms do not match between the curve ({sorted(curves)}) and the risk table ({sorted(set(r['arm']))})"
+            f"arms do not match between the curve ({sorted(curves)}) and the risk table "
+            f"({sorted(set(r['arm']))})"
         )
     out = {}
     for arm, g in r.groupby("arm", sort=True):
@@ -130,7 +135,8 @@ def clean_risk(
         beyond = g["time"] > tmax
         if beyond.any():
             raise ReconstructionError(
-                f"{what}, arm '{arm}': times {g.loc[beyond, 'time'].tolist()} lie beyond the curve's last time {tmax:g}"
+                f"{what}, arm '{arm}': times {g.loc[beyond, 'time'].tolist()} lie beyond the "
+                f"curve's last time {tmax:g}"
             )
         if g["time"].iloc[0] != 0:
             raise ReconstructionError(
@@ -147,7 +153,8 @@ def clean_risk(
         up = np.flatnonzero(np.diff(n) > 0)
         if len(up):
             raise ReconstructionError(
-                f"{what}, arm '{arm}': n at risk increases over time at times {g['time'].iloc[up + 1].tolist()}"
+                f"{what}, arm '{arm}': n at risk increases over time at times "
+                f"{g['time'].iloc[up + 1].tolist()}"
             )
         out[arm] = g[["time", "n_at_risk"]].astype({"n_at_risk": int}).reset_index(drop=True)
     return out
@@ -157,7 +164,8 @@ def clean_risk(
 
 
 def _spread(n_cen: int, t0: float, t1: float, breaks: np.ndarray) -> np.ndarray:
-    """Counts of n_cen censoring times spread uniformly over (t0, t1), binned at the curve points."""
+    """Counts of n_cen censoring times spread uniformly over (t0, t1), binned at the curve
+    points."""
     if n_cen <= 0:
         return np.zeros(len(breaks) - 1, int)
     ct = t0 + np.arange(1, n_cen + 1) * (t1 - t0) / (n_cen + 1)
@@ -173,7 +181,8 @@ def guyot_arm(
     max_iter: int = 10_000,
 ):
     """Guyot et al. (2012) for one arm. Returns (event_times, censor_times)."""
-    # insert a point at every risk-table time (the step function's value there) so each interval has one
+    # insert a point at every risk-table time (the step function's value there) so each interval has
+    # one
     extra = [t for t in t_risk if not np.isclose(t_s, t).any()]
     if extra:
         vals = [s[np.searchsorted(t_s, t, side="right") - 1] for t in extra]
@@ -286,7 +295,8 @@ def reconstruct(
         ev = events.assign(arm=events["arm"].astype(str))
         if set(ev["arm"]) != set(curves):
             raise ReconstructionError(
-                f"arms do not match between the curve ({sorted(curves)}) and the events file ({sorted(set(ev['arm']))})"
+                f"arms do not match between the curve ({sorted(curves)}) and the events file "
+                f"({sorted(set(ev['arm']))})"
             )
         totals = {a: int(v) for a, v in zip(ev["arm"], pd.to_numeric(ev["events"]))}
         for a, v in totals.items():
@@ -315,7 +325,8 @@ def reconstruct(
             )
         )
     ipd = pd.concat(parts, ignore_index=True)
-    # a time of 0 cannot enter a survival model: events/censorings at the origin move to a tiny positive time
+    # a time of 0 cannot enter a survival model: events/censorings at the origin move to a tiny
+    # positive time
     tiny = 1e-6 * max(1.0, float(ipd["time"].max()))
     ipd["time"] = ipd["time"].clip(lower=tiny)
     ipd.insert(0, "id", [f"R{i + 1:05d}" for i in range(len(ipd))])
