@@ -147,3 +147,18 @@ def test_hostile_names_in_a_real_run_reach_no_report_as_markup(hostile_run):
     assert sorted(names.values()) == sorted([bm, age]) and all("/" not in k for k in names)
     assert {dt["observed_data"][k].attrs["column"] for k in names} == {bm, age}
     assert (out / "figures" / "hr_curve_int.png").stat().st_size > 1000
+
+
+def test_our_sentences_show_quoted_names_as_code_and_keep_user_text_inert():
+    """md_spans: the names our sentences quote between backticks become code spans (no literal
+    backslash-backticks in report.md), any markup a user put in a name stays inert, and an
+    unpaired backtick is plain text."""
+    from trialbayes.core.escape import md_spans
+
+    verdict = "PSIS-LOO prefers `interaction` (Δelpd to `adjusted` 51.8, SE 10.9)."
+    assert md_spans(verdict) == verdict
+    assert "\\`" not in md_spans(verdict)
+    hostile = md_spans("model `<img src=x onerror=alert(1)>|x` is [preferred](http://e.vil)")
+    assert "`<img src=x onerror=alert(1)>¦x`" in hostile  # inside a code span: inert, one cell
+    assert "[preferred](http:" not in hostile and "&lt;" not in hostile.split("`")[1]
+    assert md_spans("one ` alone") == "one \\` alone"

@@ -74,6 +74,26 @@ def md_code(s) -> str:
     return f"`{t}`"
 
 
+def md_spans(s) -> str:
+    """Our own sentences for Markdown: the names they quote between backticks ("PSIS-LOO prefers
+    `interaction`") as code spans (:func:`md_code`), everything else as :func:`md_text`; an
+    unpaired backtick is text. What a user wrote stays inert either way."""
+    parts = " ".join(str(s).split()).split("`")
+    if len(parts) % 2 == 0:  # an odd number of backticks: the last one is text
+        parts[-2:] = [parts[-2] + "`" + parts[-1]]
+    out = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            out.append(md_code(part))
+        elif part.strip():
+            lead = " " if part[0] == " " else ""
+            trail = " " if part[-1] == " " else ""
+            out.append(lead + md_text(part) + trail)
+        else:
+            out.append(part)
+    return "".join(out)
+
+
 def md_figure(caption: str, path) -> str:
     """``![caption](figures/x.png)`` for a figure of the run; nothing for any other path."""
     if not isinstance(path, str) or not re.match(FIGURE_PATH, path):

@@ -81,6 +81,11 @@ def eq_text(txt: str) -> str:
     return txt if txt[0] in "<>" else f"= {txt}"
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` as it goes with the count ``n`` ("1 event", "2 events")."""
+    return word if n == 1 else word + "s"
+
+
 def level_text(level: float) -> str:
     """0.95 -> "95%", 0.9 -> "90%", 0.975 -> "97.5%"."""
     return f"{100 * level:g}%"

@@ -14,7 +14,7 @@ from scipy import optimize, stats
 
 from ..config.priors import as_mixture_params
 from ..core.flags import Flag
-from ..core.text import level_text
+from ..core.text import level_text, plural
 from ..results.sections import ReconstructionQuality
 from ..results.summaries import equal_tailed
 from .frequentist import CoxFit
@@ -42,8 +42,8 @@ def data_flags(data, reconstruction: ReconstructionQuality | None = None) -> lis
             out.append(Flag("zero_events_in_arm", msg, detail={"arm": arm, "n": v.n, "events": 0}))
         elif v.events < MIN_EVENTS_ARM:
             msg = (
-                f"Only {v.events} events in arm '{arm}' (n = {v.n}): the treatment HR "
-                "leans on the prior"
+                f"Only {v.events} {plural(v.events, 'event')} in arm '{arm}' (n = {v.n}): the "
+                "treatment HR leans on the prior"
             )
             out.append(
                 Flag("few_events_in_arm", msg, detail={"arm": arm, "n": v.n, "events": v.events})

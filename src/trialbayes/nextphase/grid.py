@@ -25,6 +25,7 @@ from ..config.next_phase import (
 from ..core.errors import DataError
 from ..core.executor import Cell, Executor
 from ..core.progress import current, say
+from ..core.text import plural
 from ..results.next_phase import DesignResult, NextPhaseResults, OCPoint
 from ..results.sections import ExecutorSummary
 from .borrowing import power_prior, robust_mixture, vague
@@ -311,10 +312,6 @@ def refits_text(cfg: NextPhase, cells: list[Cell]) -> str:
         f"each refitted by the Bayesian model; roughly {minutes:.0f} min with {workers} "
         f"{plural(workers, 'worker')} (~{per:.1f} s a fit; cells finished are stored)"
     )
-
-
-def plural(n: int, word: str) -> str:
-    return word if n == 1 else word + "s"
 
 
 # ----------------------------------------------------------------------------- pipeline wiring

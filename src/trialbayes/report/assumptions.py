@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.escape import md_text
+from ..core.escape import md_spans, md_text
 from ..results.model import Results
 from .html import Figures, banners, bullets, p, section
 from .html_published import provenance_blocks
@@ -18,7 +18,7 @@ def render_assumptions_report(r: Results) -> str:
     L = [f"# {md_text(r.title)}", "",
          f"Design from assumptions — {md_text(r.data_label)}. No patient data.", ""]  # fmt: skip
     if r.all_flags:
-        L += ["## Flags", "", *[f"- **{f.severity}**: {md_text(f.message)}" for f in r.all_flags]]
+        L += ["## Flags", "", *[f"- **{f.severity}**: {md_spans(f.message)}" for f in r.all_flags]]
         L.append("")
     L.append(report_section(r.next_phase, r.figures, r.time_unit))
     pv = r.provenance

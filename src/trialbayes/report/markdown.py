@@ -9,9 +9,9 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from ..core.escape import md_code, md_figure, md_text
+from ..core.escape import md_code, md_figure, md_spans, md_text
 from ..core.flags import grouped, where
-from ..core.text import eq_text, level_text, md_table, prob, with_unit
+from ..core.text import eq_text, level_text, md_table, plural, prob, with_unit
 from ..data.settings import describe_settings
 from ..estimands.caution import headline_tag
 from ..results.model import HRSummary, ModelResult, Results
@@ -92,7 +92,8 @@ def summary_lines(r: Results) -> list[str]:
                     f"{g.label}{' ' + m.subgroups.unit if m.subgroups.unit else ''}: "
                     f"{g.conditional.text()}, P(benefit) "
                     f"{prob(g.conditional.p_benefit, g.conditional.n_draws, 2)} "
-                    f"({g.events} events{', too few: flagged' if g.flags else ''})"
+                    f"({g.events} {plural(g.events, 'event')}"
+                    f"{', too few: flagged' if g.flags else ''})"
                     for g in m.subgroups.groups
                     if g.conditional is not None
                 ]
@@ -130,9 +131,9 @@ def render_patient_report(r: Results) -> str:
     for f, models in grouped(r.all_flags):
         at = f", {md_text(where(models))}" if models else ""
         sev, code = md_text(f.severity), md_text(f.code)
-        L.append(f"> **{sev}** ({code}{at}): {md_text(f.message)}.")
+        L.append(f"> **{sev}** ({code}{at}): {md_spans(f.message)}.")
     L.append("\n## Summary")
-    L.extend(f"- {md_text(line)}" for line in summary_lines(r))  # user names and units inside
+    L.extend(f"- {md_spans(line)}" for line in summary_lines(r))  # user names and units inside
     L += _data_section(r)
     L += missing_markdown(r)
     L += _settings_section(r)
@@ -431,7 +432,7 @@ def _subgroup_section(m: ModelResult) -> list[str]:
             "P(HR<1) cond.": prob(g.conditional.p_benefit, g.conditional.n_draws),
             f"marginal HR ({level_label} CrI)": g.marginal.text(),
             "P(HR<1) marg.": prob(g.marginal.p_benefit, g.marginal.n_draws),
-            "flag": f"⚠ {g.events} events" if g.flags else "",
+            "flag": f"⚠ {g.events} {plural(g.events, 'event')}" if g.flags else "",
         }
         for g in sg.groups
         if g.conditional is not None
@@ -517,7 +518,7 @@ def _loo_section(r: Results) -> list[str]:
         L += [
             "\n## Model comparison (PSIS-LOO)",
             md_table(pd.DataFrame([asdict(x) for x in r.loo.table])),
-            "\n" + md_text(r.loo.verdict),
+            "\n" + md_spans(r.loo.verdict),
         ]
         bad = {n: v for n, v in r.loo.pareto_k.items() if v.n_k_above_0_7}
         if bad:

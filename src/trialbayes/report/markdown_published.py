@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from ..core.escape import md_text
+from ..core.escape import md_spans, md_text
 from ..core.flags import grouped
 from ..core.text import level_text, md_table, prob
 from ..results.model import Results
@@ -59,7 +59,7 @@ def render_published_report(r: Results) -> str:
     ]
     for f, names in grouped(r.all_flags):
         at = f", {md_text(', '.join(names))}" if names else ""
-        L.append(f"\n> **{f.severity}** ({f.code}{at}): {md_text(f.message)}.")
+        L.append(f"\n> **{f.severity}** ({f.code}{at}): {md_spans(f.message)}.")
     L.append("\n## Summary")
     L.extend(f"- {md_text(line)}" for line in published_summary(r))
     scen = pd.DataFrame([asdict(s) for s in pub.scenarios])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..core.escape import md_text
+from ..core.escape import md_spans, md_text
 from ..core.text import level_text, md_table, prob
 from ..results.model import ModelResult, Results
 from ..results.time_varying import HROverTime, IntervalHR
@@ -101,7 +101,7 @@ def markdown_section(r: Results, name: str, m: ModelResult) -> list[str]:
         md_text(_explanation(m, hot)) + "\n",
         md_table(df),
         "\n" + md_text(_change_text(hot)),
-        "\n" + md_text(ph_checks_text(hot)),
+        "\n" + md_spans(ph_checks_text(hot)),
     ]
     key = f"hr_over_time_{name}"
     if key in r.figures:

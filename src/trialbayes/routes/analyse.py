@@ -13,6 +13,7 @@ import pandas as pd
 from ..config.estimands import Estimands
 from ..config.priors import describe
 from ..core.flags import Flag
+from ..core.text import plural
 from ..data.settings import round_sig
 from ..data.table import TrialData
 from ..estimands import caution
@@ -170,7 +171,7 @@ def subgroup_flags(model: str, biomarker: str, g) -> list[Flag]:
     return [
         Flag(
             "sparse_subgroup",
-            f"subgroup {biomarker} {g.label} has {g.events} events "
+            f"subgroup {biomarker} {g.label} has {g.events} {plural(g.events, 'event')} "
             f"(< {MIN_SUBGROUP_EVENTS}): its P(benefit) rests mostly on the prior and the model",
             "caution",
             model,
