@@ -284,9 +284,9 @@ def hr_curve_figure(
     )
     lows, highs = [curve["lower"].min()], [curve["upper"].max()]
     if "lower_simultaneous" in curve:
-        lv = subgroups[0].level if with_sub else level
+        band_level = subgroups[0].level if with_sub else level
         for col, lab in (
-            ("lower_simultaneous", f"{level_text(lv)} simultaneous band"),
+            ("lower_simultaneous", f"{level_text(band_level)} simultaneous band"),
             ("upper_simultaneous", None),
         ):
             ax.plot(x, curve[col], color=BLUE, ls=(0, (4, 2)), lw=1.0, label=lab)

@@ -100,12 +100,12 @@ def _at_reference(pem, r: Results) -> str:
 def hr_over_time_caption(name: str, hot) -> str:
     """Caption of a model's HR-over-time figure, with the PSIS-LOO verdict against proportional
     hazards and the Schoenfeld-residual test where available."""
-    lv = level_text(hot.intervals[0].hr.level)
+    level_label = level_text(hot.intervals[0].hr.level)
     c, t = hot.comparison, hot.ph_test
     cap = (
         f"Model {name}: {hot.estimand}, on a log axis — posterior median (step line) and "
-        f"{lv} credible band per baseline interval (thin vertical lines: the cut points; ticks: "
-        "event times)"
+        f"{level_label} credible band per baseline interval (thin vertical lines: the cut points; "
+        "ticks: event times)"
     )
     if c is not None:
         cap += (
@@ -257,11 +257,12 @@ def sensitivity_figure(plan: FigurePlan, s: OutputSettings, sens, label) -> None
 
 def forest_caption(level: float, pooled: bool = False) -> str:
     """Caption of the forest plot at credible ``level`` (``pooled``: a note on partial pooling)."""
-    lv = level_text(level)
+    level_label = level_text(level)
     return (
-        f"Treatment hazard ratios of every model — posterior median with {lv} credible interval "
-        f"(circles) beside the Cox estimate with {lv} confidence interval (squares) — and the "
-        "conditional HRs of the biomarker subgroups; right: P(HR < 1) of each posterior."
+        f"Treatment hazard ratios of every model — posterior median with {level_label} credible "
+        f"interval (circles) beside the Cox estimate with {level_label} confidence interval "
+        "(squares) — and the conditional HRs of the biomarker subgroups; right: P(HR < 1) of each "
+        "posterior."
         + (
             " In the adjusted models the covariates are partially pooled (Cox's are not): see "
             "each model's coefficient table."

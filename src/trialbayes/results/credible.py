@@ -124,7 +124,7 @@ class CredibleSubgroup:
     def text(self, biomarker: str, unit: str = "") -> str:
         """Plain words: where HR < t holds at every value at once, where it cannot be excluded,
         and (if anywhere) where HR ≥ t credibly — jointly with probability ≥ ``level``."""
-        t, lv = f"{self.threshold:g}", level_text(self.level)
+        t, level_label = f"{self.threshold:g}", level_text(self.level)
         d = (
             f"HR < {t} at every {biomarker} {spans_text(self.exclusive, unit)} (the exclusive "
             f"credible subgroup, {self.exclusive_share:.0%} of patients)"
@@ -147,4 +147,4 @@ class CredibleSubgroup:
             )
         else:
             s = f"HR ≥ {t} credibly at every value shown (the inclusive subgroup is empty)"
-        return f"jointly with probability ≥ {lv}, {d}; {s}"
+        return f"jointly with probability ≥ {level_label}, {d}; {s}"
