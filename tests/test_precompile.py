@@ -78,3 +78,83 @@ def test_background_workers_fill_the_cache_the_run_loads(tmp_path, monkeypatch):
     for p in pems[1:]:
         p.sampler.compile()
         assert p.sampler.compile_source == "disk"
+
+
+@pytest.mark.slow
+def test_no_worker_outlives_a_finished_run(tmp_path):
+    """A finished `trialbayes run` exits without the interpreter's teardown (cli.main): every
+    process it started (background compilers, the figure sidecar) must be gone by then. Three
+    models into an empty cache with both helpers forced on; afterwards no process carries the
+    run's marker in its environment (spawned workers inherit it)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+    from pathlib import Path
+
+    import yaml
+
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o700)
+    cfg = {
+        "name": "orphans",
+        "data": {"kind": "synthetic", "n": 60, "seed": 4},
+        "models": [
+            {"name": "a"},
+            {"name": "b", "covariates": ["age"]},
+            {"name": "c", "covariates": ["age", "svc"]},
+        ],
+        "sampler": {"chains": 2, "draws": 60, "tune": 60, "seed": 1, "progress": "off"},
+        "diagnostics": {"allow_unreliable": True},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    mark = uuid.uuid4().hex
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src, "TB_ORPHAN_MARK": mark,
+           "TRIALBAYES_CACHE_DIR": str(cache), "TRIALBAYES_BACKGROUND_COMPILE": "on",
+           "TRIALBAYES_SIDECAR": "on"}  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "trialbayes.cli", "run", str(tmp_path / "c.yaml"),
+         "--out", str(tmp_path / "out")],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "in the background (not in the compile cache yet)" in res.stderr, res.stderr
+
+    def survivors():
+        found = []
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and mark.encode() in (d / "environ").read_bytes():
+                    found.append(d.name)
+            except OSError:
+                continue
+        return found
+
+    deadline = time.monotonic() + 3.0  # a worker being killed needs a moment to vanish
+    while survivors() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert survivors() == [], f"processes outlived the run: {survivors()}"
+    assert (tmp_path / "out" / "orphans" / "results.json").is_file()
+
+
+def test_leaving_the_block_ends_a_busy_worker():
+    """What the end-to-end test above cannot force: a background worker still busy when the fit
+    loop ends (importing, or compiling a model the run has meanwhile compiled itself) is ended
+    when the ``with`` block is left, not left running past the run's os._exit."""
+    import multiprocessing as mp
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    pre = precompile.Precompiler.__new__(precompile.Precompiler)
+    pre.names = ["busy"]
+    pre._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+    pre.futures = [pre._pool.submit(time.sleep, 60)]
+    procs = list(pre._pool._processes.values())
+    assert procs and all(p.is_alive() for p in procs)
+    t0 = time.monotonic()
+    with pre:
+        pass
+    assert not any(p.is_alive() for p in procs)
+    assert time.monotonic() - t0 < 5

@@ -463,8 +463,11 @@ def _hard_exit(code: int) -> None:
     """Exit now with ``code``: after a sampler failure, interpreter teardown can crash in the
     sampler's native threads (seen as a segfault, exit 139); outputs are already cleaned up.
     After success, teardown only frees memory (about 1 s for the PyMC/numba stack)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`), a full disk: exit all the same
+            pass
     os._exit(code)
 
 

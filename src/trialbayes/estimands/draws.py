@@ -68,7 +68,8 @@ def log_hr_at(draws: dict, basis: BiomarkerBasis | None, x) -> np.ndarray:
 def hr_curve(
     draws: dict, basis: BiomarkerBasis, grid, thresholds=(1.0,), level: float = 0.95
 ) -> pd.DataFrame:
-    """HR as a function of the biomarker with a pointwise credible band and P(HR < t)."""
+    """HR as a function of the biomarker with a pointwise credible band at ``level`` (a column)
+    and P(HR < t)."""
     lh = log_hr_at(draws, basis, grid)
     lo, med, hi = equal_tailed(lh, level, axis=0)
     df = pd.DataFrame(
@@ -77,6 +78,7 @@ def hr_curve(
             "median": np.exp(med),
             "lower": np.exp(lo),
             "upper": np.exp(hi),
+            "level": level,
         }
     )
     for t in thresholds:

@@ -48,7 +48,9 @@ def hr_over_time(
         estimand=estimand,
         average_definition=AVERAGE_DEFINITION,
         intervals=intervals,
-        change=hr_summary(bt[:, -1] - bt[:, 0], thresholds, harm, level),
+        # a ratio of two HRs: only "lower in the last interval than in the first" (ratio < 1)
+        # and its reverse mean something; the benefit and harm thresholds are for HRs
+        change=hr_summary(bt[:, -1] - bt[:, 0], (1.0,), (1.0,), level),
         rw_sigma=Quantity.from_draws(draws["treatment_rw_sigma"], level),
         time_unit=time_unit,
     )

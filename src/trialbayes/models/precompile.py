@@ -56,8 +56,9 @@ def compile_case(case: CompileCase) -> str:
 
 
 class Precompiler:
-    """The worker processes compiling models in the background (:func:`start`); ``close`` stops
-    waiting for them (a compile in progress finishes; nothing queued starts)."""
+    """The worker processes compiling models in the background (:func:`start`); leaving the
+    ``with`` block ends them (``close(stop=True)``); ``close()`` alone only cancels what is queued
+    (a compile in progress finishes)."""
 
     def __init__(self, cases: list[CompileCase], workers: int):
         self.names = [c.spec.name for c in cases]
@@ -78,7 +79,10 @@ class Precompiler:
         return self
 
     def __exit__(self, exc_type, *exc):
-        self.close(stop=exc_type is not None)
+        # the run's models are all compiled or loaded by now: a compile still running would only
+        # write an entry the run no longer needs, and a worker left alive outlives a run that
+        # ends with os._exit (cli.main): stop them (cache writes are a rename; locks die too)
+        self.close(stop=True)
         return False
 
 

@@ -190,6 +190,7 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
     sim_level = cs.level or e.level
     band, lo, hi = simultaneous_band(log_hr_at(draws, b, grid), sim_level)
     curve["lower_simultaneous"], curve["upper_simultaneous"] = np.exp(lo), np.exp(hi)
+    curve["simultaneous_level"] = sim_level  # may differ from the pointwise band's ``level``
     z, _ = b.evaluate(grid)
     main, inter = cox.term("treatment"), cox.term(f"treatment × {bm}")
     # a failed or runaway Cox fit draws no curve
