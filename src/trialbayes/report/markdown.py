@@ -158,7 +158,7 @@ def render_patient_report(r: Results) -> str:
             + ". Full details in `provenance.json`."
         )
         if p.timings:
-            L.append(f"\nSeconds per model: {timings_text(p.timings)}.")
+            L.append(f"\nSeconds per model: {md_text(timings_text(p.timings))}.")
     return "\n".join(L) + "\n"
 
 
