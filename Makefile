@@ -27,7 +27,7 @@ lint: $(STAMP)            # ruff (E, F, I, UP, public docstrings) and mypy on re
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/mypy src/trialbayes/results src/trialbayes/config
 
-test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: <= 2 min on 2 cores
+test-fast: $(STAMP)       # unit tests, tiny models, the shared small run: ~2.5 min on 2 cores
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 browser:  # headless Chromium for the report.html check (installs only as root with apt-get)
