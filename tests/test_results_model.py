@@ -328,3 +328,44 @@ def test_report_tables_never_print_certainty_from_draws(small_run, tmp_path):
                 assert c not in ("0.000", "1.000"), (h, cells)
                 checked += 1
     assert checked >= 20
+
+
+def test_pareto_k_warnings_are_one_line_per_model():
+    """PSIS-LOO on a model with an influential patient: no raw ArviZ warning reaches the user,
+    one progress line names the model and how many patients have Pareto k > 0.7; a model without
+    such patients says nothing."""
+    import io
+    import types
+    import warnings
+
+    import xarray as xr
+
+    from trialbayes.core import progress
+    from trialbayes.routes.analyse import psis_loos
+
+    rng = np.random.default_rng(1)
+
+    def model(influential: bool):
+        ll = rng.normal(-1.0, 0.1, (2, 500, 50))
+        if influential:  # one patient whose likelihood varies wildly between draws
+            ll[:, :, 0] = -np.exp(rng.normal(0.0, 2.0, (2, 500)))
+        post = xr.Dataset({"b": (("chain", "draw"), rng.normal(size=(2, 500)))})
+        lik = xr.Dataset({"survival": (("chain", "draw", "patient"), ll)})
+        return types.SimpleNamespace(
+            idata=xr.DataTree.from_dict({"posterior": post, "log_likelihood": lik})
+        )
+
+    out = io.StringIO()
+    progress.configure(True, out)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loos = psis_loos({"wild": model(True), "calm": model(False)})
+    finally:
+        progress.configure(False)
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 and "PSIS-LOO, model 'wild': Pareto k > 0.7 for 1 of 50 patients" in (
+        lines[0]
+    )
+    assert set(loos) == {"wild", "calm"}

@@ -4,6 +4,7 @@ biomarker, and the model's flags; and the PSIS-LOO comparison of the models."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import arviz as az
@@ -12,6 +13,7 @@ import pandas as pd
 
 from ..config.estimands import Estimands
 from ..config.priors import describe
+from ..core import progress
 from ..core.flags import Flag
 from ..core.text import plural
 from ..data.settings import round_sig
@@ -222,12 +224,27 @@ def probe_points(values) -> list[float]:
 
 
 def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:
-    """PSIS-LOO of every model that kept its pointwise log-likelihood (computed once)."""
-    return {
-        n: az.loo(m.idata, pointwise=True)
-        for n, m in models.items()
-        if "log_likelihood" in m.idata.children and m.idata.log_likelihood.data_vars
-    }
+    """PSIS-LOO of every model that kept its pointwise log-likelihood (computed once). ArviZ's
+    multi-line Pareto-k warning becomes one progress line naming the model and the patients
+    (the counts are in results.json: ``loo.pareto_k``)."""
+    loos = {}
+    for n, m in models.items():
+        if "log_likelihood" not in m.idata.children or not m.idata.log_likelihood.data_vars:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            loos[n] = az.loo(m.idata, pointwise=True)
+        k = np.asarray(loos[n].pareto_k).ravel()
+        if (high := int((k > PARETO_K_MAX).sum())) > 0:
+            progress.say(
+                f"PSIS-LOO, model '{n}': Pareto k > {PARETO_K_MAX} for {high} of {k.size} "
+                f"{plural(k.size, 'patient')} (max {k.max():.2f}): the comparison is less certain"
+            )
+    return loos
+
+
+#: ArviZ's threshold above which a patient's importance-sampling LOO estimate is unreliable
+PARETO_K_MAX = 0.7
 
 
 def loo_table(
@@ -239,7 +256,7 @@ def loo_table(
     khat = {}
     for n, loo in loos.items():
         k = np.asarray(loo.pareto_k).ravel()
-        khat[n] = ParetoK(float(k.max()), int((k > 0.7).sum()))
+        khat[n] = ParetoK(float(k.max()), int((k > PARETO_K_MAX).sum()))
     left_out = [n for n in models if n not in loos]
     note = (
         f" Not compared: {', '.join(f'`{n}`' for n in left_out)} (draws × patients above "
@@ -249,7 +266,9 @@ def loo_table(
     )
     if len(loos) < 2:
         return None, LooComparison(None, khat, note.strip())
-    df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
+    with warnings.catch_warnings():  # the Pareto-k warnings again: said once by psis_loos
+        warnings.simplefilter("ignore", UserWarning)
+        df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
     rows = [
         LooRow(
             model=str(x["model"]),

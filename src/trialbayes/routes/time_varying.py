@@ -8,6 +8,7 @@ model with the same terms and ``treatment_effect: constant``, which the config m
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import arviz as az
@@ -125,7 +126,9 @@ def ph_comparison(tv: str, ph: str, ph_result: ModelResult, loos) -> PHCompariso
             "PSIS-LOO: not compared (no pointwise log-likelihood kept for "
             f"{'`' + tv + '`' if tv not in loos else '`' + ph + '`'}).",
         )
-    df = az.compare({tv: loos[tv], ph: loos[ph]}, round_to="none")
+    with warnings.catch_warnings():  # Pareto-k warnings: said once by analyse.psis_loos
+        warnings.simplefilter("ignore", UserWarning)
+        df = az.compare({tv: loos[tv], ph: loos[ph]}, round_to="none")
     diff = float(df.loc[tv, "elpd"] - df.loc[ph, "elpd"])
     se = float(df["dse"].max())
     preferred = None
