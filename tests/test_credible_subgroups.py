@@ -162,6 +162,13 @@ def test_grid_spans_the_5th_to_95th_percentiles_and_says_who_is_outside():
     lg = biomarker_grid(x, log=True, n=30, quantiles=(0.1, 0.9))
     assert np.allclose(np.diff(np.log(lg)), np.diff(np.log(lg))[0])  # geometric on a log scale
     assert biomarker_grid(np.full(10, 3.0), log=False, n=30).tolist() == [3.0]
+    # log(x + 1) of a biomarker with zeros: even steps in log(x + 1), from 0 exactly
+    z = np.concatenate([np.zeros(30), np.arange(1.0, 71.0)])
+    og = biomarker_grid(z, log=True, n=30, offset=1.0)
+    assert og[0] == np.quantile(z, 0.05) == 0.0 and og[-1] == np.quantile(z, 0.95)
+    assert np.allclose(np.diff(np.log(og + 1)), np.diff(np.log(og + 1))[0])
+    assert curve_grid(z, og, (0.05, 0.95), log=True, offset=1.0).spacing == "log"
+    assert biomarker_grid(z, log=True, n=30)[1] == pytest.approx(og[-1] / 29)  # no offset: even
 
 
 def test_a_range_that_reaches_the_grid_end_says_so():

@@ -37,20 +37,28 @@ __all__ = [
 ]
 
 
-def biomarker_grid(x, log: bool, n: int, quantiles=(0.05, 0.95)) -> np.ndarray:
-    """``n`` values from the ``quantiles[0]`` to the ``quantiles[1]`` quantile of ``x``,
-    geometrically spaced on a log scale (when the lower end is > 0), evenly otherwise; missing
-    values are left out."""
+def biomarker_grid(
+    x, log: bool, n: int, quantiles=(0.05, 0.95), offset: float = 0.0
+) -> np.ndarray:
+    """``n`` values from the ``quantiles[0]`` to the ``quantiles[1]`` quantile of ``x``; for a
+    log-scale basis log(x + ``offset``) evenly spaced on that scale (geometrically in x +
+    offset, so a curve that bends near zero is drawn where it bends), when the lower end of x +
+    offset is > 0; evenly in x otherwise. Missing values are left out."""
     v = np.asarray(x, float)
     v = v[np.isfinite(v)]  # data.missing: impute leaves missing values as NaN
     lo, hi = np.quantile(v, list(quantiles))
     if hi <= lo:  # a biomarker concentrated on one value: nothing to draw a curve over
         return np.array([float(lo)])
-    return np.geomspace(lo, hi, n) if log and lo > 0 else np.linspace(lo, hi, n)
+    if log and lo + offset > 0:
+        g = np.geomspace(lo + offset, hi + offset, n) - offset
+        g[0], g[-1] = lo, hi  # the ends exactly (rounding in the shift)
+        return g
+    return np.linspace(lo, hi, n)
 
 
-def curve_grid(x, grid: np.ndarray, quantiles, log: bool) -> CurveGrid:
-    """The grid as reported: its range, quantiles, spacing and the patients outside it."""
+def curve_grid(x, grid: np.ndarray, quantiles, log: bool, offset: float = 0.0) -> CurveGrid:
+    """The grid as reported: its range, quantiles, spacing (``log``: even in log(x + offset))
+    and the patients outside it."""
     v = np.asarray(x, float)
     v = v[np.isfinite(v)]
     lo, hi = float(grid[0]), float(grid[-1])
@@ -59,7 +67,7 @@ def curve_grid(x, grid: np.ndarray, quantiles, log: bool) -> CurveGrid:
         upper=hi,
         quantiles=[float(q) for q in quantiles],
         n_points=int(len(grid)),
-        spacing="log" if log and lo > 0 else "linear",
+        spacing="log" if log and lo + offset > 0 else "linear",
         n_below=int((v < lo).sum()),
         n_above=int((v > hi).sum()),
         n_patients=int(v.size),

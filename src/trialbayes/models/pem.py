@@ -261,7 +261,7 @@ class PiecewiseExponentialModel:
         self._require_fit("hr_by_biomarker")
         b = self._basis("hr_by_biomarker")
         if values is None:
-            values = biomarker_grid(self.design.biomarker_values, b.log, n, quantiles)
+            values = biomarker_grid(self.design.biomarker_values, b.log, n, quantiles, b.offset)
         curve = hr_curve(self.draws(), b, values, (1.0,), level)
         _, lo, hi = simultaneous_band(log_hr_at(self.draws(), b, values), level)
         curve["lower_simultaneous"], curve["upper_simultaneous"] = np.exp(lo), np.exp(hi)
@@ -276,7 +276,7 @@ class PiecewiseExponentialModel:
         self._require_fit("credible_subgroups")
         b = self._basis("credible_subgroups")
         values = self.design.biomarker_values
-        grid = biomarker_grid(values, b.log, n, quantiles)
+        grid = biomarker_grid(values, b.log, n, quantiles, b.offset)
         _, lo, hi = simultaneous_band(log_hr_at(self.draws(), b, grid), level)
         return credible_subgroups(grid, lo, hi, thresholds, level, values)
 

@@ -187,7 +187,7 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
     simultaneous bands, the pointwise benefit range and the credible subgroups; and its table."""
     b, bm, cs = pem.design.basis, pem.spec.biomarker, e.credible_subgroups
     values = pem.design.biomarker_values
-    grid = biomarker_grid(values, b.log, e.curve_points, e.hr_curve_quantiles)
+    grid = biomarker_grid(values, b.log, e.curve_points, e.hr_curve_quantiles, b.offset)
     curve = hr_curve(draws, b, grid, tuple(e.hr_thresholds), e.level)
     sim_level = cs.level or e.level
     band, lo, hi = simultaneous_band(log_hr_at(draws, b, grid), sim_level)
@@ -209,7 +209,7 @@ def _hr_curve(pem, draws, cox: CoxFit, e: Estimands, units, hs):
         median_crosses_1_at=crosses,
         at=at,
         benefit_range=grid_spans(grid, curve["p_hr_below_1"].to_numpy() > BENEFIT_PROB),
-        grid=curve_grid(values, grid, e.hr_curve_quantiles, b.log),
+        grid=curve_grid(values, grid, e.hr_curve_quantiles, b.log, b.offset),
         simultaneous=band,
         credible_subgroups=credible_subgroups(
             grid, lo, hi, cs.thresholds or e.hr_thresholds, sim_level, values
