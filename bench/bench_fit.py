@@ -35,7 +35,8 @@ SINGLE_FIT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import numpy as np, pymc as pm, pytensor.tensor as pt
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
 from trialbayes.data.table import from_frame
 from trialbayes.data.design import build_design
 from trialbayes.inference.sampler import SamplerRunner, diagnose

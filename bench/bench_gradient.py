@@ -57,8 +57,9 @@ def pem_logp_grad(alpha, beta, gamma, treat, X, interval, offset, event, widths)
 
 
 def build(n: int, likelihood: str = "graph"):
+    from trialbayes.config.data_sources import ColumnMap
     from trialbayes.config.priors import merge_priors
-    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+    from trialbayes.config.schema import Baseline, ModelSpec
     from trialbayes.data.design import build_design
     from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
     from trialbayes.data.table import from_frame

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.models.pem import PiecewiseExponentialModel

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 
-from trialbayes.config.schema import ColumnMap
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.data.synthetic import PUBLISHED, SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.estimands.frequentist import cohort_checks

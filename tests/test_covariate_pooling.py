@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from helpers import mcse, z_bound
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.models import graph

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from trialbayes.config import load_config
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec
 from trialbayes.data.design import build_design
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame

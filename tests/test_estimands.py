@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec
 from trialbayes.data.design import BiomarkerBasis, build_design
 from trialbayes.data.table import from_frame
 from trialbayes.estimands import draws as est

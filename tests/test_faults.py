@@ -68,7 +68,7 @@ def test_date_time_column_in_parquet_refused(tmp_path):
 
 
 def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
-    from trialbayes.config.schema import ColumnMap
+    from trialbayes.config.data_sources import ColumnMap
     from trialbayes.data.table import from_frame
 
     df = good_frame()
@@ -203,7 +203,7 @@ def test_check_command_runs_the_same_checks(tmp_path):
 
 
 def _data(df=None, **cols):
-    from trialbayes.config.schema import ColumnMap
+    from trialbayes.config.data_sources import ColumnMap
     from trialbayes.data.table import from_frame
 
     return from_frame(good_frame() if df is None else df, ColumnMap(**dict(COLUMNS, **cols)))

@@ -15,8 +15,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.config.priors import merge_priors
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.config.schema import Baseline, ModelSpec
 from trialbayes.data.design import build_design, interval_stats
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame

@@ -51,7 +51,8 @@ def test_numpy_pointwise_loglik_equals_pymc():
     """The NumPy pointwise log-likelihood used for LOO equals PyMC's, model with every term."""
     import pymc as pm
 
-    from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+    from trialbayes.config.data_sources import ColumnMap
+    from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
     from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
     from trialbayes.data.table import from_frame
     from trialbayes.models.pem import PiecewiseExponentialModel

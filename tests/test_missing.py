@@ -14,8 +14,9 @@ import pytest
 from helpers import COLUMNS, good_frame, run_cli, write_case
 from scipy.special import logsumexp
 
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.config.priors import merge_priors
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec
+from trialbayes.config.schema import Baseline, ModelSpec
 from trialbayes.data.design import build_design
 from trialbayes.data.table import from_frame
 from trialbayes.estimands.draws import patient_log_hr, prognostic_eta

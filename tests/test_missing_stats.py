@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
 from trialbayes.data.table import from_frame
 from trialbayes.models.pem import PiecewiseExponentialModel
 

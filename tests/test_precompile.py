@@ -3,7 +3,8 @@ can gain something, and what it compiles is what the run then loads from the dis
 
 import pytest
 
-from trialbayes.config.schema import ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import ModelSpec, SamplerSpec
 from trialbayes.core import sidecar
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame

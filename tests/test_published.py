@@ -275,7 +275,7 @@ def test_malformed_published_inputs(tmp_path, est, msg):
 
 
 def test_events_per_arm_give_schoenfeld_se():
-    from trialbayes.config.schema import PublishedEstimate
+    from trialbayes.config.data_sources import PublishedEstimate
 
     ev = evidence_of(PublishedEstimate(name="x", hr=0.81, events={"treatment": 41, "control": 49}))
     assert ev.se == pytest.approx(math.sqrt(1 / 41 + 1 / 49))

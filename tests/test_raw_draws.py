@@ -3,7 +3,8 @@ ArviZ DataTree of the same fit, number for number, and the diagnostics of either
 
 import numpy as np
 
-from trialbayes.config.schema import ColumnMap, Diagnostics, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Diagnostics, ModelSpec, SamplerSpec
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.inference.sampler import diagnose, free_var_names

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from helpers import run_cli, write_case
 
-from trialbayes.config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
 from trialbayes.core.errors import DataError
 from trialbayes.data.design import build_design
 from trialbayes.data.table import from_frame
@@ -109,9 +110,10 @@ def test_caution_flags_are_decided_from_the_model_structure():
     assert structure_flags(on_it, "prio") == []
     assert [f.code for f in structure_flags(other, "prio")] == ["subgroup_by_other_column"]
     # one message for every model without the interaction: reports show it once, models listed
-    assert structure_flags(none, "prio")[0].message == structure_flags(
-        ModelSpec(name="v", covariates=["age"]), "prio"
-    )[0].message
+    assert (
+        structure_flags(none, "prio")[0].message
+        == structure_flags(ModelSpec(name="v", covariates=["age"]), "prio")[0].message
+    )
 
 
 @pytest.mark.slow

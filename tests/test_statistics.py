@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from recovery import acceptance_region, run_coverage
 
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.config.priors import NormalPrior
-from trialbayes.config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec, SamplerSpec
+from trialbayes.config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.estimands.frequentist import cox_fit

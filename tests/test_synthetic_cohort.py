@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from synthetic_calibration import KEYS, closest_seed, over_seeds, summary
 
-from trialbayes.config.schema import ColumnMap
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.data.synthetic import DEFAULT_SEED, PUBLISHED, SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
 from trialbayes.estimands.frequentist import cohort_checks

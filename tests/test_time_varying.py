@@ -27,8 +27,9 @@ import yaml
 from helpers import run_cli
 from tv_recovery import CROSSING, PH, covered, run_study
 
+from trialbayes.config.data_sources import ColumnMap
 from trialbayes.config.priors import merge_priors
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, parse_config
+from trialbayes.config.schema import Baseline, ModelSpec, parse_config
 from trialbayes.core.errors import ConfigError, DataError
 from trialbayes.data.design import build_design, interval_stats
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate

@@ -15,7 +15,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from trialbayes.config.schema import Baseline, ColumnMap, ModelSpec, SamplerSpec
+from trialbayes.config.data_sources import ColumnMap
+from trialbayes.config.schema import Baseline, ModelSpec, SamplerSpec
 from trialbayes.data.table import from_frame
 from trialbayes.models.pem import PiecewiseExponentialModel
 

@@ -21,7 +21,8 @@ from arviz_stats.ecdf_utils import ecdf_pit
 from scipy import stats
 
 from ..config.calibration import CalibrationSettings
-from ..config.schema import Baseline, Diagnostics, ModelSpec, PatientSource, SamplerSpec
+from ..config.data_sources import PatientSource
+from ..config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
 from ..data.design import interval_stats
 from ..data.sources import load_data
 from ..inference.sampler import diagnose, free_var_names

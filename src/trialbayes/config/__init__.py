@@ -4,17 +4,10 @@ YAML reader (duplicate keys, non-finite numbers), priors by term and scenario, a
 run."""
 
 from .calibration import CalibrationSettings, CalibrationSpec
+from .data_sources import ColumnMap
 from .next_phase import NextPhase
 from .priors import merge_priors
-from .schema import (
-    ColumnMap,
-    Config,
-    Diagnostics,
-    ModelSpec,
-    SamplerSpec,
-    load_config,
-    parse_config,
-)
+from .schema import Config, Diagnostics, ModelSpec, SamplerSpec, load_config, parse_config
 
 __all__ = [
     "CalibrationSettings",

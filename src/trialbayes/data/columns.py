@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..config.schema import ColumnMap
+from ..config.data_sources import ColumnMap
 from ..core.errors import DataError
 
 #: shown rows (and ids) before "and N more"

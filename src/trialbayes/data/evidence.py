@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from ..config.schema import PublishedEstimate
+from ..config.data_sources import PublishedEstimate
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ import math
 
 import numpy as np
 
+from ..config.data_sources import PatientSource
 from ..config.estimands import Estimands
-from ..config.schema import ModelSpec, PatientSource
+from ..config.schema import ModelSpec
 from ..core.errors import DataError
 from ..results.model import Setting
 from .synthetic import SYNTHETIC_TIME_UNIT, SYNTHETIC_UNITS

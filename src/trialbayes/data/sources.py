@@ -4,7 +4,7 @@ file or reconstructed (a digitised KM figure). Kept apart from ``data`` (validat
 
 from __future__ import annotations
 
-from ..config.schema import ColumnMap, FileSource, PatientSource, SyntheticSource
+from ..config.data_sources import ColumnMap, FileSource, PatientSource, SyntheticSource
 from ..core.errors import DataError
 from .reconstruct.guyot import load_reconstructed
 from .synthetic import DEFAULT_SEED, SYNTHETIC_COLUMNS, SYNTHETIC_LABEL, generate

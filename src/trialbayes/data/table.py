@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config.schema import ColumnMap
+from ..config.data_sources import ColumnMap
 from ..core.errors import DataError, RawConfigError
 from ..core.yaml_reader import read_text_file
 from ..results.missing import ColumnMissing, MissingData

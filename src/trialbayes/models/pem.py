@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..config.data_sources import ColumnMap
 from ..config.priors import describe, merge_priors, parse_prior
-from ..config.schema import Baseline, ColumnMap, Diagnostics, ModelSpec, SamplerSpec
+from ..config.schema import Baseline, Diagnostics, ModelSpec, SamplerSpec
 from ..core.errors import NotFittedError
 from ..data.design import Design, build_design
 from ..data.table import TrialData, from_frame

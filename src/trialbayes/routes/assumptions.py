@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from scipy import integrate, stats
 
+from ..config.data_sources import AssumptionsSource
 from ..config.priors import ScenarioSpec, scenario_prior
-from ..config.schema import AssumptionsSource, Config
+from ..config.schema import Config
 from ..core import progress
 from ..core.interrupts import phase
 from ..core.text import shown_path

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ...config.schema import ColumnMap
+from ...config.data_sources import ColumnMap
 from ...core.errors import ReconstructionError
 from ..columns import rows_text
 from ..table import from_frame, read_table
