@@ -538,25 +538,30 @@ def comparison_blocks(r: Results) -> list:
     return out
 
 
-def provenance_blocks(r: Results) -> list:
-    """The Provenance section: creation time, config and data hashes, seeds, package versions, and
-    the synthetic truth of synthetic data."""
+def provenance_table(r: Results) -> dict:
+    """The provenance table of every route's report.html: creation time, config and data hashes,
+    seeds and their rule, schema and package versions, seconds per model (when models ran)."""
     pv = r.provenance
-    if pv is None:
-        return [p("No provenance recorded.")]
     rows = [
         ["created", pv.created_at],
         ["config", pv.config_path],
         ["config hash", pv.config_hash],
-        ["data SHA-256", pv.data_sha256],
+        *([["data SHA-256", pv.data_sha256]] if pv.data_sha256 else []),
         ["seeds", ", ".join(f"{k}: {v}" for k, v in pv.seeds.items())],
         ["seed rule", pv.seed_rule],
         ["results schema", r.schema_version],
+        *[[k, v] for k, v in pv.versions.items()],
     ]
-    rows += [[k, v] for k, v in pv.versions.items()]
     if pv.timings:
         rows.append(["seconds per model", timings_text(pv.timings)])
-    out = [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
+    return table(["item", "value"], rows, "Provenance (full details in provenance.json)")
+
+
+def provenance_blocks(r: Results) -> list:
+    """The Provenance section: the provenance table and the synthetic truth of synthetic data."""
+    if r.provenance is None:
+        return [p("No provenance recorded.")]
+    out = [provenance_table(r)]
     if r.synthetic_truth is not None:
         out.append(p("Synthetic truth: " + "; ".join(r.synthetic_truth.description) + "."))
         if rows := truth_rows(r.synthetic_truth.cohort_vs_published):

@@ -11,6 +11,7 @@ from ..core.text import level_text
 from ..results.model import Results
 from ..results.sections import GateResult
 from .html import Figures, banners, bullets, cell, h3, note, p, plain, pr, section, table
+from .html_patient import provenance_table
 from .markdown_published import events_needed_text, published_summary
 
 
@@ -250,17 +251,5 @@ def next_trial_blocks(r: Results, fig) -> list:
 
 
 def provenance_blocks(r: Results) -> list:
-    """The Provenance section: creation time, config hash, seeds and package versions."""
-    pv = r.provenance
-    if pv is None:
-        return [p("No provenance recorded.")]
-    rows = [
-        ["created", pv.created_at],
-        ["config", pv.config_path],
-        ["config hash", pv.config_hash],
-        ["seeds", ", ".join(f"{k}: {v}" for k, v in pv.seeds.items())],
-        ["seed rule", pv.seed_rule],
-        ["results schema", r.schema_version],
-    ]
-    rows += [[k, v] for k, v in pv.versions.items()]
-    return [table(["item", "value"], rows, "Provenance (full details in provenance.json)")]
+    """The Provenance section (the table every route's report shows)."""
+    return [provenance_table(r)] if r.provenance is not None else [p("No provenance recorded.")]
