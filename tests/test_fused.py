@@ -21,12 +21,21 @@ from trialbayes.config.schema import Baseline, ModelSpec
 from trialbayes.data.design import build_design, interval_stats
 from trialbayes.data.synthetic import SYNTHETIC_COLUMNS, generate
 from trialbayes.data.table import from_frame
-from trialbayes.models.fused import PEMLogLik, fused_loglik_terms
+from trialbayes.models.fused import (
+    PEMAlphaGrad,
+    PEMLogLik,
+    PEMStrataAlphaGrad,
+    PEMStrataLogLik,
+    fused_loglik_terms,
+    fused_strata_loglik_terms,
+)
 from trialbayes.models.graph import build_model, pem_loglik_terms
 
 REL = 1e-10
 #: Python linker (the Ops' NumPy ``perform``), light rewrites: no C compilation, seconds cold
 PY = pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile")
+#: Python linker with every rewrite (alpha_grad_of_sum is a "specialize" rewrite)
+PY_ALL = pytensor.compile.mode.Mode(linker="py", optimizer="fast_run")
 
 
 def survival_data(rng, n, k):
@@ -82,6 +91,45 @@ def test_fused_equals_graph_value_and_gradient(mode):
             assert fused[0].shape == (n,)
             for a, b in zip(fused, graph):
                 close(a, b)
+
+
+@pytest.mark.parametrize("mode", ["PY_ALL", "NUMBA"])
+def test_plain_sum_takes_one_weight_and_int32_indices(mode):
+    """The gradient of the plain sum (what a PyMC model differentiates) reaches both gradient
+    kernels as one weight, not an N-vector of ones (fused.alpha_grad_of_sum), and int32 indices
+    (PyMC's index data) are read as they are, not copied to int64 at every gradient: value and
+    gradient equal the graph's, and the compiled graph is shown to take those paths."""
+    rng = np.random.default_rng(12)
+    d = survival_data(rng, 300, 6)
+    interval = d["interval"].astype("int32")
+    stratum = d["treat"].astype("int32")
+    alpha, alpha2, eta = pt.dvector("alpha"), pt.dmatrix("alpha2"), pt.dvector("eta")
+    plain = (alpha, eta, interval, d["offset"], d["event"], d["widths"])
+    graph = pem_loglik_terms(*plain).sum()
+    fused = fused_loglik_terms(*plain).sum()
+    strata = fused_strata_loglik_terms(alpha2, eta, stratum, *plain[2:]).sum()
+    outs = [graph, *pt.grad(graph, [alpha, eta]), fused, *pt.grad(fused, [alpha, eta])]
+    outs += [strata, *pt.grad(strata, [alpha2, eta])]
+    f = pytensor.function([alpha, alpha2, eta], outs, mode=PY_ALL if mode == "PY_ALL" else mode)
+    nodes = f.maker.fgraph.toposort()
+    grads = [n for n in nodes if isinstance(n.op, (PEMAlphaGrad, PEMStrataAlphaGrad))]
+    assert len(grads) == 2 and all(n.inputs[0].type.shape == (1,) for n in grads)
+    fused_nodes = grads + [n for n in nodes if isinstance(n.op, (PEMLogLik, PEMStrataLogLik))]
+    assert len(fused_nodes) == 4
+    for n in fused_nodes:  # the index inputs as given (int32), no Cast{int64} before them
+        assert {i.dtype for i in n.inputs if "int" in i.dtype} == {"int32"}
+    for _ in range(3):
+        a = rng.normal(-4.5, 0.6, 6)
+        e = rng.normal(0, 0.5, 300)
+        graph_f, graph_ga, graph_ge, fused_f, fused_ga, fused_ge, s_f, s_ga, s_ge = f(
+            a, np.stack([a, a]), e
+        )
+        close(fused_f, graph_f)
+        close(fused_ga, graph_ga)
+        close(fused_ge, graph_ge)
+        close(s_f, graph_f)  # both strata with the same baseline: the plain model
+        close(s_ga.sum(axis=0), graph_ga)
+        close(s_ge, graph_ge)
 
 
 def test_fused_gradient_against_finite_differences():

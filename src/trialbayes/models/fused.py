@@ -35,7 +35,12 @@ import pytensor.tensor as pt
 from pytensor.gradient import DisconnectedType, disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
+from pytensor.graph.rewriting.basic import node_rewriter
+from pytensor.tensor.basic import Alloc
+from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
+
+from .vexp import vexp_into
 
 
 def _forward_kernel(alpha, eta, interval, offset, event, widths):
@@ -44,15 +49,17 @@ def _forward_kernel(alpha, eta, interval, offset, event, widths):
     cum = np.zeros(k)
     for j in range(1, k):
         cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
+    outside = 0
+    for i in range(n):  # checked in a loop of its own: a raise inside the next one stops SIMD
+        outside += (interval[i] < 0) | (interval[i] >= k)
+    if outside:
+        raise IndexError("interval index out of range")
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    vexp_into(eta, e, r)  # r: scratch until written below
     for i in range(n):
         j = interval[i]
-        if j < 0 or j >= k:
-            raise IndexError("interval index out of range")
-        ei = np.exp(eta[i])
-        ch = ei * (cum[j] + lam[j] * offset[i])
+        ch = e[i] * (cum[j] + lam[j] * offset[i])
         ll[i] = event[i] * (alpha[j] + eta[i]) - ch
-        e[i] = ei
         r[i] = event[i] - ch
     return ll, e, r
 
@@ -81,15 +88,17 @@ def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
 
 def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
     k, n = alpha.shape[0], e.shape[0]
+    step = 0 if g.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
     here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
     for i in range(n):
         j = interval[i]
         if j < 0 or j >= k:
             raise IndexError("interval index out of range")
-        ge = g[i] * e[i]
+        gi = g[i * step]
+        ge = gi * e[i]
         here_e[j] += ge
         here_eo[j] += ge * offset[i]
-        here_d[j] += g[i] * event[i]
+        here_d[j] += gi * event[i]
     out = np.empty(k)
     later = 0.0  # Σ g_i exp(η_i) over the patients who left after interval j
     for j in range(k - 1, -1, -1):
@@ -107,15 +116,17 @@ def _strata_forward_kernel(alpha, eta, stratum, interval, offset, event, widths)
     for s in range(g):
         for j in range(1, k):
             cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
+    outside = 0
+    for i in range(n):  # checked in a loop of its own (see _forward_kernel)
+        outside += (interval[i] < 0) | (interval[i] >= k) | (stratum[i] < 0) | (stratum[i] >= g)
+    if outside:
+        raise IndexError("interval or stratum index out of range")
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
+    vexp_into(eta, e, r)  # r: scratch until written below
     for i in range(n):
         s, j = stratum[i], interval[i]
-        if j < 0 or j >= k or s < 0 or s >= g:
-            raise IndexError("interval or stratum index out of range")
-        ei = np.exp(eta[i])
-        ch = ei * (cum[s, j] + lam[s, j] * offset[i])
+        ch = e[i] * (cum[s, j] + lam[s, j] * offset[i])
         ll[i] = event[i] * (alpha[s, j] + eta[i]) - ch
-        e[i] = ei
         r[i] = event[i] - ch
     return ll, e, r
 
@@ -147,15 +158,17 @@ def _strata_forward_kernel_f32(alpha, eta, stratum, interval, offset, event, wid
 def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, widths):
     g, k = alpha.shape
     n = e.shape[0]
+    step = 0 if gr.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
     here_e, here_eo, here_d = np.zeros((g, k)), np.zeros((g, k)), np.zeros((g, k))
     for i in range(n):
         s, j = stratum[i], interval[i]
         if j < 0 or j >= k or s < 0 or s >= g:
             raise IndexError("interval or stratum index out of range")
-        ge = gr[i] * e[i]
+        gi = gr[i * step]
+        ge = gi * e[i]
         here_e[s, j] += ge
         here_eo[s, j] += ge * offset[i]
-        here_d[s, j] += gr[i] * event[i]
+        here_d[s, j] += gi * event[i]
     out = np.empty((g, k))
     for s in range(g):
         later = 0.0  # Σ g_i exp(η_i) over the stratum's patients who left after interval j
@@ -166,10 +179,27 @@ def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, wi
     return out
 
 
+def _one_weight(g):
+    """The single weight of ``g`` (N output weights) when ``g`` repeats one value, as a sum's
+    gradient does (``Alloc(w, N)``): that value as a length-1 vector, which the gradient kernels
+    read for every patient (no N-vector of ones made and read at every gradient); else None."""
+    if g.owner is None or not isinstance(g.owner.op, Alloc) or g.type.shape == (1,):
+        return None
+    w = g.owner.inputs[0]
+    return w.reshape((1,)) if w.type.shape in ((), (1,)) else None
+
+
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
 KERNEL_VERSION = sha256(
     "".join(
-        inspect.getsource(f) for f in (_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
+        inspect.getsource(f)
+        for f in (
+            _forward_kernel,
+            _forward_kernel_f32,
+            _alpha_grad_kernel,
+            _one_weight,
+            vexp_into.py_func,
+        )
     ).encode()
 ).hexdigest()[:16]
 #: the same for the stratified kernels (a change there leaves the unstratified models' keys alone)
@@ -180,15 +210,24 @@ STRATA_KERNEL_VERSION = sha256(
             _strata_forward_kernel,
             _strata_forward_kernel_f32,
             _strata_alpha_grad_kernel,
+            _one_weight,
+            vexp_into.py_func,
         )
     ).encode()
 ).hexdigest()[:16]
 
 
+#: index dtypes the kernels take as they are
+INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+
+
 def _vector(x, dtype=None, ndim=1):
     x = pt.as_tensor_variable(x)
+    if dtype == "int" and x.dtype in INT_DTYPES:
+        dtype = None  # any integer index as it is: PyMC keeps index data as int32, and a cast
+        # to int64 would copy N numbers at every gradient
     if dtype is not None and x.dtype != dtype:
-        x = pt.cast(x, dtype)
+        x = pt.cast(x, "int64" if dtype == "int" else dtype)
     if x.ndim != ndim:
         raise TypeError(f"expected a {'vector' if ndim == 1 else 'matrix'}, got {x.type}")
     return x
@@ -212,7 +251,7 @@ class PEMLogLik(Op):
         ins = [
             _vector(alpha, f),
             _vector(eta, f),
-            _vector(interval, "int64"),
+            _vector(interval, "int"),
             _vector(offset, f),
             _vector(event, f),
             _vector(widths, f),
@@ -279,7 +318,7 @@ class PEMAlphaGrad(Op):
 
     def make_node(self, g, e, alpha, interval, offset, event, widths):
         f = "float64"
-        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f), _vector(interval, "int64")]
+        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f), _vector(interval, "int")]
         ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
         return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
 
@@ -317,8 +356,8 @@ class PEMStrataLogLik(Op):
         ins = [
             _vector(alpha, f, ndim=2),
             _vector(eta, f),
-            _vector(stratum, "int64"),
-            _vector(interval, "int64"),
+            _vector(stratum, "int"),
+            _vector(interval, "int"),
             _vector(offset, f),
             _vector(event, f),
             _vector(widths, f),
@@ -393,7 +432,7 @@ class PEMStrataAlphaGrad(Op):
     def make_node(self, g, e, alpha, stratum, interval, offset, event, widths):
         f = "float64"
         ins = [_vector(g, f), _vector(e, f), _vector(alpha, f, ndim=2)]
-        ins += [_vector(stratum, "int64"), _vector(interval, "int64")]
+        ins += [_vector(stratum, "int"), _vector(interval, "int")]
         ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
         return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
 
@@ -458,3 +497,12 @@ def fused_strata_loglik_terms(
 ):
     """Per-patient terms through the stratified fused Op (alpha: one baseline row per stratum)."""
     return PEMStrataLogLik(precision)(alpha, eta, stratum, interval, offset, event, widths)[0]
+
+
+@register_specialize
+@node_rewriter([PEMAlphaGrad, PEMStrataAlphaGrad])
+def alpha_grad_of_sum(fgraph, node):
+    """The gradient of a sum of the terms weights every patient alike: the kernels take that one
+    weight instead of an N-vector of it (:func:`_one_weight`)."""
+    w = _one_weight(node.inputs[0])
+    return None if w is None else [node.op(w, *node.inputs[1:])]
