@@ -22,8 +22,8 @@ from trialbayes.estimands.imputed import add_covariate_cells, complete_missing, 
 from trialbayes.models.pem import DRAW_NAMES
 from trialbayes.results.summaries import equal_tailed
 
-#: relative tolerance of "equal up to floating-point rounding": the closed-form trapezoid sums
-#: and the weighted means differ from the term-by-term sums by a few ulp per term
+#: relative tolerance of "equal up to floating-point rounding": the closed-form sums and the
+#: weighted means differ from the term-by-term sums by a few ulp per term
 RTOL = 1e-11
 
 
@@ -103,12 +103,34 @@ def ref_standardized_survival(draws, design, times, arm, patients=None):
     return out
 
 
-def ref_survival(draws, design, landmark, n_grid=200):
-    """(S1(τ), S0(τ), RMST1, RMST0) per draw, as survival_estimands computed them."""
-    grid = est.time_grid(landmark, design, n_grid)
-    s1 = ref_standardized_survival(draws, design, grid, 1)
-    s0 = ref_standardized_survival(draws, design, grid, 0)
-    return s1[:, -1], s0[:, -1], np.trapezoid(s1, grid, axis=-1), np.trapezoid(s0, grid, axis=-1)
+def ref_rmst(draws, design, landmark, arm):
+    """RMST to the landmark per draw: each patient's survival integrated interval by interval
+    in closed form (exp(−r·H(a))·(1 − exp(−r·λ_k·w))/(r·λ_k)), then averaged over patients."""
+    eta = ref_prognostic_eta(draws, design)
+    shift = None
+    if arm == 1:
+        eta = eta + ref_constant_log_hr(draws, design)
+        shift = ref_treatment_shift(draws, design)
+    risk = np.exp(eta)
+    alpha = draws["log_baseline_hazard"] + (0 if shift is None else shift)
+    lam, starts = np.exp(alpha), design.starts
+    ends = np.append(starts[1:], np.inf)
+    total = np.zeros(risk.shape[0])
+    for k in range(len(starts)):
+        if starts[k] >= landmark:
+            break
+        w = min(ends[k], landmark) - starts[k]
+        s_a = np.exp(-risk * ref_baseline_cumhaz(draws, starts, [starts[k]], shift))
+        rate = risk * lam[:, k : k + 1]
+        total += (s_a * -np.expm1(-rate * w) / rate).mean(axis=1)
+    return total
+
+
+def ref_survival(draws, design, landmark):
+    """(S1(τ), S0(τ), RMST1, RMST0) per draw, as survival_estimands computes them."""
+    s1 = ref_standardized_survival(draws, design, [landmark], 1)[:, 0]
+    s0 = ref_standardized_survival(draws, design, [landmark], 0)[:, 0]
+    return s1, s0, ref_rmst(draws, design, landmark, 1), ref_rmst(draws, design, landmark, 0)
 
 
 def ref_curves(draws, design, t_max, n=60, level=0.95):
@@ -137,17 +159,15 @@ def ref_subgroups(draws, design, values, cutoffs, landmark):
 
 
 # ----------------------------------------------------------------------------- comparisons
-def new_survival(draws, design, landmark, n_grid=200):
+def new_survival(draws, design, landmark):
     """The new survival_estimands' per-draw arrays (its summaries are quantiles of these)."""
-    grid = est.time_grid(landmark, design, n_grid)
-    runs = kernels.trapezoid_runs(grid, design.starts)
     pat = kernels.patient_patterns(est.patient_features(design), [np.ones(design.n, bool)])
     eta = est.prognostic_eta(draws, design, pat.rows)
     lhr = est.constant_log_hr(draws, design, pat.rows)
     lam0 = est.arm_hazards(draws)
     lam1 = est.arm_hazards(draws, est.treatment_shift(draws, design))
-    r1, s1 = kernels.survival_rmst(eta + lhr, lam1, design.starts, runs, pat.weights)
-    r0, s0 = kernels.survival_rmst(eta, lam0, design.starts, runs, pat.weights)
+    r1, s1 = kernels.survival_rmst(eta + lhr, lam1, design.starts, landmark, pat.weights)
+    r0, s0 = kernels.survival_rmst(eta, lam0, design.starts, landmark, pat.weights)
     return s1[:, 0], s0[:, 0], r1[:, 0], r0[:, 0]
 
 
@@ -366,32 +386,34 @@ def test_imputed_values_match_the_reference(spec, missing, monkeypatch):
     assert np.max(np.abs(broken - ref)) > 1e-3
 
 
-def test_trapezoid_runs_on_any_grid():
-    """Irregular grids, grids that skip cut points and single points: the closed-form sum is the
-    trapezoid rule of the directly computed survival."""
+def test_rmst_is_the_integral_of_the_standardised_survival():
+    """Against numerical integration (scipy's adaptive quadrature, cut points as break points) of
+    the directly computed standardised survival: landmarks inside an interval, on a cut point,
+    beyond the last cut and at 0."""
+    from scipy.integrate import quad
+
     rng = np.random.default_rng(4)
     starts = np.array([0.0, 3.0, 7.5, 20.0])
-    lam = np.exp(rng.normal(-2, 1, (50, 4)))
-    eta = rng.normal(0, 1, (50, 7))
-    w = np.full((7, 1), 1 / 7)
-    grids = [
-        np.linspace(0, 25, 301),
-        np.sort(np.r_[0, rng.uniform(0, 25, 40)]),
-        np.array([0.0, 10.0]),
-        np.r_[np.linspace(0, 7.5, 11), np.linspace(8, 30, 5)],
-    ]
-    for g in grids:
-        runs = kernels.trapezoid_runs(g, starts)
-        r, s = kernels.survival_rmst(eta, lam, starts, runs, w)
-        direct = kernels.mean_survival(eta, lam, starts, g, w)[..., 0]
-        np.testing.assert_allclose(r[:, 0], np.trapezoid(direct, g, axis=-1), rtol=RTOL)
-        np.testing.assert_allclose(s[:, 0], direct[:, -1], rtol=RTOL)
-    # hazards so small that r·λ·d underflows to 0: the run's limit (R segments of S = 1)
+    lam = np.exp(rng.normal(-2, 1, (6, 4)))
+    eta = rng.normal(0, 1, (6, 7))
+    w = rng.dirichlet(np.ones(7), 2).T  # two groups of patients
+    for landmark in (5.0, 7.5, 31.0, 0.0):
+        r, s = kernels.survival_rmst(eta, lam, starts, landmark, w)
+        for d in range(eta.shape[0]):
+            for g in range(2):
+
+                def surv(t, d=d, g=g):
+                    return kernels.mean_survival(eta[d : d + 1], lam[d : d + 1], starts, [t],
+                                                 w[:, g : g + 1])[0, 0, 0]  # fmt: skip
+
+                pts = [c for c in starts if 0 < c < landmark]
+                area = quad(surv, 0, landmark, points=pts or None, epsabs=0, epsrel=1e-12)[0]
+                assert r[d, g] == pytest.approx(area, rel=1e-10, abs=1e-14)
+                assert s[d, g] == pytest.approx(surv(landmark), rel=1e-13)
+    # hazards so small that r·λ·w underflows to 0: the limit, S = 1 throughout
     tiny = np.full((1, 4), 1e-320)
-    r, _ = kernels.survival_rmst(
-        np.zeros((1, 1)), tiny, starts, kernels.trapezoid_runs(grids[0], starts), np.ones((1, 1))
-    )
-    assert r[0, 0] == pytest.approx(25.0, rel=1e-12)
+    r, s = kernels.survival_rmst(np.zeros((1, 1)), tiny, starts, 25.0, np.ones((1, 1)))
+    assert (r[0, 0], s[0, 0]) == (pytest.approx(25.0, rel=1e-12), 1.0)
 
 
 def test_patient_patterns_weights():

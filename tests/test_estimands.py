@@ -57,12 +57,15 @@ def test_standardised_survival_and_rmst_closed_form_exponential():
     lam, beta = np.array([0.01, 0.02]), np.array([-0.5, 0.3])
     draws = {"treatment": beta, "log_baseline_hazard": np.log(lam)[:, None]}
     tau = 60.0
-    grid = est.time_grid(tau, d, 2000)
     for arm in (0, 1):
-        s = est.standardized_survival(draws, d, grid, arm)
+        s = est.standardized_survival(draws, d, [tau], arm)
         rate = lam * np.exp(beta * arm)
         np.testing.assert_allclose(s[:, -1], np.exp(-rate * tau), rtol=1e-12)
-        np.testing.assert_allclose(est.rmst(grid, s), (1 - np.exp(-rate * tau)) / rate, rtol=1e-5)
+    summ = est.survival_estimands(draws, d, tau)
+    rmst = [(1 - np.exp(-r * tau)) / r for r in (lam, lam * np.exp(beta))]
+    assert summ.rmst_control.median == pytest.approx(np.median(rmst[0]), rel=1e-12)
+    assert summ.rmst_treatment.median == pytest.approx(np.median(rmst[1]), rel=1e-12)
+    assert summ.rmst_difference.median == pytest.approx(np.median(rmst[1] - rmst[0]), rel=1e-12)
 
 
 def test_baseline_cumhaz_piecewise():

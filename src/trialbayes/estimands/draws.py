@@ -23,10 +23,11 @@ from .kernels import (
     map_blocks,
     mean_survival,
     patient_patterns,
-    runs_cells,
     survival_rmst,
-    trapezoid_runs,
 )
+
+#: numbers per draw and pattern in kernels.survival_rmst's arrays (its blocks' size)
+RMST_CELLS = 6
 
 
 def flatten_draws(posterior, names, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -266,40 +267,23 @@ def standardized_survival(
     return np.concatenate(_by_arm(draws, design, [sel], block, len(times)))
 
 
-def rmst(times: np.ndarray, surv: np.ndarray) -> np.ndarray:
-    """Restricted mean survival time to times[-1] by the trapezoid rule (times must start at 0)."""
-    times = np.asarray(times, float)
-    if times[0] != 0:
-        raise ValueError("rmst: the time grid must start at 0")
-    return np.trapezoid(surv, times, axis=-1)
-
-
-def time_grid(landmark: float, design: Design, n: int = 200) -> np.ndarray:
-    """A grid from 0 to the landmark that contains every cut point below it (exact for kinks)."""
-    g = np.union1d(np.linspace(0.0, landmark, n), design.starts[design.starts < landmark])
-    return g
-
-
 def survival_estimands(
     draws: dict,
     design: Design,
     landmark: float,
     level: float = 0.95,
-    n_grid: int = 200,
     time_unit: str = "time units",
 ) -> SurvivalSummary:
     """Standardised survival per arm, their difference at the landmark, and the RMST difference
-    (the trapezoid rule over :func:`time_grid`, summed by kernels.survival_rmst)."""
-    grid = time_grid(landmark, design, n_grid)
-    runs = trapezoid_runs(grid, design.starts)
+    (the exact integral of the standardised survival to the landmark, kernels.survival_rmst)."""
     starts = design.starts
 
     def block(b: ArmBlock):
-        return survival_rmst(b.eta + b.lhr, b.lam1, starts, runs, b.weights), survival_rmst(
-            b.eta, b.lam0, starts, runs, b.weights
+        return survival_rmst(b.eta + b.lhr, b.lam1, starts, landmark, b.weights), survival_rmst(
+            b.eta, b.lam0, starts, landmark, b.weights
         )
 
-    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, runs_cells(runs))
+    out = _by_arm(draws, design, [np.ones(design.n, bool)], block, RMST_CELLS)
     (r1, s1), (r0, s0) = (
         [np.concatenate([o[a][i][:, 0] for o in out]) for i in (0, 1)] for a in (0, 1)
     )

@@ -9,13 +9,11 @@ The callers (:mod:`.draws`) keep the estimands' definitions; this module only ma
 * **Patients computed once per pattern.** Patients who share every value their linear predictor
   depends on (covariates, biomarker, centre) have the same survival curve: it is computed once and
   weighted (:func:`patient_patterns`); an unadjusted model has one pattern.
-* **The RMST trapezoid in closed form.** The RMST is the trapezoid rule over a time grid; inside
-  one baseline interval, at equally spaced grid points, a patient's survival is a geometric
-  sequence (S(t + d) = S(t)·exp(−r·λ_k·d)), so a run of R such segments sums in closed form
-  (:func:`trapezoid_runs`, :func:`survival_rmst`, walking along the grid): two exponentials per
-  run and one per other segment (those that touch a cut point) instead of one per grid point.
-  Same rule, same grid: equal to the term-by-term sum up to floating-point rounding
-  (tests/test_estimand_kernels.py).
+* **The RMST in closed form.** Under piecewise-constant hazards a patient's survival is
+  exponential inside each baseline interval, so its integral there is closed-form
+  (:func:`survival_rmst`): one exponential per interval instead of one per point of a time grid,
+  and exact instead of a quadrature (tests/test_estimand_kernels.py checks it against numerical
+  integration and closed forms).
 * **Curves by steps.** Along an increasing time grid a patient's survival is multiplied by one
   factor per step, the same factor for every step of the usual spacing inside one baseline
   interval (:func:`curve_survival`): a multiplication per time instead of an exponential.
@@ -158,95 +156,34 @@ def curve_survival(
     return out
 
 
-@dataclass(frozen=True)
-class TrapezoidRuns:
-    """The trapezoid rule over a grid as a walk along it: ``segments`` in order, each (grid index
-    of its start, number of segments R, width d, baseline interval k or −1): single segments
-    (R = 1, k = −1) summed term by term, regular runs (R ≥ 2 equal widths inside interval k)
-    summed in closed form; ``points``: the grid indices where the cumulative hazard is needed."""
-
-    times: np.ndarray
-    segments: tuple[tuple[int, int, float, int], ...]
-    points: np.ndarray
-
-
-def trapezoid_runs(times, starts: np.ndarray) -> TrapezoidRuns:
-    """Split the grid's segments into runs of ≥ 2 consecutive equal-width segments inside one
-    baseline interval (geometric) and the rest (term by term)."""
-    t = np.asarray(times, float)
-    a, b = t[:-1], t[1:]
-    d = b - a
-    k = np.searchsorted(starts, a, side="right") - 1
-    end = np.append(starts[1:], np.inf)[k]
-    inside = b <= end  # the segment does not cross a cut point
-    segments, points = [], {0}
-    j, m = 0, len(d)
-    while j < m:
-        r = 1
-        if inside[j]:
-            while (
-                j + r < m
-                and inside[j + r]
-                and k[j + r] == k[j]
-                and abs(d[j + r] - d[j]) <= SPACING_RTOL * d[j]
-            ):
-                r += 1
-        if r >= 2:
-            segments.append((j, r, float((t[j + r] - t[j]) / r), int(k[j])))
-        else:
-            segments.append((j, 1, float(d[j]), -1))
-            points.update((j, j + 1))
-        j += r
-    return TrapezoidRuns(t, tuple(segments), np.array(sorted(points), dtype="int64"))
-
-
 def survival_rmst(
-    eta: np.ndarray, lam: np.ndarray, starts: np.ndarray, runs: TrapezoidRuns, weights: np.ndarray
+    eta: np.ndarray, lam: np.ndarray, starts: np.ndarray, landmark: float, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(RMST to the grid's end, survival at the grid's end), each draws × groups, of the
-    standardised survival Σ_u w_ug exp(−exp(η_u) H(t)), for one block of draws.
+    """(RMST to ``landmark``, survival at ``landmark``), each draws × groups, of the standardised
+    survival Σ_u w_ug exp(−exp(η_u) H(t)), for one block of draws; exact under the model's
+    piecewise-constant hazards (``starts[0]`` = 0).
 
-    Per pattern, walking along the grid from S(0) = 1: a single segment of width d from a adds
-    d/2·(S(a) + S(a + d)) with S(a + d) = S(a)·exp(−r·(H(a + d) − H(a))); a regular run of R
-    segments of width d inside interval k adds d/2·S(a)·(1 + q)(1 − q^R)/(1 − q), q = exp(−x),
-    x = r·λ_k·d, evaluated as d/2·S(a)·(2 + expm1(−x))·expm1(−R·x)/expm1(−x) (exact as x → 0),
-    and leaves S(a)·q^R = S(a)·(1 + expm1(−R·x)): an exponential per single segment and two per
-    regular run."""
-    t = runs.times
+    Per pattern (r = exp(η_u)), walking over the baseline intervals from S(0) = 1: interval k cut
+    at the landmark, [a, b), with x = r·λ_k·(b − a), adds ∫_a^b S = S(a)·(b − a)·(1 − e^{−x})/x
+    (S(a)·(b − a) when x = 0) and leaves S(b) = S(a)·e^{−x}: one expm1 per interval and
+    pattern."""
     r = np.exp(eta)  # draws × U
-    h = cumulative_hazard(lam, starts, t[runs.points])  # draws × P
-    at = {int(i): j for j, i in enumerate(runs.points)}
-    v = np.multiply(r, -h[:, :1])  # S at the grid's start (1 when it starts at 0)
-    np.exp(v, out=v)
-    total = np.zeros_like(r)
-    nxt, one, many = np.empty_like(r), np.empty_like(r), np.empty_like(r)
-    for i, n, w, k in runs.segments:
-        if k < 0:  # single: S at its end directly from the cumulative hazards
-            dh = h[:, at[i + 1] : at[i + 1] + 1] - h[:, at[i] : at[i] + 1]
-            np.multiply(r, -dh, out=nxt)
-            np.exp(nxt, out=nxt)
-            nxt *= v
-            total += (v + nxt) * (w / 2)
-            v, nxt = nxt, v
-            continue
-        np.multiply(r, -lam[:, k : k + 1] * w, out=one)  # −x
-        np.multiply(one, n, out=many)
-        np.expm1(one, out=one)
-        np.expm1(many, out=many)
+    surv, total = np.ones_like(r), np.zeros_like(r)
+    x, em = np.empty_like(r), np.empty_like(r)
+    ends = np.append(starts[1:], np.inf)
+    for k in range(len(starts)):
+        if starts[k] >= landmark:
+            break
+        w = float(min(ends[k], landmark) - starts[k])
+        np.multiply(r, lam[:, k : k + 1] * w, out=x)
+        np.negative(x, out=em)
+        np.expm1(em, out=em)  # e^{−x} − 1
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = many / one  # (1 − q^R) / (1 − q)
-        if not one.all():  # x underflowed to 0: the limit R
-            ratio[one == 0.0] = n
-        one += 2.0  # 1 + q
-        one *= ratio
-        one *= v
-        total += one * (w / 2)
-        many += 1.0  # q^R
-        v *= many
-    return total @ weights, v @ weights
-
-
-def runs_cells(runs: TrapezoidRuns) -> int:
-    """Numbers per draw and pattern of :func:`survival_rmst`'s arrays, with room to spare: a
-    block's (draws × patterns) arrays then fit the cache."""
-    return 16
+            np.divide(em, x, out=x)  # −(1 − e^{−x})/x
+        if np.isnan(x).any():  # x = 0 (λ or r underflowed): the limit, −1
+            x[np.isnan(x)] = -1.0
+        x *= surv
+        total -= x * w
+        em *= surv
+        surv += em
+    return total @ weights, surv @ weights
