@@ -73,4 +73,3 @@ class HROverTime:
     time_unit: str = "time units"
     ph_test: PHTest | None = None
     comparison: PHComparison | None = None
-
