@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -260,11 +260,11 @@ def diagnose(idata, var_names: list[str], gate: Diagnostics) -> GateResult:
     """Apply the gate: R-hat, bulk and tail ESS, divergences, E-BFMI. Never hides a failure."""
     post = idata.posterior.to_dataset()[var_names]
     chains = post.sizes["chain"]
-    rhat = _max(az.rhat(post)) if chains >= 2 else None  # R-hat compares chains
-    ess_b = _min(az.ess(post, method="bulk"))
-    ess_t = _min(az.ess(post, method="tail"))
+    rhat = _max(azs.rhat(post)) if chains >= 2 else None  # R-hat compares chains
+    ess_b = _min(azs.ess(post, method="bulk"))
+    ess_t = _min(azs.ess(post, method="tail"))
     div = int(idata.sample_stats["diverging"].sum())
-    bfmi = float(np.atleast_1d(np.asarray(az.bfmi(idata).to_dataset()["energy"])).min())
+    bfmi = float(np.atleast_1d(np.asarray(azs.bfmi(idata).to_dataset()["energy"])).min())
     fails = []
     if rhat is None:
         fails.append("R-hat undefined with 1 chain (run 2 or more)")

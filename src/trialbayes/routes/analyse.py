@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
@@ -233,7 +233,7 @@ def psis_loos(models: dict[str, PiecewiseExponentialModel]) -> dict:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            loos[n] = az.loo(m.idata, pointwise=True)
+            loos[n] = azs.loo(m.idata, pointwise=True)
         k = np.asarray(loos[n].pareto_k).ravel()
         if (high := int((k > PARETO_K_MAX).sum())) > 0:
             progress.say(
@@ -268,7 +268,7 @@ def loo_table(
         return None, LooComparison(None, khat, note.strip())
     with warnings.catch_warnings():  # the Pareto-k warnings again: said once by psis_loos
         warnings.simplefilter("ignore", UserWarning)
-        df = az.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
+        df = azs.compare(loos, round_to="none").reset_index().rename(columns={"index": "model"})
     rows = [
         LooRow(
             model=str(x["model"]),

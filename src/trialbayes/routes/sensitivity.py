@@ -14,7 +14,7 @@ import os
 import time
 import warnings
 
-import arviz as az
+import arviz_stats as azs
 import pandas as pd
 import pymc as pm
 
@@ -34,7 +34,7 @@ from ..results.sections import (
 
 
 def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
-    """Power-scaling prior / likelihood sensitivity (``az.psense_summary``) of the treatment (and
+    """Power-scaling prior / likelihood sensitivity (``azs.psense_summary``) of the treatment (and
     interaction) terms of a fitted model, one row per parameter."""
     idata = pem.idata
     if "log_prior" not in idata.children:
@@ -42,7 +42,7 @@ def psense_table(pem: PiecewiseExponentialModel) -> pd.DataFrame:
             idata, model=pem.model, extend_inferencedata=True, progressbar=False
         )
     names = ["treatment"] + (["interaction"] if pem.design.basis is not None else [])
-    tab = az.psense_summary(idata, var_names=names)
+    tab = azs.psense_summary(idata, var_names=names)
     tab = tab.reset_index().rename(columns={"index": "parameter"})
     if "parameter" not in tab.columns:
         tab = tab.rename(columns={tab.columns[0]: "parameter"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
 
@@ -128,7 +128,7 @@ def ph_comparison(tv: str, ph: str, ph_result: ModelResult, loos) -> PHCompariso
         )
     with warnings.catch_warnings():  # Pareto-k warnings: said once by analyse.psis_loos
         warnings.simplefilter("ignore", UserWarning)
-        df = az.compare({tv: loos[tv], ph: loos[ph]}, round_to="none")
+        df = azs.compare({tv: loos[tv], ph: loos[ph]}, round_to="none")
     diff = float(df.loc[tv, "elpd"] - df.loc[ph, "elpd"])
     se = float(df["dse"].max())
     preferred = None
