@@ -140,15 +140,16 @@ def curve_survival(
     k = np.searchsorted(starts, t[:-1], side="right") - 1
     inside = t[1:] <= np.append(starts[1:], np.inf)[k]
     usual = float(np.median(d))
-    factors: dict[int, np.ndarray] = {}  # interval -> exp(−r·λ_k·usual)
+    factor, factor_k = np.empty_like(r), -1  # exp(−r·λ_k·usual) of the interval being walked
     step = np.empty_like(r)
     for j in range(1, len(t)):
         kk = int(k[j - 1])
         if inside[j - 1] and abs(d[j - 1] - usual) <= SPACING_RTOL * usual:
-            if kk not in factors:
-                q = np.multiply(r, -lam[:, kk : kk + 1] * usual)
-                factors[kk] = np.exp(q, out=q)
-            v *= factors[kk]
+            if kk != factor_k:  # the times increase: an interval's steps come together
+                np.multiply(r, -lam[:, kk : kk + 1] * usual, out=factor)
+                np.exp(factor, out=factor)
+                factor_k = kk
+            v *= factor
         else:
             np.multiply(r, -(h[:, j : j + 1] - h[:, j - 1 : j]), out=step)
             v *= np.exp(step, out=step)
