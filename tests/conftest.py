@@ -21,9 +21,8 @@ def small_mirocals_config(tmp: Path, **over) -> Path:
     does not set the exit status here (the default config's gate is a slow test)."""
     cfg = yaml.safe_load((ROOT / "configs" / "mirocals.yaml").read_text())
     cfg["sampler"].update({"chains": 2, "draws": 300, "tune": 300})
-    cfg["diagnostics"].update(
-        {"ess_bulk_min": 100, "ess_tail_min": 100, "rhat_max": 1.05, "allow_unreliable": True}
-    )
+    cfg["diagnostics"].update({"ess_bulk_min": 100, "ess_tail_min": 100, "rhat_max": 1.05,
+                               "allow_unreliable": True})
     cfg.update(over)
     path = tmp / "mirocals_small.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -39,3 +38,4 @@ def small_run(tmp_path_factory):
     cfg = small_mirocals_config(tmp)
     res = run_cli("run", cfg, "--out", tmp / "out")
     return tmp, cfg, res
+

@@ -129,10 +129,7 @@ def test_the_package_folder_holds_only_the_front_door_and_sub_packages():
     packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert packages == set(LAYERS) - {"cli"}, sorted(packages ^ (set(LAYERS) - {"cli"}))
     strays = [
-        p
-        for p in SRC.rglob("*")
-        if p.is_dir()
-        and p.name not in ("__pycache__", "templates")
+        p for p in SRC.rglob("*") if p.is_dir() and p.name not in ("__pycache__", "templates")
         and not (p / "__init__.py").exists()
     ]
     assert not strays, f"folders without __init__.py: {strays}"
@@ -219,16 +216,14 @@ def test_each_package_states_its_public_names():
         tree = ast.parse(path.read_text())
         assert ast.get_docstring(tree), f"{mod}: no docstring"
         all_ = [
-            n.value
-            for n in tree.body
-            if isinstance(n, ast.Assign)
-            and any(getattr(t, "id", "") == "__all__" for t in n.targets)
+            n.value for n in tree.body
+            if isinstance(n, ast.Assign) and any(getattr(t, "id", "") == "__all__"
+                                                  for t in n.targets)
         ]
         assert all_, f"{mod}: no __all__"
         names = {e.value for e in all_[0].elts}
-        bound = {
-            a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom) for a in n.names
-        }
+        bound = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                 for a in n.names}
         assert names <= bound, f"{mod}: __all__ names not imported: {sorted(names - bound)}"
         for n in tree.body:
             if isinstance(n, ast.ImportFrom):
@@ -245,13 +240,8 @@ def test_no_package_exports_a_name_of_its_own_modules():
             p.name for p in path.parent.iterdir() if (p / "__init__.py").exists()
         }
         tree = ast.parse(path.read_text())
-        bound = {
-            a.asname or a.name
-            for n in tree.body
-            if isinstance(n, ast.ImportFrom)
-            for a in n.names
-            if n.module
-        }
+        bound = {a.asname or a.name for n in tree.body if isinstance(n, ast.ImportFrom)
+                 for a in n.names if n.module}
         assert not bound & subs, f"{mod} exports {sorted(bound & subs)}, names of its modules"
 
 

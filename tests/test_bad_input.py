@@ -40,11 +40,8 @@ def test_yaml_alias_bomb_is_refused_in_under_a_second(tmp_path, command):
     cfg = tmp_path / "bomb.yaml"
     cfg.write_text(BOMB)
     (tmp_path / "small.yaml").write_text("name: x\n")
-    assert (
-        run_cli(command, tmp_path / "small.yaml", "--out", tmp_path / "o").exit_code == 2
-        if command == "run"
-        else run_cli(command, tmp_path / "small.yaml").exit_code == 2
-    )
+    assert run_cli(command, tmp_path / "small.yaml", "--out", tmp_path / "o").exit_code == 2 \
+        if command == "run" else run_cli(command, tmp_path / "small.yaml").exit_code == 2
     t0 = time.perf_counter()
     res = run_cli(command, cfg, *(["--out", tmp_path / "out"] if command == "run" else []))
     elapsed = time.perf_counter() - t0
@@ -85,63 +82,42 @@ def test_a_time_of_1e300_is_refused_naming_the_row(tmp_path):
     df = good_frame()
     df.loc[6, "time"] = 1e300
     cfg = write_case(tmp_path / "in", df)
-    _reject(
-        run_cli("run", cfg, "--out", tmp_path / "out"),
-        "'time'",
-        "out of scale",
-        "row 7",
-        out=tmp_path / "out",
-    )
+    _reject(run_cli("run", cfg, "--out", tmp_path / "out"), "'time'", "out of scale", "row 7",
+            out=tmp_path / "out")
     df.loc[6, "time"] = 1e5 * df["time"].median()  # long, but within the scale: accepted
     cfg = write_case(tmp_path / "in2", df)
     assert run_cli("check", cfg).exit_code == 0
 
 
-@pytest.mark.parametrize(
-    "estimate,expect",
-    [
-        ({"name": "a", "log_hr": 1000, "se": 0.2}, "log_hr 1000"),
-        ({"name": "a", "hr": 1e-12, "ci": [1e-13, 0.5]}, "hr 1e-12"),
-        ({"name": "a", "hr": 0.8, "ci": [0.5, 1e15]}, "ci"),
-        ({"name": "a", "log_hr": -0.2, "se": 1e6}, "SE must be <= 10"),
-    ],
-)
+@pytest.mark.parametrize("estimate,expect", [
+    ({"name": "a", "log_hr": 1000, "se": 0.2}, "log_hr 1000"),
+    ({"name": "a", "hr": 1e-12, "ci": [1e-13, 0.5]}, "hr 1e-12"),
+    ({"name": "a", "hr": 0.8, "ci": [0.5, 1e15]}, "ci"),
+    ({"name": "a", "log_hr": -0.2, "se": 1e6}, "SE must be <= 10"),
+])
 def test_absurd_published_estimates_are_refused(tmp_path, estimate, expect):
     cfg = tmp_path / "pub.yaml"
-    cfg.write_text(
-        yaml.safe_dump({"name": "p", "data": {"kind": "published", "estimates": [estimate]}})
-    )
+    cfg.write_text(yaml.safe_dump({"name": "p", "data": {"kind": "published",
+                                                         "estimates": [estimate]}}))
     for command in ("check", "run"):
         res = run_cli(command, cfg, *(["--out", tmp_path / "out"] if command == "run" else []))
         _reject(res, "estimates", expect, out=tmp_path / "out")
 
 
-@pytest.mark.parametrize(
-    "mu_prior,expect",
-    [
-        ({"family": "student_t", "sigma": 1}, "mu_prior"),
-        ({"family": "mixture", "informative": {"family": "normal", "sigma": 1}}, "mu_prior"),
-        ({"family": "normal", "sigma": 1e9}, "mu_prior.normal.sigma"),
-        ({"family": "normal", "sigma": -1}, "mu_prior.normal.sigma"),
-        ({"family": "normal", "mu": 0, "sigma": 0.5, "nu": 3}, "unknown key 'nu'"),
-    ],
-)
+@pytest.mark.parametrize("mu_prior,expect", [
+    ({"family": "student_t", "sigma": 1}, "mu_prior"),
+    ({"family": "mixture", "informative": {"family": "normal", "sigma": 1}}, "mu_prior"),
+    ({"family": "normal", "sigma": 1e9}, "mu_prior.normal.sigma"),
+    ({"family": "normal", "sigma": -1}, "mu_prior.normal.sigma"),
+    ({"family": "normal", "mu": 0, "sigma": 0.5, "nu": 3}, "unknown key 'nu'"),
+])
 def test_subgroup_mu_prior_is_checked_by_check(tmp_path, mu_prior, expect):
-    ests = [
-        {"name": "all", "hr": 0.8, "ci": [0.6, 1.05]},
-        {"name": "lo", "hr": 0.6, "ci": [0.4, 0.9], "subgroup": "low"},
-        {"name": "hi", "hr": 1.0, "ci": [0.7, 1.4], "subgroup": "high"},
-    ]
+    ests = [{"name": "all", "hr": 0.8, "ci": [0.6, 1.05]},
+            {"name": "lo", "hr": 0.6, "ci": [0.4, 0.9], "subgroup": "low"},
+            {"name": "hi", "hr": 1.0, "ci": [0.7, 1.4], "subgroup": "high"}]
     cfg = tmp_path / "pub.yaml"
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "name": "p",
-                "data": {"kind": "published", "estimates": ests},
-                "published": {"subgroups": {"mu_prior": mu_prior}},
-            }
-        )
-    )
+    cfg.write_text(yaml.safe_dump({"name": "p", "data": {"kind": "published", "estimates": ests},
+                                   "published": {"subgroups": {"mu_prior": mu_prior}}}))
     _reject(run_cli("check", cfg), "published.subgroups", expect)
 
 
@@ -152,20 +128,12 @@ def _digitised(tmp_path, risk_edit=None):
         risk_edit(risk)
     curve.to_csv(tmp_path / "curve.csv", index=False)
     risk.to_csv(tmp_path / "risk.csv", index=False)
-    return [
-        "--curve",
-        tmp_path / "curve.csv",
-        "--risk",
-        tmp_path / "risk.csv",
-        "--percent",
-        "--out",
-        tmp_path / "out" / "ipd.csv",
-    ]
+    return ["--curve", tmp_path / "curve.csv", "--risk", tmp_path / "risk.csv", "--percent",
+            "--out", tmp_path / "out" / "ipd.csv"]
 
 
-@pytest.mark.parametrize(
-    "n0,expect", [(0, "no patient randomised"), (10**7, "more than 100,000 patients")]
-)
+@pytest.mark.parametrize("n0,expect", [(0, "no patient randomised"),
+                                       (10**7, "more than 100,000 patients")])
 def test_numbers_at_risk_of_0_or_10_million_are_refused_quickly(tmp_path, n0, expect):
     def edit(r):
         r.loc[(r["time"] == 0) & (r["arm"] == "no_aid"), "n_at_risk"] = n0
@@ -183,12 +151,8 @@ def test_numbers_at_risk_of_0_or_10_million_are_refused_quickly(tmp_path, n0, ex
 
 def test_reconstruct_with_an_unknown_treatment_arm_is_refused(tmp_path):
     args = _digitised(tmp_path)
-    _reject(
-        run_cli("reconstruct", *args, "--treatment", "financial_ad"),
-        "--treatment 'financial_ad'",
-        "['financial_aid', 'no_aid']",
-        out=tmp_path / "out",
-    )
+    _reject(run_cli("reconstruct", *args, "--treatment", "financial_ad"),
+            "--treatment 'financial_ad'", "['financial_aid', 'no_aid']", out=tmp_path / "out")
     from trialbayes.core.errors import DataError
     from trialbayes.data.reconstruct.guyot import reconstruct
     from trialbayes.estimands.reconstruction import quality
@@ -200,16 +164,14 @@ def test_reconstruct_with_an_unknown_treatment_arm_is_refused(tmp_path):
 
 ENCODINGS = {
     "utf16": lambda text: text.encode("utf-16"),
-    "latin1": lambda text: (
-        text.replace("case", "café").replace("placebo", "placébo").encode("latin-1")
-    ),
+    "latin1": lambda text: text.replace("case", "café").replace("placebo", "placébo").encode(
+        "latin-1"),
     "binary": lambda text: bytes(range(256)) * 4,
 }
 
 
-@pytest.mark.parametrize(
-    "kind,expect", [("utf16", "UTF-16"), ("latin1", "not UTF-8"), ("binary", "binary file")]
-)
+@pytest.mark.parametrize("kind,expect", [("utf16", "UTF-16"), ("latin1", "not UTF-8"),
+                                         ("binary", "binary file")])
 @pytest.mark.parametrize("which", ["config", "data"])
 def test_text_files_that_are_not_utf8_are_refused_by_name(tmp_path, kind, expect, which):
     cfg = write_case(tmp_path / "in")
@@ -226,11 +188,8 @@ def test_a_folder_where_a_file_is_expected(tmp_path):
     _reject(run_cli("check", tmp_path / "dir.yaml"), "is a folder, not a file")
     (tmp_path / "in" / "patients.csv").unlink()
     (tmp_path / "in" / "patients.csv").mkdir()
-    _reject(
-        run_cli("run", cfg, "--out", tmp_path / "out"),
-        "patients.csv is a folder",
-        out=tmp_path / "out",
-    )
+    _reject(run_cli("run", cfg, "--out", tmp_path / "out"), "patients.csv is a folder",
+            out=tmp_path / "out")
     args = _digitised(tmp_path)
     args[1] = tmp_path  # --curve a folder
     _reject(run_cli("reconstruct", *args), "is a folder, not a file")
@@ -243,9 +202,8 @@ def test_a_file_as_the_output_folder_exits_2_for_every_command(tmp_path):
     cfg = write_case(tmp_path / "in")
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
-    _reject(
-        run_cli("calibrate", cfg, "--out", blocker, "--fits", 10, "--draws", 50), "is not a folder"
-    )
+    _reject(run_cli("calibrate", cfg, "--out", blocker, "--fits", 10, "--draws", 50),
+            "is not a folder")
     _reject(run_cli("run", cfg, "--out", blocker), "is not a folder")
     _reject(run_cli("report", blocker), "is not a folder")
     args = _digitised(tmp_path)
@@ -259,11 +217,9 @@ def test_read_only_output_folder_exits_2_for_every_command(tmp_path, command):
     cfg = write_case(tmp_path / "in")
     ro = tmp_path / "ro"
     ro.mkdir()
-    args = {
-        "run": ["run", cfg, "--out", ro],
-        "calibrate": ["calibrate", cfg, "--out", ro, "--fits", 10, "--draws", 50],
-        "reconstruct": ["reconstruct", *_digitised(tmp_path)[:-1], ro / "ipd.csv"],
-    }[command]
+    args = {"run": ["run", cfg, "--out", ro],
+            "calibrate": ["calibrate", cfg, "--out", ro, "--fits", 10, "--draws", 50],
+            "reconstruct": ["reconstruct", *_digitised(tmp_path)[:-1], ro / "ipd.csv"]}[command]
     ro.chmod(0o555)
     try:
         res = cli_process(*args, read_only_rules=True)

@@ -123,9 +123,8 @@ def test_damaged_numba_files_are_a_miss_and_repaired(tmp_path, damage):
     _compile(cache)
     for f in sorted((cache / "numba").glob("*.nb[ic]")):
         data = f.read_bytes()
-        f.write_bytes(
-            {"garbage": os.urandom(300), "truncated": data[: len(data) // 2], "empty": b""}[damage]
-        )
+        f.write_bytes({"garbage": os.urandom(300), "truncated": data[: len(data) // 2],
+                       "empty": b""}[damage])
     c, rec, notes = _compile(cache)
     assert rec.source == "compiled" and len(notes) == 1, notes
     assert _compile(cache)[1].source == "disk"
@@ -189,13 +188,9 @@ print(s.compile_source)
 
 def _child(config: Path, env: dict) -> tuple[str, str]:
     """A new process compiling a model with a config's sampler settings (its cache)."""
-    p = subprocess.run(
-        [sys.executable, "-c", CHILD, str(Path(__file__).parent), str(config)],
-        env={**os.environ, "PYTHONPATH": SRC, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    p = subprocess.run([sys.executable, "-c", CHILD, str(Path(__file__).parent), str(config)],
+                       env={**os.environ, "PYTHONPATH": SRC, **env}, capture_output=True,
+                       text=True, timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     return p.stdout.strip().splitlines()[-1], p.stderr
 

@@ -62,14 +62,8 @@ def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     from trialbayes.config.schema import parse_config
     from trialbayes.routes.calibration import run_calibration
 
-    cfg = parse_config(
-        {
-            "name": "tiny",
-            "data": {"kind": "synthetic", "n": 40, "seed": 2},
-            "models": [{"name": "unadjusted"}],
-            "baseline": {"n_intervals": 2},
-        }
-    )
+    cfg = parse_config({"name": "tiny", "data": {"kind": "synthetic", "n": 40, "seed": 2},
+                        "models": [{"name": "unadjusted"}], "baseline": {"n_intervals": 2}})
     s = CalibrationSettings(model="unadjusted", fits=3, chains=2, draws=100, tune=100, thin=99)
     results, path = run_calibration(cfg, s, tmp_path, backend="inprocess")
     res = results.calibration
@@ -79,22 +73,15 @@ def test_sbc_cells_refit_one_compiled_model_and_rank_the_prior_draw(tmp_path):
     key = [k for k in _MODELS if k[1] == "unadjusted"][0]
     assert _MODELS[key].sampler.compile_count == 1
     assert (path / "figures" / "sbc_ecdf.png").exists() and (path / "report.md").exists()
-    assert set(res.ranks) == {
-        "treatment",
-        "log_baseline_hazard[0]",
-        "baseline_rw_sigma",
-        "log_baseline_hazard[1]",
-    }
+    assert set(res.ranks) == {"treatment", "log_baseline_hazard[0]", "baseline_rw_sigma",
+                              "log_baseline_hazard[1]"}
 
 
 def _calibration_cfg(tmp_path, section: dict | None):
     import yaml
 
-    cfg = {
-        "name": "c",
-        "data": {"kind": "synthetic", "n": 40},
-        "models": [{"name": "unadjusted"}, {"name": "adjusted", "covariates": "all"}],
-    }
+    cfg = {"name": "c", "data": {"kind": "synthetic", "n": 40},
+           "models": [{"name": "unadjusted"}, {"name": "adjusted", "covariates": "all"}]}
     if section is not None:
         cfg["calibration"] = section
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
@@ -118,15 +105,8 @@ def test_calibrate_reads_the_config_section_and_cli_options_override(tmp_path, m
         return types.SimpleNamespace(calibration=calibration), tmp_path / "x"
 
     monkeypatch.setattr(cr, "run_calibration", fake)
-    section = {
-        "model": "unadjusted",
-        "replicates": 30,
-        "draws": 200,
-        "thin": 49,
-        "executor": "inprocess",
-        "workers": 1,
-        "seed": 9,
-    }
+    section = {"model": "unadjusted", "replicates": 30, "draws": 200, "thin": 49,
+               "executor": "inprocess", "workers": 1, "seed": 9}
     res = run_cli("calibrate", _calibration_cfg(tmp_path, section), "--draws", "300", "-q")
     assert res.exit_code == 0, res.output
     s = seen["s"]
@@ -181,15 +161,11 @@ def test_diagnose_with_one_chain_says_rhat_is_undefined_without_a_numpy_warning(
     from trialbayes.inference.sampler import diagnose
 
     rng = np.random.default_rng()
-    idata = from_dict(
-        {
-            "posterior": {"a": rng.normal(size=(1, 400)), "b": rng.normal(size=(1, 400, 2))},
-            "sample_stats": {
-                "diverging": np.zeros((1, 400), bool),
-                "energy": rng.normal(size=(1, 400)),
-            },
-        }
-    )
+    idata = from_dict({
+        "posterior": {"a": rng.normal(size=(1, 400)), "b": rng.normal(size=(1, 400, 2))},
+        "sample_stats": {"diverging": np.zeros((1, 400), bool),
+                         "energy": rng.normal(size=(1, 400))},
+    })
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = diagnose(idata, ["a", "b"], Diagnostics())

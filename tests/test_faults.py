@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RDATA = ROOT / "configs" / "data"
 
 
-def _reject(
-    tmp_path, expect, df=None, config=None, raw_csv=None, data_name="patients.csv", cfg_text=None
-):
+def _reject(tmp_path, expect, df=None, config=None, raw_csv=None, data_name="patients.csv",
+            cfg_text=None):
     cfg = write_case(tmp_path / "in", df, config=config, raw_csv=raw_csv, data_name=data_name)
     if data_name.endswith(".parquet"):  # write_case writes CSV text; replace it with real Parquet
         df.to_parquet(tmp_path / "in" / data_name)
@@ -50,12 +49,8 @@ def test_text_cell_in_numeric_covariate(tmp_path):
     df = good_frame()
     df["age"] = df["age"].astype(object)
     df.loc[16, "age"] = "sixty"
-    _reject(
-        tmp_path,
-        ["'age'", "text values ['sixty']", "row 17"],
-        df=df,
-        config={"models": [{"name": "adj", "covariates": ["age"]}]},
-    )
+    _reject(tmp_path, ["'age'", "text values ['sixty']", "row 17"], df=df,
+            config={"models": [{"name": "adj", "covariates": ["age"]}]})
 
 
 def test_many_text_levels_refused(tmp_path):
@@ -68,13 +63,8 @@ def test_date_time_column_in_parquet_refused(tmp_path):
     df = good_frame()
     df["time"] = pd.Timestamp("2020-01-01") + pd.to_timedelta(df["time"], unit="D")
     cfg = {"data": {"kind": "file", "path": "patients.parquet", "columns": dict(COLUMNS)}}
-    _reject(
-        tmp_path,
-        ["'time'", "dates", "nanoseconds"],
-        df=df,
-        data_name="patients.parquet",
-        config=cfg,
-    )
+    _reject(tmp_path, ["'time'", "dates", "nanoseconds"], df=df, data_name="patients.parquet",
+            config=cfg)
 
 
 def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
@@ -85,13 +75,8 @@ def test_duration_time_column_needs_and_uses_time_unit(tmp_path):
     days = df["time"].to_numpy(float)
     td = df.assign(time=pd.to_timedelta(days, unit="D"))
     cfg = {"data": {"kind": "file", "path": "patients.parquet", "columns": dict(COLUMNS)}}
-    _reject(
-        tmp_path,
-        ["'time'", "durations", "data.time_unit"],
-        df=td,
-        data_name="patients.parquet",
-        config=cfg,
-    )
+    _reject(tmp_path, ["'time'", "durations", "data.time_unit"], df=td,
+            data_name="patients.parquet", config=cfg)
     # converted exactly: durations of d days are d / 7 weeks (independent arithmetic)
     data = from_frame(td, ColumnMap(**COLUMNS), time_unit="weeks")
     np.testing.assert_allclose(data.frame["time"].to_numpy(), days / 7.0, rtol=1e-12)
@@ -109,24 +94,18 @@ def _treatment_prior(**kw):
     return {"priors": {"treatment": {"family": "normal", "sigma": 1, **kw}}}
 
 
-@pytest.mark.parametrize(
-    "config,expect",
-    [
-        (_treatment_prior(sigma=float("inf")), "priors.treatment.sigma = inf"),
-        (_treatment_prior(mu=float("nan")), "priors.treatment.mu = nan"),
-        ({"estimands": {"landmark": float("inf")}}, "estimands.landmark = inf"),
-        (_treatment_prior(sigma=1e300), "less than or equal to 100"),
-        (_treatment_prior(sigma=1e-300), "greater than or equal to 0.001"),
-        (_treatment_prior(mu=1e300), "less than or equal to 20"),
-        ({"sampler": {"seed": -1}}, "sampler.seed"),
-        (
-            {"name": ".."},
-            "name: String should match pattern",
-        ),  # would name the output root's parent
-        ({"models": [{"name": "../x"}]}, "models.0.name"),
-        ({"sampler": {"draws": 10**9}}, "sampler.draws"),
-    ],
-)
+@pytest.mark.parametrize("config,expect", [
+    (_treatment_prior(sigma=float("inf")), "priors.treatment.sigma = inf"),
+    (_treatment_prior(mu=float("nan")), "priors.treatment.mu = nan"),
+    ({"estimands": {"landmark": float("inf")}}, "estimands.landmark = inf"),
+    (_treatment_prior(sigma=1e300), "less than or equal to 100"),
+    (_treatment_prior(sigma=1e-300), "greater than or equal to 0.001"),
+    (_treatment_prior(mu=1e300), "less than or equal to 20"),
+    ({"sampler": {"seed": -1}}, "sampler.seed"),
+    ({"name": ".."}, "name: String should match pattern"),  # would name the output root's parent
+    ({"models": [{"name": "../x"}]}, "models.0.name"),
+    ({"sampler": {"draws": 10**9}}, "sampler.draws"),
+])
 def test_non_finite_and_out_of_range_config(tmp_path, config, expect):
     _reject(tmp_path, [expect], config=config)
 
@@ -141,14 +120,11 @@ def test_non_finite_string_in_config_refused():
         parse_config(raw)
 
 
-@pytest.mark.parametrize(
-    "published,expect",
-    [
-        ({"grid_sd": {"lo": 0.0, "hi": 1.0}}, "grid_sd.lo must be > 0"),
-        ({"grid_mean": {"lo": 0.5, "hi": -0.5}}, "grid lo (0.5) must be < hi"),
-        ({"tipping_levels": [0.9, 1.5]}, "tipping_levels must lie in (0, 1)"),
-    ],
-)
+@pytest.mark.parametrize("published,expect", [
+    ({"grid_sd": {"lo": 0.0, "hi": 1.0}}, "grid_sd.lo must be > 0"),
+    ({"grid_mean": {"lo": 0.5, "hi": -0.5}}, "grid lo (0.5) must be < hi"),
+    ({"tipping_levels": [0.9, 1.5]}, "tipping_levels must lie in (0, 1)"),
+])
 def test_published_option_ranges(published, expect):
     from trialbayes.config.schema import parse_config
     from trialbayes.core.errors import ConfigError
@@ -162,12 +138,8 @@ def test_published_option_ranges(published, expect):
 def test_constant_biomarker_under_interaction(tmp_path):
     df = good_frame()
     df["pnfh"] = 1500.0
-    _reject(
-        tmp_path,
-        ["'pnfh'", "is constant", "model 'int'"],
-        df=df,
-        config={"models": [{"name": "int", "interaction": "log_linear", "biomarker": "pnfh"}]},
-    )
+    _reject(tmp_path, ["'pnfh'", "is constant", "model 'int'"], df=df,
+            config={"models": [{"name": "int", "interaction": "log_linear", "biomarker": "pnfh"}]})
 
 
 def test_infinite_biomarker(tmp_path):
@@ -186,15 +158,9 @@ def test_collinear_covariates_rank_check(tmp_path):
     df = good_frame()
     df["age_months"] = df["age"] * 12 + 3  # an exact linear function of age
     cols = dict(COLUMNS, covariates=["age", "svc", "age_months"])
-    _reject(
-        tmp_path,
-        ["model 'adj'", "perfectly collinear", "age", "age_months"],
-        df=df,
-        config={
-            **_cols(covariates=cols["covariates"]),
-            "models": [{"name": "adj", "covariates": "all"}],
-        },
-    )
+    _reject(tmp_path, ["model 'adj'", "perfectly collinear", "age", "age_months"], df=df,
+            config={**_cols(covariates=cols["covariates"]),
+                    "models": [{"name": "adj", "covariates": "all"}]})
 
 
 def test_collinear_sets_names_exactly_the_dependent_columns():
@@ -211,11 +177,8 @@ def test_memory_estimate_bounds_sampler_sizes(tmp_path, monkeypatch):
     import trialbayes.routes.validate as validate
 
     monkeypatch.setattr(validate, "available_memory", lambda: 50e6)  # 50 MB
-    _reject(
-        tmp_path,
-        ["sampler", "need about", "lower sampler.draws"],
-        config={"sampler": {"draws": 100_000}},
-    )
+    _reject(tmp_path, ["sampler", "need about", "lower sampler.draws"],
+            config={"sampler": {"draws": 100_000}})
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -274,8 +237,7 @@ def test_prior_width_against_closed_forms():
     assert prior_width(StudentTPrior(nu=3, sigma=0.5)) == pytest.approx(2 * t3 * 0.5, rel=1e-6)
     comp = NormalPrior(mu=0.0, sigma=0.7)
     assert prior_width(MixturePrior(weight=0.3, informative=comp, vague=comp)) == pytest.approx(
-        2 * 1.959964 * 0.7, rel=1e-5
-    )
+        2 * 1.959964 * 0.7, rel=1e-5)
 
 
 def test_model_flags_prior_dominated_and_cox():
@@ -322,9 +284,8 @@ def zero_event_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("zero")
     df = good_frame(n=80, seed=3)
     df.loc[df["arm"] == "IL-2LD", "event"] = 0
-    cfg = write_case(
-        tmp, df, config={"diagnostics": {"allow_unreliable": True}, "report": {"figures": False}}
-    )
+    cfg = write_case(tmp, df, config={"diagnostics": {"allow_unreliable": True},
+                                      "report": {"figures": False}})
     return tmp, run_cli("run", cfg, "--out", tmp / "out")
 
 
@@ -458,13 +419,8 @@ def test_sigterm_to_cli_run_keeps_previous_outputs(tmp_path, sig=signal.SIGTERM,
     (prev / "results.json").write_text('{"previous": true}')
     path = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
     cmd = [sys.executable, "-m", "trialbayes.cli", "run", str(cfg), "--out", str(tmp_path / "out")]
-    p = subprocess.Popen(
-        cmd,
-        env=dict(os.environ, PYTHONPATH=path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    p = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=path), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     t_end = time.time() + 240
     while time.time() < t_end and p.poll() is None and not _sampling(p.pid):
         time.sleep(0.5)
@@ -546,16 +502,8 @@ def test_reconstruct_out_may_not_name_an_input(tmp_path):
     (tmp_path / "curve.csv").write_text(c.to_csv(index=False))
     r.to_csv(tmp_path / "risk.csv", index=False)
     before = (tmp_path / "curve.csv").read_text()
-    res = run_cli(
-        "reconstruct",
-        "--curve",
-        tmp_path / "curve.csv",
-        "--risk",
-        tmp_path / "risk.csv",
-        "--percent",
-        "--out",
-        tmp_path / "curve.csv",
-    )
+    res = run_cli("reconstruct", "--curve", tmp_path / "curve.csv", "--risk", tmp_path / "risk.csv",
+                  "--percent", "--out", tmp_path / "curve.csv")
     assert res.exit_code == 2 and "overwrite an input" in res.stderr
     assert (tmp_path / "curve.csv").read_text() == before
 
@@ -566,12 +514,9 @@ def test_reconstruct_out_may_not_name_an_input(tmp_path):
 def test_csv_cells_cannot_be_formulas(tmp_path):
     from trialbayes.core.outputs import OutputDir
 
-    df = pd.DataFrame(
-        {
-            "=cmd|'/c calc'!A1": ["=1+1", "+SUM(A1)", "-2+3", "@x", "-0.5", " =1+1", "plain"],
-            "value": [1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0],
-        }
-    )
+    df = pd.DataFrame({"=cmd|'/c calc'!A1": ["=1+1", "+SUM(A1)", "-2+3", "@x", "-0.5", " =1+1",
+                                             "plain"],
+                       "value": [1.0, -2.0, 3.0, 4.0, 5.0, 6.0, 7.0]})
     with OutputDir(tmp_path, "esc") as out:
         out.write_csv("t.csv", df)
         out.commit()

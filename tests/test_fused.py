@@ -84,12 +84,8 @@ def test_fused_equals_graph_value_and_gradient(mode):
             for key, v in new.items():
                 sh[key].set_value(v)
         for _ in range(3):
-            theta = (
-                rng.normal(-4.5, 0.6, k),
-                rng.normal(0, 0.5),
-                rng.normal(0, 0.4, 3),
-                rng.normal(0, 0.3),
-            )
+            theta = (rng.normal(-4.5, 0.6, k), rng.normal(0, 0.5), rng.normal(0, 0.4, 3),
+                     rng.normal(0, 0.3))
             res = f(*theta)
             graph, fused = res[:6], res[6:]
             assert fused[0].shape == (n,)
@@ -142,9 +138,8 @@ def test_fused_gradient_against_finite_differences():
     rng = np.random.default_rng(5)
     d = survival_data(rng, 150, 5)
     alpha, eta = pt.dvector("alpha"), pt.dvector("eta")
-    total = (
-        d["w"] * fused_loglik_terms(alpha, eta, d["interval"], d["offset"], d["event"], d["widths"])
-    ).sum()
+    total = (d["w"] * fused_loglik_terms(alpha, eta, d["interval"], d["offset"], d["event"],
+                                         d["widths"])).sum()
     f = pytensor.function([alpha, eta], [total, *pt.grad(total, [alpha, eta])], mode=PY)
     a0, e0 = rng.normal(-4.5, 0.5, 5), rng.normal(0, 0.7, 150)
     _, ga, ge = f(a0, e0)
@@ -196,9 +191,8 @@ def test_fused_rejects_an_interval_index_out_of_range(mode):
 SPECS = {
     "unadjusted": ModelSpec(name="u"),
     "covariates": ModelSpec(name="a", covariates="all", covariate_pooling="partial"),
-    "interaction": ModelSpec(
-        name="i", covariates="all", interaction="log_linear", biomarker="pnfh", centre_frailty=True
-    ),
+    "interaction": ModelSpec(name="i", covariates="all", interaction="log_linear",
+                             biomarker="pnfh", centre_frailty=True),
 }
 
 
@@ -208,12 +202,8 @@ def synthetic(n, seed):
 
 
 def both_models(spec, data, k=4):
-    return [
-        build_model(
-            build_design(data, spec, Baseline(n_intervals=k, likelihood=lik)), merge_priors({})
-        )
-        for lik in ("graph", "fused")
-    ]
+    return [build_model(build_design(data, spec, Baseline(n_intervals=k, likelihood=lik)),
+                        merge_priors({})) for lik in ("graph", "fused")]
 
 
 @pytest.mark.parametrize(
@@ -284,11 +274,8 @@ def test_fused_posteriors_match_graph_posterior(tmp_path, monkeypatch):
     x = fused.sampler.compiled.initial_point_func(4)
     lp, grad = _callback(fused.sampler.compiled, x)
     names, slices, shapes = fused.sampler.compiled.shape_info
-    point = {
-        n: x[s].reshape(sh)
-        for n, s, sh in zip(names, slices, shapes)
-        if n in {v.name for v in fused.model.value_vars}
-    }
+    point = {n: x[s].reshape(sh) for n, s, sh in zip(names, slices, shapes)
+             if n in {v.name for v in fused.model.value_vars}}
     close(lp, fused.model.compile_logp(mode=PY)(point))
     close(grad, fused.model.compile_dlogp(mode=PY)(point))
 
@@ -312,12 +299,7 @@ def _callback(compiled, x):
     x = np.ascontiguousarray(x, float)
     out, lp = np.zeros_like(x), np.zeros(())
     dbl = ctypes.POINTER(ctypes.c_double)
-    rc = compiled.compiled_logp_func.ctypes(
-        len(x),
-        x.ctypes.data_as(dbl),
-        out.ctypes.data_as(dbl),
-        lp.ctypes.data_as(dbl),
-        compiled.user_data.ctypes.data,
-    )
+    rc = compiled.compiled_logp_func.ctypes(len(x), x.ctypes.data_as(dbl), out.ctypes.data_as(dbl),
+                                            lp.ctypes.data_as(dbl), compiled.user_data.ctypes.data)
     assert rc == 0
     return float(lp), out

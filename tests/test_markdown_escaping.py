@@ -35,17 +35,8 @@ def markup(text: str, figures=()) -> list:
 def test_markdown_text_helpers():
     from trialbayes.core.escape import md_code, md_figure, md_text
 
-    for s in [
-        HOSTILE,
-        "http://e.x and www.e.x",
-        "# head",
-        "1. item",
-        "- item",
-        "> quote",
-        "a_b_ *c*",
-        "<https://e.x>",
-        "x\n\n<script>y</script>",
-    ]:
+    for s in [HOSTILE, "http://e.x and www.e.x", "# head", "1. item", "- item", "> quote",
+              "a_b_ *c*", "<https://e.x>", "x\n\n<script>y</script>"]:
         assert markup(f"a {md_text(s)} b") == [] and markup(md_text(s)) == [], s
         assert "http://" not in md_text(s) and "www." not in md_text(s)
     assert MD.render(md_text("# head")).startswith("<p>")  # not a heading
@@ -120,26 +111,13 @@ def hostile_run(tmp_path_factory):
     cfg = {
         "name": "rossi_hostile",
         "title": "# <script>alert('t')</script> [t](http://e.x)",
-        "data": {
-            "kind": "file",
-            "path": "rossi.csv",
-            "label": "www.evil.example <i>x</i>",
-            "time_unit": "weeks",
-            "units": {bm: "[u](http://e.x) <u>$x^$", age: "years|x"},
-            "columns": {
-                "id": "id",
-                "time": "week",
-                "event": "arrest",
-                "arm": "fin",
-                "treatment_level": "<b>aid</b>",
-                "biomarkers": [bm],
-                "covariates": [age],
-            },
-        },
-        "models": [
-            {"name": "adj", "covariates": "all"},
-            {"name": "int", "interaction": "linear", "biomarker": bm},
-        ],
+        "data": {"kind": "file", "path": "rossi.csv", "label": "www.evil.example <i>x</i>",
+                 "time_unit": "weeks", "units": {bm: "[u](http://e.x) <u>$x^$", age: "years|x"},
+                 "columns": {"id": "id", "time": "week", "event": "arrest", "arm": "fin",
+                             "treatment_level": "<b>aid</b>", "biomarkers": [bm],
+                             "covariates": [age]}},
+        "models": [{"name": "adj", "covariates": "all"},
+                   {"name": "int", "interaction": "linear", "biomarker": bm}],
         "sampler": {"chains": 2, "draws": 300, "tune": 300, "seed": 1},
         "diagnostics": {"allow_unreliable": True},
     }
@@ -162,10 +140,8 @@ def test_hostile_names_in_a_real_run_reach_no_report_as_markup(hostile_run):
         assert raw not in html and raw not in md, raw
     # the original names everywhere: results, tables, the posterior file's attributes
     assert r["models"]["int"]["hr_curve"]["biomarker"] == bm
-    assert (
-        bm in (out / "tables" / "hr_curve_int.csv").read_text()
-        or bm in r["settings"]["biomarker"]["value"]
-    )
+    assert bm in (out / "tables" / "hr_curve_int.csv").read_text() or bm in r["settings"][
+        "biomarker"]["value"]
     dt = xr.open_datatree(out / "posterior" / "int.nc", engine="h5netcdf")
     names = json.loads(dt["observed_data"].attrs["columns_json"])
     assert sorted(names.values()) == sorted([bm, age]) and all("/" not in k for k in names)

@@ -24,31 +24,22 @@ from trialbayes.estimands.imputed import complete_missing
 from trialbayes.models.graph import build_model
 from trialbayes.models.impute import spline_penalised
 
-COLS = ColumnMap(
-    id="id",
-    time="time",
-    event="event",
-    arm="arm",
-    treatment_level="T",
-    biomarkers=["bm"],
-    covariates=["age", "sex", "stage"],
-)
+COLS = ColumnMap(id="id", time="time", event="event", arm="arm", treatment_level="T",
+                 biomarkers=["bm"], covariates=["age", "sex", "stage"])
 
 
 def small_frame(n=18, seed=3):
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame(
-        {
-            "id": [f"p{i}" for i in range(n)],
-            "time": rng.exponential(10, n) + 0.1,
-            "event": (rng.random(n) < 0.6).astype(int),
-            "arm": np.where(np.arange(n) % 2, "T", "C"),
-            "age": rng.normal(60, 8, n),
-            "sex": (rng.random(n) < 0.5).astype(float),
-            "stage": rng.choice(["I", "II", "III"], n).astype(object),
-            "bm": rng.lognormal(1, 0.5, n),
-        }
-    )
+    df = pd.DataFrame({
+        "id": [f"p{i}" for i in range(n)],
+        "time": rng.exponential(10, n) + 0.1,
+        "event": (rng.random(n) < 0.6).astype(int),
+        "arm": np.where(np.arange(n) % 2, "T", "C"),
+        "age": rng.normal(60, 8, n),
+        "sex": (rng.random(n) < 0.5).astype(float),
+        "stage": rng.choice(["I", "II", "III"], n).astype(object),
+        "bm": rng.lognormal(1, 0.5, n),
+    })
     df.loc[0, "event"] = 1
     return df
 
@@ -63,9 +54,8 @@ def _point(model, seed=0):
 def _eval(model, out, point):
     """A model quantity at ``point`` (Python-mode compilation: fast to build, slow to run)."""
     (out,) = model.replace_rvs_by_values([out])  # a deterministic refers to random variables
-    f = model.compile_fn(
-        out, inputs=model.value_vars, on_unused_input="ignore", mode="FAST_COMPILE"
-    )
+    f = model.compile_fn(out, inputs=model.value_vars, on_unused_input="ignore",
+                         mode="FAST_COMPILE")
     return f(point)
 
 
@@ -127,18 +117,10 @@ def test_discrete_marginalisation_equals_the_likelihood_summed_by_hand():
             j = np.searchsorted(design.cuts, t, side="left")
             ll = d * (alpha[j] + eta) - np.exp(eta) * _h0(alpha, design.starts, t)
             # stage | arm, age (fully observed);  sex | arm, age, stage dummies
-            lp_stage = _softmax_logp(
-                point["impute_d0_intercept"],
-                point["impute_d0_coef"],
-                np.array([treat[i], age_z[i]]),
-                ["I", "II", "III"].index(sg),
-            )
-            lp_sex = _softmax_logp(
-                point["impute_d1_intercept"],
-                point["impute_d1_coef"],
-                np.array([treat[i], age_z[i], *st_z]),
-                int(sx),
-            )
+            lp_stage = _softmax_logp(point["impute_d0_intercept"], point["impute_d0_coef"],
+                                     np.array([treat[i], age_z[i]]), ["I", "II", "III"].index(sg))
+            lp_sex = _softmax_logp(point["impute_d1_intercept"], point["impute_d1_coef"],
+                                   np.array([treat[i], age_z[i], *st_z]), int(sx))
             terms.append(lp_stage + lp_sex + ll)
         total += logsumexp(terms)
     assert got == pytest.approx(total, rel=1e-9, abs=1e-8)
@@ -170,8 +152,7 @@ def test_continuous_latents_enter_the_survival_likelihood_and_their_normal_model
     z[[3, 4]] = imputed[:2]
     seen = np.setdiff1d(np.arange(len(df)), [3, 4])
     lp_obs = -0.5 * np.sum(((design.bm_z[seen] - mu_bm[seen]) / s) ** 2) - len(seen) * (
-        np.log(s) + 0.5 * np.log(2 * np.pi)
-    )
+        np.log(s) + 0.5 * np.log(2 * np.pi))
     assert _terms_logp(model, ["impute_c0_observed"], point) == pytest.approx(lp_obs)
     a2, b2 = point["impute_c1_intercept"], point["impute_c1_coef"]
     s2 = np.exp(point["impute_c1_sigma_log__"])
@@ -180,12 +161,8 @@ def test_continuous_latents_enter_the_survival_likelihood_and_their_normal_model
     x = design.X[:, 0].copy()
     x[[1, 4, 7]] = imputed[2:]
     gamma = _eval(model, model["covariate_effects"], point)  # τ·raw below 1000 events
-    eta = (
-        point["treatment"] * treat
-        + x * gamma[0]
-        + point["biomarker_effect"] * z
-        + point["interaction"] * treat * z
-    )
+    eta = (point["treatment"] * treat + x * gamma[0]
+           + point["biomarker_effect"] * z + point["interaction"] * treat * z)
     t = data.frame["time"].to_numpy()
     h0 = np.array([_h0(alpha, design.starts, ti) for ti in t])
     ll = design.event * (alpha[design.interval] + eta) - np.exp(eta) * h0
@@ -242,10 +219,8 @@ def test_estimands_use_each_draws_completed_columns():
     n_pen = design.basis.n_penalised()
     s = 3
     draws = {
-        "treatment": rng.normal(size=s),
-        "covariate_effects": rng.normal(size=(s, 2)),
-        "biomarker_effect": rng.normal(size=s),
-        "interaction": rng.normal(size=s),
+        "treatment": rng.normal(size=s), "covariate_effects": rng.normal(size=(s, 2)),
+        "biomarker_effect": rng.normal(size=s), "interaction": rng.normal(size=s),
         "biomarker_spline": rng.normal(size=(s, n_pen)),
         "interaction_spline": rng.normal(size=(s, n_pen)),
         "log_baseline_hazard": rng.normal(size=(s, 2)),
@@ -284,35 +259,20 @@ def _reject(tmp_path, expect, df=None, config=None, cmd="run"):
 
 
 def _impute_cfg(**over):
-    return {
-        "data": {
-            "kind": "file",
-            "path": "patients.csv",
-            "columns": dict(COLUMNS),
-            "missing": "impute",
-            **over,
-        }
-    }
+    return {"data": {"kind": "file", "path": "patients.csv", "columns": dict(COLUMNS),
+                     "missing": "impute", **over}}
 
 
 def test_a_missing_time_or_event_is_an_input_error_naming_rows_and_ids(tmp_path):
     df = good_frame()
     df.loc[[3, 8], "time"] = np.nan
-    _reject(
-        tmp_path / "t",
-        ["'time'", "rows 4, 9", df["id"][3], df["id"][8], "must be observed"],
-        df=df,
-        config=_impute_cfg(),
-    )
+    _reject(tmp_path / "t", ["'time'", "rows 4, 9", df["id"][3], df["id"][8], "must be observed"],
+            df=df, config=_impute_cfg())
     df = good_frame()
     df["event"] = df["event"].astype(object)
     df.loc[[5], "event"] = np.nan
-    _reject(
-        tmp_path / "e",
-        ["'event'", "row 6", df["id"][5], "must be observed"],
-        df=df,
-        config=_impute_cfg(),
-    )
+    _reject(tmp_path / "e", ["'event'", "row 6", df["id"][5], "must be observed"], df=df,
+            config=_impute_cfg())
 
 
 def test_a_column_entirely_missing_is_an_input_error(tmp_path):
@@ -323,15 +283,9 @@ def test_a_column_entirely_missing_is_an_input_error(tmp_path):
 
 @pytest.mark.parametrize("kind", ["synthetic", "published"])
 def test_impute_on_a_source_without_patient_rows_is_refused(tmp_path, kind):
-    data = (
-        {"kind": "synthetic", "n": 50, "missing": "impute"}
-        if kind == "synthetic"
-        else {
-            "kind": "published",
-            "missing": "impute",
-            "estimates": [{"name": "x", "hr": 0.8, "ci": [0.6, 1.0]}],
-        }
-    )
+    data = ({"kind": "synthetic", "n": 50, "missing": "impute"} if kind == "synthetic" else
+            {"kind": "published", "missing": "impute",
+             "estimates": [{"name": "x", "hr": 0.8, "ci": [0.6, 1.0]}]})
     cfg = {"data": data} | ({"models": []} if kind == "published" else {})
     _reject(tmp_path, ["data.missing", "only for data kind 'file'", kind], config=cfg)
 
@@ -341,36 +295,29 @@ def test_impute_with_next_phase_or_calibrate_is_refused(tmp_path):
     cfg["models"] = [{"name": "i", "interaction": "linear", "biomarker": "pnfh"}]
     cfg["next_phase"] = {"model": "i", "accrual": {"time": 900}, "events": [100]}
     _reject(tmp_path / "n", ["next_phase", "data.missing: impute"], config=cfg)
-    _reject(
-        tmp_path / "c", ["calibrate", "data.missing: impute"], config=_impute_cfg(), cmd="calibrate"
-    )
+    _reject(tmp_path / "c", ["calibrate", "data.missing: impute"], config=_impute_cfg(),
+            cmd="calibrate")
 
 
 def test_check_says_what_will_be_imputed_or_dropped_per_column(tmp_path):
     df = good_frame()
     df.loc[[1, 2, 3], "age"] = np.nan
     df.loc[[3, 4], "pnfh"] = np.nan
-    models = [
-        {"name": "u"},
-        {"name": "adj", "covariates": ["age"]},
-        {"name": "i", "covariates": "all", "interaction": "log_linear", "biomarker": "pnfh"},
-    ]
+    models = [{"name": "u"}, {"name": "adj", "covariates": ["age"]},
+              {"name": "i", "covariates": "all", "interaction": "log_linear", "biomarker": "pnfh"}]
     cfg = write_case(tmp_path / "a", df, config=_impute_cfg() | {"models": models})
     res = run_cli("check", cfg)
     assert res.exit_code == 0, res.output
-    assert (
-        "4 of 60 rows have a missing value; per column: pnfh 2 (3.3%), age 3 (5.0%)" in res.output
-    )
+    assert ("4 of 60 rows have a missing value; per column: pnfh 2 (3.3%), age 3 (5.0%)"
+            in res.output)
     assert "model 'u': nothing to impute" in res.output
     assert "model 'adj': will impute age 3 (continuous), in 3 rows" in res.output
     assert "model 'i': will impute pnfh 2 (continuous), age 3 (continuous), in 4 rows" in res.output
     cfg = write_case(tmp_path / "b", df, config=_impute_cfg(missing="complete_case"))
     res = run_cli("check", cfg)
     assert res.exit_code == 0, res.output
-    assert (
-        "complete_case — 4 of 60 rows will be dropped (rows 2, 3, 4, 5 (ids S002, S003, "
-        "S004, S005)); missing values per column: pnfh 2 (3.3%), age 3 (5.0%)" in res.output
-    )
+    assert "complete_case — 4 of 60 rows will be dropped (rows 2, 3, 4, 5 (ids S002, S003, " \
+           "S004, S005)); missing values per column: pnfh 2 (3.3%), age 3 (5.0%)" in res.output
 
 
 @pytest.mark.slow
@@ -383,11 +330,8 @@ def test_a_run_with_imputation_reports_counts_and_the_complete_case_comparison(t
     df = good_frame(n=120, seed=8)
     df.loc[[1, 5, 9, 30, 44, 70], "age"] = np.nan
     models = [{"name": "u"}, {"name": "adj", "covariates": ["age", "svc"]}]
-    cfg = write_case(
-        tmp_path / "in",
-        df,
-        config=_impute_cfg() | {"models": models, "diagnostics": {"allow_unreliable": True}},
-    )
+    cfg = write_case(tmp_path / "in", df, config=_impute_cfg() | {
+        "models": models, "diagnostics": {"allow_unreliable": True}})
     res = run_cli("run", cfg, "--out", tmp_path / "out")
     assert res.exit_code == 0, res.output
     assert "missing values imputed in the model: age 6 (5.0%)" in res.output
@@ -419,30 +363,15 @@ def _section(policy="impute"):
     )
     from trialbayes.results.model import HRSummary
 
-    cols = [
-        ColumnMissing("age", "covariate", "continuous", 6, 0.05),
-        ColumnMissing("stage", "covariate", "factor", 3, 0.025),
-    ]
+    cols = [ColumnMissing("age", "covariate", "continuous", 6, 0.05),
+            ColumnMissing("stage", "covariate", "factor", 3, 0.025)]
     if policy == "complete_case":
         return MissingData("complete_case", 120, 8, 8, cols)
     imp = HRSummary.from_normal(-0.3, 0.15, (1.0,), (1.1,), 0.95)
     cc = HRSummary.from_normal(-0.2, 0.18, (1.0,), (1.1,), 0.95)
-    mi = ModelImputation(
-        "adj",
-        120,
-        8,
-        [
-            ImputedColumn("age", "continuous", 6, "latent normal"),
-            ImputedColumn("stage", "factor", 3, "marginalised"),
-        ],
-        imp,
-        "treatment HR",
-        cc,
-        112,
-        40,
-        True,
-        -0.1,
-    )
+    mi = ModelImputation("adj", 120, 8, [ImputedColumn("age", "continuous", 6, "latent normal"),
+                                        ImputedColumn("stage", "factor", 3, "marginalised")],
+                         imp, "treatment HR", cc, 112, 40, True, -0.1)
     return MissingData("impute", 120, 8, 0, cols, [mi])
 
 
@@ -455,17 +384,16 @@ def test_missing_section_renders_and_reads_back_typed(policy):
     from trialbayes.results.model import Results
 
     m = _section(policy)
-    r = Results(kind="patient_level", config_name="c", title="t", data_label="d", missing_data=m)
+    r = Results(kind="patient_level", config_name="c", title="t", data_label="d",
+                missing_data=m)
     md = "\n".join(markdown_lines(r))
     cli = "\n".join(missing_lines(r))
     html = str(html_blocks(r))
     assert "## Missing values" in md and "| age | covariate | continuous | 6 | 5.0% |" in md
     if policy == "impute":
         assert "0.74 (0.55–0.99)" in md and "0.82 (0.58–1.17)" in md and "-0.100 (-0.67 SD)" in md
-        assert (
-            "imputed 0.74 (0.55–0.99) vs complete cases 0.82 (0.58–1.17) (n = 112, 40 events)"
+        assert "imputed 0.74 (0.55–0.99) vs complete cases 0.82 (0.58–1.17) (n = 112, 40 events)" \
             in cli
-        )
         assert "Imputed fit beside the complete cases" in html
     else:
         assert "8 of 120 rows had a missing covariate or biomarker value and were dropped" in md

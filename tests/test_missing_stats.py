@@ -29,15 +29,8 @@ pytestmark = pytest.mark.slow
 
 BETA, G1, G2, B_MAIN, DELTA = np.log(0.7), 0.6, 0.5, 0.3, -0.5
 N, SHARE, REPLICATES, LEVEL = 250, 0.2, 15, 0.9
-COLS = ColumnMap(
-    id="id",
-    time="time",
-    event="event",
-    arm="arm",
-    treatment_level=1,
-    biomarkers=["bm"],
-    covariates=["x1", "x2"],
-)
+COLS = ColumnMap(id="id", time="time", event="event", arm="arm", treatment_level=1,
+                 biomarkers=["bm"], covariates=["x1", "x2"])
 SAMPLER = SamplerSpec(chains=2, draws=400, tune=400, progress="off")
 
 
@@ -53,28 +46,17 @@ def trial(n: int, seed: int, biomarker: bool = False) -> pd.DataFrame:
         eta = BETA * trt + G1 * x1 + G2 * x2
     t = rng.exponential(1 / (0.1 * np.exp(eta)))
     c = rng.uniform(5, 15, n)
-    return pd.DataFrame(
-        {
-            "id": np.arange(n),
-            "time": np.minimum(t, c),
-            "event": (t <= c).astype(int),
-            "arm": trt,
-            "x1": x1,
-            "x2": x2,
-            "bm": np.exp(lb),
-        }
-    )
+    return pd.DataFrame({"id": np.arange(n), "time": np.minimum(t, c),
+                         "event": (t <= c).astype(int), "arm": trt, "x1": x1, "x2": x2,
+                         "bm": np.exp(lb)})
 
 
 def delete(df: pd.DataFrame, col: str, mechanism: str, seed: int) -> pd.DataFrame:
     """Exactly SHARE of ``col`` deleted (a fixed count: every replicate's model has one shape,
     so it is compiled once)."""
     rng = np.random.default_rng(seed + 7919)
-    w = (
-        np.ones(len(df))
-        if mechanism == "mcar"
-        else np.exp(1.2 * df["event"] + 0.8 * df["x2"] - 0.1 * df["time"]).to_numpy()
-    )
+    w = (np.ones(len(df)) if mechanism == "mcar"
+         else np.exp(1.2 * df["event"] + 0.8 * df["x2"] - 0.1 * df["time"]).to_numpy())
     rows = rng.choice(len(df), int(round(SHARE * len(df))), replace=False, p=w / w.sum())
     out = df.copy()
     out.loc[rows, col] = np.nan
@@ -97,35 +79,22 @@ def targets(m, biomarker: bool) -> dict[str, np.ndarray]:
         return {"treatment": (d["treatment"], BETA), "column": (g1, G1)}
     # z = (log b − centre) / scale: β_ref = β + δ·centre; δ = interaction / scale
     b = m.design.basis
-    return {
-        "treatment": (d["treatment"], BETA + DELTA * b.centre),
-        "column": (d["interaction"] / b.scale, DELTA),
-    }
+    return {"treatment": (d["treatment"], BETA + DELTA * b.centre),
+            "column": (d["interaction"] / b.scale, DELTA)}
 
 
 def scenario(kind: str, mechanism: str, seed0: int) -> list[dict]:
     bm = kind == "biomarker"
-    spec = (
-        ModelSpec(
-            name="i",
-            covariates=["x2"],
-            covariate_pooling="none",
-            interaction="log_linear",
-            biomarker="bm",
-        )
-        if bm
-        else ModelSpec(name="a", covariates=["x1", "x2"], covariate_pooling="none")
-    )
+    spec = (ModelSpec(name="i", covariates=["x2"], covariate_pooling="none",
+                      interaction="log_linear", biomarker="bm") if bm
+            else ModelSpec(name="a", covariates=["x1", "x2"], covariate_pooling="none"))
     rows = []
     for r in range(REPLICATES):
         seed = seed0 + r
         full = trial(N, seed, bm)
         holed = delete(full, "bm" if bm else "x1", mechanism, seed)
-        fits = {
-            "full": fit(full, spec),
-            "imputed": fit(holed, spec, "impute"),
-            "cc": fit(holed, spec, "complete_case"),
-        }
+        fits = {"full": fit(full, spec), "imputed": fit(holed, spec, "impute"),
+                "cc": fit(holed, spec, "complete_case")}
         t = {k: targets(m, bm) for k, m in fits.items()}
         row = {"kind": kind, "mechanism": mechanism, "seed": seed}
         for q in ("treatment", "column"):
@@ -141,17 +110,9 @@ def scenario(kind: str, mechanism: str, seed0: int) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def simulation(tmp_path_factory):
-    parts = [
-        scenario(k, m, 1000 * i)
-        for i, (k, m) in enumerate(
-            [
-                ("covariate", "mcar"),
-                ("covariate", "mar"),
-                ("biomarker", "mcar"),
-                ("biomarker", "mar"),
-            ]
-        )
-    ]
+    parts = [scenario(k, m, 1000 * i) for i, (k, m) in enumerate(
+        [("covariate", "mcar"), ("covariate", "mar"), ("biomarker", "mcar"),
+         ("biomarker", "mar")])]
     df = pd.DataFrame([r for p in parts for r in p])
     for q in ("treatment", "column"):
         df[f"{q}_closer"] = df[f"{q}_imp_err"] < df[f"{q}_cc_err"]
@@ -184,8 +145,7 @@ def test_the_imputed_fit_covers_the_truth_at_the_nominal_rate(simulation, quanti
     nominal coverage)."""
     covered = int(simulation[f"{quantity}_covered"].sum())
     assert covered >= MIN_COVERED, simulation.groupby(["kind", "mechanism"])[
-        f"{quantity}_covered"
-    ].mean()
+        f"{quantity}_covered"].mean()
 
 
 #: closeness to the full-data fit's posterior mean (root mean square over trials). Measured on
@@ -212,8 +172,7 @@ def test_the_imputed_fit_is_closer_to_the_full_data_fit_than_complete_cases(simu
     imp, cc = simulation["treatment_imp_err"], simulation["treatment_cc_err"]
     assert _rms_ratio(simulation, "treatment") < RMS_RATIO
     assert int((imp < cc).sum()) >= MIN_CLOSER, simulation.groupby(["kind", "mechanism"])[
-        "treatment_closer"
-    ].mean()
+        "treatment_closer"].mean()
     assert _rms_ratio(simulation[simulation["kind"] == "covariate"], "column") < 1
 
 
@@ -265,15 +224,13 @@ def test_the_imputed_fit_agrees_with_multiple_imputation_and_cox():
     mi = mice_cox(df)
     spec = ModelSpec(name="a", covariates=["x1", "x2"], covariate_pooling="none")
     data = from_frame(df, COLS, missing="impute")
-    m = PiecewiseExponentialModel(
-        spec, baseline=Baseline(n_intervals=6), sampler=SamplerSpec(chains=2, draws=1000, tune=1000)
-    ).build(data)
+    m = PiecewiseExponentialModel(spec, baseline=Baseline(n_intervals=6),
+                                  sampler=SamplerSpec(chains=2, draws=1000, tune=1000)).build(data)
     d = m.fit(seed=5, log_likelihood=False).draws()
     bayes = {"arm": d["treatment"], "x1": d["covariate_effects"][:, 0] / m.design.cov_sd[0]}
     for name, v in bayes.items():
         est, se = mi[name]
-        print(
-            f"\n{name}: PEM imputed {v.mean():.4f} (SD {v.std():.4f}); MI {est:.4f} (SE {se:.4f})"
-        )
+        print(f"\n{name}: PEM imputed {v.mean():.4f} (SD {v.std():.4f}); MI {est:.4f} "
+              f"(SE {se:.4f})")
         assert abs(v.mean() - est) < 0.5 * se, (name, v.mean(), est, se)
         assert 0.8 < v.std() / se < 1.2, (name, v.std(), se)

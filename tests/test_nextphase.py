@@ -356,22 +356,15 @@ def test_patient_log_hr_matches_the_estimands_for_a_spline_interaction():
     z, pen = basis.evaluate(x)
     pop = Population(np.zeros((150, 0)), z, pen, x, "pnfh")
     s, q = 5, pen.shape[1]
-    draws = {
-        "treatment": rng.normal(size=s),
-        "interaction": rng.normal(size=s),
-        "interaction_spline": rng.normal(size=(s, q)),
-        "biomarker_spline": rng.normal(size=(s, q)),
-        "log_baseline_hazard": np.zeros((s, 1)),
-    }
+    draws = {"treatment": rng.normal(size=s), "interaction": rng.normal(size=s),
+             "interaction_spline": rng.normal(size=(s, q)),
+             "biomarker_spline": rng.normal(size=(s, q)),
+             "log_baseline_hazard": np.zeros((s, 1))}
     states = StatesOfNature.from_draws(draws, [0.0])
     idx = rng.integers(0, 150, (s, 20))
     ours = states.patient_log_hr(pop, idx)
-    ref = np.stack(
-        [
-            log_hr_at({k: v[i : i + 1] for k, v in draws.items()}, basis, x[idx[i]])[0]
-            for i in range(s)
-        ]
-    )
+    ref = np.stack([log_hr_at({k: v[i:i + 1] for k, v in draws.items()}, basis, x[idx[i]])[0]
+                    for i in range(s)])
     np.testing.assert_allclose(ours, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -602,15 +595,8 @@ def test_enrichment_that_holds_every_patient_is_flagged_on_a_run(tmp_path):
     into the patient-level run)."""
     import json
 
-    res = _rossi_case(
-        tmp_path,
-        {
-            "populations": [{"kind": "below", "cutoff": 100}],
-            "events": [60],
-            "trials": 100,
-            "oc_trials": 100,
-        },
-    )
+    res = _rossi_case(tmp_path, {"populations": [{"kind": "below", "cutoff": 100}],
+                                 "events": [60], "trials": 100, "oc_trials": 100})
     assert res.exit_code == 0, res.output
     root = tmp_path / "out" / "rossi_np"
     flags = json.loads((root / "results.json").read_text())["flags"]

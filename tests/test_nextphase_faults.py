@@ -24,29 +24,15 @@ def _case(tmp_path: Path, next_phase: dict | None = None, drop: tuple = ()) -> P
     r = load_rossi()
     r["id"] = range(len(r))
     r.to_csv(tmp_path / "rossi.csv", index=False)
-    np_cfg = {
-        "model": "u",
-        "accrual": {"time": 52},
-        "events": [60],
-        "trials": 200,
-        "oc_trials": 100,
-        **(next_phase or {}),
-    }
+    np_cfg = {"model": "u", "accrual": {"time": 52}, "events": [60], "trials": 200,
+              "oc_trials": 100, **(next_phase or {})}
     for k in drop:
         np_cfg.pop(k)
     cfg = {
         "name": "rossi_np",
-        "data": {
-            "kind": "file",
-            "path": "rossi.csv",
-            "columns": {
-                "time": "week",
-                "event": "arrest",
-                "arm": "fin",
-                "treatment_level": 1,
-                "covariates": ["age"],
-            },
-        },
+        "data": {"kind": "file", "path": "rossi.csv",
+                 "columns": {"time": "week", "event": "arrest", "arm": "fin",
+                             "treatment_level": 1, "covariates": ["age"]}},
         "models": [{"name": "u"}],
         "baseline": {"n_intervals": 3},
         "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1},
@@ -70,18 +56,13 @@ def _refused_before_fitting(tmp_path, cfg, *expect, extra=()):
     return res
 
 
-@pytest.mark.parametrize(
-    "key,value",
-    [
-        ("events", []),
-        ("populations", []),
-        ("design_priors", []),
-        ("accrual", {"time": 52, "weights": []}),
-        ("accrual", {"time": 52, "weights": [1.0, -2.0]}),
-        ("accrual", {"time": 52, "weights": [1.0] * 1001}),
-        ("workers", 100_000),
-    ],
-)
+@pytest.mark.parametrize("key,value", [
+    ("events", []), ("populations", []), ("design_priors", []),
+    ("accrual", {"time": 52, "weights": []}),
+    ("accrual", {"time": 52, "weights": [1.0, -2.0]}),
+    ("accrual", {"time": 52, "weights": [1.0] * 1001}),
+    ("workers", 100_000),
+])
 def test_empty_lists_and_bad_weights_are_refused(tmp_path, key, value):
     _refused_before_fitting(tmp_path, _case(tmp_path, {key: value}), f"next_phase.{key}")
 
@@ -96,9 +77,8 @@ def test_a_grid_larger_than_memory_is_refused_with_its_estimate(tmp_path):
     cfg = _case(tmp_path, {"trials": 10_000_000, "events": [400]})
     cfg.write_text(cfg.read_text().replace("10000000", "1e7"))  # as a user would type it
     t0 = time.perf_counter()
-    res = _refused_before_fitting(
-        tmp_path, cfg, "next_phase:", "10,000,000 trials × 800", "GB", "lower next_phase.trials"
-    )
+    res = _refused_before_fitting(tmp_path, cfg, "next_phase:", "10,000,000 trials × 800",
+                                  "GB", "lower next_phase.trials")
     assert time.perf_counter() - t0 < 30
     assert "TB" in res.stderr or "GB each" in res.stderr
 
@@ -115,14 +95,8 @@ def test_memory_estimate_matches_what_a_cell_holds():
     from trialbayes.nextphase.checks import memory_need
     from trialbayes.nextphase.simulate import Population, StatesOfNature
 
-    cfg = NextPhase(
-        model="m",
-        accrual={"time": 2.0},
-        events=[200],
-        trials=3000,
-        oc_trials=100,
-        executor="inprocess",
-    )
+    cfg = NextPhase(model="m", accrual={"time": 2.0}, events=[200], trials=3000, oc_trials=100,
+                    executor="inprocess")
     states = StatesOfNature.from_draws(toy_draws(), ToyDesign.starts)
     cell = nx._cells(cfg, states, Population.from_design(ToyDesign(n=500)))[0][0]
     tracemalloc.start()
@@ -138,14 +112,8 @@ def _grid_with_store(tmp_path, analyse=None):
     from trialbayes.config.next_phase import NextPhase
     from trialbayes.nextphase.grid import run_next_phase
 
-    cfg = NextPhase(
-        model="m",
-        accrual={"time": 1.0},
-        events=[30, 60],
-        trials=100,
-        oc_trials=100,
-        executor="inprocess",
-    )
+    cfg = NextPhase(model="m", accrual={"time": 1.0}, events=[30, 60], trials=100, oc_trials=100,
+                    executor="inprocess")
     return run_next_phase(cfg, toy_draws(), ToyDesign(), store=tmp_path / "s")
 
 
@@ -204,14 +172,8 @@ def test_run_whose_grid_fails_entirely_finishes_and_lists_the_cells(tmp_path, mo
 
 
 def test_scheduler_option_without_next_phase_is_refused(tmp_path):
-    res = run_cli(
-        "run",
-        _case(tmp_path, None),
-        "--out",
-        tmp_path / "out",
-        "--scheduler",
-        "tcp://127.0.0.1:8786",
-    )
+    res = run_cli("run", _case(tmp_path, None), "--out", tmp_path / "out", "--scheduler",
+                  "tcp://127.0.0.1:8786")
     assert res.exit_code == 2 and "--scheduler" in res.stderr and "no next_phase" in res.stderr
     assert not (tmp_path / "out").exists()
 

@@ -365,8 +365,7 @@ def test_pareto_k_warnings_are_one_line_per_model():
         progress.configure(False)
     assert not [w for w in caught if issubclass(w.category, UserWarning)]
     lines = out.getvalue().splitlines()
-    assert (
-        len(lines) == 1
-        and "PSIS-LOO, model 'wild': Pareto k > 0.7 for 1 of 50 patients" in (lines[0])
+    assert len(lines) == 1 and "PSIS-LOO, model 'wild': Pareto k > 0.7 for 1 of 50 patients" in (
+        lines[0]
     )
     assert set(loos) == {"wild", "calm"}

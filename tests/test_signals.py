@@ -72,16 +72,14 @@ def _write(r, src: Path, out_root: Path):
                 shutil.copyfile(f, out.path(f"{f.parent.name}/{f.name}"))
 
     r.config_name = "case"
-    return write_run(
-        r, out_root, artefacts, FigurePlan(), OutputSettings(), {"config_hash": "0" * 64}
-    )
+    return write_run(r, out_root, artefacts, FigurePlan(), OutputSettings(),
+                     {"config_hash": "0" * 64})
 
 
 @pytest.mark.parametrize("swallow", [False, True], ids=["raised", "swallowed"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_at_every_step_of_writing_keeps_the_previous_results(
-    results, tmp_path, monkeypatch, sig, swallow
-):
+def test_signal_at_every_step_of_writing_keeps_the_previous_results(results, tmp_path, monkeypatch,
+                                                                    sig, swallow):
     r, src = results
     steps = {"n": 0}
     real_path, real_commit = OutputDir.path, OutputDir.commit
@@ -123,10 +121,8 @@ def test_cli_run_with_a_swallowed_sigint_while_writing_exits_130(tmp_path, monke
     """The real command: a tiny run whose last written file swallows a real SIGINT."""
     from trialbayes import cli
 
-    cfg = write_case(
-        tmp_path / "in",
-        config={"report": {"figures": False}, "diagnostics": {"allow_unreliable": True}},
-    )
+    cfg = write_case(tmp_path / "in", config={"report": {"figures": False},
+                                              "diagnostics": {"allow_unreliable": True}})
     final = _previous(tmp_path / "out")
     real = OutputDir.write_text
 
@@ -140,9 +136,8 @@ def test_cli_run_with_a_swallowed_sigint_while_writing_exits_130(tmp_path, monke
 
     monkeypatch.setattr(os, "_exit", hard_exit)
     monkeypatch.setattr(OutputDir, "write_text", write_text)
-    monkeypatch.setattr(
-        sys, "argv", ["trialbayes", "run", str(cfg), "--out", str(tmp_path / "out"), "--quiet"]
-    )
+    monkeypatch.setattr(sys, "argv", ["trialbayes", "run", str(cfg), "--out",
+                                      str(tmp_path / "out"), "--quiet"])
     with pytest.raises(SystemExit) as info:
         cli.main()
     assert info.value.code == 130
@@ -176,13 +171,8 @@ def test_cells_finished_when_the_signal_lands_are_kept(tmp_path):
     from trialbayes.core.executor import JobReport
 
     with pytest.raises(Interrupted):
-        ex._drive(
-            submit,
-            [Cell(f"c{i}", {}) for i in range(5)],
-            JobReport(),
-            wait_any=wait_any,
-            on_stop=stopped.append,
-        )
+        ex._drive(submit, [Cell(f"c{i}", {}) for i in range(5)], JobReport(),
+                  wait_any=wait_any, on_stop=stopped.append)
     kept = sorted(json.loads(p.read_text())["key"] for p in (tmp_path / "store").glob("*.json"))
     assert kept == ["c0", "c1", "c2", "c3"]
     assert len(stopped) == 1 and stopped[0] == [futures[4]]  # the unfinished one cancelled
@@ -210,14 +200,9 @@ CHILD = textwrap.dedent(r"""
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_process_pool_stops_within_2_s_and_keeps_finished_cells(tmp_path, sig):
     store = tmp_path / "store"
-    p = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(store)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": SRC},
-        start_new_session=True,
-    )  # its own process group: cleaned up below
+    p = subprocess.Popen([sys.executable, "-c", CHILD, str(store)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": SRC},
+                         start_new_session=True)  # its own process group: cleaned up below
     try:
         assert p.stdout.readline().strip() == "quick 4", p.stderr.read()
         time.sleep(3)  # the slow cells are running in both workers
@@ -244,26 +229,12 @@ def _rossi_config(tmp_path: Path, **extra) -> Path:
     r = load_rossi()
     r["id"] = range(len(r))
     r.to_csv(tmp_path / "rossi.csv", index=False)
-    cfg = {
-        "name": "rossi",
-        "data": {
-            "kind": "file",
-            "path": "rossi.csv",
-            "columns": {
-                "time": "week",
-                "event": "arrest",
-                "arm": "fin",
-                "treatment_level": 1,
-                "covariates": ["age"],
-            },
-        },
-        "models": [{"name": "u"}],
-        "baseline": {"n_intervals": 3},
+    cfg = {"name": "rossi", "data": {"kind": "file", "path": "rossi.csv", "columns": {
+        "time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
+        "covariates": ["age"]}},
+        "models": [{"name": "u"}], "baseline": {"n_intervals": 3},
         "sampler": {"chains": 2, "draws": 200, "tune": 200, "seed": 1},
-        "diagnostics": {"allow_unreliable": True},
-        "report": {"figures": False},
-        **extra,
-    }
+        "diagnostics": {"allow_unreliable": True}, "report": {"figures": False}, **extra}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     return tmp_path / "c.yaml"
 
@@ -274,14 +245,9 @@ def _stop_cli_grid(tmp_path, args, store_glob, sig, name, n_stored=2):
     stored cells after, stderr); the previous outputs must be untouched."""
     out = tmp_path / "out"
     prev = _previous(out, name)
-    p = subprocess.Popen(
-        [sys.executable, "-m", "trialbayes.cli", *map(str, args), "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": SRC},
-        start_new_session=True,
-    )
+    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", *map(str, args), "--out",
+                          str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": SRC}, start_new_session=True)
     try:
         t_end = time.time() + 600
         while time.time() < t_end and p.poll() is None:
@@ -310,19 +276,11 @@ def _stop_cli_grid(tmp_path, args, store_glob, sig, name, n_stored=2):
 def test_cli_next_phase_grid_stops_within_2_s_and_keeps_its_cells(tmp_path, sig):
     from trialbayes.core.executor import CellStore
 
-    np_cfg = {
-        "model": "u",
-        "accrual": {"time": 52},
-        "events": [100, 150, 200, 250],
-        "trials": 6000,
-        "oc_trials": 3000,
-        "executor": "processes",
-        "workers": 2,
-    }
+    np_cfg = {"model": "u", "accrual": {"time": 52}, "events": [100, 150, 200, 250],
+              "trials": 6000, "oc_trials": 3000, "executor": "processes", "workers": 2}
     cfg = _rossi_config(tmp_path, next_phase=np_cfg)
     code, elapsed, before, after, err = _stop_cli_grid(
-        tmp_path, ["run", cfg], ".cache/rossi/next_phase-*/*.json", sig, "rossi"
-    )
+        tmp_path, ["run", cfg], ".cache/rossi/next_phase-*/*.json", sig, "rossi")
     assert code == 128 + sig, err
     assert elapsed < 2.0, f"{elapsed:.2f} s"
     assert "while simulating next trials" in err and "previous outputs untouched" in err
@@ -331,10 +289,8 @@ def test_cli_next_phase_grid_stops_within_2_s_and_keeps_its_cells(tmp_path, sig)
     for name in after:  # every stored cell is whole and verifies
         d = json.loads((store.root / name).read_text())
         assert store.load(d["key"]) is not None
-    print(
-        f"next phase: {signal.Signals(sig).name} -> exit {code} in {elapsed:.2f} s, "
-        f"{len(after)} cells kept"
-    )
+    print(f"next phase: {signal.Signals(sig).name} -> exit {code} in {elapsed:.2f} s, "
+          f"{len(after)} cells kept")
 
 
 @pytest.mark.slow  # compiles a model in each worker
@@ -342,12 +298,8 @@ def test_cli_calibrate_stops_within_2_s_and_resumes(tmp_path):
     cal = {"replicates": 40, "draws": 100, "tune": 100, "executor": "processes", "workers": 2}
     cfg = _rossi_config(tmp_path, calibration=cal)
     code, elapsed, before, after, err = _stop_cli_grid(
-        tmp_path,
-        ["calibrate", cfg],
-        ".cache/rossi_calibration/sbc-*/*.json",
-        signal.SIGINT,
-        "rossi_calibration",
-    )
+        tmp_path, ["calibrate", cfg], ".cache/rossi_calibration/sbc-*/*.json", signal.SIGINT,
+        "rossi_calibration")
     assert code == 130 and elapsed < 2.0, (code, elapsed, err)
     assert "while refitting the calibration replicates" in err and before <= after
     assert "leaked semaphore" not in err

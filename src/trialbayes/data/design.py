@@ -89,7 +89,9 @@ class BiomarkerBasis:
     offset: float = 0.0  # c in log(x + c) (log scale only)
 
     @classmethod
-    def fit(cls, x: np.ndarray, kind: str, n_basis: int = 8, offset: float = 0.0) -> BiomarkerBasis:
+    def fit(
+        cls, x: np.ndarray, kind: str, n_basis: int = 8, offset: float = 0.0
+    ) -> BiomarkerBasis:
         log = kind in ("log_linear", "spline")
         ref = float(np.median(x))
         b = cls(kind=kind, log=log, centre=0.0, scale=1.0, reference=ref, offset=offset)

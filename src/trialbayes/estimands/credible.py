@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 
-def biomarker_grid(x, log: bool, n: int, quantiles=(0.05, 0.95), offset: float = 0.0) -> np.ndarray:
+def biomarker_grid(
+    x, log: bool, n: int, quantiles=(0.05, 0.95), offset: float = 0.0
+) -> np.ndarray:
     """``n`` values from the ``quantiles[0]`` to the ``quantiles[1]`` quantile of ``x``; for a
     log-scale basis log(x + ``offset``) evenly spaced on that scale (geometrically in x +
     offset, so a curve that bends near zero is drawn where it bends), when the lower end of x +

@@ -180,22 +180,8 @@ def record_slots(record_dtype: np.dtype, keys: list[str]) -> dict[str, SharedSlo
 
 #: the dtypes a shared array may have in generated source (written from this table, never from
 #: the text of a cache entry)
-DTYPES = {
-    d: d
-    for d in (
-        "float64",
-        "float32",
-        "int64",
-        "int32",
-        "int16",
-        "int8",
-        "uint64",
-        "uint32",
-        "uint16",
-        "uint8",
-        "bool",
-    )
-}
+DTYPES = {d: d for d in ("float64", "float32", "int64", "int32", "int16", "int8", "uint64",
+                         "uint32", "uint16", "uint8", "bool")}
 
 
 def _n(v, lo: int = 0, hi: int = 10**9) -> int:

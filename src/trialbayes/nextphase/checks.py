@@ -39,10 +39,8 @@ def memory_need(cfg: NextPhase) -> tuple[float, int, int, int]:
     n = size(max(cfg.events))
     trials = max(cfg.trials, cfg.oc_trials)
     per_cell = BYTES_PER_PATIENT_TRIAL * trials * n
-    work = (
-        sum(size(e) for e in cfg.events)
-        * len(cfg.populations)
-        * (cfg.trials * len(cfg.design_priors) + cfg.oc_trials * len(cfg.oc_grid()))
+    work = sum(size(e) for e in cfg.events) * len(cfg.populations) * (
+        cfg.trials * len(cfg.design_priors) + cfg.oc_trials * len(cfg.oc_grid())
     )
     light = cfg.analysis.method != "bayes" and work < LIGHT_WORK
     one = cfg.executor == "inprocess" or (cfg.executor == "auto" and light and not cfg.scheduler)

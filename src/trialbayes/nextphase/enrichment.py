@@ -166,7 +166,6 @@ def _chunk(states: StatesOfNature, pop: Population, in_s: np.ndarray, plan, rng)
     n2 = (np.isfinite(tm) & later).sum(1)
     n_end = np.where(stop, np.isfinite(t1).sum(1), np.where(enrich, np.isfinite(tm).sum(1),
                      np.isfinite(ta).sum(1)))  # fmt: skip
-
     def fails(k):  # patients screened and not eligible before k eligible ones
         return rng.negative_binomial(np.maximum(k, 1), prev) * (k > 0) if prev < 1 else 0
 

@@ -265,10 +265,8 @@ def run_next_phase(
             for k, r in rep.results.items()
             if r.status != "ok"
         },
-        executor={
-            "assurance": ExecutorSummary(**rep_main.summary()),
-            "oc": ExecutorSummary(**rep_oc.summary()),
-        }  # fmt: skip
+        executor={"assurance": ExecutorSummary(**rep_main.summary()),
+                  "oc": ExecutorSummary(**rep_oc.summary())}  # fmt: skip
         | ({"enrichment": ExecutorSummary(**rep_enr.summary())} if rep_enr else {}),
         time_unit=time_unit,
         biomarker=pop.biomarker_name,

@@ -354,9 +354,8 @@ def _model_section(r: Results, name: str, m: ModelResult) -> list[str]:
     L.append(
         f"Diagnostics: max R-hat {rhat}, min bulk ESS {dg.ess_bulk_min:.0f}, min tail ESS "
         f"{dg.ess_tail_min:.0f}, divergences {dg.divergences}, min E-BFMI {dg.bfmi_min:.2f}"
-        + (
-            " — **failed: " + md_text("; ".join(dg.failures)) + "**" if dg.failures else " — passed"
-        )  # fmt: skip
+        + (" — **failed: " + md_text("; ".join(dg.failures)) + "**" if dg.failures
+           else " — passed")  # fmt: skip
         + "."
     )
     L.append(f"\n{md_text(m.estimand)}: **{te.sentence()}**; {p_text(te)}.")
@@ -411,7 +410,8 @@ def _curve_section(r: Results, name: str, m: ModelResult) -> list[str]:
         ),
     ]
     L += [
-        "- " + md_text(x[2:]) if x.startswith("- ") else "\n" + md_text(x) for x in curve_detail(hc)
+        "- " + md_text(x[2:]) if x.startswith("- ") else "\n" + md_text(x)
+        for x in curve_detail(hc)
     ]
     if f"hr_curve_{name}" in r.figures:
         L.append("\n" + md_figure(f"HR by {hc.biomarker}", r.figures[f"hr_curve_{name}"]))

@@ -73,3 +73,4 @@ class HROverTime:
     time_unit: str = "time units"
     ph_test: PHTest | None = None
     comparison: PHComparison | None = None
+
