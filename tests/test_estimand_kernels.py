@@ -425,3 +425,13 @@ def test_patient_patterns_weights():
     np.testing.assert_allclose(sorted(pat.weights[:, 1]), [0.5, 0.5])
     one = kernels.patient_patterns(np.zeros((5, 0)), [np.ones(5, bool)])
     assert len(one.rows) == 1 and one.weights[0, 0] == 1.0
+
+
+def test_rmst_keeps_a_nan_draw_nan():
+    """A draw with a NaN hazard (here in the last interval before the landmark) gives a NaN RMST,
+    never a finite number made up for it; the other draws of the block are unaffected."""
+    starts = np.array([0.0, 3.0, 7.5])
+    lam = np.array([[0.1, 0.2, 0.05], [0.1, 0.2, np.nan], [1e-320, 1e-320, 1e-320]])
+    r, s = kernels.survival_rmst(np.zeros((3, 2)), lam, starts, 10.0, np.full((2, 1), 0.5))
+    assert np.isnan(r[1, 0]) and np.isnan(s[1, 0])
+    assert np.isfinite(r[0, 0]) and r[2, 0] == pytest.approx(10.0, rel=1e-12)

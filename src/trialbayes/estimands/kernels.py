@@ -177,12 +177,13 @@ def survival_rmst(
             break
         w = float(min(ends[k], landmark) - starts[k])
         np.multiply(r, lam[:, k : k + 1] * w, out=x)
+        zero = None if x.all() else x == 0.0  # λ or r underflowed (a NaN stays NaN)
         np.negative(x, out=em)
         np.expm1(em, out=em)  # e^{−x} − 1
         with np.errstate(invalid="ignore", divide="ignore"):
             np.divide(em, x, out=x)  # −(1 − e^{−x})/x
-        if np.isnan(x).any():  # x = 0 (λ or r underflowed): the limit, −1
-            x[np.isnan(x)] = -1.0
+        if zero is not None:
+            x[zero] = -1.0  # its limit as x → 0
         x *= surv
         total -= x * w
         em *= surv

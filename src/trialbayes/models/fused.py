@@ -20,6 +20,12 @@ over the exponentials: for output weights g (ones under a sum)
 time-varying treatment effect uses G = 2, the treated row α_k + β_k): every sum above runs over the
 patients of one stratum, ∂/∂α_{s,j} as above restricted to s_i = s (:class:`PEMStrataAlphaGrad`).
 
+The numba kernels compute exp(η) with :func:`~.vexp.vexp_into` (a loop the compiler vectorises,
+within 1 ulp of NumPy), take integer index vectors in the type they come in (PyMC stores them as
+int32: no cast at every gradient), and the gradient of the plain sum of the terms — what a PyMC
+model differentiates — gives the α-gradient Ops one weight instead of an N-vector of ones
+(:func:`alpha_grad_of_sum`, a PyTensor "specialize" rewrite).
+
 Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
 PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' source) is
 an Op property, so both PyTensor's numba cache and :mod:`compile_cache` see a kernel change.
