@@ -123,3 +123,39 @@ def cli_process(*args, env: dict | None = None, read_only_rules: bool = False, t
         cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *cmd]
     full = {**os.environ, "PYTHONPATH": src, **(env or {})}
     return subprocess.run(cmd, env=full, capture_output=True, text=True, timeout=timeout)
+
+
+def cli_argv(*args) -> list[str]:
+    """The command line of ``trialbayes ARGS`` in a new process."""
+    import sys
+
+    return [sys.executable, "-m", "trialbayes.cli", *map(str, args)]
+
+
+def interrupt(argv: list[str], until, sig: int, group: bool = False, wait: float = 60):
+    """Start ``argv`` (this checkout's src first) in its own process group, call ``until(p)``
+    — it returns, with any text it read, once the moment to stop has come — then send ``sig``
+    to the process (to its whole group with ``group``): (exit status, seconds from the signal to
+    the exit, stdout after the signal, the text ``until`` read + stderr). The group is killed
+    whatever happens, so no worker outlives the test."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": src}, start_new_session=True)  # fmt: skip
+    try:
+        seen = until(p)
+        assert p.poll() is None, seen + "".join(p.communicate())
+        t0 = time.perf_counter()
+        os.killpg(p.pid, sig) if group else p.send_signal(sig)
+        out, err = p.communicate(timeout=wait)
+        elapsed = time.perf_counter() - t0
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return p.returncode, elapsed, out, seen + err

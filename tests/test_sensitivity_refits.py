@@ -171,14 +171,10 @@ def test_ctrl_c_mid_sensitivity_exits_130_and_keeps_the_previous_outputs(tmp_pat
     run stops within seconds with exit status 130, says where it stopped, leaves the previous
     outputs as they were and no staging folder, and no "leaked semaphore" warning (before the
     pool's management thread was joined: 2 of 5 such interrupts by hand; after: 0 of 8)."""
-    import os
     import signal
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
 
     import yaml
+    from helpers import cli_argv, interrupt
     from lifelines.datasets import load_rossi
 
     r = load_rossi()
@@ -196,32 +192,23 @@ def test_ctrl_c_mid_sensitivity_exits_130_and_keeps_the_previous_outputs(tmp_pat
     out = tmp_path / "out"
     (out / "rossi").mkdir(parents=True)
     (out / "rossi" / "results.json").write_text("previous")
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", "run", str(tmp_path / "c.yaml"),
-                          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env={**os.environ, "PYTHONPATH": src},
-                         start_new_session=True)  # fmt: skip
-    err = []
-    try:
+
+    def refit_2_started(p):
+        err = []
         for line in p.stderr:
             err.append(line)
             if "] refit 2/6" in line:
                 break
-        assert p.poll() is None, "".join(err)
-        t0 = time.perf_counter()
-        os.killpg(p.pid, signal.SIGINT)
-        _, rest = p.communicate(timeout=60)
-        elapsed = time.perf_counter() - t0
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    text = "".join(err) + rest
-    assert p.returncode == 130, text
+        return "".join(err)
+
+    code, elapsed, _, text = interrupt(
+        cli_argv("run", tmp_path / "c.yaml", "--out", out), refit_2_started, signal.SIGINT,
+        group=True,
+    )
+    assert code == 130, text
     assert elapsed < 5.0, f"{elapsed:.2f} s"
-    assert "while refitting under the prior scenarios" in rest
-    assert "previous outputs untouched" in rest
-    assert "leaked semaphore" not in rest  # the pool's queues freed before the hard exit
+    assert "while refitting under the prior scenarios" in text
+    assert "previous outputs untouched" in text
+    assert "leaked semaphore" not in text  # the pool's queues freed before the hard exit
     assert (out / "rossi" / "results.json").read_text() == "previous"
     assert sorted(x.name for x in out.iterdir()) == ["rossi"]  # no staging left

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -20,13 +19,11 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
-from helpers import write_case
+from helpers import cli_argv, interrupt, write_case
 
 from trialbayes.core.errors import Interrupted
 from trialbayes.core.interrupts import handle_signals
 from trialbayes.core.outputs import OutputDir
-
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
 def _deliver(sig: int, swallow: bool) -> None:
@@ -200,22 +197,15 @@ CHILD = textwrap.dedent(r"""
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_process_pool_stops_within_2_s_and_keeps_finished_cells(tmp_path, sig):
     store = tmp_path / "store"
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(store)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": SRC},
-                         start_new_session=True)  # its own process group: cleaned up below
-    try:
+
+    def quick_cells_done(p):
         assert p.stdout.readline().strip() == "quick 4", p.stderr.read()
         time.sleep(3)  # the slow cells are running in both workers
-        t0 = time.perf_counter()
-        p.send_signal(sig)
-        out, err = p.communicate(timeout=60)
-        elapsed = time.perf_counter() - t0
-    finally:
-        try:  # whatever happened, no worker keeps computing minutes-long cells
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    assert p.returncode == 128 + sig, err
+        return ""
+
+    code, elapsed, _, err = interrupt([sys.executable, "-c", CHILD, str(store)], quick_cells_done,
+                                      sig)  # fmt: skip
+    assert code == 128 + sig, err
     assert elapsed < 2.0, f"took {elapsed:.1f} s to stop"
     kept = sorted(json.loads(f.read_text())["key"] for f in store.glob("*.json"))
     assert kept == [f"quick-{i}" for i in range(4)]
@@ -245,30 +235,22 @@ def _stop_cli_grid(tmp_path, args, store_glob, sig, name, n_stored=2):
     stored cells after, stderr); the previous outputs must be untouched."""
     out = tmp_path / "out"
     prev = _previous(out, name)
-    p = subprocess.Popen([sys.executable, "-m", "trialbayes.cli", *map(str, args), "--out",
-                          str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": SRC}, start_new_session=True)
-    try:
+    before = set()
+
+    def cells_stored(p):
         t_end = time.time() + 600
         while time.time() < t_end and p.poll() is None:
             if len(list(out.glob(store_glob))) >= n_stored:
                 break
             time.sleep(0.1)
-        assert p.poll() is None, p.communicate()
-        before = {f.name for f in out.glob(store_glob)}
-        t0 = time.perf_counter()
-        p.send_signal(sig)
-        _, err = p.communicate(timeout=60)
-        elapsed = time.perf_counter() - t0
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        before.update(f.name for f in out.glob(store_glob))
+        return ""
+
+    code, elapsed, _, err = interrupt(cli_argv(*args, "--out", out), cells_stored, sig)
     after = {f.name for f in out.glob(store_glob)}
     assert (prev / "results.json").read_text() == "previous"
     assert sorted(p.name for p in out.iterdir()) == [".cache", name]  # no staging left
-    return p.returncode, elapsed, before, after, err
+    return code, elapsed, before, after, err
 
 
 @pytest.mark.slow  # fits a model, then a process-pool grid
