@@ -159,3 +159,17 @@ def interrupt(argv: list[str], until, sig: int, group: bool = False, wait: float
         except ProcessLookupError:
             pass
     return p.returncode, elapsed, out, seen + err
+
+
+def rossi_case(tmp_path: Path, covariates=("age",), **config) -> Path:
+    """Rossi's recidivism trial (lifelines; financial aid randomised, ``prio`` — prior arrests —
+    as the biomarker) as a CSV and a config (``write_case``; ``config`` replaces its sections):
+    the config's path."""
+    from lifelines.datasets import load_rossi
+
+    cols = {"id": "id", "time": "week", "event": "arrest", "arm": "fin", "treatment_level": 1,
+            "biomarkers": ["prio"], "covariates": list(covariates)}  # fmt: skip
+    data = {"kind": "file", "path": "rossi.csv", "columns": cols, "time_unit": "weeks",
+            "units": {"prio": "arrests", "age": "years"}}  # fmt: skip
+    df = load_rossi().reset_index(names="id")
+    return write_case(tmp_path, df, config={"data": data, **config}, data_name="rossi.csv")

@@ -286,51 +286,34 @@ def test_rossi_prio_credible_subgroups_through_the_cli(tmp_path):
     """A trial that is not MIROCALS: Rossi's recidivism trial (financial aid randomised), prio
     (prior arrests, a count with zeros) as a linear effect modifier, the curve over the 10th–90th
     percentiles (configured) and credible subgroups at HR < 1 and < 0.7 at 90%."""
-    import yaml
-    from helpers import run_cli
+    from helpers import rossi_case, run_cli
     from lifelines.datasets import load_rossi
 
-    rossi = load_rossi().reset_index(names="id")
-    rossi.to_csv(tmp_path / "rossi.csv", index=False)
-    cfg = {
-        "name": "rossi",
-        "data": {
-            "kind": "file",
-            "path": "rossi.csv",
-            "time_unit": "weeks",
-            "units": {"prio": "arrests"},
-            "columns": {
-                "id": "id",
-                "time": "week",
-                "event": "arrest",
-                "arm": "fin",
-                "treatment_level": 1,
-                "biomarkers": ["prio"],
-                "covariates": ["age", "wexp"],
-            },
-        },
-        "models": [
+    cfg = rossi_case(
+        tmp_path,
+        covariates=("age", "wexp"),
+        name="rossi",
+        models=[
             {"name": "inter", "covariates": "all", "interaction": "linear", "biomarker": "prio"}
         ],
-        "sampler": {"chains": 2, "draws": 400, "tune": 400, "seed": 3},
-        "diagnostics": {
+        sampler={"chains": 2, "draws": 400, "tune": 400, "seed": 3},
+        diagnostics={
             "ess_bulk_min": 100,
             "ess_tail_min": 100,
             "rhat_max": 1.05,
             "allow_unreliable": True,
         },
-        "estimands": {
+        estimands={
             "hr_curve_quantiles": [0.1, 0.9],
             "credible_subgroups": {"thresholds": [0.7], "level": 0.9},
         },
-        "report": {"figures": False},
-    }
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
-    res = run_cli("run", tmp_path / "c.yaml", "--out", tmp_path / "o")
+        report={"figures": False},
+    )
+    res = run_cli("run", cfg, "--out", tmp_path / "o")
     assert res.exit_code == 0, res.output
     r = json.loads((tmp_path / "o" / "rossi" / "results.json").read_text())
     hc = r["models"]["inter"]["hr_curve"]
-    prio = rossi["prio"].to_numpy(float)
+    prio = load_rossi()["prio"].to_numpy(float)
     assert hc["grid"]["lower"] == pytest.approx(np.quantile(prio, 0.1))
     assert hc["grid"]["upper"] == pytest.approx(np.quantile(prio, 0.9))
     assert hc["grid"]["n_above"] == int((prio > np.quantile(prio, 0.9)).sum())

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import run_cli, write_case
+from helpers import rossi_case, run_cli
 from scipy import stats
 
 from trialbayes.core.text import level_text
@@ -110,34 +110,8 @@ def test_derivation_rules():
     ]  # ties: inside only
 
 
-def _rossi_case(tmp_path, **config):
-    from lifelines.datasets import load_rossi
-
-    df = load_rossi().reset_index(names="id")
-    cols = {
-        "id": "id",
-        "time": "week",
-        "event": "arrest",
-        "arm": "fin",
-        "treatment_level": 1,
-        "biomarkers": ["prio"],
-        "covariates": ["age"],
-    }
-    base = {
-        "data": {
-            "kind": "file",
-            "path": "rossi.csv",
-            "columns": cols,
-            "time_unit": "weeks",
-            "units": {"prio": "arrests", "age": "years"},
-        }
-    }
-    base.update(config)
-    return write_case(tmp_path, df, config=base, data_name="rossi.csv")
-
-
 def test_check_prints_every_resolved_value_and_derives_from_the_data(tmp_path):
-    res = run_cli("check", _rossi_case(tmp_path))
+    res = run_cli("check", rossi_case(tmp_path))
     assert res.exit_code == 0, res.output
     out = res.output
     assert "landmark: 52 weeks (derived: median observed time" in out
@@ -159,7 +133,7 @@ def test_check_prints_every_resolved_value_and_derives_from_the_data(tmp_path):
     ],
 )
 def test_landmark_or_cutoff_outside_the_data_is_an_input_error(tmp_path, estimands, message):
-    cfg = _rossi_case(tmp_path, estimands=estimands)
+    cfg = rossi_case(tmp_path, estimands=estimands)
     for cmd in (("check", cfg), ("run", cfg, "--out", tmp_path / "out")):
         res = run_cli(*cmd)
         assert res.exit_code == 2, res.output
@@ -247,7 +221,7 @@ def test_published_route_honours_sampler_and_diagnostics():
 
 
 def test_units_for_an_unknown_column_is_an_input_error(tmp_path):
-    cfg = _rossi_case(tmp_path)
+    cfg = rossi_case(tmp_path)
     text = cfg.read_text().replace("prio: arrests", "prior: arrests")
     cfg.write_text(text)
     res = run_cli("check", cfg)
