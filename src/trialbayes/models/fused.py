@@ -45,6 +45,7 @@ from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 from pytensor.tensor.basic import Alloc
 from pytensor.tensor.rewriting.basic import register_specialize
+from pytensor.tensor.type import integer_dtypes
 
 from .vexp import vexp_into
 
@@ -195,48 +196,36 @@ def _one_weight(g):
     return w.reshape((1,)) if w.type.shape in ((), (1,)) else None
 
 
+def _source_hash(*functions) -> str:
+    """16 hex digits of the functions' source, with what every kernel shares (the exp and the
+    one-weight rewrite's test)."""
+    shared = (_one_weight, vexp_into.py_func)
+    text = "".join(inspect.getsource(f) for f in (*functions, *shared))
+    return sha256(text.encode()).hexdigest()[:16]
+
+
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
-KERNEL_VERSION = sha256(
-    "".join(
-        inspect.getsource(f)
-        for f in (
-            _forward_kernel,
-            _forward_kernel_f32,
-            _alpha_grad_kernel,
-            _one_weight,
-            vexp_into.py_func,
-        )
-    ).encode()
-).hexdigest()[:16]
+KERNEL_VERSION = _source_hash(_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
 #: the same for the stratified kernels (a change there leaves the unstratified models' keys alone)
-STRATA_KERNEL_VERSION = sha256(
-    "".join(
-        inspect.getsource(f)
-        for f in (
-            _strata_forward_kernel,
-            _strata_forward_kernel_f32,
-            _strata_alpha_grad_kernel,
-            _one_weight,
-            vexp_into.py_func,
-        )
-    ).encode()
-).hexdigest()[:16]
-
-
-#: index dtypes the kernels take as they are
-INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32")
+STRATA_KERNEL_VERSION = _source_hash(
+    _strata_forward_kernel, _strata_forward_kernel_f32, _strata_alpha_grad_kernel
+)
 
 
 def _vector(x, dtype=None, ndim=1):
     x = pt.as_tensor_variable(x)
-    if dtype == "int" and x.dtype in INT_DTYPES:
-        dtype = None  # any integer index as it is: PyMC keeps index data as int32, and a cast
-        # to int64 would copy N numbers at every gradient
     if dtype is not None and x.dtype != dtype:
-        x = pt.cast(x, "int64" if dtype == "int" else dtype)
+        x = pt.cast(x, dtype)
     if x.ndim != ndim:
         raise TypeError(f"expected a {'vector' if ndim == 1 else 'matrix'}, got {x.type}")
     return x
+
+
+def _index(x):
+    """An index vector in the integer type it comes in (PyMC stores index data as int32: a cast
+    to int64 would copy N numbers at every gradient); anything else cast to int64."""
+    x = pt.as_tensor_variable(x)
+    return _vector(x, None if x.dtype in integer_dtypes else "int64")
 
 
 class PEMLogLik(Op):
@@ -257,7 +246,7 @@ class PEMLogLik(Op):
         ins = [
             _vector(alpha, f),
             _vector(eta, f),
-            _vector(interval, "int"),
+            _index(interval),
             _vector(offset, f),
             _vector(event, f),
             _vector(widths, f),
@@ -324,7 +313,7 @@ class PEMAlphaGrad(Op):
 
     def make_node(self, g, e, alpha, interval, offset, event, widths):
         f = "float64"
-        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f), _vector(interval, "int")]
+        ins = [_vector(g, f), _vector(e, f), _vector(alpha, f), _index(interval)]
         ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
         return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
 
@@ -362,8 +351,8 @@ class PEMStrataLogLik(Op):
         ins = [
             _vector(alpha, f, ndim=2),
             _vector(eta, f),
-            _vector(stratum, "int"),
-            _vector(interval, "int"),
+            _index(stratum),
+            _index(interval),
             _vector(offset, f),
             _vector(event, f),
             _vector(widths, f),
@@ -438,7 +427,7 @@ class PEMStrataAlphaGrad(Op):
     def make_node(self, g, e, alpha, stratum, interval, offset, event, widths):
         f = "float64"
         ins = [_vector(g, f), _vector(e, f), _vector(alpha, f, ndim=2)]
-        ins += [_vector(stratum, "int"), _vector(interval, "int")]
+        ins += [_index(stratum), _index(interval)]
         ins += [_vector(offset, f), _vector(event, f), _vector(widths, f)]
         return Apply(self, ins, [pt.tensor(dtype=f, shape=ins[2].type.shape)])
 

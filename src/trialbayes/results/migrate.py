@@ -161,6 +161,8 @@ def _truth(t: dict) -> dict:
                 {f"{k}.{c}": float(x) for c, x in v.items() if isinstance(x, int | float)}
             )
     lines = []
+    # only the built-in synthetic cohort (data/synthetic.py, biomarker pnfh in pg/mL) wrote these
+    # keys in 2.x: the sentence describes that generator, not any trial
     if "log_hr_intercept" in t and "log_hr_slope_per_pgml" in t:
         lines.append(
             f"log HR(x) = {t['log_hr_intercept']:.3f} + {t['log_hr_slope_per_pgml']:g}·x "

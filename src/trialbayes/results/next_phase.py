@@ -139,7 +139,7 @@ class EnrichmentResults:
     design prior, and the false-enrichment rates (closed form and simulated)."""
 
     rule: str  # the stated rule and the final test
-    subgroup: str  # e.g. "pnfh below 3000 pg/mL"
+    subgroup: str  # PopulationSpec.describe: the biomarker, the side of the cut-off, its unit
     prevalence: float  # share of the population in the subgroup
     rows: list[EnrichmentRow]
     false_enrichment: list[FalseEnrichment]
