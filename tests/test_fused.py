@@ -24,8 +24,10 @@ from trialbayes.data.table import from_frame
 from trialbayes.models.fused import (
     PEMAlphaGrad,
     PEMLogLik,
+    PEMLogLikSum,
     PEMStrataAlphaGrad,
     PEMStrataLogLik,
+    PEMStrataLogLikSum,
     fused_loglik_terms,
     fused_strata_loglik_terms,
 )
@@ -93,43 +95,80 @@ def test_fused_equals_graph_value_and_gradient(mode):
                 close(a, b)
 
 
-@pytest.mark.parametrize("mode", ["PY_ALL", "NUMBA"])
-def test_plain_sum_takes_one_weight_and_int32_indices(mode):
-    """The gradient of the plain sum (what a PyMC model differentiates) reaches both gradient
-    kernels as one weight, not an N-vector of ones (fused.alpha_grad_of_sum), and int32 indices
-    (PyMC's index data) are read as they are, not copied to int64 at every gradient: value and
-    gradient equal the graph's, and the compiled graph is shown to take those paths."""
-    rng = np.random.default_rng(12)
+def _sum_case(rng, keep_terms: bool):
+    """Graph, fused and stratified fused log-likelihoods summed (and, with ``keep_terms``, the
+    fused terms also returned), with their gradients; int32 indices as PyMC stores them."""
     d = survival_data(rng, 300, 6)
     interval = d["interval"].astype("int32")
     stratum = d["treat"].astype("int32")
     alpha, alpha2, eta = pt.dvector("alpha"), pt.dmatrix("alpha2"), pt.dvector("eta")
     plain = (alpha, eta, interval, d["offset"], d["event"], d["widths"])
     graph = pem_loglik_terms(*plain).sum()
-    fused = fused_loglik_terms(*plain).sum()
-    strata = fused_strata_loglik_terms(alpha2, eta, stratum, *plain[2:]).sum()
+    terms = fused_loglik_terms(*plain)
+    strata_terms = fused_strata_loglik_terms(alpha2, eta, stratum, *plain[2:])
+    fused, strata = terms.sum(), strata_terms.sum()
     outs = [graph, *pt.grad(graph, [alpha, eta]), fused, *pt.grad(fused, [alpha, eta])]
     outs += [strata, *pt.grad(strata, [alpha2, eta])]
-    f = pytensor.function([alpha, alpha2, eta], outs, mode=PY_ALL if mode == "PY_ALL" else mode)
-    nodes = f.maker.fgraph.toposort()
-    grads = [n for n in nodes if isinstance(n.op, (PEMAlphaGrad, PEMStrataAlphaGrad))]
-    assert len(grads) == 2 and all(n.inputs[0].type.shape == (1,) for n in grads)
-    fused_nodes = grads + [n for n in nodes if isinstance(n.op, (PEMLogLik, PEMStrataLogLik))]
-    assert len(fused_nodes) == 4
-    for n in fused_nodes:  # the index inputs as given (int32), no Cast{int64} before them
-        assert {i.dtype for i in n.inputs if "int" in i.dtype} == {"int32"}
+    if keep_terms:
+        outs += [terms, strata_terms]
+    return [alpha, alpha2, eta], outs
+
+
+def _check_sums(rng, f):
     for _ in range(3):
         a = rng.normal(-4.5, 0.6, 6)
         e = rng.normal(0, 0.5, 300)
         graph_f, graph_ga, graph_ge, fused_f, fused_ga, fused_ge, s_f, s_ga, s_ge = f(
             a, np.stack([a, a]), e
-        )
+        )[:9]
         close(fused_f, graph_f)
         close(fused_ga, graph_ga)
         close(fused_ge, graph_ge)
         close(s_f, graph_f)  # both strata with the same baseline: the plain model
         close(s_ga.sum(axis=0), graph_ga)
         close(s_ge, graph_ge)
+
+
+def _int32_indices(nodes):
+    """The index inputs as given (int32), no Cast{int64} before them."""
+    for n in nodes:
+        assert {i.dtype for i in n.inputs if "int" in i.dtype} == {"int32"}
+
+
+@pytest.mark.parametrize("mode", ["PY_ALL", "NUMBA"])
+def test_plain_sum_is_one_pass_with_int32_indices(mode):
+    """What a PyMC model differentiates — the plain sum of the terms and its gradient — compiles
+    to one pass per likelihood (fused.loglik_sum: PEMLogLikSum / PEMStrataLogLikSum, no forward or
+    α-gradient kernel left), reading int32 indices as they are; value and gradient equal the
+    graph's. Fails if the rewrite does not fire (the old kernels would be in the graph)."""
+    rng = np.random.default_rng(12)
+    ins, outs = _sum_case(rng, keep_terms=False)
+    f = pytensor.function(ins, outs, mode=PY_ALL if mode == "PY_ALL" else mode)
+    nodes = f.maker.fgraph.toposort()
+    old = (PEMLogLik, PEMStrataLogLik, PEMAlphaGrad, PEMStrataAlphaGrad)
+    assert not [n for n in nodes if isinstance(n.op, old)]
+    sums = [n for n in nodes if isinstance(n.op, (PEMLogLikSum, PEMStrataLogLikSum))]
+    assert sorted(type(n.op).__name__ for n in sums) == ["PEMLogLikSum", "PEMStrataLogLikSum"]
+    _int32_indices(sums)
+    _check_sums(rng, f)
+
+
+@pytest.mark.parametrize("mode", ["PY_ALL", "NUMBA"])
+def test_terms_kept_take_one_weight(mode):
+    """When the terms are used besides their sum (here also returned), the one-pass rewrite
+    does not apply: the sum's gradient reaches the α-gradient kernels as one weight, not an
+    N-vector of ones (fused.alpha_grad_of_sum), with int32 indices; the values are the same."""
+    rng = np.random.default_rng(13)
+    ins, outs = _sum_case(rng, keep_terms=True)
+    f = pytensor.function(ins, outs, mode=PY_ALL if mode == "PY_ALL" else mode)
+    nodes = f.maker.fgraph.toposort()
+    assert not [n for n in nodes if isinstance(n.op, (PEMLogLikSum, PEMStrataLogLikSum))]
+    grads = [n for n in nodes if isinstance(n.op, (PEMAlphaGrad, PEMStrataAlphaGrad))]
+    assert len(grads) == 2 and all(n.inputs[0].type.shape == (1,) for n in grads)
+    fused_nodes = grads + [n for n in nodes if isinstance(n.op, (PEMLogLik, PEMStrataLogLik))]
+    assert len(fused_nodes) == 4
+    _int32_indices(fused_nodes)
+    _check_sums(rng, f)
 
 
 def test_fused_gradient_against_finite_differences():

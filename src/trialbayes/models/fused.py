@@ -20,15 +20,22 @@ over the exponentials: for output weights g (ones under a sum)
 time-varying treatment effect uses G = 2, the treated row α_k + β_k): every sum above runs over the
 patients of one stratum, ∂/∂α_{s,j} as above restricted to s_i = s (:class:`PEMStrataAlphaGrad`).
 
-The numba kernels compute exp(η) with :func:`~.vexp.vexp_into` (a loop the compiler vectorises,
-within 1 ulp of NumPy), take integer index vectors in the type they come in (PyMC stores them as
-int32: no cast at every gradient), and the gradient of the plain sum of the terms — what a PyMC
-model differentiates — gives the α-gradient Ops one weight instead of an N-vector of ones
-(:func:`alpha_grad_of_sum`, a PyTensor "specialize" rewrite).
+The numba kernels (:mod:`~.fused_kernels`) compute exp(η) with :func:`~.vexp.vexp_into` (a loop
+the compiler vectorises, within 1 ulp of NumPy) and take integer index vectors in the type they
+come in (PyMC stores them as int32: no cast at every gradient). Two PyTensor "specialize" rewrites
+shape what a PyMC model compiles — the gradient of the plain sum of the terms:
+
+* :func:`loglik_sum`: when the terms are only summed and exp(η) only feeds that sum's α-gradient,
+  the forward kernel, the sum and the α-gradient kernel become one pass (:class:`PEMLogLikSum`,
+  :class:`PEMStrataLogLikSum`: the sum, the residual and the α-gradient; no N terms or
+  exponentials written and read again);
+* :func:`alpha_grad_of_sum`: otherwise (the terms used elsewhere too), the α-gradient kernels
+  take the sum's one weight instead of an N-vector of it.
 
 Each Op has a NumPy ``perform`` (C / Python linkers) and a numba kernel registered for
-PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' source) is
-an Op property, so both PyTensor's numba cache and :mod:`compile_cache` see a kernel change.
+PyTensor's numba backend (what nutpie compiles). ``version`` (a hash of the kernels' and the
+rewrites' source) is an Op property, so both PyTensor's numba cache and :mod:`compile_cache` see
+a kernel change.
 """
 
 from __future__ import annotations
@@ -38,152 +45,28 @@ from hashlib import sha256
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor import scalar as ps
 from pytensor.gradient import DisconnectedType, disconnected_type, grad_not_implemented
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.graph.rewriting.basic import node_rewriter
 from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_default_op_cache_key
 from pytensor.tensor.basic import Alloc
+from pytensor.tensor.elemwise import CAReduce
 from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.type import integer_dtypes
 
+from .fused_kernels import (
+    _alpha_grad_kernel,
+    _forward_kernel,
+    _forward_kernel_f32,
+    _strata_alpha_grad_kernel,
+    _strata_forward_kernel,
+    _strata_forward_kernel_f32,
+    _strata_sum_kernel,
+    _sum_kernel,
+)
 from .vexp import vexp_into
-
-
-def _forward_kernel(alpha, eta, interval, offset, event, widths):
-    k, n = alpha.shape[0], eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros(k)
-    for j in range(1, k):
-        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):  # checked in a loop of its own: a raise inside the next one stops SIMD
-        outside += (interval[i] < 0) | (interval[i] >= k)
-    if outside:
-        raise IndexError("interval index out of range")
-    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    vexp_into(eta, e, r)  # r: scratch until written below
-    for i in range(n):
-        j = interval[i]
-        ch = e[i] * (cum[j] + lam[j] * offset[i])
-        ll[i] = event[i] * (alpha[j] + eta[i]) - ch
-        r[i] = event[i] - ch
-    return ll, e, r
-
-
-def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
-    # as _forward_kernel, the per-patient arithmetic (exp included) in single precision
-    k, n = alpha.shape[0], eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros(k)
-    for j in range(1, k):
-        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
-    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
-    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        j = interval[i]
-        if j < 0 or j >= k:
-            raise IndexError("interval index out of range")
-        eta_i, d_i = np.float32(eta[i]), np.float32(event[i])
-        ei = np.exp(eta_i)
-        ch = ei * (cum32[j] + lam32[j] * np.float32(offset[i]))
-        ll[i] = d_i * (a32[j] + eta_i) - ch
-        e[i] = ei
-        r[i] = d_i - ch
-    return ll, e, r
-
-
-def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
-    k, n = alpha.shape[0], e.shape[0]
-    step = 0 if g.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
-    here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
-    for i in range(n):
-        j = interval[i]
-        if j < 0 or j >= k:
-            raise IndexError("interval index out of range")
-        gi = g[i * step]
-        ge = gi * e[i]
-        here_e[j] += ge
-        here_eo[j] += ge * offset[i]
-        here_d[j] += gi * event[i]
-    out = np.empty(k)
-    later = 0.0  # Σ g_i exp(η_i) over the patients who left after interval j
-    for j in range(k - 1, -1, -1):
-        lam = np.exp(alpha[j])
-        out[j] = here_d[j] - lam * here_eo[j] - lam * widths[j] * later
-        later += here_e[j]
-    return out
-
-
-def _strata_forward_kernel(alpha, eta, stratum, interval, offset, event, widths):
-    g, k = alpha.shape
-    n = eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
-    for s in range(g):
-        for j in range(1, k):
-            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):  # checked in a loop of its own (see _forward_kernel)
-        outside += (interval[i] < 0) | (interval[i] >= k) | (stratum[i] < 0) | (stratum[i] >= g)
-    if outside:
-        raise IndexError("interval or stratum index out of range")
-    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    vexp_into(eta, e, r)  # r: scratch until written below
-    for i in range(n):
-        s, j = stratum[i], interval[i]
-        ch = e[i] * (cum[s, j] + lam[s, j] * offset[i])
-        ll[i] = event[i] * (alpha[s, j] + eta[i]) - ch
-        r[i] = event[i] - ch
-    return ll, e, r
-
-
-def _strata_forward_kernel_f32(alpha, eta, stratum, interval, offset, event, widths):
-    # as _strata_forward_kernel, the per-patient arithmetic (exp included) in single precision
-    g, k = alpha.shape
-    n = eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
-    for s in range(g):
-        for j in range(1, k):
-            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
-    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
-    ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
-        s, j = stratum[i], interval[i]
-        if j < 0 or j >= k or s < 0 or s >= g:
-            raise IndexError("interval or stratum index out of range")
-        eta_i, d_i = np.float32(eta[i]), np.float32(event[i])
-        ei = np.exp(eta_i)
-        ch = ei * (cum32[s, j] + lam32[s, j] * np.float32(offset[i]))
-        ll[i] = d_i * (a32[s, j] + eta_i) - ch
-        e[i] = ei
-        r[i] = d_i - ch
-    return ll, e, r
-
-
-def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, widths):
-    g, k = alpha.shape
-    n = e.shape[0]
-    step = 0 if gr.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
-    here_e, here_eo, here_d = np.zeros((g, k)), np.zeros((g, k)), np.zeros((g, k))
-    for i in range(n):
-        s, j = stratum[i], interval[i]
-        if j < 0 or j >= k or s < 0 or s >= g:
-            raise IndexError("interval or stratum index out of range")
-        gi = gr[i * step]
-        ge = gi * e[i]
-        here_e[s, j] += ge
-        here_eo[s, j] += ge * offset[i]
-        here_d[s, j] += gi * event[i]
-    out = np.empty((g, k))
-    for s in range(g):
-        later = 0.0  # Σ g_i exp(η_i) over the stratum's patients who left after interval j
-        for j in range(k - 1, -1, -1):
-            lam = np.exp(alpha[s, j])
-            out[s, j] = here_d[s, j] - lam * here_eo[s, j] - lam * widths[j] * later
-            later += here_e[s, j]
-    return out
 
 
 def _one_weight(g):
@@ -196,19 +79,69 @@ def _one_weight(g):
     return w.reshape((1,)) if w.type.shape in ((), (1,)) else None
 
 
+def _weight(g):
+    """``g`` as one weight (a length-1 vector) when it is one, else None."""
+    return g if g.type.shape == (1,) else _one_weight(g)
+
+
+def _full_sum(fgraph, var):
+    """The output of the one node that sums ``var`` over every axis in double precision, when
+    that is ``var``'s only use; else None."""
+    uses = fgraph.clients[var]
+    if len(uses) != 1:
+        return None
+    node = uses[0][0]
+    op = node.op
+    if not (isinstance(op, CAReduce) and isinstance(op.scalar_op, ps.Add)):
+        return None
+    if op.axis not in (None, tuple(range(var.ndim))) or node.outputs[0].dtype != "float64":
+        return None
+    return node.outputs[0]
+
+
+def _sum_replacements(fgraph, node, grad_op, sum_op) -> dict | None:
+    """When the terms of a fused node (forward, float64) are only summed and its exp(η) only feeds
+    α-gradients of that sum (one weight each, the node's own inputs): the node's sum, residual
+    and α-gradients from one ``sum_op`` node (one pass, no terms or exp(η) kept); else None."""
+    if getattr(node.op, "precision", None) != "float64":
+        return None
+    ll, e, r = node.outputs
+    total = _full_sum(fgraph, ll)
+    if total is None:
+        return None
+    grads = []
+    for use, _ in fgraph.clients[e]:
+        w = _weight(use.inputs[0]) if isinstance(use.op, grad_op) else None
+        own = [node.inputs[0], *node.inputs[2:]]  # alpha, [stratum,] interval, offset, …
+        same = use.inputs[1] is e and all(a is b for a, b in zip(use.inputs[2:], own, strict=True))
+        if w is None or not same:
+            return None
+        grads.append((use.outputs[0], w))
+    out_sum, out_r, out_grad = sum_op(version=node.op.version)(*node.inputs)
+    repl = {total: out_sum, r: out_r}
+    for old, w in grads:
+        repl[old] = old.type.filter_variable(w * out_grad)
+    return repl
+
+
 def _source_hash(*functions) -> str:
     """16 hex digits of the functions' source, with what every kernel shares (the exp and the
-    one-weight rewrite's test)."""
-    shared = (_one_weight, vexp_into.py_func)
+    rewrites' tests that put the one-weight and the one-pass kernels in place)."""
+    shared = (_one_weight, _weight, _full_sum, _sum_replacements, vexp_into.py_func)
     text = "".join(inspect.getsource(f) for f in (*functions, *shared))
     return sha256(text.encode()).hexdigest()[:16]
 
 
 #: identifies the kernels' code in every cache key (PyTensor's numba cache, compile_cache)
-KERNEL_VERSION = _source_hash(_forward_kernel, _forward_kernel_f32, _alpha_grad_kernel)
+KERNEL_VERSION = _source_hash(
+    _forward_kernel, _forward_kernel_f32, _alpha_grad_kernel, _sum_kernel
+)
 #: the same for the stratified kernels (a change there leaves the unstratified models' keys alone)
 STRATA_KERNEL_VERSION = _source_hash(
-    _strata_forward_kernel, _strata_forward_kernel_f32, _strata_alpha_grad_kernel
+    _strata_forward_kernel,
+    _strata_forward_kernel_f32,
+    _strata_alpha_grad_kernel,
+    _strata_sum_kernel,
 )
 
 
@@ -334,6 +267,41 @@ class PEMAlphaGrad(Op):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
 
 
+class PEMLogLikSum(Op):
+    """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
+    (Σ_i ll_i, residual[N], Σ_i ∂ll_i/∂alpha [K]) in one pass: what a model's log-density and
+    gradient need of :class:`PEMLogLik` when its terms are only summed. Put in place by the
+    rewrite :func:`loglik_sum`, after differentiation, so it has no gradient itself."""
+
+    __props__ = ("version",)
+
+    def __init__(self, version: str = KERNEL_VERSION):
+        self.version = version
+
+    def make_node(self, alpha, eta, interval, offset, event, widths):
+        ins = PEMLogLik().make_node(alpha, eta, interval, offset, event, widths).inputs
+        n, f = ins[1].type.shape[0], "float64"
+        outs = [pt.tensor(dtype=f, shape=()), pt.tensor(dtype=f, shape=(n,))]
+        return Apply(self, ins, [*outs, pt.tensor(dtype=f, shape=ins[0].type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        alpha, eta, interval, offset, event, widths = inputs
+        ll, e, r = ([None] for _ in range(3))
+        PEMLogLik().perform(None, inputs, [ll, e, r])
+        grad = [None]
+        PEMAlphaGrad().perform(
+            None, [np.ones(1), e[0], alpha, interval, offset, event, widths], [grad]
+        )
+        for store, value in zip(output_storage, (np.asarray(ll[0].sum()), r[0], grad[0])):
+            store[0] = value
+
+    def infer_shape(self, node, shapes):
+        return [(), shapes[1], shapes[0]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
 class PEMStrataLogLik(Op):
     """(alpha[G, K], eta[N], stratum[N] int, interval[N] int, offset[N], event[N], widths[K]) ->
     (ll[N], exp(eta)[N], residual[N]): :class:`PEMLogLik` with one baseline row per stratum
@@ -452,14 +420,51 @@ class PEMStrataAlphaGrad(Op):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
 
 
+class PEMStrataLogLikSum(Op):
+    """(alpha[G, K], eta[N], stratum[N] int, interval[N] int, offset[N], event[N], widths[K]) ->
+    (Σ_i ll_i, residual[N], Σ_i ∂ll_i/∂alpha [G × K]): :class:`PEMLogLikSum` with one baseline
+    row per stratum (put in place by :func:`loglik_sum`)."""
+
+    __props__ = ("version",)
+
+    def __init__(self, version: str = STRATA_KERNEL_VERSION):
+        self.version = version
+
+    def make_node(self, alpha, eta, stratum, interval, offset, event, widths):
+        ins = PEMStrataLogLik().make_node(alpha, eta, stratum, interval, offset, event, widths)
+        ins = ins.inputs
+        n, f = ins[1].type.shape[0], "float64"
+        outs = [pt.tensor(dtype=f, shape=()), pt.tensor(dtype=f, shape=(n,))]
+        return Apply(self, ins, [*outs, pt.tensor(dtype=f, shape=ins[0].type.shape)])
+
+    def perform(self, node, inputs, output_storage):
+        alpha, eta, stratum, interval, offset, event, widths = inputs
+        ll, e, r = ([None] for _ in range(3))
+        PEMStrataLogLik().perform(None, inputs, [ll, e, r])
+        grad = [None]
+        PEMStrataAlphaGrad().perform(
+            None, [np.ones(1), e[0], alpha, stratum, interval, offset, event, widths], [grad]
+        )
+        for store, value in zip(output_storage, (np.asarray(ll[0].sum()), r[0], grad[0])):
+            store[0] = value
+
+    def infer_shape(self, node, shapes):
+        return [(), shapes[1], shapes[0]]
+
+    def pullback(self, inputs, outputs, output_grads):
+        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
 _forward_numba = numba_njit(_forward_kernel)
 _forward_f32_numba = numba_njit(_forward_kernel_f32)
 _alpha_grad_numba = numba_njit(_alpha_grad_kernel)
 
 
+_sum_numba = numba_njit(_sum_kernel)
 _strata_forward_numba = numba_njit(_strata_forward_kernel)
 _strata_forward_f32_numba = numba_njit(_strata_forward_kernel_f32)
 _strata_alpha_grad_numba = numba_njit(_strata_alpha_grad_kernel)
+_strata_sum_numba = numba_njit(_strata_sum_kernel)
 
 
 @register_funcify_default_op_cache_key(PEMLogLik)
@@ -470,6 +475,11 @@ def _funcify_loglik(op, node=None, **kwargs):
 @register_funcify_default_op_cache_key(PEMAlphaGrad)
 def _funcify_alpha_grad(op, node=None, **kwargs):
     return _alpha_grad_numba
+
+
+@register_funcify_default_op_cache_key(PEMLogLikSum)
+def _funcify_sum(op, node=None, **kwargs):
+    return _sum_numba
 
 
 def fused_loglik_terms(alpha, eta, interval, offset, event, widths, precision="float64"):
@@ -487,6 +497,11 @@ def _funcify_strata_alpha_grad(op, node=None, **kwargs):
     return _strata_alpha_grad_numba
 
 
+@register_funcify_default_op_cache_key(PEMStrataLogLikSum)
+def _funcify_strata_sum(op, node=None, **kwargs):
+    return _strata_sum_numba
+
+
 def fused_strata_loglik_terms(
     alpha, eta, stratum, interval, offset, event, widths, precision="float64"
 ):
@@ -501,3 +516,15 @@ def alpha_grad_of_sum(fgraph, node):
     weight instead of an N-vector of it (:func:`_one_weight`)."""
     w = _one_weight(node.inputs[0])
     return None if w is None else [node.op(w, *node.inputs[1:])]
+
+
+@register_specialize
+@node_rewriter([PEMLogLik, PEMStrataLogLik])
+def loglik_sum(fgraph, node):
+    """A sum of the terms whose exp(η) only feeds that sum's α-gradients — what a PyMC model's
+    log-density and gradient are — from one pass (:class:`PEMLogLikSum`,
+    :class:`PEMStrataLogLikSum`) instead of the forward kernel, a sum and the α-gradient kernel:
+    no N terms or exponentials written and read again (:func:`_sum_replacements`)."""
+    if isinstance(node.op, PEMLogLik):
+        return _sum_replacements(fgraph, node, PEMAlphaGrad, PEMLogLikSum)
+    return _sum_replacements(fgraph, node, PEMStrataAlphaGrad, PEMStrataLogLikSum)
