@@ -43,12 +43,17 @@ def cox_frame(design: Design, times: np.ndarray, centre: np.ndarray | None = Non
 
 class _CoxPH(SemiParametricPHFitter):
     """lifelines' Cox fit (the semi-parametric fitter ``CoxPHFitter`` runs with its default
-    Breslow baseline) without the "central values" of the data that only its plots use (a pandas
-    ``describe`` per stratum: most of a stratified fit's time); the estimates are lifelines'
-    own."""
+    Breslow baseline) without what only its plots and predictions use: the "central values" of
+    the data (a pandas ``describe`` per stratum: most of a stratified fit's time) and the Breslow
+    baseline hazard (a pandas group-by and merge per stratum after the fit; its index, the
+    distinct times, is kept). The estimates, standard errors and tests are lifelines' own
+    (tests/test_cox_wrapper.py: equal to ``CoxPHFitter``'s)."""
 
     def _compute_central_values_of_raw_training_data(self, df, strata=None, name="baseline"):
         return pd.DataFrame(index=[name])
+
+    def _compute_baseline_hazards(self, predicted_partial_hazards_):
+        return pd.DataFrame(index=np.sort(self.durations.unique()))
 
 
 #: a standardised-scale Cox coefficient or SE beyond these is a fit that ran off (separation)
