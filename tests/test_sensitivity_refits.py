@@ -113,16 +113,26 @@ TV_MODELS = (
 def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
     """The refits on a pool of 2 workers (compiled models loaded from the compile cache) equal
     the refits in this process, number for number up to floating-point rounding (a worker runs
-    one BLAS thread, so a sum may be ordered differently: seen at 1e-11 relative on the
-    time-varying model in CI, never more than 1e-9 allowed; every count and text exactly), and
-    nothing is compiled during them; with a time-varying model among them (its treatment prior
-    is the average log-HR's: the scenario moves it, and its HR at the probe values)."""
+    one BLAS thread, so a sum may be ordered differently; never more than 1e-9 relative allowed;
+    every count and text exactly), and nothing is compiled during them; with a time-varying
+    model among them (its treatment prior is the average log-HR's: the scenario moves it, and its
+    HR at the probe values).
+
+    Each run is a new process, after a first run that warms the caches (README
+    "Reproducibility"): a process that compiled its models from cold numba / PyTensor caches
+    samples draws that differ from other processes' in the last bits (measured here: 1e-10
+    relative), and the rank-normalised R-hat then moves by up to 1e-3 when two nearly tied draws
+    swap ranks. Run inside the pytest process right after a kernel change (new compile-cache
+    keys), the in-process leg was such a process: this test failed so twice in full `make test`
+    runs."""
     import yaml
-    from helpers import run_cli
+    from helpers import cli_process
 
     out = {}
-    for ex in ("inprocess", "processes"):
-        cfg = _config(TV_MODELS, executor=ex, workers=2).model_dump(mode="json", exclude_none=True)
+    for ex in ("warm-up", "inprocess", "processes"):
+        backend = "inprocess" if ex == "warm-up" else ex
+        cfg = _config(TV_MODELS, executor=backend, workers=2)
+        cfg = cfg.model_dump(mode="json", exclude_none=True)
         cfg["baseline"] = {"n_intervals": 3}
         cfg["sensitivity"]["scenarios"] += [
             {"name": "c", "kind": "enthusiastic"},
@@ -131,12 +141,12 @@ def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
         ]
         p = tmp_path / f"{ex}.yaml"
         p.write_text(yaml.safe_dump(cfg))
-        res = run_cli("run", p, "--out", tmp_path / ex)
-        assert res.exit_code in (0, 3), res.output
+        res = cli_process("run", p, "--out", tmp_path / ex)
+        assert res.returncode in (0, 3), res.stderr[-3000:]
         root = tmp_path / ex / "sens_lines"
         out[ex] = json.loads((root / "results.json").read_text())["sensitivity"]
         ran = json.loads((root / "provenance.json").read_text())["sensitivity_refit_seconds"][-1]
-        assert ran["backend"] == ex
+        assert ran["backend"] == backend
     _assert_same_up_to_rounding(out["inprocess"], out["processes"])
     for name in ("m", "m_tv"):
         assert out["processes"]["compilations"][name]["during_scenarios"] == 0
