@@ -171,6 +171,30 @@ def test_terms_kept_take_one_weight(mode):
     _check_sums(rng, f)
 
 
+@pytest.mark.parametrize("mode", ["PY_ALL", "NUMBA"])
+def test_exp_eta_used_elsewhere_keeps_the_kernels(mode):
+    """exp(η) used besides the α-gradient (here scaled and returned): the one-pass rewrite
+    declines (no error from the other use's inputs), and every output is right."""
+    rng = np.random.default_rng(14)
+    d = survival_data(rng, 200, 5)
+    alpha, eta = pt.dvector("alpha"), pt.dvector("eta")
+    args = (alpha, eta, d["interval"].astype("int32"), d["offset"], d["event"], d["widths"])
+    ll, e, _ = PEMLogLik()(*args)
+    total = ll.sum()
+    graph = pem_loglik_terms(*args).sum()
+    outs = [total, *pt.grad(total, [alpha, eta]), pt.mul(2.0, e), graph]
+    outs += pt.grad(graph, [alpha, eta])
+    f = pytensor.function([alpha, eta], outs, mode=PY_ALL if mode == "PY_ALL" else mode)
+    nodes = f.maker.fgraph.toposort()
+    assert not [n for n in nodes if isinstance(n.op, (PEMLogLikSum, PEMStrataLogLikSum))]
+    a, x = rng.normal(-4.5, 0.6, 5), rng.normal(0, 0.5, 200)
+    t, ga, ge, two_e, g, g_ga, g_ge = f(a, x)
+    close(t, g)
+    close(ga, g_ga)
+    close(ge, g_ge)
+    close(two_e, 2 * np.exp(x))
+
+
 def test_fused_gradient_against_finite_differences():
     """Central differences (h = 1e-6, truncation error O(h²) ~ 1e-12, rounding ~1e-10 relative)
     agree with the Op's gradient to 1e-6 relative."""

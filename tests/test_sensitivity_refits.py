@@ -112,11 +112,11 @@ TV_MODELS = (
 @pytest.mark.slow
 def test_process_pool_gives_the_numbers_of_this_process(tmp_path):
     """The refits on a pool of 2 workers (compiled models loaded from the compile cache) equal
-    the refits in this process, number for number up to floating-point rounding (a worker runs
-    one BLAS thread, so a sum may be ordered differently; never more than 1e-9 relative allowed;
-    every count and text exactly), and nothing is compiled during them; with a time-varying
-    model among them (its treatment prior is the average log-HR's: the scenario moves it, and its
-    HR at the probe values).
+    the refits in the run's own process (executor ``inprocess``), number for number up to
+    floating-point rounding (a worker runs one BLAS thread, so a sum may be ordered differently;
+    never more than 1e-9 relative allowed; every count and text exactly), and nothing is
+    compiled during them; with a time-varying model among them (its treatment prior is the
+    average log-HR's: the scenario moves it, and its HR at the probe values).
 
     Each run is a new process, after a first run that warms the caches (README
     "Reproducibility"): a process that compiled its models from cold numba / PyTensor caches

@@ -109,10 +109,12 @@ def _sum_replacements(fgraph, node, grad_op, sum_op) -> dict | None:
     total = _full_sum(fgraph, ll)
     if total is None:
         return None
+    own = [node.inputs[0], *node.inputs[2:]]  # alpha, [stratum,] interval, offset, …
     grads = []
     for use, _ in fgraph.clients[e]:
-        w = _weight(use.inputs[0]) if isinstance(use.op, grad_op) else None
-        own = [node.inputs[0], *node.inputs[2:]]  # alpha, [stratum,] interval, offset, …
+        if not isinstance(use.op, grad_op):  # exp(η) used elsewhere: the old kernels stay
+            return None
+        w = _weight(use.inputs[0])
         same = use.inputs[1] is e and all(a is b for a, b in zip(use.inputs[2:], own, strict=True))
         if w is None or not same:
             return None
