@@ -57,6 +57,7 @@ from pytensor.tensor.rewriting.basic import register_specialize
 from pytensor.tensor.type import integer_dtypes
 
 from .fused_kernels import (
+    SHARED,
     _alpha_grad_kernel,
     _forward_kernel,
     _forward_kernel_f32,
@@ -99,10 +100,11 @@ def _full_sum(fgraph, var):
     return node.outputs[0]
 
 
-def _sum_replacements(fgraph, node, grad_op, sum_op) -> dict | None:
+def _sum_replacements(fgraph, node, sum_op) -> dict | None:
     """When the terms of a fused node (forward, float64) are only summed and its exp(η) only feeds
     α-gradients of that sum (one weight each, the node's own inputs): the node's sum, residual
     and α-gradients from one ``sum_op`` node (one pass, no terms or exp(η) kept); else None."""
+    grad_op = sum_op._grad
     if getattr(node.op, "precision", None) != "float64":
         return None
     ll, e, r = node.outputs
@@ -127,9 +129,11 @@ def _sum_replacements(fgraph, node, grad_op, sum_op) -> dict | None:
 
 
 def _source_hash(*functions) -> str:
-    """16 hex digits of the functions' source, with what every kernel shares (the exp and the
-    rewrites' tests that put the one-weight and the one-pass kernels in place)."""
-    shared = (_one_weight, _weight, _full_sum, _sum_replacements, vexp_into.py_func)
+    """16 hex digits of the functions' source, with what every kernel shares (the helpers and
+    the exp of fused_kernels, and the rewrites' tests that put the one-weight and the one-pass
+    kernels in place)."""
+    rewrites = (_one_weight, _weight, _full_sum, _sum_replacements)
+    shared = (*rewrites, *(f.py_func for f in (*SHARED, vexp_into)))
     text = "".join(inspect.getsource(f) for f in (*functions, *shared))
     return sha256(text.encode()).hexdigest()[:16]
 
@@ -269,31 +273,30 @@ class PEMAlphaGrad(Op):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
 
 
-class PEMLogLikSum(Op):
-    """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
-    (Σ_i ll_i, residual[N], Σ_i ∂ll_i/∂alpha [K]) in one pass: what a model's log-density and
-    gradient need of :class:`PEMLogLik` when its terms are only summed. Put in place by the
-    rewrite :func:`loglik_sum`, after differentiation, so it has no gradient itself."""
+class _LogLikSum(Op):
+    """A forward Op's summed terms, residual and α-gradient of the sum in one pass (same inputs as
+    the forward Op ``_forward``): put in place by the rewrite :func:`loglik_sum` after
+    differentiation, so it has no gradient itself. ``perform`` (NumPy) is the forward Op's and
+    ``_grad``'s with one weight."""
 
     __props__ = ("version",)
+    _forward: type[Op]
+    _grad: type[Op]
 
-    def __init__(self, version: str = KERNEL_VERSION):
-        self.version = version
+    def __init__(self, version: str | None = None):
+        self.version = version or self._forward().version
 
-    def make_node(self, alpha, eta, interval, offset, event, widths):
-        ins = PEMLogLik().make_node(alpha, eta, interval, offset, event, widths).inputs
+    def make_node(self, *args):
+        ins = self._forward().make_node(*args).inputs
         n, f = ins[1].type.shape[0], "float64"
         outs = [pt.tensor(dtype=f, shape=()), pt.tensor(dtype=f, shape=(n,))]
         return Apply(self, ins, [*outs, pt.tensor(dtype=f, shape=ins[0].type.shape)])
 
     def perform(self, node, inputs, output_storage):
-        alpha, eta, interval, offset, event, widths = inputs
-        ll, e, r = ([None] for _ in range(3))
-        PEMLogLik().perform(None, inputs, [ll, e, r])
-        grad = [None]
-        PEMAlphaGrad().perform(
-            None, [np.ones(1), e[0], alpha, interval, offset, event, widths], [grad]
-        )
+        ll, e, r, grad = ([None] for _ in range(4))
+        self._forward().perform(None, inputs, [ll, e, r])
+        # the gradient Op's inputs: (weight, exp(eta), alpha, then the forward's after eta)
+        self._grad().perform(None, [np.ones(1), e[0], inputs[0], *inputs[2:]], [grad])
         for store, value in zip(output_storage, (np.asarray(ll[0].sum()), r[0], grad[0])):
             store[0] = value
 
@@ -302,6 +305,14 @@ class PEMLogLikSum(Op):
 
     def pullback(self, inputs, outputs, output_grads):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+
+
+class PEMLogLikSum(_LogLikSum):
+    """(alpha[K], eta[N], interval[N] int, offset[N], event[N], widths[K]) ->
+    (Σ_i ll_i, residual[N], Σ_i ∂ll_i/∂alpha [K]) in one pass: what a model's log-density and
+    gradient need of :class:`PEMLogLik` when its terms are only summed."""
+
+    _forward, _grad = PEMLogLik, PEMAlphaGrad
 
 
 class PEMStrataLogLik(Op):
@@ -422,39 +433,12 @@ class PEMStrataAlphaGrad(Op):
         return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
 
 
-class PEMStrataLogLikSum(Op):
+class PEMStrataLogLikSum(_LogLikSum):
     """(alpha[G, K], eta[N], stratum[N] int, interval[N] int, offset[N], event[N], widths[K]) ->
     (Σ_i ll_i, residual[N], Σ_i ∂ll_i/∂alpha [G × K]): :class:`PEMLogLikSum` with one baseline
-    row per stratum (put in place by :func:`loglik_sum`)."""
+    row per stratum."""
 
-    __props__ = ("version",)
-
-    def __init__(self, version: str = STRATA_KERNEL_VERSION):
-        self.version = version
-
-    def make_node(self, alpha, eta, stratum, interval, offset, event, widths):
-        ins = PEMStrataLogLik().make_node(alpha, eta, stratum, interval, offset, event, widths)
-        ins = ins.inputs
-        n, f = ins[1].type.shape[0], "float64"
-        outs = [pt.tensor(dtype=f, shape=()), pt.tensor(dtype=f, shape=(n,))]
-        return Apply(self, ins, [*outs, pt.tensor(dtype=f, shape=ins[0].type.shape)])
-
-    def perform(self, node, inputs, output_storage):
-        alpha, eta, stratum, interval, offset, event, widths = inputs
-        ll, e, r = ([None] for _ in range(3))
-        PEMStrataLogLik().perform(None, inputs, [ll, e, r])
-        grad = [None]
-        PEMStrataAlphaGrad().perform(
-            None, [np.ones(1), e[0], alpha, stratum, interval, offset, event, widths], [grad]
-        )
-        for store, value in zip(output_storage, (np.asarray(ll[0].sum()), r[0], grad[0])):
-            store[0] = value
-
-    def infer_shape(self, node, shapes):
-        return [(), shapes[1], shapes[0]]
-
-    def pullback(self, inputs, outputs, output_grads):
-        return [grad_not_implemented(self, i, x) for i, x in enumerate(inputs)]
+    _forward, _grad = PEMStrataLogLik, PEMStrataAlphaGrad
 
 
 _forward_numba = numba_njit(_forward_kernel)
@@ -527,6 +511,5 @@ def loglik_sum(fgraph, node):
     log-density and gradient are — from one pass (:class:`PEMLogLikSum`,
     :class:`PEMStrataLogLikSum`) instead of the forward kernel, a sum and the α-gradient kernel:
     no N terms or exponentials written and read again (:func:`_sum_replacements`)."""
-    if isinstance(node.op, PEMLogLik):
-        return _sum_replacements(fgraph, node, PEMAlphaGrad, PEMLogLikSum)
-    return _sum_replacements(fgraph, node, PEMStrataAlphaGrad, PEMStrataLogLikSum)
+    one_pass = PEMLogLikSum if isinstance(node.op, PEMLogLik) else PEMStrataLogLikSum
+    return _sum_replacements(fgraph, node, one_pass)

@@ -10,27 +10,76 @@ what each Op computes; the Ops' NumPy ``perform`` computes the same with array o
   place of the three above);
 * ``_strata_*``: the same with one baseline row per stratum (alpha[G, K]).
 
-Index vectors are checked in a loop of their own before the arithmetic (a raise inside the main
-loop stops the compiler vectorising it).
+What every kernel shares is written once: :func:`baseline` (exp(α) and the cumulative baseline at
+each interval's start), :func:`outside` (the vectorised kernels check index vectors in a loop of
+their own before the arithmetic: a raise inside the main loop stops the compiler vectorising it;
+the scalar and scatter loops check inline) and
+:func:`alpha_from_sums` (the α-gradient from per-interval sums). Each takes one baseline row per
+stratum (G × K); the unstratified kernels give them one row (:func:`one_row`).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .vexp import vexp_into
 
 
+@numba.njit(nogil=True)
+def baseline(alpha, widths):
+    """(exp(α), C) per stratum row of ``alpha`` (G × K): C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k, the
+    cumulative baseline hazard at interval j's start (double precision)."""
+    g, k = alpha.shape
+    lam = np.exp(alpha)
+    cum = np.zeros((g, k))
+    for s in range(g):
+        for j in range(1, k):
+            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
+    return lam, cum
+
+
+@numba.njit(nogil=True)
+def outside(index, size):
+    """How many entries of ``index`` fall outside [0, size)."""
+    count = 0
+    for i in range(index.shape[0]):
+        count += (index[i] < 0) | (index[i] >= size)
+    return count
+
+
+@numba.njit(nogil=True)
+def alpha_from_sums(here_d, here_eo, here_e, lam, widths):
+    """∂/∂α_{s,j} = D_sj − λ_sj·EO_sj − λ_sj·w_j·Σ_{j'>j} E_sj' (G × K) from the per-interval
+    sums of the (weighted) events D, exp(η)·offset EO and exp(η) E of each stratum."""
+    g, k = lam.shape
+    out = np.empty((g, k))
+    for s in range(g):
+        later = 0.0  # Σ exp(η_i) over the stratum's patients who left after interval j
+        for j in range(k - 1, -1, -1):
+            out[s, j] = here_d[s, j] - lam[s, j] * here_eo[s, j] - lam[s, j] * widths[j] * later
+            later += here_e[s, j]
+    return out
+
+
+@numba.njit(nogil=True)
+def one_row(alpha):
+    """alpha[K] as a 1 × K row for the helpers above (a copy of K numbers: an array PyTensor
+    passes need not be contiguous, so no reshaped view)."""
+    row = np.empty((1, alpha.shape[0]))
+    row[0] = alpha
+    return row
+
+
+#: the helpers the kernels call (their source is in the kernels' version hash)
+SHARED = (baseline, outside, alpha_from_sums, one_row)
+
+
 def _forward_kernel(alpha, eta, interval, offset, event, widths):
     k, n = alpha.shape[0], eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros(k)
-    for j in range(1, k):
-        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):  # checked in a loop of its own: a raise inside the next one stops SIMD
-        outside += (interval[i] < 0) | (interval[i] >= k)
-    if outside:
+    lam2, cum2 = baseline(one_row(alpha), widths)
+    lam, cum = lam2[0], cum2[0]
+    if outside(interval, k):
         raise IndexError("interval index out of range")
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
     vexp_into(eta, e, r)  # r: scratch until written below
@@ -45,13 +94,11 @@ def _forward_kernel(alpha, eta, interval, offset, event, widths):
 def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
     # as _forward_kernel, the per-patient arithmetic (exp included) in single precision
     k, n = alpha.shape[0], eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros(k)
-    for j in range(1, k):
-        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
-    a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
+    lam2, cum2 = baseline(one_row(alpha), widths)
+    a32, lam32 = alpha.astype(np.float32), lam2[0].astype(np.float32)
+    cum32 = cum2[0].astype(np.float32)
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
+    for i in range(n):  # a scalar loop (np.exp on float32): checked inline, no second pass
         j = interval[i]
         if j < 0 or j >= k:
             raise IndexError("interval index out of range")
@@ -67,8 +114,9 @@ def _forward_kernel_f32(alpha, eta, interval, offset, event, widths):
 def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
     k, n = alpha.shape[0], e.shape[0]
     step = 0 if g.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
-    here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
-    for i in range(n):
+    sums = np.zeros((3, 1, k))  # events, exp(η)·offset, exp(η) per interval
+    here_d, here_eo, here_e = sums[0, 0], sums[1, 0], sums[2, 0]
+    for i in range(n):  # a scatter loop (never vectorised): checked inline, no second pass
         j = interval[i]
         if j < 0 or j >= k:
             raise IndexError("interval index out of range")
@@ -77,27 +125,39 @@ def _alpha_grad_kernel(g, e, alpha, interval, offset, event, widths):
         here_e[j] += ge
         here_eo[j] += ge * offset[i]
         here_d[j] += gi * event[i]
-    out = np.empty(k)
-    later = 0.0  # Σ g_i exp(η_i) over the patients who left after interval j
-    for j in range(k - 1, -1, -1):
-        lam = np.exp(alpha[j])
-        out[j] = here_d[j] - lam * here_eo[j] - lam * widths[j] * later
-        later += here_e[j]
-    return out
+    lam, _ = baseline(one_row(alpha), widths)
+    return alpha_from_sums(sums[0], sums[1], sums[2], lam, widths)[0]
+
+
+def _sum_kernel(alpha, eta, interval, offset, event, widths):
+    # Σ_i ll_i, r and Σ_i ∂ll_i/∂α in one pass (the terms, exp(η) and a second pass not kept)
+    k, n = alpha.shape[0], eta.shape[0]
+    lam2, cum2 = baseline(one_row(alpha), widths)
+    lam, cum = lam2[0], cum2[0]
+    if outside(interval, k):
+        raise IndexError("interval index out of range")
+    e, r = np.empty(n), np.empty(n)
+    vexp_into(eta, e, r)  # r: scratch until written below
+    sums = np.zeros((3, 1, k))  # events, exp(η)·offset, exp(η) per interval
+    here_d, here_eo, here_e = sums[0, 0], sums[1, 0], sums[2, 0]
+    ll = 0.0
+    for i in range(n):
+        j, ei, oi, di = interval[i], e[i], offset[i], event[i]
+        ch = ei * (cum[j] + lam[j] * oi)
+        ll += di * (alpha[j] + eta[i]) - ch
+        r[i] = di - ch
+        here_e[j] += ei
+        here_eo[j] += ei * oi
+        here_d[j] += di
+    grad = alpha_from_sums(sums[0], sums[1], sums[2], lam2, widths)[0]
+    return np.array(ll, dtype=np.float64), r, grad
 
 
 def _strata_forward_kernel(alpha, eta, stratum, interval, offset, event, widths):
     g, k = alpha.shape
     n = eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
-    for s in range(g):
-        for j in range(1, k):
-            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):  # checked in a loop of its own (see _forward_kernel)
-        outside += (interval[i] < 0) | (interval[i] >= k) | (stratum[i] < 0) | (stratum[i] >= g)
-    if outside:
+    lam, cum = baseline(alpha, widths)
+    if outside(interval, k) + outside(stratum, g):
         raise IndexError("interval or stratum index out of range")
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
     vexp_into(eta, e, r)  # r: scratch until written below
@@ -113,14 +173,10 @@ def _strata_forward_kernel_f32(alpha, eta, stratum, interval, offset, event, wid
     # as _strata_forward_kernel, the per-patient arithmetic (exp included) in single precision
     g, k = alpha.shape
     n = eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros((g, k))  # per stratum: C[s, j] = Σ_{k<j} exp(α_{s,k}) w_k (double precision)
-    for s in range(g):
-        for j in range(1, k):
-            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
+    lam, cum = baseline(alpha, widths)
     a32, lam32, cum32 = alpha.astype(np.float32), lam.astype(np.float32), cum.astype(np.float32)
     ll, e, r = np.empty(n), np.empty(n), np.empty(n)
-    for i in range(n):
+    for i in range(n):  # a scalar loop: checked inline (see _forward_kernel_f32)
         s, j = stratum[i], interval[i]
         if j < 0 or j >= k or s < 0 or s >= g:
             raise IndexError("interval or stratum index out of range")
@@ -138,7 +194,7 @@ def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, wi
     n = e.shape[0]
     step = 0 if gr.shape[0] == 1 else 1  # one weight per patient, or one for all (a sum's)
     here_e, here_eo, here_d = np.zeros((g, k)), np.zeros((g, k)), np.zeros((g, k))
-    for i in range(n):
+    for i in range(n):  # a scatter loop: checked inline (see _alpha_grad_kernel)
         s, j = stratum[i], interval[i]
         if j < 0 or j >= k or s < 0 or s >= g:
             raise IndexError("interval or stratum index out of range")
@@ -147,61 +203,16 @@ def _strata_alpha_grad_kernel(gr, e, alpha, stratum, interval, offset, event, wi
         here_e[s, j] += ge
         here_eo[s, j] += ge * offset[i]
         here_d[s, j] += gi * event[i]
-    out = np.empty((g, k))
-    for s in range(g):
-        later = 0.0  # Σ g_i exp(η_i) over the stratum's patients who left after interval j
-        for j in range(k - 1, -1, -1):
-            lam = np.exp(alpha[s, j])
-            out[s, j] = here_d[s, j] - lam * here_eo[s, j] - lam * widths[j] * later
-            later += here_e[s, j]
-    return out
-
-
-def _sum_kernel(alpha, eta, interval, offset, event, widths):
-    # Σ_i ll_i, r and Σ_i ∂ll_i/∂α in one pass (the terms, exp(η) and a second pass not kept)
-    k, n = alpha.shape[0], eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros(k)
-    for j in range(1, k):
-        cum[j] = cum[j - 1] + lam[j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):
-        outside += (interval[i] < 0) | (interval[i] >= k)
-    if outside:
-        raise IndexError("interval index out of range")
-    e, r = np.empty(n), np.empty(n)
-    vexp_into(eta, e, r)  # r: scratch until written below
-    here_e, here_eo, here_d = np.zeros(k), np.zeros(k), np.zeros(k)
-    ll = 0.0
-    for i in range(n):
-        j, ei, oi, di = interval[i], e[i], offset[i], event[i]
-        ch = ei * (cum[j] + lam[j] * oi)
-        ll += di * (alpha[j] + eta[i]) - ch
-        r[i] = di - ch
-        here_e[j] += ei
-        here_eo[j] += ei * oi
-        here_d[j] += di
-    grad = np.empty(k)
-    later = 0.0  # Σ exp(η_i) over the patients who left after interval j
-    for j in range(k - 1, -1, -1):
-        grad[j] = here_d[j] - lam[j] * here_eo[j] - lam[j] * widths[j] * later
-        later += here_e[j]
-    return np.array(ll, dtype=np.float64), r, grad
+    lam, _ = baseline(alpha, widths)
+    return alpha_from_sums(here_d, here_eo, here_e, lam, widths)
 
 
 def _strata_sum_kernel(alpha, eta, stratum, interval, offset, event, widths):
     # _sum_kernel with one baseline row per stratum
     g, k = alpha.shape
     n = eta.shape[0]
-    lam = np.exp(alpha)
-    cum = np.zeros((g, k))
-    for s in range(g):
-        for j in range(1, k):
-            cum[s, j] = cum[s, j - 1] + lam[s, j - 1] * widths[j - 1]
-    outside = 0
-    for i in range(n):
-        outside += (interval[i] < 0) | (interval[i] >= k) | (stratum[i] < 0) | (stratum[i] >= g)
-    if outside:
+    lam, cum = baseline(alpha, widths)
+    if outside(interval, k) + outside(stratum, g):
         raise IndexError("interval or stratum index out of range")
     e, r = np.empty(n), np.empty(n)
     vexp_into(eta, e, r)  # r: scratch until written below
@@ -215,10 +226,4 @@ def _strata_sum_kernel(alpha, eta, stratum, interval, offset, event, widths):
         here_e[s, j] += ei
         here_eo[s, j] += ei * oi
         here_d[s, j] += di
-    grad = np.empty((g, k))
-    for s in range(g):
-        later = 0.0
-        for j in range(k - 1, -1, -1):
-            grad[s, j] = here_d[s, j] - lam[s, j] * here_eo[s, j] - lam[s, j] * widths[j] * later
-            later += here_e[s, j]
-    return np.array(ll, dtype=np.float64), r, grad
+    return np.array(ll, dtype=np.float64), r, alpha_from_sums(here_d, here_eo, here_e, lam, widths)
